@@ -1,0 +1,11 @@
+#include "engine/backend/backend.h"
+
+namespace rocmforge {
+
+void Backend::AddRmsNorm(float* x, const float* residual, const Weight& w, float* out, int n,
+                         int dim, float eps) {
+  Add(x, residual, static_cast<int64_t>(n) * dim);
+  RmsNorm(x, w, out, n, dim, eps);
+}
+
+}  // namespace rocmforge
