@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Compile-only GPU builds (CI has no GPU): the same kernel sources built
+#  - as HIP for AMD targets with Debian's hipcc (ROCm 5.2 toolchain: gfx90a = CDNA2
+#    wave64, gfx940 = CDNA3, gfx1030 = RDNA2 wave32; gfx942/gfx1100 need a newer ROCm,
+#    which the container image uses), and
+#  - as CUDA for sm_90 with nvcc, through kernels/gpu_runtime.h.
+#   scripts/build-gpu.sh BUILD_ROOT [hip|cuda ...]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+B=${1:-$root/build}
+shift || true
+flavours=("$@")
+[[ ${#flavours[@]} -eq 0 ]] && flavours=(hip cuda)
+common=(-DCMAKE_BUILD_TYPE=Release -DROCMFORGE_BUILD_SERVER=OFF -DROCMFORGE_BUILD_BENCH=ON)
+for f in "${flavours[@]}"; do
+  case $f in
+    hip)
+      "$root/scripts/build.sh" "$B/gpu-hip" "${common[@]}" -DROCMFORGE_GPU=hip \
+        -DCMAKE_CXX_COMPILER=hipcc -DGPU_TARGETS="${HIP_TARGETS:-gfx90a;gfx940;gfx1030}"
+      ;;
+    cuda)
+      export PATH=/usr/local/cuda/bin:$PATH
+      "$root/scripts/build.sh" "$B/gpu-cuda" "${common[@]}" -DROCMFORGE_GPU=cuda \
+        -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCHS:-90}"
+      ;;
+    *) echo "unknown GPU flavour $f" >&2; exit 2 ;;
+  esac
+done

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Configures and builds one flavour of ROCmForge with CMake + Ninja.
+#   scripts/build.sh BUILD_DIR [extra cmake args...] [-- ninja targets...]
+# Used by the README, CI (scripts/test.sh) and the CPU container image alike.
+set -euo pipefail
+dir=${1:?usage: scripts/build.sh BUILD_DIR [cmake args] [-- targets]}
+shift
+cmake_args=() targets=()
+while [[ $# -gt 0 ]]; do
+  if [[ $1 == "--" ]]; then shift; targets=("$@"); break; fi
+  cmake_args+=("$1"); shift
+done
+root=$(cd "$(dirname "$0")/.." && pwd)
+cmake -S "$root" -B "$dir" -G Ninja "${cmake_args[@]}" >"$dir.configure.log" 2>&1 ||
+  { cat "$dir.configure.log"; exit 1; }
+jobs=${JOBS:-$(nproc)}
+ninja -C "$dir" -j "$jobs" "${targets[@]}"
