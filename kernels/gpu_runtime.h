@@ -172,7 +172,7 @@ __device__ __forceinline__ float BlockMax(float v, float* scratch) {
 }
 
 __device__ __forceinline__ float HalfBitsToFloat(uint16_t h) {
-  return __half2float(*reinterpret_cast<const __half*>(&h));
+  return __half2float(__ushort_as_half(h));
 }
 
 }  // namespace rocmforge::gpu

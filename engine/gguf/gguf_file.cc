@@ -84,9 +84,9 @@ class Parser {
   Parser(const uint8_t* data, size_t size, std::string label)
       : cur_(data, size), size_(size), label_(std::move(label)) {}
 
-  absl::Status Error(std::string_view what) const { return absl::InvalidArgumentError(absl::StrCat(label_, ": ", what)); }
+  absl::Status Error(const std::string& what) const { return absl::InvalidArgumentError(absl::StrCat(label_, ": ", what)); }
 
-  absl::Status ReadString(std::string* out, std::string_view what) {
+  absl::Status ReadString(std::string* out, const std::string& what) {
     uint64_t len = 0;
     if (!cur_.Read(&len)) return Error(absl::StrCat("truncated while reading the length of ", what));
     if (len > cur_.remaining()) {
@@ -246,14 +246,14 @@ class Parser {
       const GgmlTypeInfo* info = GetTypeInfo(raw_type);
       if (info == nullptr) return Error(absl::StrCat(what, " has unknown tensor type ", raw_type));
       if (!info->supported) {
-        return Error(absl::StrCat(what, " has tensor type ", info->name,
+        return Error(absl::StrCat(what, " has tensor type ", std::string(info->name),
                                   ", which rocmforge does not support (use F32, F16, BF16, Q4_0, Q4_1, "
                                   "Q5_0, Q5_1, Q8_0 or Q2_K..Q6_K)"));
       }
       t.type = static_cast<GgmlType>(raw_type);
       if (!cur_.Read(&t.offset)) return Error(absl::StrCat("truncated while reading the data offset of ", what));
       if (t.cols() % info->block_size != 0) {
-        return Error(absl::StrCat(what, " has ", t.cols(), " columns, not a multiple of the ", info->name,
+        return Error(absl::StrCat(what, " has ", t.cols(), " columns, not a multiple of the ", std::string(info->name),
                                   " block size ", info->block_size));
       }
       const uint64_t blocks = static_cast<uint64_t>(n_elements / info->block_size);
@@ -282,7 +282,7 @@ const char* kValueTypeNames[] = {"uint8", "int8", "uint16", "int16", "uint32", "
                                  "bool", "string", "array", "uint64", "int64", "float64"};
 
 std::string Describe(const Value& v) {
-  if (v.type == ValueType::ARRAY) return absl::StrCat("array of ", ValueTypeName(v.elem_type));
+  if (v.type == ValueType::ARRAY) return absl::StrCat("array of ", std::string(ValueTypeName(v.elem_type)));
   return std::string(ValueTypeName(v.type));
 }
 
@@ -439,11 +439,11 @@ const TensorInfo* GgufFile::FindTensor(std::string_view name) const {
 namespace {
 
 absl::Status Missing(const std::string& path, std::string_view key) {
-  return absl::NotFoundError(absl::StrCat(path, ": metadata key ", key, " is missing"));
+  return absl::NotFoundError(absl::StrCat(path, ": metadata key ", std::string(key), " is missing"));
 }
 absl::Status WrongType(const std::string& path, std::string_view key, std::string_view expected, const Value& v) {
   return absl::InvalidArgumentError(
-      absl::StrCat(path, ": key ", key, ": expected ", expected, ", found ", Describe(v)));
+      absl::StrCat(path, ": key ", std::string(key), ": expected ", std::string(expected), ", found ", Describe(v)));
 }
 
 bool IntegerFits(const Value& v) {
@@ -456,7 +456,7 @@ absl::StatusOr<int64_t> GgufFile::GetInt(std::string_view key) const {
   const Value* v = Find(key);
   if (!v) return Missing(path_, key);
   if (!v->IsInteger()) return WrongType(path_, key, "an integer", *v);
-  if (!IntegerFits(*v)) return absl::InvalidArgumentError(absl::StrCat(path_, ": key ", key, ": value ", v->u, " does not fit in int64"));
+  if (!IntegerFits(*v)) return absl::InvalidArgumentError(absl::StrCat(path_, ": key ", std::string(key), ": value ", v->u, " does not fit in int64"));
   return v->AsInt();
 }
 
@@ -517,7 +517,7 @@ absl::StatusOr<std::vector<int64_t>> GgufFile::GetIntArray(std::string_view key)
   out.reserve(v->arr.size());
   for (const Value& e : v->arr) {
     if (!IntegerFits(e)) {
-      return absl::InvalidArgumentError(absl::StrCat(path_, ": key ", key, ": element ", e.u, " does not fit in int64"));
+      return absl::InvalidArgumentError(absl::StrCat(path_, ": key ", std::string(key), ": element ", e.u, " does not fit in int64"));
     }
     out.push_back(e.AsInt());
   }

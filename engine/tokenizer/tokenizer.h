@@ -76,6 +76,10 @@ class Tokenizer {
   explicit Tokenizer(Vocab vocab);
   Vocab vocab_;
   std::vector<TokenId> eog_ids_;
+  // Lookup tables derived from vocab_ (piece -> id, special tokens); defined
+  // in tokenizer_internal.h so this header stays free of implementation types.
+  struct Index;
+  std::shared_ptr<const Index> index_;
 };
 
 // Turns a stream of token ids into text pieces that are always complete UTF-8:

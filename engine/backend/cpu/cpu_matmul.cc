@@ -1,0 +1,40 @@
+// MatMul on quantized weights in place: y[n][rows] = x[n][cols] . W^T.
+#include <algorithm>
+
+#include "engine/backend/cpu/cpu_backend.h"
+#include "engine/gguf/quant.h"
+
+namespace rocmforge {
+
+void CpuBackend::MatMul(const Weight& w, const float* x, float* y, int n) {
+  const int64_t cols = w.cols, rows = w.rows;
+  // Each activation row is converted once into the weight type's partner
+  // format (Q8_0, Q8_K or F32) and then dotted with every weight row.
+  const size_t act_bytes = quant::ActivationRowBytes(w.type, cols);
+  if (act_.size() < act_bytes * n) act_.resize(act_bytes * n);
+  uint8_t* act = act_.data();
+  pool_.ParallelFor(n, [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) quant::QuantizeActivation(w.type, x + t * cols, act + t * act_bytes, cols);
+  });
+
+  const size_t row_bytes = RowBytes(w.type, cols);
+  const auto* base = static_cast<const uint8_t*>(w.data);
+  const GgmlType type = w.type;
+  // Parallel over output rows; each weight row is read once per step and
+  // dotted with all the step's tokens while it is in cache.
+  pool_.ParallelFor(
+      rows,
+      [&](int64_t rb, int64_t re) {
+        constexpr int64_t kTokenTile = 32;  // activations of a tile stay in L1/L2
+        for (int64_t t0 = 0; t0 < n; t0 += kTokenTile) {
+          const int64_t t1 = std::min<int64_t>(n, t0 + kTokenTile);
+          for (int64_t r = rb; r < re; ++r) {
+            const uint8_t* wr = base + r * row_bytes;
+            for (int64_t t = t0; t < t1; ++t) y[t * rows + r] = quant::VecDot(type, wr, act + t * act_bytes, cols);
+          }
+        }
+      },
+      8);
+}
+
+}  // namespace rocmforge

@@ -1,0 +1,135 @@
+// Host-side interface of the kernel suite: plain C++ (no vendor header), so the
+// GPU backend (engine/backend/gpu) compiles with the ordinary C++ compiler.
+// Every Launch* enqueues work on `stream` and returns at once; pointers are
+// device memory. Shapes are trusted (the backend checks them).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "engine/gguf/ggml_types.h"
+
+namespace rocmforge::gpu {
+
+using Stream = void*;     // hipStream_t / cudaStream_t
+using Event = void*;      // hipEvent_t / cudaEvent_t
+using GraphExec = void*;  // hipGraphExec_t / cudaGraphExec_t
+
+// Result of a runtime call: ok, or the runtime's message with the call named.
+struct GpuStatus {
+  bool ok = true;
+  std::string message;
+};
+
+// ---- runtime ---------------------------------------------------------------
+const char* RuntimeName();  // "hip" or "cuda"
+GpuStatus DeviceCount(int* count);
+GpuStatus SetDevice(int device);
+GpuStatus DeviceName(int device, std::string* name);
+GpuStatus MemInfo(size_t* free_bytes, size_t* total_bytes);
+GpuStatus Malloc(void** p, size_t bytes);
+void Free(void* p);
+GpuStatus HostAlloc(void** p, size_t bytes);  // pinned
+void HostFree(void* p);
+GpuStatus CopyToDevice(void* dst, const void* src, size_t bytes, Stream s);
+GpuStatus CopyToHost(void* dst, const void* src, size_t bytes, Stream s);
+GpuStatus CopyDeviceToDevice(void* dst, const void* src, size_t bytes, Stream s);
+GpuStatus Memset(void* dst, int value, size_t bytes, Stream s);
+GpuStatus StreamCreate(Stream* s);
+void StreamDestroy(Stream s);
+GpuStatus StreamSync(Stream s);
+GpuStatus LastLaunchError();  // error of the most recent launch, if any
+GpuStatus EventCreate(Event* e);
+void EventDestroy(Event e);
+GpuStatus EventRecord(Event e, Stream s);
+GpuStatus EventElapsedMs(Event start, Event stop, float* ms);  // waits for stop
+// Graph capture of everything enqueued on `s` between Begin and End.
+GpuStatus BeginCapture(Stream s);
+GpuStatus EndCapture(Stream s, GraphExec* exec);
+GpuStatus GraphLaunch(GraphExec exec, Stream s);
+void GraphDestroy(GraphExec exec);
+
+// ---- elementwise / row ops (float32 activations) ---------------------------
+// out[i][:] = dequantized row tokens[i] of table (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K).
+void LaunchEmbed(GgmlType type, const void* table, int64_t cols, const int32_t* tokens, int n,
+                 float* out, Stream s);
+// out = x / rms(x) * w (w: F32 [dim]); out may alias x.
+void LaunchRmsNorm(const float* x, const float* w, float* out, int n, int dim, float eps, Stream s);
+// x += residual; out = RmsNorm(x).
+void LaunchAddRmsNorm(float* x, const float* residual, const float* w, float* out, int n, int dim,
+                      float eps, Stream s);
+// In-place rotary embedding of x[n][n_heads*head_dim] at positions[n].
+void LaunchRope(float* x, const int32_t* positions, int n, int n_heads, int head_dim, int rot_dim,
+                float freq_base, bool neox, Stream s);
+void LaunchAddBias(float* y, const float* bias, int n, int cols, Stream s);
+void LaunchSwiGLU(const float* gate, const float* up, float* out, int64_t n, Stream s);
+void LaunchAdd(float* x, const float* y, int64_t n, Stream s);
+// out[r][:] = x[rows[r]][:].
+void LaunchGatherRows(const float* x, const int32_t* rows, int n_rows, int dim, float* out,
+                      Stream s);
+
+// ---- matrix multiply: y[n][rows] = x[n][cols] . W^T --------------------------
+bool MatMulSupported(GgmlType type);
+// Bytes of device scratch MatMul needs for n activation rows of `cols`.
+size_t MatMulScratchBytes(int64_t cols, int n);
+// Picks the path: per-row dot (n small; int8 activations for quantized types) or
+// the tiled large-batch kernel. `scratch` holds MatMulScratchBytes(cols, n).
+void LaunchMatMul(GgmlType type, const void* w, int64_t rows, int64_t cols, const float* x,
+                  float* y, int n, void* scratch, Stream s);
+// The two paths, for tests and benchmarks.
+void LaunchMatMulSmallBatch(GgmlType type, const void* w, int64_t rows, int64_t cols,
+                            const float* x, float* y, int n, void* scratch, Stream s);
+void LaunchMatMulTiled(GgmlType type, const void* w, int64_t rows, int64_t cols, const float* x,
+                       float* y, int n, Stream s);
+constexpr int kSmallBatchMax = 8;
+
+// ---- paged KV cache and attention ------------------------------------------
+// K/V of one layer: [num_blocks * block_size][kv_dim] as f16.
+void LaunchStoreKv(const float* k, const float* v, const int32_t* slots, int n, int kv_dim,
+                   uint16_t* k_cache, uint16_t* v_cache, Stream s);
+
+// Step metadata for attention, in device memory (uploaded once per step).
+struct AttnBatch {
+  const int32_t* token_seq = nullptr;    // [n_tokens] sequence index of each token
+  const int32_t* token_ctx = nullptr;    // [n_tokens] keys visible to the token (pos + 1)
+  const int32_t* seq_table_off = nullptr;  // [n_seqs] offset into block_tables
+  const int32_t* block_tables = nullptr;   // concatenated block tables
+  int n_tokens = 0;
+  int max_ctx = 0;  // largest token_ctx (chooses the split count)
+};
+// Bytes of scratch Attention needs (split-K partial results).
+size_t AttentionScratchBytes(int n_tokens, int n_heads, int head_dim, int max_ctx);
+// out[t][h*head_dim..] = softmax(q.K^T * scale) V over the token's visible keys;
+// q head h reads kv head h / (n_heads / n_kv_heads). head_dim <= 256, even.
+void LaunchAttention(const float* q, float* out, const AttnBatch& b, int n_heads, int n_kv_heads,
+                     int head_dim, float scale, const uint16_t* k_cache, const uint16_t* v_cache,
+                     int block_size, void* scratch, Stream s);
+
+// ---- sampling ----------------------------------------------------------------
+// Per-row parameters in device memory.
+struct SampleRowParams {
+  float temperature;   // <= 0: greedy
+  int32_t top_k;       // 0: off
+  float top_p;         // 1: off
+  float min_p;         // 0: off
+  float repetition_penalty;  // 1: off
+  int32_t recent_offset;     // into the recent-token array
+  int32_t recent_count;
+  int32_t n_top_logprobs;    // <= kMaxTopLogprobs
+  uint64_t seed;
+  uint64_t step;
+};
+constexpr int kMaxTopLogprobs = 20;
+struct SampleRowResult {
+  int32_t token;
+  float logprob;
+  int32_t top_ids[kMaxTopLogprobs];
+  float top_logprobs[kMaxTopLogprobs];
+};
+// `scratch` holds SampleScratchBytes(n_rows, vocab).
+size_t SampleScratchBytes(int n_rows, int vocab);
+void LaunchSample(const float* logits, int n_rows, int vocab, const SampleRowParams* params,
+                  const int32_t* recent, SampleRowResult* results, void* scratch, Stream s);
+
+}  // namespace rocmforge::gpu

@@ -1,0 +1,32 @@
+// Matmul path selection: small batches read each weight byte once through the
+// per-row dot kernels; larger ones reuse dequantized tiles across tokens.
+#include "kernels/gpu_api.h"
+#include "kernels/quant_device.h"
+
+namespace rocmforge::gpu {
+
+bool MatMulSupported(GgmlType type) {
+  switch (type) {
+    case GgmlType::F32: case GgmlType::F16: case GgmlType::BF16: case GgmlType::Q8_0:
+    case GgmlType::Q4_0: case GgmlType::Q4_K: case GgmlType::Q5_K: case GgmlType::Q6_K:
+      return true;
+    default:
+      return false;
+  }
+}
+
+size_t MatMulScratchBytes(int64_t cols, int n) {
+  const int rows = n < kSmallBatchMax ? n : kSmallBatchMax;
+  return static_cast<size_t>(rows) * static_cast<size_t>((cols + 31) / 32) * sizeof(ActQ8);
+}
+
+void LaunchMatMul(GgmlType type, const void* w, int64_t rows, int64_t cols, const float* x,
+                  float* y, int n, void* scratch, Stream s) {
+  if (n <= kSmallBatchMax) {
+    LaunchMatMulSmallBatch(type, w, rows, cols, x, y, n, scratch, s);
+  } else {
+    LaunchMatMulTiled(type, w, rows, cols, x, y, n, s);
+  }
+}
+
+}  // namespace rocmforge::gpu

@@ -1,0 +1,203 @@
+// Device-side views of the GGUF block formats (engine/gguf/ggml_types.h):
+// dequantization of 8 consecutive elements (tiled matmul, embedding) and the
+// int8 dot product of one 32-element slice of a weight row with a quantized
+// activation block (small-batch matmul). Layouts follow ggml's dequantize_row_*.
+#pragma once
+
+#include <cstdint>
+
+#include "engine/gguf/ggml_types.h"
+#include "kernels/gpu_runtime.h"
+
+namespace rocmforge::gpu {
+
+// Activation block for the int8 path: 32 values as int8 with scale d and
+// s = d * sum(q) (the same idea as ggml's Q8_1).
+struct ActQ8 {
+  float d;
+  float s;
+  int8_t qs[32];
+};
+static_assert(sizeof(ActQ8) == 40);
+
+__device__ __forceinline__ float H2F(ggml_half h) { return HalfBitsToFloat(h); }
+
+__device__ __forceinline__ int LoadU32Unaligned(const uint8_t* p) {
+  // Blocks are 2-byte aligned at best; assemble from halves.
+  const uint16_t* h = reinterpret_cast<const uint16_t*>(p);
+  return static_cast<int>(static_cast<uint32_t>(h[0]) | (static_cast<uint32_t>(h[1]) << 16));
+}
+__device__ __forceinline__ int LoadU32(const uint8_t* p) {
+  return *reinterpret_cast<const int*>(p);
+}
+
+// Q4_K / Q5_K packed 6-bit scale and min of sub-block j (0..7).
+__device__ __forceinline__ void ScaleMinK4(int j, const uint8_t* q, int* sc, int* m) {
+  if (j < 4) {
+    *sc = q[j] & 63;
+    *m = q[j + 4] & 63;
+  } else {
+    *sc = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+    *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+  }
+}
+
+// Bytes of one block and elements per block, for the types the kernels handle.
+__host__ __device__ constexpr int BlockElems(GgmlType t) {
+  return (t == GgmlType::F32 || t == GgmlType::F16 || t == GgmlType::BF16) ? 1
+         : (t == GgmlType::Q8_0 || t == GgmlType::Q4_0)                      ? 32
+                                                                             : 256;
+}
+__host__ __device__ constexpr int BlockBytes(GgmlType t) {
+  return t == GgmlType::F32    ? 4
+         : t == GgmlType::F16  ? 2
+         : t == GgmlType::BF16 ? 2
+         : t == GgmlType::Q8_0 ? static_cast<int>(sizeof(BlockQ8_0))
+         : t == GgmlType::Q4_0 ? static_cast<int>(sizeof(BlockQ4_0))
+         : t == GgmlType::Q4_K ? static_cast<int>(sizeof(BlockQ4_K))
+         : t == GgmlType::Q5_K ? static_cast<int>(sizeof(BlockQ5_K))
+                               : static_cast<int>(sizeof(BlockQ6_K));
+}
+
+// out[0..7] = elements e0..e0+7 of a row (e0 % 8 == 0).
+template <GgmlType T>
+__device__ __forceinline__ void Dequant8(const uint8_t* row, int64_t e0, float* out) {
+  if constexpr (T == GgmlType::F32) {
+    const float* r = reinterpret_cast<const float*>(row) + e0;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) out[i] = r[i];
+  } else if constexpr (T == GgmlType::F16) {
+    const uint16_t* r = reinterpret_cast<const uint16_t*>(row) + e0;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) out[i] = H2F(r[i]);
+  } else if constexpr (T == GgmlType::BF16) {
+    const uint16_t* r = reinterpret_cast<const uint16_t*>(row) + e0;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) out[i] = __uint_as_float(static_cast<uint32_t>(r[i]) << 16);
+  } else if constexpr (T == GgmlType::Q8_0) {
+    const BlockQ8_0* b = reinterpret_cast<const BlockQ8_0*>(row) + e0 / 32;
+    const float d = H2F(b->d);
+    const int j = static_cast<int>(e0 % 32);
+#pragma unroll
+    for (int i = 0; i < 8; ++i) out[i] = d * b->qs[j + i];
+  } else if constexpr (T == GgmlType::Q4_0) {
+    const BlockQ4_0* b = reinterpret_cast<const BlockQ4_0*>(row) + e0 / 32;
+    const float d = H2F(b->d);
+    const int j = static_cast<int>(e0 % 32);
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      const int e = j + i;
+      const int q = e < 16 ? (b->qs[e] & 0xF) : (b->qs[e - 16] >> 4);
+      out[i] = d * (q - 8);
+    }
+  } else if constexpr (T == GgmlType::Q4_K) {
+    const BlockQ4_K* b = reinterpret_cast<const BlockQ4_K*>(row) + e0 / 256;
+    const int e = static_cast<int>(e0 % 256);
+    const int sub = e / 32, l = e % 32;
+    int sc, m;
+    ScaleMinK4(sub, b->scales, &sc, &m);
+    const float d = H2F(b->d) * sc, mn = H2F(b->dmin) * m;
+    const uint8_t* q = b->qs + (sub / 2) * 32 + l;
+    const int shift = (sub & 1) * 4;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) out[i] = d * ((q[i] >> shift) & 0xF) - mn;
+  } else if constexpr (T == GgmlType::Q5_K) {
+    const BlockQ5_K* b = reinterpret_cast<const BlockQ5_K*>(row) + e0 / 256;
+    const int e = static_cast<int>(e0 % 256);
+    const int sub = e / 32, l = e % 32;
+    int sc, m;
+    ScaleMinK4(sub, b->scales, &sc, &m);
+    const float d = H2F(b->d) * sc, mn = H2F(b->dmin) * m;
+    const uint8_t* q = b->qs + (sub / 2) * 32 + l;
+    const int shift = (sub & 1) * 4;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      const int v = ((q[i] >> shift) & 0xF) | (((b->qh[l + i] >> sub) & 1) << 4);
+      out[i] = d * v - mn;
+    }
+  } else {  // Q6_K
+    const BlockQ6_K* b = reinterpret_cast<const BlockQ6_K*>(row) + e0 / 256;
+    const int e = static_cast<int>(e0 % 256);
+    const int half = e / 128, quarter = (e % 128) / 32, l = e % 32;
+    const float d = H2F(b->d) * b->scales[half * 8 + quarter * 2 + l / 16];
+    const uint8_t* ql = b->ql + half * 64 + (quarter & 1) * 32 + l;
+    const uint8_t* qh = b->qh + half * 32 + l;
+    const int shift = (quarter >> 1) * 4;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      const int v = ((ql[i] >> shift) & 0xF) | (((qh[i] >> (quarter * 2)) & 3) << 4);
+      out[i] = d * (v - 32);
+    }
+  }
+}
+
+// Dot product of 32-element slice `u` of a quantized weight row with one
+// activation block. Returns the float contribution.
+template <GgmlType T>
+__device__ __forceinline__ float DotSlice(const uint8_t* row, int64_t u, const ActQ8& a) {
+  const int* x = reinterpret_cast<const int*>(a.qs);
+  if constexpr (T == GgmlType::Q8_0) {
+    const BlockQ8_0* b = reinterpret_cast<const BlockQ8_0*>(row) + u;
+    const uint8_t* q = reinterpret_cast<const uint8_t*>(b->qs);
+    int acc = 0;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) acc = Dot4I8(LoadU32Unaligned(q + 4 * i), x[i], acc);
+    return H2F(b->d) * a.d * static_cast<float>(acc);
+  } else if constexpr (T == GgmlType::Q4_0) {
+    const BlockQ4_0* b = reinterpret_cast<const BlockQ4_0*>(row) + u;
+    int acc = 0;
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const int v = LoadU32Unaligned(b->qs + 4 * i);
+      acc = Dot4I8(v & 0x0F0F0F0F, x[i], acc);
+      acc = Dot4I8((v >> 4) & 0x0F0F0F0F, x[i + 4], acc);
+    }
+    return H2F(b->d) * (a.d * static_cast<float>(acc) - 8.0f * a.s);
+  } else if constexpr (T == GgmlType::Q4_K) {
+    const BlockQ4_K* b = reinterpret_cast<const BlockQ4_K*>(row) + u / 8;
+    const int sub = static_cast<int>(u % 8);
+    int sc, m;
+    ScaleMinK4(sub, b->scales, &sc, &m);
+    const uint8_t* q = b->qs + (sub / 2) * 32;
+    const int shift = (sub & 1) * 4;
+    int acc = 0;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) acc = Dot4I8((LoadU32(q + 4 * i) >> shift) & 0x0F0F0F0F, x[i], acc);
+    return H2F(b->d) * sc * a.d * static_cast<float>(acc) - H2F(b->dmin) * m * a.s;
+  } else if constexpr (T == GgmlType::Q5_K) {
+    const BlockQ5_K* b = reinterpret_cast<const BlockQ5_K*>(row) + u / 8;
+    const int sub = static_cast<int>(u % 8);
+    int sc, m;
+    ScaleMinK4(sub, b->scales, &sc, &m);
+    const uint8_t* q = b->qs + (sub / 2) * 32;
+    const int shift = (sub & 1) * 4;
+    int acc = 0;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      const int lo = (LoadU32(q + 4 * i) >> shift) & 0x0F0F0F0F;
+      const int hi = ((LoadU32(b->qh + 4 * i) >> sub) & 0x01010101) << 4;
+      acc = Dot4I8(lo | hi, x[i], acc);
+    }
+    return H2F(b->d) * sc * a.d * static_cast<float>(acc) - H2F(b->dmin) * m * a.s;
+  } else {  // Q6_K: two 16-element groups with their own int8 scales
+    const BlockQ6_K* b = reinterpret_cast<const BlockQ6_K*>(row) + u / 8;
+    const int s = static_cast<int>(u % 8);
+    const int half = s / 4, quarter = s % 4;
+    const uint8_t* ql = b->ql + half * 64 + (quarter & 1) * 32;
+    const uint8_t* qh = b->qh + half * 32;
+    const int shift = (quarter >> 1) * 4;
+    int acc[2] = {0, 0}, xsum[2] = {0, 0};
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      const int lo = (LoadU32Unaligned(ql + 4 * i) >> shift) & 0x0F0F0F0F;
+      const int hi = ((LoadU32Unaligned(qh + 4 * i) >> (quarter * 2)) & 0x03030303) << 4;
+      acc[i / 4] = Dot4I8(lo | hi, x[i], acc[i / 4]);
+      xsum[i / 4] = Dot4I8(0x01010101, x[i], xsum[i / 4]);
+    }
+    const int8_t* sc = b->scales + half * 8 + quarter * 2;
+    const int total = sc[0] * (acc[0] - 32 * xsum[0]) + sc[1] * (acc[1] - 32 * xsum[1]);
+    return H2F(b->d) * a.d * static_cast<float>(total);
+  }
+}
+
+}  // namespace rocmforge::gpu

@@ -1,0 +1,120 @@
+// Host runtime wrappers of gpu_api.h: device memory, streams, events, graphs.
+#include <string>
+
+#include "kernels/gpu_api.h"
+#include "kernels/gpu_runtime.h"
+
+namespace rocmforge::gpu {
+namespace {
+
+GpuStatus Check(hipError_t e, const char* what) {
+  if (e == hipSuccess) return {};
+  return GpuStatus{false, std::string(what) + " failed: " + hipGetErrorString(e)};
+}
+hipStream_t S(Stream s) { return static_cast<hipStream_t>(s); }
+
+}  // namespace
+
+const char* RuntimeName() {
+#if defined(RF_GPU_CUDA)
+  return "cuda";
+#else
+  return "hip";
+#endif
+}
+
+GpuStatus DeviceCount(int* count) {
+  *count = 0;
+  const hipError_t e = hipGetDeviceCount(count);
+  if (e != hipSuccess) {
+    (void)hipGetLastError();  // "no device" is an answer, not a sticky error
+    *count = 0;
+    return Check(e, "hipGetDeviceCount");
+  }
+  return {};
+}
+GpuStatus SetDevice(int device) { return Check(hipSetDevice(device), "hipSetDevice"); }
+GpuStatus DeviceName(int device, std::string* name) {
+  hipDeviceProp_t prop;
+  GpuStatus st = Check(hipGetDeviceProperties(&prop, device), "hipGetDeviceProperties");
+  if (st.ok) *name = prop.name;
+  return st;
+}
+GpuStatus MemInfo(size_t* free_bytes, size_t* total_bytes) {
+  return Check(hipMemGetInfo(free_bytes, total_bytes), "hipMemGetInfo");
+}
+GpuStatus Malloc(void** p, size_t bytes) {
+  *p = nullptr;
+  return Check(hipMalloc(p, bytes == 0 ? 1 : bytes), "hipMalloc");
+}
+void Free(void* p) {
+  if (p != nullptr) (void)hipFree(p);
+}
+GpuStatus HostAlloc(void** p, size_t bytes) {
+  return Check(hipHostMalloc(p, bytes == 0 ? 1 : bytes, 0), "hipHostMalloc");
+}
+void HostFree(void* p) {
+  if (p != nullptr) (void)hipHostFree(p);
+}
+GpuStatus CopyToDevice(void* dst, const void* src, size_t bytes, Stream s) {
+  return Check(hipMemcpyAsync(dst, src, bytes, hipMemcpyHostToDevice, S(s)), "copy to device");
+}
+GpuStatus CopyToHost(void* dst, const void* src, size_t bytes, Stream s) {
+  return Check(hipMemcpyAsync(dst, src, bytes, hipMemcpyDeviceToHost, S(s)), "copy to host");
+}
+GpuStatus CopyDeviceToDevice(void* dst, const void* src, size_t bytes, Stream s) {
+  return Check(hipMemcpyAsync(dst, src, bytes, hipMemcpyDeviceToDevice, S(s)), "device copy");
+}
+GpuStatus Memset(void* dst, int value, size_t bytes, Stream s) {
+  return Check(hipMemsetAsync(dst, value, bytes, S(s)), "memset");
+}
+GpuStatus StreamCreate(Stream* s) {
+  hipStream_t st = nullptr;
+  GpuStatus r = Check(hipStreamCreateWithFlags(&st, hipStreamNonBlocking), "stream create");
+  *s = st;
+  return r;
+}
+void StreamDestroy(Stream s) {
+  if (s != nullptr) (void)hipStreamDestroy(S(s));
+}
+GpuStatus StreamSync(Stream s) { return Check(hipStreamSynchronize(S(s)), "stream synchronize"); }
+GpuStatus LastLaunchError() { return Check(hipGetLastError(), "kernel launch"); }
+GpuStatus EventCreate(Event* e) {
+  hipEvent_t ev = nullptr;
+  GpuStatus r = Check(hipEventCreate(&ev), "event create");
+  *e = ev;
+  return r;
+}
+void EventDestroy(Event e) {
+  if (e != nullptr) (void)hipEventDestroy(static_cast<hipEvent_t>(e));
+}
+GpuStatus EventRecord(Event e, Stream s) {
+  return Check(hipEventRecord(static_cast<hipEvent_t>(e), S(s)), "event record");
+}
+GpuStatus EventElapsedMs(Event start, Event stop, float* ms) {
+  GpuStatus r = Check(hipEventSynchronize(static_cast<hipEvent_t>(stop)), "event synchronize");
+  if (!r.ok) return r;
+  return Check(hipEventElapsedTime(ms, static_cast<hipEvent_t>(start), static_cast<hipEvent_t>(stop)),
+               "event elapsed time");
+}
+GpuStatus BeginCapture(Stream s) {
+  return Check(hipStreamBeginCapture(S(s), hipStreamCaptureModeThreadLocal), "begin graph capture");
+}
+GpuStatus EndCapture(Stream s, GraphExec* exec) {
+  hipGraph_t graph = nullptr;
+  GpuStatus r = Check(hipStreamEndCapture(S(s), &graph), "end graph capture");
+  if (!r.ok) return r;
+  hipGraphExec_t ge = nullptr;
+  r = Check(hipGraphInstantiate(&ge, graph, nullptr, nullptr, 0), "graph instantiate");
+  (void)hipGraphDestroy(graph);
+  *exec = ge;
+  return r;
+}
+GpuStatus GraphLaunch(GraphExec exec, Stream s) {
+  return Check(hipGraphLaunch(static_cast<hipGraphExec_t>(exec), S(s)), "graph launch");
+}
+void GraphDestroy(GraphExec exec) {
+  if (exec != nullptr) (void)hipGraphExecDestroy(static_cast<hipGraphExec_t>(exec));
+}
+
+}  // namespace rocmforge::gpu

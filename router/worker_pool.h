@@ -1,0 +1,102 @@
+// The set of workers the router knows, their channels and their health.
+//
+// Discovery calls SetWorkers() with the current address list: new workers are
+// added (not yet usable), vanished ones dropped; streams already open to a
+// dropped worker keep their WorkerHandle alive and finish normally.
+// A poller checks every worker each `poll_interval`: grpc.health.v1 Check must
+// say SERVING and WorkerControl.GetLoad must answer with draining = false, or
+// the worker gets no new requests. A stream that fails on a worker marks it
+// unusable at once (MarkFailed) until its next successful check.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "grpcpp/generic/generic_stub.h"
+#include "grpcpp/grpcpp.h"
+#include "rocmforge/v1/inference.grpc.pb.h"
+#include "rocmforge/v1/worker_control.grpc.pb.h"
+
+namespace rocmforge::router {
+
+class RouterMetrics;
+
+struct Worker {
+  std::string address;
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<v1::Inference::Stub> inference;
+  std::unique_ptr<v1::WorkerControl::Stub> control;
+  std::unique_ptr<grpc::GenericStub> generic;  // grpc.health.v1 (no generated stub needed)
+
+  std::atomic<bool> serving{false};     // last health check said SERVING
+  std::atomic<bool> draining{false};    // last load report said draining
+  std::atomic<bool> failed{false};      // a stream failed since the last good check
+  std::atomic<int> reported_load{0};    // running + waiting
+  std::atomic<int> in_flight{0};        // streams this router has open to it
+  std::atomic<bool> poll_pending{false};
+  std::atomic<uint64_t> fail_epoch{0};  // bumped by MarkFailed
+  std::mutex model_mu;
+  std::string model;                    // from the load report; "" = unknown
+
+  bool Usable() const { return serving.load() && !draining.load() && !failed.load(); }
+  double Load() const { return in_flight.load() + reported_load.load(); }
+  std::string Model() {
+    std::lock_guard<std::mutex> lock(model_mu);
+    return model;
+  }
+};
+using WorkerHandle = std::shared_ptr<Worker>;
+
+struct WorkerPoolOptions {
+  std::shared_ptr<grpc::ChannelCredentials> credentials;  // null = insecure
+  std::string tls_target_name;  // SSL target name override ("" = the address)
+  std::chrono::milliseconds poll_interval{1000};
+  std::chrono::milliseconds check_timeout{1000};
+};
+
+class WorkerPool {
+ public:
+  WorkerPool(WorkerPoolOptions options, RouterMetrics* metrics);
+  ~WorkerPool();  // stops the poller
+
+  void SetWorkers(const std::vector<std::string>& addresses);
+  void Start();  // starts the poller thread (polls at once)
+  void Stop();
+
+  // Usable workers, sorted by address.
+  std::vector<WorkerHandle> Usable() const;
+  std::vector<WorkerHandle> All() const;
+  void MarkFailed(const WorkerHandle& w);
+
+  // Fires one round of checks without waiting for answers (the poller does this).
+  void PollOnce();
+
+  // Streams open to `w` (keeps the in-flight gauge current).
+  void StreamOpened(const WorkerHandle& w);
+  void StreamClosed(const WorkerHandle& w);
+
+ private:
+  WorkerHandle MakeWorker(const std::string& address) const;
+  void Check(const WorkerHandle& w);
+  void PublishHealth(const WorkerHandle& w);
+
+  WorkerPoolOptions options_;
+  RouterMetrics* metrics_;
+  mutable std::mutex mu_;
+  std::map<std::string, WorkerHandle> workers_;
+  std::mutex poll_mu_;
+  std::condition_variable poll_cv_;
+  bool stop_ = false;
+  std::thread poller_;
+  // In-flight async checks; Stop() waits for them (their callbacks touch metrics_).
+  std::atomic<int> checks_outstanding_{0};
+};
+
+}  // namespace rocmforge::router
