@@ -40,6 +40,16 @@ ServedModel WorkerCore::served_model() const {
   return m;
 }
 
+std::string WorkerCore::worker_id() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return worker_id_;
+}
+
+void WorkerCore::SetWorkerId(std::string id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  worker_id_ = std::move(id);
+}
+
 uint64_t WorkerCore::DrawSeed() {
   std::lock_guard<std::mutex> lock(mu_);
   return seed_rng_();

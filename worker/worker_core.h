@@ -36,7 +36,8 @@ class WorkerCore {
   ServedModel served_model() const;       // valid once engine() is set
   WorkerMetrics* metrics() const { return metrics_; }
   const RequestLimits& limits() const { return limits_; }
-  const std::string& worker_id() const { return worker_id_; }
+  std::string worker_id() const;
+  void SetWorkerId(std::string id);
   uint64_t DrawSeed();
 
   // Health hook: called with false when draining starts.
@@ -63,7 +64,7 @@ class WorkerCore {
 
   WorkerMetrics* const metrics_;
   const RequestLimits limits_;
-  const std::string worker_id_;
+  std::string worker_id_;  // guarded by mu_
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

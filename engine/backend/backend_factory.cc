@@ -21,7 +21,7 @@ absl::StatusOr<std::unique_ptr<Backend>> CreateBackend(std::string_view device, 
         "this build has no GPU backend; rebuild with -DROCMFORGE_GPU=hip or -DROCMFORGE_GPU=cuda, or use --device cpu");
 #endif
   }
-  return absl::InvalidArgumentError(absl::StrCat("unknown device '", device, "'; expected cpu or gpu"));
+  return absl::InvalidArgumentError(absl::StrCat("unknown device '", std::string(device), "'; expected cpu or gpu"));
 }
 
 }  // namespace rocmforge

@@ -6,7 +6,7 @@
 namespace rocmforge {
 namespace {
 
-absl::Status Positive(std::string_view key, int64_t v) {
+absl::Status Positive(const std::string& key, int64_t v) {
   if (v <= 0 || v > (int64_t{1} << 24)) {
     return absl::InvalidArgumentError(absl::StrCat("metadata ", key, " = ", v, " is not a sensible positive size"));
   }

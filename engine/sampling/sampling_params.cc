@@ -11,7 +11,7 @@ constexpr int32_t kMaxLogprobs = 20;        // as the public API documents (0..2
 constexpr size_t kMaxStopStrings = 16;
 constexpr size_t kMaxStopStringBytes = 256;
 
-absl::Status Bad(std::string_view field, std::string_view rule, double got) {
+absl::Status Bad(const std::string& field, const std::string& rule, double got) {
   return absl::InvalidArgumentError(absl::StrCat(field, " ", rule, ", got ", got));
 }
 

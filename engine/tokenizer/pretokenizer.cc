@@ -22,7 +22,7 @@ pcre2_code* Code(void* p) { return static_cast<pcre2_code*>(p); }
 absl::StatusOr<std::unique_ptr<PreTokenizer>> PreTokenizer::Create(std::string_view pre) {
   std::string_view pattern;
   bool ignore_merges = false;
-  if (pre == "default" || pre == "gpt-2" || pre == "gpt2") {
+  if (pre.empty() || pre == "default" || pre == "gpt-2" || pre == "gpt2") {
     pattern = kGpt2Pattern;
   } else if (pre == "llama-bpe" || pre == "llama3" || pre == "llama-v3") {
     pattern = kLlama3Pattern;

@@ -74,7 +74,7 @@ size_t CpuBackend::AvailableMemoryBytes() const {
 absl::StatusOr<Weight> CpuBackend::LoadWeight(const gguf::TensorInfo& t) {
   const GgmlTypeInfo* info = GetTypeInfo(t.type);
   if (info == nullptr || !info->supported || !quant::IsSupported(t.type)) {
-    return absl::UnimplementedError(absl::StrCat("tensor '", t.name, "' has type ", TypeName(t.type),
+    return absl::UnimplementedError(absl::StrCat("tensor '", t.name, "' has type ", std::string(TypeName(t.type)),
                                                  ", which the CPU backend cannot compute"));
   }
   Weight w;

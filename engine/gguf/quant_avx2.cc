@@ -1,0 +1,253 @@
+// AVX2+FMA+F16C dot products (this file is built with -mavx2 -mfma -mf16c and
+// only called after quant_dispatch.cc has checked the CPU). Each kernel sums
+// the same integer products as its scalar twin in quant_dot_scalar.cc, exactly,
+// per block; only the float accumulation order differs, so results agree to
+// float rounding. Types without a kernel here fall back to the scalar code.
+#include "engine/gguf/quant_internal.h"
+
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#include <immintrin.h>
+
+namespace rocmforge::quant::internal {
+namespace {
+
+inline float HsumF32x8(__m256 v) {
+  __m128 r = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+  r = _mm_add_ss(r, _mm_movehdup_ps(r));
+  return _mm_cvtss_f32(r);
+}
+
+inline int HsumI32x8(__m256i v) {
+  __m128i r = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  r = _mm_add_epi32(r, _mm_shuffle_epi32(r, 0x4E));
+  r = _mm_add_epi32(r, _mm_shuffle_epi32(r, 0xB1));
+  return _mm_cvtsi128_si32(r);
+}
+
+// Sum of x[i]*y[i] over 32 signed bytes, as 8 int32 partial sums.
+// maddubs needs one unsigned operand: |x| times y with x's sign moved onto y.
+inline __m256i DotI8x32(__m256i x, __m256i y) {
+  const __m256i ax = _mm256_sign_epi8(x, x);
+  const __m256i sy = _mm256_sign_epi8(y, x);
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), _mm256_set1_epi16(1));
+}
+
+// 16 bytes of nibbles -> 32 bytes: low nibbles (elements 0..15) in the low
+// lane, high nibbles (elements 16..31) in the high lane.
+inline __m256i Nibbles32(const uint8_t* p) {
+  const __m128i tmp = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  const __m256i bytes = _mm256_set_m128i(_mm_srli_epi16(tmp, 4), tmp);
+  return _mm256_and_si256(bytes, _mm256_set1_epi8(0x0F));
+}
+
+inline __m256i Load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
+float Avx2DotF32(const void* w, const void* a, int64_t n) {
+  const auto* x = static_cast<const float*>(w);
+  const auto* y = static_cast<const float*>(a);
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), acc1);
+  }
+  float sum = HsumF32x8(_mm256_add_ps(acc0, acc1));
+  for (; i < n; ++i) sum += x[i] * y[i];
+  return sum;
+}
+
+float Avx2DotF16(const void* w, const void* a, int64_t n) {
+  const auto* x = static_cast<const uint16_t*>(w);
+  const auto* y = static_cast<const float*>(a);
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256 x0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i)));
+    const __m256 x1 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i + 8)));
+    acc0 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(y + i), acc0);
+    acc1 = _mm256_fmadd_ps(x1, _mm256_loadu_ps(y + i + 8), acc1);
+  }
+  float sum = HsumF32x8(_mm256_add_ps(acc0, acc1));
+  for (; i < n; ++i) sum += Fp16ToFp32(x[i]) * y[i];
+  return sum;
+}
+
+float Avx2DotBF16(const void* w, const void* a, int64_t n) {
+  const auto* x = static_cast<const uint16_t*>(w);
+  const auto* y = static_cast<const float*>(a);
+  __m256 acc = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256i wide =
+        _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i)));
+    const __m256 xf = _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
+    acc = _mm256_fmadd_ps(xf, _mm256_loadu_ps(y + i), acc);
+  }
+  float sum = HsumF32x8(acc);
+  for (; i < n; ++i) sum += Bf16ToFp32(x[i]) * y[i];
+  return sum;
+}
+
+float Avx2DotQ8_0(const void* w, const void* a, int64_t n) {
+  const auto* x = static_cast<const BlockQ8_0*>(w);
+  const auto* y = static_cast<const BlockQ8_0*>(a);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / kQK8_0; ++i) {
+    const __m256 d = _mm256_set1_ps(H2F(x[i].d) * H2F(y[i].d));
+    const __m256i p = DotI8x32(Load32(x[i].qs), Load32(y[i].qs));
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
+  }
+  return HsumF32x8(acc);
+}
+
+float Avx2DotQ4_0(const void* w, const void* a, int64_t n) {
+  const auto* x = static_cast<const BlockQ4_0*>(w);
+  const auto* y = static_cast<const BlockQ8_0*>(a);
+  __m256 acc = _mm256_setzero_ps();
+  const __m256i off = _mm256_set1_epi8(8);
+  for (int64_t i = 0; i < n / kQK4_0; ++i) {
+    const __m256 d = _mm256_set1_ps(H2F(x[i].d) * H2F(y[i].d));
+    const __m256i qx = _mm256_sub_epi8(Nibbles32(x[i].qs), off);
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(DotI8x32(qx, Load32(y[i].qs))), acc);
+  }
+  return HsumF32x8(acc);
+}
+
+float Avx2DotQ4_1(const void* w, const void* a, int64_t n) {
+  const auto* x = static_cast<const BlockQ4_1*>(w);
+  const auto* y = static_cast<const BlockQ8_0*>(a);
+  __m256 acc = _mm256_setzero_ps();
+  const __m256i ones16 = _mm256_set1_epi16(1);
+  float sum_min = 0;
+  for (int64_t i = 0; i < n / kQK4_1; ++i) {
+    const float dy = H2F(y[i].d);
+    const __m256i qy = Load32(y[i].qs);
+    // Codes are 0..15, unsigned: maddubs takes them directly.
+    const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(Nibbles32(x[i].qs), qy), ones16);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(H2F(x[i].d) * dy), _mm256_cvtepi32_ps(p), acc);
+    const __m256i sy = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), qy), ones16);
+    sum_min += HsumI32x8(sy) * (H2F(x[i].m) * dy);
+  }
+  return HsumF32x8(acc) + sum_min;
+}
+
+float Avx2DotQ4_K(const void* w, const void* a, int64_t n) {
+  const auto* x = static_cast<const BlockQ4_K*>(w);
+  const auto* y = static_cast<const BlockQ8_K*>(a);
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  float sum = 0;
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    uint8_t sc[8], mn[8];
+    for (int j = 0; j < 8; ++j) ScaleMinK4(j, x[i].scales, &sc[j], &mn[j]);
+    int summs = 0;
+    for (int j = 0; j < 8; ++j) summs += mn[j] * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
+    __m256i sumi = _mm256_setzero_si256();
+    for (int j = 0; j < 4; ++j) {
+      const __m256i q4 = Load32(x[i].qs + 32 * j);
+      const __m256i lo = _mm256_and_si256(q4, m4);
+      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), m4);
+      const __m256i plo = _mm256_maddubs_epi16(lo, Load32(y[i].qs + 64 * j));
+      const __m256i phi = _mm256_maddubs_epi16(hi, Load32(y[i].qs + 64 * j + 32));
+      sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(plo, _mm256_set1_epi16(sc[2 * j])));
+      sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(phi, _mm256_set1_epi16(sc[2 * j + 1])));
+    }
+    sum += y[i].d * H2F(x[i].d) * HsumI32x8(sumi) - y[i].d * H2F(x[i].dmin) * summs;
+  }
+  return sum;
+}
+
+float Avx2DotQ5_K(const void* w, const void* a, int64_t n) {
+  const auto* x = static_cast<const BlockQ5_K*>(w);
+  const auto* y = static_cast<const BlockQ8_K*>(a);
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  const __m256i one = _mm256_set1_epi8(1);
+  float sum = 0;
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    uint8_t sc[8], mn[8];
+    for (int j = 0; j < 8; ++j) ScaleMinK4(j, x[i].scales, &sc[j], &mn[j]);
+    int summs = 0;
+    for (int j = 0; j < 8; ++j) summs += mn[j] * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
+    const __m256i qh = Load32(x[i].qh);
+    __m256i sumi = _mm256_setzero_si256();
+    for (int j = 0; j < 4; ++j) {
+      const __m256i q4 = Load32(x[i].qs + 32 * j);
+      // Fifth bits of this pair of sub-blocks are bits 2j and 2j+1 of qh.
+      const __m256i h0 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * j), one);
+      const __m256i h1 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * j + 1), one);
+      const __m256i lo = _mm256_or_si256(_mm256_and_si256(q4, m4), _mm256_slli_epi16(h0, 4));
+      const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q4, 4), m4),
+                                         _mm256_slli_epi16(h1, 4));
+      const __m256i plo = _mm256_maddubs_epi16(lo, Load32(y[i].qs + 64 * j));
+      const __m256i phi = _mm256_maddubs_epi16(hi, Load32(y[i].qs + 64 * j + 32));
+      sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(plo, _mm256_set1_epi16(sc[2 * j])));
+      sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(phi, _mm256_set1_epi16(sc[2 * j + 1])));
+    }
+    sum += y[i].d * H2F(x[i].d) * HsumI32x8(sumi) - y[i].d * H2F(x[i].dmin) * summs;
+  }
+  return sum;
+}
+
+float Avx2DotQ6_K(const void* w, const void* a, int64_t n) {
+  const auto* x = static_cast<const BlockQ6_K*>(w);
+  const auto* y = static_cast<const BlockQ8_K*>(a);
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  const __m256i m2 = _mm256_set1_epi8(3);
+  const __m256i k32 = _mm256_set1_epi8(32);
+  float sum = 0;
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    __m256i sumi = _mm256_setzero_si256();
+    for (int half = 0; half < 2; ++half) {
+      const uint8_t* ql = x[i].ql + 64 * half;
+      const __m256i qh = Load32(x[i].qh + 32 * half);
+      const int8_t* sc = x[i].scales + 8 * half;
+      const int8_t* q8 = y[i].qs + 128 * half;
+      const __m256i ql0 = Load32(ql), ql1 = Load32(ql + 32);
+      const __m256i q[4] = {
+          _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4)),
+          _mm256_or_si256(_mm256_and_si256(ql1, m4),
+                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4)),
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4)),
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4)),
+      };
+      for (int k = 0; k < 4; ++k) {
+        const __m256i y8 = Load32(q8 + 32 * k);
+        // (q - 32) * y as q*y - 32*y, both with an unsigned first operand.
+        const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q[k], y8), _mm256_maddubs_epi16(k32, y8));
+        const __m256i scale = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]), _mm_set1_epi16(sc[2 * k]));
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, scale));
+      }
+    }
+    sum += y[i].d * H2F(x[i].d) * HsumI32x8(sumi);
+  }
+  return sum;
+}
+
+}  // namespace
+
+DotFn Avx2DotFor(GgmlType t) {
+  switch (t) {
+    case GgmlType::F32: return Avx2DotF32;
+    case GgmlType::F16: return Avx2DotF16;
+    case GgmlType::BF16: return Avx2DotBF16;
+    case GgmlType::Q8_0: return Avx2DotQ8_0;
+    case GgmlType::Q4_0: return Avx2DotQ4_0;
+    case GgmlType::Q4_1: return Avx2DotQ4_1;
+    case GgmlType::Q4_K: return Avx2DotQ4_K;
+    case GgmlType::Q5_K: return Avx2DotQ5_K;
+    case GgmlType::Q6_K: return Avx2DotQ6_K;
+    default: return nullptr;
+  }
+}
+
+}  // namespace rocmforge::quant::internal
+
+#else  // no AVX2 in this build (non-x86): everything runs the scalar code
+
+namespace rocmforge::quant::internal {
+DotFn Avx2DotFor(GgmlType) { return nullptr; }
+}  // namespace rocmforge::quant::internal
+
+#endif

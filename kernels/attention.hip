@@ -1,0 +1,175 @@
+// Paged attention over the f16 KV cache for a variable-length batch (prefill
+// chunks and decode tokens alike): causal by construction, since each token
+// sees exactly its first token_ctx cached positions. GQA/MQA read the shared
+// KV head in place (no per-head copies). Long contexts are split across blocks
+// (split-K over the block table) and merged by a second kernel with the usual
+// log-sum-exp rescaling.
+#include "kernels/gpu_api.h"
+#include "kernels/launch_util.h"
+
+namespace rocmforge::gpu {
+namespace {
+
+constexpr int kThreads = 128;
+constexpr int kMaxHeadDim = 256;
+constexpr int kMaxDimsPerLane = kMaxHeadDim / 32;
+constexpr int kKeysPerSplit = 512;
+constexpr int kMaxSplits = 32;
+
+struct Partial {  // layout of one split's result in scratch: m, l, acc[head_dim]
+  static __device__ float* At(float* base, int64_t idx, int head_dim) {
+    return base + idx * (head_dim + 2);
+  }
+};
+
+// grid: (n_heads, n_tokens, n_splits). Each wave takes keys round-robin and
+// keeps an online softmax; waves merge through shared memory at the end.
+__global__ void __launch_bounds__(kThreads)
+    AttentionKernel(const float* q, float* out, AttnBatch b, int n_heads, int n_kv_heads,
+                    int head_dim, float scale, const __half* k_cache, const __half* v_cache,
+                    int block_size, int keys_per_split, float* partials) {
+  __shared__ float q_s[kMaxHeadDim];
+  __shared__ float wave_m[kMaxWaves], wave_l[kMaxWaves];
+  __shared__ float wave_acc[kMaxWaves > 8 ? 8 : kMaxWaves][kMaxHeadDim];  // <= 128/32 waves
+  const int h = blockIdx.x, t = blockIdx.y, split = blockIdx.z;
+  const int lane = threadIdx.x % kWaveSize, wave = threadIdx.x / kWaveSize;
+  const int n_waves = blockDim.x / kWaveSize;
+  const int kv_h = h / (n_heads / n_kv_heads);
+  const int kv_dim = n_kv_heads * head_dim;
+  const int ctx = b.token_ctx[t];
+  const int seq = b.token_seq[t];
+  const int32_t* table = b.block_tables + b.seq_table_off[seq];
+  const int key_begin = split * keys_per_split;
+  const int key_end = min(ctx, key_begin + keys_per_split);
+
+  const float* qh = q + (static_cast<int64_t>(t) * n_heads + h) * head_dim;
+  for (int d = threadIdx.x; d < head_dim; d += blockDim.x) q_s[d] = qh[d] * scale;
+  __syncthreads();
+
+  float m = -INFINITY, l = 0.0f;
+  float acc[kMaxDimsPerLane];
+#pragma unroll
+  for (int i = 0; i < kMaxDimsPerLane; ++i) acc[i] = 0.0f;
+  for (int j = key_begin + wave; j < key_end; j += n_waves) {
+    const int64_t slot = static_cast<int64_t>(table[j / block_size]) * block_size + j % block_size;
+    const __half* kr = k_cache + slot * kv_dim + kv_h * head_dim;
+    const __half* vr = v_cache + slot * kv_dim + kv_h * head_dim;
+    float part = 0.0f;
+#pragma unroll
+    for (int i = 0; i < kMaxDimsPerLane; ++i) {
+      const int d = lane + i * kWaveSize;
+      if (d < head_dim) part += q_s[d] * __half2float(kr[d]);
+    }
+    const float sc = WaveSum(part);
+    const float m_new = fmaxf(m, sc);
+    const float corr = expf(m - m_new);  // 0 on the first key (m = -inf)
+    const float p = expf(sc - m_new);
+    l = l * corr + p;
+#pragma unroll
+    for (int i = 0; i < kMaxDimsPerLane; ++i) {
+      const int d = lane + i * kWaveSize;
+      if (d < head_dim) acc[i] = acc[i] * corr + p * __half2float(vr[d]);
+    }
+    m = m_new;
+  }
+  if (lane == 0) {
+    wave_m[wave] = m;
+    wave_l[wave] = l;
+  }
+#pragma unroll
+  for (int i = 0; i < kMaxDimsPerLane; ++i) {
+    const int d = lane + i * kWaveSize;
+    if (d < head_dim) wave_acc[wave][d] = acc[i];
+  }
+  __syncthreads();
+  float gm = -INFINITY;
+  for (int w = 0; w < n_waves; ++w) gm = fmaxf(gm, wave_m[w]);
+  float gl = 0.0f;
+  for (int w = 0; w < n_waves; ++w) {
+    if (wave_m[w] != -INFINITY) gl += wave_l[w] * expf(wave_m[w] - gm);
+  }
+  const int64_t out_idx = static_cast<int64_t>(t) * n_heads + h;
+  if (partials == nullptr) {
+    float* o = out + out_idx * head_dim;
+    for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
+      float v = 0.0f;
+      for (int w = 0; w < n_waves; ++w) {
+        if (wave_m[w] != -INFINITY) v += wave_acc[w][d] * expf(wave_m[w] - gm);
+      }
+      o[d] = gl > 0.0f ? v / gl : 0.0f;
+    }
+  } else {
+    float* p = Partial::At(partials, out_idx * gridDim.z + split, head_dim);
+    if (threadIdx.x == 0) {
+      p[0] = gm;
+      p[1] = gl;
+    }
+    for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
+      float v = 0.0f;
+      for (int w = 0; w < n_waves; ++w) {
+        if (wave_m[w] != -INFINITY) v += wave_acc[w][d] * expf(wave_m[w] - gm);
+      }
+      p[2 + d] = v;
+    }
+  }
+}
+
+// grid: (n_heads, n_tokens). Merges the splits of one (token, head).
+__global__ void CombineSplitsKernel(const float* partials, float* out, int n_heads, int head_dim,
+                                    int n_splits) {
+  const int64_t idx = static_cast<int64_t>(blockIdx.y) * n_heads + blockIdx.x;
+  const float* base = partials + idx * n_splits * (head_dim + 2);
+  float gm = -INFINITY;
+  for (int s = 0; s < n_splits; ++s) gm = fmaxf(gm, base[s * (head_dim + 2)]);
+  float gl = 0.0f;
+  for (int s = 0; s < n_splits; ++s) {
+    const float ms = base[s * (head_dim + 2)];
+    if (ms != -INFINITY) gl += base[s * (head_dim + 2) + 1] * expf(ms - gm);
+  }
+  for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
+    float v = 0.0f;
+    for (int s = 0; s < n_splits; ++s) {
+      const float ms = base[s * (head_dim + 2)];
+      if (ms != -INFINITY) v += base[s * (head_dim + 2) + 2 + d] * expf(ms - gm);
+    }
+    out[idx * head_dim + d] = gl > 0.0f ? v / gl : 0.0f;
+  }
+}
+
+int SplitCount(int n_tokens, int n_heads, int max_ctx) {
+  // Enough blocks already fill the device: split only small batches.
+  if (static_cast<int64_t>(n_tokens) * n_heads >= 1024) return 1;
+  int splits = (max_ctx + kKeysPerSplit - 1) / kKeysPerSplit;
+  if (splits > kMaxSplits) splits = kMaxSplits;
+  return splits < 1 ? 1 : splits;
+}
+
+}  // namespace
+
+size_t AttentionScratchBytes(int n_tokens, int n_heads, int head_dim, int max_ctx) {
+  const int splits = SplitCount(n_tokens, n_heads, max_ctx);
+  if (splits == 1) return 0;
+  return static_cast<size_t>(n_tokens) * n_heads * splits * (head_dim + 2) * sizeof(float);
+}
+
+void LaunchAttention(const float* q, float* out, const AttnBatch& b, int n_heads, int n_kv_heads,
+                     int head_dim, float scale, const uint16_t* k_cache, const uint16_t* v_cache,
+                     int block_size, void* scratch, Stream s) {
+  if (b.n_tokens == 0) return;
+  const int splits = SplitCount(b.n_tokens, n_heads, b.max_ctx);
+  const int keys_per_split =
+      splits == 1 ? (b.max_ctx > 0 ? b.max_ctx : 1) : (b.max_ctx + splits - 1) / splits;
+  const auto* kc = reinterpret_cast<const __half*>(k_cache);
+  const auto* vc = reinterpret_cast<const __half*>(v_cache);
+  float* partials = splits == 1 ? nullptr : static_cast<float*>(scratch);
+  const dim3 grid(n_heads, b.n_tokens, splits);
+  AttentionKernel<<<grid, kThreads, 0, ToStream(s)>>>(q, out, b, n_heads, n_kv_heads, head_dim,
+                                                      scale, kc, vc, block_size, keys_per_split,
+                                                      partials);
+  if (splits > 1) {
+    CombineSplitsKernel<<<dim3(n_heads, b.n_tokens), kThreads, 0, ToStream(s)>>>(
+        partials, out, n_heads, head_dim, splits);
+  }
+}
+
+}  // namespace rocmforge::gpu
