@@ -95,12 +95,12 @@ struct EngineStats {
 class EngineObserver {
  public:
   virtual ~EngineObserver() = default;
-  virtual void OnStep(int32_t batch_sequences, int32_t batch_tokens, double step_seconds) {}
+  virtual void OnStep(int32_t /*batch_sequences*/, int32_t /*batch_tokens*/, double /*step_seconds*/) {}
   virtual void OnPreemption() {}
-  virtual void OnPrefixLookup(int32_t prompt_tokens, int32_t cached_tokens) {}
-  virtual void OnFirstToken(double queue_seconds, double ttft_seconds) {}
-  virtual void OnToken(double inter_token_seconds) {}
-  virtual void OnFinish(FinishReason reason, const Usage& usage) {}
+  virtual void OnPrefixLookup(int32_t /*prompt_tokens*/, int32_t /*cached_tokens*/) {}
+  virtual void OnFirstToken(double /*queue_seconds*/, double /*ttft_seconds*/) {}
+  virtual void OnToken(double /*inter_token_seconds*/) {}
+  virtual void OnFinish(FinishReason /*reason*/, const Usage& /*usage*/) {}
 };
 
 class Engine {

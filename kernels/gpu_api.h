@@ -51,9 +51,10 @@ GpuStatus GraphLaunch(GraphExec exec, Stream s);
 void GraphDestroy(GraphExec exec);
 
 // ---- elementwise / row ops (float32 activations) ---------------------------
-// out[i][:] = dequantized row tokens[i] of table (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K).
-void LaunchEmbed(GgmlType type, const void* table, int64_t cols, const int32_t* tokens, int n,
-                 float* out, Stream s);
+// out[i][:] = dequantized row tokens[i] of table (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K);
+// a token outside [0, rows) gives a row of zeros.
+void LaunchEmbed(GgmlType type, const void* table, int64_t rows, int64_t cols,
+                 const int32_t* tokens, int n, float* out, Stream s);
 // out = x / rms(x) * w (w: F32 [dim]); out may alias x.
 void LaunchRmsNorm(const float* x, const float* w, float* out, int n, int dim, float eps, Stream s);
 // x += residual; out = RmsNorm(x).
@@ -82,6 +83,11 @@ void LaunchMatMulSmallBatch(GgmlType type, const void* w, int64_t rows, int64_t 
                             const float* x, float* y, int n, void* scratch, Stream s);
 void LaunchMatMulTiled(GgmlType type, const void* w, int64_t rows, int64_t cols, const float* x,
                        float* y, int n, Stream s);
+// Matrix-core version of the tiled path (f16 operands, float accumulation);
+// falls back to LaunchMatMulTiled where the target has none (and for F32 weights).
+bool MatMulMmaAvailable();
+void LaunchMatMulMma(GgmlType type, const void* w, int64_t rows, int64_t cols, const float* x,
+                     float* y, int n, Stream s);
 constexpr int kSmallBatchMax = 8;
 
 // ---- paged KV cache and attention ------------------------------------------

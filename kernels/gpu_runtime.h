@@ -66,8 +66,25 @@ using hip_bfloat16 = __nv_bfloat16;
 #define hipGraphDestroy cudaGraphDestroy
 #define hipFuncSetAttribute(f, a, v) cudaFuncSetAttribute(f, a, v)
 
+#include <mma.h>
+
 namespace rocmforge::gpu {
 constexpr int kWaveSize = 32;
+
+// Matrix cores: 16x16x16 half-precision tiles with float accumulation (WMMA).
+constexpr bool kHasMatrixCores = true;
+namespace mma {
+using FragA = nvcuda::wmma::fragment<nvcuda::wmma::matrix_a, 16, 16, 16, __half, nvcuda::wmma::row_major>;
+using FragB = nvcuda::wmma::fragment<nvcuda::wmma::matrix_b, 16, 16, 16, __half, nvcuda::wmma::col_major>;
+using FragC = nvcuda::wmma::fragment<nvcuda::wmma::accumulator, 16, 16, 16, float>;
+__device__ __forceinline__ void Zero(FragC& c) { nvcuda::wmma::fill_fragment(c, 0.0f); }
+__device__ __forceinline__ void LoadA(FragA& a, const __half* p, unsigned ld) { nvcuda::wmma::load_matrix_sync(a, p, ld); }
+__device__ __forceinline__ void LoadB(FragB& b, const __half* p, unsigned ld) { nvcuda::wmma::load_matrix_sync(b, p, ld); }
+__device__ __forceinline__ void Mma(FragC& c, const FragA& a, const FragB& b) { nvcuda::wmma::mma_sync(c, a, b, c); }
+__device__ __forceinline__ void StoreRowMajor(float* p, const FragC& c, unsigned ld) {
+  nvcuda::wmma::store_matrix_sync(p, c, ld, nvcuda::wmma::mem_row_major);
+}
+}  // namespace mma
 using LaneMask = uint32_t;
 constexpr LaneMask kFullMask = 0xffffffffu;
 
@@ -86,7 +103,7 @@ __device__ __forceinline__ int Dot4I8(int a, int b, int c) { return __dp4a(a, b,
 #else
 // ---------------------------------------------------------------- AMD
 #define RF_GPU_HIP 1
-#include <hip/hip_bf16.h>
+#include <hip/hip_bfloat16.h>
 #include <hip/hip_fp16.h>
 #include <hip/hip_runtime.h>
 
@@ -99,6 +116,9 @@ constexpr int kWaveSize = 64;
 // Host pass: the wave size is a device property; host code must not depend on it.
 constexpr int kWaveSize = 64;
 #endif
+// The MFMA/WMMA path is not written yet for AMD (ROCm 5.2 ships no rocWMMA);
+// matmuls there take the float32 tiled path.
+constexpr bool kHasMatrixCores = false;
 using LaneMask = uint64_t;
 constexpr LaneMask kFullMask = kWaveSize == 64 ? ~0ull : 0xffffffffull;
 

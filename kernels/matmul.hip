@@ -1,5 +1,6 @@
 // Matmul path selection: small batches read each weight byte once through the
-// per-row dot kernels; larger ones reuse dequantized tiles across tokens.
+// per-row dot kernels; larger ones reuse dequantized tiles across tokens on the
+// matrix cores where the target has them.
 #include "kernels/gpu_api.h"
 #include "kernels/quant_device.h"
 
@@ -25,7 +26,7 @@ void LaunchMatMul(GgmlType type, const void* w, int64_t rows, int64_t cols, cons
   if (n <= kSmallBatchMax) {
     LaunchMatMulSmallBatch(type, w, rows, cols, x, y, n, scratch, s);
   } else {
-    LaunchMatMulTiled(type, w, rows, cols, x, y, n, s);
+    LaunchMatMulMma(type, w, rows, cols, x, y, n, s);
   }
 }
 

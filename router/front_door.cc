@@ -32,6 +32,13 @@ ApiKeys ApiKeys::FromKeys(const std::vector<std::string>& keys) {
   return k;
 }
 
+ApiKeys ApiKeys::WithKeys(const std::vector<std::string>& more) const {
+  ApiKeys k = *this;
+  k.enabled_ = true;
+  k.keys_.insert(more.begin(), more.end());
+  return k;
+}
+
 absl::StatusOr<std::string> ApiKeys::Authenticate(const grpc::ServerContextBase& ctx) const {
   if (!enabled_) return std::string();
   const auto& md = ctx.client_metadata();

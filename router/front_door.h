@@ -21,6 +21,8 @@ class ApiKeys {
   ApiKeys() = default;  // no keys: authentication off
 
   bool enabled() const { return enabled_; }
+  // This set plus `more` (authentication on).
+  ApiKeys WithKeys(const std::vector<std::string>& more) const;
   // The caller's key from "authorization: Bearer KEY". With keys off, "" for
   // everyone. UNAUTHENTICATED when the header is missing, malformed or unknown.
   absl::StatusOr<std::string> Authenticate(const grpc::ServerContextBase& ctx) const;

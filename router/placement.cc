@@ -64,9 +64,11 @@ Placement PlaceSession(std::string_view session_id, const std::vector<Candidate>
   for (const Candidate& c : candidates) total += std::max(0.0, c.load);
   const double mean = total / static_cast<double>(candidates.size());
   // A worker may take the request if its load afterwards stays within the
-  // bound. ceil() keeps at least one worker eligible (the bound is >= mean,
-  // and some worker is at or below the mean).
-  const double bound = std::ceil((1.0 + std::max(0.0, epsilon)) * mean);
+  // bound: (1 + eps) x mean, rounded down (so the busiest never exceeds the
+  // factor), but never below ceil(mean): with integer loads the least loaded
+  // worker always fits under ceil(mean), so some worker is always eligible.
+  const double bound =
+      std::max(std::ceil(mean), std::floor((1.0 + std::max(0.0, epsilon)) * mean));
   for (size_t rank = 0; rank < order.size(); ++rank) {
     const size_t i = order[rank];
     if (std::max(0.0, candidates[i].load) + 1 <= bound) {

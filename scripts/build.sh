@@ -11,6 +11,10 @@ while [[ $# -gt 0 ]]; do
   cmake_args+=("$1"); shift
 done
 root=$(cd "$(dirname "$0")/.." && pwd)
+# ccache makes repeated builds (several sanitizer flavours, local iteration) cheap.
+if command -v ccache >/dev/null && [[ -z ${NO_CCACHE:-} ]]; then
+  cmake_args=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache "${cmake_args[@]}")
+fi
 cmake -S "$root" -B "$dir" -G Ninja "${cmake_args[@]}" >"$dir.configure.log" 2>&1 ||
   { cat "$dir.configure.log"; exit 1; }
 jobs=${JOBS:-$(nproc)}

@@ -81,7 +81,7 @@ grpc::ServerUnaryReactor* InferenceService::ModelInfo(grpc::CallbackServerContex
   response->set_architecture(engine->model_config().arch);
   response->set_vocab_size(tok.vocab_size());
   response->set_context_length(engine->context_length());
-  response->set_max_tokens_limit(engine->context_length() - 1);
+  response->set_max_tokens_limit(engine->context_length());
   response->set_quantization(engine->quantization());
   response->set_device(engine->device_name());
   response->set_bos_token_id(vocab.bos);

@@ -9,13 +9,17 @@ WorkerCore::WorkerCore(WorkerMetrics* metrics, RequestLimits limits, std::string
     : metrics_(metrics), limits_(limits), worker_id_(std::move(worker_id)),
       seed_rng_(std::random_device{}()) {}
 
-WorkerCore::~WorkerCore() {
+WorkerCore::~WorkerCore() { StopDrainTimer(); }
+
+void WorkerCore::StopDrainTimer() {
+  std::thread timer;
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
+    timer = std::move(drain_timer_);
   }
   cv_.notify_all();
-  if (drain_timer_.joinable()) drain_timer_.join();
+  if (timer.joinable()) timer.join();
 }
 
 void WorkerCore::SetEngine(Engine* engine, std::string model_name) {
@@ -98,7 +102,7 @@ int32_t WorkerCore::StartDrain(double deadline_seconds) {
       const absl::Time d = absl::Now() + absl::Seconds(deadline_seconds);
       if (!has_deadline_ || d < deadline_) deadline_ = d;
       has_deadline_ = true;
-      if (!drain_timer_.joinable()) drain_timer_ = std::thread([this] { DrainTimerLoop(); });
+      if (!drain_timer_.joinable() && !stopping_) drain_timer_ = std::thread([this] { DrainTimerLoop(); });
     }
     in_flight = in_flight_;
     if (first) hook = health_hook_;
@@ -116,6 +120,10 @@ bool WorkerCore::draining() const {
 
 bool WorkerCore::WaitIdle(absl::Duration timeout) {
   std::unique_lock<std::mutex> lock(mu_);
+  if (timeout == absl::InfiniteDuration()) {
+    cv_.wait(lock, [this] { return in_flight_ == 0; });
+    return true;
+  }
   const auto until = std::chrono::steady_clock::now() + absl::ToChronoMilliseconds(timeout);
   return cv_.wait_until(lock, until, [this] { return in_flight_ == 0; });
 }

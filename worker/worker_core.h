@@ -58,6 +58,8 @@ class WorkerCore {
   bool WaitIdle(absl::Duration timeout);
   // Cancels every stream still in flight (their sinks get "cancelled").
   void CancelAll();
+  // Stops the drain deadline timer (before the engine goes away).
+  void StopDrainTimer();
 
  private:
   void DrainTimerLoop();

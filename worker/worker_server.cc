@@ -79,7 +79,10 @@ std::string WorkerServer::address() const { return HostPort(options_.host, port_
 void WorkerServer::SetHealth(bool serving) {
   if (!server_) return;
   if (grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService()) {
-    health->SetServingStatus(serving);  // "" and every registered service
+    // The overall status ("") and each service by name, as clients may ask either.
+    health->SetServingStatus(serving);
+    health->SetServingStatus(v1::Inference::service_full_name(), serving);
+    health->SetServingStatus(v1::WorkerControl::service_full_name(), serving);
   }
 }
 
@@ -111,9 +114,9 @@ void WorkerServer::Shutdown(absl::Duration grace) {
     // Streams still open when the grace period ends are cancelled by gRPC;
     // their reactors cancel the engine requests, whose final events let
     // them finish. Shutdown returns once every call is done.
-    core_->CancelAll();
     server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(grace));
   }
+  core_->StopDrainTimer();  // it may call into the engine
   if (engine_) {
     metrics_->SetStatsSource(nullptr);
     engine_->Shutdown();

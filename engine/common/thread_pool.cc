@@ -25,8 +25,7 @@ ThreadPool::ThreadPool(int threads) {
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    stop_.store(true, std::memory_order_release);
-    generation_.fetch_add(1, std::memory_order_release);
+    stop_.store(true);
   }
   cv_.notify_all();
   for (auto& t : workers_) t.join();
@@ -39,6 +38,7 @@ void ThreadPool::RunChunks() {
     const int64_t begin = c * chunk_;
     const int64_t end = std::min(n_, begin + chunk_);
     fn_(ctx_, begin, end);
+    done_chunks_.fetch_add(1, std::memory_order_release);
   }
 }
 
@@ -50,50 +50,62 @@ void ThreadPool::Run(int64_t n, int64_t min_chunk, void* ctx, Trampoline fn) {
     return;
   }
   const int64_t max_chunks = static_cast<int64_t>(size()) * 4;
-  int64_t chunk = std::max(min_chunk, (n + max_chunks - 1) / max_chunks);
+  const int64_t chunk = std::max(min_chunk, (n + max_chunks - 1) / max_chunks);
   ctx_ = ctx;
   fn_ = fn;
   n_ = n;
   chunk_ = chunk;
   n_chunks_ = (n + chunk - 1) / chunk;
   next_chunk_.store(0, std::memory_order_relaxed);
-  checked_in_.store(0, std::memory_order_relaxed);
-  {
-    // The lock orders the job fields before the generation bump for workers
-    // that sleep on the condition variable; spinning workers see the release.
-    std::lock_guard<std::mutex> lock(mu_);
-    generation_.fetch_add(1, std::memory_order_release);
+  done_chunks_.store(0, std::memory_order_relaxed);
+  open_job_.store(++last_job_);  // seq_cst: publishes the fields above
+  if (sleepers_.load() > 0) {
+    { std::lock_guard<std::mutex> lock(mu_); }
+    cv_.notify_all();
   }
-  cv_.notify_all();
   RunChunks();
-  // Every worker must check in before the job fields may be reused.
-  const int want = static_cast<int>(workers_.size());
-  for (int spins = 0; checked_in_.load(std::memory_order_acquire) != want; ++spins) {
+  // Every chunk was claimed; wait for those still running on workers.
+  for (int spins = 0; done_chunks_.load(std::memory_order_acquire) != n_chunks_; ++spins) {
     if (spins < kSpinIterations) {
       RF_CPU_RELAX();
     } else {
       std::this_thread::yield();
     }
   }
+  // Close the job, then wait for workers that joined it to leave.
+  open_job_.store(0);
+  for (int spins = 0; active_.load() != 0; ++spins) {
+    if (spins < kSpinIterations) {
+      RF_CPU_RELAX();
+    } else {
+      std::this_thread::yield();  // a joined worker was descheduled
+    }
+  }
 }
 
 void ThreadPool::WorkerLoop() {
   uint64_t seen = 0;
+  auto has_job = [&] {
+    const uint64_t id = open_job_.load();
+    return id != 0 && id != seen;
+  };
   for (;;) {
-    uint64_t gen = generation_.load(std::memory_order_acquire);
-    for (int spins = 0; gen == seen && spins < kSpinIterations; ++spins) {
+    for (int spins = 0; !has_job() && spins < kSpinIterations && !stop_.load(std::memory_order_relaxed); ++spins) {
       RF_CPU_RELAX();
-      gen = generation_.load(std::memory_order_acquire);
     }
-    if (gen == seen) {
+    if (!has_job()) {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
-      gen = generation_.load(std::memory_order_acquire);
+      sleepers_.fetch_add(1);
+      cv_.wait(lock, [&] { return stop_.load() || has_job(); });
+      sleepers_.fetch_sub(1);
     }
-    if (stop_.load(std::memory_order_acquire)) return;
-    seen = gen;
-    RunChunks();
-    checked_in_.fetch_add(1, std::memory_order_acq_rel);
+    if (stop_.load()) return;
+    const uint64_t id = open_job_.load();
+    if (id == 0 || id == seen) continue;
+    active_.fetch_add(1);
+    if (open_job_.load() == id) RunChunks();  // still open: the fields are this job's
+    active_.fetch_sub(1);
+    seen = id;
   }
 }
 

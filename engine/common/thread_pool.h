@@ -5,7 +5,10 @@
 // workers, and returns when all of them are done. Calls from one thread at a
 // time (the backend's single stream); fn must not call ParallelFor itself.
 // Decode calls this ~10 times per layer, so hand-off is cheap: workers spin
-// briefly after each job before falling back to a condition variable.
+// briefly after each job before falling back to a condition variable, and the
+// caller never waits for a worker that has not started: chunks are claimed
+// dynamically, so on an oversubscribed machine (a descheduled worker) the
+// caller simply does the work itself.
 #pragma once
 
 #include <atomic>
@@ -46,15 +49,22 @@ class ThreadPool {
   std::mutex mu_;
   std::condition_variable cv_;
   std::atomic<bool> stop_{false};
-  std::atomic<uint64_t> generation_{0};     // bumped once per job
-  std::atomic<int> checked_in_{0};          // workers done with the current job
-  // The current job (written by the caller before bumping generation_).
+  std::atomic<int> sleepers_{0};           // workers blocked on cv_
+  // Id of the job open for workers to join; 0 while none is. A worker joins
+  // by incrementing active_ and then re-checking the id, and the caller
+  // closes a job (id = 0) before waiting for active_ to drain, so no worker
+  // ever reads the job fields while the caller rewrites them.
+  std::atomic<uint64_t> open_job_{0};
+  std::atomic<int> active_{0};
+  uint64_t last_job_ = 0;                  // caller side: ids handed out
+  // The current job (written by the caller before opening it).
   void* ctx_ = nullptr;
   Trampoline fn_ = nullptr;
   int64_t n_ = 0;
   int64_t chunk_ = 1;
   int64_t n_chunks_ = 0;
   std::atomic<int64_t> next_chunk_{0};
+  std::atomic<int64_t> done_chunks_{0};
 };
 
 }  // namespace rocmforge

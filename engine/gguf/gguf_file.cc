@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <limits>
@@ -47,6 +48,26 @@ uint64_t MinEncodedSize(ValueType t) {
 }
 
 bool IsKnownValueType(uint32_t raw) { return raw <= static_cast<uint32_t>(ValueType::FLOAT64); }
+
+// A key or tensor name as it may appear in a one-line message: control bytes
+// escaped, long names cut (names come from the file and may be anything).
+std::string Printable(const std::string& s) {
+  constexpr size_t kMax = 80;
+  std::string out;
+  for (size_t k = 0; k < s.size() && k < kMax; ++k) {
+    const unsigned char c = static_cast<unsigned char>(s[k]);
+    if (c < 0x20 || c == 0x7f) {
+      static const char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (s.size() > kMax) absl::StrAppend(&out, "... (", s.size(), " bytes)");
+  return out;
+}
 
 // Bounds-checked little-endian reader over [p, end).
 class Cursor {
@@ -187,12 +208,13 @@ class Parser {
     }
     if (!cur_.Read(n_tensors)) return Error("truncated while reading the tensor count");
     if (!cur_.Read(n_kv)) return Error("truncated while reading the metadata key count");
-    // Minimum encoded sizes: key = 8 (length) + 4 (type) + 1 (smallest value);
-    // tensor info = 8 (name length) + 4 (n_dims) + 4 (type) + 8 (offset).
-    if (*n_kv > cur_.remaining() / 13) {
+    // Every key and every tensor info takes more than one byte, so a count
+    // above the bytes left is corruption. (Smaller counts that still cannot
+    // fit are reported precisely, as truncation at the entry where it shows.)
+    if (*n_kv > cur_.remaining()) {
       return Error(absl::StrCat("metadata key count ", *n_kv, " is absurd for a file of ", size_, " bytes"));
     }
-    if (*n_tensors > cur_.remaining() / 24) {
+    if (*n_tensors > cur_.remaining()) {
       return Error(absl::StrCat("tensor count ", *n_tensors, " is absurd for a file of ", size_, " bytes"));
     }
     return absl::OkStatus();
@@ -200,12 +222,13 @@ class Parser {
 
   absl::Status ParseMetadata(uint64_t n_kv, std::vector<KeyValue>* kv) {
     std::unordered_set<std::string> seen;
-    kv->reserve(static_cast<size_t>(n_kv));
+    // Reserve only what the remaining bytes could hold (>= 13 bytes a key).
+    kv->reserve(static_cast<size_t>(std::min<uint64_t>(n_kv, cur_.remaining() / 13)));
     for (uint64_t k = 0; k < n_kv; ++k) {
       const std::string pos = absl::StrCat("metadata key ", k + 1, " of ", n_kv);
       KeyValue entry;
       RF_RETURN_IF_ERROR(ReadString(&entry.key, pos));
-      const std::string what = absl::StrCat(pos, " ('", entry.key, "')");
+      const std::string what = absl::StrCat(pos, " ('", Printable(entry.key), "')");
       if (!seen.insert(entry.key).second) return Error(absl::StrCat("duplicate metadata key in ", what));
       uint32_t raw_type = 0;
       if (!cur_.Read(&raw_type)) return Error(absl::StrCat("truncated while reading the value type of ", what));
@@ -218,12 +241,13 @@ class Parser {
 
   absl::Status ParseTensorInfos(uint64_t n_tensors, std::vector<TensorInfo>* tensors) {
     std::unordered_set<std::string> seen;
-    tensors->reserve(static_cast<size_t>(n_tensors));
+    // Reserve only what the remaining bytes could hold (>= 24 bytes an entry).
+    tensors->reserve(static_cast<size_t>(std::min<uint64_t>(n_tensors, cur_.remaining() / 24)));
     for (uint64_t k = 0; k < n_tensors; ++k) {
       const std::string pos = absl::StrCat("tensor info ", k + 1, " of ", n_tensors);
       TensorInfo t;
       RF_RETURN_IF_ERROR(ReadString(&t.name, absl::StrCat("the name of ", pos)));
-      const std::string what = absl::StrCat(pos, " ('", t.name, "')");
+      const std::string what = absl::StrCat(pos, " ('", Printable(t.name), "')");
       if (!seen.insert(t.name).second) return Error(absl::StrCat("duplicate tensor name in ", what));
       uint32_t n_dims = 0;
       if (!cur_.Read(&n_dims)) return Error(absl::StrCat("truncated while reading the dimension count of ", what));
@@ -407,7 +431,7 @@ absl::Status GgufFile::Parse() {
   const uint64_t data_size = data_start <= size_ ? size_ - data_start : 0;
   for (size_t k = 0; k < tensors_.size(); ++k) {
     TensorInfo& t = tensors_[k];
-    const std::string what = absl::StrCat("tensor '", t.name, "'");
+    const std::string what = absl::StrCat("tensor '", Printable(t.name), "'");
     if (t.offset % alignment_ != 0) {
       return p.Error(absl::StrCat(what, " data offset ", t.offset, " is not a multiple of the alignment ",
                                   alignment_));

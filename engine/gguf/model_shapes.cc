@@ -127,8 +127,10 @@ struct Word {
 };
 
 // Byte-pair training: repeatedly merges the most frequent adjacent pair (ties
-// broken by the pair's spelling, so the result is deterministic). Stops at
-// max_merges or when no pair occurs twice.
+// broken by the pair's spelling, so the result is deterministic). Once no
+// pair occurs twice it goes on with pairs seen once (joining whole words),
+// so the short text still yields a few hundred merges. Stops at max_merges or
+// when every word is a single symbol.
 std::vector<std::pair<std::string, std::string>> TrainMerges(std::vector<Word> words, int max_merges) {
   std::vector<std::pair<std::string, std::string>> merges;
   while (static_cast<int>(merges.size()) < max_merges) {
@@ -137,7 +139,7 @@ std::vector<std::pair<std::string, std::string>> TrainMerges(std::vector<Word> w
       for (size_t i = 0; i + 1 < w.syms.size(); ++i) counts[{w.syms[i], w.syms[i + 1]}] += w.count;
     }
     const std::pair<std::string, std::string>* best = nullptr;
-    int best_count = 1;
+    int best_count = 0;
     for (const auto& [pair, count] : counts) {
       if (count > best_count) {
         best = &pair;
@@ -208,7 +210,7 @@ SyntheticVocab MakeGpt2Vocab(const ModelShape& shape) {
 
   std::vector<std::string> spelled;
   for (const auto& [word, space] : SplitWords(kTrainingText)) {
-    std::string s = space ? byte_to_unicode[' '] : "";
+    std::string s = space ? byte_to_unicode[0x20] : "";
     for (unsigned char c : word) s += byte_to_unicode[c];
     spelled.push_back(s);
   }

@@ -2,7 +2,7 @@
 // only called after quant_dispatch.cc has checked the CPU). Each kernel sums
 // the same integer products as its scalar twin in quant_dot_scalar.cc, exactly,
 // per block; only the float accumulation order differs, so results agree to
-// float rounding. Types without a kernel here fall back to the scalar code.
+// float rounding. Types without a kernel here (Q8_1 weights) use the scalar code.
 #include "engine/gguf/quant_internal.h"
 
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
@@ -43,6 +43,22 @@ inline __m256i Nibbles32(const uint8_t* p) {
 
 inline __m256i Load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
+// 32 bits -> 32 bytes, byte j = 0xFF where bit j is set (the Q5 fifth bits).
+inline __m256i BytesFromBits32(const uint8_t* p) {
+  uint32_t x32;
+  std::memcpy(&x32, p, 4);
+  const __m256i shuf = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202,
+                                         0x0101010101010101, 0x0000000000000000);
+  __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(x32)), shuf);
+  bytes = _mm256_or_si256(bytes, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));
+  return _mm256_cmpeq_epi8(bytes, _mm256_set1_epi64x(-1));
+}
+
+// Two int16 scales: the first for lanes 0-7 (bytes 0-15), the second for 8-15.
+inline __m256i Scales2(int lo, int hi) {
+  return _mm256_set_m128i(_mm_set1_epi16(static_cast<int16_t>(hi)), _mm_set1_epi16(static_cast<int16_t>(lo)));
+}
+
 float Avx2DotF32(const void* w, const void* a, int64_t n) {
   const auto* x = static_cast<const float*>(w);
   const auto* y = static_cast<const float*>(a);
@@ -60,15 +76,20 @@ float Avx2DotF32(const void* w, const void* a, int64_t n) {
 float Avx2DotF16(const void* w, const void* a, int64_t n) {
   const auto* x = static_cast<const uint16_t*>(w);
   const auto* y = static_cast<const float*>(a);
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  // Four independent accumulators hide the FMA latency.
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
   int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    const __m256 x0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i)));
-    const __m256 x1 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i + 8)));
-    acc0 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(y + i), acc0);
-    acc1 = _mm256_fmadd_ps(x1, _mm256_loadu_ps(y + i + 8), acc1);
+  for (; i + 32 <= n; i += 32) {
+    for (int k = 0; k < 4; ++k) {
+      const __m256 xk = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i + 8 * k)));
+      acc[k] = _mm256_fmadd_ps(xk, _mm256_loadu_ps(y + i + 8 * k), acc[k]);
+    }
   }
-  float sum = HsumF32x8(_mm256_add_ps(acc0, acc1));
+  for (; i + 8 <= n; i += 8) {
+    const __m256 xk = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i)));
+    acc[0] = _mm256_fmadd_ps(xk, _mm256_loadu_ps(y + i), acc[0]);
+  }
+  float sum = HsumF32x8(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
   for (; i < n; ++i) sum += Fp16ToFp32(x[i]) * y[i];
   return sum;
 }
@@ -119,7 +140,7 @@ float Avx2DotQ4_1(const void* w, const void* a, int64_t n) {
   const auto* y = static_cast<const BlockQ8_0*>(a);
   __m256 acc = _mm256_setzero_ps();
   const __m256i ones16 = _mm256_set1_epi16(1);
-  float sum_min = 0;
+  __m256 acc_min = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / kQK4_1; ++i) {
     const float dy = H2F(y[i].d);
     const __m256i qy = Load32(y[i].qs);
@@ -127,9 +148,112 @@ float Avx2DotQ4_1(const void* w, const void* a, int64_t n) {
     const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(Nibbles32(x[i].qs), qy), ones16);
     acc = _mm256_fmadd_ps(_mm256_set1_ps(H2F(x[i].d) * dy), _mm256_cvtepi32_ps(p), acc);
     const __m256i sy = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), qy), ones16);
-    sum_min += HsumI32x8(sy) * (H2F(x[i].m) * dy);
+    acc_min = _mm256_fmadd_ps(_mm256_set1_ps(H2F(x[i].m) * dy), _mm256_cvtepi32_ps(sy), acc_min);
   }
-  return HsumF32x8(acc) + sum_min;
+  return HsumF32x8(_mm256_add_ps(acc, acc_min));
+}
+
+float Avx2DotQ5_0(const void* w, const void* a, int64_t n) {
+  const auto* x = static_cast<const BlockQ5_0*>(w);
+  const auto* y = static_cast<const BlockQ8_0*>(a);
+  __m256 acc = _mm256_setzero_ps();
+  const __m256i k16 = _mm256_set1_epi8(16);
+  for (int64_t i = 0; i < n / kQK5_0; ++i) {
+    const __m256i hb = _mm256_and_si256(BytesFromBits32(x[i].qh), k16);
+    const __m256i qx = _mm256_sub_epi8(_mm256_or_si256(Nibbles32(x[i].qs), hb), k16);
+    const __m256 d = _mm256_set1_ps(H2F(x[i].d) * H2F(y[i].d));
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(DotI8x32(qx, Load32(y[i].qs))), acc);
+  }
+  return HsumF32x8(acc);
+}
+
+float Avx2DotQ5_1(const void* w, const void* a, int64_t n) {
+  const auto* x = static_cast<const BlockQ5_1*>(w);
+  const auto* y = static_cast<const BlockQ8_0*>(a);
+  __m256 acc = _mm256_setzero_ps();
+  const __m256i ones16 = _mm256_set1_epi16(1);
+  const __m256i k16 = _mm256_set1_epi8(16);
+  __m256 acc_min = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / kQK5_1; ++i) {
+    const float dy = H2F(y[i].d);
+    const __m256i qy = Load32(y[i].qs);
+    const __m256i qx = _mm256_or_si256(Nibbles32(x[i].qs), _mm256_and_si256(BytesFromBits32(x[i].qh), k16));
+    const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(qx, qy), ones16);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(H2F(x[i].d) * dy), _mm256_cvtepi32_ps(p), acc);
+    const __m256i sy = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), qy), ones16);
+    acc_min = _mm256_fmadd_ps(_mm256_set1_ps(H2F(x[i].m) * dy), _mm256_cvtepi32_ps(sy), acc_min);
+  }
+  return HsumF32x8(_mm256_add_ps(acc, acc_min));
+}
+
+float Avx2DotQ2_K(const void* w, const void* a, int64_t n) {
+  const auto* x = static_cast<const BlockQ2_K*>(w);
+  const auto* y = static_cast<const BlockQ8_K*>(a);
+  const __m256i m2 = _mm256_set1_epi8(3);
+  float sum = 0;
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    int summs = 0;
+    for (int j = 0; j < 16; ++j) summs += (x[i].scales[j] >> 4) * y[i].bsums[j];
+    __m256i sumi = _mm256_setzero_si256();
+    for (int half = 0; half < 2; ++half) {
+      const __m256i q = Load32(x[i].qs + 32 * half);
+      for (int k = 0; k < 4; ++k) {
+        // Codes at bit pair k of the 32 bytes: 16 values of sub-block
+        // 8*half+2k, then 16 of sub-block 8*half+2k+1.
+        const __m256i v = _mm256_and_si256(_mm256_srli_epi16(q, 2 * k), m2);
+        const __m256i p = _mm256_maddubs_epi16(v, Load32(y[i].qs + 128 * half + 32 * k));
+        const int is = 8 * half + 2 * k;
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, Scales2(x[i].scales[is] & 0xF, x[i].scales[is + 1] & 0xF)));
+      }
+    }
+    sum += y[i].d * H2F(x[i].d) * HsumI32x8(sumi) - y[i].d * H2F(x[i].dmin) * summs;
+  }
+  return sum;
+}
+
+float Avx2DotQ3_K(const void* w, const void* a, int64_t n) {
+  const auto* x = static_cast<const BlockQ3_K*>(w);
+  const auto* y = static_cast<const BlockQ8_K*>(a);
+  const __m256i m2 = _mm256_set1_epi8(3);
+  const __m256i one = _mm256_set1_epi8(1);
+  const __m256i k4 = _mm256_set1_epi8(4);
+  float sum = 0;
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    int sc[16];
+    for (int j = 0; j < 16; ++j) sc[j] = ScaleQ3K(j, x[i].scales);
+    const __m256i hm = Load32(x[i].hmask);
+    __m256i sumi = _mm256_setzero_si256();
+    for (int half = 0; half < 2; ++half) {
+      const __m256i q = Load32(x[i].qs + 32 * half);
+      for (int k = 0; k < 4; ++k) {
+        // code + 4 = low 2 bits | high bit << 2, in 0..7; the high bit of
+        // these 32 values is bit 4*half+k of hmask.
+        const __m256i lo = _mm256_and_si256(_mm256_srli_epi16(q, 2 * k), m2);
+        const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(hm, 4 * half + k), one);
+        const __m256i v = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 2));
+        const __m256i y8 = Load32(y[i].qs + 128 * half + 32 * k);
+        const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(v, y8), _mm256_maddubs_epi16(k4, y8));
+        const int is = 8 * half + 2 * k;
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, Scales2(sc[is], sc[is + 1])));
+      }
+    }
+    sum += y[i].d * H2F(x[i].d) * HsumI32x8(sumi);
+  }
+  return sum;
+}
+
+float Avx2DotQ8_K(const void* w, const void* a, int64_t n) {
+  const auto* x = static_cast<const BlockQ8_K*>(w);
+  const auto* y = static_cast<const BlockQ8_K*>(a);
+  float sum = 0;
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    __m256i sumi = _mm256_setzero_si256();
+    for (int k = 0; k < kQK_K / 32; ++k) {
+      sumi = _mm256_add_epi32(sumi, DotI8x32(Load32(x[i].qs + 32 * k), Load32(y[i].qs + 32 * k)));
+    }
+    sum += x[i].d * y[i].d * HsumI32x8(sumi);
+  }
+  return sum;
 }
 
 float Avx2DotQ4_K(const void* w, const void* a, int64_t n) {
@@ -235,9 +359,14 @@ DotFn Avx2DotFor(GgmlType t) {
     case GgmlType::Q8_0: return Avx2DotQ8_0;
     case GgmlType::Q4_0: return Avx2DotQ4_0;
     case GgmlType::Q4_1: return Avx2DotQ4_1;
+    case GgmlType::Q5_0: return Avx2DotQ5_0;
+    case GgmlType::Q5_1: return Avx2DotQ5_1;
+    case GgmlType::Q2_K: return Avx2DotQ2_K;
+    case GgmlType::Q3_K: return Avx2DotQ3_K;
     case GgmlType::Q4_K: return Avx2DotQ4_K;
     case GgmlType::Q5_K: return Avx2DotQ5_K;
     case GgmlType::Q6_K: return Avx2DotQ6_K;
+    case GgmlType::Q8_K: return Avx2DotQ8_K;
     default: return nullptr;
   }
 }

@@ -22,7 +22,10 @@ std::string SupportedFileTypeNames();
 //   n_dims / cols: shape (1-D tensors and rows whose length is not a multiple
 //   of the chosen block size fall back to a type that fits, F16/F32 last).
 //   n_layers: block_count, for the per-layer choices of the _M mixes.
+//   has_output: false for models with tied embeddings (no output.weight), whose
+//   token_embd.weight then gets output.weight's type, as in llama.cpp.
+//   n_gqa: n_head / n_head_kv (Q2_K gives attn_v more bits when >= 4).
 GgmlType TensorTypeFor(FileType ftype, std::string_view name, int n_dims, int64_t cols,
-                       int n_layers);
+                       int n_layers, bool has_output = true, int n_gqa = 1);
 
 }  // namespace rocmforge::quant

@@ -31,7 +31,7 @@ absl::StatusOr<std::unique_ptr<PreTokenizer>> PreTokenizer::Create(std::string_v
     pattern = kQwen2Pattern;
   } else {
     return absl::InvalidArgumentError(absl::StrCat(
-        "unsupported pre-tokenizer tokenizer.ggml.pre=\"", pre,
+        "unsupported pre-tokenizer tokenizer.ggml.pre=\"", std::string(pre),
         "\" (supported: default, gpt-2, llama-bpe, llama3, qwen2)"));
   }
   auto result = FromPattern(pattern);

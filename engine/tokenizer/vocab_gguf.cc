@@ -4,6 +4,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "engine/common/status_macros.h"
 #include "engine/tokenizer/tokenizer.h"
@@ -12,7 +13,9 @@
 namespace rocmforge {
 namespace {
 
+// Errors name the file once (the reader's typed getters may already have).
 absl::Status Prefixed(const gguf::GgufFile& file, const absl::Status& s) {
+  if (absl::StartsWith(s.message(), file.path())) return s;
   return absl::Status(s.code(), absl::StrCat(file.path(), ": ", s.message()));
 }
 
@@ -25,7 +28,7 @@ absl::StatusOr<TokenId> SpecialId(const gguf::GgufFile& file, std::string_view k
   if (v == -1) return -1;
   if (v < 0 || v >= static_cast<int64_t>(n)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("key ", key, " = ", v, " is outside the vocab of ", n, " tokens"));
+        absl::StrCat("key ", std::string(key), " = ", v, " is outside the vocab of ", n, " tokens"));
   }
   return static_cast<TokenId>(v);
 }

@@ -39,7 +39,9 @@ TEST(PrefixHash, ChainsOverTheParent) {
   // Order matters, and a single changed token changes the key.
   auto a2 = a;
   std::swap(a2[0], a2[1]);
-  if (a2 != a) EXPECT_NE(HashBlockTokens(kRootHash, a2), ha);
+  if (a2 != a) {
+    EXPECT_NE(HashBlockTokens(kRootHash, a2), ha);
+  }
   auto a3 = a;
   a3[15] ^= 1;
   EXPECT_NE(HashBlockTokens(kRootHash, a3), ha);

@@ -1,7 +1,9 @@
 // MatMul on quantized weights in place: y[n][rows] = x[n][cols] . W^T.
 #include <algorithm>
+#include <string_view>
 
 #include "engine/backend/cpu/cpu_backend.h"
+#include "engine/backend/cpu/cpu_simd.h"
 #include "engine/gguf/quant.h"
 
 namespace rocmforge {
@@ -20,6 +22,11 @@ void CpuBackend::MatMul(const Weight& w, const float* x, float* y, int n) {
   const size_t row_bytes = RowBytes(w.type, cols);
   const auto* base = static_cast<const uint8_t*>(w.data);
   const GgmlType type = w.type;
+  // Prefill of the legacy 32-wide types: the tiled kernel shares each weight
+  // block across several tokens (same sums as VecDot, fewer loads).
+  // (VecDotImpl() says "scalar" when tests force the scalar reference.)
+  const bool tiled = n >= 4 && (type == GgmlType::Q8_0 || type == GgmlType::Q4_0) &&
+                     std::string_view(quant::VecDotImpl()) == "avx2";
   // Parallel over output rows; each weight row is read once per step and
   // dotted with all the step's tokens while it is in cache.
   pool_.ParallelFor(
@@ -28,6 +35,9 @@ void CpuBackend::MatMul(const Weight& w, const float* x, float* y, int n) {
         constexpr int64_t kTokenTile = 32;  // activations of a tile stay in L1/L2
         for (int64_t t0 = 0; t0 < n; t0 += kTokenTile) {
           const int64_t t1 = std::min<int64_t>(n, t0 + kTokenTile);
+          if (tiled && cpu::MatMulTileQ8(type, base, row_bytes, rb, re, act, act_bytes, t0, t1, cols, y, rows)) {
+            continue;
+          }
           for (int64_t r = rb; r < re; ++r) {
             const uint8_t* wr = base + r * row_bytes;
             for (int64_t t = t0; t < t1; ++t) y[t * rows + r] = quant::VecDot(type, wr, act + t * act_bytes, cols);

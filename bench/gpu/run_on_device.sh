@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Builds, tests and times the GPU backend in ONE device call.
+#
+# The lent NVIDIA machine has nvcc but none of the Debian libraries the engine
+# links (abseil, PCRE2, GTest), so the binaries are built here and travel with
+# the call:
+#
+#   bench/gpu/run_on_device.sh pack     # here: build the CUDA targets, copy the
+#                                       # binaries + their shared libraries to .device-bin/
+#   (device tool) run command="bash bench/gpu/run_on_device.sh run" carry=[".device-bin"]
+#
+# `run` (on the device machine) writes under $OUT: nvidia-smi.txt, test_gpu.log
+# (+ .xml), memcheck.log, bench_kernels.md, bench_decode.md, summary.txt.
+set -u
+mode=${1:-run}
+root=$(cd "$(dirname "$0")/../.." && pwd)
+bin=$root/.device-bin
+
+if [[ $mode == pack ]]; then
+  set -e
+  build=$root/build-gpu-cuda
+  cmake -S "$root" -B "$build" -G Ninja -DROCMFORGE_GPU=cuda \
+    -DCMAKE_CUDA_COMPILER=/usr/local/cuda/bin/nvcc -DROCMFORGE_BUILD_SERVER=OFF >/dev/null
+  ninja -C "$build" -j2 test_gpu bench_gpu_kernels bench_gpu_decode
+  rm -rf "$bin" && mkdir -p "$bin/lib"
+  for b in tests/gpu/test_gpu bench/gpu/bench_gpu_kernels bench/gpu/bench_gpu_decode; do
+    cp "$build/$b" "$bin/"
+    strip --strip-unneeded "$bin/$(basename $b)"
+  done
+  # Shared libraries the device image lacks (everything but glibc / libstdc++ / libgcc).
+  ldd "$bin"/test_gpu "$bin"/bench_gpu_* | awk '/=> \//{print $3}' | sort -u |
+    grep -Ev '/(libc|libm|libdl|libpthread|librt|libstdc\+\+|libgcc_s|ld-linux[^/]*)\.so' |
+    while read -r lib; do cp -L "$lib" "$bin/lib/"; done
+  grep -qx '/.device-bin/' "$root/.git/info/exclude" 2>/dev/null || echo '/.device-bin/' >>"$root/.git/info/exclude"
+  du -sh "$bin"
+  exit 0
+fi
+
+# ---- run (device machine)
+out=${OUT:-/tmp/rf-gpu-out}
+mkdir -p "$out"
+export LD_LIBRARY_PATH=$bin/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+export ROCMFORGE_MODELS_DIR=$root/models
+cd "$root"
+summary=$out/summary.txt
+: >"$summary"
+note() { echo "$*" | tee -a "$summary"; }
+nvidia-smi >"$out/nvidia-smi.txt" 2>&1
+note "device: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1)"
+note "date: $(date -u +%FT%TZ)"
+
+stage() {  # stage NAME SECONDS CMD...: runs with a time limit, logs, notes the result
+  local name=$1 limit=$2
+  shift 2
+  local t0=$SECONDS
+  timeout "$limit" "$@" >"$out/$name" 2>&1
+  local rc=$?
+  note "$name: exit $rc in $((SECONDS - t0)) s"
+  return $rc
+}
+
+stage test_gpu.log 240 "$bin/test_gpu" --gtest_output="xml:$out/test_gpu.xml"
+grep -E '^\[  (PASSED|FAILED|SKIPPED) |^\[  FAILED  \]|tests ran' "$out/test_gpu.log" | tee -a "$summary"
+grep -E 'agreement|max \|logit' "$out/test_gpu.log" | tee -a "$summary"
+
+# memcheck over the kernel tests (the model tests only repeat the same kernels)
+stage memcheck.log 200 compute-sanitizer --tool memcheck --error-exitcode 3 --print-limit 20 \
+  "$bin/test_gpu" --gtest_filter='GpuOps.*:GpuMatMul*:GpuSampling.*:GpuAttention*'
+grep -E 'ERROR SUMMARY|Invalid|FAILED' "$out/memcheck.log" | head -20 | tee -a "$summary"
+
+stage bench_kernels.md 150 "$bin/bench_gpu_kernels"
+cat "$out/bench_kernels.md" >>"$summary"
+
+: >"$out/bench_decode.md"
+for t in Q4_K_M Q8_0; do
+  stage "decode_$t.log" 200 "$bin/bench_gpu_decode" "$t" /tmp
+  cat "$out/decode_$t.log" >>"$out/bench_decode.md"
+  rm -f /tmp/llama3-8b-$t.gguf
+done
+cat "$out/bench_decode.md" >>"$summary"
+echo "---- summary"; cat "$summary"

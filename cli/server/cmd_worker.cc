@@ -1,0 +1,131 @@
+// `rocmforge worker`: serves one model over gRPC until SIGTERM/SIGINT, then
+// drains (finishes in-flight streams up to --drain-timeout) and exits 0.
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "cli/command.h"
+#include "cli/flags.h"
+#include "engine/engine.h"
+#include "worker/worker_server.h"
+
+namespace rocmforge::cli {
+namespace {
+
+constexpr char kUsage[] =
+    "worker --model M.gguf [--port 50061] [--metrics-port 9091] [--device cpu|gpu] "
+    "[--host 127.0.0.1|0.0.0.0] [--threads N] [--ctx N] [--kv-blocks N] [--kv-memory-mb N] "
+    "[--max-batch-tokens N] [--drain-timeout S]";
+
+struct Parsed {
+  worker::WorkerOptions worker;
+  EngineOptions engine;
+  double drain_timeout = 30;
+};
+
+absl::StatusOr<Parsed> ParseArgs(const std::vector<std::string>& args) {
+  auto flags = Flags::Parse(args,
+                            {"model", "port", "metrics-port", "device", "host", "threads", "ctx",
+                             "kv-blocks", "kv-memory-mb", "max-batch-tokens", "drain-timeout"},
+                            {});
+  if (!flags.ok()) return flags.status();
+  if (!flags->positional().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("unexpected argument '", flags->positional()[0], "'"));
+  }
+  Parsed p;
+  p.engine.model_path = flags->GetOr("model", "");
+  if (p.engine.model_path.empty()) return absl::InvalidArgumentError("--model M.gguf is required");
+  p.engine.device = flags->GetOr("device", "cpu");
+  if (p.engine.device != "cpu" && p.engine.device != "gpu") {
+    return absl::InvalidArgumentError("--device must be cpu or gpu");
+  }
+  p.worker.host = flags->GetOr("host", "127.0.0.1");
+  struct IntFlag {
+    const char* name;
+    int64_t dflt, lo, hi;
+    int64_t* out;
+  };
+  int64_t port, metrics_port, threads, ctx, kv_blocks, kv_mb, batch;
+  const IntFlag ints[] = {
+      {"port", 50061, 0, 65535, &port},          {"metrics-port", 9091, -1, 65535, &metrics_port},
+      {"threads", 0, 0, 1024, &threads},         {"ctx", 0, 0, 1 << 20, &ctx},
+      {"kv-blocks", 0, 0, 1 << 24, &kv_blocks},  {"kv-memory-mb", 0, 0, int64_t{1} << 30, &kv_mb},
+      {"max-batch-tokens", 512, 1, 1 << 20, &batch},
+  };
+  for (const IntFlag& f : ints) {
+    auto v = flags->GetInt(f.name, f.dflt);
+    if (!v.ok()) return v.status();
+    if (*v < f.lo || *v > f.hi) {
+      return absl::InvalidArgumentError(absl::StrCat("--", f.name, " must be in [", f.lo, ", ", f.hi, "], got ", *v));
+    }
+    *f.out = *v;
+  }
+  p.worker.port = static_cast<int32_t>(port);
+  p.worker.metrics_port = static_cast<int32_t>(metrics_port);
+  p.engine.threads = static_cast<int32_t>(threads);
+  p.engine.context_length = static_cast<int32_t>(ctx);
+  p.engine.kv_blocks = static_cast<int32_t>(kv_blocks);
+  p.engine.kv_memory_cap_bytes = kv_mb * 1024 * 1024;
+  p.engine.max_batch_tokens = static_cast<int32_t>(batch);
+  auto drain = flags->GetDouble("drain-timeout", 30);
+  if (!drain.ok()) return drain.status();
+  if (!(*drain >= 0)) return absl::InvalidArgumentError("--drain-timeout must be >= 0 seconds");
+  p.drain_timeout = *drain;
+  return p;
+}
+
+int RunWorker(const std::vector<std::string>& args) {
+  absl::StatusOr<Parsed> parsed = ParseArgs(args);
+  if (!parsed.ok()) return Fail(absl::StrCat(parsed.status().message(), "\nusage: rocmforge ", kUsage));
+
+  // Signals are taken synchronously by sigwait below; block them before any
+  // thread starts so every gRPC/engine thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto server = worker::WorkerServer::Start(parsed->worker);
+  if (!server.ok()) return Fail(std::string(server.status().message()));
+  std::fprintf(stderr, "rocmforge worker: loading %s on %s (health NOT_SERVING until ready)\n",
+               parsed->engine.model_path.c_str(), parsed->engine.device.c_str());
+  const EngineOptions engine_options = parsed->engine;
+  absl::Status loaded = (*server)->LoadEngine(
+      [&](EngineObserver* observer) { return Engine::Create(engine_options, observer); },
+      std::filesystem::path(engine_options.model_path).stem().string());
+  if (!loaded.ok()) return Fail(absl::StrCat("cannot load model: ", loaded.message()));
+  if ((*server)->metrics_port() >= 0) {
+    std::fprintf(stderr, "metrics on %s:%d/metrics\n", parsed->worker.host.c_str(), (*server)->metrics_port());
+  }
+  std::fprintf(stderr, "listening on %s\n", (*server)->address().c_str());
+  std::fflush(stderr);
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  std::fprintf(stderr, "rocmforge worker: %s, draining %d stream(s) (deadline %gs)\n",
+               sig == SIGTERM ? "SIGTERM" : "SIGINT", (*server)->Drain(parsed->drain_timeout),
+               parsed->drain_timeout);
+  // Past the deadline the rest are cancelled; cancelled streams end within a
+  // step, the extra seconds only guard against a stuck client.
+  const absl::Duration wait =
+      parsed->drain_timeout > 0 ? absl::Seconds(parsed->drain_timeout + 10) : absl::InfiniteDuration();
+  if (!(*server)->WaitIdle(wait)) {
+    std::fprintf(stderr, "rocmforge worker: %d stream(s) still open, closing them\n", (*server)->InFlight());
+  }
+  (*server)->Shutdown(absl::Seconds(2));
+  std::fprintf(stderr, "rocmforge worker: drained, exiting\n");
+  return 0;
+}
+
+}  // namespace
+
+RF_REGISTER_COMMAND(worker, "worker", kUsage, RunWorker);
+
+}  // namespace rocmforge::cli

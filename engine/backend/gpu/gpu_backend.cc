@@ -1,0 +1,248 @@
+#include "engine/backend/gpu/gpu_backend.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "engine/backend/gpu_backend_factory.h"
+#include "engine/common/status_macros.h"
+
+namespace rocmforge {
+
+absl::StatusOr<std::unique_ptr<GpuBackend>> GpuBackend::Create(int device) {
+  int count = 0;
+  gpu::GpuStatus st = gpu::DeviceCount(&count);
+  if (!st.ok || count == 0) {
+    return absl::UnavailableError(absl::StrCat(
+        "no ", gpu::RuntimeName(), " GPU found", st.ok ? "" : absl::StrCat(" (", st.message, ")"),
+        "; use --device cpu"));
+  }
+  if (device < 0 || device >= count) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("GPU device ", device, " requested but ", count, " present"));
+  }
+  std::unique_ptr<GpuBackend> b(new GpuBackend());
+  b->device_ = device;
+  RF_RETURN_IF_ERROR(b->Check(gpu::SetDevice(device)));
+  RF_RETURN_IF_ERROR(b->Check(gpu::DeviceName(device, &b->device_name_)));
+  RF_RETURN_IF_ERROR(b->Check(gpu::StreamCreate(&b->stream_)));
+  return b;
+}
+
+absl::StatusOr<std::unique_ptr<Backend>> CreateGpuBackendOnDevice(int device) {
+  RF_ASSIGN_OR_RETURN(std::unique_ptr<GpuBackend> b, GpuBackend::Create(device));
+  return std::unique_ptr<Backend>(std::move(b));
+}
+
+absl::StatusOr<std::unique_ptr<Backend>> CreateGpuBackend() { return CreateGpuBackendOnDevice(0); }
+
+GpuBackend::~GpuBackend() {
+  if (stream_ != nullptr) (void)gpu::StreamSync(stream_);
+  gpu::GraphDestroy(graph_);
+  for (void* w : weights_) gpu::Free(w);
+  for (uint16_t* p : k_cache_) gpu::Free(p);
+  for (uint16_t* p : v_cache_) gpu::Free(p);
+  gpu::Free(step_dev_);
+  gpu::HostFree(step_host_);
+  gpu::Free(matmul_scratch_);
+  gpu::Free(attn_scratch_);
+  gpu::Free(sample_scratch_);
+  gpu::Free(sample_io_dev_);
+  gpu::HostFree(sample_io_host_);
+  gpu::StreamDestroy(stream_);
+}
+
+absl::Status GpuBackend::Check(const gpu::GpuStatus& st) const {
+  if (st.ok) return absl::OkStatus();
+  return absl::InternalError(absl::StrCat(gpu::RuntimeName(), " device ", device_, ": ", st.message));
+}
+
+absl::Status GpuBackend::Grow(void** buf, size_t* cap, size_t bytes) {
+  if (bytes <= *cap && *buf != nullptr) return absl::OkStatus();
+  RF_RETURN_IF_ERROR(Check(gpu::StreamSync(stream_)));
+  gpu::Free(*buf);
+  *buf = nullptr;
+  *cap = 0;
+  const size_t want = std::max<size_t>(bytes, 256);
+  gpu::GpuStatus st = gpu::Malloc(buf, want);
+  if (!st.ok) {
+    return absl::ResourceExhaustedError(absl::StrCat("GPU scratch of ", want, " bytes: ", st.message));
+  }
+  *cap = want;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<void*> GpuBackend::Alloc(size_t bytes) {
+  void* p = nullptr;
+  gpu::GpuStatus st = gpu::Malloc(&p, bytes);
+  if (!st.ok) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("GPU allocation of ", bytes, " bytes failed: ", st.message));
+  }
+  return p;
+}
+
+void GpuBackend::Free(void* p) {
+  if (p == nullptr) return;
+  (void)gpu::StreamSync(stream_);
+  gpu::Free(p);
+}
+
+absl::Status GpuBackend::Upload(void* dst, const void* src, size_t bytes) {
+  RF_RETURN_IF_ERROR(Check(gpu::CopyToDevice(dst, src, bytes, stream_)));
+  // The caller may reuse `src` at once.
+  return Check(gpu::StreamSync(stream_));
+}
+
+absl::Status GpuBackend::Download(void* dst, const void* src, size_t bytes) {
+  RF_RETURN_IF_ERROR(Check(gpu::CopyToHost(dst, src, bytes, stream_)));
+  return Synchronize();
+}
+
+size_t GpuBackend::AvailableMemoryBytes() const {
+  size_t free_b = 0, total_b = 0;
+  if (!gpu::MemInfo(&free_b, &total_b).ok) return 0;
+  // Leave room for scratch growth and the runtime's own allocations.
+  const size_t reserve = std::max<size_t>(total_b / 32, size_t{512} << 20);
+  return free_b > reserve ? free_b - reserve : 0;
+}
+
+absl::StatusOr<Weight> GpuBackend::LoadWeight(const gguf::TensorInfo& t) {
+  const bool vector_f32 = t.type == GgmlType::F32;
+  if (!gpu::MatMulSupported(t.type) && !vector_f32) {
+    return absl::UnimplementedError(absl::StrCat("tensor '", t.name, "' has type ", std::string(TypeName(t.type)),
+                                                 ", which the GPU backend cannot compute with; "
+                                                 "requantize to Q4_K, Q5_K, Q6_K, Q8_0, Q4_0 or F16"));
+  }
+  const int64_t cols = t.cols(), rows = t.rows();
+  if (rows > 1 && cols % 8 != 0) {
+    return absl::UnimplementedError(
+        absl::StrCat("tensor '", t.name, "': rows of ", cols, " elements (GPU needs a multiple of 8)"));
+  }
+  if (t.data == nullptr || t.nbytes != RowBytes(t.type, cols) * static_cast<size_t>(rows)) {
+    return absl::InvalidArgumentError(absl::StrCat("tensor '", t.name, "': data size mismatch"));
+  }
+  RF_ASSIGN_OR_RETURN(void* dev, Alloc(t.nbytes));
+  weights_.push_back(dev);
+  RF_RETURN_IF_ERROR(Upload(dev, t.data, t.nbytes));
+  if (rows > 1) {
+    RF_RETURN_IF_ERROR(Grow(&matmul_scratch_, &matmul_scratch_cap_,
+                            std::max(matmul_scratch_cap_, gpu::MatMulScratchBytes(cols, gpu::kSmallBatchMax))));
+  }
+  Weight w;
+  w.type = t.type;
+  w.cols = cols;
+  w.rows = rows;
+  w.data = dev;
+  return w;
+}
+
+absl::Status GpuBackend::InitKvCache(const KvCacheShape& shape) {
+  if (shape.n_layers <= 0 || shape.n_kv_heads <= 0 || shape.head_dim <= 0 || shape.block_size <= 0 ||
+      shape.num_blocks <= 0) {
+    return absl::InvalidArgumentError("KV cache shape must be positive in every field");
+  }
+  if (shape.head_dim > 256 || shape.head_dim % 2 != 0) {
+    return absl::UnimplementedError(
+        absl::StrCat("GPU attention supports even head_dim <= 256, got ", shape.head_dim));
+  }
+  for (uint16_t* p : k_cache_) gpu::Free(p);
+  for (uint16_t* p : v_cache_) gpu::Free(p);
+  k_cache_.assign(shape.n_layers, nullptr);
+  v_cache_.assign(shape.n_layers, nullptr);
+  const size_t bytes = static_cast<size_t>(shape.num_blocks) * shape.block_size * shape.n_kv_heads *
+                       shape.head_dim * sizeof(uint16_t);
+  for (int l = 0; l < shape.n_layers; ++l) {
+    RF_ASSIGN_OR_RETURN(void* k, Alloc(bytes));
+    k_cache_[l] = static_cast<uint16_t*>(k);
+    RF_ASSIGN_OR_RETURN(void* v, Alloc(bytes));
+    v_cache_[l] = static_cast<uint16_t*>(v);
+    // Zeroed: an unwritten slot reads as numbers, never NaN garbage.
+    RF_RETURN_IF_ERROR(Check(gpu::Memset(k, 0, bytes, stream_)));
+    RF_RETURN_IF_ERROR(Check(gpu::Memset(v, 0, bytes, stream_)));
+  }
+  kv_ = shape;
+  return Synchronize();
+}
+
+// ---- ops -------------------------------------------------------------------
+
+void GpuBackend::Embed(const Weight& table, float* out) {
+  gpu::LaunchEmbed(table.type, table.data, table.rows, table.cols, DevI32(layout_.tokens), n_tokens_, out,
+                   stream_);
+}
+
+void GpuBackend::RmsNorm(const float* x, const Weight& w, float* out, int n, int dim, float eps) {
+  gpu::LaunchRmsNorm(x, static_cast<const float*>(w.data), out, n, dim, eps, stream_);
+}
+
+void GpuBackend::AddRmsNorm(float* x, const float* residual, const Weight& w, float* out, int n,
+                            int dim, float eps) {
+  gpu::LaunchAddRmsNorm(x, residual, static_cast<const float*>(w.data), out, n, dim, eps, stream_);
+}
+
+void GpuBackend::MatMul(const Weight& w, const float* x, float* y, int n) {
+  gpu::LaunchMatMul(w.type, w.data, w.rows, w.cols, x, y, n, matmul_scratch_, stream_);
+}
+
+void GpuBackend::AddBias(float* y, const Weight& bias, int n) {
+  gpu::LaunchAddBias(y, static_cast<const float*>(bias.data), n, static_cast<int>(bias.cols),
+                     stream_);
+}
+
+void GpuBackend::Rope(float* x, int n, int n_heads, int head_dim, int rot_dim, float freq_base,
+                      RopeStyle style) {
+  gpu::LaunchRope(x, DevI32(layout_.positions), n, n_heads, head_dim, rot_dim, freq_base,
+                  style == RopeStyle::kNeox, stream_);
+}
+
+void GpuBackend::StoreKv(int layer, const float* k, const float* v) {
+  gpu::LaunchStoreKv(k, v, DevI32(layout_.slots), n_tokens_, kv_.n_kv_heads * kv_.head_dim,
+                     k_cache_[layer], v_cache_[layer], stream_);
+}
+
+void GpuBackend::Attention(int layer, const float* q, float* out, int n_heads, float scale) {
+  gpu::AttnBatch b;
+  b.token_seq = DevI32(layout_.token_seq);
+  b.token_ctx = DevI32(layout_.token_ctx);
+  b.seq_table_off = DevI32(layout_.seq_table_off);
+  b.block_tables = DevI32(layout_.block_tables);
+  b.n_tokens = n_tokens_;
+  b.max_ctx = max_ctx_;
+  const size_t need = gpu::AttentionScratchBytes(n_tokens_, n_heads, kv_.head_dim, max_ctx_);
+  if (need > 0 && !Grow(&attn_scratch_, &attn_scratch_cap_, need).ok()) return;  // reported at Synchronize
+  gpu::LaunchAttention(q, out, b, n_heads, kv_.n_kv_heads, kv_.head_dim, scale, k_cache_[layer],
+                       v_cache_[layer], kv_.block_size, attn_scratch_, stream_);
+}
+
+void GpuBackend::SwiGLU(const float* gate, const float* up, float* out, int64_t n) {
+  gpu::LaunchSwiGLU(gate, up, out, n, stream_);
+}
+
+void GpuBackend::Add(float* x, const float* y, int64_t n) { gpu::LaunchAdd(x, y, n, stream_); }
+
+void GpuBackend::GatherRows(const float* x, float* out, int dim) {
+  gpu::LaunchGatherRows(x, DevI32(layout_.logit_rows), n_logit_rows_, dim, out, stream_);
+}
+
+absl::Status GpuBackend::Synchronize() {
+  RF_RETURN_IF_ERROR(Check(gpu::LastLaunchError()));
+  return Check(gpu::StreamSync(stream_));
+}
+
+// ---- graphs ----------------------------------------------------------------
+
+absl::Status GpuBackend::BeginGraphCapture() {
+  gpu::GraphDestroy(graph_);
+  graph_ = nullptr;
+  return Check(gpu::BeginCapture(stream_));
+}
+
+absl::Status GpuBackend::EndGraphCapture() { return Check(gpu::EndCapture(stream_, &graph_)); }
+
+absl::Status GpuBackend::ReplayGraph() {
+  if (graph_ == nullptr) return absl::FailedPreconditionError("no captured graph to replay");
+  return Check(gpu::GraphLaunch(graph_, stream_));
+}
+
+}  // namespace rocmforge

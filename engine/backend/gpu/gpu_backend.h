@@ -1,0 +1,125 @@
+// The GPU backend: every op of backend.h as a kernel of kernels/ (HIP, or the
+// same sources built as CUDA), on one stream of one device.
+//
+// Memory: weights are copied to the device once at LoadWeight and stay
+// quantized; the KV cache is f16, one K and one V array per layer, each
+// [num_blocks * block_size][n_kv_heads * head_dim]. BeginStep uploads the
+// step's metadata (tokens, positions, slots, attention tables, logit rows) in
+// one copy; ops then run without host round trips. Sample() returns only the
+// chosen ids and logprobs.
+//
+// Graphs: BeginGraphCapture / EndGraphCapture record the ops enqueued in
+// between (e.g. a whole decode step, whose metadata lives at fixed device
+// addresses) and ReplayGraph re-launches them in one call.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/backend/backend.h"
+#include "kernels/gpu_api.h"
+
+namespace rocmforge {
+
+class GpuBackend final : public Backend {
+ public:
+  ~GpuBackend() override;
+  // Picks `device` and creates the stream. Unavailable when there is no device.
+  static absl::StatusOr<std::unique_ptr<GpuBackend>> Create(int device);
+
+  std::string_view name() const override { return gpu::RuntimeName(); }
+  bool is_gpu() const override { return true; }
+  const std::string& device_name() const { return device_name_; }
+
+  absl::StatusOr<void*> Alloc(size_t bytes) override;
+  void Free(void* p) override;
+  absl::Status Upload(void* dst, const void* src, size_t bytes) override;
+  absl::Status Download(void* dst, const void* src, size_t bytes) override;
+  size_t AvailableMemoryBytes() const override;
+  absl::StatusOr<Weight> LoadWeight(const gguf::TensorInfo& t) override;
+  absl::Status InitKvCache(const KvCacheShape& shape) override;
+  const KvCacheShape& kv_shape() const override { return kv_; }
+
+  absl::Status BeginStep(const StepBatch& batch) override;
+  void Embed(const Weight& table, float* out) override;
+  void RmsNorm(const float* x, const Weight& w, float* out, int n, int dim, float eps) override;
+  void AddRmsNorm(float* x, const float* residual, const Weight& w, float* out, int n, int dim,
+                  float eps) override;
+  void MatMul(const Weight& w, const float* x, float* y, int n) override;
+  void AddBias(float* y, const Weight& bias, int n) override;
+  void Rope(float* x, int n, int n_heads, int head_dim, int rot_dim, float freq_base,
+            RopeStyle style) override;
+  void StoreKv(int layer, const float* k, const float* v) override;
+  void Attention(int layer, const float* q, float* out, int n_heads, float scale) override;
+  void SwiGLU(const float* gate, const float* up, float* out, int64_t n) override;
+  void Add(float* x, const float* y, int64_t n) override;
+  void GatherRows(const float* x, float* out, int dim) override;
+  absl::Status Sample(const float* logits, int n_rows, int vocab, const SampleRequest* requests,
+                      SampleResult* results) override;
+  absl::Status Synchronize() override;
+
+  // Device pointer to K (or V) row `slot` of `layer` (f16), for tests.
+  const uint16_t* KCache(int layer) const { return k_cache_[layer]; }
+  const uint16_t* VCache(int layer) const { return v_cache_[layer]; }
+  gpu::Stream stream() const { return stream_; }
+
+  // Graph capture of the ops enqueued between Begin and End; replay re-runs them
+  // with whatever the fixed device buffers hold then.
+  absl::Status BeginGraphCapture();
+  absl::Status EndGraphCapture();
+  absl::Status ReplayGraph();
+  // Reserves step-metadata and scratch capacity so a captured step never reallocates.
+  absl::Status Reserve(int max_tokens, int max_seqs, int max_blocks_per_seq, int max_heads,
+                       int max_ctx);
+
+ private:
+  GpuBackend() = default;
+  absl::Status Check(const gpu::GpuStatus& st) const;
+  // Grows a device buffer to at least `bytes` (contents are not kept).
+  absl::Status Grow(void** buf, size_t* cap, size_t bytes);
+
+  int device_ = 0;
+  std::string device_name_;
+  gpu::Stream stream_ = nullptr;
+  std::vector<void*> weights_;  // freed with the backend
+
+  KvCacheShape kv_;
+  std::vector<uint16_t*> k_cache_, v_cache_;
+
+  // Step metadata: one pinned host buffer mirrored by one device buffer.
+  struct StepLayout {
+    size_t tokens = 0, positions = 0, slots = 0, logit_rows = 0, token_seq = 0, token_ctx = 0,
+           seq_table_off = 0, block_tables = 0, total = 0;
+  };
+  StepLayout layout_;
+  int32_t* step_host_ = nullptr;
+  void* step_dev_ = nullptr;
+  size_t step_cap_ = 0;  // int32 elements in both
+  int cap_tokens_ = 0, cap_seqs_ = 0, cap_table_ = 0;
+  int n_tokens_ = 0, n_logit_rows_ = 0, max_ctx_ = 0;
+  int reserved_ctx_ = 0;  // attention splits are sized for at least this (graph replays)
+  absl::Status EnsureStepCapacity(int tokens, int seqs, int table);
+  const int32_t* DevI32(size_t offset) const {
+    return static_cast<const int32_t*>(step_dev_) + offset;
+  }
+
+  void* matmul_scratch_ = nullptr;  // activation quantization (sized at LoadWeight)
+  size_t matmul_scratch_cap_ = 0;
+  void* attn_scratch_ = nullptr;
+  size_t attn_scratch_cap_ = 0;
+  void* sample_scratch_ = nullptr;
+  size_t sample_scratch_cap_ = 0;
+  void* sample_io_dev_ = nullptr;  // params + recent tokens + results
+  size_t sample_io_cap_ = 0;
+  void* sample_io_host_ = nullptr;  // pinned mirror
+  size_t sample_io_host_cap_ = 0;
+
+  gpu::GraphExec graph_ = nullptr;
+};
+
+// Backend on a given device (CreateGpuBackend() uses device 0).
+absl::StatusOr<std::unique_ptr<Backend>> CreateGpuBackendOnDevice(int device);
+
+}  // namespace rocmforge

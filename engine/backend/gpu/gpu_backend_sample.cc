@@ -1,0 +1,81 @@
+// GpuBackend::Sample: per-row parameters and recent tokens go up in one copy,
+// one block per row samples on the device, and only the small result records
+// come back.
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "engine/backend/gpu/gpu_backend.h"
+#include "engine/common/status_macros.h"
+
+namespace rocmforge {
+
+absl::Status GpuBackend::Sample(const float* logits, int n_rows, int vocab,
+                                const SampleRequest* requests, SampleResult* results) {
+  if (n_rows <= 0) return absl::OkStatus();
+  if (vocab <= 0) return absl::InvalidArgumentError("Sample: vocab must be positive");
+  std::vector<gpu::SampleRowParams> params(n_rows);
+  std::vector<int32_t> recent;
+  for (int r = 0; r < n_rows; ++r) {
+    const SampleRequest& q = requests[r];
+    const SamplingParams& sp = q.params;
+    if (sp.logprobs > gpu::kMaxTopLogprobs) {
+      return absl::InvalidArgumentError(absl::StrCat("logprobs ", sp.logprobs, " exceeds the GPU limit of ",
+                                                     gpu::kMaxTopLogprobs));
+    }
+    gpu::SampleRowParams& p = params[r];
+    p.temperature = sp.temperature;
+    p.top_k = sp.top_k;
+    p.top_p = sp.top_p;
+    p.min_p = sp.min_p;
+    p.repetition_penalty = sp.repetition_penalty;
+    // Only the last repetition_window tokens count, as on the CPU.
+    const size_t window = sp.repetition_window > 0
+                              ? std::min(q.recent.size(), static_cast<size_t>(sp.repetition_window))
+                              : 0;
+    p.recent_offset = static_cast<int32_t>(recent.size());
+    p.recent_count = static_cast<int32_t>(window);
+    recent.insert(recent.end(), q.recent.end() - window, q.recent.end());
+    p.n_top_logprobs = std::max(0, sp.logprobs);
+    p.seed = sp.seed;
+    p.step = q.step;
+  }
+  const size_t params_bytes = params.size() * sizeof(gpu::SampleRowParams);
+  const size_t recent_off = (params_bytes + 255) / 256 * 256;
+  const size_t results_off = (recent_off + recent.size() * sizeof(int32_t) + 255) / 256 * 256;
+  const size_t results_bytes = static_cast<size_t>(n_rows) * sizeof(gpu::SampleRowResult);
+  const size_t total = results_off + results_bytes;
+  RF_RETURN_IF_ERROR(Grow(&sample_io_dev_, &sample_io_cap_, total));
+  RF_RETURN_IF_ERROR(Grow(&sample_scratch_, &sample_scratch_cap_, gpu::SampleScratchBytes(n_rows, vocab)));
+  if (total > sample_io_host_cap_) {
+    RF_RETURN_IF_ERROR(Check(gpu::StreamSync(stream_)));
+    gpu::HostFree(sample_io_host_);
+    sample_io_host_ = nullptr;
+    sample_io_host_cap_ = 0;
+    RF_RETURN_IF_ERROR(Check(gpu::HostAlloc(&sample_io_host_, total)));
+    sample_io_host_cap_ = total;
+  }
+  auto* host = static_cast<uint8_t*>(sample_io_host_);
+  auto* dev = static_cast<uint8_t*>(sample_io_dev_);
+  std::memcpy(host, params.data(), params_bytes);
+  if (!recent.empty()) std::memcpy(host + recent_off, recent.data(), recent.size() * sizeof(int32_t));
+  RF_RETURN_IF_ERROR(Check(gpu::CopyToDevice(dev, host, results_off, stream_)));
+  gpu::LaunchSample(logits, n_rows, vocab, reinterpret_cast<const gpu::SampleRowParams*>(dev),
+                    reinterpret_cast<const int32_t*>(dev + recent_off),
+                    reinterpret_cast<gpu::SampleRowResult*>(dev + results_off), sample_scratch_,
+                    stream_);
+  RF_RETURN_IF_ERROR(Check(gpu::CopyToHost(host + results_off, dev + results_off, results_bytes, stream_)));
+  RF_RETURN_IF_ERROR(Synchronize());
+  const auto* res = reinterpret_cast<const gpu::SampleRowResult*>(host + results_off);
+  for (int r = 0; r < n_rows; ++r) {
+    results[r].token = res[r].token;
+    results[r].logprob = res[r].logprob;
+    results[r].top_logprobs.clear();
+    for (int k = 0; k < params[r].n_top_logprobs; ++k) {
+      results[r].top_logprobs.emplace_back(res[r].top_ids[k], res[r].top_logprobs[k]);
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace rocmforge

@@ -1,0 +1,136 @@
+// GpuBackend::BeginStep: validates a StepBatch against the KV pool and uploads
+// its metadata in one copy. The layout of the metadata buffer depends only on
+// its capacity, so device addresses stay fixed from step to step (graph replay).
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "engine/backend/gpu/gpu_backend.h"
+#include "engine/common/status_macros.h"
+
+namespace rocmforge {
+
+absl::Status GpuBackend::EnsureStepCapacity(int tokens, int seqs, int table) {
+  if (tokens <= cap_tokens_ && seqs <= cap_seqs_ && table <= cap_table_ && step_dev_ != nullptr) {
+    return absl::OkStatus();
+  }
+  cap_tokens_ = std::max({tokens, cap_tokens_, 16});
+  cap_seqs_ = std::max({seqs, cap_seqs_, 4});
+  cap_table_ = std::max({table, cap_table_, 64});
+  StepLayout l;
+  size_t off = 0;
+  auto take = [&off](size_t n) {
+    const size_t at = off;
+    off += (n + 63) / 64 * 64;  // 256-byte aligned sections
+    return at;
+  };
+  l.tokens = take(cap_tokens_);
+  l.positions = take(cap_tokens_);
+  l.slots = take(cap_tokens_);
+  l.logit_rows = take(cap_tokens_);
+  l.token_seq = take(cap_tokens_);
+  l.token_ctx = take(cap_tokens_);
+  l.seq_table_off = take(cap_seqs_);
+  l.block_tables = take(cap_table_);
+  l.total = off;
+  RF_RETURN_IF_ERROR(Check(gpu::StreamSync(stream_)));
+  gpu::HostFree(step_host_);
+  step_host_ = nullptr;
+  void* host = nullptr;
+  RF_RETURN_IF_ERROR(Check(gpu::HostAlloc(&host, l.total * sizeof(int32_t))));
+  step_host_ = static_cast<int32_t*>(host);
+  size_t cap_bytes = step_cap_ * sizeof(int32_t);
+  RF_RETURN_IF_ERROR(Grow(&step_dev_, &cap_bytes, l.total * sizeof(int32_t)));
+  step_cap_ = cap_bytes / sizeof(int32_t);
+  layout_ = l;
+  return absl::OkStatus();
+}
+
+absl::Status GpuBackend::Reserve(int max_tokens, int max_seqs, int max_blocks_per_seq,
+                                 int max_heads, int max_ctx) {
+  RF_RETURN_IF_ERROR(EnsureStepCapacity(max_tokens, max_seqs, max_seqs * max_blocks_per_seq));
+  reserved_ctx_ = max_ctx;
+  const size_t attn = gpu::AttentionScratchBytes(max_tokens, max_heads, kv_.head_dim, max_ctx);
+  if (attn > 0) RF_RETURN_IF_ERROR(Grow(&attn_scratch_, &attn_scratch_cap_, attn));
+  return absl::OkStatus();
+}
+
+absl::Status GpuBackend::BeginStep(const StepBatch& b) {
+  if (k_cache_.empty()) return absl::FailedPreconditionError("BeginStep before InitKvCache");
+  const int32_t n = b.n_tokens();
+  if (b.positions.size() != b.tokens.size() || b.slots.size() != b.tokens.size()) {
+    return absl::InvalidArgumentError("step batch: tokens, positions and slots differ in length");
+  }
+  size_t table_total = 0;
+  for (const BatchSeq& seq : b.seqs) table_total += seq.block_table.size();
+  RF_RETURN_IF_ERROR(EnsureStepCapacity(n, static_cast<int>(b.seqs.size()),
+                                        static_cast<int>(table_total)));
+  // The previous step's upload may still read the pinned buffer.
+  RF_RETURN_IF_ERROR(Check(gpu::StreamSync(stream_)));
+
+  const int32_t bs = kv_.block_size;
+  int32_t* h = step_host_;
+  int32_t* token_seq = h + layout_.token_seq;
+  int32_t* token_ctx = h + layout_.token_ctx;
+  std::fill(token_seq, token_seq + n, -1);
+  int32_t table_off = 0, max_ctx = 0;
+  for (size_t s = 0; s < b.seqs.size(); ++s) {
+    const BatchSeq& seq = b.seqs[s];
+    if (seq.n_tokens <= 0 || seq.token_start < 0 || seq.token_start + seq.n_tokens > n ||
+        seq.kv_len < seq.n_tokens) {
+      return absl::InvalidArgumentError(absl::StrCat("step batch: sequence ", s, " has a bad token range"));
+    }
+    if (static_cast<int64_t>(seq.block_table.size()) * bs < seq.kv_len) {
+      return absl::InvalidArgumentError(absl::StrCat("step batch: sequence ", s, " block table covers ",
+                                                     seq.block_table.size() * bs,
+                                                     " positions, needs ", seq.kv_len));
+    }
+    for (int32_t id : seq.block_table) {
+      if (id < 0 || id >= kv_.num_blocks) {
+        return absl::InvalidArgumentError(absl::StrCat("step batch: sequence ", s, " uses block ", id,
+                                                       " outside the pool of ", kv_.num_blocks));
+      }
+    }
+    for (int32_t i = 0; i < seq.n_tokens; ++i) {
+      const int32_t t = seq.token_start + i;
+      if (token_seq[t] != -1) {
+        return absl::InvalidArgumentError(absl::StrCat("step batch: token ", t, " belongs to two sequences"));
+      }
+      token_seq[t] = static_cast<int32_t>(s);
+      const int32_t pos = seq.kv_len - seq.n_tokens + i;
+      token_ctx[t] = pos + 1;
+      const int32_t want = seq.block_table[pos / bs] * bs + pos % bs;
+      if (b.slots[t] != want) {
+        return absl::InvalidArgumentError(absl::StrCat("step batch: token ", t, " (position ", pos,
+                                                       ") has slot ", b.slots[t],
+                                                       " but its block table says ", want));
+      }
+    }
+    h[layout_.seq_table_off + s] = table_off;
+    std::copy(seq.block_table.begin(), seq.block_table.end(), h + layout_.block_tables + table_off);
+    table_off += static_cast<int32_t>(seq.block_table.size());
+    max_ctx = std::max(max_ctx, seq.kv_len);
+  }
+  for (int32_t t = 0; t < n; ++t) {
+    if (token_seq[t] == -1) {
+      return absl::InvalidArgumentError(absl::StrCat("step batch: token ", t, " belongs to no sequence"));
+    }
+  }
+  for (int32_t r : b.logit_rows) {
+    if (r < 0 || r >= n) {
+      return absl::InvalidArgumentError(absl::StrCat("step batch: logit row ", r, " out of range"));
+    }
+  }
+  if (b.logit_rows.size() > static_cast<size_t>(cap_tokens_)) {
+    return absl::InvalidArgumentError("step batch: more logit rows than tokens");
+  }
+  std::copy(b.tokens.begin(), b.tokens.end(), h + layout_.tokens);
+  std::copy(b.positions.begin(), b.positions.end(), h + layout_.positions);
+  std::copy(b.slots.begin(), b.slots.end(), h + layout_.slots);
+  std::copy(b.logit_rows.begin(), b.logit_rows.end(), h + layout_.logit_rows);
+  n_tokens_ = n;
+  n_logit_rows_ = static_cast<int>(b.logit_rows.size());
+  max_ctx_ = std::max(max_ctx, reserved_ctx_);
+  return Check(gpu::CopyToDevice(step_dev_, step_host_, layout_.total * sizeof(int32_t), stream_));
+}
+
+}  // namespace rocmforge

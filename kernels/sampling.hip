@@ -1,0 +1,304 @@
+// Token sampling on the GPU, one block per row; only the chosen ids (and
+// logprobs) go back to the host.
+//
+// The distribution, in this order (docs/gpu.md; the CPU sampler is the reference):
+//   repetition penalty over the distinct recent tokens (l > 0 ? l / p : l * p);
+//   greedy (temperature <= 0): argmax, lowest id on ties;
+//   else s = l * (1 / temperature); candidates ordered by s descending, id ascending;
+//   top-k keeps the first k; top-p keeps the shortest prefix whose probability
+//   mass (renormalised over the top-k set) reaches top_p; min-p keeps s >= max + log(min_p);
+//   u = SampleUniform(seed, step) picks the first candidate, in that order,
+//   whose cumulative mass exceeds u * (mass of all candidates).
+// logprob = log-softmax of the chosen token over the whole vocabulary after
+// the penalty and temperature (temperature 1 for greedy rows).
+//
+// Selections (k-th candidate, mass prefix, the draw) are radix selects over
+// order-preserving 32-bit keys: four 8-bit histogram passes, no sort.
+#include "engine/sampling/philox.h"
+#include "kernels/gpu_api.h"
+#include "kernels/launch_util.h"
+
+namespace rocmforge::gpu {
+namespace {
+
+constexpr int kThreads = 1024;
+
+__device__ __forceinline__ uint32_t Key(float f) {
+  const uint32_t b = __float_as_uint(f);
+  return (b & 0x80000000u) ? ~b : (b | 0x80000000u);
+}
+
+// Candidate set: key > k || (key == k && index <= i).
+struct Cut {
+  uint32_t key;
+  int index;
+};
+__device__ __forceinline__ bool Kept(uint32_t key, int i, Cut c) {
+  return key > c.key || (key == c.key && i <= c.index);
+}
+
+struct Shared {
+  float hist[256];
+  float red[kMaxWaves];
+  int ired[kMaxWaves];
+  int scan[kThreads];
+  uint32_t sel_prefix;
+  float sel_above;
+  int sel_index;
+};
+
+// Block exclusive prefix sum of one int per thread (blockDim.x == kThreads).
+__device__ int BlockExclusiveScan(int v, Shared& sh) {
+  __syncthreads();
+  sh.scan[threadIdx.x] = v;
+  __syncthreads();
+  for (int off = 1; off < kThreads; off <<= 1) {
+    const int tid = static_cast<int>(threadIdx.x);
+    const int add = tid >= off ? sh.scan[tid - off] : 0;
+    __syncthreads();
+    sh.scan[threadIdx.x] += add;
+    __syncthreads();
+  }
+  return sh.scan[threadIdx.x] - v;
+}
+
+// Finds the candidate (in order: key descending, index ascending) at which the
+// cumulative weight first exceeds `target`; weight is 1 (kCount) or exp(s - m).
+template <bool kCount>
+__device__ Cut Select(const float* s, int vocab, Cut cut, float m, float target, Shared& sh) {
+  uint32_t prefix = 0, mask = 0;
+  float above = 0.0f;
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    for (int b = threadIdx.x; b < 256; b += blockDim.x) sh.hist[b] = 0.0f;
+    __syncthreads();
+    for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
+      const float v = s[i];
+      const uint32_t k = Key(v);
+      if ((k & mask) == prefix && Kept(k, i, cut)) {
+        atomicAdd(&sh.hist[(k >> shift) & 255u], kCount ? 1.0f : expf(v - m));
+      }
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      int chosen = -1, last = -1;
+      float above_last = above;
+      for (int b = 255; b >= 0; --b) {
+        const float w = sh.hist[b];
+        if (w <= 0.0f) continue;
+        if (above + w > target) {
+          chosen = b;
+          break;
+        }
+        last = b;
+        above_last = above;
+        above += w;
+      }
+      if (chosen < 0) {  // rounding put the target past the end: take the last candidate
+        chosen = last < 0 ? 0 : last;
+        above = above_last;
+      }
+      sh.sel_prefix = prefix | (static_cast<uint32_t>(chosen) << shift);
+      sh.sel_above = above;
+    }
+    __syncthreads();
+    prefix = sh.sel_prefix;
+    above = sh.sel_above;
+    mask |= 255u << shift;
+    __syncthreads();
+  }
+  // Ties on the exact key: candidates with that key in index order, equal weights.
+  const int chunk = (vocab + kThreads - 1) / kThreads;
+  const int lo = threadIdx.x * chunk, hi = min(vocab, lo + chunk);
+  int cnt = 0;
+  float w_key = 0.0f;
+  for (int i = lo; i < hi; ++i) {
+    const uint32_t k = Key(s[i]);
+    if (k == prefix && Kept(k, i, cut)) {
+      ++cnt;
+      w_key = kCount ? 1.0f : expf(s[i] - m);
+    }
+  }
+  __shared__ float w_shared;
+  __shared__ int total;
+  if (threadIdx.x == 0) {
+    w_shared = 0.0f;
+    sh.sel_index = -1;
+  }
+  const int before = BlockExclusiveScan(cnt, sh);  // starts with a barrier
+  if (threadIdx.x == kThreads - 1) total = before + cnt;
+  if (cnt > 0 && before == 0) w_shared = w_key;
+  __syncthreads();
+  int j = 0;
+  if (w_shared > 0.0f) j = static_cast<int>(floorf((target - above) / w_shared));
+  j = max(0, min(j, total - 1));
+  if (cnt > 0 && j >= before && j < before + cnt) {
+    int seen = before;
+    for (int i = lo; i < hi; ++i) {
+      const uint32_t k = Key(s[i]);
+      if (k == prefix && Kept(k, i, cut)) {
+        if (seen == j) {
+          sh.sel_index = i;
+          break;
+        }
+        ++seen;
+      }
+    }
+  }
+  __syncthreads();
+  const int index = sh.sel_index;
+  __syncthreads();
+  return Cut{prefix, index};
+}
+
+__device__ float BlockSumF(float v, Shared& sh) { return BlockSum(v, sh.red); }
+
+// Largest value, lowest index on ties; `exclude` lists ids to skip.
+__device__ int BlockArgMax(const float* s, int vocab, const int32_t* exclude, int n_exclude,
+                           Shared& sh) {
+  float best = -INFINITY;
+  int best_i = vocab;
+  for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
+    bool skip = false;
+    for (int e = 0; e < n_exclude; ++e) skip |= exclude[e] == i;
+    if (skip) continue;
+    const float v = s[i];
+    if (v > best || (v == best && i < best_i) || best_i == vocab) {
+      best = v;
+      best_i = i;
+    }
+  }
+#pragma unroll
+  for (int off = kWaveSize / 2; off > 0; off >>= 1) {
+    const float ov = WaveShflXor(best, off);
+    const int oi = WaveShflXor(best_i, off);
+    if (oi < vocab && (best_i == vocab || ov > best || (ov == best && oi < best_i))) {
+      best = ov;
+      best_i = oi;
+    }
+  }
+  const int lane = threadIdx.x % kWaveSize, wave = threadIdx.x / kWaveSize;
+  __syncthreads();
+  if (lane == 0) {
+    sh.red[wave] = best;
+    sh.ired[wave] = best_i;
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    const int n_waves = blockDim.x / kWaveSize;
+    for (int w = 0; w < n_waves; ++w) {
+      const float ov = sh.red[w];
+      const int oi = sh.ired[w];
+      if (oi < vocab && (best_i == vocab || ov > best || (ov == best && oi < best_i))) {
+        best = ov;
+        best_i = oi;
+      }
+    }
+    sh.sel_index = best_i;
+  }
+  __syncthreads();
+  const int r = sh.sel_index;
+  __syncthreads();
+  return r;
+}
+
+__global__ void __launch_bounds__(kThreads)
+    SampleKernel(const float* logits, int vocab, const SampleRowParams* params,
+                 const int32_t* recent, SampleRowResult* results, float* scratch) {
+  __shared__ Shared sh;
+  const int row = blockIdx.x;
+  const SampleRowParams p = params[row];
+  float* s = scratch + static_cast<int64_t>(row) * vocab;
+  const float* l = logits + static_cast<int64_t>(row) * vocab;
+  const bool greedy = p.temperature <= 0.0f;
+  const float inv_t = greedy ? 1.0f : 1.0f / p.temperature;
+  for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
+    const float v = l[i];
+    s[i] = isfinite(v) ? v : -INFINITY;  // as the CPU sampler
+  }
+  __syncthreads();
+  if (p.repetition_penalty != 1.0f) {
+    const int32_t* rec = recent + p.recent_offset;
+    for (int r = threadIdx.x; r < p.recent_count; r += blockDim.x) {
+      const int tok = rec[r];
+      bool dup = tok < 0 || tok >= vocab;
+      for (int q = 0; q < r && !dup; ++q) dup = rec[q] == tok;
+      if (!dup) {
+        const float v = s[tok];
+        s[tok] = v > 0.0f ? v / p.repetition_penalty : v * p.repetition_penalty;
+      }
+    }
+    __syncthreads();
+  }
+  if (!greedy) {
+    for (int i = threadIdx.x; i < vocab; i += blockDim.x) s[i] = s[i] * inv_t;
+    __syncthreads();
+  }
+  // Full-vocabulary log-sum-exp (for the logprob).
+  float mx = -INFINITY;
+  for (int i = threadIdx.x; i < vocab; i += blockDim.x) mx = fmaxf(mx, s[i]);
+  const float m = BlockMax(mx, sh.red);
+  float z = 0.0f;
+  for (int i = threadIdx.x; i < vocab; i += blockDim.x) z += expf(s[i] - m);
+  const float z_full = BlockSumF(z, sh);
+  const float log_z = logf(z_full);
+
+  int pick;
+  if (m == -INFINITY) {
+    pick = 0;  // nothing finite to sample from (the CPU sampler's answer too)
+  } else if (greedy) {
+    pick = BlockArgMax(s, vocab, nullptr, 0, sh);
+  } else {
+    Cut cut{0u, vocab};  // everything
+    if (p.top_k > 0 && p.top_k < vocab) {
+      cut = Select<true>(s, vocab, cut, m, static_cast<float>(p.top_k - 1), sh);
+    }
+    float zk = 0.0f;
+    for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
+      if (Kept(Key(s[i]), i, cut)) zk += expf(s[i] - m);
+    }
+    zk = BlockSumF(zk, sh);
+    if (p.top_p < 1.0f) cut = Select<false>(s, vocab, cut, m, p.top_p * zk, sh);
+    if (p.min_p > 0.0f) {
+      const uint32_t kmin = Key(m + logf(p.min_p));
+      if (kmin > cut.key) cut = Cut{kmin, vocab};
+    }
+    float zc = 0.0f;
+    for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
+      if (Kept(Key(s[i]), i, cut)) zc += expf(s[i] - m);
+    }
+    zc = BlockSumF(zc, sh);
+    const float u = SampleUniform(p.seed, p.step);
+    pick = Select<false>(s, vocab, cut, m, u * zc, sh).index;
+  }
+  SampleRowResult* res = results + row;
+  if (threadIdx.x == 0) {
+    res->token = pick;
+    res->logprob = m == -INFINITY ? 0.0f : s[pick] - m - log_z;
+  }
+  const int n_top = min(p.n_top_logprobs, kMaxTopLogprobs);
+  __shared__ int32_t chosen[kMaxTopLogprobs];
+  for (int k = 0; k < n_top; ++k) {
+    const int id = BlockArgMax(s, vocab, chosen, k, sh);
+    if (threadIdx.x == 0) {
+      chosen[k] = id;
+      res->top_ids[k] = id;
+      res->top_logprobs[k] = s[id] - m - log_z;
+    }
+    __syncthreads();
+  }
+}
+
+}  // namespace
+
+size_t SampleScratchBytes(int n_rows, int vocab) {
+  return static_cast<size_t>(n_rows) * static_cast<size_t>(vocab) * sizeof(float);
+}
+
+void LaunchSample(const float* logits, int n_rows, int vocab, const SampleRowParams* params,
+                  const int32_t* recent, SampleRowResult* results, void* scratch, Stream s) {
+  if (n_rows == 0) return;
+  SampleKernel<<<n_rows, kThreads, 0, ToStream(s)>>>(logits, vocab, params, recent, results,
+                                                     static_cast<float*>(scratch));
+}
+
+}  // namespace rocmforge::gpu

@@ -1,0 +1,108 @@
+// Shared helpers of the GPU tests: a GPU backend (or a clear skip), the CPU
+// reference backend, weights made from random floats, and error measures.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "engine/backend/backend.h"
+#include "engine/backend/backend_factory.h"
+#include "engine/backend/gpu/gpu_backend.h"
+#include "engine/gguf/gguf_file.h"
+#include "engine/gguf/quant.h"
+
+namespace rocmforge::gputest {
+
+// The GPU backend, or nullptr with the reason in *why (no device: skip).
+inline std::unique_ptr<GpuBackend> MakeGpu(std::string* why) {
+  auto b = GpuBackend::Create(0);
+  if (!b.ok()) {
+    *why = std::string(b.status().message());
+    return nullptr;
+  }
+  return std::move(*b);
+}
+
+#define RF_REQUIRE_GPU(var)                                                        \
+  std::string rf_why_;                                                             \
+  std::unique_ptr<GpuBackend> var = ::rocmforge::gputest::MakeGpu(&rf_why_);       \
+  if (var == nullptr) GTEST_SKIP() << "no GPU present, skipping: " << rf_why_
+
+inline std::unique_ptr<Backend> MakeCpu() {
+  auto b = CreateBackend("cpu", 2);
+  EXPECT_TRUE(b.ok()) << b.status();
+  return b.ok() ? std::move(*b) : nullptr;
+}
+
+inline std::vector<float> RandomVec(std::mt19937& rng, size_t n, float scale = 1.0f) {
+  std::normal_distribution<float> d(0.0f, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(rng);
+  return v;
+}
+
+// ||a - b|| / ||b||; NaN anywhere gives +inf.
+inline double RelErr(const std::vector<float>& a, const std::vector<float>& b) {
+  double num = 0.0, den = 0.0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (!std::isfinite(a[i]) || !std::isfinite(b[i])) return INFINITY;
+    num += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
+    den += double(b[i]) * b[i];
+  }
+  return den == 0.0 ? std::sqrt(num) : std::sqrt(num / den);
+}
+
+// A tensor of `rows` x `cols` quantized from random floats; owns its bytes.
+struct HostTensor {
+  gguf::TensorInfo info;
+  std::vector<uint8_t> bytes;
+};
+
+inline HostTensor MakeTensor(std::mt19937& rng, GgmlType type, int64_t rows, int64_t cols,
+                             float scale = 0.5f, const char* name = "w") {
+  HostTensor t;
+  const size_t row_bytes = RowBytes(type, cols);
+  t.bytes.resize(row_bytes * rows);
+  for (int64_t r = 0; r < rows; ++r) {
+    std::vector<float> v = RandomVec(rng, cols, scale);
+    quant::QuantizeRow(type, v.data(), t.bytes.data() + r * row_bytes, cols);
+  }
+  t.info.name = name;
+  t.info.type = type;
+  t.info.dims = rows == 1 ? std::vector<int64_t>{cols} : std::vector<int64_t>{cols, rows};
+  t.info.data = t.bytes.data();
+  t.info.nbytes = t.bytes.size();
+  t.info.n_elements = rows * cols;
+  return t;
+}
+
+// Device (or host, for the CPU) copy of `v`, freed with the backend's Free.
+struct Buf {
+  Backend* b = nullptr;
+  float* p = nullptr;
+  size_t n = 0;
+  Buf(Backend* be, size_t count) : b(be), n(count) {
+    auto a = be->Alloc(count * sizeof(float) + 16);
+    EXPECT_TRUE(a.ok());
+    p = static_cast<float*>(*a);
+  }
+  Buf(Backend* be, const std::vector<float>& v) : Buf(be, v.size()) {
+    EXPECT_TRUE(b->Upload(p, v.data(), v.size() * sizeof(float)).ok());
+  }
+  ~Buf() { b->Free(p); }
+  Buf(const Buf&) = delete;
+  Buf& operator=(const Buf&) = delete;
+  std::vector<float> Get() const {
+    std::vector<float> v(n);
+    EXPECT_TRUE(b->Download(v.data(), p, n * sizeof(float)).ok());
+    return v;
+  }
+};
+
+}  // namespace rocmforge::gputest

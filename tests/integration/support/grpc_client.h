@@ -1,0 +1,45 @@
+// Test support: a blocking client for rocmforge.v1 that collects a whole
+// Generate stream, optionally cancelling it after some tokens.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "rocmforge/v1/inference.grpc.pb.h"
+#include "rocmforge/v1/worker_control.grpc.pb.h"
+
+namespace rocmforge::testing {
+
+struct StreamResult {
+  grpc::Status status;
+  std::string text;                       // all text pieces joined
+  std::vector<int32_t> token_ids;         // all token ids in order
+  int messages = 0;
+  v1::FinishReason finish_reason = v1::FINISH_REASON_UNSPECIFIED;
+  v1::Usage usage;                        // from the last message
+  std::string error;
+  std::vector<double> arrival_seconds;    // per message, since the call started
+};
+
+struct CollectOptions {
+  int cancel_after_tokens = -1;           // >= 0: TryCancel once this many tokens arrived
+  std::chrono::milliseconds timeout{60000};
+  std::chrono::milliseconds delay_per_message{0};  // simulate a slow reader
+};
+
+// receive_window_bytes > 0 shrinks the client's HTTP/2 receive window, so a
+// slow reader pushes back on the server quickly (backpressure tests).
+std::shared_ptr<grpc::Channel> Connect(const std::string& address, int receive_window_bytes = 0);
+
+StreamResult CollectGenerate(v1::Inference::Stub& stub, const v1::GenerateRequest& request,
+                             const CollectOptions& options = {});
+
+// Convenience: a greedy (or seeded) text request.
+v1::GenerateRequest TextRequest(const std::string& prompt, int max_tokens, float temperature = 0,
+                                uint64_t seed = 0, bool ignore_eos = true);
+
+}  // namespace rocmforge::testing
