@@ -104,6 +104,15 @@ int RunGenerate(const std::vector<std::string>& args) {
   }
   const int64_t needed = static_cast<int64_t>(prompt_ids.size()) + st.max_tokens;
   ctx = std::min(ctx, needed);
+  // The CPU keeps K/V in f32: refuse a context that would not fit in memory.
+  const size_t kv_per_token = static_cast<size_t>(config->n_layers) * 2 * config->n_kv_heads * config->head_dim *
+                              sizeof(float);
+  const size_t available = (*backend)->AvailableMemoryBytes();
+  if (available > 0 && static_cast<size_t>(ctx) * kv_per_token > available) {
+    return Fail(absl::StrCat("a context of ", ctx, " tokens needs ", static_cast<size_t>(ctx) * kv_per_token >> 20,
+                             " MiB of KV cache, more than the ", available >> 20,
+                             " MiB available; lower --max-tokens or --ctx"));
+  }
   auto runner = SequenceRunner::Create(**file, backend->get(), static_cast<int32_t>(ctx));
   if (!runner.ok()) return Fail(absl::StrCat(model_path, ": ", runner.status().message()));
   Backend* be = backend->get();

@@ -89,6 +89,15 @@ bool MatMulMmaAvailable();
 void LaunchMatMulMma(GgmlType type, const void* w, int64_t rows, int64_t cols, const float* x,
                      float* y, int n, Stream s);
 constexpr int kSmallBatchMax = 8;
+// The two halves of the quantized small-batch path, so a caller can quantize an
+// input once for several weights of the same kind (Q, K and V; gate and up).
+// ActivationRule(type) names the rule; equal rules share quantized activations.
+int ActivationRule(GgmlType type);  // 0 = float (no quantization), 1 = Q8_0, 2 = Q8_K
+void LaunchQuantizeActivation(GgmlType weight_type, const float* x, int64_t total, void* out,
+                              Stream s);
+// n <= kSmallBatchMax; xq made by LaunchQuantizeActivation for n * cols values.
+void LaunchMatMulSmallBatchQuantized(GgmlType type, const void* w, int64_t rows, int64_t cols,
+                                     const void* xq, float* y, int n, Stream s);
 
 // ---- paged KV cache and attention ------------------------------------------
 // K/V of one layer: [num_blocks * block_size][kv_dim] as f16.

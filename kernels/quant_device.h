@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 #include "engine/gguf/ggml_types.h"
 #include "kernels/gpu_runtime.h"
@@ -153,32 +154,62 @@ __device__ __forceinline__ float DotSlice(const uint8_t* row, int64_t u, const A
       acc = Dot4I8((v >> 4) & 0x0F0F0F0F, x[i + 4], acc);
     }
     return H2F(b->d) * (a.d * static_cast<float>(acc) - 8.0f * a.s);
-  } else if constexpr (T == GgmlType::Q4_K) {
-    const BlockQ4_K* b = reinterpret_cast<const BlockQ4_K*>(row) + u / 8;
+  } else if constexpr (T == GgmlType::Q4_K || T == GgmlType::Q5_K) {
+    // Q4_K / Q5_K blocks (144 / 176 bytes) keep 16-byte alignment in a row, so
+    // the 32 quant bytes, the packed scales and the high bits load as wide words.
+    using Block = std::conditional_t<T == GgmlType::Q4_K, BlockQ4_K, BlockQ5_K>;
+    const Block* b = reinterpret_cast<const Block*>(row) + u / 8;
     const int sub = static_cast<int>(u % 8);
+    const uint32_t dd = *reinterpret_cast<const uint32_t*>(&b->d);  // d, dmin
+    const uint32_t* sc32 = reinterpret_cast<const uint32_t*>(b->scales);
+    const uint32_t w0 = sc32[0], w1 = sc32[1], w2 = sc32[2];
+    // Byte k of the 12 scale bytes, without indexing a register array at run time.
+    auto byte = [&](int k) -> int {
+      const uint32_t w = k < 4 ? w0 : (k < 8 ? w1 : w2);
+      return static_cast<int>((w >> (8 * (k & 3))) & 0xffu);
+    };
     int sc, m;
-    ScaleMinK4(sub, b->scales, &sc, &m);
-    const uint8_t* q = b->qs + (sub / 2) * 32;
-    const int shift = (sub & 1) * 4;
-    int acc = 0;
-#pragma unroll
-    for (int i = 0; i < 8; ++i) acc = Dot4I8((LoadU32(q + 4 * i) >> shift) & 0x0F0F0F0F, x[i], acc);
-    return H2F(b->d) * sc * a.d * static_cast<float>(acc) - H2F(b->dmin) * m * a.s;
-  } else if constexpr (T == GgmlType::Q5_K) {
-    const BlockQ5_K* b = reinterpret_cast<const BlockQ5_K*>(row) + u / 8;
-    const int sub = static_cast<int>(u % 8);
-    int sc, m;
-    ScaleMinK4(sub, b->scales, &sc, &m);
-    const uint8_t* q = b->qs + (sub / 2) * 32;
-    const int shift = (sub & 1) * 4;
-    int acc = 0;
-#pragma unroll
-    for (int i = 0; i < 8; ++i) {
-      const int lo = (LoadU32(q + 4 * i) >> shift) & 0x0F0F0F0F;
-      const int hi = ((LoadU32(b->qh + 4 * i) >> sub) & 0x01010101) << 4;
-      acc = Dot4I8(lo | hi, x[i], acc);
+    if (sub < 4) {
+      sc = byte(sub) & 63;
+      m = byte(sub + 4) & 63;
+    } else {
+      sc = (byte(sub + 4) & 0xF) | ((byte(sub - 4) >> 6) << 4);
+      m = (byte(sub + 4) >> 4) | ((byte(sub) >> 6) << 4);
     }
-    return H2F(b->d) * sc * a.d * static_cast<float>(acc) - H2F(b->dmin) * m * a.s;
+    const uint4* q16 = reinterpret_cast<const uint4*>(b->qs + (sub / 2) * 32);
+    const uint4 qa = q16[0], qb = q16[1];
+    const int qw[8] = {static_cast<int>(qa.x), static_cast<int>(qa.y), static_cast<int>(qa.z),
+                       static_cast<int>(qa.w), static_cast<int>(qb.x), static_cast<int>(qb.y),
+                       static_cast<int>(qb.z), static_cast<int>(qb.w)};
+    const int2* x2 = reinterpret_cast<const int2*>(a.qs);
+    int xv[8];
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const int2 v = x2[i];
+      xv[2 * i] = v.x;
+      xv[2 * i + 1] = v.y;
+    }
+    const int shift = (sub & 1) * 4;
+    int acc = 0;
+    if constexpr (T == GgmlType::Q4_K) {
+#pragma unroll
+      for (int i = 0; i < 8; ++i) acc = Dot4I8((qw[i] >> shift) & 0x0F0F0F0F, xv[i], acc);
+    } else {
+      const uint4* h16 = reinterpret_cast<const uint4*>(b->qh);
+      const uint4 ha = h16[0], hb = h16[1];
+      const int hw[8] = {static_cast<int>(ha.x), static_cast<int>(ha.y), static_cast<int>(ha.z),
+                         static_cast<int>(ha.w), static_cast<int>(hb.x), static_cast<int>(hb.y),
+                         static_cast<int>(hb.z), static_cast<int>(hb.w)};
+#pragma unroll
+      for (int i = 0; i < 8; ++i) {
+        const int lo = (qw[i] >> shift) & 0x0F0F0F0F;
+        const int hi = ((hw[i] >> sub) & 0x01010101) << 4;
+        acc = Dot4I8(lo | hi, xv[i], acc);
+      }
+    }
+    const float d = HalfBitsToFloat(static_cast<uint16_t>(dd & 0xffff));
+    const float dmin = HalfBitsToFloat(static_cast<uint16_t>(dd >> 16));
+    return d * sc * a.d * static_cast<float>(acc) - dmin * m * a.s;
   } else {  // Q6_K: two 16-element groups with their own int8 scales
     const BlockQ6_K* b = reinterpret_cast<const BlockQ6_K*>(row) + u / 8;
     const int s = static_cast<int>(u % 8);

@@ -38,12 +38,13 @@ __device__ __forceinline__ bool Kept(uint32_t key, int i, Cut c) {
 }
 
 struct Shared {
-  float hist[256];
+  double hist[256];  // double: 128k candidates of ~1e-5 mass each need it to match the CPU's sums
   float red[kMaxWaves];
   int ired[kMaxWaves];
   int scan[kThreads];
+  double dred[kMaxWaves];
   uint32_t sel_prefix;
-  float sel_above;
+  double sel_above;
   int sel_index;
 };
 
@@ -65,26 +66,27 @@ __device__ int BlockExclusiveScan(int v, Shared& sh) {
 // Finds the candidate (in order: key descending, index ascending) at which the
 // cumulative weight first exceeds `target`; weight is 1 (kCount) or exp(s - m).
 template <bool kCount>
-__device__ Cut Select(const float* s, int vocab, Cut cut, float m, float target, Shared& sh) {
+__device__ Cut Select(const float* s, int vocab, Cut cut, float m, double target, Shared& sh) {
   uint32_t prefix = 0, mask = 0;
-  float above = 0.0f;
+  double above = 0.0;
   for (int shift = 24; shift >= 0; shift -= 8) {
-    for (int b = threadIdx.x; b < 256; b += blockDim.x) sh.hist[b] = 0.0f;
+    for (int b = threadIdx.x; b < 256; b += blockDim.x) sh.hist[b] = 0.0;
     __syncthreads();
+#pragma unroll 4
     for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
       const float v = s[i];
       const uint32_t k = Key(v);
       if ((k & mask) == prefix && Kept(k, i, cut)) {
-        atomicAdd(&sh.hist[(k >> shift) & 255u], kCount ? 1.0f : expf(v - m));
+        atomicAdd(&sh.hist[(k >> shift) & 255u], kCount ? 1.0 : static_cast<double>(expf(v - m)));
       }
     }
     __syncthreads();
     if (threadIdx.x == 0) {
       int chosen = -1, last = -1;
-      float above_last = above;
+      double above_last = above;
       for (int b = 255; b >= 0; --b) {
-        const float w = sh.hist[b];
-        if (w <= 0.0f) continue;
+        const double w = sh.hist[b];
+        if (w <= 0.0) continue;
         if (above + w > target) {
           chosen = b;
           break;
@@ -110,18 +112,18 @@ __device__ Cut Select(const float* s, int vocab, Cut cut, float m, float target,
   const int chunk = (vocab + kThreads - 1) / kThreads;
   const int lo = threadIdx.x * chunk, hi = min(vocab, lo + chunk);
   int cnt = 0;
-  float w_key = 0.0f;
+  double w_key = 0.0;
   for (int i = lo; i < hi; ++i) {
     const uint32_t k = Key(s[i]);
     if (k == prefix && Kept(k, i, cut)) {
       ++cnt;
-      w_key = kCount ? 1.0f : expf(s[i] - m);
+      w_key = kCount ? 1.0 : static_cast<double>(expf(s[i] - m));
     }
   }
-  __shared__ float w_shared;
+  __shared__ double w_shared;
   __shared__ int total;
   if (threadIdx.x == 0) {
-    w_shared = 0.0f;
+    w_shared = 0.0;
     sh.sel_index = -1;
   }
   const int before = BlockExclusiveScan(cnt, sh);  // starts with a barrier
@@ -129,7 +131,7 @@ __device__ Cut Select(const float* s, int vocab, Cut cut, float m, float target,
   if (cnt > 0 && before == 0) w_shared = w_key;
   __syncthreads();
   int j = 0;
-  if (w_shared > 0.0f) j = static_cast<int>(floorf((target - above) / w_shared));
+  if (w_shared > 0.0) j = static_cast<int>(floor((target - above) / w_shared));
   j = max(0, min(j, total - 1));
   if (cnt > 0 && j >= before && j < before + cnt) {
     int seen = before;
@@ -151,6 +153,17 @@ __device__ Cut Select(const float* s, int vocab, Cut cut, float m, float target,
 }
 
 __device__ float BlockSumF(float v, Shared& sh) { return BlockSum(v, sh.red); }
+
+__device__ double BlockSumD(double v, Shared& sh) {
+  const int lane = threadIdx.x % kWaveSize, wave = threadIdx.x / kWaveSize;
+  const int n_waves = blockDim.x / kWaveSize;
+  v = WaveSum(v);
+  __syncthreads();
+  if (lane == 0) sh.dred[wave] = v;
+  __syncthreads();
+  v = lane < n_waves ? sh.dred[lane] : 0.0;
+  return WaveSum(v);
+}
 
 // Largest value, lowest index on ties; `exclude` lists ids to skip.
 __device__ int BlockArgMax(const float* s, int vocab, const int32_t* exclude, int n_exclude,
@@ -235,9 +248,11 @@ __global__ void __launch_bounds__(kThreads)
   }
   // Full-vocabulary log-sum-exp (for the logprob).
   float mx = -INFINITY;
+#pragma unroll 4
   for (int i = threadIdx.x; i < vocab; i += blockDim.x) mx = fmaxf(mx, s[i]);
   const float m = BlockMax(mx, sh.red);
   float z = 0.0f;
+#pragma unroll 4
   for (int i = threadIdx.x; i < vocab; i += blockDim.x) z += expf(s[i] - m);
   const float z_full = BlockSumF(z, sh);
   const float log_z = logf(z_full);
@@ -250,24 +265,26 @@ __global__ void __launch_bounds__(kThreads)
   } else {
     Cut cut{0u, vocab};  // everything
     if (p.top_k > 0 && p.top_k < vocab) {
-      cut = Select<true>(s, vocab, cut, m, static_cast<float>(p.top_k - 1), sh);
+      cut = Select<true>(s, vocab, cut, m, static_cast<double>(p.top_k - 1), sh);
     }
-    float zk = 0.0f;
+    double zk = 0.0;
+#pragma unroll 4
     for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
       if (Kept(Key(s[i]), i, cut)) zk += expf(s[i] - m);
     }
-    zk = BlockSumF(zk, sh);
-    if (p.top_p < 1.0f) cut = Select<false>(s, vocab, cut, m, p.top_p * zk, sh);
+    zk = BlockSumD(zk, sh);
+    if (p.top_p < 1.0f) cut = Select<false>(s, vocab, cut, m, static_cast<double>(p.top_p) * zk, sh);
     if (p.min_p > 0.0f) {
       const uint32_t kmin = Key(m + logf(p.min_p));
       if (kmin > cut.key) cut = Cut{kmin, vocab};
     }
-    float zc = 0.0f;
+    double zc = 0.0;
+#pragma unroll 4
     for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
       if (Kept(Key(s[i]), i, cut)) zc += expf(s[i] - m);
     }
-    zc = BlockSumF(zc, sh);
-    const float u = SampleUniform(p.seed, p.step);
+    zc = BlockSumD(zc, sh);
+    const double u = SampleUniform(p.seed, p.step);
     pick = Select<false>(s, vocab, cut, m, u * zc, sh).index;
   }
   SampleRowResult* res = results + row;

@@ -1,5 +1,7 @@
 #include "router/fake_worker.h"
 
+#include <string>
+
 #include "absl/strings/str_cat.h"
 #include "grpcpp/alarm.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -82,7 +84,11 @@ class FakeWorker::Stream : public grpc::ServerWriteReactor<v1::GenerateResponse>
     ++sent_;
     msg_.Clear();
     msg_.add_token_ids(id);
-    msg_.set_text(Piece(id));
+    msg_.set_text(w_->options_.stamp_send_time
+                      ? std::to_string(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                           std::chrono::steady_clock::now().time_since_epoch())
+                                           .count())
+                      : Piece(id));
     if (generated_ >= max_tokens_) {
       msg_.set_finish_reason(v1::FINISH_REASON_LENGTH);
       msg_.mutable_usage()->set_generated_tokens(generated_);

@@ -32,6 +32,9 @@ struct FakeWorkerOptions {
   std::string model = "fake-model";
   int vocab = 1000;
   std::chrono::microseconds token_delay{0};  // between tokens (the first comes at once)
+  // Benchmarks: each message's text is the steady_clock time (ns since its
+  // epoch, CLOCK_MONOTONIC: comparable across processes) at which it was sent.
+  bool stamp_send_time = false;
 };
 
 class FakeWorker {

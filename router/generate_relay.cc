@@ -101,7 +101,11 @@ GenerateRelay* GenerateRelay::Start(const RouterCore* core, grpc::CallbackServer
 
 GenerateRelay::GenerateRelay(const RouterCore* core, grpc::CallbackServerContext* ctx,
                              const v1::GenerateRequest& request)
-    : core_(core), ctx_(ctx), start_time_(std::chrono::steady_clock::now()), request_(request) {}
+    : core_(core), ctx_(ctx), start_time_(std::chrono::steady_clock::now()), request_(request) {
+  core_->live_relays.fetch_add(1);
+}
+
+GenerateRelay::~GenerateRelay() { core_->live_relays.fetch_sub(1); }
 
 void GenerateRelay::Begin(Actions& a) {
   grpc::Status s = Admit(core_->keys, *core_->limiter, ctx_, &ticket_);

@@ -66,6 +66,7 @@ class GenerateRelay : public grpc::ServerWriteReactor<v1::GenerateResponse> {
 
   GenerateRelay(const RouterCore* core, grpc::CallbackServerContext* ctx,
                 const v1::GenerateRequest& request);
+  ~GenerateRelay() override;
   void Run(Actions a);
 
   // All below run with mu_ held and only fill `a`.

@@ -67,8 +67,11 @@ Placement PlaceSession(std::string_view session_id, const std::vector<Candidate>
   // bound: (1 + eps) x mean, rounded down (so the busiest never exceeds the
   // factor), but never below ceil(mean): with integer loads the least loaded
   // worker always fits under ceil(mean), so some worker is always eligible.
-  const double bound =
-      std::max(std::ceil(mean), std::floor((1.0 + std::max(0.0, epsilon)) * mean));
+  // kMinBound: at a handful of streams the load signal is mostly noise (each
+  // replica sees only its own in-flight calls plus load reports up to a poll
+  // old), and spilling there would cost affinity for nothing.
+  const double bound = std::max({std::ceil(mean), std::floor((1.0 + std::max(0.0, epsilon)) * mean),
+                                 kMinLoadBound});
   for (size_t rank = 0; rank < order.size(); ++rank) {
     const size_t i = order[rank];
     if (std::max(0.0, candidates[i].load) + 1 <= bound) {

@@ -5,9 +5,10 @@
 // With a session id: rendezvous (highest random weight) hashing. Each worker's
 // weight is StableHash(session, address); the session's preference order is the
 // workers sorted by weight. Bounded load: the first worker in that order whose
-// load stays within (1 + epsilon) x the mean (counting the new request) takes
-// it; the preferred worker taking it is an "affinity" decision, a later one a
-// "spill". Removing a worker only moves the sessions that preferred it.
+// load stays within (1 + epsilon) x the mean (counting the new request; never
+// below kMinLoadBound) takes it; the preferred worker taking it is an
+// "affinity" decision, a later one a "spill". Removing a worker only moves the
+// sessions that preferred it.
 //
 // Without a session id: power of two random choices, the less loaded wins.
 #pragma once
@@ -22,6 +23,9 @@ namespace rocmforge::router {
 // A fixed 64-bit mix (FNV-1a over both strings with a separator, then the
 // splitmix64 finalizer). Stable across processes, builds and machines.
 uint64_t StableHash(std::string_view session_id, std::string_view worker_address);
+
+// No worker spills while it would carry at most this many requests.
+inline constexpr double kMinLoadBound = 4;
 
 struct Candidate {
   std::string address;

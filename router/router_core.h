@@ -2,6 +2,7 @@
 // the front door and the placement policy over the currently usable workers.
 #pragma once
 
+#include <atomic>
 #include <set>
 #include <string>
 
@@ -24,6 +25,9 @@ struct RouterCore {
   ConcurrencyLimiter* limiter = nullptr;
   double load_epsilon = 0.25;
   int max_attempts = 4;  // upstream Generate calls per client request (first + failovers)
+  // Generate relays alive (their upstream calls may outlive the client call);
+  // shutdown waits for zero before tearing down what they use.
+  mutable std::atomic<int> live_relays{0};
 
   // A usable worker not in `exclude` (addresses) that serves `model` ("" =
   // any): bounded-load rendezvous on `session_id`, least loaded of two without.

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
@@ -147,6 +148,11 @@ void Router::Shutdown(std::chrono::system_clock::time_point deadline) {
   if (server_) {
     if (auto* health = server_->GetHealthCheckService()) health->SetServingStatus(false);
     server_->Shutdown(deadline);
+  }
+  // Client calls are over; their upstream calls end right after (cancelled).
+  const auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (core_ && core_->live_relays.load() > 0 && std::chrono::steady_clock::now() < limit) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   if (discovery_) discovery_->Stop();
   if (pool_) pool_->Stop();

@@ -32,6 +32,8 @@ if [[ $mode == pack ]]; then
     grep -Ev '/(libc|libm|libdl|libpthread|librt|libstdc\+\+|libgcc_s|ld-linux[^/]*)\.so' |
     while read -r lib; do cp -L "$lib" "$bin/lib/"; done
   grep -qx '/.device-bin/' "$root/.git/info/exclude" 2>/dev/null || echo '/.device-bin/' >>"$root/.git/info/exclude"
+  # The working tree (models included) and the carried binaries share a 64 MiB limit.
+  (cd "$bin" && tar -czf ../.device-bin.tgz . && rm -rf ./* && mv ../.device-bin.tgz bin.tgz)
   du -sh "$bin"
   exit 0
 fi
@@ -39,6 +41,9 @@ fi
 # ---- run (device machine)
 out=${OUT:-/tmp/rf-gpu-out}
 mkdir -p "$out"
+if [[ -f $bin/bin.tgz ]]; then
+  mkdir -p /tmp/rf-bin && tar -xzf "$bin/bin.tgz" -C /tmp/rf-bin && bin=/tmp/rf-bin
+fi
 export LD_LIBRARY_PATH=$bin/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 export ROCMFORGE_MODELS_DIR=$root/models
 cd "$root"
@@ -49,9 +54,13 @@ nvidia-smi >"$out/nvidia-smi.txt" 2>&1
 note "device: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1)"
 note "date: $(date -u +%FT%TZ)"
 
-stage() {  # stage NAME SECONDS CMD...: runs with a time limit, logs, notes the result
+budget=${RF_DEVICE_BUDGET_S:-560}  # the whole call must end inside the device tool's limit
+stage() {  # stage NAME SECONDS CMD...: runs with a time limit (capped by what is left), logs
   local name=$1 limit=$2
   shift 2
+  local left=$((budget - SECONDS))
+  ((left < limit)) && limit=$left
+  if ((limit < 10)); then note "$name: skipped (no time left)"; return 1; fi
   local t0=$SECONDS
   timeout "$limit" "$@" >"$out/$name" 2>&1
   local rc=$?
@@ -59,23 +68,26 @@ stage() {  # stage NAME SECONDS CMD...: runs with a time limit, logs, notes the 
   return $rc
 }
 
-stage test_gpu.log 240 "$bin/test_gpu" --gtest_output="xml:$out/test_gpu.xml"
+stage test_gpu.log 170 "$bin/test_gpu" --gtest_output="xml:$out/test_gpu.xml"
 grep -E '^\[  (PASSED|FAILED|SKIPPED) |^\[  FAILED  \]|tests ran' "$out/test_gpu.log" | tee -a "$summary"
 grep -E 'agreement|max \|logit' "$out/test_gpu.log" | tee -a "$summary"
 
-# memcheck over the kernel tests (the model tests only repeat the same kernels)
-stage memcheck.log 200 compute-sanitizer --tool memcheck --error-exitcode 3 --print-limit 20 \
-  "$bin/test_gpu" --gtest_filter='GpuOps.*:GpuMatMul*:GpuSampling.*:GpuAttention*'
-grep -E 'ERROR SUMMARY|Invalid|FAILED' "$out/memcheck.log" | head -20 | tee -a "$summary"
-
-stage bench_kernels.md 150 "$bin/bench_gpu_kernels"
+stage bench_kernels.md 100 "$bin/bench_gpu_kernels"
 cat "$out/bench_kernels.md" >>"$summary"
 
 : >"$out/bench_decode.md"
-for t in Q4_K_M Q8_0; do
-  stage "decode_$t.log" 200 "$bin/bench_gpu_decode" "$t" /tmp
-  cat "$out/decode_$t.log" >>"$out/bench_decode.md"
-  rm -f /tmp/llama3-8b-$t.gguf
-done
+decode() {
+  stage "decode_$1.log" "$2" "$bin/bench_gpu_decode" "$1" /tmp
+  cat "$out/decode_$1.log" >>"$out/bench_decode.md"
+  rm -f "/tmp/llama3-8b-$1.gguf"
+}
+decode Q4_K_M 120
+
+# memcheck over the kernel tests (the model tests only repeat the same kernels)
+stage memcheck.log 120 compute-sanitizer --tool memcheck --error-exitcode 3 --print-limit 20 \
+  "$bin/test_gpu" --gtest_filter='GpuOps.*:GpuMatMul*:GpuSampling.*:GpuAttention*'
+grep -E 'ERROR SUMMARY|Invalid|FAILED' "$out/memcheck.log" | head -20 | tee -a "$summary"
+
+decode Q8_0 120
 cat "$out/bench_decode.md" >>"$summary"
 echo "---- summary"; cat "$summary"

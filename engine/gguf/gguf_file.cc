@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <cstring>
 #include <limits>
@@ -69,7 +70,7 @@ std::string Printable(const std::string& s) {
   return out;
 }
 
-// Bounds-checked little-endian reader over [p, end).
+// Bounds-checked little-endian reader over [begin, begin + size).
 class Cursor {
  public:
   Cursor(const uint8_t* begin, size_t size) : begin_(begin), pos_(0), size_(size) {}
@@ -80,7 +81,7 @@ class Cursor {
   template <typename T>
   bool Read(T* out) {
     if (remaining() < sizeof(T)) return false;
-    std::memcpy(out, begin_ + pos_, sizeof(T));  // host is little-endian (x86-64, arm64)
+    std::memcpy(out, begin_ + pos_, sizeof(T));
     pos_ += sizeof(T);
     return true;
   }
@@ -97,9 +98,11 @@ class Cursor {
   size_t size_;
 };
 
+// GGUF is little-endian IEEE; values are copied straight into host types.
+static_assert(std::endian::native == std::endian::little, "big-endian hosts would need byte swaps");
 static_assert(std::numeric_limits<float>::is_iec559 && std::numeric_limits<double>::is_iec559);
 
-// Decodes the header; `error` builds the one-line messages with the file label.
+// Decodes the header; Error() prefixes every message with the file label.
 class Parser {
  public:
   Parser(const uint8_t* data, size_t size, std::string label)
@@ -118,24 +121,32 @@ class Parser {
     return absl::OkStatus();
   }
 
+  // Reads one scalar stored as T into the Value member `field`.
+  template <typename T, typename Field>
+  absl::Status ReadInto(Field* field, const std::string& what) {
+    T x;
+    if (!cur_.Read(&x)) return Error(absl::StrCat("truncated while reading ", what));
+    *field = static_cast<Field>(x);
+    return absl::OkStatus();
+  }
+
   // Reads one value of type `type` into `v`; `what` names it for messages.
   absl::Status ReadValue(ValueType type, Value* v, const std::string& what, int depth) {
     v->type = type;
-    auto truncated = [&] { return Error(absl::StrCat("truncated while reading ", what)); };
     switch (type) {
-      case ValueType::UINT8: { uint8_t x; if (!cur_.Read(&x)) return truncated(); v->u = x; return absl::OkStatus(); }
-      case ValueType::INT8: { int8_t x; if (!cur_.Read(&x)) return truncated(); v->i = x; return absl::OkStatus(); }
-      case ValueType::UINT16: { uint16_t x; if (!cur_.Read(&x)) return truncated(); v->u = x; return absl::OkStatus(); }
-      case ValueType::INT16: { int16_t x; if (!cur_.Read(&x)) return truncated(); v->i = x; return absl::OkStatus(); }
-      case ValueType::UINT32: { uint32_t x; if (!cur_.Read(&x)) return truncated(); v->u = x; return absl::OkStatus(); }
-      case ValueType::INT32: { int32_t x; if (!cur_.Read(&x)) return truncated(); v->i = x; return absl::OkStatus(); }
-      case ValueType::UINT64: { uint64_t x; if (!cur_.Read(&x)) return truncated(); v->u = x; return absl::OkStatus(); }
-      case ValueType::INT64: { int64_t x; if (!cur_.Read(&x)) return truncated(); v->i = x; return absl::OkStatus(); }
-      case ValueType::FLOAT32: { float x; if (!cur_.Read(&x)) return truncated(); v->f = x; return absl::OkStatus(); }
-      case ValueType::FLOAT64: { double x; if (!cur_.Read(&x)) return truncated(); v->f = x; return absl::OkStatus(); }
+      case ValueType::UINT8: return ReadInto<uint8_t>(&v->u, what);
+      case ValueType::INT8: return ReadInto<int8_t>(&v->i, what);
+      case ValueType::UINT16: return ReadInto<uint16_t>(&v->u, what);
+      case ValueType::INT16: return ReadInto<int16_t>(&v->i, what);
+      case ValueType::UINT32: return ReadInto<uint32_t>(&v->u, what);
+      case ValueType::INT32: return ReadInto<int32_t>(&v->i, what);
+      case ValueType::UINT64: return ReadInto<uint64_t>(&v->u, what);
+      case ValueType::INT64: return ReadInto<int64_t>(&v->i, what);
+      case ValueType::FLOAT32: return ReadInto<float>(&v->f, what);
+      case ValueType::FLOAT64: return ReadInto<double>(&v->f, what);
       case ValueType::BOOL: {
         uint8_t x;
-        if (!cur_.Read(&x)) return truncated();
+        if (!cur_.Read(&x)) return Error(absl::StrCat("truncated while reading ", what));
         if (x > 1) return Error(absl::StrCat("bool value ", x, " of ", what, " is neither 0 nor 1"));
         v->u = x;
         return absl::OkStatus();
@@ -293,7 +304,6 @@ class Parser {
   }
 
   Cursor& cursor() { return cur_; }
-  const std::string& label() const { return label_; }
 
  private:
   Cursor cur_;

@@ -3,6 +3,10 @@
 #include <atomic>
 #include <cstring>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
 #include "engine/gguf/quant.h"
 #include "engine/gguf/quant_internal.h"
 
@@ -45,10 +49,20 @@ Kernels KernelsFor(GgmlType t) {
   }
 }
 
+// AVX2, FMA and F16C from CPUID, plus OS support for the YMM registers.
+// (cpuid rather than __builtin_cpu_supports: clang 15, which the HIP build
+// uses, does not know the "f16c" feature name.)
 bool CpuHasAvx2() {
 #if defined(__x86_64__) || defined(__i386__)
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-         __builtin_cpu_supports("f16c");
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return false;
+  const bool fma = ecx & (1u << 12), osxsave = ecx & (1u << 27), f16c = ecx & (1u << 29);
+  if (!fma || !osxsave || !f16c) return false;
+  unsigned xcr0_lo, xcr0_hi;
+  __asm__("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+  if ((xcr0_lo & 0x6u) != 0x6u) return false;  // XMM and YMM state enabled
+  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
+  return ebx & (1u << 5);  // AVX2
 #else
   return false;
 #endif

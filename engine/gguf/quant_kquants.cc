@@ -7,6 +7,12 @@
 
 #include "engine/gguf/quant_internal.h"
 
+// Bit-exact agreement with ggml needs every a*b+c rounded twice, as written:
+// clang would otherwise fuse them into FMAs (GCC does not in ISO C++ mode).
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 namespace rocmforge::quant::internal {
 namespace {
 

@@ -98,6 +98,11 @@ SampledToken SampleToken(const float* logits, int32_t vocab, const SamplingParam
     if (s[i] != kNegInf && s[i] >= min_p_floor) cand.push_back({s[i], i});
   }
   size_t n = cand.size();
+  if (n == 0) {  // only reachable with unvalidated parameters (e.g. infinite temperature)
+    out.token = static_cast<int32_t>(std::max_element(logits, logits + vocab) - logits);
+    FillLogprobs(s, s_max, params.logprobs, &out);
+    return out;
+  }
   if (params.top_k > 0 && static_cast<size_t>(params.top_k) < n) {
     n = static_cast<size_t>(params.top_k);
     std::partial_sort(cand.begin(), cand.begin() + n, cand.end(), Before);

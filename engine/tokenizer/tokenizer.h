@@ -52,8 +52,9 @@ class Tokenizer {
   static absl::StatusOr<std::unique_ptr<Tokenizer>> Create(Vocab vocab);
   static absl::StatusOr<std::unique_ptr<Tokenizer>> FromGguf(const gguf::GgufFile& file);
 
-  // add_bos: prepend BOS when the vocab says so (vocab().add_bos). parse_special:
-  // recognise control tokens like "<|im_start|>" written in the text.
+  // add_bos: prepend BOS when the vocab says so (vocab().add_bos), and append
+  // EOS when vocab().add_eos. parse_special: recognise control tokens like
+  // "<|im_start|>" written in the text (user-defined tokens always are).
   virtual std::vector<TokenId> Encode(std::string_view text, bool add_bos,
                                       bool parse_special = true) const = 0;
 

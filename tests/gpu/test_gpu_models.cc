@@ -68,7 +68,7 @@ StepBatch Step(const std::vector<int32_t>& tokens, int32_t start) {
   return b;
 }
 
-std::vector<float> Run(Loaded& m, const StepBatch& b) {
+std::vector<float> RunStep(Loaded& m, const StepBatch& b) {
   auto logits = m.model->Forward(b);
   EXPECT_TRUE(logits.ok()) << logits.status();
   if (!logits.ok()) return {};
@@ -97,7 +97,7 @@ TEST_P(GpuModel, F16GreedyIdsMatchReference) {
     std::vector<int32_t> feed = prompt;
     int32_t pos = 0;
     for (size_t s = 0; s < 16 && s < greedy.size(); ++s) {
-      const auto logits = Run(m, Step(feed, pos));
+      const auto logits = RunStep(m, Step(feed, pos));
       ASSERT_FALSE(logits.empty());
       EXPECT_EQ(Argmax(logits), greedy[s]) << stem << " '" << gen["prompt"] << "' step " << s;
       for (const auto& pair : topk[s]) {
@@ -109,8 +109,12 @@ TEST_P(GpuModel, F16GreedyIdsMatchReference) {
       feed = {greedy[s]};
     }
   }
-  std::printf("[%s] GPU F16: max |logit - reference| at top-5 ids over 16 steps = %.3g\n",
-              stem.c_str(), max_err);
+  auto* g = dynamic_cast<GpuBackend*>(m.backend.get());
+  ASSERT_NE(g, nullptr);
+  std::printf("[%s] GPU F16: max |logit - reference| at top-5 ids over 16 steps = %.3g "
+              "(decode graphs: %d captured, %d replays)\n",
+              stem.c_str(), max_err, g->graphs_captured(), g->graphs_replayed());
+  EXPECT_GT(g->graphs_replayed(), 0) << "decode steps should replay a captured graph";
   EXPECT_LE(max_err, 5e-2f);
 }
 
@@ -131,8 +135,8 @@ TEST_P(GpuModel, Q4KMTop1AgreesWithCpu) {
     std::vector<int32_t> feed = prompt;
     int32_t pos = 0;
     for (size_t s = 0; s < greedy.size(); ++s) {
-      const auto lg = Run(g, Step(feed, pos));
-      const auto lc = Run(c, Step(feed, pos));
+      const auto lg = RunStep(g, Step(feed, pos));
+      const auto lc = RunStep(c, Step(feed, pos));
       ASSERT_FALSE(lg.empty() || lc.empty());
       agree += Argmax(lg) == Argmax(lc);
       ++total;

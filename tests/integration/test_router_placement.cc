@@ -97,7 +97,7 @@ TEST(RouterPlacement, SpreadsSessionsEvenlyWithoutLoad) {
 }
 
 // Sessions that stay open: with bounded load (eps = 0.25) the busiest worker
-// never carries more than 1.25x the mean, however the hash falls.
+// never carries more than 1.25x the mean (or kMinLoadBound), however the hash falls.
 TEST(RouterPlacement, BoundedLoadCapsTheBusiestWorker) {
   for (int workers : {2, 3, 5}) {
     std::mt19937_64 rng(100 + workers);
@@ -117,7 +117,7 @@ TEST(RouterPlacement, BoundedLoadCapsTheBusiestWorker) {
         busiest = std::max(busiest, w.load);
       }
       const double mean = total / workers;
-      EXPECT_LE(busiest, std::max(std::ceil(mean), 1.25 * mean)) << "after " << i + 1;
+      EXPECT_LE(busiest, std::max({std::ceil(mean), 1.25 * mean, kMinLoadBound})) << "after " << i + 1;
     }
     (void)spills;
   }
@@ -134,6 +134,21 @@ TEST(RouterPlacement, SpillFollowsTheSessionsHashOrder) {
     const Placement p = PlaceSession(s, c, 0.25);
     EXPECT_EQ(p.index, order[1]);
     EXPECT_EQ(p.decision, PlacementDecision::kSpill);
+  }
+}
+
+// A little noise in the load signal (a stale report, another replica's
+// stream) must not break affinity.
+TEST(RouterPlacement, NoSpillBelowTheMinimumBound) {
+  std::mt19937_64 rng(17);
+  for (int trial = 0; trial < 200; ++trial) {
+    std::vector<Candidate> c = Workers(3);
+    const std::string s = RandomSession(rng);
+    const std::vector<size_t> order = RendezvousOrder(s, c);
+    c[order[0]].load = kMinLoadBound - 1;
+    EXPECT_EQ(PlaceSession(s, c, 0.25).index, order[0]);
+    c[order[0]].load = kMinLoadBound;
+    EXPECT_EQ(PlaceSession(s, c, 0.25).index, order[1]);
   }
 }
 

@@ -13,6 +13,7 @@
 #include <set>
 #include <thread>
 
+#include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "rocmforge/v1/inference.grpc.pb.h"
 #include "rocmforge/v1/worker_control.grpc.pb.h"
@@ -106,7 +107,7 @@ v1::GenerateRequest Greedy(const std::string& prompt, int max_tokens, const std:
   return r;
 }
 
-Result Run(v1::Inference::Stub& stub, const v1::GenerateRequest& req, const std::string& key = "",
+Result Call(v1::Inference::Stub& stub, const v1::GenerateRequest& req, const std::string& key = "",
            std::chrono::milliseconds per_message_delay = 0ms,
            const std::function<void()>& on_message = nullptr) {
   grpc::ClientContext ctx;
@@ -155,8 +156,8 @@ TEST_F(RouterProcesses, SameSessionSameWorkerThroughEitherRouter) {
   std::set<std::string> used;
   for (int s = 0; s < 24; ++s) {
     const std::string session = "conversation-" + std::to_string(s);
-    Result ra = Run(*sa, Greedy("In the beginning", 2, session));
-    Result rb = Run(*sb, Greedy("Blessed are the", 2, session));
+    Result ra = Call(*sa, Greedy("In the beginning", 2, session));
+    Result rb = Call(*sb, Greedy("Blessed are the", 2, session));
     ASSERT_TRUE(ra.status.ok()) << ra.status.error_message();
     ASSERT_TRUE(rb.status.ok()) << rb.status.error_message();
     EXPECT_EQ(ra.first_worker, rb.first_worker) << session;
@@ -203,7 +204,7 @@ TEST_F(RouterProcesses, KillNineUnderTwentyStreamsLosesNothing) {
   std::vector<Result> undisturbed;
   for (int i = 0; i < 20; ++i) {
     reqs.push_back(Greedy(prompts[i % prompts.size()], 24, "kill-" + std::to_string(i)));
-    undisturbed.push_back(Run(*stub, reqs.back()));
+    undisturbed.push_back(Call(*stub, reqs.back()));
     ASSERT_TRUE(undisturbed.back().status.ok()) << undisturbed.back().status.error_message();
     ASSERT_EQ(undisturbed.back().ids.size(), 24u);
   }
@@ -212,7 +213,7 @@ TEST_F(RouterProcesses, KillNineUnderTwentyStreamsLosesNothing) {
   std::vector<std::thread> threads;
   for (int i = 0; i < 20; ++i) {
     // A slow reader keeps every stream open long enough to be cut.
-    threads.emplace_back([&, i] { results[i] = Run(*stub, reqs[i], "", 40ms, [&] { messages++; }); });
+    threads.emplace_back([&, i] { results[i] = Call(*stub, reqs[i], "", 40ms, [&] { messages++; }); });
   }
   ASSERT_TRUE(WaitFor([&] { return messages.load() >= 20 * 3; }));
   // The victim: the worker serving the most of these sessions.
@@ -242,13 +243,13 @@ TEST_F(RouterProcesses, DrainingWorkerGetsNoNewSessionsAndFinishesItsStreams) {
   Proc& router = AddRouter();
   auto stub = v1::Inference::NewStub(Channel(router.address));
   // Find the worker of one session, then hold a slow stream on it while it drains.
-  Result probe = Run(*stub, Greedy("Blessed are the", 1, "drain-me"));
+  Result probe = Call(*stub, Greedy("Blessed are the", 1, "drain-me"));
   ASSERT_TRUE(probe.status.ok());
   const std::string drained = probe.first_worker;
   std::atomic<int> got{0};
   Result long_run;
   std::thread t([&] {
-    long_run = Run(*stub, Greedy("Blessed are the", 30, "drain-me"), "", 30ms, [&] { got++; });
+    long_run = Call(*stub, Greedy("Blessed are the", 30, "drain-me"), "", 30ms, [&] { got++; });
   });
   ASSERT_TRUE(WaitFor([&] { return got.load() > 0; }));
   auto control = v1::WorkerControl::NewStub(Channel(drained));
@@ -258,7 +259,7 @@ TEST_F(RouterProcesses, DrainingWorkerGetsNoNewSessionsAndFinishesItsStreams) {
   ASSERT_TRUE(control->Drain(&dctx, dreq, &dresp).ok());
   ASSERT_TRUE(WaitFor([&] { return HealthyWorkers(router) == 2; }));
   for (int s = 0; s < 20; ++s) {
-    Result r = Run(*stub, Greedy("The computer is", 1, "after-drain-" + std::to_string(s)));
+    Result r = Call(*stub, Greedy("The computer is", 1, "after-drain-" + std::to_string(s)));
     ASSERT_TRUE(r.status.ok()) << r.status.error_message();
     EXPECT_NE(r.first_worker, drained);
   }
@@ -276,12 +277,12 @@ TEST_F(RouterProcesses, WorkerAppearingBehindDnsNameIsPickedUp) {
                              "--dns-refresh-seconds", "0.2"});
   ASSERT_TRUE(router.child.WaitForOutput("listening on", 20s)) << router.child.Output();
   auto stub = v1::Inference::NewStub(Channel(router.address));
-  EXPECT_EQ(Run(*stub, Greedy("Blessed are the", 1, "")).status.error_code(),
+  EXPECT_EQ(Call(*stub, Greedy("Blessed are the", 1, "")).status.error_code(),
             grpc::StatusCode::UNAVAILABLE);
   Proc late = StartWorker(port);
   ASSERT_TRUE(testing::WaitServing(late.address, 60s)) << late.child.Output();
   ASSERT_TRUE(WaitFor([&] { return HealthyWorkers(router) >= 1; })) << router.child.Output();
-  Result r = Run(*stub, Greedy("Blessed are the", 3, "dns"));
+  Result r = Call(*stub, Greedy("Blessed are the", 3, "dns"));
   ASSERT_TRUE(r.status.ok()) << r.status.error_message();
   EXPECT_EQ(r.ids.size(), 3u);
 }
@@ -295,29 +296,29 @@ TEST_F(RouterProcesses, BadInputsThroughTheFrontDoor) {
   Proc& router = AddRouter({"--api-keys-file", keys_file, "--max-request-bytes", "65536"});
   auto stub = v1::Inference::NewStub(Channel(router.address));
   const v1::GenerateRequest ok = Greedy("Blessed are the", 2, "s");
-  EXPECT_EQ(Run(*stub, ok).status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
-  EXPECT_EQ(Run(*stub, ok, "secret-three").status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
-  EXPECT_TRUE(Run(*stub, ok, "secret-one").status.ok());
-  EXPECT_TRUE(Run(*stub, ok, "secret-two").status.ok());
+  EXPECT_EQ(Call(*stub, ok).status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(Call(*stub, ok, "secret-three").status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_TRUE(Call(*stub, ok, "secret-one").status.ok());
+  EXPECT_TRUE(Call(*stub, ok, "secret-two").status.ok());
 
   v1::GenerateRequest model = ok;
   model.set_model("llama-70b-that-is-not-here");
-  EXPECT_EQ(Run(*stub, model, "secret-one").status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Call(*stub, model, "secret-one").status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   v1::GenerateRequest ids;
   ids.add_prompt_ids(1);
   ids.add_prompt_ids(999999);  // not a token id: the worker's INVALID_ARGUMENT comes through
-  EXPECT_EQ(Run(*stub, ids, "secret-one").status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Call(*stub, ids, "secret-one").status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   v1::GenerateRequest both = ok;
   both.add_prompt_ids(1);
-  EXPECT_EQ(Run(*stub, both, "secret-one").status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Call(*stub, both, "secret-one").status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   v1::GenerateRequest temp = ok;
   temp.mutable_sampling()->set_temperature(-3);
-  EXPECT_EQ(Run(*stub, temp, "secret-one").status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Call(*stub, temp, "secret-one").status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   v1::GenerateRequest huge = ok;
   huge.set_prompt(std::string(1 << 20, 'a'));
-  EXPECT_EQ(Run(*stub, huge, "secret-one").status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(Call(*stub, huge, "secret-one").status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   // The router is still up and serving.
-  EXPECT_TRUE(Run(*stub, ok, "secret-one").status.ok());
+  EXPECT_TRUE(Call(*stub, ok, "secret-one").status.ok());
   EXPECT_TRUE(router.child.running());
 }
 

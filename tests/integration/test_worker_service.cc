@@ -16,6 +16,7 @@
 #include "tests/integration/support/child_process.h"
 #include "tests/integration/support/fake_engine.h"
 #include "tests/integration/support/grpc_client.h"
+#include "worker/utf8.h"
 #include "worker/worker_metrics.h"
 #include "worker/worker_server.h"
 
@@ -382,6 +383,25 @@ TEST_F(WorkerServiceTest, MetricsExposeEveryDocumentedName) {
   EXPECT_EQ(testing::MetricValue(text, "rocmforge_inter_token_latency_seconds_count"), 7.0);
   EXPECT_NE(text.find("rocmforge_batch_size_bucket{le=\"512\"}"), std::string::npos);
   EXPECT_NE(text.find("rocmforge_model_info{"), std::string::npos);
+}
+
+TEST(WorkerUtf8, SanitizeKeepsValidTextAndReplacesEachBadByte) {
+  const std::string valid = "plain, caf\xC3\xA9, \xE2\x82\xAC, \xF0\x9F\x98\x80, \xF4\x8F\xBF\xBF";
+  EXPECT_TRUE(worker::IsValidUtf8(valid));
+  EXPECT_EQ(worker::SanitizeUtf8(valid), valid);
+  const std::string fffd = "\xEF\xBF\xBD";
+  const std::pair<std::string, std::string> bad[] = {
+      {"a\xE2\x82", "a" + fffd + fffd},          // truncated 3-byte sequence
+      {"\xC0\xAF", fffd + fffd},                 // overlong '/'
+      {"\xED\xA0\x80x", fffd + fffd + fffd + "x"},  // UTF-16 surrogate
+      {"\xF4\x90\x80\x80", fffd + fffd + fffd + fffd},  // above U+10FFFF
+      {"\x80z", fffd + "z"},                      // stray continuation byte
+  };
+  for (const auto& [in, want] : bad) {
+    EXPECT_FALSE(worker::IsValidUtf8(in));
+    EXPECT_EQ(worker::SanitizeUtf8(in), want);
+    EXPECT_TRUE(worker::IsValidUtf8(worker::SanitizeUtf8(in)));
+  }
 }
 
 }  // namespace

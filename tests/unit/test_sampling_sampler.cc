@@ -210,6 +210,24 @@ TEST(SamplerTest, NonFiniteLogitsNeverChosen) {
   }
 }
 
+TEST(SamplerTest, UnvalidatedParametersDoNotCrash) {
+  auto logits = RandomLogits(50, 9);
+  logits[3] = -INFINITY;
+  for (float temp : {INFINITY, 1e-30f, 1e30f}) {
+    for (float top_p : {0.0f, -1.0f, 1.0f}) {
+      SamplingParams p;
+      p.temperature = temp;
+      p.top_p = top_p;
+      p.min_p = 5.0f;
+      p.top_k = 1000;
+      p.logprobs = 100;
+      const int t = SampleToken(logits.data(), 50, p, 1, nullptr, 0).token;
+      EXPECT_GE(t, 0);
+      EXPECT_LT(t, 50);
+    }
+  }
+}
+
 TEST(SamplingValidationTest, NamesTheField) {
   auto expect_bad = [](SamplingParams p, const char* field) {
     absl::Status s = ValidateSamplingParams(p);

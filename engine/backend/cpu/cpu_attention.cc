@@ -1,6 +1,12 @@
 // Causal paged attention over a variable-length batch: every step token
 // attends to the cached K/V of its own sequence, read through the sequence's
 // block table, up to and including its own position.
+//
+// Work items are (token, kv head, run of q heads sharing that kv head): with
+// GQA/MQA the K and V rows are loaded once for the whole run. When there are
+// too few items to keep the threads busy (decode of one sequence with MQA),
+// each q head becomes its own item. Per q head the arithmetic is the same
+// either way, so results do not depend on the batch.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -16,34 +22,46 @@ void CpuBackend::Attention(int layer, const float* q, float* out, int n_heads, f
   const int group = n_heads / kv_.n_kv_heads;  // q heads per kv head
   const int q_stride = n_heads * hd;
   const int32_t bs = kv_.block_size;
-  pool_.ParallelFor(static_cast<int64_t>(n) * n_heads, [&](int64_t begin, int64_t end) {
+  const int64_t grouped_items = static_cast<int64_t>(n) * kv_.n_kv_heads;
+  const int run = grouped_items >= 2 * pool_.size() ? group : 1;  // q heads per item
+  const int runs_per_kv = group / run;
+  const int64_t items = grouped_items * runs_per_kv;
+
+  pool_.ParallelFor(items, [&](int64_t begin, int64_t end) {
     std::vector<float> scores;
     for (int64_t item = begin; item < end; ++item) {
-      const int t = static_cast<int>(item / n_heads), h = static_cast<int>(item % n_heads);
+      const int t = static_cast<int>(item / (kv_.n_kv_heads * runs_per_kv));
+      const int rest = static_cast<int>(item % (kv_.n_kv_heads * runs_per_kv));
+      const int kvh = rest / runs_per_kv;
+      const int h0 = kvh * group + (rest % runs_per_kv) * run;  // first q head of this item
       const BatchSeq& seq = step_.seqs[token_seq_[t]];
       const int32_t ctx = seq.kv_len - seq.n_tokens + (t - seq.token_start) + 1;  // visible positions
-      const int kvh = h / group;
-      const float* qh = q + static_cast<int64_t>(t) * q_stride + h * hd;
-      float* oh = out + static_cast<int64_t>(t) * q_stride + h * hd;
-      scores.resize(ctx);
-      float max_score = -INFINITY;
+      const float* qt = q + static_cast<int64_t>(t) * q_stride;
+      float* ot = out + static_cast<int64_t>(t) * q_stride;
+      scores.resize(static_cast<size_t>(run) * ctx);
+
       for (int32_t j = 0; j < ctx; ++j) {
         const int32_t slot = seq.block_table[j / bs] * bs + j % bs;
-        const float s = cpu::DotF32(qh, KvRow(k_cache_, layer, slot) + kvh * hd, hd) * scale;
-        scores[j] = s;
-        max_score = std::max(max_score, s);
+        const float* k = KvRow(k_cache_, layer, slot) + kvh * hd;
+        for (int g = 0; g < run; ++g) scores[g * ctx + j] = cpu::DotF32(qt + (h0 + g) * hd, k, hd) * scale;
       }
-      // Softmax with the max subtracted, so large scores cannot overflow.
-      double sum = 0.0;
-      for (int32_t j = 0; j < ctx; ++j) {
-        scores[j] = std::exp(scores[j] - max_score);
-        sum += scores[j];
+      // Softmax per head with the max subtracted, so large scores cannot overflow.
+      for (int g = 0; g < run; ++g) {
+        float* s = scores.data() + g * ctx;
+        const float max_score = *std::max_element(s, s + ctx);
+        double sum = 0.0;
+        for (int32_t j = 0; j < ctx; ++j) {
+          s[j] = std::exp(s[j] - max_score);
+          sum += s[j];
+        }
+        const float inv = static_cast<float>(1.0 / sum);
+        for (int32_t j = 0; j < ctx; ++j) s[j] *= inv;
+        std::fill(ot + (h0 + g) * hd, ot + (h0 + g + 1) * hd, 0.0f);
       }
-      const float inv = static_cast<float>(1.0 / sum);
-      std::fill(oh, oh + hd, 0.0f);
       for (int32_t j = 0; j < ctx; ++j) {
         const int32_t slot = seq.block_table[j / bs] * bs + j % bs;
-        cpu::AxpyF32(scores[j] * inv, KvRow(v_cache_, layer, slot) + kvh * hd, oh, hd);
+        const float* v = KvRow(v_cache_, layer, slot) + kvh * hd;
+        for (int g = 0; g < run; ++g) cpu::AxpyF32(scores[g * ctx + j], v, ot + (h0 + g) * hd, hd);
       }
     }
   });

@@ -22,13 +22,13 @@ void CpuBackend::MatMul(const Weight& w, const float* x, float* y, int n) {
   const size_t row_bytes = RowBytes(w.type, cols);
   const auto* base = static_cast<const uint8_t*>(w.data);
   const GgmlType type = w.type;
-  // Prefill of the legacy 32-wide types: the tiled kernel shares each weight
-  // block across several tokens (same sums as VecDot, fewer loads).
-  // (VecDotImpl() says "scalar" when tests force the scalar reference.)
-  const bool tiled = n >= 4 && (type == GgmlType::Q8_0 || type == GgmlType::Q4_0) &&
+  // Q8_0 / Q4_0 weights: the tiled kernel (several tokens per weight block,
+  // hardware f16 scales). VecDotImpl() says "scalar" when tests force the
+  // scalar reference; then every type goes through VecDot.
+  const bool tiled = (type == GgmlType::Q8_0 || type == GgmlType::Q4_0) &&
                      std::string_view(quant::VecDotImpl()) == "avx2";
-  // Parallel over output rows; each weight row is read once per step and
-  // dotted with all the step's tokens while it is in cache.
+  // Parallel over output rows: a thread's chunk of weight rows stays in cache
+  // while every token of the step (in tiles of 32) is dotted with it.
   pool_.ParallelFor(
       rows,
       [&](int64_t rb, int64_t re) {

@@ -1,8 +1,9 @@
 // AVX2 prefill micro-kernel for Q8_0 / Q4_0 weights times Q8_0 activations
 // (compiled with -mavx2 -mfma -mf16c; entered only after HaveAvx2()).
-// Several tokens share each weight block's load and sign work; per output
-// the arithmetic is the VecDot kernel's: one int32 dot per 32-block, scaled by
-// d_w * d_x and accumulated with FMA lane by lane, then a horizontal sum.
+// Used for decode too (one token): several tokens share each weight block's
+// load and sign work, scales convert with F16C, and two accumulator chains
+// per token keep the FMA unit busy. Per output: one int32 dot per 32-block,
+// scaled by d_w * d_x, accumulated lane by lane, then a horizontal sum.
 #include "engine/backend/cpu/cpu_simd.h"
 
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
@@ -36,23 +37,26 @@ inline __m256i WeightBytes(GgmlType type, const uint8_t* row, int64_t i, float* 
   return _mm256_sub_epi8(nib, _mm256_set1_epi8(8));
 }
 
+// Two accumulators per token (even and odd blocks) break the FMA latency
+// chain; every K uses the same order, so prefill and decode agree exactly.
 template <int K>
 void Tile(GgmlType type, const uint8_t* wrow, const uint8_t* const* act, int64_t blocks, float* const* out) {
-  __m256 acc[K];
-  for (int k = 0; k < K; ++k) acc[k] = _mm256_setzero_ps();
+  __m256 acc[2][K];
+  for (int k = 0; k < K; ++k) acc[0][k] = acc[1][k] = _mm256_setzero_ps();
   const __m256i ones = _mm256_set1_epi16(1);
   for (int64_t i = 0; i < blocks; ++i) {
     float dw;
     const __m256i x = WeightBytes(type, wrow, i, &dw);
     const __m256i ax = _mm256_sign_epi8(x, x);  // |x|: maddubs wants one unsigned side
+    __m256* a = acc[i & 1];
     for (int k = 0; k < K; ++k) {
       const auto* yb = reinterpret_cast<const BlockQ8_0*>(act[k]) + i;
       const __m256i sy = _mm256_sign_epi8(Load32(yb->qs), x);
       const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), ones);
-      acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(dw * HalfToFloat(yb->d)), _mm256_cvtepi32_ps(p), acc[k]);
+      a[k] = _mm256_fmadd_ps(_mm256_set1_ps(dw * HalfToFloat(yb->d)), _mm256_cvtepi32_ps(p), a[k]);
     }
   }
-  for (int k = 0; k < K; ++k) *out[k] = Hsum(acc[k]);
+  for (int k = 0; k < K; ++k) *out[k] = Hsum(_mm256_add_ps(acc[0][k], acc[1][k]));
 }
 
 }  // namespace

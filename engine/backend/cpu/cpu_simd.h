@@ -29,11 +29,12 @@ bool HaveAvx2();
 
 namespace rocmforge::cpu {
 
-// Prefill micro-kernel for the legacy 32-wide types whose activations are
-// Q8_0 (weights Q8_0 or Q4_0): y[t * y_stride + r] for weight rows [r0, r1)
-// and tokens [t0, t1), several tokens per weight block load. Per output it
-// sums exactly what quant::VecDot sums, in the same order. Returns false
-// (computing nothing) for other types or without AVX2.
+// MatMul micro-kernel for Q8_0 / Q4_0 weights with Q8_0 activations:
+// y[t * y_stride + r] for weight rows [r0, r1) and tokens [t0, t1), several
+// tokens per weight block load. The same integer block sums as quant::VecDot
+// (float accumulation order differs: agreement to float rounding), and the
+// same order for any number of tokens. Returns false (computing nothing) for
+// other types or without AVX2.
 bool MatMulTileQ8(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t r0, int64_t r1, const uint8_t* act,
                   size_t act_bytes, int64_t t0, int64_t t1, int64_t cols, float* y, int64_t y_stride);
 

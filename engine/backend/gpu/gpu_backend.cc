@@ -37,6 +37,8 @@ absl::StatusOr<std::unique_ptr<Backend>> CreateGpuBackendOnDevice(int device) {
 absl::StatusOr<std::unique_ptr<Backend>> CreateGpuBackend() { return CreateGpuBackendOnDevice(0); }
 
 GpuBackend::~GpuBackend() {
+  (void)Flush();
+  for (CachedGraph& g : graphs_) gpu::GraphDestroy(g.exec);
   if (stream_ != nullptr) (void)gpu::StreamSync(stream_);
   gpu::GraphDestroy(graph_);
   for (void* w : weights_) gpu::Free(w);
@@ -59,6 +61,7 @@ absl::Status GpuBackend::Check(const gpu::GpuStatus& st) const {
 
 absl::Status GpuBackend::Grow(void** buf, size_t* cap, size_t bytes) {
   if (bytes <= *cap && *buf != nullptr) return absl::OkStatus();
+  RF_RETURN_IF_ERROR(Flush());  // deferred ops may still name the old buffer
   RF_RETURN_IF_ERROR(Check(gpu::StreamSync(stream_)));
   gpu::Free(*buf);
   *buf = nullptr;
@@ -73,6 +76,8 @@ absl::Status GpuBackend::Grow(void** buf, size_t* cap, size_t bytes) {
 }
 
 absl::StatusOr<void*> GpuBackend::Alloc(size_t bytes) {
+  DropActivationCache();
+  RF_RETURN_IF_ERROR(Flush());
   void* p = nullptr;
   gpu::GpuStatus st = gpu::Malloc(&p, bytes);
   if (!st.ok) {
@@ -83,18 +88,23 @@ absl::StatusOr<void*> GpuBackend::Alloc(size_t bytes) {
 }
 
 void GpuBackend::Free(void* p) {
+  DropActivationCache();
   if (p == nullptr) return;
+  (void)Flush();
   (void)gpu::StreamSync(stream_);
   gpu::Free(p);
 }
 
 absl::Status GpuBackend::Upload(void* dst, const void* src, size_t bytes) {
+  DropActivationCache();
+  RF_RETURN_IF_ERROR(Flush());
   RF_RETURN_IF_ERROR(Check(gpu::CopyToDevice(dst, src, bytes, stream_)));
   // The caller may reuse `src` at once.
   return Check(gpu::StreamSync(stream_));
 }
 
 absl::Status GpuBackend::Download(void* dst, const void* src, size_t bytes) {
+  RF_RETURN_IF_ERROR(Flush());
   RF_RETURN_IF_ERROR(Check(gpu::CopyToHost(dst, src, bytes, stream_)));
   return Synchronize();
 }
@@ -166,66 +176,140 @@ absl::Status GpuBackend::InitKvCache(const KvCacheShape& shape) {
 }
 
 // ---- ops -------------------------------------------------------------------
+// Every op goes through Enqueue with a signature of its arguments, so decode
+// steps can be replayed as one graph (gpu_backend_graph.cc).
 
 void GpuBackend::Embed(const Weight& table, float* out) {
-  gpu::LaunchEmbed(table.type, table.data, table.rows, table.cols, DevI32(layout_.tokens), n_tokens_, out,
-                   stream_);
+  DropActivationCache();
+  const int32_t* tokens = DevI32(layout_.tokens);
+  const int n = n_tokens_;
+  const gpu::Stream st = stream_;
+  Enqueue(Sig(1, table.type, table.data, table.rows, table.cols, tokens, n, out), [=, t = table] {
+    gpu::LaunchEmbed(t.type, t.data, t.rows, t.cols, tokens, n, out, st);
+  });
 }
 
 void GpuBackend::RmsNorm(const float* x, const Weight& w, float* out, int n, int dim, float eps) {
-  gpu::LaunchRmsNorm(x, static_cast<const float*>(w.data), out, n, dim, eps, stream_);
+  DropActivationCache();
+  const auto* wd = static_cast<const float*>(w.data);
+  const gpu::Stream st = stream_;
+  Enqueue(Sig(2, x, wd, out, n, dim, eps), [=] { gpu::LaunchRmsNorm(x, wd, out, n, dim, eps, st); });
 }
 
 void GpuBackend::AddRmsNorm(float* x, const float* residual, const Weight& w, float* out, int n,
                             int dim, float eps) {
-  gpu::LaunchAddRmsNorm(x, residual, static_cast<const float*>(w.data), out, n, dim, eps, stream_);
+  DropActivationCache();
+  const auto* wd = static_cast<const float*>(w.data);
+  const gpu::Stream st = stream_;
+  Enqueue(Sig(3, x, residual, wd, out, n, dim, eps),
+          [=] { gpu::LaunchAddRmsNorm(x, residual, wd, out, n, dim, eps, st); });
 }
 
 void GpuBackend::MatMul(const Weight& w, const float* x, float* y, int n) {
-  gpu::LaunchMatMul(w.type, w.data, w.rows, w.cols, x, y, n, matmul_scratch_, stream_);
+  const int rule = gpu::ActivationRule(w.type);
+  const gpu::Stream st = stream_;
+  void* scratch = matmul_scratch_;
+  const GgmlType type = w.type;
+  const void* wd = w.data;
+  const int64_t rows = w.rows, cols = w.cols;
+  if (rule == 0 || n > gpu::kSmallBatchMax) {
+    DropActivationCache();
+    Enqueue(Sig(4, type, wd, rows, cols, x, y, n, scratch),
+            [=] { gpu::LaunchMatMul(type, wd, rows, cols, x, y, n, scratch, st); });
+    return;
+  }
+  if (act_x_ != x || act_n_ != n || act_cols_ != cols || act_rule_ != rule) {
+    Enqueue(Sig(5, type, x, n, cols, scratch), [=] {
+      gpu::LaunchQuantizeActivation(type, x, static_cast<int64_t>(n) * cols, scratch, st);
+    });
+    act_x_ = x;
+    act_n_ = n;
+    act_cols_ = cols;
+    act_rule_ = rule;
+  }
+  Enqueue(Sig(6, type, wd, rows, cols, scratch, y, n), [=] {
+    gpu::LaunchMatMulSmallBatchQuantized(type, wd, rows, cols, scratch, y, n, st);
+  });
+  // Writing y over x would make the cached activations stale.
+  const float* x_end = x + static_cast<int64_t>(n) * cols;
+  const float* y_end = y + static_cast<int64_t>(n) * rows;
+  if (y < x_end && x < y_end) DropActivationCache();
 }
 
 void GpuBackend::AddBias(float* y, const Weight& bias, int n) {
-  gpu::LaunchAddBias(y, static_cast<const float*>(bias.data), n, static_cast<int>(bias.cols),
-                     stream_);
+  DropActivationCache();
+  const auto* bd = static_cast<const float*>(bias.data);
+  const int cols = static_cast<int>(bias.cols);
+  const gpu::Stream st = stream_;
+  Enqueue(Sig(7, y, bd, n, cols), [=] { gpu::LaunchAddBias(y, bd, n, cols, st); });
 }
 
 void GpuBackend::Rope(float* x, int n, int n_heads, int head_dim, int rot_dim, float freq_base,
                       RopeStyle style) {
-  gpu::LaunchRope(x, DevI32(layout_.positions), n, n_heads, head_dim, rot_dim, freq_base,
-                  style == RopeStyle::kNeox, stream_);
+  DropActivationCache();
+  const int32_t* pos = DevI32(layout_.positions);
+  const bool neox = style == RopeStyle::kNeox;
+  const gpu::Stream st = stream_;
+  Enqueue(Sig(8, x, pos, n, n_heads, head_dim, rot_dim, freq_base, neox),
+          [=] { gpu::LaunchRope(x, pos, n, n_heads, head_dim, rot_dim, freq_base, neox, st); });
 }
 
 void GpuBackend::StoreKv(int layer, const float* k, const float* v) {
-  gpu::LaunchStoreKv(k, v, DevI32(layout_.slots), n_tokens_, kv_.n_kv_heads * kv_.head_dim,
-                     k_cache_[layer], v_cache_[layer], stream_);
+  const int32_t* slots = DevI32(layout_.slots);
+  const int n = n_tokens_, kv_dim = kv_.n_kv_heads * kv_.head_dim;
+  uint16_t* kc = k_cache_[layer];
+  uint16_t* vc = v_cache_[layer];
+  const gpu::Stream st = stream_;
+  Enqueue(Sig(9, k, v, slots, n, kv_dim, kc, vc),
+          [=] { gpu::LaunchStoreKv(k, v, slots, n, kv_dim, kc, vc, st); });
 }
 
 void GpuBackend::Attention(int layer, const float* q, float* out, int n_heads, float scale) {
+  DropActivationCache();
   gpu::AttnBatch b;
   b.token_seq = DevI32(layout_.token_seq);
   b.token_ctx = DevI32(layout_.token_ctx);
   b.seq_table_off = DevI32(layout_.seq_table_off);
   b.block_tables = DevI32(layout_.block_tables);
   b.n_tokens = n_tokens_;
-  b.max_ctx = max_ctx_;
-  const size_t need = gpu::AttentionScratchBytes(n_tokens_, n_heads, kv_.head_dim, max_ctx_);
-  if (need > 0 && !Grow(&attn_scratch_, &attn_scratch_cap_, need).ok()) return;  // reported at Synchronize
-  gpu::LaunchAttention(q, out, b, n_heads, kv_.n_kv_heads, kv_.head_dim, scale, k_cache_[layer],
-                       v_cache_[layer], kv_.block_size, attn_scratch_, stream_);
+  // Splits are sized for the context rounded up to 256 positions, so a decode
+  // step keeps the same launch shape (and graph) for 256 tokens; each token's
+  // real context comes from device memory.
+  b.max_ctx = (max_ctx_ + 255) / 256 * 256;
+  const size_t need = gpu::AttentionScratchBytes(n_tokens_, n_heads, kv_.head_dim, b.max_ctx);
+  if (need > attn_scratch_cap_ && !Grow(&attn_scratch_, &attn_scratch_cap_, need).ok()) return;
+  void* scratch = attn_scratch_;
+  const int n_kv = kv_.n_kv_heads, hd = kv_.head_dim, bs = kv_.block_size;
+  const uint16_t* kc = k_cache_[layer];
+  const uint16_t* vc = v_cache_[layer];
+  const gpu::Stream st = stream_;
+  Enqueue(Sig(10, q, out, b.token_seq, b.token_ctx, b.seq_table_off, b.block_tables, b.n_tokens,
+              b.max_ctx, n_heads, scale, kc, vc, scratch),
+          [=] { gpu::LaunchAttention(q, out, b, n_heads, n_kv, hd, scale, kc, vc, bs, scratch, st); });
 }
 
 void GpuBackend::SwiGLU(const float* gate, const float* up, float* out, int64_t n) {
-  gpu::LaunchSwiGLU(gate, up, out, n, stream_);
+  DropActivationCache();
+  const gpu::Stream st = stream_;
+  Enqueue(Sig(11, gate, up, out, n), [=] { gpu::LaunchSwiGLU(gate, up, out, n, st); });
 }
 
-void GpuBackend::Add(float* x, const float* y, int64_t n) { gpu::LaunchAdd(x, y, n, stream_); }
+void GpuBackend::Add(float* x, const float* y, int64_t n) {
+  DropActivationCache();
+  const gpu::Stream st = stream_;
+  Enqueue(Sig(12, x, y, n), [=] { gpu::LaunchAdd(x, y, n, st); });
+}
 
 void GpuBackend::GatherRows(const float* x, float* out, int dim) {
-  gpu::LaunchGatherRows(x, DevI32(layout_.logit_rows), n_logit_rows_, dim, out, stream_);
+  DropActivationCache();
+  const int32_t* rows = DevI32(layout_.logit_rows);
+  const int n = n_logit_rows_;
+  const gpu::Stream st = stream_;
+  Enqueue(Sig(13, x, rows, n, dim, out), [=] { gpu::LaunchGatherRows(x, rows, n, dim, out, st); });
 }
 
 absl::Status GpuBackend::Synchronize() {
+  RF_RETURN_IF_ERROR(Flush());
   RF_RETURN_IF_ERROR(Check(gpu::LastLaunchError()));
   return Check(gpu::StreamSync(stream_));
 }
@@ -233,12 +317,18 @@ absl::Status GpuBackend::Synchronize() {
 // ---- graphs ----------------------------------------------------------------
 
 absl::Status GpuBackend::BeginGraphCapture() {
+  DropActivationCache();
+  RF_RETURN_IF_ERROR(Flush());
+  explicit_capture_ = true;
   gpu::GraphDestroy(graph_);
   graph_ = nullptr;
   return Check(gpu::BeginCapture(stream_));
 }
 
-absl::Status GpuBackend::EndGraphCapture() { return Check(gpu::EndCapture(stream_, &graph_)); }
+absl::Status GpuBackend::EndGraphCapture() {
+  explicit_capture_ = false;
+  return Check(gpu::EndCapture(stream_, &graph_));
+}
 
 absl::Status GpuBackend::ReplayGraph() {
   if (graph_ == nullptr) return absl::FailedPreconditionError("no captured graph to replay");

@@ -14,6 +14,8 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -70,6 +72,14 @@ class GpuBackend final : public Backend {
   absl::Status BeginGraphCapture();
   absl::Status EndGraphCapture();
   absl::Status ReplayGraph();
+  // Automatic graphs (on by default): the ops of a step of at most
+  // kSmallBatchMax tokens are deferred and, at the step's first synchronising
+  // call, launched as one graph, captured the first time their exact sequence
+  // (ops and arguments) is seen and replayed after that.
+  void SetAutoGraphs(bool on) { auto_graphs_ = on; }
+  int graphs_captured() const { return graphs_captured_; }
+  int graphs_replayed() const { return graphs_replayed_; }
+
   // Reserves step-metadata and scratch capacity so a captured step never reallocates.
   absl::Status Reserve(int max_tokens, int max_seqs, int max_blocks_per_seq, int max_heads,
                        int max_ctx);
@@ -117,6 +127,38 @@ class GpuBackend final : public Backend {
   size_t sample_io_host_cap_ = 0;
 
   gpu::GraphExec graph_ = nullptr;
+
+  // Quantized activations of the last small-batch MatMul input: Q/K/V (and
+  // gate/up) read the same x, so it is quantized once. Any op that may write
+  // activations, and any allocation change, drops it.
+  // ---- automatic graphs (gpu_backend_graph.cc)
+  template <typename... A>
+  static std::string Sig(int op, const A&... a) {
+    std::string s(reinterpret_cast<const char*>(&op), sizeof(op));
+    (s.append(reinterpret_cast<const char*>(&a), sizeof(a)), ...);
+    return s;
+  }
+  // Launches `launch` now, or defers it (with its signature) during a graph step.
+  void Enqueue(std::string sig, std::function<void()> launch);
+  // Launches the deferred ops: replays the cached graph of the same signature,
+  // or captures a new one.
+  absl::Status Flush();
+  struct CachedGraph {
+    std::string sig;
+    gpu::GraphExec exec = nullptr;
+  };
+  bool auto_graphs_ = true;
+  bool explicit_capture_ = false;
+  bool defer_ = false;  // this step's ops are being deferred
+  std::vector<std::function<void()>> pending_;
+  std::string pending_sig_;
+  std::vector<CachedGraph> graphs_;  // most recent last; a few are kept
+  int graphs_captured_ = 0, graphs_replayed_ = 0;
+
+  const float* act_x_ = nullptr;
+  int act_n_ = 0, act_rule_ = 0;
+  int64_t act_cols_ = 0;
+  void DropActivationCache() { act_x_ = nullptr; }
 };
 
 // Backend on a given device (CreateGpuBackend() uses device 0).

@@ -12,6 +12,7 @@ namespace rocmforge {
 
 absl::Status GpuBackend::Sample(const float* logits, int n_rows, int vocab,
                                 const SampleRequest* requests, SampleResult* results) {
+  RF_RETURN_IF_ERROR(Flush());  // the step's deferred ops produce the logits
   if (n_rows <= 0) return absl::OkStatus();
   if (vocab <= 0) return absl::InvalidArgumentError("Sample: vocab must be positive");
   std::vector<gpu::SampleRowParams> params(n_rows);

@@ -47,6 +47,7 @@ absl::Status GpuBackend::EnsureStepCapacity(int tokens, int seqs, int table) {
 
 absl::Status GpuBackend::Reserve(int max_tokens, int max_seqs, int max_blocks_per_seq,
                                  int max_heads, int max_ctx) {
+  RF_RETURN_IF_ERROR(Flush());
   RF_RETURN_IF_ERROR(EnsureStepCapacity(max_tokens, max_seqs, max_seqs * max_blocks_per_seq));
   reserved_ctx_ = max_ctx;
   const size_t attn = gpu::AttentionScratchBytes(max_tokens, max_heads, kv_.head_dim, max_ctx);
@@ -55,6 +56,8 @@ absl::Status GpuBackend::Reserve(int max_tokens, int max_seqs, int max_blocks_pe
 }
 
 absl::Status GpuBackend::BeginStep(const StepBatch& b) {
+  RF_RETURN_IF_ERROR(Flush());  // the previous step's deferred ops read the old metadata
+  defer_ = false;
   if (k_cache_.empty()) return absl::FailedPreconditionError("BeginStep before InitKvCache");
   const int32_t n = b.n_tokens();
   if (b.positions.size() != b.tokens.size() || b.slots.size() != b.tokens.size()) {
@@ -130,7 +133,10 @@ absl::Status GpuBackend::BeginStep(const StepBatch& b) {
   n_tokens_ = n;
   n_logit_rows_ = static_cast<int>(b.logit_rows.size());
   max_ctx_ = std::max(max_ctx, reserved_ctx_);
-  return Check(gpu::CopyToDevice(step_dev_, step_host_, layout_.total * sizeof(int32_t), stream_));
+  RF_RETURN_IF_ERROR(
+      Check(gpu::CopyToDevice(step_dev_, step_host_, layout_.total * sizeof(int32_t), stream_)));
+  defer_ = auto_graphs_ && n <= gpu::kSmallBatchMax;  // decode-sized steps run as graphs
+  return absl::OkStatus();
 }
 
 }  // namespace rocmforge

@@ -1,0 +1,59 @@
+// Automatic graphs for decode steps: ops are recorded with a byte signature of
+// their arguments instead of being launched; at the first synchronising call the
+// whole recorded sequence runs as one graph launch. A sequence seen before (same
+// ops, same buffers, same shapes: every decode step of a model within one
+// 256-position attention bucket) replays its instantiated graph, so a step
+// costs one launch instead of hundreds. Step metadata lives at fixed device
+// addresses (gpu_backend_step.cc), which is what makes replay valid.
+#include <algorithm>
+
+#include "engine/backend/gpu/gpu_backend.h"
+#include "engine/common/status_macros.h"
+
+namespace rocmforge {
+
+namespace {
+constexpr size_t kMaxCachedGraphs = 4;
+}
+
+void GpuBackend::Enqueue(std::string sig, std::function<void()> launch) {
+  if (!defer_ || explicit_capture_) {
+    launch();
+    return;
+  }
+  pending_sig_ += sig;
+  pending_.push_back(std::move(launch));
+}
+
+absl::Status GpuBackend::Flush() {
+  if (pending_.empty()) return absl::OkStatus();
+  std::vector<std::function<void()>> ops;
+  ops.swap(pending_);
+  std::string sig;
+  sig.swap(pending_sig_);
+  for (size_t i = 0; i < graphs_.size(); ++i) {
+    if (graphs_[i].sig == sig) {
+      ++graphs_replayed_;
+      std::rotate(graphs_.begin() + i, graphs_.begin() + i + 1, graphs_.end());  // most recent last
+      return Check(gpu::GraphLaunch(graphs_.back().exec, stream_));
+    }
+  }
+  gpu::GpuStatus st = gpu::BeginCapture(stream_);
+  if (!st.ok) {  // cannot capture here: launch directly
+    for (auto& op : ops) op();
+    return absl::OkStatus();
+  }
+  for (auto& op : ops) op();
+  gpu::GraphExec exec = nullptr;
+  RF_RETURN_IF_ERROR(Check(gpu::EndCapture(stream_, &exec)));
+  ++graphs_captured_;
+  if (graphs_.size() >= kMaxCachedGraphs) {
+    RF_RETURN_IF_ERROR(Check(gpu::StreamSync(stream_)));
+    gpu::GraphDestroy(graphs_.front().exec);
+    graphs_.erase(graphs_.begin());
+  }
+  graphs_.push_back(CachedGraph{std::move(sig), exec});
+  return Check(gpu::GraphLaunch(exec, stream_));
+}
+
+}  // namespace rocmforge
