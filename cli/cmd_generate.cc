@@ -2,6 +2,7 @@
 // Only the generated text goes to stdout (flushed per piece); the timing
 // summary and errors go to stderr.
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <random>
 #include <string>
@@ -32,18 +33,21 @@ void Emit(const std::string& text) {
 }
 
 int RunGenerate(const std::vector<std::string>& args) {
+  // --server: the gRPC client (cli/server/, only in builds with the server)
+  // takes the whole command line, including flags only it knows.
+  for (const std::string& a : args) {
+    if (a == "--server" || a.rfind("--server=", 0) == 0) {
+      for (const Command& c : Commands()) {
+        if (std::string(c.name) == "generate-remote") return c.run(args);
+      }
+      return Fail("this build has no gRPC client (configure with -DROCMFORGE_BUILD_SERVER=ON for --server)");
+    }
+  }
   auto flags = Flags::Parse(args,
                             {"model", "prompt", "max-tokens", "temperature", "top-k", "top-p", "min-p",
-                             "repeat-penalty", "seed", "stop", "threads", "device", "ctx", "server", "session"},
+                             "repeat-penalty", "seed", "stop", "threads", "device", "ctx", "session"},
                             {"ignore-eos"});
   if (!flags.ok()) return Fail(std::string(flags.status().message()));
-  if (flags->Has("server")) {
-    // The gRPC client lives in cli/server/ (only in builds with the server).
-    for (const Command& c : Commands()) {
-      if (std::string(c.name) == "generate-remote") return c.run(args);
-    }
-    return Fail("this build has no gRPC client (configure with -DROCMFORGE_BUILD_SERVER=ON for --server)");
-  }
   if (flags->Has("session")) return Fail("--session needs --server");
   const std::string model_path = flags->GetOr("model", "");
   if (model_path.empty()) return Fail("generate needs --model M.gguf (or --server HOST:PORT)");
@@ -70,6 +74,7 @@ int RunGenerate(const std::vector<std::string>& args) {
     if (!v.ok() || *v < 0) return Fail(absl::StrCat("flag --seed: '", *s, "' is not a non-negative integer"));
     seed = static_cast<uint64_t>(*v);
   }
+  if (*top_k > INT32_MAX) return Fail("flag --top-k is too large");
   sp.temperature = static_cast<float>(*temperature);
   sp.top_k = static_cast<int32_t>(*top_k);
   sp.top_p = static_cast<float>(*top_p);

@@ -49,6 +49,9 @@ GpuStatus BeginCapture(Stream s);
 GpuStatus EndCapture(Stream s, GraphExec* exec);
 GpuStatus GraphLaunch(GraphExec exec, Stream s);
 void GraphDestroy(GraphExec exec);
+// Brackets the region an external profiler (ncu --profile-from-start off) records.
+void ProfilerStart();
+void ProfilerStop();
 
 // ---- elementwise / row ops (float32 activations) ---------------------------
 // out[i][:] = dequantized row tokens[i] of table (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K);

@@ -8,22 +8,21 @@
 #include "kernels/quant_device.h"
 
 namespace rocmforge::gpu {
-
 namespace {
 
-// 64 threads per weight row (two waves on NVIDIA / RDNA, one on CDNA): enough
-// independent loads in flight to cover memory latency at one row per group.
+// kTpr threads per weight row (64; the kernels take any multiple of the wave
+// up to 256). Blocks are 256 threads.
 constexpr int kThreads = 256;
-constexpr int kThreadsPerRow = 64;
-constexpr int kRowsPerBlock = kThreads / kThreadsPerRow;
-constexpr int kMaxWavesPerRow = kThreadsPerRow / 32;
 
-// Sums acc[0..N) over the kThreadsPerRow threads of each row; thread j < N of
-// the row writes y[j][r].
-template <int N>
+template <int kTpr>
+constexpr int RowsPerBlock() { return kThreads / kTpr; }
+
+// Sums acc[0..N) over the kTpr threads of each row; thread j < N of the row
+// writes y[j][r].
+template <int kTpr, int N>
 __device__ __forceinline__ void ReduceRow(float (&acc)[N], int64_t r, int64_t rows, float* y) {
-  __shared__ float part[kRowsPerBlock][kMaxWavesPerRow][N];
-  const int rr = threadIdx.x / kThreadsPerRow, tr = threadIdx.x % kThreadsPerRow;
+  __shared__ float part[RowsPerBlock<kTpr>()][kTpr / 32][N];
+  const int rr = threadIdx.x / kTpr, tr = threadIdx.x % kTpr;
   const int lane = threadIdx.x % kWaveSize, wave_in_row = tr / kWaveSize;
 #pragma unroll
   for (int j = 0; j < N; ++j) {
@@ -34,19 +33,19 @@ __device__ __forceinline__ void ReduceRow(float (&acc)[N], int64_t r, int64_t ro
   if (tr < N && r < rows) {
     float v = 0.0f;
 #pragma unroll
-    for (int w = 0; w < kThreadsPerRow / kWaveSize; ++w) v += part[rr][w][tr];
+    for (int w = 0; w < kTpr / kWaveSize; ++w) v += part[rr][w][tr];
     y[tr * rows + r] = v;
   }
 }
 
-template <GgmlType T, int N>
+template <GgmlType T, int N, int kTpr>
 __global__ void __launch_bounds__(kThreads) MatVecQKernel(const uint8_t* __restrict__ w,
                                                           int64_t rows, int64_t cols,
                                                           int64_t row_bytes,
                                                           const ActQ8* __restrict__ xq,
                                                           float* __restrict__ y) {
-  const int rr = threadIdx.x / kThreadsPerRow, tr = threadIdx.x % kThreadsPerRow;
-  const int64_t r = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + rr;
+  const int rr = threadIdx.x / kTpr, tr = threadIdx.x % kTpr;
+  const int64_t r = static_cast<int64_t>(blockIdx.x) * RowsPerBlock<kTpr>() + rr;
   const int64_t slices = cols / 32;
   float acc[N];
 #pragma unroll
@@ -54,30 +53,30 @@ __global__ void __launch_bounds__(kThreads) MatVecQKernel(const uint8_t* __restr
   if (r < rows) {
     const uint8_t* row = w + r * row_bytes;
 #pragma unroll 4
-    for (int64_t u = tr; u < slices; u += kThreadsPerRow) {
+    for (int64_t u = tr; u < slices; u += kTpr) {
 #pragma unroll
       for (int j = 0; j < N; ++j) acc[j] += DotSlice<T>(row, u, xq[j * slices + u]);
     }
   }
-  ReduceRow<N>(acc, r, rows, y);
+  ReduceRow<kTpr, N>(acc, r, rows, y);
 }
 
 // Float weights: each thread reads 8 consecutive weights per step.
-template <GgmlType T, int N>
+template <GgmlType T, int N, int kTpr>
 __global__ void __launch_bounds__(kThreads) MatVecFKernel(const uint8_t* __restrict__ w,
                                                           int64_t rows, int64_t cols,
                                                           int64_t row_bytes,
                                                           const float* __restrict__ x,
                                                           float* __restrict__ y) {
-  const int rr = threadIdx.x / kThreadsPerRow, tr = threadIdx.x % kThreadsPerRow;
-  const int64_t r = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + rr;
+  const int rr = threadIdx.x / kTpr, tr = threadIdx.x % kTpr;
+  const int64_t r = static_cast<int64_t>(blockIdx.x) * RowsPerBlock<kTpr>() + rr;
   float acc[N];
 #pragma unroll
   for (int j = 0; j < N; ++j) acc[j] = 0.0f;
   if (r < rows) {
     const uint8_t* row = w + r * row_bytes;
 #pragma unroll 4
-    for (int64_t e0 = tr * 8; e0 < cols; e0 += kThreadsPerRow * 8) {
+    for (int64_t e0 = tr * 8; e0 < cols; e0 += kTpr * 8) {
       float wv[8];
       Dequant8<T>(row, e0, wv);
 #pragma unroll
@@ -89,21 +88,29 @@ __global__ void __launch_bounds__(kThreads) MatVecFKernel(const uint8_t* __restr
       }
     }
   }
-  ReduceRow<N>(acc, r, rows, y);
+  ReduceRow<kTpr, N>(acc, r, rows, y);
+}
+
+template <GgmlType T, int N, int kTpr>
+void LaunchTpr(const void* w, int64_t rows, int64_t cols, const float* x, const void* xq, float* y,
+               Stream s) {
+  const int64_t row_bytes = cols / BlockElems(T) * BlockBytes(T);
+  const unsigned grid = Blocks(rows, RowsPerBlock<kTpr>());
+  const uint8_t* wb = static_cast<const uint8_t*>(w);
+  if constexpr (T == GgmlType::F32 || T == GgmlType::F16 || T == GgmlType::BF16) {
+    MatVecFKernel<T, N, kTpr><<<grid, kThreads, 0, ToStream(s)>>>(wb, rows, cols, row_bytes, x, y);
+  } else {
+    MatVecQKernel<T, N, kTpr><<<grid, kThreads, 0, ToStream(s)>>>(
+        wb, rows, cols, row_bytes, static_cast<const ActQ8*>(xq), y);
+  }
 }
 
 template <GgmlType T, int N>
 void LaunchN(const void* w, int64_t rows, int64_t cols, const float* x, const void* xq, float* y,
              Stream s) {
-  const int64_t row_bytes = cols / BlockElems(T) * BlockBytes(T);
-  const unsigned grid = Blocks(rows, kRowsPerBlock);
-  const uint8_t* wb = static_cast<const uint8_t*>(w);
-  if constexpr (T == GgmlType::F32 || T == GgmlType::F16 || T == GgmlType::BF16) {
-    MatVecFKernel<T, N><<<grid, kThreads, 0, ToStream(s)>>>(wb, rows, cols, row_bytes, x, y);
-  } else {
-    MatVecQKernel<T, N><<<grid, kThreads, 0, ToStream(s)>>>(wb, rows, cols, row_bytes,
-                                                            static_cast<const ActQ8*>(xq), y);
-  }
+  // 64 threads per row measured best on the H100 (bench/RESULTS.md): 128 or 256
+  // for short matrices (rows < 8192) lowered Q4_K/Q5_K at m=4096 and tg128.
+  return LaunchTpr<T, N, 64>(w, rows, cols, x, xq, y, s);
 }
 
 // x for float weights, xq (quantized) for the others.

@@ -4,6 +4,10 @@
 #include "kernels/gpu_api.h"
 #include "kernels/gpu_runtime.h"
 
+#if defined(RF_GPU_CUDA)
+#include <cuda_profiler_api.h>
+#endif
+
 namespace rocmforge::gpu {
 namespace {
 
@@ -115,6 +119,22 @@ GpuStatus GraphLaunch(GraphExec exec, Stream s) {
 }
 void GraphDestroy(GraphExec exec) {
   if (exec != nullptr) (void)hipGraphExecDestroy(static_cast<hipGraphExec_t>(exec));
+}
+
+void ProfilerStart() {
+#if defined(RF_GPU_CUDA)
+  (void)cudaProfilerStart();
+#else
+  (void)hipProfilerStart();
+#endif
+}
+
+void ProfilerStop() {
+#if defined(RF_GPU_CUDA)
+  (void)cudaProfilerStop();
+#else
+  (void)hipProfilerStop();
+#endif
 }
 
 }  // namespace rocmforge::gpu

@@ -212,7 +212,8 @@ absl::StatusOr<std::unique_ptr<FakeWorker>> FakeWorker::Start(const FakeWorkerOp
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder b;
   b.AddListeningPort(absl::StrCat(options.host, ":", options.port),
-                     grpc::InsecureServerCredentials(), &w->port_);
+                     options.credentials ? options.credentials : grpc::InsecureServerCredentials(),
+                     &w->port_);
   b.RegisterService(w->service_.get());
   b.RegisterService(w->control_.get());
   w->server_ = b.BuildAndStart();

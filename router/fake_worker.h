@@ -35,6 +35,7 @@ struct FakeWorkerOptions {
   // Benchmarks: each message's text is the steady_clock time (ns since its
   // epoch, CLOCK_MONOTONIC: comparable across processes) at which it was sent.
   bool stamp_send_time = false;
+  std::shared_ptr<grpc::ServerCredentials> credentials;  // null = insecure
 };
 
 class FakeWorker {

@@ -30,8 +30,10 @@ bool Retryable(const grpc::Status& s, bool before_first_token) {
   }
 }
 
-// How the worker tokenizes `prompt` in Generate: the proto's rule is "add BOS
-// if the model wants it" on the prompt path, so Tokenize must be asked the same.
+// How the worker tokenizes `prompt` in Generate: always with the model's BOS
+// rule (worker/request_builder.cc), which Tokenize applies for add_special =
+// true. (The one difference: Generate drops a second BOS when the prompt text
+// itself starts with the BOS piece; Tokenize does not.)
 bool PromptAddsSpecial(const v1::GenerateRequest&) { return true; }
 
 }  // namespace

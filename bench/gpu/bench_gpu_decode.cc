@@ -3,6 +3,10 @@
 // generated on the machine that runs the benchmark).
 //
 //   bench_gpu_decode FILE_TYPE DIR      e.g. bench_gpu_decode Q4_K_M /tmp
+//   bench_gpu_decode FILE_TYPE DIR profile
+//       decode steps only: host-time split of a step (Forward's enqueue vs
+//       Sample = graph launch + device work + sampler + sync), then two steps
+//       between ProfilerStart/Stop for `ncu --profile-from-start off`.
 //
 // Prints pp512 (prompt tok/s, one 512-token step), tg128 (128 decode steps at
 // batch 1 from an empty context, greedy GPU sampling included) and the
@@ -57,8 +61,9 @@ StepBatch Seq(const std::vector<int32_t>& tokens, int32_t start, const std::vect
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    std::fprintf(stderr, "usage: bench_gpu_decode FILE_TYPE DIR\n");
+  const bool profile = argc == 4 && std::string(argv[3]) == "profile";
+  if (argc != 3 && !profile) {
+    std::fprintf(stderr, "usage: bench_gpu_decode FILE_TYPE DIR [profile]\n");
     return 2;
   }
   FileType ftype;
@@ -113,6 +118,37 @@ int main(int argc, char** argv) {
     }
     gpu::Free(a);
     gpu::Free(b);
+  }
+
+  if (profile) {
+    SampleRequest req;
+    req.params.temperature = 0.0f;
+    int32_t tok = 1;
+    double fwd_s = 0.0, sample_s = 0.0;
+    constexpr int kWarm = 8, kTimed = 64;
+    for (int32_t pos = 0; pos < kWarm + kTimed + 2; ++pos) {
+      if (pos == kWarm + kTimed) gpu::ProfilerStart();
+      auto a = Clock::now();
+      auto logits = (*model)->Forward(Seq({tok}, pos, table, kBlock));
+      if (!logits.ok()) return Fail(logits.status());
+      const double f = Seconds(a);
+      a = Clock::now();
+      SampleResult r;
+      req.step = pos;
+      if (auto st = gpu->Sample(*logits, 1, c.n_vocab, &req, &r); !st.ok()) return Fail(st);
+      const double smp = Seconds(a);
+      tok = r.token;
+      if (pos >= kWarm && pos < kWarm + kTimed) {
+        fwd_s += f;
+        sample_s += smp;
+      }
+    }
+    gpu::ProfilerStop();
+    std::printf("decode step (graphs, mean of %d steps at positions %d..%d): Forward enqueue %.3f ms, "
+                "Sample (graph launch + device + sampler + sync) %.3f ms, total %.3f ms = %.1f tok/s\n",
+                kTimed, kWarm, kWarm + kTimed - 1, 1e3 * fwd_s / kTimed, 1e3 * sample_s / kTimed,
+                1e3 * (fwd_s + sample_s) / kTimed, kTimed / (fwd_s + sample_s));
+    return 0;
   }
 
   std::mt19937 rng(1);

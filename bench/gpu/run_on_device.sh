@@ -11,6 +11,10 @@
 #
 # `run` (on the device machine) writes under $OUT: nvidia-smi.txt, test_gpu.log
 # (+ .xml), memcheck.log, bench_kernels.md, bench_decode.md, summary.txt.
+# `RF_STAGES` (default "tests kernels decode memcheck q8") picks the stages;
+# the stage `profile` runs two Q4_K_M decode steps under Nsight Compute (kernel
+# durations only, clocks and caches left alone) and sums them per kernel
+# (ncu_decode.csv, ncu_by_kernel.txt).
 set -u
 mode=${1:-run}
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -68,12 +72,46 @@ stage() {  # stage NAME SECONDS CMD...: runs with a time limit (capped by what i
   return $rc
 }
 
-stage test_gpu.log 170 "$bin/test_gpu" --gtest_output="xml:$out/test_gpu.xml"
-grep -E '^\[  (PASSED|FAILED|SKIPPED) |^\[  FAILED  \]|tests ran' "$out/test_gpu.log" | tee -a "$summary"
-grep -E 'agreement|max \|logit' "$out/test_gpu.log" | tee -a "$summary"
+stages=" ${RF_STAGES:-tests kernels decode memcheck q8} "
+want() { [[ $stages == *" $1 "* ]]; }
 
-stage bench_kernels.md 100 "$bin/bench_gpu_kernels"
-cat "$out/bench_kernels.md" >>"$summary"
+if want profile; then
+  stage decode_profile.log 150 "$bin/bench_gpu_decode" Q4_K_M /tmp profile  # also writes the model
+  grep 'decode step' "$out/decode_profile.log" | sed 's/^/no ncu: /' | tee -a "$summary"
+  stage ncu_decode.log 200 ncu --profile-from-start off --clock-control none --cache-control none \
+    --metrics gpu__time_duration.sum --csv --log-file "$out/ncu_decode.csv" \
+    "$bin/bench_gpu_decode" Q4_K_M /tmp profile
+  python3 - "$out/ncu_decode.csv" <<'PY' | tee "$out/ncu_by_kernel.txt" | tee -a "$summary"
+import csv, sys, collections, re
+rows = [r for r in csv.reader(open(sys.argv[1])) if len(r) > 10]
+head = rows[0]; rows = rows[1:]
+ki, mi, vi, ui = head.index('Kernel Name'), head.index('Metric Name'), head.index('Metric Value'), head.index('Metric Unit')
+tot = collections.defaultdict(float); cnt = collections.Counter()
+for r in rows:
+    if r[mi] != 'gpu__time_duration.sum': continue
+    v = float(r[vi].replace(',', '')); u = r[ui]
+    us = v / 1000 if u == 'nsecond' else v * 1000 if u == 'msecond' else v
+    name = r[ki].replace('(anonymous namespace)::', '').replace('rocmforge::gpu::', '').replace('void ', '')
+    depth = 0
+    for i, ch in enumerate(name):
+        depth += ch == '<'; depth -= ch == '>'
+        if ch == '(' and depth == 0 and i > 0:
+            name = name[:i]; break
+    name = name[:110]
+    tot[name] += us / 2; cnt[name] += 1
+s = sum(tot.values())
+print(f"per decode step (mean of 2): {s:.1f} us in {sum(cnt.values())//2} kernels")
+for k, v in sorted(tot.items(), key=lambda kv: -kv[1]):
+    print(f"{v:9.1f} us {100*v/s:5.1f}%  x{cnt[k]//2:4d}  {k}")
+PY
+fi
+
+want tests && stage test_gpu.log 170 "$bin/test_gpu" --gtest_output="xml:$out/test_gpu.xml"
+[[ -f $out/test_gpu.log ]] && grep -E '^\[  (PASSED|FAILED|SKIPPED) |^\[  FAILED  \]|tests ran' "$out/test_gpu.log" | tee -a "$summary"
+[[ -f $out/test_gpu.log ]] && grep -E 'agreement|max \|logit' "$out/test_gpu.log" | tee -a "$summary"
+
+want kernels && stage bench_kernels.md 100 "$bin/bench_gpu_kernels"
+[[ -f $out/bench_kernels.md ]] && cat "$out/bench_kernels.md" >>"$summary"
 
 : >"$out/bench_decode.md"
 decode() {
@@ -81,13 +119,13 @@ decode() {
   cat "$out/decode_$1.log" >>"$out/bench_decode.md"
   rm -f "/tmp/llama3-8b-$1.gguf"
 }
-decode Q4_K_M 120
+want decode && decode Q4_K_M 120
 
 # memcheck over the kernel tests (the model tests only repeat the same kernels)
-stage memcheck.log 120 compute-sanitizer --tool memcheck --error-exitcode 3 --print-limit 20 \
+want memcheck && stage memcheck.log 120 compute-sanitizer --tool memcheck --error-exitcode 3 --print-limit 20 \
   "$bin/test_gpu" --gtest_filter='GpuOps.*:GpuMatMul*:GpuSampling.*:GpuAttention*'
-grep -E 'ERROR SUMMARY|Invalid|FAILED' "$out/memcheck.log" | head -20 | tee -a "$summary"
+[[ -f $out/memcheck.log ]] && grep -E 'ERROR SUMMARY|Invalid|FAILED' "$out/memcheck.log" | head -20 | tee -a "$summary"
 
-decode Q8_0 120
+want q8 && decode Q8_0 120
 cat "$out/bench_decode.md" >>"$summary"
 echo "---- summary"; cat "$summary"

@@ -82,7 +82,7 @@ absl::StatusOr<Parsed> ParseArgs(const std::vector<std::string>& args) {
 
 int RunWorker(const std::vector<std::string>& args) {
   absl::StatusOr<Parsed> parsed = ParseArgs(args);
-  if (!parsed.ok()) return Fail(absl::StrCat(parsed.status().message(), "\nusage: rocmforge ", kUsage));
+  if (!parsed.ok()) return Fail(absl::StrCat(parsed.status().message(), " (usage: rocmforge ", kUsage, ")"));
 
   // Signals are taken synchronously by sigwait below; block them before any
   // thread starts so every gRPC/engine thread inherits the mask.

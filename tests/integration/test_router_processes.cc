@@ -200,28 +200,46 @@ TEST_F(RouterProcesses, KillNineUnderTwentyStreamsLosesNothing) {
   auto stub = v1::Inference::NewStub(Channel(router.address));
   const std::vector<std::string> prompts = {"In the beginning God created", "And the LORD said unto Moses,",
                                             "Blessed are the", "The computer is", "A wise man once said"};
+  // Long outputs, so the workers are still generating when one is killed.
+  constexpr size_t kTokens = 200;
   std::vector<v1::GenerateRequest> reqs;
+  for (int i = 0; i < 20; ++i)
+    reqs.push_back(Greedy(prompts[i % prompts.size()], kTokens, "kill-" + std::to_string(i)));
+  auto run_all = [&](std::vector<Result>& out, std::atomic<int>* messages) {
+    out.assign(20, Result());
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 20; ++i) {
+      threads.emplace_back([&, i] {
+        out[i] = Call(*stub, reqs[i], "", 0ms, [messages] {
+          if (messages) ++*messages;
+        });
+      });
+    }
+    return threads;
+  };
   std::vector<Result> undisturbed;
-  for (int i = 0; i < 20; ++i) {
-    reqs.push_back(Greedy(prompts[i % prompts.size()], 24, "kill-" + std::to_string(i)));
-    undisturbed.push_back(Call(*stub, reqs.back()));
-    ASSERT_TRUE(undisturbed.back().status.ok()) << undisturbed.back().status.error_message();
-    ASSERT_EQ(undisturbed.back().ids.size(), 24u);
+  for (auto& t : run_all(undisturbed, nullptr)) t.join();
+  for (const Result& u : undisturbed) {
+    ASSERT_TRUE(u.status.ok()) << u.status.error_message();
+    ASSERT_EQ(u.ids.size(), kTokens);
   }
-  std::vector<Result> results(20);
+  std::vector<Result> results;
   std::atomic<int> messages{0};
-  std::vector<std::thread> threads;
-  for (int i = 0; i < 20; ++i) {
-    // A slow reader keeps every stream open long enough to be cut.
-    threads.emplace_back([&, i] { results[i] = Call(*stub, reqs[i], "", 40ms, [&] { messages++; }); });
+  std::vector<std::thread> threads = run_all(results, &messages);
+  ASSERT_TRUE(WaitFor([&] { return messages.load() >= 20 * 2; }));
+  // The victim: the worker with the most streams open through the router now.
+  const std::string metrics_now = testing::HttpGet(router.metrics_port);
+  std::string victim;
+  double most = -1;
+  for (const Proc& w : workers_) {
+    auto n = testing::MetricValue(metrics_now, "rocmforge_router_worker_in_flight",
+                                  "worker=\"" + w.address + "\"");
+    if (n && *n > most) {
+      most = *n;
+      victim = w.address;
+    }
   }
-  ASSERT_TRUE(WaitFor([&] { return messages.load() >= 20 * 3; }));
-  // The victim: the worker serving the most of these sessions.
-  std::map<std::string, int> load;
-  for (const Result& u : undisturbed) ++load[u.first_worker];
-  std::string victim = load.begin()->first;
-  for (const auto& [w, n] : load)
-    if (n > load[victim]) victim = w;
+  ASSERT_GT(most, 0) << metrics_now;
   for (Proc& w : workers_)
     if (w.address == victim) kill(w.child.pid(), SIGKILL);
   for (auto& t : threads) t.join();
@@ -320,6 +338,46 @@ TEST_F(RouterProcesses, BadInputsThroughTheFrontDoor) {
   // The router is still up and serving.
   EXPECT_TRUE(Call(*stub, ok, "secret-one").status.ok());
   EXPECT_TRUE(router.child.running());
+}
+
+// `rocmforge serve` runs workers + a router as one command; `rocmforge generate
+// --server` streams through it; SIGTERM stops the whole tree.
+TEST(RouterServe, ServeGenerateRemoteAndStop) {
+  const int port = testing::FreePort();
+  ChildProcess serve = ChildProcess::SpawnCli({"serve", "--model", testing::ModelPath(kModel), "--port",
+                                               std::to_string(port), "--metrics-port", "0",
+                                               "--workers", "2", "--host", "127.0.0.1", "--threads", "1"});
+  ASSERT_TRUE(serve.WaitForOutput("rocmforge serving on 127.0.0.1:" + std::to_string(port), 60s))
+      << serve.Output();
+  const std::string address = "127.0.0.1:" + std::to_string(port);
+  auto stub = v1::Inference::NewStub(Channel(address));
+  Result direct = Call(*stub, Greedy("And the LORD said unto Moses,", 12, "cli"));
+  ASSERT_TRUE(direct.status.ok()) << direct.status.error_message();
+  ASSERT_EQ(direct.ids.size(), 12u);
+
+  const std::string cmd = std::string(testing::CliPath()) + " generate --server " + address +
+                          " --prompt 'And the LORD said unto Moses,' --max-tokens 12 --temperature 0"
+                          " --ignore-eos --session cli 2>/dev/null";
+  FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[256];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  EXPECT_EQ(pclose(p), 0);
+  EXPECT_EQ(out, direct.text);
+
+  // A bad server address fails with a one-line message and a non-zero code.
+  EXPECT_NE(std::system((std::string(testing::CliPath()) +
+                         " generate --server 127.0.0.1:1 --prompt x > /dev/null 2>&1")
+                            .c_str()),
+            0);
+
+  serve.Signal(SIGTERM);
+  auto code = serve.Wait(40s);
+  ASSERT_TRUE(code.has_value()) << serve.Output();
+  EXPECT_EQ(*code, 0) << serve.Output();
+  EXPECT_EQ(testing::HealthStatus(address), "UNREACHABLE");
 }
 
 }  // namespace

@@ -5,6 +5,8 @@
 // The fake's tokens are a fixed function of (seed, ids so far), so every
 // stream is checked against an independently computed reference.
 #include <atomic>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -599,6 +601,76 @@ TEST(RouterRelay, ForwardsTokenizeDetokenizeModelInfo) {
   v1::ModelInfoResponse mr;
   ASSERT_TRUE(stub->ModelInfo(&c3, v1::ModelInfoRequest(), &mr).ok());
   EXPECT_EQ(mr.model(), "fake-model");
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// TLS at the front door and mTLS from the router to a worker that requires a
+// client certificate signed by its CA. Certificates are made fresh with the
+// openssl tool (EC P-256, a throwaway CA).
+TEST(RouterRelay, TlsFrontDoorAndMutualTlsToWorkers) {
+  if (std::system("openssl version > /dev/null 2>&1") != 0) GTEST_SKIP() << "no openssl tool";
+  const std::string dir = std::string(ROCMFORGE_BINARY_DIR) + "/router_tls_test";
+  std::filesystem::create_directories(dir);
+  const std::string script =
+      "cd " + dir + " && "
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key "
+      "-out ca.crt -days 2 -subj /CN=rocmforge-test-ca && "
+      "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout server.key "
+      "-out server.csr -subj /CN=localhost && "
+      "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > san.ext && "
+      "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt "
+      "-days 2 -extfile san.ext && "
+      "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout client.key "
+      "-out client.csr -subj /CN=router && "
+      "openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out client.crt "
+      "-days 2 > /dev/null 2>&1";
+  ASSERT_EQ(std::system((script + " > /dev/null 2>&1").c_str()), 0);
+
+  grpc::SslServerCredentialsOptions worker_ssl(
+      GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  worker_ssl.pem_root_certs = ReadAll(dir + "/ca.crt");
+  worker_ssl.pem_key_cert_pairs.push_back({ReadAll(dir + "/server.key"), ReadAll(dir + "/server.crt")});
+  FakeWorkerOptions wo;
+  wo.vocab = kVocab;
+  wo.credentials = grpc::SslServerCredentials(worker_ssl);
+  auto worker = FakeWorker::Start(wo);
+  ASSERT_TRUE(worker.ok()) << worker.status();
+
+  RouterOptions o = TestOptions();
+  o.workers = {(*worker)->address()};
+  o.tls_cert_file = dir + "/server.crt";
+  o.tls_key_file = dir + "/server.key";
+  o.worker_ca_file = dir + "/ca.crt";
+  o.worker_cert_file = dir + "/client.crt";
+  o.worker_key_file = dir + "/client.key";
+  auto router = StartRouter(o, 1);
+  ASSERT_TRUE(router);
+
+  grpc::SslCredentialsOptions client_ssl;
+  client_ssl.pem_root_certs = ReadAll(dir + "/ca.crt");
+  auto tls_stub = v1::Inference::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string(router->port()), grpc::SslCredentials(client_ssl)));
+  StreamResult r = Generate(*tls_stub, IdsRequest({1, 2}, 5, 3));
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  EXPECT_EQ(r.ids, Reference({1, 2}, 3, 5));
+  // A plaintext client cannot talk to the TLS front door.
+  auto plain = Client(*router);
+  EXPECT_FALSE(Generate(*plain, IdsRequest({1, 2}, 5, 3), "", 2000ms).status.ok());
+
+  // A router without a client certificate never gets the worker healthy.
+  RouterOptions no_cert = TestOptions();
+  no_cert.workers = {(*worker)->address()};
+  no_cert.worker_ca_file = dir + "/ca.crt";
+  auto r2 = Router::Start(no_cert);
+  ASSERT_TRUE(r2.ok());
+  std::this_thread::sleep_for(500ms);
+  EXPECT_TRUE((*r2)->pool().Usable().empty());
 }
 
 // Every router metric named in docs/metrics.md exists (dashboards query them).

@@ -1,5 +1,7 @@
 #include "engine/backend/cpu/cpu_backend.h"
 
+#include <sys/mman.h>
+
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -39,10 +41,7 @@ const float* AsF32(const Weight& w, std::vector<float>& tmp) {
 
 CpuBackend::CpuBackend(int threads) : pool_(threads) {}
 
-CpuBackend::~CpuBackend() {
-  Free(k_cache_);
-  Free(v_cache_);
-}
+CpuBackend::~CpuBackend() { FreeKvCache(); }
 
 absl::StatusOr<void*> CpuBackend::Alloc(size_t bytes) {
   const size_t rounded = (std::max<size_t>(bytes, 1) + kAlignment - 1) / kAlignment * kAlignment;
@@ -90,25 +89,32 @@ absl::Status CpuBackend::InitKvCache(const KvCacheShape& shape) {
       shape.num_blocks <= 0) {
     return absl::InvalidArgumentError("KV cache shape needs positive layers, heads, head_dim, block size and blocks");
   }
-  Free(k_cache_);
-  Free(v_cache_);
-  k_cache_ = v_cache_ = nullptr;
-  kv_ = shape;
+  FreeKvCache();
   const size_t values = static_cast<size_t>(shape.num_blocks) * shape.n_layers * shape.block_size *
                         shape.n_kv_heads * shape.head_dim;
-  auto k = Alloc(values * sizeof(float));
-  if (!k.ok()) return k.status();
-  auto v = Alloc(values * sizeof(float));
-  if (!v.ok()) {
-    Free(*k);
-    return v.status();
+  const size_t bytes = values * sizeof(float);
+  // Anonymous mappings: zero-filled and committed page by page as blocks are
+  // first written, so a pool sized from free memory costs nothing up front,
+  // and a slot read before it is written gives zeros, not garbage.
+  void* k = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void* v = k == MAP_FAILED ? MAP_FAILED : mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (k == MAP_FAILED || v == MAP_FAILED) {
+    if (k != MAP_FAILED) munmap(k, bytes);
+    return absl::ResourceExhaustedError(absl::StrCat("cpu backend: cannot reserve ", 2 * bytes,
+                                                     " bytes for a KV cache of ", shape.num_blocks, " blocks"));
   }
-  k_cache_ = static_cast<float*>(*k);
-  v_cache_ = static_cast<float*>(*v);
-  // Zeroed so a bug that reads an unwritten slot gives numbers, not NaN garbage.
-  std::memset(k_cache_, 0, values * sizeof(float));
-  std::memset(v_cache_, 0, values * sizeof(float));
+  kv_ = shape;
+  kv_bytes_ = bytes;
+  k_cache_ = static_cast<float*>(k);
+  v_cache_ = static_cast<float*>(v);
   return absl::OkStatus();
+}
+
+void CpuBackend::FreeKvCache() {
+  if (k_cache_ != nullptr) munmap(k_cache_, kv_bytes_);
+  if (v_cache_ != nullptr) munmap(v_cache_, kv_bytes_);
+  k_cache_ = v_cache_ = nullptr;
+  kv_bytes_ = 0;
 }
 
 float* CpuBackend::KvRow(float* cache, int layer, int32_t slot) const {

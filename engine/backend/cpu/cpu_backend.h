@@ -62,11 +62,13 @@ class CpuBackend final : public Backend {
  private:
   int kv_dim() const { return kv_.n_kv_heads * kv_.head_dim; }
   float* KvRow(float* cache, int layer, int32_t slot) const;
+  void FreeKvCache();
 
   ThreadPool pool_;
   KvCacheShape kv_;
   float* k_cache_ = nullptr;
   float* v_cache_ = nullptr;
+  size_t kv_bytes_ = 0;  // of each of the two mappings
   StepBatch step_;
   std::vector<int32_t> token_seq_;  // sequence index of each step token
   std::vector<uint8_t> act_;        // quantized activations for MatMul
