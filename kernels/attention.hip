@@ -15,6 +15,11 @@ constexpr int kMaxHeadDim = 256;
 constexpr int kMaxDimsPerLane = kMaxHeadDim / 32;
 constexpr int kKeysPerSplit = 512;
 constexpr int kMaxSplits = 32;
+constexpr int kKeyGroup = 4;
+// Small batches split further (down to kMinKeysPerSplit keys) until about
+// kTargetBlocks blocks run, so a decode token's few heads use more than a few SMs.
+constexpr int kMinKeysPerSplit = 64;
+constexpr int kTargetBlocks = 256;
 
 struct Partial {  // layout of one split's result in scratch: m, l, acc[head_dim]
   static __device__ float* At(float* base, int64_t idx, int head_dim) {
@@ -50,25 +55,54 @@ __global__ void __launch_bounds__(kThreads)
   float acc[kMaxDimsPerLane];
 #pragma unroll
   for (int i = 0; i < kMaxDimsPerLane; ++i) acc[i] = 0.0f;
-  for (int j = key_begin + wave; j < key_end; j += n_waves) {
-    const int64_t slot = static_cast<int64_t>(table[j / block_size]) * block_size + j % block_size;
-    const __half* kr = k_cache + slot * kv_dim + kv_h * head_dim;
-    const __half* vr = v_cache + slot * kv_dim + kv_h * head_dim;
-    float part = 0.0f;
+  // Keys in groups of kKeyGroup per wave: the K and V loads of the whole group
+  // are in flight together (one key at a time left each wave waiting on a
+  // round trip per key: ~28 us per decode layer).
+  for (int j0 = key_begin + wave; j0 < key_end; j0 += kKeyGroup * n_waves) {
+    float sc[kKeyGroup];
 #pragma unroll
-    for (int i = 0; i < kMaxDimsPerLane; ++i) {
-      const int d = lane + i * kWaveSize;
-      if (d < head_dim) part += q_s[d] * __half2float(kr[d]);
+    for (int u = 0; u < kKeyGroup; ++u) {
+      const int j = j0 + u * n_waves;
+      float part = 0.0f;
+      if (j < key_end) {
+        const int64_t slot = static_cast<int64_t>(table[j / block_size]) * block_size + j % block_size;
+        const __half* kr = k_cache + slot * kv_dim + kv_h * head_dim;
+#pragma unroll
+        for (int i = 0; i < kMaxDimsPerLane; ++i) {
+          const int d = lane + i * kWaveSize;
+          if (d < head_dim) part += q_s[d] * __half2float(kr[d]);
+        }
+      }
+      sc[u] = WaveSum(part);  // j is uniform across the wave
     }
-    const float sc = WaveSum(part);
-    const float m_new = fmaxf(m, sc);
-    const float corr = expf(m - m_new);  // 0 on the first key (m = -inf)
-    const float p = expf(sc - m_new);
-    l = l * corr + p;
+    // Key u = 0 is always visible, so m_new is finite.
+    float m_new = m;
 #pragma unroll
-    for (int i = 0; i < kMaxDimsPerLane; ++i) {
-      const int d = lane + i * kWaveSize;
-      if (d < head_dim) acc[i] = acc[i] * corr + p * __half2float(vr[d]);
+    for (int u = 0; u < kKeyGroup; ++u) {
+      if (j0 + u * n_waves < key_end) m_new = fmaxf(m_new, sc[u]);
+    }
+    const float corr = expf(m - m_new);  // 0 on the first group (m = -inf)
+    float p[kKeyGroup];
+    l *= corr;
+#pragma unroll
+    for (int u = 0; u < kKeyGroup; ++u) {
+      p[u] = j0 + u * n_waves < key_end ? expf(sc[u] - m_new) : 0.0f;
+      l += p[u];
+    }
+#pragma unroll
+    for (int i = 0; i < kMaxDimsPerLane; ++i) acc[i] *= corr;
+#pragma unroll
+    for (int u = 0; u < kKeyGroup; ++u) {
+      const int j = j0 + u * n_waves;
+      if (j < key_end) {
+        const int64_t slot = static_cast<int64_t>(table[j / block_size]) * block_size + j % block_size;
+        const __half* vr = v_cache + slot * kv_dim + kv_h * head_dim;
+#pragma unroll
+        for (int i = 0; i < kMaxDimsPerLane; ++i) {
+          const int d = lane + i * kWaveSize;
+          if (d < head_dim) acc[i] += p[u] * __half2float(vr[d]);
+        }
+      }
     }
     m = m_new;
   }
@@ -140,6 +174,11 @@ int SplitCount(int n_tokens, int n_heads, int max_ctx) {
   // Enough blocks already fill the device: split only small batches.
   if (static_cast<int64_t>(n_tokens) * n_heads >= 1024) return 1;
   int splits = (max_ctx + kKeysPerSplit - 1) / kKeysPerSplit;
+  const int64_t blocks = static_cast<int64_t>(n_tokens) * n_heads;
+  const int64_t want = blocks > 0 ? (kTargetBlocks + blocks - 1) / blocks : 1;
+  const int by_keys = (max_ctx + kMinKeysPerSplit - 1) / kMinKeysPerSplit;
+  const int more = static_cast<int>(want < by_keys ? want : by_keys);
+  if (more > splits) splits = more;
   if (splits > kMaxSplits) splits = kMaxSplits;
   return splits < 1 ? 1 : splits;
 }

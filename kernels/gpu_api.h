@@ -92,6 +92,16 @@ bool MatMulMmaAvailable();
 void LaunchMatMulMma(GgmlType type, const void* w, int64_t rows, int64_t cols, const float* x,
                      float* y, int n, Stream s);
 constexpr int kSmallBatchMax = 8;
+// Shape of the small-batch matvec kernels, for benchmark sweeps: threads per
+// weight row (32, 64 or 128; other widths than 64 apply at batch 1 only) and,
+// for Q4_K / Q5_K, one thread per 64-value pair of slices instead of per slice.
+// Global; kernels already captured in a graph keep the shape they had.
+struct MatVecConfig {
+  int threads_per_row = 64;
+  bool pairs = false;
+};
+void SetMatVecConfig(const MatVecConfig& c);
+MatVecConfig GetMatVecConfig();
 // The two halves of the quantized small-batch path, so a caller can quantize an
 // input once for several weights of the same kind (Q, K and V; gate and up).
 // ActivationRule(type) names the rule; equal rules share quantized activations.

@@ -61,6 +61,31 @@ __global__ void __launch_bounds__(kThreads) MatVecQKernel(const uint8_t* __restr
   ReduceRow<kTpr, N>(acc, r, rows, y);
 }
 
+// Q4_K / Q5_K with one thread per pair of slices (DotPairK): the 32 quant
+// bytes, scales and high bits are loaded once for 64 values.
+template <GgmlType T, int N, int kTpr>
+__global__ void __launch_bounds__(kThreads) MatVecQPairKernel(const uint8_t* __restrict__ w,
+                                                              int64_t rows, int64_t cols,
+                                                              int64_t row_bytes,
+                                                              const ActQ8* __restrict__ xq,
+                                                              float* __restrict__ y) {
+  const int rr = threadIdx.x / kTpr, tr = threadIdx.x % kTpr;
+  const int64_t r = static_cast<int64_t>(blockIdx.x) * RowsPerBlock<kTpr>() + rr;
+  const int64_t slices = cols / 32, pairs = cols / 64;
+  float acc[N];
+#pragma unroll
+  for (int j = 0; j < N; ++j) acc[j] = 0.0f;
+  if (r < rows) {
+    const uint8_t* row = w + r * row_bytes;
+#pragma unroll 2
+    for (int64_t p = tr; p < pairs; p += kTpr) {
+#pragma unroll
+      for (int j = 0; j < N; ++j) acc[j] += DotPairK<T>(row, p, xq + j * slices + 2 * p);
+    }
+  }
+  ReduceRow<kTpr, N>(acc, r, rows, y);
+}
+
 // Float weights: each thread reads 8 consecutive weights per step.
 template <GgmlType T, int N, int kTpr>
 __global__ void __launch_bounds__(kThreads) MatVecFKernel(const uint8_t* __restrict__ w,
@@ -91,12 +116,21 @@ __global__ void __launch_bounds__(kThreads) MatVecFKernel(const uint8_t* __restr
   ReduceRow<kTpr, N>(acc, r, rows, y);
 }
 
+MatVecConfig g_config;  // benchmarks may change it (SetMatVecConfig)
+
 template <GgmlType T, int N, int kTpr>
 void LaunchTpr(const void* w, int64_t rows, int64_t cols, const float* x, const void* xq, float* y,
                Stream s) {
   const int64_t row_bytes = cols / BlockElems(T) * BlockBytes(T);
   const unsigned grid = Blocks(rows, RowsPerBlock<kTpr>());
   const uint8_t* wb = static_cast<const uint8_t*>(w);
+  if constexpr (T == GgmlType::Q4_K || T == GgmlType::Q5_K) {
+    if (g_config.pairs) {
+      MatVecQPairKernel<T, N, kTpr><<<grid, kThreads, 0, ToStream(s)>>>(
+          wb, rows, cols, row_bytes, static_cast<const ActQ8*>(xq), y);
+      return;
+    }
+  }
   if constexpr (T == GgmlType::F32 || T == GgmlType::F16 || T == GgmlType::BF16) {
     MatVecFKernel<T, N, kTpr><<<grid, kThreads, 0, ToStream(s)>>>(wb, rows, cols, row_bytes, x, y);
   } else {
@@ -110,6 +144,13 @@ void LaunchN(const void* w, int64_t rows, int64_t cols, const float* x, const vo
              Stream s) {
   // 64 threads per row measured best on the H100 (bench/RESULTS.md): 128 or 256
   // for short matrices (rows < 8192) lowered Q4_K/Q5_K at m=4096 and tg128.
+  // Other widths are compiled for batch 1 only, for the benchmark's sweep.
+  if constexpr (N == 1) {
+#if defined(RF_GPU_CUDA)  // a row must not share a wave with another (AMD waves are 64 wide)
+    if (g_config.threads_per_row == 32) return LaunchTpr<T, N, 32>(w, rows, cols, x, xq, y, s);
+#endif
+    if (g_config.threads_per_row == 128) return LaunchTpr<T, N, 128>(w, rows, cols, x, xq, y, s);
+  }
   return LaunchTpr<T, N, 64>(w, rows, cols, x, xq, y, s);
 }
 
@@ -145,6 +186,12 @@ void LaunchAny(GgmlType type, const void* w, int64_t rows, int64_t cols, const f
 }
 
 }  // namespace
+
+void SetMatVecConfig(const MatVecConfig& c) {
+  g_config = c;
+  if (g_config.threads_per_row != 32 && g_config.threads_per_row != 128) g_config.threads_per_row = 64;
+}
+MatVecConfig GetMatVecConfig() { return g_config; }
 
 int ActivationRule(GgmlType type) {
   switch (type) {

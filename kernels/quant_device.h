@@ -231,4 +231,80 @@ __device__ __forceinline__ float DotSlice(const uint8_t* row, int64_t u, const A
   }
 }
 
+// Scale and min of sub-block `sub` (0..7) of a Q4_K / Q5_K block from its 12
+// packed scale bytes, held as three words (no run-time register indexing).
+__device__ __forceinline__ void ScaleMinK4Words(int sub, uint32_t w0, uint32_t w1, uint32_t w2,
+                                                int* sc, int* m) {
+  auto byte = [&](int k) -> int {
+    const uint32_t w = k < 4 ? w0 : (k < 8 ? w1 : w2);
+    return static_cast<int>((w >> (8 * (k & 3))) & 0xffu);
+  };
+  if (sub < 4) {
+    *sc = byte(sub) & 63;
+    *m = byte(sub + 4) & 63;
+  } else {
+    *sc = (byte(sub + 4) & 0xF) | ((byte(sub - 4) >> 6) << 4);
+    *m = (byte(sub + 4) >> 4) | ((byte(sub) >> 6) << 4);
+  }
+}
+
+// Q4_K / Q5_K: pair `p` of a row = slices 2p and 2p+1, which share one run of
+// 32 quant bytes (low nibbles, high nibbles). One thread loads the run, the
+// scales and the high bits once for both slices; a[0], a[1] are their
+// activation blocks. Equals DotSlice(2p) + DotSlice(2p+1).
+template <GgmlType T>
+__device__ __forceinline__ float DotPairK(const uint8_t* row, int64_t p, const ActQ8* a) {
+  static_assert(T == GgmlType::Q4_K || T == GgmlType::Q5_K);
+  using Block = std::conditional_t<T == GgmlType::Q4_K, BlockQ4_K, BlockQ5_K>;
+  const Block* b = reinterpret_cast<const Block*>(row) + p / 4;
+  const int q = static_cast<int>(p % 4);
+  const uint32_t dd = *reinterpret_cast<const uint32_t*>(&b->d);  // d, dmin
+  const uint32_t* sc32 = reinterpret_cast<const uint32_t*>(b->scales);
+  const uint32_t w0 = sc32[0], w1 = sc32[1], w2 = sc32[2];
+  const uint4* q16 = reinterpret_cast<const uint4*>(b->qs + q * 32);
+  const uint4 qa = q16[0], qb = q16[1];
+  const int qw[8] = {static_cast<int>(qa.x), static_cast<int>(qa.y), static_cast<int>(qa.z),
+                     static_cast<int>(qa.w), static_cast<int>(qb.x), static_cast<int>(qb.y),
+                     static_cast<int>(qb.z), static_cast<int>(qb.w)};
+  // ActQ8 is 40 bytes with qs at offset 8: 8-byte loads are always aligned.
+  const int2* x0v = reinterpret_cast<const int2*>(a[0].qs);
+  const int2* x1v = reinterpret_cast<const int2*>(a[1].qs);
+  int xa[8], xb[8];
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const int2 va = x0v[i], vb = x1v[i];
+    xa[2 * i] = va.x;
+    xa[2 * i + 1] = va.y;
+    xb[2 * i] = vb.x;
+    xb[2 * i + 1] = vb.y;
+  }
+  int acc0 = 0, acc1 = 0;
+  if constexpr (T == GgmlType::Q4_K) {
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      acc0 = Dot4I8(qw[i] & 0x0F0F0F0F, xa[i], acc0);
+      acc1 = Dot4I8((qw[i] >> 4) & 0x0F0F0F0F, xb[i], acc1);
+    }
+  } else {
+    const uint4* h16 = reinterpret_cast<const uint4*>(b->qh);
+    const uint4 ha = h16[0], hb = h16[1];
+    const int hw[8] = {static_cast<int>(ha.x), static_cast<int>(ha.y), static_cast<int>(ha.z),
+                       static_cast<int>(ha.w), static_cast<int>(hb.x), static_cast<int>(hb.y),
+                       static_cast<int>(hb.z), static_cast<int>(hb.w)};
+    const int s0 = 2 * q, s1 = 2 * q + 1;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      acc0 = Dot4I8((qw[i] & 0x0F0F0F0F) | (((hw[i] >> s0) & 0x01010101) << 4), xa[i], acc0);
+      acc1 = Dot4I8(((qw[i] >> 4) & 0x0F0F0F0F) | (((hw[i] >> s1) & 0x01010101) << 4), xb[i], acc1);
+    }
+  }
+  int sc0, m0, sc1, m1;
+  ScaleMinK4Words(2 * q, w0, w1, w2, &sc0, &m0);
+  ScaleMinK4Words(2 * q + 1, w0, w1, w2, &sc1, &m1);
+  const float d = HalfBitsToFloat(static_cast<uint16_t>(dd & 0xffff));
+  const float dmin = HalfBitsToFloat(static_cast<uint16_t>(dd >> 16));
+  return (d * sc0 * a[0].d * static_cast<float>(acc0) - dmin * m0 * a[0].s) +
+         (d * sc1 * a[1].d * static_cast<float>(acc1) - dmin * m1 * a[1].s);
+}
+
 }  // namespace rocmforge::gpu

@@ -9,13 +9,16 @@ namespace {
 
 constexpr int kThreads = 128;
 
+// grid: (pair blocks, tokens); one thread per rotated pair, so a decode token's
+// pairs are spread over many SMs (one block per token was latency-bound: ~9 us).
 __global__ void RopeKernel(float* x, const int32_t* positions, int n_heads, int head_dim,
                            int rot_dim, float freq_base, bool neox) {
-  const int t = blockIdx.x;
-  const float pos = static_cast<float>(positions[t]);
+  const int t = blockIdx.y;
   const int half = rot_dim / 2;
-  float* row = x + static_cast<int64_t>(t) * n_heads * head_dim;
-  for (int idx = threadIdx.x; idx < n_heads * half; idx += blockDim.x) {
+  const int idx = blockIdx.x * blockDim.x + threadIdx.x;
+  if (idx < n_heads * half) {
+    const float pos = static_cast<float>(positions[t]);
+    float* row = x + static_cast<int64_t>(t) * n_heads * head_dim;
     const int h = idx / half, i = idx % half;
     // theta_i = pos * base^(-2i/rot_dim), as ggml computes it.
     const float theta = pos * powf(freq_base, -2.0f * i / rot_dim);
@@ -34,7 +37,9 @@ __global__ void RopeKernel(float* x, const int32_t* positions, int n_heads, int 
 void LaunchRope(float* x, const int32_t* positions, int n, int n_heads, int head_dim, int rot_dim,
                 float freq_base, bool neox, Stream s) {
   if (n == 0) return;
-  RopeKernel<<<n, kThreads, 0, ToStream(s)>>>(x, positions, n_heads, head_dim, rot_dim, freq_base,
+  const dim3 grid(Blocks(static_cast<int64_t>(n_heads) * (rot_dim / 2), kThreads), n);
+  if (grid.x == 0) return;
+  RopeKernel<<<grid, kThreads, 0, ToStream(s)>>>(x, positions, n_heads, head_dim, rot_dim, freq_base,
                                                neox);
 }
 

@@ -11,17 +11,23 @@ B=${1:-$root/build}
 shift || true
 flavours=("$@")
 [[ ${#flavours[@]} -eq 0 ]] && flavours=(hip cuda)
-common=(-DCMAKE_BUILD_TYPE=Release -DROCMFORGE_BUILD_SERVER=OFF -DROCMFORGE_BUILD_BENCH=ON)
+# By default only the device code and the GPU backend are compiled (what CI
+# checks; CMAKE_OPTIMIZE_DEPENDENCIES lets a static library build without its
+# dependencies). GPU_BUILD_TARGETS="all" also builds test_gpu and the GPU benchmarks.
+targets=(${GPU_BUILD_TARGETS:-rf_kernels rf_backend_gpu})
+[[ ${targets[0]} == all ]] && targets=()
+common=(-DCMAKE_BUILD_TYPE=Release -DROCMFORGE_BUILD_SERVER=OFF -DCMAKE_OPTIMIZE_DEPENDENCIES=ON)
 for f in "${flavours[@]}"; do
   case $f in
     hip)
       "$root/scripts/build.sh" "$B/gpu-hip" "${common[@]}" -DROCMFORGE_GPU=hip \
-        -DCMAKE_CXX_COMPILER=hipcc -DGPU_TARGETS="${HIP_TARGETS:-gfx90a;gfx940;gfx1030}"
+        -DCMAKE_CXX_COMPILER=hipcc -DGPU_TARGETS="${HIP_TARGETS:-gfx90a;gfx940;gfx1030}" -- "${targets[@]}"
       ;;
     cuda)
       export PATH=/usr/local/cuda/bin:$PATH
       "$root/scripts/build.sh" "$B/gpu-cuda" "${common[@]}" -DROCMFORGE_GPU=cuda \
-        -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCHS:-90}"
+        -DCMAKE_CUDA_COMPILER=/usr/local/cuda/bin/nvcc -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCHS:-90}" \
+        -- "${targets[@]}"
       ;;
     *) echo "unknown GPU flavour $f" >&2; exit 2 ;;
   esac

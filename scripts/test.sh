@@ -15,6 +15,10 @@ B=${BUILD_ROOT:-$root/build}
 mkdir -p "$B"
 STAGES=${STAGES:-"release asan tsan fuzz gpu deploy"}
 FUZZ_SECONDS=${FUZZ_SECONDS:-30}
+TSAN_TARGETS=${TSAN_TARGETS:-"rocmforge test_sched_scheduler test_kv_block_pool test_kv_prefix_cache \
+  test_engine_helpers test_backend_cpu_ops test_worker_service test_worker_lifecycle test_router_relay \
+  test_router_placement"}
+TSAN_TESTS=${TSAN_TESTS:-"^(Scheduler|BlockPool|KvCacheManager|PrefixCache|PrefixHash|TokenStreamTest|ThreadPoolTest|WorkerServiceTest|WorkerServiceLifecycle|WorkerLifecycle|RouterRelay|RouterPlacement)[.]"}
 export CTEST_OUTPUT_ON_FAILURE=1
 passed=0 failed=0 failed_stages=()
 
@@ -62,10 +66,12 @@ for s in $STAGES; do
       [[ $rc -eq 0 ]] && { ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 run_ctest "$B/asan" -L unit || rc=1; }
       ;;
     tsan)
+      # The threaded parts: scheduler + KV manager (driven by the engine thread),
+      # the engine loop, the thread pool, and the gRPC servers (worker, router).
       scripts/build.sh "$B/tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DROCMFORGE_SANITIZE=thread \
-        -DROCMFORGE_BUILD_BENCH=OFF || rc=1
-      [[ $rc -eq 0 ]] && { TSAN_OPTIONS="suppressions=$root/tests/tsan.supp halt_on_error=1" \
-        run_ctest "$B/tsan" -R "${TSAN_TESTS:-sched|kv|engine|worker|router|thread}" || rc=1; }
+        -DROCMFORGE_BUILD_BENCH=OFF -- $TSAN_TARGETS || rc=1
+      [[ $rc -eq 0 ]] && { TSAN_OPTIONS="suppressions=$root/tests/tsan.supp halt_on_error=1 second_deadlock_stack=1" \
+        run_ctest "$B/tsan" -R "$TSAN_TESTS" || rc=1; }
       ;;
     fuzz)
       scripts/build.sh "$B/fuzz" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang-14 \

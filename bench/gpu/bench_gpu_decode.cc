@@ -14,6 +14,7 @@
 // token (every weight but the embedding table, which is read one row at a time,
 // plus the mean KV cache read) over the measured device copy bandwidth.
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <random>
@@ -81,6 +82,17 @@ int main(int argc, char** argv) {
     absl::Status st = gguf::WriteRandomModel(*shape, ftype, path, opt);
     if (!st.ok()) return Fail(st);
     std::printf("made %s in %.1f s\n", path.c_str(), Seconds(t0));
+  }
+  // RF_MATVEC="THREADS_PER_ROW,PAIRS" picks the batch-1 matvec shape (gpu::MatVecConfig).
+  if (const char* mv = std::getenv("RF_MATVEC"); mv != nullptr) {
+    gpu::MatVecConfig mc;
+    int pairs = 0;
+    if (std::sscanf(mv, "%d,%d", &mc.threads_per_row, &pairs) >= 1) {
+      mc.pairs = pairs != 0;
+      gpu::SetMatVecConfig(mc);
+    }
+    mc = gpu::GetMatVecConfig();
+    std::printf("matvec config: %d threads per row, pairs %d\n", mc.threads_per_row, mc.pairs ? 1 : 0);
   }
   auto file = gguf::GgufFile::Open(path);
   if (!file.ok()) return Fail(file.status());

@@ -138,6 +138,37 @@ int main() {
     }
     for (void* p : w) gpu::Free(p);
   }
+  // ---- batch-1 matvec kernel shapes (gpu::MatVecConfig) at the decode shapes of
+  // Llama-3-8B: kernel alone, activations quantized beforehand.
+  std::printf("\n| type | m x k | config (threads/row, pairs) | us | TB/s |\n|---|---|---|---|---|\n");
+  const gpu::MatVecConfig saved = gpu::GetMatVecConfig();
+  for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q5_K, GgmlType::Q8_0, GgmlType::Q4_0}) {
+    struct Shape {
+      int64_t m, k;
+    };
+    for (Shape sh : {Shape{4096, 4096}, Shape{14336, 4096}, Shape{4096, 14336}}) {
+      const size_t bytes = RowBytes(type, sh.k) * sh.m;
+      const int copies = static_cast<int>(std::max<size_t>(2, (size_t{256} << 20) / bytes + 1));
+      std::vector<void*> w = MakeWeights(type, sh.m, sh.k, copies, s);
+      gpu::LaunchQuantizeActivation(type, x, sh.k, scratch, s);
+      const bool k4 = type == GgmlType::Q4_K || type == GgmlType::Q5_K;
+      for (int tpr : {32, 64, 128}) {
+        for (int pairs = 0; pairs <= (k4 ? 1 : 0); ++pairs) {
+          gpu::SetMatVecConfig({tpr, pairs == 1});
+          const double ms = bench::MedianMs(s, [&](int i) {
+            gpu::LaunchMatMulSmallBatchQuantized(type, w[i % copies], sh.m, sh.k, scratch, y, 1, s);
+          }, 100, 7, 20);
+          CHECK_GPU(gpu::LastLaunchError());
+          std::printf("| %s | %lldx%lld | %d, %d | %.2f | %.2f |\n", std::string(TypeName(type)).c_str(),
+                      static_cast<long long>(sh.m), static_cast<long long>(sh.k), tpr, pairs, ms * 1e3,
+                      bytes / (ms * 1e-3) / 1e12);
+        }
+      }
+      std::fflush(stdout);
+      for (void* p : w) gpu::Free(p);
+    }
+  }
+  gpu::SetMatVecConfig(saved);
   gpu::Free(x);
   gpu::Free(y);
   gpu::Free(scratch);

@@ -119,6 +119,12 @@ decode() {
   cat "$out/decode_$1.log" >>"$out/bench_decode.md"
   rm -f "/tmp/llama3-8b-$1.gguf"
 }
+if want sweep; then  # tg128 per batch-1 matvec shape (RF_MATVEC, see bench_gpu_decode.cc)
+  for cfg in ${RF_SWEEP:-32,0 64,1 32,1}; do
+    RF_MATVEC=$cfg stage "decode_Q4_K_M_mv$cfg.log" 60 "$bin/bench_gpu_decode" Q4_K_M /tmp
+    grep -E 'matvec config|tg128 without|^\| llama3' "$out/decode_Q4_K_M_mv$cfg.log" | tee -a "$summary"
+  done
+fi
 want decode && decode Q4_K_M 120
 
 # memcheck over the kernel tests (the model tests only repeat the same kernels)
@@ -129,3 +135,6 @@ want memcheck && stage memcheck.log 120 compute-sanitizer --tool memcheck --erro
 want q8 && decode Q8_0 120
 cat "$out/bench_decode.md" >>"$summary"
 echo "---- summary"; cat "$summary"
+# The device tool returns at most 8 files: everything but the summary goes in one archive.
+(cd "$out" && tar -czf /tmp/rf-logs.tgz --exclude=summary.txt --exclude=logs.tgz . &&
+  find . -type f ! -name summary.txt -delete && mv /tmp/rf-logs.tgz logs.tgz)

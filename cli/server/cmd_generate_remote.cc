@@ -118,7 +118,8 @@ int RunGenerateRemote(const std::vector<std::string>& args) {
     last = m;
   }
   const grpc::Status status = reader->Finish();
-  std::fputc('\n', stderr);  // ends the streamed line on a terminal; stdout stays exactly the text
+  // End the streamed line on a terminal; stdout stays exactly the text.
+  if (tokens > 0) std::fputc('\n', stderr);
   if (!status.ok()) {
     return Fail(absl::StrCat("generate via ", server, " failed (code ", status.error_code(),
                              "): ", status.error_message()));

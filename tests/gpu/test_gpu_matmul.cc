@@ -58,6 +58,44 @@ TEST_P(GpuMatMul, MatchesCpuAtAwkwardShapes) {
   }
 }
 
+// Every batch-1 matvec kernel shape the benchmark sweeps (gpu::MatVecConfig)
+// computes the same product.
+TEST_P(GpuMatMul, EveryMatVecConfigMatchesCpu) {
+  RF_REQUIRE_GPU(gpu);
+  auto cpu = MakeCpu();
+  const Case c = GetParam();
+  std::mt19937 rng(std::random_device{}());
+  const gpu::MatVecConfig saved = gpu::GetMatVecConfig();
+  for (int64_t cols : {int64_t{256}, int64_t{1792}}) {
+    const int64_t rows = 37 + static_cast<int64_t>(rng() % 40);
+    HostTensor t = MakeTensor(rng, c.type, rows, cols);
+    auto wg = gpu->LoadWeight(t.info);
+    auto wc = cpu->LoadWeight(t.info);
+    ASSERT_TRUE(wg.ok()) << wg.status();
+    ASSERT_TRUE(wc.ok()) << wc.status();
+    const auto x = RandomVec(rng, size_t(cols));
+    Buf xg(gpu.get(), x), xc(cpu.get(), x);
+    Buf yc(cpu.get(), size_t(rows));
+    cpu->MatMul(*wc, xc.p, yc.p, 1);
+    const auto want = yc.Get();
+    void* scratch = nullptr;
+    ASSERT_TRUE(gpu::Malloc(&scratch, gpu::MatMulScratchBytes(cols, 1)).ok);
+    for (int tpr : {32, 64, 128}) {
+      for (bool pairs : {false, true}) {
+        gpu::SetMatVecConfig({tpr, pairs});
+        Buf yg(gpu.get(), std::vector<float>(size_t(rows), std::nanf("")));
+        gpu::LaunchMatMulSmallBatch(wg->type, wg->data, rows, cols, xg.p, yg.p, 1, scratch, gpu->stream());
+        ASSERT_TRUE(gpu->Synchronize().ok());
+        EXPECT_LE(RelErr(yg.Get(), want), c.tol)
+            << TypeName(c.type) << " rows " << rows << " cols " << cols << " threads/row " << tpr
+            << " pairs " << pairs;
+      }
+    }
+    gpu::Free(scratch);
+  }
+  gpu::SetMatVecConfig(saved);
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Types, GpuMatMul,
     ::testing::Values(Case{GgmlType::F32, 1e-5}, Case{GgmlType::F16, 3e-3}, Case{GgmlType::Q8_0, 1e-2},

@@ -209,7 +209,7 @@ TEST_F(RouterProcesses, KillNineUnderTwentyStreamsLosesNothing) {
     out.assign(20, Result());
     std::vector<std::thread> threads;
     for (int i = 0; i < 20; ++i) {
-      threads.emplace_back([&, i] {
+      threads.emplace_back([&out, &stub, &reqs, i, messages] {  // run_all's locals die before the threads
         out[i] = Call(*stub, reqs[i], "", 0ms, [messages] {
           if (messages) ++*messages;
         });
