@@ -18,8 +18,8 @@ constexpr int kMaxSplits = 32;
 constexpr int kKeyGroup = 4;
 // Small batches split further (down to kMinKeysPerSplit keys) until about
 // kTargetBlocks blocks run, so a decode token's few heads use more than a few SMs.
-constexpr int kMinKeysPerSplit = 64;
-constexpr int kTargetBlocks = 256;
+constexpr int kMinKeysPerSplit = 16;
+constexpr int kTargetBlocks = 512;
 
 struct Partial {  // layout of one split's result in scratch: m, l, acc[head_dim]
   static __device__ float* At(float* base, int64_t idx, int head_dim) {
@@ -60,17 +60,24 @@ __global__ void __launch_bounds__(kThreads)
   // round trip per key: ~28 us per decode layer).
   for (int j0 = key_begin + wave; j0 < key_end; j0 += kKeyGroup * n_waves) {
     float sc[kKeyGroup];
+    float vv[kKeyGroup][kMaxDimsPerLane];  // V rows loaded with K, before the reductions
 #pragma unroll
     for (int u = 0; u < kKeyGroup; ++u) {
       const int j = j0 + u * n_waves;
       float part = 0.0f;
+#pragma unroll
+      for (int i = 0; i < kMaxDimsPerLane; ++i) vv[u][i] = 0.0f;
       if (j < key_end) {
         const int64_t slot = static_cast<int64_t>(table[j / block_size]) * block_size + j % block_size;
         const __half* kr = k_cache + slot * kv_dim + kv_h * head_dim;
+        const __half* vr = v_cache + slot * kv_dim + kv_h * head_dim;
 #pragma unroll
         for (int i = 0; i < kMaxDimsPerLane; ++i) {
           const int d = lane + i * kWaveSize;
-          if (d < head_dim) part += q_s[d] * __half2float(kr[d]);
+          if (d < head_dim) {
+            part += q_s[d] * __half2float(kr[d]);
+            vv[u][i] = __half2float(vr[d]);
+          }
         }
       }
       sc[u] = WaveSum(part);  // j is uniform across the wave
@@ -93,16 +100,8 @@ __global__ void __launch_bounds__(kThreads)
     for (int i = 0; i < kMaxDimsPerLane; ++i) acc[i] *= corr;
 #pragma unroll
     for (int u = 0; u < kKeyGroup; ++u) {
-      const int j = j0 + u * n_waves;
-      if (j < key_end) {
-        const int64_t slot = static_cast<int64_t>(table[j / block_size]) * block_size + j % block_size;
-        const __half* vr = v_cache + slot * kv_dim + kv_h * head_dim;
 #pragma unroll
-        for (int i = 0; i < kMaxDimsPerLane; ++i) {
-          const int d = lane + i * kWaveSize;
-          if (d < head_dim) acc[i] += p[u] * __half2float(vr[d]);
-        }
-      }
+      for (int i = 0; i < kMaxDimsPerLane; ++i) acc[i] += p[u] * vv[u][i];  // p = 0 past the end
     }
     m = m_new;
   }

@@ -98,7 +98,7 @@ constexpr int kSmallBatchMax = 8;
 // Global; kernels already captured in a graph keep the shape they had.
 struct MatVecConfig {
   int threads_per_row = 64;
-  bool pairs = false;
+  bool pairs = true;
 };
 void SetMatVecConfig(const MatVecConfig& c);
 MatVecConfig GetMatVecConfig();

@@ -116,6 +116,7 @@ __global__ void __launch_bounds__(kThreads) MatVecFKernel(const uint8_t* __restr
   ReduceRow<kTpr, N>(acc, r, rows, y);
 }
 
+// Pairs on, 64 threads per row: best tg128 in the H100 sweep (docs/gpu.md).
 MatVecConfig g_config;  // benchmarks may change it (SetMatVecConfig)
 
 template <GgmlType T, int N, int kTpr>

@@ -28,6 +28,20 @@ __device__ __forceinline__ int LoadU32Unaligned(const uint8_t* p) {
   const uint16_t* h = reinterpret_cast<const uint16_t*>(p);
   return static_cast<int>(static_cast<uint32_t>(h[0]) | (static_cast<uint32_t>(h[1]) << 16));
 }
+// out[i] = bytes p[4i .. 4i+3] for a 2-byte aligned p, from 9 aligned word
+// loads (reads up to 2 bytes past p + 32, which must be inside the allocation).
+__device__ __forceinline__ void LoadWords32(const uint8_t* p, uint32_t (&out)[8]) {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  const uint32_t* w = reinterpret_cast<const uint32_t*>(a & ~uintptr_t{3});
+  const unsigned shift = static_cast<unsigned>(a & 2) * 8;  // 0 or 16 bits
+  uint32_t v[9];
+#pragma unroll
+  for (int i = 0; i < 9; ++i) v[i] = w[i];
+#pragma unroll
+  for (int i = 0; i < 8; ++i) {
+    out[i] = static_cast<uint32_t>(((static_cast<uint64_t>(v[i + 1]) << 32) | v[i]) >> shift);
+  }
+}
 __device__ __forceinline__ int LoadU32(const uint8_t* p) {
   return *reinterpret_cast<const int*>(p);
 }
@@ -217,11 +231,16 @@ __device__ __forceinline__ float DotSlice(const uint8_t* row, int64_t u, const A
     const uint8_t* ql = b->ql + half * 64 + (quarter & 1) * 32;
     const uint8_t* qh = b->qh + half * 32;
     const int shift = (quarter >> 1) * 4;
+    // 210-byte blocks are only 2-byte aligned: read the 32 bytes of ql and of qh
+    // as 9 aligned words each and realign (instead of 16 half-word loads).
+    uint32_t lw[8], hw[8];
+    LoadWords32(ql, lw);
+    LoadWords32(qh, hw);
     int acc[2] = {0, 0}, xsum[2] = {0, 0};
 #pragma unroll
     for (int i = 0; i < 8; ++i) {
-      const int lo = (LoadU32Unaligned(ql + 4 * i) >> shift) & 0x0F0F0F0F;
-      const int hi = ((LoadU32Unaligned(qh + 4 * i) >> (quarter * 2)) & 0x03030303) << 4;
+      const int lo = (static_cast<int>(lw[i]) >> shift) & 0x0F0F0F0F;
+      const int hi = ((static_cast<int>(hw[i]) >> (quarter * 2)) & 0x03030303) << 4;
       acc[i / 4] = Dot4I8(lo | hi, x[i], acc[i / 4]);
       xsum[i / 4] = Dot4I8(0x01010101, x[i], xsum[i / 4]);
     }

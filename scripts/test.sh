@@ -70,7 +70,7 @@ for s in $STAGES; do
       # the engine loop, the thread pool, and the gRPC servers (worker, router).
       scripts/build.sh "$B/tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DROCMFORGE_SANITIZE=thread \
         -DROCMFORGE_BUILD_BENCH=OFF -- $TSAN_TARGETS || rc=1
-      [[ $rc -eq 0 ]] && { TSAN_OPTIONS="suppressions=$root/tests/tsan.supp halt_on_error=1 second_deadlock_stack=1" \
+      [[ $rc -eq 0 ]] && { TSAN_OPTIONS="suppressions=$root/tests/integration/support/tsan_suppressions.txt halt_on_error=1 second_deadlock_stack=1" \
         run_ctest "$B/tsan" -R "$TSAN_TESTS" || rc=1; }
       ;;
     fuzz)

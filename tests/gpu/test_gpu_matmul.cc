@@ -46,7 +46,10 @@ TEST_P(GpuMatMul, MatchesCpuAtAwkwardShapes) {
         Buf y3(gpu.get(), size_t(n) * sh.rows);
         gpu::LaunchMatMulMma(wg->type, wg->data, sh.rows, sh.cols, xg.p, y3.p, n, gpu->stream());
         ASSERT_TRUE(gpu->Synchronize().ok());
-        EXPECT_LE(RelErr(y3.Get(), want), c.tol) << "matrix-core path, " << TypeName(c.type) << " n " << n;
+        // The CPU reference dots int8-quantized activations, the matrix-core path
+        // f16 ones: their difference is the activation quantization error (~0.5-1%
+        // for random data), so this path gets twice the bound.
+        EXPECT_LE(RelErr(y3.Get(), want), 2 * c.tol) << "matrix-core path, " << TypeName(c.type) << " n " << n;
       } else {
         gpu::LaunchMatMulSmallBatch(wg->type, wg->data, sh.rows, sh.cols, xg.p, y2.p, n, scratch,
                                     gpu->stream());
