@@ -22,7 +22,7 @@ if [[ $minimal -eq 0 ]]; then
     clang-14 libclang-rt-14-dev              # libFuzzer targets
     hipcc libamdhip64-dev librocrand-dev     # HIP compile-only build for AMD targets
     prometheus                               # promtool for the alert rules
-    curl procps
+    curl procps python3 openssl               # deploy checks; TLS test certificates
   )
   # kubectl (for `kubectl kustomize`) and Node.js (schema validation) may already
   # come from other repositories; Debian's packages would conflict with those.

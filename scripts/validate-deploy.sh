@@ -42,7 +42,12 @@ promtool check rules "$root/deploy/prometheus/rules.yaml"
 
 echo "--- metric names against a live router + worker"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-port=$(free_port); mport=$(free_port)
+port=$(free_port)
+# Two consecutive free ports: the router's metrics and the worker's right after it.
+for _ in $(seq 1 50); do
+  mport=$(free_port)
+  python3 -c "import socket,sys; s=socket.socket(); s.bind(('127.0.0.1',$mport+1))" 2>/dev/null && break
+done
 log="$work/serve.log"
 "$bin" serve --model "$root/models/tiny-llama-spm-f16.gguf" --host 127.0.0.1 --port "$port" \
   --metrics-port "$mport" --device cpu >"$log" 2>&1 &
@@ -56,9 +61,8 @@ done
 grep -q "rocmforge serving on" "$log" || { cat "$log"; echo "serve did not become ready" >&2; exit 1; }
 "$bin" generate --server "127.0.0.1:$port" --prompt "In the beginning" --max-tokens 8 --temperature 0 >/dev/null
 "$bin" generate --server "127.0.0.1:$port" --prompt "In the beginning" --max-tokens 4 --temperature 0 --session s1 >/dev/null
-# The worker's metrics port is the router's + 1 (serve assigns them in order).
-worker_mport=$(grep -oE "worker metrics on [^ ]+:[0-9]+" "$log" | head -1 | grep -oE "[0-9]+$" || true)
-[[ -n $worker_mport ]] || worker_mport=$((mport + 1))
+# serve gives worker i the metrics port after the router's: mport + 1 + i.
+worker_mport=$((mport + 1))
 curl -sf "http://127.0.0.1:$mport/metrics" >"$work/router.metrics"
 curl -sf "http://127.0.0.1:$worker_mport/metrics" >"$work/worker.metrics"
 node "$root/deploy/validate/check-metric-names.mjs" "$root/deploy/grafana/rocmforge.json" \

@@ -1,7 +1,7 @@
 // `rocmforge serve --model M [--port 50051] [--metrics-port 9090] [--workers N]
 // [--device cpu|gpu] [--host H]`: one machine, one command. Starts N worker
 // child processes (`rocmforge worker`, on free loopback ports, metrics on
-// 9091+i; with --device gpu and N > 1 child i sees only GPU i) and a router in
+// the router's metrics port + 1 + i; with --device gpu and N > 1 child i sees only GPU i) and a router in
 // this process in front of them. Prints "rocmforge serving on HOST:PORT" once
 // a worker is healthy. A worker that exits is restarted on its port. SIGTERM
 // or SIGINT: the router stops taking calls and finishes open streams, then the
@@ -137,7 +137,8 @@ int RunServe(const std::vector<std::string>& args) {
   for (int i = 0; i < *n; ++i) {
     const int port = FreeLoopbackPort();
     if (port <= 0) return Fail("cannot find a free loopback port for a worker");
-    const int metrics_port = o.metrics_port > 0 ? 9091 + i : -1;
+    // Worker i exports metrics next to the router's (9091, 9092, ... by default).
+    const int metrics_port = o.metrics_port > 0 ? o.metrics_port + 1 + i : -1;
     Child& c = children[i];
     c.argv = {"rocmforge",      "worker", "--model",        model,
               "--port",         std::to_string(port), "--metrics-port", std::to_string(metrics_port),
