@@ -93,11 +93,12 @@ void LaunchMatMulMma(GgmlType type, const void* w, int64_t rows, int64_t cols, c
                      float* y, int n, Stream s);
 constexpr int kSmallBatchMax = 8;
 // Shape of the small-batch matvec kernels, for benchmark sweeps: threads per
-// weight row (32, 64 or 128; other widths than 64 apply at batch 1 only) and,
+// weight row (0 = auto: 32 for rows of >= 8192 Q4_K/Q5_K/Q4_0 values on NVIDIA,
+// else 64; or 32, 64, 128; widths other than 64 apply at batch 1 only) and,
 // for Q4_K / Q5_K, one thread per 64-value pair of slices instead of per slice.
 // Global; kernels already captured in a graph keep the shape they had.
 struct MatVecConfig {
-  int threads_per_row = 64;
+  int threads_per_row = 0;
   bool pairs = true;
 };
 void SetMatVecConfig(const MatVecConfig& c);
@@ -108,6 +109,17 @@ MatVecConfig GetMatVecConfig();
 int ActivationRule(GgmlType type);  // 0 = float (no quantization), 1 = Q8_0, 2 = Q8_K
 void LaunchQuantizeActivation(GgmlType weight_type, const float* x, int64_t total, void* out,
                               Stream s);
+// Batch 1, several weights of one quantized type and width reading the same
+// quantized activation xq (Q, K and V; gate and up) in one launch:
+// parts[i].y[r] = row r of parts[i].w . x. n_parts <= kMaxMatVecParts.
+constexpr int kMaxMatVecParts = 3;
+struct MatVecPart {
+  const void* w = nullptr;
+  float* y = nullptr;
+  int64_t rows = 0;
+};
+void LaunchMatVecQuantizedGroup(GgmlType type, int64_t cols, const void* xq, const MatVecPart* parts,
+                                int n_parts, Stream s);
 // n <= kSmallBatchMax; xq made by LaunchQuantizeActivation for n * cols values.
 void LaunchMatMulSmallBatchQuantized(GgmlType type, const void* w, int64_t rows, int64_t cols,
                                      const void* xq, float* y, int n, Stream s);

@@ -28,17 +28,21 @@ __device__ __forceinline__ int LoadU32Unaligned(const uint8_t* p) {
   const uint16_t* h = reinterpret_cast<const uint16_t*>(p);
   return static_cast<int>(static_cast<uint32_t>(h[0]) | (static_cast<uint32_t>(h[1]) << 16));
 }
-// out[i] = bytes p[4i .. 4i+3] for a 2-byte aligned p, from 9 aligned word
-// loads (reads up to 2 bytes past p + 32, which must be inside the allocation).
-__device__ __forceinline__ void LoadWords32(const uint8_t* p, uint32_t (&out)[8]) {
+// out[i] = bytes p[4i .. 4i+3], i < W, for a 2-byte aligned p (GGUF blocks of
+// 18, 34 and 210 bytes), from W aligned word loads and one half-word load
+// instead of 2W half-word loads. Reads nothing outside p[-2 .. 4W).
+template <int W>
+__device__ __forceinline__ void LoadWords(const uint8_t* p, uint32_t (&out)[W]) {
   const uintptr_t a = reinterpret_cast<uintptr_t>(p);
   const uint32_t* w = reinterpret_cast<const uint32_t*>(a & ~uintptr_t{3});
   const unsigned shift = static_cast<unsigned>(a & 2) * 8;  // 0 or 16 bits
-  uint32_t v[9];
+  uint32_t v[W + 1];
 #pragma unroll
-  for (int i = 0; i < 9; ++i) v[i] = w[i];
+  for (int i = 0; i < W; ++i) v[i] = w[i];
+  // Bytes p[4W-2 .. 4W-1]: the tail of the last word when p is misaligned.
+  v[W] = *reinterpret_cast<const uint16_t*>(p + 4 * W - 2);
 #pragma unroll
-  for (int i = 0; i < 8; ++i) {
+  for (int i = 0; i < W; ++i) {
     out[i] = static_cast<uint32_t>(((static_cast<uint64_t>(v[i + 1]) << 32) | v[i]) >> shift);
   }
 }
@@ -153,17 +157,20 @@ __device__ __forceinline__ float DotSlice(const uint8_t* row, int64_t u, const A
   const int* x = reinterpret_cast<const int*>(a.qs);
   if constexpr (T == GgmlType::Q8_0) {
     const BlockQ8_0* b = reinterpret_cast<const BlockQ8_0*>(row) + u;
-    const uint8_t* q = reinterpret_cast<const uint8_t*>(b->qs);
+    uint32_t qw[8];
+    LoadWords<8>(reinterpret_cast<const uint8_t*>(b->qs), qw);
     int acc = 0;
 #pragma unroll
-    for (int i = 0; i < 8; ++i) acc = Dot4I8(LoadU32Unaligned(q + 4 * i), x[i], acc);
+    for (int i = 0; i < 8; ++i) acc = Dot4I8(static_cast<int>(qw[i]), x[i], acc);
     return H2F(b->d) * a.d * static_cast<float>(acc);
   } else if constexpr (T == GgmlType::Q4_0) {
     const BlockQ4_0* b = reinterpret_cast<const BlockQ4_0*>(row) + u;
+    uint32_t qw[4];
+    LoadWords<4>(b->qs, qw);
     int acc = 0;
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
-      const int v = LoadU32Unaligned(b->qs + 4 * i);
+      const int v = static_cast<int>(qw[i]);
       acc = Dot4I8(v & 0x0F0F0F0F, x[i], acc);
       acc = Dot4I8((v >> 4) & 0x0F0F0F0F, x[i + 4], acc);
     }
@@ -232,10 +239,10 @@ __device__ __forceinline__ float DotSlice(const uint8_t* row, int64_t u, const A
     const uint8_t* qh = b->qh + half * 32;
     const int shift = (quarter >> 1) * 4;
     // 210-byte blocks are only 2-byte aligned: read the 32 bytes of ql and of qh
-    // as 9 aligned words each and realign (instead of 16 half-word loads).
+    // as aligned words and realign (instead of 16 half-word loads each).
     uint32_t lw[8], hw[8];
-    LoadWords32(ql, lw);
-    LoadWords32(qh, hw);
+    LoadWords<8>(ql, lw);
+    LoadWords<8>(qh, hw);
     int acc[2] = {0, 0}, xsum[2] = {0, 0};
 #pragma unroll
     for (int i = 0; i < 8; ++i) {

@@ -121,19 +121,17 @@ void GraphDestroy(GraphExec exec) {
   if (exec != nullptr) (void)hipGraphExecDestroy(static_cast<hipGraphExec_t>(exec));
 }
 
+// On AMD these are no-ops: hipProfilerStart/Stop are deprecated in favour of
+// roctracer/rocTX, which the HIP build does not link.
 void ProfilerStart() {
 #if defined(RF_GPU_CUDA)
   (void)cudaProfilerStart();
-#else
-  (void)hipProfilerStart();
 #endif
 }
 
 void ProfilerStop() {
 #if defined(RF_GPU_CUDA)
   (void)cudaProfilerStop();
-#else
-  (void)hipProfilerStop();
 #endif
 }
 

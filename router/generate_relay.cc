@@ -350,7 +350,11 @@ void GenerateRelay::FinishWith(Actions& a, const grpc::Status& status) {
 }
 
 grpc::Status GenerateRelay::ClientGoneStatus() const {
-  if (std::chrono::system_clock::now() >= ctx_->deadline()) {
+  // gRPC's deadline timer can fire a little before system_clock reaches the
+  // deadline it reports; a client that goes away this close to its deadline
+  // ran out of time rather than cancelled.
+  constexpr auto kDeadlineSlack = std::chrono::milliseconds(100);
+  if (std::chrono::system_clock::now() + kDeadlineSlack >= ctx_->deadline()) {
     return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "the client's deadline passed");
   }
   return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client");

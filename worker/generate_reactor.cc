@@ -2,8 +2,8 @@
 
 #include <utility>
 
+#include "engine/tokenizer/utf8.h"
 #include "worker/grpc_status.h"
-#include "worker/utf8.h"
 
 namespace rocmforge::worker {
 namespace {
@@ -75,10 +75,10 @@ GenerateReactor::GenerateReactor(WorkerCore* core, const v1::GenerateRequest& re
 
 void GenerateReactor::AppendEvent(TokenEvent&& event) {
   for (TokenId t : event.token_ids) pending_.add_token_ids(t);
-  if (IsValidUtf8(event.text)) {
+  if (utf8::IsValid(event.text)) {
     pending_.mutable_text()->append(event.text);
   } else {
-    pending_.mutable_text()->append(SanitizeUtf8(event.text));
+    pending_.mutable_text()->append(utf8::ReplaceEachInvalidByte(event.text));
   }
   for (const TokenLogprobs& lp : event.logprobs) {
     v1::TokenLogprob* out = pending_.add_logprobs();
@@ -87,7 +87,8 @@ void GenerateReactor::AppendEvent(TokenEvent&& event) {
       v1::TopLogprob* top = out->add_top();
       top->set_token_id(tok);
       top->set_logprob(logprob);
-      top->set_text(SanitizeUtf8(engine_->tokenizer().TokenBytes(tok, /*render_special=*/true)));
+      top->set_text(utf8::ReplaceEachInvalidByte(
+          engine_->tokenizer().TokenBytes(tok, /*render_special=*/true)));
     }
   }
   if (event.finished) {
@@ -95,7 +96,7 @@ void GenerateReactor::AppendEvent(TokenEvent&& event) {
     final_pending_ = true;
     pending_.set_finish_reason(ToProto(event.finish_reason));
     CopyUsage(event.usage, pending_.mutable_usage());
-    if (!event.error.empty()) pending_.set_error(SanitizeUtf8(event.error));
+    if (!event.error.empty()) pending_.set_error(utf8::ReplaceEachInvalidByte(event.error));
   }
 }
 

@@ -1,10 +1,10 @@
 #include "worker/inference_service.h"
 
 #include "absl/strings/str_cat.h"
+#include "engine/tokenizer/utf8.h"
 #include "worker/generate_reactor.h"
 #include "worker/grpc_status.h"
 #include "worker/request_builder.h"
-#include "worker/utf8.h"
 
 namespace rocmforge::worker {
 namespace {
@@ -50,7 +50,7 @@ grpc::ServerUnaryReactor* InferenceService::Tokenize(grpc::CallbackServerContext
   for (TokenId id : ids) {
     response->add_token_ids(id);
     // The vocabulary's own piece string (always valid UTF-8 in GGUF).
-    response->add_pieces(SanitizeUtf8(tok.vocab().tokens[static_cast<size_t>(id)]));
+    response->add_pieces(utf8::ReplaceEachInvalidByte(tok.vocab().tokens[static_cast<size_t>(id)]));
   }
   return Done(context, grpc::Status::OK);
 }
@@ -66,7 +66,7 @@ grpc::ServerUnaryReactor* InferenceService::Detokenize(grpc::CallbackServerConte
     return Done(context, ToGrpcStatus(s));
   }
   const std::vector<TokenId> ids(request->token_ids().begin(), request->token_ids().end());
-  response->set_text(SanitizeUtf8(tok.Decode(ids)));
+  response->set_text(utf8::ReplaceEachInvalidByte(tok.Decode(ids)));
   return Done(context, grpc::Status::OK);
 }
 

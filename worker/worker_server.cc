@@ -1,6 +1,8 @@
 #include "worker/worker_server.h"
 
 #include <exception>
+#include <fstream>
+#include <sstream>
 #include <utility>
 #include <vector>
 
@@ -24,9 +26,44 @@ std::string HostPort(const std::string& host, int32_t port) {
   return absl::StrCat(host, ":", port);
 }
 
+absl::StatusOr<std::string> ReadPem(const std::string& path, const char* flag) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat(flag, ": cannot read '", path, "'"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  if (ss.str().find("-----BEGIN ") == std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(flag, ": '", path, "' is not a PEM file"));
+  }
+  return ss.str();
+}
+
+// Plaintext, TLS, or TLS that requires and verifies a client certificate.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> GrpcCredentials(const WorkerOptions& o) {
+  if (o.tls_cert_file.empty() != o.tls_key_file.empty()) {
+    return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
+  }
+  if (o.tls_cert_file.empty()) {
+    if (!o.tls_client_ca_file.empty()) {
+      return absl::InvalidArgumentError("--tls-client-ca needs --tls-cert and --tls-key");
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  RF_ASSIGN_OR_RETURN(std::string cert, ReadPem(o.tls_cert_file, "--tls-cert"));
+  RF_ASSIGN_OR_RETURN(std::string key, ReadPem(o.tls_key_file, "--tls-key"));
+  grpc::SslServerCredentialsOptions ssl(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  if (!o.tls_client_ca_file.empty()) {
+    RF_ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadPem(o.tls_client_ca_file, "--tls-client-ca"));
+    ssl.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  ssl.pem_key_cert_pairs.push_back({std::move(key), std::move(cert)});
+  return grpc::SslServerCredentials(ssl);
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<WorkerServer>> WorkerServer::Start(const WorkerOptions& options) {
+  // Bad TLS files fail before any port opens.
+  RF_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials, GrpcCredentials(options));
   std::unique_ptr<WorkerServer> s(new WorkerServer());
   s->options_ = options;
   s->metrics_ = std::make_unique<WorkerMetrics>();
@@ -56,13 +93,15 @@ absl::StatusOr<std::unique_ptr<WorkerServer>> WorkerServer::Start(const WorkerOp
   grpc::ServerBuilder builder;
   int selected_port = 0;
   const std::string addr = HostPort(options.host, options.port);
-  builder.AddListeningPort(addr, grpc::InsecureServerCredentials(), &selected_port);
+  builder.AddListeningPort(addr, credentials, &selected_port);
   builder.RegisterService(s->inference_.get());
   builder.RegisterService(s->control_.get());
   s->server_ = builder.BuildAndStart();
   if (!s->server_ || selected_port == 0) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", addr,
-                                               " (is the port in use? try --port)"));
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on ", addr, " (is the port in use? try --port",
+        options.tls_cert_file.empty() ? "" : "; or are --tls-cert/--tls-key not a matching PEM pair?",
+        ")"));
   }
   s->port_ = selected_port;
   if (options.worker_id.empty()) s->core_->SetWorkerId(s->address());

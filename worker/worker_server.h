@@ -37,6 +37,11 @@ struct WorkerOptions {
   int32_t metrics_port = 9091;   // 0 = pick a free port; -1 = no /metrics endpoint
   std::string worker_id;         // empty: "host:port"
   RequestLimits limits;
+  // TLS on the gRPC port (the metrics port stays plain HTTP). Cert and key
+  // (PEM files) go together; empty = plaintext. With tls_client_ca_file the
+  // port also requires a client certificate signed by that CA (mTLS: only
+  // routers holding such a certificate get in).
+  std::string tls_cert_file, tls_key_file, tls_client_ca_file;
 };
 
 // Makes the engine; gets the metrics observer to pass to Engine::Create.

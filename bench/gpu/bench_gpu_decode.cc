@@ -92,7 +92,8 @@ int main(int argc, char** argv) {
       gpu::SetMatVecConfig(mc);
     }
     mc = gpu::GetMatVecConfig();
-    std::printf("matvec config: %d threads per row, pairs %d\n", mc.threads_per_row, mc.pairs ? 1 : 0);
+    std::printf("matvec config: %d threads per row (0 = auto), pairs %d\n", mc.threads_per_row,
+                mc.pairs ? 1 : 0);
   }
   auto file = gguf::GgufFile::Open(path);
   if (!file.ok()) return Fail(file.status());

@@ -152,7 +152,7 @@ int main() {
       std::vector<void*> w = MakeWeights(type, sh.m, sh.k, copies, s);
       gpu::LaunchQuantizeActivation(type, x, sh.k, scratch, s);
       const bool k4 = type == GgmlType::Q4_K || type == GgmlType::Q5_K;
-      for (int tpr : {32, 64, 128}) {
+      for (int tpr : {0, 32, 64, 128}) {  // 0: auto
         for (int pairs = 0; pairs <= (k4 ? 1 : 0); ++pairs) {
           gpu::SetMatVecConfig({tpr, pairs == 1});
           const double ms = bench::MedianMs(s, [&](int i) {

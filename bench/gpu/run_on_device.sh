@@ -90,7 +90,7 @@ tot = collections.defaultdict(float); cnt = collections.Counter()
 for r in rows:
     if r[mi] != 'gpu__time_duration.sum': continue
     v = float(r[vi].replace(',', '')); u = r[ui]
-    us = v / 1000 if u == 'nsecond' else v * 1000 if u == 'msecond' else v
+    us = v / 1000 if u in ('ns', 'nsecond') else v * 1000 if u in ('ms', 'msecond') else v
     name = r[ki].replace('(anonymous namespace)::', '').replace('rocmforge::gpu::', '').replace('void ', '')
     depth = 0
     for i, ch in enumerate(name):
@@ -109,6 +109,13 @@ fi
 want tests && stage test_gpu.log 170 "$bin/test_gpu" --gtest_output="xml:$out/test_gpu.xml"
 [[ -f $out/test_gpu.log ]] && grep -E '^\[  (PASSED|FAILED|SKIPPED) |^\[  FAILED  \]|tests ran' "$out/test_gpu.log" | tee -a "$summary"
 [[ -f $out/test_gpu.log ]] && grep -E 'agreement|max \|logit' "$out/test_gpu.log" | tee -a "$summary"
+
+if want numerics; then  # Q4_K_M GPU-vs-CPU agreement under other matvec shapes
+  for cfg in 64,0 32,1; do
+    RF_MATVEC=$cfg stage "numerics_mv$cfg.log" 60 "$bin/test_gpu" --gtest_filter='*Q4KM*'
+    grep -E 'agreement' "$out/numerics_mv$cfg.log" | sed "s/^/RF_MATVEC=$cfg: /" | tee -a "$summary"
+  done
+fi
 
 want kernels && stage bench_kernels.md 100 "$bin/bench_gpu_kernels"
 [[ -f $out/bench_kernels.md ]] && cat "$out/bench_kernels.md" >>"$summary"

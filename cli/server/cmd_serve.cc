@@ -127,6 +127,15 @@ int RunServe(const std::vector<std::string>& args) {
   const std::string device = flags->GetOr("device", "cpu");
   if (device != "cpu" && device != "gpu") return Fail("--device must be cpu or gpu");
 
+  // serve's workers are plaintext loopback children (--tls-cert/--tls-key here
+  // are the router's front door); a router dialing them with TLS would never
+  // see one healthy, so refuse the flags instead of hanging.
+  for (const char* f : {"worker-ca", "worker-cert", "worker-key"}) {
+    if (flags->Has(f)) {
+      return Fail(absl::StrCat("serve: --", f, " is for `rocmforge router` in front of TLS workers; "
+                               "serve's workers are plaintext loopback children"));
+    }
+  }
   router::RouterOptions o;
   if (absl::Status s = ApplyRouterFlags(*flags, &o); !s.ok()) return Fail(std::string(s.message()));
   o.health_interval = std::chrono::milliseconds(250);  // notice the first ready worker quickly

@@ -21,7 +21,7 @@ namespace {
 constexpr char kUsage[] =
     "worker --model M.gguf [--port 50061] [--metrics-port 9091] [--device cpu|gpu] "
     "[--host 127.0.0.1|0.0.0.0] [--threads N] [--ctx N] [--kv-blocks N] [--kv-memory-mb N] "
-    "[--max-batch-tokens N] [--drain-timeout S]";
+    "[--max-batch-tokens N] [--drain-timeout S] [--tls-cert F --tls-key F [--tls-client-ca F]]";
 
 struct Parsed {
   worker::WorkerOptions worker;
@@ -32,7 +32,8 @@ struct Parsed {
 absl::StatusOr<Parsed> ParseArgs(const std::vector<std::string>& args) {
   auto flags = Flags::Parse(args,
                             {"model", "port", "metrics-port", "device", "host", "threads", "ctx",
-                             "kv-blocks", "kv-memory-mb", "max-batch-tokens", "drain-timeout"},
+                             "kv-blocks", "kv-memory-mb", "max-batch-tokens", "drain-timeout",
+                             "tls-cert", "tls-key", "tls-client-ca"},
                             {});
   if (!flags.ok()) return flags.status();
   if (!flags->positional().empty()) {
@@ -46,6 +47,11 @@ absl::StatusOr<Parsed> ParseArgs(const std::vector<std::string>& args) {
     return absl::InvalidArgumentError("--device must be cpu or gpu");
   }
   p.worker.host = flags->GetOr("host", "127.0.0.1");
+  // TLS on the gRPC port; --tls-client-ca makes it require router client
+  // certificates (mTLS). WorkerServer::Start checks the files.
+  p.worker.tls_cert_file = flags->GetOr("tls-cert", "");
+  p.worker.tls_key_file = flags->GetOr("tls-key", "");
+  p.worker.tls_client_ca_file = flags->GetOr("tls-client-ca", "");
   struct IntFlag {
     const char* name;
     int64_t dflt, lo, hi;

@@ -50,14 +50,13 @@ class BpeTokenizer final : public Tokenizer {
     for (size_t i = 0; i < vocab_.merges.size(); ++i) {
       merge_rank_.emplace(vocab_.merges[i], static_cast<TokenId>(i));  // first rank wins
     }
-    bytes_.resize(vocab_.tokens.size());
-    for (TokenId id = 0; id < vocab_size(); ++id) bytes_[static_cast<size_t>(id)] = PieceBytes(id);
+    BuildTokenBytes([this](TokenId id) { return PieceBytes(id); });
   }
 
   std::vector<TokenId> Encode(std::string_view text, bool add_bos,
                               bool parse_special) const override {
     std::vector<TokenId> out;
-    if (add_bos && vocab_.add_bos && vocab_.bos >= 0) out.push_back(vocab_.bos);
+    AppendBosIfAdded(add_bos, &out);
     std::string word;
     for (const Fragment& f : SplitSpecial(
              text, vocab_, parse_special ? index_->specials_parse : index_->specials_always)) {
@@ -71,18 +70,8 @@ class BpeTokenizer final : public Tokenizer {
         EncodeWord(word, &out);
       }
     }
-    if (add_bos && vocab_.add_eos && vocab_.eos >= 0) out.push_back(vocab_.eos);
+    AppendEosIfAdded(add_bos, &out);
     return out;
-  }
-
-  std::string TokenBytes(TokenId id, bool render_special) const override {
-    if (id < 0 || id >= vocab_size()) return {};
-    const TokenType t = TypeOf(vocab_, id);
-    if (render_special && (t == TokenType::kControl || t == TokenType::kUnknown ||
-                           t == TokenType::kUnused)) {
-      return vocab_.tokens[static_cast<size_t>(id)];
-    }
-    return bytes_[static_cast<size_t>(id)];
   }
 
  private:
@@ -177,7 +166,6 @@ class BpeTokenizer final : public Tokenizer {
 
   std::unique_ptr<PreTokenizer> pre_;
   PieceMap merge_rank_;
-  std::vector<std::string> bytes_;  // TokenBytes(id, false) of every token
 };
 
 }  // namespace

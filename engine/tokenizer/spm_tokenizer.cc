@@ -58,14 +58,13 @@ class SpmTokenizer final : public Tokenizer {
       if (id < 0) id = vocab_.unk;
       byte_token_[static_cast<size_t>(b)] = id;
     }
-    bytes_.resize(vocab_.tokens.size());
-    for (TokenId id = 0; id < vocab_size(); ++id) bytes_[static_cast<size_t>(id)] = PieceBytes(id);
+    BuildTokenBytes([this](TokenId id) { return PieceBytes(id); });
   }
 
   std::vector<TokenId> Encode(std::string_view text, bool add_bos,
                               bool parse_special) const override {
     std::vector<TokenId> out;
-    if (add_bos && vocab_.add_bos && vocab_.bos >= 0) out.push_back(vocab_.bos);
+    AppendBosIfAdded(add_bos, &out);
     // Like llama.cpp: raw text at the start or right after a special token
     // gets the space prefix.
     bool prev_special = true;
@@ -89,18 +88,8 @@ class SpmTokenizer final : public Tokenizer {
       EncodeEscaped(escaped, &out);
       prev_special = false;
     }
-    if (add_bos && vocab_.add_eos && vocab_.eos >= 0) out.push_back(vocab_.eos);
+    AppendEosIfAdded(add_bos, &out);
     return out;
-  }
-
-  std::string TokenBytes(TokenId id, bool render_special) const override {
-    if (id < 0 || id >= vocab_size()) return {};
-    const TokenType t = TypeOf(vocab_, id);
-    if (render_special && (t == TokenType::kControl || t == TokenType::kUnknown ||
-                           t == TokenType::kUnused)) {
-      return vocab_.tokens[static_cast<size_t>(id)];
-    }
-    return bytes_[static_cast<size_t>(id)];
   }
 
  private:
@@ -191,7 +180,6 @@ class SpmTokenizer final : public Tokenizer {
   }
 
   std::array<TokenId, 256> byte_token_{};
-  std::vector<std::string> bytes_;  // TokenBytes(id, false) of every token
 };
 
 }  // namespace

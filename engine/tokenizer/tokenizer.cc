@@ -123,6 +123,29 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromGguf(const gguf::GgufF
   return Create(*std::move(vocab));
 }
 
+void Tokenizer::BuildTokenBytes(const std::function<std::string(TokenId)>& piece_bytes) {
+  token_bytes_.resize(vocab_.tokens.size());
+  for (TokenId id = 0; id < vocab_size(); ++id) token_bytes_[static_cast<size_t>(id)] = piece_bytes(id);
+}
+
+void Tokenizer::AppendBosIfAdded(bool add_bos, std::vector<TokenId>* out) const {
+  if (add_bos && vocab_.add_bos && vocab_.bos >= 0) out->push_back(vocab_.bos);
+}
+
+void Tokenizer::AppendEosIfAdded(bool add_bos, std::vector<TokenId>* out) const {
+  if (add_bos && vocab_.add_eos && vocab_.eos >= 0) out->push_back(vocab_.eos);
+}
+
+std::string Tokenizer::TokenBytes(TokenId id, bool render_special) const {
+  if (id < 0 || id >= vocab_size()) return {};
+  const TokenType t = TypeOf(vocab_, id);
+  if (render_special && (t == TokenType::kControl || t == TokenType::kUnknown ||
+                         t == TokenType::kUnused)) {
+    return vocab_.tokens[static_cast<size_t>(id)];
+  }
+  return token_bytes_[static_cast<size_t>(id)];
+}
+
 std::string Tokenizer::Decode(const std::vector<TokenId>& ids, bool skip_leading_space) const {
   std::string bytes;
   bool first = true;

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -61,7 +62,7 @@ class Tokenizer {
   // Raw bytes of one token as it contributes to the output (byte tokens become
   // their byte, "▁" becomes " ", gpt2 byte-level chars map back to bytes).
   // Control tokens (BOS/EOS...) give "" unless render_special.
-  virtual std::string TokenBytes(TokenId id, bool render_special = false) const = 0;
+  virtual std::string TokenBytes(TokenId id, bool render_special = false) const;
 
   // Whole-sequence decode (drops the single leading space SentencePiece adds
   // after BOS/at start when skip_leading_space).
@@ -75,12 +76,25 @@ class Tokenizer {
 
  protected:
   explicit Tokenizer(Vocab vocab);
+
+  // Fills the table behind TokenBytes(id, /*render_special=*/false) with
+  // piece_bytes(id) for every token; each implementation calls it once from
+  // its constructor with its own piece-to-bytes rule.
+  void BuildTokenBytes(const std::function<std::string(TokenId)>& piece_bytes);
+  // The BOS that Encode(text, add_bos) starts with (when the vocab adds one)
+  // and the EOS it ends with, shared by every implementation's Encode.
+  void AppendBosIfAdded(bool add_bos, std::vector<TokenId>* out) const;
+  void AppendEosIfAdded(bool add_bos, std::vector<TokenId>* out) const;
+
   Vocab vocab_;
   std::vector<TokenId> eog_ids_;
   // Lookup tables derived from vocab_ (piece -> id, special tokens); defined
   // in tokenizer_internal.h so this header stays free of implementation types.
   struct Index;
   std::shared_ptr<const Index> index_;
+
+ private:
+  std::vector<std::string> token_bytes_;  // TokenBytes(id, false) of every token
 };
 
 // Turns a stream of token ids into text pieces that are always complete UTF-8:

@@ -105,4 +105,21 @@ bool IsValid(std::string_view s) {
   return true;
 }
 
+std::string ReplaceEachInvalidByte(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  size_t pos = 0;
+  uint32_t cp;
+  while (pos < s.size()) {
+    const size_t start = pos;
+    if (DecodeOne(s, &pos, &cp)) {
+      out.append(s.substr(start, pos - start));
+    } else {
+      out.append(kReplacement);
+      ++pos;
+    }
+  }
+  return out;
+}
+
 }  // namespace rocmforge::utf8

@@ -36,4 +36,10 @@ size_t AppendValid(std::string_view in, bool final, std::string* out);
 // True when `s` is entirely valid UTF-8.
 bool IsValid(std::string_view s);
 
+// Copy of `s` in which every byte that does not belong to a complete, valid
+// sequence becomes one U+FFFD. Unlike AppendValid's maximal-subpart rule, a
+// truncated sequence such as "\xE2\x82" gives one U+FFFD per byte (two here);
+// the worker cleans text for proto3 `string` fields this way.
+std::string ReplaceEachInvalidByte(std::string_view s);
+
 }  // namespace rocmforge::utf8

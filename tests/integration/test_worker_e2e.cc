@@ -63,20 +63,6 @@ class WorkerE2eTest : public ::testing::Test {
     return load;
   }
 
-  // Runs `requests` at once, each on its own channel, and returns the results.
-  static std::vector<StreamResult> RunConcurrently(const std::vector<v1::GenerateRequest>& requests) {
-    std::vector<StreamResult> results(requests.size());
-    std::vector<std::thread> threads;
-    for (size_t i = 0; i < requests.size(); ++i) {
-      threads.emplace_back([&, i] {
-        auto stub = v1::Inference::NewStub(testing::Connect(worker_->address));
-        results[i] = CollectGenerate(*stub, requests[i]);
-      });
-    }
-    for (auto& t : threads) t.join();
-    return results;
-  }
-
   void ExpectBatchedEqualsSolo(float temperature) {
     // One solo run per distinct request, then 32 streams at once (each
     // distinct request four times).
@@ -94,7 +80,7 @@ class WorkerE2eTest : public ::testing::Test {
     }
     std::vector<v1::GenerateRequest> batch;
     for (int k = 0; k < 32; ++k) batch.push_back(distinct[k % kNumPrompts]);
-    std::vector<StreamResult> batched = RunConcurrently(batch);
+    std::vector<StreamResult> batched = testing::RunConcurrently(worker_->address, batch);
     for (int k = 0; k < 32; ++k) {
       const StreamResult& want = solo[k % kNumPrompts];
       ASSERT_TRUE(batched[k].status.ok()) << k << ": " << batched[k].status.error_message();

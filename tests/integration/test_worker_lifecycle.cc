@@ -4,7 +4,6 @@
 // 0), and a drain deadline that cancels streams still running.
 #include <signal.h>
 
-#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -21,6 +20,7 @@ namespace rocmforge {
 namespace {
 
 using testing::CollectGenerate;
+using testing::RunConcurrently;
 using testing::StreamResult;
 using testing::TextRequest;
 
@@ -34,22 +34,6 @@ const char* const kPrompts[] = {
     "Love is patient, love is kind.",
     "Do not judge, or you too",
 };
-
-std::vector<StreamResult> RunConcurrently(const std::string& address,
-                                          const std::vector<v1::GenerateRequest>& requests,
-                                          std::atomic<int>* started_streams = nullptr) {
-  std::vector<StreamResult> results(requests.size());
-  std::vector<std::thread> threads;
-  for (size_t i = 0; i < requests.size(); ++i) {
-    threads.emplace_back([&, i] {
-      auto stub = v1::Inference::NewStub(testing::Connect(address));
-      if (started_streams) ++*started_streams;
-      results[i] = CollectGenerate(*stub, requests[i]);
-    });
-  }
-  for (auto& t : threads) t.join();
-  return results;
-}
 
 v1::LoadReport GetLoad(const std::string& address) {
   auto stub = v1::WorkerControl::NewStub(testing::Connect(address));

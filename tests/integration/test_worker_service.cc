@@ -13,10 +13,10 @@
 
 #include <gtest/gtest.h>
 
+#include "engine/tokenizer/utf8.h"
 #include "tests/integration/support/child_process.h"
 #include "tests/integration/support/fake_engine.h"
 #include "tests/integration/support/grpc_client.h"
-#include "worker/utf8.h"
 #include "worker/worker_metrics.h"
 #include "worker/worker_server.h"
 
@@ -385,10 +385,12 @@ TEST_F(WorkerServiceTest, MetricsExposeEveryDocumentedName) {
   EXPECT_NE(text.find("rocmforge_model_info{"), std::string::npos);
 }
 
+// The worker cleans text for proto3 `string` fields with the engine's
+// utf8::ReplaceEachInvalidByte (one U+FFFD per bad byte).
 TEST(WorkerUtf8, SanitizeKeepsValidTextAndReplacesEachBadByte) {
   const std::string valid = "plain, caf\xC3\xA9, \xE2\x82\xAC, \xF0\x9F\x98\x80, \xF4\x8F\xBF\xBF";
-  EXPECT_TRUE(worker::IsValidUtf8(valid));
-  EXPECT_EQ(worker::SanitizeUtf8(valid), valid);
+  EXPECT_TRUE(utf8::IsValid(valid));
+  EXPECT_EQ(utf8::ReplaceEachInvalidByte(valid), valid);
   const std::string fffd = "\xEF\xBF\xBD";
   const std::pair<std::string, std::string> bad[] = {
       {"a\xE2\x82", "a" + fffd + fffd},          // truncated 3-byte sequence
@@ -398,9 +400,9 @@ TEST(WorkerUtf8, SanitizeKeepsValidTextAndReplacesEachBadByte) {
       {"\x80z", fffd + "z"},                      // stray continuation byte
   };
   for (const auto& [in, want] : bad) {
-    EXPECT_FALSE(worker::IsValidUtf8(in));
-    EXPECT_EQ(worker::SanitizeUtf8(in), want);
-    EXPECT_TRUE(worker::IsValidUtf8(worker::SanitizeUtf8(in)));
+    EXPECT_FALSE(utf8::IsValid(in));
+    EXPECT_EQ(utf8::ReplaceEachInvalidByte(in), want);
+    EXPECT_TRUE(utf8::IsValid(utf8::ReplaceEachInvalidByte(in)));
   }
 }
 

@@ -227,9 +227,24 @@ void GpuBackend::MatMul(const Weight& w, const float* x, float* y, int n) {
     act_cols_ = cols;
     act_rule_ = rule;
   }
-  Enqueue(Sig(6, type, wd, rows, cols, scratch, y, n), [=] {
-    gpu::LaunchMatMulSmallBatchQuantized(type, wd, rows, cols, scratch, y, n, st);
-  });
+  if (n == 1) {
+    // Joins the open group when it reads the same quantized activations.
+    MatVecGroup& g = mv_group_;
+    if (g.n_parts > 0 &&
+        (g.type != type || g.cols != cols || g.xq != scratch || g.n_parts == gpu::kMaxMatVecParts)) {
+      EmitMatVecGroup();
+    }
+    if (g.n_parts == 0) {
+      g.type = type;
+      g.cols = cols;
+      g.xq = scratch;
+    }
+    g.parts[g.n_parts++] = gpu::MatVecPart{wd, y, rows};
+  } else {
+    Enqueue(Sig(6, type, wd, rows, cols, scratch, y, n), [=] {
+      gpu::LaunchMatMulSmallBatchQuantized(type, wd, rows, cols, scratch, y, n, st);
+    });
+  }
   // Writing y over x would make the cached activations stale.
   const float* x_end = x + static_cast<int64_t>(n) * cols;
   const float* y_end = y + static_cast<int64_t>(n) * rows;
@@ -326,6 +341,7 @@ absl::Status GpuBackend::BeginGraphCapture() {
 }
 
 absl::Status GpuBackend::EndGraphCapture() {
+  EmitMatVecGroup();  // launched inside the capture
   explicit_capture_ = false;
   return Check(gpu::EndCapture(stream_, &graph_));
 }

@@ -155,6 +155,19 @@ class GpuBackend final : public Backend {
   std::vector<CachedGraph> graphs_;  // most recent last; a few are kept
   int graphs_captured_ = 0, graphs_replayed_ = 0;
 
+  // Batch-1 matvecs that read the same quantized activations (Q, K, V; gate,
+  // up) are held here and launched as one kernel (gpu::LaunchMatVecQuantizedGroup)
+  // when the next op of any other kind (or a flush) comes.
+  struct MatVecGroup {
+    GgmlType type = GgmlType::F32;
+    int64_t cols = 0;
+    const void* xq = nullptr;
+    int n_parts = 0;
+    gpu::MatVecPart parts[gpu::kMaxMatVecParts];
+  };
+  MatVecGroup mv_group_;
+  void EmitMatVecGroup();
+
   const float* act_x_ = nullptr;
   int act_n_ = 0, act_rule_ = 0;
   int64_t act_cols_ = 0;

@@ -16,7 +16,22 @@ namespace {
 constexpr size_t kMaxCachedGraphs = 4;
 }
 
+void GpuBackend::EmitMatVecGroup() {
+  if (mv_group_.n_parts == 0) return;
+  const MatVecGroup g = mv_group_;
+  mv_group_.n_parts = 0;  // before Enqueue, which emits an open group first
+  const gpu::Stream st = stream_;
+  std::string sig = Sig(14, g.type, g.cols, g.xq, g.n_parts);
+  for (int i = 0; i < g.n_parts; ++i) {
+    sig += Sig(15, g.parts[i].w, g.parts[i].y, g.parts[i].rows);
+  }
+  Enqueue(std::move(sig), [=] {
+    gpu::LaunchMatVecQuantizedGroup(g.type, g.cols, g.xq, g.parts, g.n_parts, st);
+  });
+}
+
 void GpuBackend::Enqueue(std::string sig, std::function<void()> launch) {
+  EmitMatVecGroup();  // ops run in the order they were issued
   if (!defer_ || explicit_capture_) {
     launch();
     return;
@@ -26,6 +41,7 @@ void GpuBackend::Enqueue(std::string sig, std::function<void()> launch) {
 }
 
 absl::Status GpuBackend::Flush() {
+  EmitMatVecGroup();
   if (pending_.empty()) return absl::OkStatus();
   std::vector<std::function<void()>> ops;
   ops.swap(pending_);

@@ -57,4 +57,18 @@ v1::GenerateRequest TextRequest(const std::string& prompt, int max_tokens, float
   return req;
 }
 
+std::vector<StreamResult> RunConcurrently(const std::string& address,
+                                          const std::vector<v1::GenerateRequest>& requests) {
+  std::vector<StreamResult> results(requests.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    threads.emplace_back([&, i] {
+      auto stub = v1::Inference::NewStub(Connect(address));
+      results[i] = CollectGenerate(*stub, requests[i]);
+    });
+  }
+  for (auto& t : threads) t.join();
+  return results;
+}
+
 }  // namespace rocmforge::testing

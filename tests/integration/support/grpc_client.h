@@ -38,6 +38,11 @@ std::shared_ptr<grpc::Channel> Connect(const std::string& address, int receive_w
 StreamResult CollectGenerate(v1::Inference::Stub& stub, const v1::GenerateRequest& request,
                              const CollectOptions& options = {});
 
+// Runs all `requests` at once, each on its own thread and channel to
+// `address`, and returns their results in request order.
+std::vector<StreamResult> RunConcurrently(const std::string& address,
+                                          const std::vector<v1::GenerateRequest>& requests);
+
 // Convenience: a greedy (or seeded) text request.
 v1::GenerateRequest TextRequest(const std::string& prompt, int max_tokens, float temperature = 0,
                                 uint64_t seed = 0, bool ignore_eos = true);

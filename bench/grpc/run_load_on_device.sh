@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The worker load benchmark on the lent GPU machine, in ONE device call.
+# The device has no gRPC/abseil libraries, so binaries are built here (CUDA
+# build of the GPU backend + the gRPC worker) and travel with their shared libs:
+#
+#   bench/grpc/run_load_on_device.sh pack     # here -> .device-load/bin.tgz
+#   (device tool) run command="bash bench/grpc/run_load_on_device.sh run" carry=[".device-load"]
+#
+# `run` makes a Llama-3-8B-shaped Q4_K_M model with random weights on the device
+# (`rocmforge make-model`), starts `rocmforge worker --device gpu`, and runs
+# load_bench at N = LOAD_LEVELS (default 1,8,32,128). Output under $OUT.
+set -u
+mode=${1:-run}
+root=$(cd "$(dirname "$0")/../.." && pwd)
+bin=$root/.device-load
+
+if [[ $mode == pack ]]; then
+  set -e
+  build=$root/build-cuda-server
+  "$root/scripts/build.sh" "$build" -DCMAKE_BUILD_TYPE=Release -DROCMFORGE_GPU=cuda \
+    -DCMAKE_CUDA_COMPILER=/usr/local/cuda/bin/nvcc -DROCMFORGE_BUILD_TESTS=OFF -- rocmforge load_bench
+  rm -rf "$bin" && mkdir -p "$bin/lib"
+  cp "$build/cli/rocmforge" "$build/bench/load_bench" "$bin/"
+  strip --strip-unneeded "$bin/rocmforge" "$bin/load_bench"
+  ldd "$bin/rocmforge" "$bin/load_bench" | awk '/=> \//{print $3}' | sort -u |
+    grep -Ev '/(libc|libm|libdl|libpthread|librt|libstdc\+\+|libgcc_s|ld-linux[^/]*)\.so' |
+    while read -r lib; do cp -L "$lib" "$bin/lib/"; done
+  grep -qx '/.device-load/' "$root/.git/info/exclude" 2>/dev/null || echo '/.device-load/' >>"$root/.git/info/exclude"
+  (cd "$bin" && tar -czf ../.device-load.tgz . && rm -rf ./* && mv ../.device-load.tgz bin.tgz)
+  du -sh "$bin"
+  exit 0
+fi
+
+out=${OUT:-/tmp/rf-load-out}
+mkdir -p "$out"
+mkdir -p /tmp/rf-load && tar -xzf "$bin/bin.tgz" -C /tmp/rf-load
+b=/tmp/rf-load
+export LD_LIBRARY_PATH=$b/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/device.txt"
+model=/tmp/llama3-8b-q4_k_m.gguf
+t0=$(date +%s)
+"$b/rocmforge" make-model --shape llama3-8b --type Q4_K_M --threads "$(nproc)" --quiet "$model" 2>&1 | tail -2
+echo "make-model: $(( $(date +%s) - t0 )) s"
+port=50061
+"$b/rocmforge" worker --model "$model" --device gpu --host 127.0.0.1 --port $port --metrics-port 9091 \
+  --max-batch-tokens "${MAX_BATCH_TOKENS:-2048}" --ctx 4096 >"$out/worker.log" 2>&1 &
+wpid=$!
+for _ in $(seq 1 240); do grep -q "listening on" "$out/worker.log" && break; kill -0 $wpid 2>/dev/null || break; sleep 0.5; done
+grep -q "listening on" "$out/worker.log" || { cat "$out/worker.log"; exit 1; }
+"$b/load_bench" --server 127.0.0.1:$port --concurrency "${LOAD_LEVELS:-1,8,32,128}" --rounds "${ROUNDS:-1}" \
+  2>&1 | tee "$out/load_bench.txt"
+curl -s http://127.0.0.1:9091/metrics | grep -E "^rocmforge_(batch_size|step_duration|preemptions)" >"$out/metrics.txt" || true
+kill -TERM $wpid; wait $wpid
+tail -5 "$out/worker.log"
