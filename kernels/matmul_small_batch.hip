@@ -2,7 +2,8 @@
 // y[j][r] = sum_k x[j][k] * W[r][k]. Memory-bound on the weights, so each
 // weight byte is read once for all n rows. Quantized weights meet int8
 // activations (ActQ8) through Dot4I8; F16/F32/BF16 weights use float math.
-// 64 threads per weight row; each walks 32-element slices of the row.
+// 64 threads per weight row (32 for long rows at batch 1, see LaunchN); each
+// walks 32-element slices of the row, or 64-element pairs (Q4_K/Q5_K).
 #include "kernels/gpu_api.h"
 #include "kernels/launch_util.h"
 #include "kernels/quant_device.h"
@@ -168,7 +169,7 @@ __global__ void __launch_bounds__(kThreads) MatVecFKernel(const uint8_t* __restr
   ReduceRow<kTpr, N>(acc, r, rows, y);
 }
 
-// Pairs on, 64 threads per row: best tg128 in the H100 sweep (docs/gpu.md).
+// Default: pairs on, auto threads per row (best tg128 in the H100 sweep, docs/gpu.md).
 MatVecConfig g_config;  // benchmarks may change it (SetMatVecConfig)
 
 // Quantized weights: one launch over the parts.
@@ -228,9 +229,9 @@ int BatchOneTpr(int64_t cols) {
 template <GgmlType T, int N>
 void LaunchN(const void* w, int64_t rows, int64_t cols, const float* x, const void* xq, float* y,
              Stream s) {
-  // 64 threads per row measured best on the H100 (bench/RESULTS.md): 128 or 256
-  // for short matrices (rows < 8192) lowered Q4_K/Q5_K at m=4096 and tg128.
-  // Other widths are compiled for batch 1 only, for the benchmark's sweep.
+  // 64 threads per row measured best on the H100 for most shapes (bench/RESULTS.md);
+  // 128 lowered Q4_K/Q5_K at m=4096 and tg128. Other widths than 64 are compiled
+  // for batch 1 only.
   // Auto (0): long rows of Q4_K/Q5_K (pairs) and Q4_0 go faster with one warp
   // per row (H100 sweep at 4096x14336: 2.12 vs 1.93 TB/s Q4_K, 2.01 vs 1.87
   // Q4_0); shorter rows and the other types keep 64. A row must not share a
