@@ -152,11 +152,14 @@ TEST_P(GpuModel, Q4KMTop1AgreesWithCpu) {
               "difference %.4f\n", stem.c_str(), agree, total, rate, err_sum / total);
   // The logits themselves must stay close: a wrong kernel moves this far more.
   EXPECT_LE(err_sum / total, 0.05);
-  // Top-1 flips at near ties: any change of float summation order (e.g. the
-  // matvec shape) changes an int8 activation rounding somewhere and flips a few
-  // of these tiny models' many near ties. Measured on the H100: 0.948-0.969 with
-  // an unchanged mean logit difference (0.0350 vs 0.0352, docs/gpu.md).
-  EXPECT_GE(rate, 0.93);
+  // Issue 6's bar. Top-1 flips happen at near ties: a change of float
+  // summation order (e.g. the matvec shape) changes an int8 activation rounding
+  // somewhere and flips a few of these tiny models' many near ties. Measured on
+  // the H100 (2026-11-25, docs/gpu.md): 0.948 llama / 0.969 qwen2 after the
+  // decode-speed kernels, 0.965 / 0.969 before; the mean logit difference did
+  // not move (0.0350 vs 0.0352). The llama case is one token short: KNOWN
+  // FAILING until the Q4_K path's rounding is matched more closely.
+  EXPECT_GE(rate, 0.95);
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, GpuModel, ::testing::Values("tiny-llama-spm", "tiny-qwen2-bpe"));
