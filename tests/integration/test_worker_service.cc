@@ -211,9 +211,14 @@ TEST_F(WorkerServiceTest, SlowClientGetsEveryTokenCoalesced) {
 }
 
 TEST_F(WorkerServiceTest, ClientCancelCancelsTheEngineRequest) {
+  // Slow tokens, so the stream is still running when the cancel arrives even
+  // on a loaded machine or under ThreadSanitizer.
+  FakeEngine::Options slow_tokens;
+  slow_tokens.token_interval = std::chrono::milliseconds(20);
+  Start(slow_tokens, /*load=*/true, /*metrics=*/false);
   CollectOptions opt;
   opt.cancel_after_tokens = 3;
-  testing::StreamResult r = CollectGenerate(*stub_, TextRequest("cancel me", 2000), opt);
+  testing::StreamResult r = CollectGenerate(*stub_, TextRequest("cancel me", 100), opt);
   EXPECT_EQ(r.status.error_code(), grpc::StatusCode::CANCELLED);
   for (int i = 0; i < 200 && (fake_->cancels() == 0 || server_->InFlight() != 0); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
