@@ -29,6 +29,9 @@ struct CollectOptions {
   int cancel_after_tokens = -1;           // >= 0: TryCancel once this many tokens arrived
   std::chrono::milliseconds timeout{60000};
   std::chrono::milliseconds delay_per_message{0};  // simulate a slow reader
+  // Wait for the channel to connect instead of failing fast on a transient
+  // connect error (many fresh connections at once on a loaded machine).
+  bool wait_for_ready = false;
 };
 
 // receive_window_bytes > 0 shrinks the client's HTTP/2 receive window, so a
