@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "engine/backend/memory_usage.h"
 #include "engine/model/model_config.h"
 #include "engine/sampling/sampling_params.h"
 #include "engine/tokenizer/tokenizer.h"
@@ -32,6 +33,7 @@ struct EngineOptions {
   int32_t context_length = 0;        // served context; 0 = model's n_ctx_train capped at 8192
   int32_t max_batch_tokens = 512;    // per-step token budget (chunked prefill)
   int32_t max_running = 64;          // sequences in the running batch at most
+  int32_t max_prefill_tokens_with_decodes = 0;  // prefill cap in steps with decodes (0: none)
   int32_t kv_block_size = 16;
   int32_t kv_blocks = 0;             // 0 = sized from available memory
   double kv_memory_fraction = 0.9;   // of the backend's available memory when sizing
@@ -89,6 +91,7 @@ struct EngineStats {
   uint64_t preemptions = 0;
   uint64_t prefix_hit_tokens = 0;    // prompt tokens served from the prefix cache
   uint64_t prompt_tokens = 0;        // all prompt tokens submitted
+  MemoryUsage device_memory;         // the backend's device (host RSS / RAM on the CPU)
 };
 
 // Hooks for metrics; called on the engine thread. All have empty defaults.

@@ -30,7 +30,9 @@ EngineImpl::EngineImpl(const EngineOptions& options, Parts parts, EngineObserver
       context_length_(parts.context_length),
       quantization_(QuantizationName(*file_)),
       kv_(parts.kv_blocks, options.kv_block_size, options.prefix_cache),
-      sched_(sched::SchedulerOptions{options.max_batch_tokens, options.max_running}, &kv_) {
+      sched_(sched::SchedulerOptions{options.max_batch_tokens, options.max_running,
+                                     options.max_prefill_tokens_with_decodes},
+             &kv_) {
   stats_.total_kv_blocks = kv_.num_blocks();
   stats_.free_kv_blocks = kv_.num_free_blocks();
   thread_ = std::thread([this] { Loop(); });
@@ -80,6 +82,7 @@ EngineStats EngineImpl::Stats() const {
   std::lock_guard<std::mutex> lock(mu_);
   EngineStats s = stats_;
   s.waiting += static_cast<int32_t>(inbox_.size());
+  s.device_memory = backend_->DeviceMemoryUsage();  // thread-safe by the Backend contract
   return s;
 }
 

@@ -4,6 +4,7 @@
 // KV head in place (no per-head copies). Long contexts are split across blocks
 // (split-K over the block table) and merged by a second kernel with the usual
 // log-sum-exp rescaling.
+#include "kernels/act_quant_device.h"
 #include "kernels/gpu_api.h"
 #include "kernels/launch_util.h"
 
@@ -169,6 +170,44 @@ __global__ void CombineSplitsKernel(const float* partials, float* out, int n_hea
   }
 }
 
+// CombineSplitsKernel fused with the quantization of its output for the wo
+// matmul. grid: (dim / 256, n_tokens), 256 threads, one output value each
+// (the merge does exactly the per-value work of CombineSplitsKernel, in the
+// same order, so `out` is bit-identical to it); a block's 256 values are one
+// Q8_K group or eight Q8_0 slices, quantized as quantize_activation.hip does.
+// (A first version merged a whole token in one block: 4 values per thread of
+// serial split loops on one SM made decode 8% slower than not fusing.)
+constexpr int kCombineThreads = 256;
+
+template <int kRule>
+__global__ void __launch_bounds__(kCombineThreads)
+    CombineSplitsQuantKernel(const float* partials, float* out, int n_heads, int head_dim,
+                             int n_splits, ActQ8* xq) {
+  const int t = blockIdx.y;
+  const int dim = n_heads * head_dim;
+  const int i = blockIdx.x * kCombineThreads + threadIdx.x;  // dim is a multiple of 256
+  const int h = i / head_dim, d = i % head_dim;
+  const int64_t idx = static_cast<int64_t>(t) * n_heads + h;
+  const float* base = partials + idx * n_splits * (head_dim + 2);
+  float gm = -INFINITY;
+  for (int s = 0; s < n_splits; ++s) gm = fmaxf(gm, base[s * (head_dim + 2)]);
+  float gl = 0.0f;
+  for (int s = 0; s < n_splits; ++s) {
+    const float ms = base[s * (head_dim + 2)];
+    if (ms != -INFINITY) gl += base[s * (head_dim + 2) + 1] * expf(ms - gm);
+  }
+  float v = 0.0f;
+  for (int s = 0; s < n_splits; ++s) {
+    const float ms = base[s * (head_dim + 2)];
+    if (ms != -INFINITY) v += base[s * (head_dim + 2) + 2 + d] * expf(ms - gm);
+  }
+  const float o = gl > 0.0f ? v / gl : 0.0f;
+  const int64_t flat = static_cast<int64_t>(t) * dim + i;
+  out[flat] = o;
+  float regs[1] = {o};
+  BlockQuantizeRow<kCombineThreads, 1, kRule>(regs, flat - threadIdx.x, kCombineThreads, xq);
+}
+
 int SplitCount(int n_tokens, int n_heads, int max_ctx) {
   // Enough blocks already fill the device: split only small batches.
   if (static_cast<int64_t>(n_tokens) * n_heads >= 1024) return 1;
@@ -207,6 +246,41 @@ void LaunchAttention(const float* q, float* out, const AttnBatch& b, int n_heads
   if (splits > 1) {
     CombineSplitsKernel<<<dim3(n_heads, b.n_tokens), kThreads, 0, ToStream(s)>>>(
         partials, out, n_heads, head_dim, splits);
+  }
+}
+
+bool AttentionQuantizeSupported(GgmlType weight_type, int n_heads, int head_dim) {
+  const int rule = ActivationRule(weight_type);
+  const int dim = n_heads * head_dim;
+  return rule != 0 && n_heads > 0 && dim % kCombineThreads == 0;
+}
+
+void LaunchAttentionQuantize(const float* q, float* out, const AttnBatch& b, int n_heads,
+                             int n_kv_heads, int head_dim, float scale, const uint16_t* k_cache,
+                             const uint16_t* v_cache, int block_size, void* scratch,
+                             GgmlType weight_type, void* xq, Stream s) {
+  if (b.n_tokens == 0) return;
+  const int splits = SplitCount(b.n_tokens, n_heads, b.max_ctx);
+  if (splits == 1) {  // no merge kernel to fold the quantization into
+    LaunchAttention(q, out, b, n_heads, n_kv_heads, head_dim, scale, k_cache, v_cache, block_size,
+                    scratch, s);
+    LaunchQuantizeActivation(weight_type, out, static_cast<int64_t>(b.n_tokens) * n_heads * head_dim,
+                             xq, s);
+    return;
+  }
+  const int keys_per_split = (b.max_ctx + splits - 1) / splits;
+  auto* partials = static_cast<float*>(scratch);
+  AttentionKernel<<<dim3(n_heads, b.n_tokens, splits), kThreads, 0, ToStream(s)>>>(
+      q, out, b, n_heads, n_kv_heads, head_dim, scale, reinterpret_cast<const __half*>(k_cache),
+      reinterpret_cast<const __half*>(v_cache), block_size, keys_per_split, partials);
+  auto* act = static_cast<ActQ8*>(xq);
+  const dim3 grid(n_heads * head_dim / kCombineThreads, b.n_tokens);
+  if (ActivationRule(weight_type) == 1) {
+    CombineSplitsQuantKernel<1><<<grid, kCombineThreads, 0, ToStream(s)>>>(
+        partials, out, n_heads, head_dim, splits, act);
+  } else {
+    CombineSplitsQuantKernel<2><<<grid, kCombineThreads, 0, ToStream(s)>>>(
+        partials, out, n_heads, head_dim, splits, act);
   }
 }
 

@@ -27,6 +27,12 @@ const char* RuntimeName();  // "hip" or "cuda"
 GpuStatus DeviceCount(int* count);
 GpuStatus SetDevice(int device);
 GpuStatus DeviceName(int device, std::string* name);
+// Whether the current device runs the mma:: tile interface of gpu_runtime.h on
+// matrix cores: NVIDIA always; AMD CDNA (gfx908, gfx90a, gfx94x, gfx950: MFMA)
+// and RDNA3 (gfx11: WMMA). Elsewhere (e.g. gfx1030) mma:: is a slow portable
+// fallback and large matmuls should take the float32 tiled kernel. Cached per
+// device; false if the device cannot be queried.
+bool DeviceHasMatrixCores();
 GpuStatus MemInfo(size_t* free_bytes, size_t* total_bytes);
 GpuStatus Malloc(void** p, size_t bytes);
 void Free(void* p);
@@ -68,6 +74,19 @@ void LaunchRope(float* x, const int32_t* positions, int n, int n_heads, int head
                 float freq_base, bool neox, Stream s);
 void LaunchAddBias(float* y, const float* bias, int n, int cols, Stream s);
 void LaunchSwiGLU(const float* gate, const float* up, float* out, int64_t n, Stream s);
+// Fused producers of an int8-matmul input: the op above AND, in the same pass,
+// xq = LaunchQuantizeActivation(weight_type, out, n * dim) (bit-identical
+// integers and scales; kernels/act_quant_device.h). For the RMSNorms, n rows of
+// `dim` with RmsNormQuantizeSupported(weight_type, dim) (dim <= 8192 and a
+// multiple of 32 for the Q8_0 rule, of 256 for Q8_K); for SwiGLU, n values,
+// a multiple of 32 (Q8_0 rule) or 256 (Q8_K rule). out may alias x / gate.
+bool RmsNormQuantizeSupported(GgmlType weight_type, int dim);
+void LaunchRmsNormQuantize(const float* x, const float* w, float* out, int n, int dim, float eps,
+                           GgmlType weight_type, void* xq, Stream s);
+void LaunchAddRmsNormQuantize(float* x, const float* residual, const float* w, float* out, int n,
+                              int dim, float eps, GgmlType weight_type, void* xq, Stream s);
+void LaunchSwiGLUQuantize(const float* gate, const float* up, float* out, int64_t n,
+                          GgmlType weight_type, void* xq, Stream s);
 void LaunchAdd(float* x, const float* y, int64_t n, Stream s);
 // out[r][:] = x[rows[r]][:].
 void LaunchGatherRows(const float* x, const int32_t* rows, int n_rows, int dim, float* out,
@@ -86,11 +105,34 @@ void LaunchMatMulSmallBatch(GgmlType type, const void* w, int64_t rows, int64_t 
                             const float* x, float* y, int n, void* scratch, Stream s);
 void LaunchMatMulTiled(GgmlType type, const void* w, int64_t rows, int64_t cols, const float* x,
                        float* y, int n, Stream s);
-// Matrix-core version of the tiled path (f16 operands, float accumulation);
-// falls back to LaunchMatMulTiled where the target has none (and for F32 weights).
+// Matrix-core GEMM (kernels/matmul_mma.hip: f16 operands, float accumulation,
+// 128-row weight tiles x 32/64/128-token tiles by n, K split over more blocks
+// when the grid is small); falls back to LaunchMatMulTiled where the device has
+// no matrix cores (DeviceHasMatrixCores), for F32 weights and for F16/BF16 rows
+// that are not a multiple of 16. With a K split, y is zeroed and accumulated
+// with atomics: its last bits may differ between runs.
 bool MatMulMmaAvailable();
 void LaunchMatMulMma(GgmlType type, const void* w, int64_t rows, int64_t cols, const float* x,
                      float* y, int n, Stream s);
+// Shape of the matrix-core GEMM, for benchmark sweeps: the token tile (0 =
+// auto by n, else 32, 64 or 128; 129 = 128 with activations staged through
+// shared memory by async copies, NVIDIA only) and how many blocks per SM the K split aims to
+// fill (0 = auto, 2). Global; read at each launch.
+// narrow: the batched-decode path for n <= 64 (weights staged as whole 256-value
+// spans by async copies; MatMulMmaNarrowTakes): 0 = auto (taken wherever it
+// applies unless token_tile forces another tile), 1 = forced where it applies
+// (token_tile 16, 32 or 64 then picks its tile), -1 = off.
+struct GemmConfig {
+  int token_tile = 0;
+  int blocks_per_sm = 0;
+  int narrow = 0;
+};
+void SetGemmConfig(const GemmConfig& c);
+GemmConfig GetGemmConfig();
+// Whether LaunchMatMulMma takes the narrow path for these arguments under the
+// current GemmConfig (Q4_K / Q6_K / Q8_0, 9..64 tokens, cols % 256 == 0, w
+// 16-byte aligned, a device with matrix cores, and shared memory for the tile).
+bool MatMulMmaNarrowTakes(GgmlType type, const void* w, int64_t cols, int n);
 constexpr int kSmallBatchMax = 8;
 // Shape of the small-batch matvec kernels, for benchmark sweeps: threads per
 // weight row (0 = auto: 32 for rows of >= 8192 Q4_K/Q5_K/Q4_0 values on NVIDIA,
@@ -128,6 +170,14 @@ void LaunchMatMulSmallBatchQuantized(GgmlType type, const void* w, int64_t rows,
 // K/V of one layer: [num_blocks * block_size][kv_dim] as f16.
 void LaunchStoreKv(const float* k, const float* v, const int32_t* slots, int n, int kv_dim,
                    uint16_t* k_cache, uint16_t* v_cache, Stream s);
+// LaunchRope of q (n_heads heads) and of k (n_kv_heads heads), both at
+// positions[n] with the same rotation, then LaunchStoreKv(k, v, slots): one
+// launch, identical results. q may be null when n_heads == 0. head_dim and
+// rot_dim even, rot_dim <= head_dim.
+void LaunchRopeStoreKv(float* q, float* k, const float* v, const int32_t* positions,
+                       const int32_t* slots, int n, int n_heads, int n_kv_heads, int head_dim,
+                       int rot_dim, float freq_base, bool neox, uint16_t* k_cache,
+                       uint16_t* v_cache, Stream s);
 
 // Step metadata for attention, in device memory (uploaded once per step).
 struct AttnBatch {
@@ -145,6 +195,16 @@ size_t AttentionScratchBytes(int n_tokens, int n_heads, int head_dim, int max_ct
 void LaunchAttention(const float* q, float* out, const AttnBatch& b, int n_heads, int n_kv_heads,
                      int head_dim, float scale, const uint16_t* k_cache, const uint16_t* v_cache,
                      int block_size, void* scratch, Stream s);
+// LaunchAttention, then xq = LaunchQuantizeActivation(weight_type, out,
+// n_tokens * n_heads * head_dim) for the output projection, the quantization
+// folded into the split-K merge kernel where there is one. Needs
+// AttentionQuantizeSupported (a quantized weight type; n_heads * head_dim a
+// multiple of 256).
+bool AttentionQuantizeSupported(GgmlType weight_type, int n_heads, int head_dim);
+void LaunchAttentionQuantize(const float* q, float* out, const AttnBatch& b, int n_heads,
+                             int n_kv_heads, int head_dim, float scale, const uint16_t* k_cache,
+                             const uint16_t* v_cache, int block_size, void* scratch,
+                             GgmlType weight_type, void* xq, Stream s);
 
 // ---- sampling ----------------------------------------------------------------
 // Per-row parameters in device memory.
@@ -171,5 +231,10 @@ struct SampleRowResult {
 size_t SampleScratchBytes(int n_rows, int vocab);
 void LaunchSample(const float* logits, int n_rows, int vocab, const SampleRowParams* params,
                   const int32_t* recent, SampleRowResult* results, void* scratch, Stream s);
+// The same result as LaunchSample for rows that are all greedy with no
+// repetition penalty and no top logprobs (token and logprob only), computed by
+// many blocks per row instead of one.
+void LaunchSampleGreedy(const float* logits, int n_rows, int vocab, SampleRowResult* results,
+                        void* scratch, Stream s);
 
 }  // namespace rocmforge::gpu

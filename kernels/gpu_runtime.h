@@ -66,23 +66,72 @@ using hip_bfloat16 = __nv_bfloat16;
 #define hipGraphDestroy cudaGraphDestroy
 #define hipFuncSetAttribute(f, a, v) cudaFuncSetAttribute(f, a, v)
 
-#include <mma.h>
-
 namespace rocmforge::gpu {
 constexpr int kWaveSize = 32;
 
-// Matrix cores: 16x16x16 half-precision tiles with float accumulation (WMMA).
+// Matrix cores: 16x16x16 half-precision tiles with float accumulation, as two
+// mma.sync m16n8k16 per tile with operands loaded by ldmatrix (WMMA's fixed
+// fragment layout would need a shared-memory round trip to write outputs).
+// LoadA / LoadB read SHARED memory: p 16-byte aligned, ld a multiple of 8.
 constexpr bool kHasMatrixCores = true;
 namespace mma {
-using FragA = nvcuda::wmma::fragment<nvcuda::wmma::matrix_a, 16, 16, 16, __half, nvcuda::wmma::row_major>;
-using FragB = nvcuda::wmma::fragment<nvcuda::wmma::matrix_b, 16, 16, 16, __half, nvcuda::wmma::col_major>;
-using FragC = nvcuda::wmma::fragment<nvcuda::wmma::accumulator, 16, 16, 16, float>;
-__device__ __forceinline__ void Zero(FragC& c) { nvcuda::wmma::fill_fragment(c, 0.0f); }
-__device__ __forceinline__ void LoadA(FragA& a, const __half* p, unsigned ld) { nvcuda::wmma::load_matrix_sync(a, p, ld); }
-__device__ __forceinline__ void LoadB(FragB& b, const __half* p, unsigned ld) { nvcuda::wmma::load_matrix_sync(b, p, ld); }
-__device__ __forceinline__ void Mma(FragC& c, const FragA& a, const FragB& b) { nvcuda::wmma::mma_sync(c, a, b, c); }
+struct FragA {  // 16 m x 16 k, row-major: a0..a3 of the m16n8k16 A operand
+  uint32_t x[4];
+};
+struct FragB {  // 16 n x 16 k ([n][k] in memory): b0,b1 of n 0..7, then of n 8..15
+  uint32_t x[4];
+};
+struct FragC {  // 16 x 16 float: c0..c3 of n 0..7, then of n 8..15
+  float x[8];
+};
+__device__ __forceinline__ void Zero(FragC& c) {
+#pragma unroll
+  for (int i = 0; i < 8; ++i) c.x[i] = 0.0f;
+}
+__device__ __forceinline__ void LoadA(FragA& a, const __half* p, unsigned ld) {
+  // Lanes 0-15 address rows 0-15 at k 0, lanes 16-31 rows 0-15 at k 8: the four
+  // 8x8 matrices come back as (m0-7,k0-7) (m8-15,k0-7) (m0-7,k8-15) (m8-15,k8-15).
+  const int l = threadIdx.x % 32;
+  const unsigned addr =
+      static_cast<unsigned>(__cvta_generic_to_shared(p + (l % 16) * ld + (l / 16) * 8));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(a.x[0]), "=r"(a.x[1]), "=r"(a.x[2]), "=r"(a.x[3])
+               : "r"(addr));
+}
+__device__ __forceinline__ void LoadB(FragB& b, const __half* p, unsigned ld) {
+  // Matrices (n0-7,k0-7) (n0-7,k8-15) (n8-15,k0-7) (n8-15,k8-15).
+  const int l = threadIdx.x % 32;
+  const unsigned addr = static_cast<unsigned>(
+      __cvta_generic_to_shared(p + ((l / 16) * 8 + l % 8) * ld + ((l / 8) % 2) * 8));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(b.x[0]), "=r"(b.x[1]), "=r"(b.x[2]), "=r"(b.x[3])
+               : "r"(addr));
+}
+__device__ __forceinline__ void Mma(FragC& c, const FragA& a, const FragB& b) {
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+        "{%8,%9}, {%0,%1,%2,%3};\n"
+        : "+f"(c.x[4 * h + 0]), "+f"(c.x[4 * h + 1]), "+f"(c.x[4 * h + 2]), "+f"(c.x[4 * h + 3])
+        : "r"(a.x[0]), "r"(a.x[1]), "r"(a.x[2]), "r"(a.x[3]), "r"(b.x[2 * h]),
+          "r"(b.x[2 * h + 1]));
+  }
+}
+// f(row, col, value) for each of the 8 elements this lane holds (row = m, col = n).
+template <class F>
+__device__ __forceinline__ void ForEachAcc(const FragC& c, F f) {
+  const int l = threadIdx.x % 32, g = l / 4, q = (l % 4) * 2;
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    f(g, 8 * h + q, c.x[4 * h + 0]);
+    f(g, 8 * h + q + 1, c.x[4 * h + 1]);
+    f(g + 8, 8 * h + q, c.x[4 * h + 2]);
+    f(g + 8, 8 * h + q + 1, c.x[4 * h + 3]);
+  }
+}
 __device__ __forceinline__ void StoreRowMajor(float* p, const FragC& c, unsigned ld) {
-  nvcuda::wmma::store_matrix_sync(p, c, ld, nvcuda::wmma::mem_row_major);
+  ForEachAcc(c, [&](int r, int col, float v) { p[r * ld + col] = v; });
 }
 }  // namespace mma
 using LaneMask = uint32_t;
@@ -116,9 +165,8 @@ constexpr int kWaveSize = 64;
 // Host pass: the wave size is a device property; host code must not depend on it.
 constexpr int kWaveSize = 64;
 #endif
-// The MFMA/WMMA path is not written yet for AMD (ROCm 5.2 ships no rocWMMA);
-// matmuls there take the float32 tiled path.
-constexpr bool kHasMatrixCores = false;
+// kHasMatrixCores and the mma:: tile interface: kernels/mma_amd.h (included at
+// the end of this branch): MFMA on CDNA, WMMA on RDNA3, a portable fallback elsewhere.
 using LaneMask = uint64_t;
 constexpr LaneMask kFullMask = kWaveSize == 64 ? ~0ull : 0xffffffffull;
 
@@ -133,15 +181,26 @@ __device__ __forceinline__ T WaveShfl(T v, int src_lane) {
 }
 __device__ __forceinline__ int Dot4I8(int a, int b, int c) {
 #if defined(__gfx90a__) || defined(__gfx940__) || defined(__gfx941__) || defined(__gfx942__) || \
-    defined(__gfx1030__) || defined(__gfx1100__) || defined(__gfx908__) || defined(__gfx906__)
+    defined(__gfx1030__) || defined(__gfx908__) || defined(__gfx906__)
   return __builtin_amdgcn_sdot4(a, b, c, false);
+#elif defined(__GFX11__)
+  // RDNA3 has no v_dot4_i32_i8 (sdot4 does not compile there); the mixed-sign form does it.
+  return __builtin_amdgcn_sudot4(true, a, true, b, c, false);
 #else
   const int8_t* pa = reinterpret_cast<const int8_t*>(&a);
   const int8_t* pb = reinterpret_cast<const int8_t*>(&b);
   return c + pa[0] * pb[0] + pa[1] * pb[1] + pa[2] * pb[2] + pa[3] * pb[3];
 #endif
 }
+// CUDA's __syncwarp() for one wave (ROCm 5.2 has none): this lane's earlier
+// memory writes are visible to the other lanes of its wave after the call.
+__device__ __forceinline__ void WaveSync() {
+  __builtin_amdgcn_fence(__ATOMIC_RELEASE, "wavefront");
+  __builtin_amdgcn_wave_barrier();
+  __builtin_amdgcn_fence(__ATOMIC_ACQUIRE, "wavefront");
+}
 }  // namespace rocmforge::gpu
+#include "kernels/mma_amd.h"
 #endif
 
 namespace rocmforge::gpu {
@@ -189,6 +248,36 @@ __device__ __forceinline__ float BlockMax(float v, float* scratch) {
   __syncthreads();
   v = lane < n_waves ? scratch[lane] : -INFINITY;
   return WaveMax(v);
+}
+
+// Asynchronous 16-byte global -> shared copies (cp.async on NVIDIA; a plain
+// 16-byte load and store elsewhere, complete on return). Both pointers 16-byte
+// aligned. AsyncCommit closes a group of copies; AsyncWait<N> waits until at
+// most N groups are in flight (this thread's copies only: follow with a barrier
+// before other threads read them).
+__device__ __forceinline__ void AsyncCopy16(void* smem, const void* gmem) {
+#if defined(RF_GPU_CUDA)
+  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(gmem) : "memory");
+#else
+  *static_cast<uint4*>(smem) = *static_cast<const uint4*>(gmem);
+#endif
+}
+__device__ __forceinline__ void AsyncCommit() {
+#if defined(RF_GPU_CUDA)
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+#endif
+}
+template <int N>
+__device__ __forceinline__ void AsyncWait() {
+#if defined(RF_GPU_CUDA)
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+#endif
+}
+__device__ __forceinline__ void AsyncWaitAll() {
+#if defined(RF_GPU_CUDA)
+  asm volatile("cp.async.wait_all;\n" ::: "memory");
+#endif
 }
 
 __device__ __forceinline__ float HalfBitsToFloat(uint16_t h) {

@@ -1,5 +1,8 @@
 // RMSNorm, alone and fused with the residual add that precedes it in every
-// transformer block (one pass over x instead of two).
+// transformer block (one pass over x instead of two); both optionally also
+// quantize their output for the int8 matmul that reads it next (one launch and
+// one pass over the row fewer per matmul input).
+#include "kernels/act_quant_device.h"
 #include "kernels/gpu_api.h"
 #include "kernels/launch_util.h"
 
@@ -40,11 +43,12 @@ __global__ void __launch_bounds__(kRegThreads)
   __shared__ float scratch[kMaxWaves];
   const int64_t base = static_cast<int64_t>(blockIdx.x) * dim;
   float* xr = x + base;
-  float v[kRegPer];
+  float v[kRegPer], wv[kRegPer];
 #pragma unroll
   for (int k = 0; k < kRegPer; ++k) {
     const int i = threadIdx.x + k * kRegThreads;
     v[k] = i < dim ? xr[i] : 0.0f;
+    wv[k] = i < dim ? w[i] : 0.0f;  // loaded with x: no round trip after the reduction
     if constexpr (kAddResidual) {
       if (i < dim) v[k] += residual[base + i];
     }
@@ -59,9 +63,51 @@ __global__ void __launch_bounds__(kRegThreads)
     const int i = threadIdx.x + k * kRegThreads;
     if (i < dim) {
       if constexpr (kAddResidual) xr[i] = v[k];
-      out[base + i] = v[k] * inv * w[i];
+      out[base + i] = v[k] * inv * wv[k];
     }
   }
+}
+
+// RmsNormRegKernel plus quantization of the output row to ActQ8 slices
+// (kRule 1: Q8_0 rule, 2: Q8_K rule), with the helpers the stand-alone
+// quantize kernel uses, so the integers are the same. Value i of the row sits
+// in thread i % 512, register i / 512: a 32-value slice is 32 consecutive
+// lanes, a 256-value Q8_K group is half the block for one register index.
+// dim <= 8192 and a multiple of 32 (Q8_0) or 256 (Q8_K).
+template <bool kAddResidual, int kRule>
+__global__ void __launch_bounds__(kRegThreads)
+    RmsNormQuantKernel(float* x, const float* residual, const float* w, float* out, int dim,
+                       float eps, ActQ8* xq) {
+  __shared__ float scratch[kMaxWaves];
+  const int64_t base = static_cast<int64_t>(blockIdx.x) * dim;
+  float* xr = x + base;
+  float v[kRegPer], wv[kRegPer];
+#pragma unroll
+  for (int k = 0; k < kRegPer; ++k) {
+    const int i = threadIdx.x + k * kRegThreads;
+    v[k] = i < dim ? xr[i] : 0.0f;
+    wv[k] = i < dim ? w[i] : 0.0f;  // loaded with x: no round trip after the reduction
+    if constexpr (kAddResidual) {
+      if (i < dim) v[k] += residual[base + i];
+    }
+  }
+  float ss = 0.0f;
+#pragma unroll
+  for (int k = 0; k < kRegPer; ++k) ss += v[k] * v[k];
+  ss = BlockSum(ss, scratch);
+  const float inv = rsqrtf(ss / dim + eps);
+  float o[kRegPer];
+#pragma unroll
+  for (int k = 0; k < kRegPer; ++k) {
+    const int i = threadIdx.x + k * kRegThreads;
+    o[k] = 0.0f;
+    if (i < dim) {
+      if constexpr (kAddResidual) xr[i] = v[k];
+      o[k] = v[k] * inv * wv[k];
+      out[base + i] = o[k];
+    }
+  }
+  BlockQuantizeRow<kRegThreads, kRegPer, kRule>(o, base, dim, xq);
 }
 
 template <bool kAddResidual>
@@ -85,6 +131,38 @@ void LaunchRmsNorm(const float* x, const float* w, float* out, int n, int dim, f
 void LaunchAddRmsNorm(float* x, const float* residual, const float* w, float* out, int n, int dim,
                       float eps, Stream s) {
   Launch<true>(x, residual, w, out, n, dim, eps, s);
+}
+
+bool RmsNormQuantizeSupported(GgmlType weight_type, int dim) {
+  const int rule = ActivationRule(weight_type);
+  if (rule == 0 || dim <= 0 || dim > kRegThreads * kRegPer) return false;
+  return dim % (rule == 2 ? 256 : 32) == 0;
+}
+
+namespace {
+template <bool kAddResidual>
+void LaunchQuantized(float* x, const float* residual, const float* w, float* out, int n, int dim,
+                     float eps, GgmlType weight_type, void* xq, Stream s) {
+  if (n == 0) return;
+  auto* q = static_cast<ActQ8*>(xq);
+  if (ActivationRule(weight_type) == 1) {
+    RmsNormQuantKernel<kAddResidual, 1>
+        <<<n, kRegThreads, 0, ToStream(s)>>>(x, residual, w, out, dim, eps, q);
+  } else {
+    RmsNormQuantKernel<kAddResidual, 2>
+        <<<n, kRegThreads, 0, ToStream(s)>>>(x, residual, w, out, dim, eps, q);
+  }
+}
+}  // namespace
+
+void LaunchRmsNormQuantize(const float* x, const float* w, float* out, int n, int dim, float eps,
+                           GgmlType weight_type, void* xq, Stream s) {
+  LaunchQuantized<false>(const_cast<float*>(x), nullptr, w, out, n, dim, eps, weight_type, xq, s);
+}
+
+void LaunchAddRmsNormQuantize(float* x, const float* residual, const float* w, float* out, int n,
+                              int dim, float eps, GgmlType weight_type, void* xq, Stream s) {
+  LaunchQuantized<true>(x, residual, w, out, n, dim, eps, weight_type, xq, s);
 }
 
 }  // namespace rocmforge::gpu

@@ -3,6 +3,7 @@
 // so positions far beyond 2048 keep their precision.
 #include "kernels/gpu_api.h"
 #include "kernels/launch_util.h"
+#include "kernels/rope_device.h"
 
 namespace rocmforge::gpu {
 namespace {
@@ -17,18 +18,10 @@ __global__ void RopeKernel(float* x, const int32_t* positions, int n_heads, int 
   const int half = rot_dim / 2;
   const int idx = blockIdx.x * blockDim.x + threadIdx.x;
   if (idx < n_heads * half) {
-    const float pos = static_cast<float>(positions[t]);
-    float* row = x + static_cast<int64_t>(t) * n_heads * head_dim;
-    const int h = idx / half, i = idx % half;
-    // theta_i = pos * base^(-2i/rot_dim), as ggml computes it.
-    const float theta = pos * powf(freq_base, -2.0f * i / rot_dim);
-    float sn, cs;
-    sincosf(theta, &sn, &cs);
-    float* head = row + h * head_dim;
-    const int a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
-    const float x0 = head[a], x1 = head[b];
-    head[a] = x0 * cs - x1 * sn;
-    head[b] = x0 * sn + x1 * cs;
+    float* head = x + (static_cast<int64_t>(t) * n_heads + idx / half) * head_dim;
+    int a, b;
+    RopePairOffsets(idx % half, rot_dim, neox, &a, &b);
+    RopeRotate(positions[t], idx % half, rot_dim, freq_base, &head[a], &head[b]);
   }
 }
 

@@ -1,4 +1,5 @@
 // Host runtime wrappers of gpu_api.h: device memory, streams, events, graphs.
+#include <atomic>
 #include <string>
 
 #include "kernels/gpu_api.h"
@@ -6,6 +7,8 @@
 
 #if defined(RF_GPU_CUDA)
 #include <cuda_profiler_api.h>
+#else
+#include "kernels/mma_layout.h"
 #endif
 
 namespace rocmforge::gpu {
@@ -43,6 +46,32 @@ GpuStatus DeviceName(int device, std::string* name) {
   GpuStatus st = Check(hipGetDeviceProperties(&prop, device), "hipGetDeviceProperties");
   if (st.ok) *name = prop.name;
   return st;
+}
+bool DeviceHasMatrixCores() {
+#if defined(RF_GPU_CUDA)
+  return true;  // every supported NVIDIA target (sm_70 and later) has tensor cores
+#else
+  int device = 0;
+  if (hipGetDevice(&device) != hipSuccess) {
+    (void)hipGetLastError();
+    return false;
+  }
+  // Per device: 0 = not asked yet, 1 = yes, 2 = no. Races only repeat the query.
+  constexpr int kCached = 64;
+  static std::atomic<int> cache[kCached];
+  if (device >= 0 && device < kCached) {
+    const int known = cache[device].load(std::memory_order_relaxed);
+    if (known != 0) return known == 1;
+  }
+  hipDeviceProp_t prop;
+  if (hipGetDeviceProperties(&prop, device) != hipSuccess) {
+    (void)hipGetLastError();
+    return false;  // not cached: a later call may succeed
+  }
+  const bool yes = mma_layout::GcnArchHasMatrixCores(prop.gcnArchName);
+  if (device >= 0 && device < kCached) cache[device].store(yes ? 1 : 2, std::memory_order_relaxed);
+  return yes;
+#endif
 }
 GpuStatus MemInfo(size_t* free_bytes, size_t* total_bytes) {
   return Check(hipMemGetInfo(free_bytes, total_bytes), "hipMemGetInfo");

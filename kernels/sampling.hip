@@ -290,7 +290,8 @@ __global__ void __launch_bounds__(kThreads)
   SampleRowResult* res = results + row;
   if (threadIdx.x == 0) {
     res->token = pick;
-    res->logprob = m == -INFINITY ? 0.0f : s[pick] - m - log_z;
+    // Nothing finite: -inf, as the CPU sampler (its log-sum-exp is 0 then).
+    res->logprob = m == -INFINITY ? -INFINITY : s[pick] - m - log_z;
   }
   const int n_top = min(p.n_top_logprobs, kMaxTopLogprobs);
   __shared__ int32_t chosen[kMaxTopLogprobs];
@@ -299,16 +300,121 @@ __global__ void __launch_bounds__(kThreads)
     if (threadIdx.x == 0) {
       chosen[k] = id;
       res->top_ids[k] = id;
-      res->top_logprobs[k] = s[id] - m - log_z;
+      res->top_logprobs[k] = m == -INFINITY ? -INFINITY : s[id] - m - log_z;
     }
     __syncthreads();
   }
 }
 
+// ---- greedy rows without penalty or top logprobs: many blocks per row.
+// One block per row read the 128k logits of a decode step alone (~3% of a
+// step); here each block reduces a chunk to (max, lowest argmax, sum of
+// exp(s - max)) and a second kernel merges the chunks of a row.
+constexpr int kGreedyThreads = 256;
+constexpr int kGreedyPerBlock = 2048;  // logits per partial block
+constexpr int kGreedyMaxChunks = 256;
+
+struct GreedyPartial {
+  float m;  // max (-inf when the chunk has nothing finite)
+  float z;  // sum of exp(s - m)
+  int index;  // lowest index holding m
+};
+
+__device__ __forceinline__ GreedyPartial Merge(GreedyPartial a, GreedyPartial b) {
+  if (b.m == -INFINITY) return a;
+  if (a.m == -INFINITY) return b;
+  GreedyPartial r;
+  r.m = fmaxf(a.m, b.m);
+  r.z = a.z * expf(a.m - r.m) + b.z * expf(b.m - r.m);
+  r.index = a.m == b.m ? min(a.index, b.index) : (a.m > b.m ? a.index : b.index);
+  return r;
+}
+
+__device__ GreedyPartial BlockMerge(GreedyPartial p) {
+  __shared__ GreedyPartial red[kMaxWaves];
+#pragma unroll
+  for (int off = kWaveSize / 2; off > 0; off >>= 1) {
+    GreedyPartial o;
+    o.m = WaveShflXor(p.m, off);
+    o.z = WaveShflXor(p.z, off);
+    o.index = WaveShflXor(p.index, off);
+    p = Merge(p, o);
+  }
+  const int lane = threadIdx.x % kWaveSize, wave = threadIdx.x / kWaveSize;
+  if (lane == 0) red[wave] = p;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    for (int w = 1; w < static_cast<int>(blockDim.x) / kWaveSize; ++w) p = Merge(p, red[w]);
+  }
+  return p;  // valid in thread 0
+}
+
+// grid: (chunks, rows).
+__global__ void __launch_bounds__(kGreedyThreads)
+    GreedyPartialKernel(const float* logits, int vocab, int chunk, GreedyPartial* partials) {
+  const int row = blockIdx.y;
+  const float* l = logits + static_cast<int64_t>(row) * vocab;
+  const int lo = blockIdx.x * chunk, hi = min(vocab, lo + chunk);
+  GreedyPartial p{-INFINITY, 0.0f, vocab};
+  for (int i = lo + threadIdx.x; i < hi; i += blockDim.x) {
+    float v = l[i];
+    if (!isfinite(v)) continue;  // as the CPU sampler: non-finite logits are -inf
+    if (v > p.m) {
+      p.z = p.z * expf(p.m - v) + 1.0f;  // exp(-inf) = 0 on the first value
+      p.m = v;
+      p.index = i;
+    } else {
+      p.z += expf(v - p.m);  // indices rise within a thread: ties keep the first
+    }
+  }
+  p = BlockMerge(p);
+  if (threadIdx.x == 0) partials[static_cast<int64_t>(row) * gridDim.x + blockIdx.x] = p;
+}
+
+// grid: rows. Greedy pick = lowest index of the maximum; logprob = s - m - log(z).
+__global__ void __launch_bounds__(kGreedyThreads)
+    GreedyFinishKernel(const GreedyPartial* partials, int n_chunks, SampleRowResult* results) {
+  const int row = blockIdx.x;
+  GreedyPartial p{-INFINITY, 0.0f, 0};
+  for (int c = threadIdx.x; c < n_chunks; c += blockDim.x) {
+    p = Merge(p, partials[static_cast<int64_t>(row) * n_chunks + c]);
+  }
+  p = BlockMerge(p);
+  if (threadIdx.x == 0) {
+    SampleRowResult* res = results + row;
+    if (p.m == -INFINITY) {  // nothing finite to sample from: token 0, logprob -inf (as the CPU)
+      res->token = 0;
+      res->logprob = -INFINITY;
+    } else {
+      res->token = p.index;
+      res->logprob = -logf(p.z);  // s[pick] - m - log z with s[pick] = m
+    }
+  }
+}
+
+int GreedyChunks(int vocab) {
+  const int chunks = (vocab + kGreedyPerBlock - 1) / kGreedyPerBlock;
+  return chunks < 1 ? 1 : (chunks > kGreedyMaxChunks ? kGreedyMaxChunks : chunks);
+}
+
 }  // namespace
 
 size_t SampleScratchBytes(int n_rows, int vocab) {
-  return static_cast<size_t>(n_rows) * static_cast<size_t>(vocab) * sizeof(float);
+  const size_t rows = static_cast<size_t>(n_rows);
+  const size_t full = rows * static_cast<size_t>(vocab) * sizeof(float);
+  const size_t greedy = rows * static_cast<size_t>(GreedyChunks(vocab)) * sizeof(GreedyPartial);
+  return full > greedy ? full : greedy;
+}
+
+void LaunchSampleGreedy(const float* logits, int n_rows, int vocab, SampleRowResult* results,
+                        void* scratch, Stream s) {
+  if (n_rows == 0 || vocab <= 0) return;
+  const int chunks = GreedyChunks(vocab);
+  const int chunk = (vocab + chunks - 1) / chunks;
+  auto* partials = static_cast<GreedyPartial*>(scratch);
+  GreedyPartialKernel<<<dim3(chunks, n_rows), kGreedyThreads, 0, ToStream(s)>>>(logits, vocab, chunk,
+                                                                              partials);
+  GreedyFinishKernel<<<n_rows, kGreedyThreads, 0, ToStream(s)>>>(partials, chunks, results);
 }
 
 void LaunchSample(const float* logits, int n_rows, int vocab, const SampleRowParams* params,

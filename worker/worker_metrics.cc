@@ -100,8 +100,8 @@ WorkerMetrics::WorkerMetrics()
       step_duration_(SingleHistogram(*registry_, "rocmforge_step_duration_seconds", "One engine step (forward + sample)", StepBuckets())),
       preemptions_(SingleCounter(*registry_, "rocmforge_preemptions_total", "Sequences preempted for KV space")),
       draining_(SingleGauge(*registry_, "rocmforge_worker_draining", "1 while draining")),
-      memory_used_(BuildGauge().Name("rocmforge_device_memory_used_bytes").Help("Device memory in use (host RSS on CPU)").Register(*registry_)),
-      memory_total_(BuildGauge().Name("rocmforge_device_memory_total_bytes").Help("Device memory size (host RAM on CPU)").Register(*registry_)),
+      memory_used_(BuildGauge().Name("rocmforge_device_memory_used_bytes").Help("Device memory in use (GPU memory on a GPU worker, process RSS on the CPU)").Register(*registry_)),
+      memory_total_(BuildGauge().Name("rocmforge_device_memory_total_bytes").Help("Device memory size (GPU memory on a GPU worker, host RAM on the CPU)").Register(*registry_)),
       model_info_(BuildGauge().Name("rocmforge_model_info").Help("What this worker serves (always 1)").Register(*registry_)) {
   collectable_ = std::make_shared<SamplingCollectable>(this);
   // Every label value exists from the start, so dashboards see zeros, not gaps.
@@ -154,10 +154,16 @@ void WorkerMetrics::OnFinish(FinishReason reason, const Usage& usage) {
 
 void WorkerMetrics::Sample() {
   std::lock_guard<std::mutex> lock(mu_);
-  memory_used_.Add({{"device", device_}}).Set(static_cast<double>(HostRssBytes()));
-  memory_total_.Add({{"device", device_}}).Set(static_cast<double>(HostRamBytes()));
-  if (!stats_source_) return;
-  const std::optional<EngineStats> stats = stats_source_();
+  const std::optional<EngineStats> stats =
+      stats_source_ ? stats_source_() : std::optional<EngineStats>();
+  // The engine reports its backend's device (GPU memory on a GPU worker); while
+  // no engine is up (loading), the process's host memory is what it uses.
+  const double memory_used = stats ? static_cast<double>(stats->device_memory.used_bytes)
+                                   : static_cast<double>(HostRssBytes());
+  const double memory_total = stats ? static_cast<double>(stats->device_memory.total_bytes)
+                                    : static_cast<double>(HostRamBytes());
+  memory_used_.Add({{"device", device_}}).Set(memory_used);
+  memory_total_.Add({{"device", device_}}).Set(memory_total);
   if (!stats) return;
   running_.Set(stats->running);
   waiting_.Set(stats->waiting);

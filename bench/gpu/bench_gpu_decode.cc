@@ -180,8 +180,9 @@ int main(int argc, char** argv) {
   // ---- tg128, with the decode step as one graph launch (default) and without
   SampleRequest req;
   req.params.temperature = 0.0f;
-  auto tg128 = [&](bool graphs, double* best) -> absl::Status {
+  auto tg128 = [&](bool graphs, unsigned fusions, double* best) -> absl::Status {
     gpu->SetAutoGraphs(graphs);
+    gpu->SetFusions(fusions);
     *best = 1e30;
     for (int rep = 0; rep < 3; ++rep) {
       int32_t tok = 1;
@@ -200,10 +201,25 @@ int main(int argc, char** argv) {
     return absl::OkStatus();
   };
   double tg_nograph = 0.0, tg_best = 0.0;
-  if (auto st = tg128(false, &tg_nograph); !st.ok()) return Fail(st);
-  if (auto st = tg128(true, &tg_best); !st.ok()) return Fail(st);
-  std::printf("tg128 without graphs: %.1f tok/s; with graphs: %.1f tok/s (%d graphs captured, %d replays)\n",
-              128.0 / tg_nograph, 128.0 / tg_best, gpu->graphs_captured(), gpu->graphs_replayed());
+  if (auto st = tg128(false, GpuBackend::kDefaultFusions, &tg_nograph); !st.ok()) return Fail(st);
+  // What each fusion (GpuBackend::Fusion bits) gains, alone and as the one
+  // left out of all: 1 norm+quantize (Q8_0 rule), 2 SwiGLU+quantize,
+  // 4 Add+RmsNorm, 8 RoPE+KV store, 16 attention merge+quantize,
+  // 32 norm+quantize (Q8_K rule).
+  std::printf("tg128 with graphs by fusion mask (tok/s):");
+  const unsigned all = GpuBackend::kAllFusions;
+  for (unsigned mask : {0u, all, 1u, 2u, 4u, 8u, 16u, 32u, all ^ 1u, all ^ 2u, all ^ 4u, all ^ 8u,
+                        all ^ 16u, all ^ 32u}) {
+    double t = 0.0;
+    if (auto st = tg128(true, mask, &t); !st.ok()) return Fail(st);
+    std::printf(" %u: %.1f;", mask, 128.0 / t);
+  }
+  std::printf("\n");
+  if (auto st = tg128(true, GpuBackend::kDefaultFusions, &tg_best); !st.ok()) return Fail(st);
+  std::printf("tg128 without graphs: %.1f tok/s; with graphs (default fusions %u): %.1f tok/s "
+              "(%d graphs captured, %d replays)\n",
+              128.0 / tg_nograph, GpuBackend::kDefaultFusions, 128.0 / tg_best, gpu->graphs_captured(),
+              gpu->graphs_replayed());
   const double tg = 128.0 / tg_best;
   // Mean context over tg128 is ~64 positions; K and V in f16.
   const double kv_bytes = 2.0 * c.n_layers * 64.0 * c.n_kv_heads * c.head_dim * 2.0;

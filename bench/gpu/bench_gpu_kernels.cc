@@ -2,12 +2,15 @@
 //  * matrix x vector at m=4096, n=1, k=14336 per weight type: weight bytes / time
 //    (TB/s), the figure ggml's anchors in issue 6 use; weights rotate over
 //    enough copies (> 4x L2) that every launch reads device memory;
-//  * the tiled large-batch path at n=512 (TFLOP/s);
+//  * the f32 tiled and matrix-core paths at n=512 (TFLOP/s), and the matrix-core
+//    GEMM table (`bench_gpu_kernels gemm` prints only that) at n = 16..2048;
 //  * device-to-device copy bandwidth (bytes read + written);
 //  * the sampler at a 128k vocabulary, GPU vs the CPU reference sampler.
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "bench/gpu/bench_timer.h"
@@ -57,9 +60,105 @@ std::vector<void*> MakeWeights(GgmlType type, int64_t rows, int64_t cols, int co
   return out;
 }
 
+// ---- matrix-core GEMM (n > kSmallBatchMax): TFLOP/s and weight bytes / time at
+// the Llama-3-8B projection shapes for the batched-decode (n = 16..64) and
+// prefill (n = 128..2048) regimes. Weights rotate over copies worth > 256 MiB
+// (> 4x L2) so every launch reads them from device memory; activations are
+// random normal values.
+void RunGemmBench(gpu::Stream s) {
+  struct Shape {
+    int64_t m, k;
+  };
+  const std::vector<int> ns = {16, 32, 64, 128, 512, 2048};
+  const int64_t kmax = 14336;
+  float* x = nullptr;
+  float* y = nullptr;
+  CHECK_GPU(gpu::Malloc(reinterpret_cast<void**>(&x), size_t{2048} * kmax * sizeof(float)));
+  CHECK_GPU(gpu::Malloc(reinterpret_cast<void**>(&y), size_t{2048} * kmax * sizeof(float)));
+  {
+    std::vector<float> hx(size_t{2048} * kmax);
+    std::mt19937 rng(11);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    for (float& v : hx) v = nd(rng);
+    CHECK_GPU(gpu::CopyToDevice(x, hx.data(), hx.size() * sizeof(float), s));
+  }
+  // n <= 64: the automatic choice (the narrow path where it applies) and, in the
+  // same run, the older 128 x 32/64 tiles (GemmConfig::narrow = -1).
+  std::printf("\n| GEMM type | m x k | n | path | us | TFLOP/s | weight TB/s |\n|---|---|---|---|---|---|---|\n");
+  const gpu::GemmConfig saved = gpu::GetGemmConfig();
+  for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q8_0, GgmlType::F16}) {
+    for (Shape sh : {Shape{4096, 4096}, Shape{14336, 4096}, Shape{4096, 14336}}) {
+      const size_t bytes = RowBytes(type, sh.k) * sh.m;
+      const int copies = static_cast<int>(std::max<size_t>(2, (size_t{256} << 20) / bytes + 1));
+      std::vector<void*> w = MakeWeights(type, sh.m, sh.k, copies, s);
+      for (int n : ns) {
+        for (int narrow : {0, -1}) {
+          if (narrow < 0 && n > 64) continue;
+          gpu::GemmConfig cfg;
+          cfg.narrow = narrow;
+          gpu::SetGemmConfig(cfg);
+          const char* path = narrow < 0 ? "old" : gpu::MatMulMmaNarrowTakes(type, w[0], sh.k, n) ? "narrow" : "auto";
+          const double flop = 2.0 * sh.m * sh.k * n;
+          const int iters = flop > 1e11 ? 5 : 20;
+          const double ms = bench::MedianMs(s, [&](int i) {
+            gpu::LaunchMatMulMma(type, w[i % copies], sh.m, sh.k, x, y, n, s);
+          }, iters, 5, 3);
+          CHECK_GPU(gpu::LastLaunchError());
+          std::printf("| %s | %lldx%lld | %d | %s | %.1f | %.1f | %.2f |\n", std::string(TypeName(type)).c_str(),
+                      static_cast<long long>(sh.m), static_cast<long long>(sh.k), n, path, ms * 1e3,
+                      flop / (ms * 1e-3) / 1e12, bytes / (ms * 1e-3) / 1e12);
+          std::fflush(stdout);
+        }
+      }
+      for (void* p : w) gpu::Free(p);
+    }
+  }
+  gpu::SetGemmConfig(saved);
+  // Tile / split sweep (gpu::GemmConfig) for Q4_K and Q8_0.
+  // n <= 64: the narrow path (narrow 1) per token tile and split target.
+  std::printf("\n| GEMM sweep type | m x k | n | token tile | blocks/SM target | narrow | us | TFLOP/s | weight TB/s |\n"
+              "|---|---|---|---|---|---|---|---|---|\n");
+  for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q8_0}) {
+    for (Shape sh : {Shape{4096, 4096}, Shape{14336, 4096}, Shape{4096, 14336}}) {
+      const size_t bytes = RowBytes(type, sh.k) * sh.m;
+      const int copies = static_cast<int>(std::max<size_t>(2, (size_t{256} << 20) / bytes + 1));
+      std::vector<void*> w = MakeWeights(type, sh.m, sh.k, copies, s);
+      for (int n : ns) {
+        std::vector<gpu::GemmConfig> cfgs;
+        if (n <= 64) {
+          for (int bps : {1, 2, 3, 4, 8}) cfgs.push_back({0, bps, 1});
+          for (int tile : {16, 32, 64}) {
+            if (tile < n || tile == 64) cfgs.push_back({tile, 0, 1});
+          }
+        } else {
+          for (int tile : {64, 128, 129}) cfgs.push_back({tile, 0});
+          cfgs.push_back({129, 4});
+        }
+        for (const gpu::GemmConfig& c : cfgs) {
+          gpu::SetGemmConfig(c);
+          const double flop = 2.0 * sh.m * sh.k * n;
+          const double ms = bench::MedianMs(s, [&](int i) {
+            gpu::LaunchMatMulMma(type, w[i % copies], sh.m, sh.k, x, y, n, s);
+          }, flop > 1e11 ? 5 : 20, 5, 3);
+          CHECK_GPU(gpu::LastLaunchError());
+          std::printf("| %s | %lldx%lld | %d | %d | %d | %d | %.1f | %.1f | %.2f |\n",
+                      std::string(TypeName(type)).c_str(), static_cast<long long>(sh.m),
+                      static_cast<long long>(sh.k), n, c.token_tile, c.blocks_per_sm, c.narrow, ms * 1e3,
+                      flop / (ms * 1e-3) / 1e12, bytes / (ms * 1e-3) / 1e12);
+        }
+        std::fflush(stdout);
+      }
+      for (void* p : w) gpu::Free(p);
+    }
+  }
+  gpu::SetGemmConfig(saved);
+  gpu::Free(x);
+  gpu::Free(y);
+}
+
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
   auto be = GpuBackend::Create(0);
   if (!be.ok()) {
     std::fprintf(stderr, "no GPU: %s\n", std::string(be.status().message()).c_str());
@@ -67,6 +166,32 @@ int main() {
   }
   gpu::Stream s = (*be)->stream();
   std::printf("device: %s (%s)\n\n", (*be)->device_name().c_str(), gpu::RuntimeName());
+  // `bench_gpu_kernels gemm`: the GEMM table alone.
+  if (argc > 1 && std::string(argv[1]) == "gemm") {
+    RunGemmBench(s);
+    return 0;
+  }
+  // `bench_gpu_kernels gemm1 TYPE M K N`: 20 launches of one GEMM (for a profiler).
+  if (argc == 6 && std::string(argv[1]) == "gemm1") {
+    GgmlType type = GgmlType::Q4_K;
+    if (!ParseTypeName(argv[2], &type)) return 2;
+    const int64_t m = std::atoll(argv[3]), k = std::atoll(argv[4]);
+    const int n = std::atoi(argv[5]);
+    std::vector<void*> w = MakeWeights(type, m, k, 1, s);
+    float *x = nullptr, *y = nullptr;
+    CHECK_GPU(gpu::Malloc(reinterpret_cast<void**>(&x), size_t(n) * k * sizeof(float)));
+    CHECK_GPU(gpu::Malloc(reinterpret_cast<void**>(&y), size_t(n) * m * sizeof(float)));
+    std::vector<float> hx(size_t(n) * k);
+    std::mt19937 rng(5);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    for (float& v : hx) v = nd(rng);
+    CHECK_GPU(gpu::CopyToDevice(x, hx.data(), hx.size() * sizeof(float), s));
+    for (int i = 0; i < 20; ++i) gpu::LaunchMatMulMma(type, w[0], m, k, x, y, n, s);
+    CHECK_GPU(gpu::StreamSync(s));
+    std::printf("gemm1 %s %lldx%lld n=%d done\n", argv[2], static_cast<long long>(m),
+                static_cast<long long>(k), n);
+    return 0;
+  }
 
   // ---- copy bandwidth
   const size_t copy_bytes = size_t{1} << 30;

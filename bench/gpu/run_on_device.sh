@@ -11,18 +11,21 @@
 #
 # `run` (on the device machine) writes under $OUT: nvidia-smi.txt, test_gpu.log
 # (+ .xml), memcheck.log, bench_kernels.md, bench_decode.md, summary.txt.
-# `RF_STAGES` (default "tests kernels decode memcheck q8") picks the stages;
+# `RF_STAGES` (default "tests kernels decode memcheck q8") picks the stages
+# (also: gemm = the matrix-core GEMM table + cuBLAS fp16 peak, gemm_peak.log / bench_gemm.md);
 # the stage `profile` runs two Q4_K_M decode steps under Nsight Compute (kernel
 # durations only, clocks and caches left alone) and sums them per kernel
 # (ncu_decode.csv, ncu_by_kernel.txt).
 set -u
 mode=${1:-run}
 root=$(cd "$(dirname "$0")/../.." && pwd)
-bin=$root/.device-bin
+# RF_BIN / RF_BUILD let several people pack separate bundles (both under the
+# repo root; RF_BIN must be carried by name).
+bin=$root/${RF_BIN:-.device-bin}
 
 if [[ $mode == pack ]]; then
   set -e
-  build=$root/build-gpu-cuda
+  build=$root/${RF_BUILD:-build-gpu-cuda}
   cmake -S "$root" -B "$build" -G Ninja -DROCMFORGE_GPU=cuda \
     -DCMAKE_CUDA_COMPILER=/usr/local/cuda/bin/nvcc -DROCMFORGE_BUILD_SERVER=OFF >/dev/null
   ninja -C "$build" -j2 test_gpu bench_gpu_kernels bench_gpu_decode
@@ -35,7 +38,6 @@ if [[ $mode == pack ]]; then
   ldd "$bin"/test_gpu "$bin"/bench_gpu_* | awk '/=> \//{print $3}' | sort -u |
     grep -Ev '/(libc|libm|libdl|libpthread|librt|libstdc\+\+|libgcc_s|ld-linux[^/]*)\.so' |
     while read -r lib; do cp -L "$lib" "$bin/lib/"; done
-  grep -qx '/.device-bin/' "$root/.git/info/exclude" 2>/dev/null || echo '/.device-bin/' >>"$root/.git/info/exclude"
   # The working tree (models included) and the carried binaries share a 64 MiB limit.
   (cd "$bin" && tar -czf ../.device-bin.tgz . && rm -rf ./* && mv ../.device-bin.tgz bin.tgz)
   du -sh "$bin"
@@ -114,6 +116,34 @@ if want numerics; then  # Q4_K_M GPU-vs-CPU agreement under other matvec shapes
   for cfg in 64,0 32,1; do
     RF_MATVEC=$cfg stage "numerics_mv$cfg.log" 60 "$bin/test_gpu" --gtest_filter='*Q4KM*'
     grep -E 'agreement' "$out/numerics_mv$cfg.log" | sed "s/^/RF_MATVEC=$cfg: /" | tee -a "$summary"
+  done
+fi
+
+if want gemm; then  # the matrix-core GEMM table + the dense fp16 peak (cuBLAS via PyTorch) on this card
+  stage gemm_peak.log 90 python3 -c '
+import torch
+a = torch.randn(8192, 8192, dtype=torch.float16, device="cuda")
+b = torch.randn(8192, 8192, dtype=torch.float16, device="cuda")
+for _ in range(5): torch.matmul(a, b)
+ts = []
+for _ in range(20):
+    s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    s.record(); torch.matmul(a, b); e.record(); torch.cuda.synchronize(); ts.append(s.elapsed_time(e))
+ts.sort(); ms = ts[len(ts) // 2]
+print(f"dense fp16 peak (torch.matmul 8192^3, cuBLAS, median of 20): {ms:.3f} ms = {2 * 8192**3 / ms / 1e9:.1f} TFLOP/s")
+'
+  cat "$out/gemm_peak.log" | tee -a "$summary"
+  stage bench_gemm.md 150 "$bin/bench_gpu_kernels" gemm
+  cat "$out/bench_gemm.md" >>"$summary"
+fi
+if want gemm_ncu; then  # stall reasons and memory traffic of one batched-decode and one prefill GEMM
+  for shape in "Q4_K 4096 14336 16" "Q4_K 4096 14336 2048"; do
+    tag=$(echo "$shape" | tr ' ' '_')
+    stage "ncu_gemm_$tag.log" 60 ncu --clock-control none -k regex:GemmMma --launch-skip 10 --launch-count 1 \
+      --section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats --section Occupancy \
+      "$bin/bench_gpu_kernels" gemm1 $shape
+    grep -E "Duration|Throughput|Stall|Achieved Occupancy|Registers|L1/TEX Hit|L2 Hit|Mem Busy|Max Bandwidth|Warp Cycles" \
+      "$out/ncu_gemm_$tag.log" | sed "s/^/[$tag] /" | tee -a "$summary"
   done
 fi
 

@@ -8,7 +8,8 @@
 #
 # `run` makes a Llama-3-8B-shaped Q4_K_M model with random weights on the device
 # (`rocmforge make-model`), starts `rocmforge worker --device gpu`, and runs
-# load_bench at N = LOAD_LEVELS (default 1,8,32,128). Output under $OUT.
+# load_bench at N = LOAD_LEVELS (default 1,8,32,128) for each scheduler setting
+# in CONFIGS (below). Output under $OUT.
 set -u
 mode=${1:-run}
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -41,14 +42,26 @@ model=/tmp/llama3-8b-q4_k_m.gguf
 t0=$(date +%s)
 "$b/rocmforge" make-model --shape llama3-8b --type Q4_K_M --threads "$(nproc)" --quiet "$model" 2>&1 | tail -2
 echo "make-model: $(( $(date +%s) - t0 )) s"
+# One worker per scheduler setting in CONFIGS, space-separated, each
+# MAX_BATCH_TOKENS:MAX_PREFILL_WITH_DECODES (default "512:128", the worker's
+# defaults): the per-step token budget and the prefill tokens a step may carry
+# while streams decode trade prefill throughput against inter-token latency.
 port=50061
-"$b/rocmforge" worker --model "$model" --device gpu --host 127.0.0.1 --port $port --metrics-port 9091 \
-  --max-batch-tokens "${MAX_BATCH_TOKENS:-2048}" --ctx 4096 >"$out/worker.log" 2>&1 &
-wpid=$!
-for _ in $(seq 1 240); do grep -q "listening on" "$out/worker.log" && break; kill -0 $wpid 2>/dev/null || break; sleep 0.5; done
-grep -q "listening on" "$out/worker.log" || { cat "$out/worker.log"; exit 1; }
-"$b/load_bench" --server 127.0.0.1:$port --concurrency "${LOAD_LEVELS:-1,8,32,128}" --rounds "${ROUNDS:-1}" \
-  2>&1 | tee "$out/load_bench.txt"
-curl -s http://127.0.0.1:9091/metrics | grep -E "^rocmforge_(batch_size|step_duration|preemptions)" >"$out/metrics.txt" || true
-kill -TERM $wpid; wait $wpid
-tail -5 "$out/worker.log"
+for cfg in ${CONFIGS:-512:128}; do
+  mbt=${cfg%%:*} cap=${cfg##*:}
+  log=$out/worker-mbt$mbt-cap$cap.log
+  "$b/rocmforge" worker --model "$model" --device gpu --host 127.0.0.1 --port $port --metrics-port 9091 \
+    --max-batch-tokens "$mbt" --max-prefill-with-decodes "$cap" --max-running "${MAX_RUNNING:-64}" \
+    --ctx 4096 >"$log" 2>&1 &
+  wpid=$!
+  for _ in $(seq 1 240); do grep -q "listening on" "$log" && break; kill -0 $wpid 2>/dev/null || break; sleep 0.5; done
+  grep -q "listening on" "$log" || { cat "$log"; exit 1; }
+  echo "== --max-batch-tokens $mbt --max-prefill-with-decodes $cap --max-running ${MAX_RUNNING:-64}" |
+    tee -a "$out/load_bench.txt"
+  "$b/load_bench" --server 127.0.0.1:$port --concurrency "${LOAD_LEVELS:-1,8,32,128}" --rounds "${ROUNDS:-1}" \
+    2>&1 | tee -a "$out/load_bench.txt"
+  curl -s http://127.0.0.1:9091/metrics | grep -E "^rocmforge_(batch_size|step_duration|preemptions|device_memory)" \
+    >"$out/metrics-mbt$mbt-cap$cap.txt" || true
+  kill -TERM $wpid; wait $wpid
+  tail -3 "$log"
+done

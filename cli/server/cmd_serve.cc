@@ -33,11 +33,12 @@ namespace {
 constexpr char kUsage[] =
     "serve --model M.gguf [--port 50051] [--metrics-port 9090] [--workers N] [--device cpu|gpu] "
     "[--host 0.0.0.0] [--threads N] [--ctx N] [--kv-blocks N] [--kv-memory-mb N] "
-    "[--max-batch-tokens N] [router front-door flags]";
+    "[--max-batch-tokens N] [--max-running N] [--max-prefill-with-decodes N] [router front-door flags]";
 
 // Worker flags passed through unchanged when given.
-const char* const kWorkerPassThrough[] = {"threads", "ctx", "kv-blocks", "kv-memory-mb",
-                                          "max-batch-tokens"};
+const char* const kWorkerPassThrough[] = {"threads",          "ctx",         "kv-blocks",
+                                          "kv-memory-mb",     "max-batch-tokens", "max-running",
+                                          "max-prefill-with-decodes"};
 
 // A loopback TCP port that was free a moment ago (the kernel picks it).
 int FreeLoopbackPort() {

@@ -18,10 +18,16 @@
 namespace rocmforge::cli {
 namespace {
 
+// Prefill tokens a step may carry while streams are decoding: every running
+// stream waits for the whole step, so this bounds inter-token latency (see
+// bench/RESULTS.md, worker load on the H100); an idle worker still prefills
+// with the whole --max-batch-tokens budget.
+constexpr int64_t kDefaultPrefillWithDecodes = 128;
+
 constexpr char kUsage[] =
     "worker --model M.gguf [--port 50061] [--metrics-port 9091] [--device cpu|gpu] "
     "[--host 127.0.0.1|0.0.0.0] [--threads N] [--ctx N] [--kv-blocks N] [--kv-memory-mb N] "
-    "[--max-batch-tokens N] [--drain-timeout S] [--tls-cert F --tls-key F [--tls-client-ca F]]";
+    "[--max-batch-tokens N] [--max-running N] [--max-prefill-with-decodes N] [--drain-timeout S] [--tls-cert F --tls-key F [--tls-client-ca F]]";
 
 struct Parsed {
   worker::WorkerOptions worker;
@@ -32,7 +38,8 @@ struct Parsed {
 absl::StatusOr<Parsed> ParseArgs(const std::vector<std::string>& args) {
   auto flags = Flags::Parse(args,
                             {"model", "port", "metrics-port", "device", "host", "threads", "ctx",
-                             "kv-blocks", "kv-memory-mb", "max-batch-tokens", "drain-timeout",
+                             "kv-blocks", "kv-memory-mb", "max-batch-tokens", "max-running", "max-prefill-with-decodes",
+                             "drain-timeout",
                              "tls-cert", "tls-key", "tls-client-ca"},
                             {});
   if (!flags.ok()) return flags.status();
@@ -57,12 +64,14 @@ absl::StatusOr<Parsed> ParseArgs(const std::vector<std::string>& args) {
     int64_t dflt, lo, hi;
     int64_t* out;
   };
-  int64_t port, metrics_port, threads, ctx, kv_blocks, kv_mb, batch;
+  int64_t port, metrics_port, threads, ctx, kv_blocks, kv_mb, batch, running, prefill_cap;
   const IntFlag ints[] = {
       {"port", 50061, 0, 65535, &port},          {"metrics-port", 9091, -1, 65535, &metrics_port},
       {"threads", 0, 0, 1024, &threads},         {"ctx", 0, 0, 1 << 20, &ctx},
       {"kv-blocks", 0, 0, 1 << 24, &kv_blocks},  {"kv-memory-mb", 0, 0, int64_t{1} << 30, &kv_mb},
       {"max-batch-tokens", 512, 1, 1 << 20, &batch},
+      {"max-running", 64, 1, 1 << 16, &running},
+      {"max-prefill-with-decodes", kDefaultPrefillWithDecodes, 0, 1 << 20, &prefill_cap},
   };
   for (const IntFlag& f : ints) {
     auto v = flags->GetInt(f.name, f.dflt);
@@ -79,6 +88,8 @@ absl::StatusOr<Parsed> ParseArgs(const std::vector<std::string>& args) {
   p.engine.kv_blocks = static_cast<int32_t>(kv_blocks);
   p.engine.kv_memory_cap_bytes = kv_mb * 1024 * 1024;
   p.engine.max_batch_tokens = static_cast<int32_t>(batch);
+  p.engine.max_running = static_cast<int32_t>(running);
+  p.engine.max_prefill_tokens_with_decodes = static_cast<int32_t>(prefill_cap);
   auto drain = flags->GetDouble("drain-timeout", 30);
   if (!drain.ok()) return drain.status();
   if (!(*drain >= 0)) return absl::InvalidArgumentError("--drain-timeout must be >= 0 seconds");

@@ -21,6 +21,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "engine/backend/memory_usage.h"
 #include "engine/backend/step_batch.h"
 #include "engine/gguf/gguf_file.h"
 #include "engine/sampling/sampling_params.h"
@@ -76,6 +77,10 @@ class Backend {
   // Memory still available for the KV pool (device free memory, or a share of
   // host memory for the CPU).
   virtual size_t AvailableMemoryBytes() const = 0;
+  // What the device reports in use and in total (the GPU's memory; on the CPU,
+  // this process's resident set and the host's RAM). Safe to call from any
+  // thread, concurrently with steps (metrics scrapes call it).
+  virtual MemoryUsage DeviceMemoryUsage() const;
 
   // Makes a GGUF tensor resident (the CPU returns a view into the mapping; the
   // GPU copies it once). Unimplemented for types the backend cannot compute.

@@ -6,7 +6,11 @@
 #include <cstdint>
 #include <vector>
 
+#include "absl/status/status.h"
+
 namespace rocmforge {
+
+struct KvCacheShape;  // engine/backend/backend.h
 
 struct BatchSeq {
   int32_t token_start = 0;   // index of this sequence's first token in StepBatch::tokens
@@ -28,5 +32,15 @@ struct StepBatch {
 
   int32_t n_tokens() const { return static_cast<int32_t>(tokens.size()); }
 };
+
+// Checks a step batch against the KV pool it will be computed on, the one
+// validation every backend's BeginStep runs: equal lengths of tokens /
+// positions / slots, each sequence's token range and block table (long enough
+// for kv_len, ids inside the pool), every token in exactly one sequence, each
+// token's slot equal to what its block table says for its position, logit rows
+// in range. InvalidArgument naming the first problem; never crashes on bad
+// input. `token_seq`, when given, receives the sequence index of every token.
+absl::Status ValidateStepBatch(const StepBatch& batch, const KvCacheShape& kv,
+                               std::vector<int32_t>* token_seq = nullptr);
 
 }  // namespace rocmforge

@@ -8,6 +8,7 @@ Scheduler::Scheduler(const SchedulerOptions& options, kv::KvCacheManager* kv)
     : options_(options), kv_(kv) {
   options_.max_batch_tokens = std::max(options_.max_batch_tokens, 1);
   options_.max_running = std::clamp(options_.max_running, 1, options_.max_batch_tokens);
+  options_.max_prefill_tokens_with_decodes = std::max(options_.max_prefill_tokens_with_decodes, 0);
 }
 
 bool Scheduler::Add(uint64_t id, std::vector<int32_t> tokens, int32_t priority) {
@@ -109,6 +110,10 @@ bool Scheduler::TrySchedule(StepPlan& plan) {
     if (preempted_self) break;  // s was the last running sequence
     plan.seqs.push_back({s.id, s.num_computed, 1, false, true});
     --budget;
+  }
+  const bool has_decodes = !plan.seqs.empty();
+  if (has_decodes && options_.max_prefill_tokens_with_decodes > 0) {
+    budget = std::min(budget, options_.max_prefill_tokens_with_decodes);
   }
 
   // 2. Prefill chunks of running sequences (long prompts continue here).

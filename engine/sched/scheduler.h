@@ -6,6 +6,10 @@
 //  * Running decodes first, one token each, so a long prompt never stalls
 //    them; then prefill chunks, first of running sequences still in prefill,
 //    then of newly admitted ones, within the tokens left (chunked prefill).
+//    In a step that carries decodes, prefill takes at most
+//    `max_prefill_tokens_with_decodes` of them: a step's time grows with its
+//    tokens, and every running stream waits for the whole step, so this bounds
+//    inter-token latency while an idle engine still prefills at full budget.
 //  * Admission FCFS within priority (higher first); the queue head is never
 //    overtaken, so a big request cannot starve.
 //  * KV blocks are reserved here for every planned token. When a running
@@ -35,6 +39,7 @@ namespace rocmforge::sched {
 struct SchedulerOptions {
   int32_t max_batch_tokens = 512;
   int32_t max_running = 64;  // clamped to max_batch_tokens (each decode needs a token)
+  int32_t max_prefill_tokens_with_decodes = 0;  // 0: no cap beyond max_batch_tokens
 };
 
 struct Sequence {

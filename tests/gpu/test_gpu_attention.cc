@@ -1,7 +1,8 @@
 // Paged attention on the GPU (f16 KV) against the CPU backend (f32 KV):
 // varlen prefill batches over scattered block tables, a chunked prefill that
 // continues a cached prefix, and decode steps at context lengths up to 4097
-// (the split-K path), for GQA and MQA, head_dim 64 and 128.
+// (the split-K path), for GQA and MQA, head_dim 64 and 128; the quantization
+// for the output projection folded into the split merge.
 #include <algorithm>
 #include <cmath>
 
@@ -118,6 +119,52 @@ TEST_P(GpuAttention, DecodeAtLongContextsSplitK) {
   }
   RunBoth(gpu.get(), cpu.get(), MakeStep(ctx, n_new, tables), c, rng, /*attend=*/false);
   EXPECT_LE(RunBoth(gpu.get(), cpu.get(), MakeStep(final_ctx, one, tables), c, rng), 1e-2);
+}
+
+// Attention followed by the output projection at batch <= 8: the backend
+// folds the projection's activation quantization into the split-K merge.
+// With fusions on and off the attention output and the projection must be
+// bit-identical (decode tokens at long contexts, so the merge runs).
+TEST_P(GpuAttention, QuantizeFoldedIntoMergeMatchesUnfused) {
+  RF_REQUIRE_GPU(gpu);
+  const AttnCase c = GetParam();
+  std::mt19937 rng(std::random_device{}());
+  const std::vector<int> final_ctx = {1500, 77, 700};
+  int blocks = 0;
+  for (int x : final_ctx) blocks += (x + kBlock - 1) / kBlock;
+  KvCacheShape shape{1, c.n_kv_heads, c.head_dim, kBlock, blocks};
+  ASSERT_TRUE(gpu->InitKvCache(shape).ok());
+  auto tables = ScatteredTables(rng, final_ctx, blocks);
+  std::vector<int> ctx, n_new, one;
+  for (int x : final_ctx) {
+    ctx.push_back(x - 1);
+    n_new.push_back(x - 1);
+    one.push_back(1);
+  }
+  auto cpu = MakeCpu();
+  ASSERT_TRUE(cpu->InitKvCache(shape).ok());
+  RunBoth(gpu.get(), cpu.get(), MakeStep(ctx, n_new, tables), c, rng, /*attend=*/false);
+  const StepBatch step = MakeStep(final_ctx, one, tables);
+  const int n = step.n_tokens(), q_dim = c.n_heads * c.head_dim;
+  const auto q = RandomVec(rng, size_t(n) * q_dim);
+  for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_K}) {
+    HostTensor wo = MakeTensor(rng, type, 96, q_dim);
+    auto w = gpu->LoadWeight(wo.info);
+    ASSERT_TRUE(w.ok()) << w.status();
+    std::vector<float> attn[2], y[2];
+    for (int fused = 0; fused < 2; ++fused) {
+      gpu->SetFusion(fused == 1);
+      ASSERT_TRUE(gpu->BeginStep(step).ok());
+      Buf qg(gpu.get(), q), og(gpu.get(), size_t(n) * q_dim), yg(gpu.get(), size_t(n) * 96);
+      gpu->Attention(0, qg.p, og.p, c.n_heads, 0.1f);
+      gpu->MatMul(*w, og.p, yg.p, n);
+      ASSERT_TRUE(gpu->Synchronize().ok());
+      attn[fused] = og.Get();
+      y[fused] = yg.Get();
+    }
+    EXPECT_EQ(attn[0], attn[1]) << TypeName(type);
+    EXPECT_EQ(y[0], y[1]) << TypeName(type);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Heads, GpuAttention,

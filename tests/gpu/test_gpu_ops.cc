@@ -1,9 +1,13 @@
 // Row and elementwise ops of the GPU backend against the CPU backend on fresh
 // random inputs of awkward sizes: embedding (every weight type), RMSNorm (+
 // fused residual add), RoPE in both orders at positions up to 5000, bias add,
-// SwiGLU, add and row gather.
+// SwiGLU, add and row gather; the fused kernels (norm / SwiGLU + activation
+// quantization, RoPE + KV store) against the CPU and the unfused kernels, and
+// the backend with its fusions on against itself with them off.
+#include <cstring>
 #include <numeric>
 
+#include "engine/common/fp16.h"
 #include "tests/gpu/gpu_test_util.h"
 
 namespace rocmforge::gputest {
@@ -181,6 +185,271 @@ TEST(GpuOps, BadStepBatchIsAnErrorNotACrash) {
   b = OneSeqBatch(3, 0, 16);
   b.logit_rows = {5};
   EXPECT_FALSE(gpu->BeginStep(b).ok());
+}
+
+// ---- fused kernels ----------------------------------------------------------
+
+// Host mirror of the device's ActQ8 (kernels/quant_device.h).
+struct HostActQ8 {
+  float d;
+  float s;
+  int8_t qs[32];
+};
+static_assert(sizeof(HostActQ8) == 40);
+
+// Raw device bytes, freed with the backend.
+struct DevBytes {
+  Backend* b;
+  void* p = nullptr;
+  size_t n;
+  DevBytes(Backend* be, size_t bytes) : b(be), n(bytes) {
+    auto a = be->Alloc(bytes);
+    EXPECT_TRUE(a.ok());
+    p = a.ok() ? *a : nullptr;
+  }
+  ~DevBytes() { b->Free(p); }
+  template <typename T>
+  std::vector<T> Get() const {
+    std::vector<T> v(n / sizeof(T));
+    EXPECT_TRUE(b->Download(v.data(), p, v.size() * sizeof(T)).ok());
+    return v;
+  }
+};
+
+// Expects the GPU's slices of `values` (n rows of `cols`) to hold exactly the
+// integers and scales the CPU reference quantizer makes from the same floats.
+void ExpectSameQuantization(GgmlType weight_type, const std::vector<float>& values, int n,
+                            int64_t cols, const std::vector<HostActQ8>& got,
+                            const std::string& what) {
+  const bool q8k = quant::ActivationType(weight_type) == GgmlType::Q8_K;
+  std::vector<uint8_t> row(quant::ActivationRowBytes(weight_type, cols));
+  int bad = 0;
+  for (int r = 0; r < n; ++r) {
+    quant::QuantizeActivation(weight_type, values.data() + r * cols, row.data(), cols);
+    for (int64_t j = 0; j < cols / 32; ++j) {
+      const HostActQ8& g = got[r * cols / 32 + j];
+      float d;
+      const int8_t* q;
+      if (q8k) {
+        const auto* b = reinterpret_cast<const BlockQ8_K*>(row.data()) + j / 8;
+        d = b->d;
+        q = b->qs + (j % 8) * 32;
+      } else {
+        const auto* b = reinterpret_cast<const BlockQ8_0*>(row.data()) + j;
+        d = Fp16ToFp32(b->d);
+        q = b->qs;
+      }
+      int sum = 0;
+      for (int i = 0; i < 32; ++i) sum += q[i];
+      const bool same = g.d == d && g.s == d * static_cast<float>(sum) &&
+                        std::memcmp(g.qs, q, 32) == 0;
+      if (!same && ++bad <= 3) {
+        ADD_FAILURE() << what << ": slice " << j << " of row " << r << " differs (d " << g.d
+                      << " vs " << d << ")";
+      }
+    }
+  }
+  EXPECT_EQ(bad, 0) << what;
+}
+
+TEST(GpuOps, FusedNormQuantizeMatchesCpu) {
+  RF_REQUIRE_GPU(gpu);
+  auto cpu = MakeCpu();
+  std::mt19937 rng(std::random_device{}());
+  struct Case {
+    GgmlType type;
+    std::vector<int> dims;
+  };
+  for (const Case& c : {Case{GgmlType::Q8_0, {96, 352, 4096, 8192}},
+                        Case{GgmlType::Q4_K, {256, 768, 4096, 8192}}}) {
+    for (int dim : c.dims) {
+      ASSERT_TRUE(gpu::RmsNormQuantizeSupported(c.type, dim));
+      for (int n : {1, 3, 8}) {
+        for (bool add : {false, true}) {
+          const std::string what = std::string(TypeName(c.type)) + (add ? " add" : "") + " dim " +
+                                   std::to_string(dim) + " n " + std::to_string(n);
+          HostTensor w = MakeTensor(rng, GgmlType::F32, 1, dim);
+          auto wg = gpu->LoadWeight(w.info);
+          auto wc = cpu->LoadWeight(w.info);
+          ASSERT_TRUE(wg.ok() && wc.ok());
+          const auto x = RandomVec(rng, size_t(n) * dim, 2.0f);
+          const auto r = RandomVec(rng, size_t(n) * dim, 1.0f);
+          Buf xg(gpu.get(), x), xc(cpu.get(), x), rg(gpu.get(), r), rc(cpu.get(), r);
+          Buf og(gpu.get(), x.size()), oc(cpu.get(), x.size());
+          DevBytes xq(gpu.get(), size_t(n) * dim / 32 * sizeof(HostActQ8));
+          const auto* wd = static_cast<const float*>(wg->data);
+          if (add) {
+            gpu::LaunchAddRmsNormQuantize(xg.p, rg.p, wd, og.p, n, dim, 1e-5f, c.type, xq.p,
+                                          gpu->stream());
+            cpu->AddRmsNorm(xc.p, rc.p, *wc, oc.p, n, dim, 1e-5f);
+            EXPECT_LE(RelErr(xg.Get(), xc.Get()), 1e-6) << what;
+          } else {
+            gpu::LaunchRmsNormQuantize(xg.p, wd, og.p, n, dim, 1e-5f, c.type, xq.p, gpu->stream());
+            cpu->RmsNorm(xc.p, *wc, oc.p, n, dim, 1e-5f);
+          }
+          const std::vector<float> out = og.Get();
+          EXPECT_LE(RelErr(out, oc.Get()), 1e-5) << what;
+          ExpectSameQuantization(c.type, out, n, dim, xq.Get<HostActQ8>(), what);
+        }
+      }
+    }
+  }
+}
+
+TEST(GpuOps, FusedSwiGLUQuantizeMatchesCpu) {
+  RF_REQUIRE_GPU(gpu);
+  auto cpu = MakeCpu();
+  std::mt19937 rng(std::random_device{}());
+  struct Case {
+    GgmlType type;
+    std::vector<int> cols;
+  };
+  for (const Case& c : {Case{GgmlType::Q4_0, {96, 352, 2816}}, Case{GgmlType::Q6_K, {256, 768, 2816}}}) {
+    for (int cols : c.cols) {
+      for (int n : {1, 3, 8}) {
+        const std::string what =
+            std::string(TypeName(c.type)) + " cols " + std::to_string(cols) + " n " + std::to_string(n);
+        const int64_t total = int64_t(n) * cols;
+        const auto g = RandomVec(rng, total, 3.0f), u = RandomVec(rng, total, 1.0f);
+        Buf gg(gpu.get(), g), gc(cpu.get(), g), ug(gpu.get(), u), uc(cpu.get(), u);
+        DevBytes xq(gpu.get(), size_t(total) / 32 * sizeof(HostActQ8));
+        // In place, as the model calls it (out = gate).
+        gpu::LaunchSwiGLUQuantize(gg.p, ug.p, gg.p, total, c.type, xq.p, gpu->stream());
+        cpu->SwiGLU(gc.p, uc.p, gc.p, total);
+        const std::vector<float> out = gg.Get();
+        EXPECT_LE(RelErr(out, gc.Get()), 1e-5) << what;
+        ExpectSameQuantization(c.type, out, n, cols, xq.Get<HostActQ8>(), what);
+      }
+    }
+  }
+}
+
+// The fused RoPE + KV store kernel against RoPE and StoreKv run separately
+// (the backend with fusions off): identical floats and cache bytes; the
+// rotated rows also against the CPU.
+TEST(GpuOps, FusedRopeStoreKvMatchesUnfused) {
+  RF_REQUIRE_GPU(gpu);
+  auto cpu = MakeCpu();
+  std::mt19937 rng(std::random_device{}());
+  for (int head_dim : {64, 128}) {
+    for (bool neox : {false, true}) {
+      for (int n : {1, 3, 8}) {
+        const int n_heads = 6, n_kv = 2, kv_dim = n_kv * head_dim, blocks = 320;
+        const int rot = neox ? head_dim / 2 : head_dim;  // partial rotation too
+        const int start = static_cast<int>(rng() % 5000);
+        const std::string what = "hd " + std::to_string(head_dim) + (neox ? " neox" : " norm") +
+                                 " n " + std::to_string(n) + " pos " + std::to_string(start);
+        KvCacheShape shape{1, n_kv, head_dim, 16, blocks};
+        ASSERT_TRUE(gpu->InitKvCache(shape).ok());
+        ASSERT_TRUE(cpu->InitKvCache(shape).ok());
+        StepBatch b = OneSeqBatch(n, start, 16);
+        ASSERT_TRUE(gpu->BeginStep(b).ok());
+        ASSERT_TRUE(cpu->BeginStep(b).ok());
+        const auto q = RandomVec(rng, size_t(n) * n_heads * head_dim);
+        const auto k = RandomVec(rng, size_t(n) * kv_dim), v = RandomVec(rng, size_t(n) * kv_dim);
+        const RopeStyle style = neox ? RopeStyle::kNeox : RopeStyle::kNorm;
+        const float base = 5e5f;
+        // Unfused reference on the GPU.
+        gpu->SetFusion(false);
+        Buf q1(gpu.get(), q), k1(gpu.get(), k), v1(gpu.get(), v);
+        gpu->Rope(q1.p, n, n_heads, head_dim, rot, base, style);
+        gpu->Rope(k1.p, n, n_kv, head_dim, rot, base, style);
+        gpu->StoreKv(0, k1.p, v1.p);
+        ASSERT_TRUE(gpu->Synchronize().ok());
+        const size_t cache_elems = size_t(blocks) * 16 * kv_dim;
+        std::vector<uint16_t> kc1(cache_elems), vc1(cache_elems), kc2(cache_elems), vc2(cache_elems);
+        ASSERT_TRUE(gpu->Download(kc1.data(), gpu->KCache(0), cache_elems * 2).ok());
+        ASSERT_TRUE(gpu->Download(vc1.data(), gpu->VCache(0), cache_elems * 2).ok());
+        gpu->SetFusion(true);
+        ASSERT_TRUE(gpu->InitKvCache(shape).ok());  // zeroed again
+        ASSERT_TRUE(gpu->BeginStep(b).ok());
+        // The fused kernel itself.
+        Buf q2(gpu.get(), q), k2(gpu.get(), k), v2(gpu.get(), v);
+        DevBytes pos(gpu.get(), n * sizeof(int32_t)), slots(gpu.get(), n * sizeof(int32_t));
+        ASSERT_TRUE(gpu->Upload(pos.p, b.positions.data(), n * sizeof(int32_t)).ok());
+        ASSERT_TRUE(gpu->Upload(slots.p, b.slots.data(), n * sizeof(int32_t)).ok());
+        gpu::LaunchRopeStoreKv(q2.p, k2.p, v2.p, static_cast<const int32_t*>(pos.p),
+                               static_cast<const int32_t*>(slots.p), n, n_heads, n_kv, head_dim, rot,
+                               base, neox, const_cast<uint16_t*>(gpu->KCache(0)),
+                               const_cast<uint16_t*>(gpu->VCache(0)), gpu->stream());
+        ASSERT_TRUE(gpu->Synchronize().ok());
+        ASSERT_TRUE(gpu->Download(kc2.data(), gpu->KCache(0), cache_elems * 2).ok());
+        ASSERT_TRUE(gpu->Download(vc2.data(), gpu->VCache(0), cache_elems * 2).ok());
+        EXPECT_EQ(q2.Get(), q1.Get()) << what;
+        EXPECT_EQ(k2.Get(), k1.Get()) << what;
+        EXPECT_TRUE(kc1 == kc2) << "K cache, " << what;
+        EXPECT_TRUE(vc1 == vc2) << "V cache, " << what;
+        // And the rotation against the CPU.
+        Buf qc(cpu.get(), q);
+        cpu->Rope(qc.p, n, n_heads, head_dim, rot, base, style);
+        EXPECT_LE(RelErr(q2.Get(), qc.Get()), 1e-4) << what;
+      }
+    }
+  }
+}
+
+// One Llama-style layer of ops (Add; RmsNorm; Q, K, V matvecs; RoPE Q and K;
+// StoreKv; Attention; wo; AddRmsNorm; gate, up; SwiGLU; down) on the backend
+// with fusions on and off, deferred as a decode graph: bit-identical results,
+// so every fused path the backend picks computes what the unfused ops do.
+TEST(GpuOps, FusionOnAndOffGiveIdenticalLayers) {
+  RF_REQUIRE_GPU(gpu);
+  std::mt19937 rng(std::random_device{}());
+  for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q8_0}) {
+    for (int n : {1, 3, 8}) {
+      const int dim = 512, n_heads = 8, n_kv = 2, hd = 64, ffn = 768, kv_dim = n_kv * hd;
+      HostTensor wq = MakeTensor(rng, type, dim, dim), wk = MakeTensor(rng, type, kv_dim, dim),
+                 wv = MakeTensor(rng, type, kv_dim, dim), wo = MakeTensor(rng, type, dim, dim),
+                 wg = MakeTensor(rng, type, ffn, dim), wu = MakeTensor(rng, type, ffn, dim),
+                 wd = MakeTensor(rng, type, dim, ffn), n1 = MakeTensor(rng, GgmlType::F32, 1, dim),
+                 n2 = MakeTensor(rng, GgmlType::F32, 1, dim);
+      std::vector<Weight> w;
+      for (HostTensor* t : {&wq, &wk, &wv, &wo, &wg, &wu, &wd, &n1, &n2}) {
+        auto l = gpu->LoadWeight(t->info);
+        ASSERT_TRUE(l.ok()) << l.status();
+        w.push_back(*l);
+      }
+      const auto x0 = RandomVec(rng, size_t(n) * dim), h0 = RandomVec(rng, size_t(n) * dim);
+      const int start = 100 + static_cast<int>(rng() % 300);
+      std::vector<std::vector<float>> results[2];
+      std::vector<uint16_t> caches[2];
+      for (int fused = 0; fused < 2; ++fused) {
+        gpu->SetFusion(fused == 1);
+        KvCacheShape shape{1, n_kv, hd, 16, 32};
+        ASSERT_TRUE(gpu->InitKvCache(shape).ok());
+        Buf x(gpu.get(), x0), h(gpu.get(), h0), q(gpu.get(), size_t(n) * dim),
+            k(gpu.get(), size_t(n) * kv_dim), v(gpu.get(), size_t(n) * kv_dim),
+            attn(gpu.get(), size_t(n) * dim), g(gpu.get(), size_t(n) * ffn), u(gpu.get(), size_t(n) * ffn);
+        StepBatch b = OneSeqBatch(n, start, 16);
+        ASSERT_TRUE(gpu->BeginStep(b).ok());
+        gpu->Add(x.p, h.p, int64_t(n) * dim);
+        gpu->RmsNorm(x.p, w[7], h.p, n, dim, 1e-5f);
+        gpu->MatMul(w[0], h.p, q.p, n);
+        gpu->MatMul(w[1], h.p, k.p, n);
+        gpu->MatMul(w[2], h.p, v.p, n);
+        gpu->Rope(q.p, n, n_heads, hd, hd, 1e4f, RopeStyle::kNorm);
+        gpu->Rope(k.p, n, n_kv, hd, hd, 1e4f, RopeStyle::kNorm);
+        gpu->StoreKv(0, k.p, v.p);
+        gpu->Attention(0, q.p, attn.p, n_heads, 0.125f);
+        gpu->MatMul(w[3], attn.p, h.p, n);
+        gpu->AddRmsNorm(x.p, h.p, w[8], h.p, n, dim, 1e-5f);
+        gpu->MatMul(w[4], h.p, g.p, n);
+        gpu->MatMul(w[5], h.p, u.p, n);
+        gpu->SwiGLU(g.p, u.p, g.p, int64_t(n) * ffn);
+        gpu->MatMul(w[6], g.p, h.p, n);
+        ASSERT_TRUE(gpu->Synchronize().ok());
+        for (Buf* r : {&x, &h, &q, &k, &attn, &g}) results[fused].push_back(r->Get());
+        const size_t cache_elems = size_t(32) * 16 * kv_dim;
+        caches[fused].resize(cache_elems);
+        ASSERT_TRUE(gpu->Download(caches[fused].data(), gpu->KCache(0), cache_elems * 2).ok());
+      }
+      for (size_t i = 0; i < results[0].size(); ++i) {
+        EXPECT_EQ(results[0][i], results[1][i]) << TypeName(type) << " n " << n << " buffer " << i;
+        for (float f : results[1][i]) ASSERT_TRUE(std::isfinite(f));
+      }
+      EXPECT_TRUE(caches[0] == caches[1]) << TypeName(type) << " n " << n;
+    }
+  }
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // The GPU sampler against the CPU sampler (engine/sampling/sampler.h, the
 // reference) on equal logits: the same picks for greedy, temperature, top-k,
-// top-p, min-p and repetition penalty, the same Philox draws, and logprobs.
+// top-p, min-p and repetition penalty, the same Philox draws, and logprobs;
+// plain greedy rows (the many-blocks argmax) exactly, ties and non-finite logits included.
 #include "engine/sampling/sampler.h"
 #include "tests/gpu/gpu_test_util.h"
 
@@ -102,6 +103,46 @@ TEST(GpuSampling, SameSeedAndStepSamePick) {
   }
   std::sort(picks.begin(), picks.end());
   EXPECT_GT(std::unique(picks.begin(), picks.end()) - picks.begin(), 10) << "draws do not vary with step";
+}
+
+// Plain greedy rows take the many-blocks argmax: exact picks against the CPU
+// sampler, ties to the lowest id, non-finite logits skipped, an all-non-finite
+// row gives token 0.
+TEST(GpuSampling, GreedyManyBlockArgmaxMatchesCpu) {
+  RF_REQUIRE_GPU(gpu);
+  std::mt19937 rng(std::random_device{}());
+  for (int vocab : {1, 7, 2049, 128256}) {
+    for (int rows : {1, 3, 8}) {
+      std::vector<float> logits = RandomVec(rng, size_t(rows) * vocab, 3.0f);
+      for (int r = 0; r < rows; ++r) {
+        float* l = logits.data() + size_t(r) * vocab;
+        if (vocab > 1 && r % 3 == 0) {  // a tie at the maximum, far apart
+          const int a = static_cast<int>(rng() % vocab), c = static_cast<int>(rng() % vocab);
+          l[a] = l[c] = 50.0f;
+        }
+        if (vocab > 2 && r % 3 == 1) {
+          l[rng() % vocab] = NAN;
+          l[rng() % vocab] = INFINITY;
+        }
+        if (r == 2) std::fill(l, l + vocab, -INFINITY);
+      }
+      Buf lg(gpu.get(), logits);
+      std::vector<SampleRequest> req(rows);
+      for (auto& q : req) q.params.temperature = 0.0f;
+      std::vector<SampleResult> got(rows);
+      ASSERT_TRUE(gpu->Sample(lg.p, rows, vocab, req.data(), got.data()).ok());
+      for (int r = 0; r < rows; ++r) {
+        const SampledToken want =
+            SampleToken(logits.data() + size_t(r) * vocab, vocab, req[r].params, 0, nullptr, 0);
+        EXPECT_EQ(got[r].token, want.token) << "vocab " << vocab << " row " << r;
+        if (std::isinf(want.logprob)) {  // the all-non-finite row
+          EXPECT_EQ(got[r].logprob, want.logprob) << "vocab " << vocab << " row " << r;
+        } else {
+          EXPECT_NEAR(got[r].logprob, want.logprob, 1e-3) << "vocab " << vocab << " row " << r;
+        }
+      }
+    }
+  }
 }
 
 }  // namespace

@@ -232,6 +232,12 @@ TEST_F(WorkerE2eTest, MetricsReflectTheTrafficServed) {
   EXPECT_GE(testing::MetricValue(m, "rocmforge_requests_total", "finish_reason=\"length\"").value_or(0), 1.0);
   EXPECT_NE(m.find("rocmforge_model_info{device=\"cpu\",model=\"tiny-llama-spm\",quantization=\"F16\"} 1"),
             std::string::npos);
+  // The CPU "device" memory: this process's resident set (the bundled model is
+  // mapped and read, so at least its 13 MB) within the host's RAM.
+  const double used = testing::MetricValue(m, "rocmforge_device_memory_used_bytes", "device=\"cpu\"").value_or(0);
+  const double total = testing::MetricValue(m, "rocmforge_device_memory_total_bytes", "device=\"cpu\"").value_or(0);
+  EXPECT_GT(used, 10e6);
+  EXPECT_GT(total, used);
 }
 
 }  // namespace

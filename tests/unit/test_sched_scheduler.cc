@@ -125,6 +125,13 @@ class Harness {
       }
     }
     ASSERT_EQ(sum, plan.num_tokens);
+    if (opt_.max_prefill_tokens_with_decodes > 0) {
+      int32_t decodes = 0, prefill = 0;
+      for (const ScheduledSeq& p : plan.seqs) (p.is_prefill ? prefill : decodes) += p.n_tokens;
+      if (decodes > 0) {
+        ASSERT_LE(prefill, opt_.max_prefill_tokens_with_decodes) << "prefill cap";
+      }
+    }
     // "Run the model": store the step's tokens.
     for (const ScheduledSeq& p : plan.seqs) {
       const Sequence* s = sched_.Find(p.seq_id);
@@ -190,6 +197,29 @@ TEST(Scheduler, RunningDecodesAreNeverStalledByALongPrompt) {
     EXPECT_EQ(decoded, (std::set<uint64_t>{1, 2, 3})) << "step " << step;
     // The rest of the budget goes to the long prompt.
     EXPECT_EQ(plan.num_tokens, 50);
+  }
+  h.RunToCompletion();
+  h.ExpectAllCorrect();
+}
+
+TEST(Scheduler, PrefillIsCappedOnlyInStepsThatCarryDecodes) {
+  SchedulerOptions opt{.max_batch_tokens = 100, .max_running = 8, .max_prefill_tokens_with_decodes = 12};
+  Harness h(opt, 400, 16);
+  std::mt19937 rng(5);
+  // Idle engine: the first prompt prefills with the whole budget.
+  h.Add(1, {RandomPrompt(rng, 150), 40, 0});
+  StepPlan plan = h.Step();
+  EXPECT_EQ(plan.num_tokens, 100);
+  plan = h.Step();  // the remaining 50 prompt tokens; sequence 1 samples after it
+  EXPECT_EQ(plan.num_tokens, 50);
+  // Now sequence 1 decodes: a new long prompt advances 12 tokens a step.
+  h.Add(2, {RandomPrompt(rng, 60), 3, 0});
+  for (int step = 0; step < 5; ++step) {
+    plan = h.Step();
+    int32_t prefill = 0, decodes = 0;
+    for (const auto& p : plan.seqs) (p.is_prefill ? prefill : decodes) += p.n_tokens;
+    EXPECT_EQ(decodes, 1) << "step " << step;
+    EXPECT_EQ(prefill, 12) << "step " << step;
   }
   h.RunToCompletion();
   h.ExpectAllCorrect();
@@ -301,7 +331,8 @@ TEST(Scheduler, RandomWorkloadsKeepEveryInvariant) {
   std::mt19937 rng(8);
   for (int round = 0; round < 12; ++round) {
     SchedulerOptions opt{.max_batch_tokens = 8 + static_cast<int32_t>(rng() % 120),
-                         .max_running = 1 + static_cast<int32_t>(rng() % 12)};
+                         .max_running = 1 + static_cast<int32_t>(rng() % 12),
+                         .max_prefill_tokens_with_decodes = static_cast<int32_t>(rng() % 3) * 7};
     const int32_t bs = 1 + static_cast<int32_t>(rng() % 16);
     const int32_t max_len = 60;
     const int32_t blocks = (max_len + bs - 1) / bs + static_cast<int32_t>(rng() % 40);

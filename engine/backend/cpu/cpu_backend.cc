@@ -9,6 +9,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "engine/common/status_macros.h"
 #include "engine/gguf/quant.h"
 #include "engine/sampling/sampler.h"
 
@@ -124,54 +125,7 @@ float* CpuBackend::KvRow(float* cache, int layer, int32_t slot) const {
 
 absl::Status CpuBackend::BeginStep(const StepBatch& b) {
   if (k_cache_ == nullptr) return absl::FailedPreconditionError("BeginStep before InitKvCache");
-  const int32_t n = b.n_tokens();
-  if (b.positions.size() != b.tokens.size() || b.slots.size() != b.tokens.size()) {
-    return absl::InvalidArgumentError("step batch: tokens, positions and slots differ in length");
-  }
-  const int32_t bs = kv_.block_size;
-  token_seq_.assign(n, -1);
-  for (size_t s = 0; s < b.seqs.size(); ++s) {
-    const BatchSeq& seq = b.seqs[s];
-    if (seq.n_tokens <= 0 || seq.token_start < 0 || seq.token_start + seq.n_tokens > n ||
-        seq.kv_len < seq.n_tokens) {
-      return absl::InvalidArgumentError(absl::StrCat("step batch: sequence ", s, " has a bad token range"));
-    }
-    if (static_cast<int64_t>(seq.block_table.size()) * bs < seq.kv_len) {
-      return absl::InvalidArgumentError(absl::StrCat("step batch: sequence ", s, " block table covers ",
-                                                     seq.block_table.size() * bs, " positions, needs ",
-                                                     seq.kv_len));
-    }
-    for (int32_t id : seq.block_table) {
-      if (id < 0 || id >= kv_.num_blocks) {
-        return absl::InvalidArgumentError(absl::StrCat("step batch: sequence ", s, " uses block ", id,
-                                                       " outside the pool of ", kv_.num_blocks));
-      }
-    }
-    for (int32_t i = 0; i < seq.n_tokens; ++i) {
-      const int32_t t = seq.token_start + i;
-      if (token_seq_[t] != -1) {
-        return absl::InvalidArgumentError(absl::StrCat("step batch: token ", t, " belongs to two sequences"));
-      }
-      token_seq_[t] = static_cast<int32_t>(s);
-      // Attention reads the cache through the block table, so the slot a
-      // token is written to must be the one its position maps to.
-      const int32_t pos = seq.kv_len - seq.n_tokens + i;
-      const int32_t want = seq.block_table[pos / bs] * bs + pos % bs;
-      if (b.slots[t] != want) {
-        return absl::InvalidArgumentError(absl::StrCat("step batch: token ", t, " (position ", pos,
-                                                       ") has slot ", b.slots[t], " but its block table says ",
-                                                       want));
-      }
-    }
-  }
-  for (int32_t t = 0; t < n; ++t) {
-    if (token_seq_[t] == -1) {
-      return absl::InvalidArgumentError(absl::StrCat("step batch: token ", t, " belongs to no sequence"));
-    }
-  }
-  for (int32_t r : b.logit_rows) {
-    if (r < 0 || r >= n) return absl::InvalidArgumentError(absl::StrCat("step batch: logit row ", r, " out of range"));
-  }
+  RF_RETURN_IF_ERROR(ValidateStepBatch(b, kv_, &token_seq_));
   step_ = b;
   return absl::OkStatus();
 }

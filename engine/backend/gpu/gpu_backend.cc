@@ -117,6 +117,15 @@ size_t GpuBackend::AvailableMemoryBytes() const {
   return free_b > reserve ? free_b - reserve : 0;
 }
 
+MemoryUsage GpuBackend::DeviceMemoryUsage() const {
+  MemoryUsage m;
+  size_t free_b = 0, total_b = 0;
+  if (!gpu::SetDevice(device_).ok || !gpu::MemInfo(&free_b, &total_b).ok) return m;
+  m.total_bytes = total_b;
+  m.used_bytes = total_b - std::min(free_b, total_b);
+  return m;
+}
+
 absl::StatusOr<Weight> GpuBackend::LoadWeight(const gguf::TensorInfo& t) {
   const bool vector_f32 = t.type == GgmlType::F32;
   if (!gpu::MatMulSupported(t.type) && !vector_f32) {
@@ -177,7 +186,8 @@ absl::Status GpuBackend::InitKvCache(const KvCacheShape& shape) {
 
 // ---- ops -------------------------------------------------------------------
 // Every op goes through Enqueue with a signature of its arguments, so decode
-// steps can be replayed as one graph (gpu_backend_graph.cc).
+// steps can be replayed as one graph (gpu_backend_graph.cc). RmsNorm,
+// AddRmsNorm, SwiGLU, Add, Rope and StoreKv are in gpu_backend_fusion.cc.
 
 void GpuBackend::Embed(const Weight& table, float* out) {
   DropActivationCache();
@@ -187,22 +197,6 @@ void GpuBackend::Embed(const Weight& table, float* out) {
   Enqueue(Sig(1, table.type, table.data, table.rows, table.cols, tokens, n, out), [=, t = table] {
     gpu::LaunchEmbed(t.type, t.data, t.rows, t.cols, tokens, n, out, st);
   });
-}
-
-void GpuBackend::RmsNorm(const float* x, const Weight& w, float* out, int n, int dim, float eps) {
-  DropActivationCache();
-  const auto* wd = static_cast<const float*>(w.data);
-  const gpu::Stream st = stream_;
-  Enqueue(Sig(2, x, wd, out, n, dim, eps), [=] { gpu::LaunchRmsNorm(x, wd, out, n, dim, eps, st); });
-}
-
-void GpuBackend::AddRmsNorm(float* x, const float* residual, const Weight& w, float* out, int n,
-                            int dim, float eps) {
-  DropActivationCache();
-  const auto* wd = static_cast<const float*>(w.data);
-  const gpu::Stream st = stream_;
-  Enqueue(Sig(3, x, residual, wd, out, n, dim, eps),
-          [=] { gpu::LaunchAddRmsNorm(x, residual, wd, out, n, dim, eps, st); });
 }
 
 void GpuBackend::MatMul(const Weight& w, const float* x, float* y, int n) {
@@ -219,9 +213,12 @@ void GpuBackend::MatMul(const Weight& w, const float* x, float* y, int n) {
     return;
   }
   if (act_x_ != x || act_n_ != n || act_cols_ != cols || act_rule_ != rule) {
-    Enqueue(Sig(5, type, x, n, cols, scratch), [=] {
-      gpu::LaunchQuantizeActivation(type, x, static_cast<int64_t>(n) * cols, scratch, st);
-    });
+    // The op that produced x may quantize it in the same pass.
+    if (!EmitHeldFusedWithQuantize(type, x, n, cols, scratch)) {
+      Enqueue(Sig(5, type, x, n, cols, scratch), [=] {
+        gpu::LaunchQuantizeActivation(type, x, static_cast<int64_t>(n) * cols, scratch, st);
+      });
+    }
     act_x_ = x;
     act_n_ = n;
     act_cols_ = cols;
@@ -259,26 +256,6 @@ void GpuBackend::AddBias(float* y, const Weight& bias, int n) {
   Enqueue(Sig(7, y, bd, n, cols), [=] { gpu::LaunchAddBias(y, bd, n, cols, st); });
 }
 
-void GpuBackend::Rope(float* x, int n, int n_heads, int head_dim, int rot_dim, float freq_base,
-                      RopeStyle style) {
-  DropActivationCache();
-  const int32_t* pos = DevI32(layout_.positions);
-  const bool neox = style == RopeStyle::kNeox;
-  const gpu::Stream st = stream_;
-  Enqueue(Sig(8, x, pos, n, n_heads, head_dim, rot_dim, freq_base, neox),
-          [=] { gpu::LaunchRope(x, pos, n, n_heads, head_dim, rot_dim, freq_base, neox, st); });
-}
-
-void GpuBackend::StoreKv(int layer, const float* k, const float* v) {
-  const int32_t* slots = DevI32(layout_.slots);
-  const int n = n_tokens_, kv_dim = kv_.n_kv_heads * kv_.head_dim;
-  uint16_t* kc = k_cache_[layer];
-  uint16_t* vc = v_cache_[layer];
-  const gpu::Stream st = stream_;
-  Enqueue(Sig(9, k, v, slots, n, kv_dim, kc, vc),
-          [=] { gpu::LaunchStoreKv(k, v, slots, n, kv_dim, kc, vc, st); });
-}
-
 void GpuBackend::Attention(int layer, const float* q, float* out, int n_heads, float scale) {
   DropActivationCache();
   gpu::AttnBatch b;
@@ -293,26 +270,18 @@ void GpuBackend::Attention(int layer, const float* q, float* out, int n_heads, f
   b.max_ctx = (max_ctx_ + 255) / 256 * 256;
   const size_t need = gpu::AttentionScratchBytes(n_tokens_, n_heads, kv_.head_dim, b.max_ctx);
   if (need > attn_scratch_cap_ && !Grow(&attn_scratch_, &attn_scratch_cap_, need).ok()) return;
-  void* scratch = attn_scratch_;
-  const int n_kv = kv_.n_kv_heads, hd = kv_.head_dim, bs = kv_.block_size;
-  const uint16_t* kc = k_cache_[layer];
-  const uint16_t* vc = v_cache_[layer];
-  const gpu::Stream st = stream_;
-  Enqueue(Sig(10, q, out, b.token_seq, b.token_ctx, b.seq_table_off, b.block_tables, b.n_tokens,
-              b.max_ctx, n_heads, scale, kc, vc, scratch),
-          [=] { gpu::LaunchAttention(q, out, b, n_heads, n_kv, hd, scale, kc, vc, bs, scratch, st); });
-}
-
-void GpuBackend::SwiGLU(const float* gate, const float* up, float* out, int64_t n) {
-  DropActivationCache();
-  const gpu::Stream st = stream_;
-  Enqueue(Sig(11, gate, up, out, n), [=] { gpu::LaunchSwiGLU(gate, up, out, n, st); });
-}
-
-void GpuBackend::Add(float* x, const float* y, int64_t n) {
-  DropActivationCache();
-  const gpu::Stream st = stream_;
-  Enqueue(Sig(12, x, y, n), [=] { gpu::LaunchAdd(x, y, n, st); });
+  // Held: the wo matmul that reads `out` may take the quantization into the
+  // split merge (gpu_backend_fusion.cc).
+  HeldAttention a;
+  a.q = q;
+  a.out = out;
+  a.b = b;
+  a.n_heads = n_heads;
+  a.scale = scale;
+  a.k_cache = k_cache_[layer];
+  a.v_cache = v_cache_[layer];
+  a.scratch = attn_scratch_;
+  HoldAttention(a);
 }
 
 void GpuBackend::GatherRows(const float* x, float* out, int dim) {
@@ -341,7 +310,7 @@ absl::Status GpuBackend::BeginGraphCapture() {
 }
 
 absl::Status GpuBackend::EndGraphCapture() {
-  EmitMatVecGroup();  // launched inside the capture
+  EmitHeld();  // launched inside the capture
   explicit_capture_ = false;
   return Check(gpu::EndCapture(stream_, &graph_));
 }

@@ -40,6 +40,10 @@ class GpuBackend final : public Backend {
   absl::Status Upload(void* dst, const void* src, size_t bytes) override;
   absl::Status Download(void* dst, const void* src, size_t bytes) override;
   size_t AvailableMemoryBytes() const override;
+  // The device's used / total memory as the runtime reports it (all processes).
+  // Callable from any thread: it selects this backend's device first (the
+  // current device is per host thread) and touches no backend state.
+  MemoryUsage DeviceMemoryUsage() const override;
   absl::StatusOr<Weight> LoadWeight(const gguf::TensorInfo& t) override;
   absl::Status InitKvCache(const KvCacheShape& shape) override;
   const KvCacheShape& kv_shape() const override { return kv_; }
@@ -168,6 +172,78 @@ class GpuBackend final : public Backend {
   MatVecGroup mv_group_;
   void EmitMatVecGroup();
 
+  // ---- fusion of small ops into their neighbours (gpu_backend_fusion.cc)
+  // The producer of a matmul input (RMSNorm, Add + RMSNorm, SwiGLU, Attention) and a
+  // residual Add are held back until the next op shows how their output is
+  // used: a batch-<=8 quantized MatMul reading it gets the producer launched
+  // fused with the activation quantization; an RmsNorm of an Add's x turns the
+  // pair into one AddRmsNorm; anything else launches the held op unchanged.
+  struct HeldOp {
+    enum Kind { kNone, kRmsNorm, kAddRmsNorm, kSwiGLU, kAdd };
+    Kind kind = kNone;
+    float* x = nullptr;        // RmsNorm / AddRmsNorm / Add: x; SwiGLU: gate
+    const float* y = nullptr;  // AddRmsNorm: residual; SwiGLU: up; Add: y
+    const float* w = nullptr;  // norm weight
+    float* out = nullptr;      // RmsNorm / AddRmsNorm / SwiGLU output (Add: x)
+    int n = 0, dim = 0;
+    int64_t total = 0;  // values written to out
+    float eps = 0.0f;
+  };
+  HeldOp held_;
+  struct HeldAttention {
+    bool valid = false;
+    const float* q = nullptr;
+    float* out = nullptr;
+    gpu::AttnBatch b;
+    int n_heads = 0;
+    float scale = 0.0f;
+    const uint16_t* k_cache = nullptr;
+    const uint16_t* v_cache = nullptr;
+    void* scratch = nullptr;
+  };
+  HeldAttention held_attn_;
+  void HoldAttention(const HeldAttention& a);
+  // RoPE of Q then K held until StoreKv of that K (one fused kernel).
+  struct HeldRope {
+    float* x = nullptr;
+    const int32_t* positions = nullptr;
+    int n = 0, n_heads = 0, head_dim = 0, rot_dim = 0;
+    float freq_base = 0.0f;
+    bool neox = false;
+  };
+  HeldRope held_rope_[2];
+  int n_held_rope_ = 0;
+  unsigned fusions_ = kDefaultFusions;
+  void EmitHeldOp();
+  void EmitHeldRopes();
+  // Launches everything held (ops, ropes, matvec group), in issue order.
+  void EmitHeld();
+  void HoldOp(const HeldOp& op);
+  // Launches the held producer of x fused with x's quantization for `type`,
+  // when it is one; returns whether it did.
+  bool EmitHeldFusedWithQuantize(GgmlType type, const float* x, int n, int64_t cols, void* xq);
+
+ public:
+  // Which fusions run (gpu_backend_fusion.cc), for tests and the benchmark.
+  enum Fusion : unsigned {
+    kFuseNormQuantize = 1,    // RmsNorm / AddRmsNorm + quantization, Q8_0 rule (Q8_0/Q4_0 weights)
+    kFuseSwiGLUQuantize = 2,  // SwiGLU + activation quantization
+    kFuseAddRmsNorm = 4,      // Add then RmsNorm of its x -> AddRmsNorm
+    kFuseRopeStoreKv = 8,     // RoPE Q + RoPE K + StoreKv
+    kFuseAttentionQuantize = 16,  // split-K merge + activation quantization
+    kFuseNormQuantizeK = 32,  // RmsNorm / AddRmsNorm + quantization, Q8_K rule (k-quants)
+    kAllFusions = 63,
+  };
+  // Measured on the H100 (docs/gpu.md, v5): every fusion but kFuseNormQuantizeK
+  // pays; that one runs the 256-wide Q8_K group reductions inside the single
+  // block of a batch-1 RMSNorm and made Q4_K_M decode ~1% slower (317 -> 313 tok/s).
+  static constexpr unsigned kDefaultFusions = kAllFusions & ~kFuseNormQuantizeK;
+  void SetFusions(unsigned mask);
+  unsigned fusions() const { return fusions_; }
+  // All fusions (true) or none: each op its own kernel (false).
+  void SetFusion(bool on) { SetFusions(on ? kAllFusions : 0u); }
+
+ private:
   const float* act_x_ = nullptr;
   int act_n_ = 0, act_rule_ = 0;
   int64_t act_cols_ = 0;

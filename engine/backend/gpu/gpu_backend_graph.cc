@@ -31,7 +31,7 @@ void GpuBackend::EmitMatVecGroup() {
 }
 
 void GpuBackend::Enqueue(std::string sig, std::function<void()> launch) {
-  EmitMatVecGroup();  // ops run in the order they were issued
+  EmitHeld();  // ops run in the order they were issued
   if (!defer_ || explicit_capture_) {
     launch();
     return;
@@ -41,7 +41,7 @@ void GpuBackend::Enqueue(std::string sig, std::function<void()> launch) {
 }
 
 absl::Status GpuBackend::Flush() {
-  EmitMatVecGroup();
+  EmitHeld();
   if (pending_.empty()) return absl::OkStatus();
   std::vector<std::function<void()>> ops;
   ops.swap(pending_);

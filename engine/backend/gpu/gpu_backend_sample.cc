@@ -1,6 +1,6 @@
 // GpuBackend::Sample: per-row parameters and recent tokens go up in one copy,
-// one block per row samples on the device, and only the small result records
-// come back.
+// one block per row samples on the device (plain greedy rows: many blocks per
+// row), and only the small result records come back.
 #include <algorithm>
 #include <cstring>
 
@@ -61,10 +61,19 @@ absl::Status GpuBackend::Sample(const float* logits, int n_rows, int vocab,
   std::memcpy(host, params.data(), params_bytes);
   if (!recent.empty()) std::memcpy(host + recent_off, recent.data(), recent.size() * sizeof(int32_t));
   RF_RETURN_IF_ERROR(Check(gpu::CopyToDevice(dev, host, results_off, stream_)));
-  gpu::LaunchSample(logits, n_rows, vocab, reinterpret_cast<const gpu::SampleRowParams*>(dev),
-                    reinterpret_cast<const int32_t*>(dev + recent_off),
-                    reinterpret_cast<gpu::SampleRowResult*>(dev + results_off), sample_scratch_,
-                    stream_);
+  auto* dev_results = reinterpret_cast<gpu::SampleRowResult*>(dev + results_off);
+  // Plain greedy rows (the usual decode) take the many-blocks-per-row argmax.
+  const bool plain_greedy = std::all_of(params.begin(), params.end(), [](const gpu::SampleRowParams& p) {
+    return p.temperature <= 0.0f && (p.repetition_penalty == 1.0f || p.recent_count == 0) &&
+           p.n_top_logprobs == 0;
+  });
+  if (plain_greedy) {
+    gpu::LaunchSampleGreedy(logits, n_rows, vocab, dev_results, sample_scratch_, stream_);
+  } else {
+    gpu::LaunchSample(logits, n_rows, vocab, reinterpret_cast<const gpu::SampleRowParams*>(dev),
+                      reinterpret_cast<const int32_t*>(dev + recent_off), dev_results,
+                      sample_scratch_, stream_);
+  }
   RF_RETURN_IF_ERROR(Check(gpu::CopyToHost(host + results_off, dev + results_off, results_bytes, stream_)));
   RF_RETURN_IF_ERROR(Synchronize());
   const auto* res = reinterpret_cast<const gpu::SampleRowResult*>(host + results_off);

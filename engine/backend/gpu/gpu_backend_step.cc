@@ -1,4 +1,4 @@
-// GpuBackend::BeginStep: validates a StepBatch against the KV pool and uploads
+// GpuBackend::BeginStep: validates a StepBatch against the KV pool (ValidateStepBatch) and uploads
 // its metadata in one copy. The layout of the metadata buffer depends only on
 // its capacity, so device addresses stay fixed from step to step (graph replay).
 #include <algorithm>
@@ -59,72 +59,31 @@ absl::Status GpuBackend::BeginStep(const StepBatch& b) {
   RF_RETURN_IF_ERROR(Flush());  // the previous step's deferred ops read the old metadata
   defer_ = false;
   if (k_cache_.empty()) return absl::FailedPreconditionError("BeginStep before InitKvCache");
+  RF_RETURN_IF_ERROR(ValidateStepBatch(b, kv_));
   const int32_t n = b.n_tokens();
-  if (b.positions.size() != b.tokens.size() || b.slots.size() != b.tokens.size()) {
-    return absl::InvalidArgumentError("step batch: tokens, positions and slots differ in length");
-  }
   size_t table_total = 0;
   for (const BatchSeq& seq : b.seqs) table_total += seq.block_table.size();
   RF_RETURN_IF_ERROR(EnsureStepCapacity(n, static_cast<int>(b.seqs.size()),
                                         static_cast<int>(table_total)));
+  if (b.logit_rows.size() > static_cast<size_t>(cap_tokens_)) {
+    return absl::InvalidArgumentError("step batch: more logit rows than tokens");
+  }
   // The previous step's upload may still read the pinned buffer.
   RF_RETURN_IF_ERROR(Check(gpu::StreamSync(stream_)));
 
-  const int32_t bs = kv_.block_size;
   int32_t* h = step_host_;
-  int32_t* token_seq = h + layout_.token_seq;
-  int32_t* token_ctx = h + layout_.token_ctx;
-  std::fill(token_seq, token_seq + n, -1);
   int32_t table_off = 0, max_ctx = 0;
   for (size_t s = 0; s < b.seqs.size(); ++s) {
     const BatchSeq& seq = b.seqs[s];
-    if (seq.n_tokens <= 0 || seq.token_start < 0 || seq.token_start + seq.n_tokens > n ||
-        seq.kv_len < seq.n_tokens) {
-      return absl::InvalidArgumentError(absl::StrCat("step batch: sequence ", s, " has a bad token range"));
-    }
-    if (static_cast<int64_t>(seq.block_table.size()) * bs < seq.kv_len) {
-      return absl::InvalidArgumentError(absl::StrCat("step batch: sequence ", s, " block table covers ",
-                                                     seq.block_table.size() * bs,
-                                                     " positions, needs ", seq.kv_len));
-    }
-    for (int32_t id : seq.block_table) {
-      if (id < 0 || id >= kv_.num_blocks) {
-        return absl::InvalidArgumentError(absl::StrCat("step batch: sequence ", s, " uses block ", id,
-                                                       " outside the pool of ", kv_.num_blocks));
-      }
-    }
     for (int32_t i = 0; i < seq.n_tokens; ++i) {
       const int32_t t = seq.token_start + i;
-      if (token_seq[t] != -1) {
-        return absl::InvalidArgumentError(absl::StrCat("step batch: token ", t, " belongs to two sequences"));
-      }
-      token_seq[t] = static_cast<int32_t>(s);
-      const int32_t pos = seq.kv_len - seq.n_tokens + i;
-      token_ctx[t] = pos + 1;
-      const int32_t want = seq.block_table[pos / bs] * bs + pos % bs;
-      if (b.slots[t] != want) {
-        return absl::InvalidArgumentError(absl::StrCat("step batch: token ", t, " (position ", pos,
-                                                       ") has slot ", b.slots[t],
-                                                       " but its block table says ", want));
-      }
+      h[layout_.token_seq + t] = static_cast<int32_t>(s);
+      h[layout_.token_ctx + t] = seq.kv_len - seq.n_tokens + i + 1;  // keys visible: pos + 1
     }
     h[layout_.seq_table_off + s] = table_off;
     std::copy(seq.block_table.begin(), seq.block_table.end(), h + layout_.block_tables + table_off);
     table_off += static_cast<int32_t>(seq.block_table.size());
     max_ctx = std::max(max_ctx, seq.kv_len);
-  }
-  for (int32_t t = 0; t < n; ++t) {
-    if (token_seq[t] == -1) {
-      return absl::InvalidArgumentError(absl::StrCat("step batch: token ", t, " belongs to no sequence"));
-    }
-  }
-  for (int32_t r : b.logit_rows) {
-    if (r < 0 || r >= n) {
-      return absl::InvalidArgumentError(absl::StrCat("step batch: logit row ", r, " out of range"));
-    }
-  }
-  if (b.logit_rows.size() > static_cast<size_t>(cap_tokens_)) {
-    return absl::InvalidArgumentError("step batch: more logit rows than tokens");
   }
   std::copy(b.tokens.begin(), b.tokens.end(), h + layout_.tokens);
   std::copy(b.positions.begin(), b.positions.end(), h + layout_.positions);

@@ -1,0 +1,246 @@
+// Fusion of a decode step's small ops into their neighbours. The Backend
+// interface issues one op at a time and does not say who reads an output, so
+// the producers of matmul inputs (RmsNorm, AddRmsNorm, SwiGLU, Attention), the
+// residual Add and the RoPEs are held back one op: the next op decides whether
+// they launch fused (norm, SwiGLU or attention's split merge + activation
+// quantization; Add + RmsNorm; RoPE Q + RoPE K + KV store) or unchanged. Every
+// sync point (Enqueue of any other op, Flush, capture end) launches what is
+// held first, so ops still run in issue order. With every fusion a Llama layer
+// runs 10 kernels instead of 17. Fused results are bit-identical to unfused.
+#include <algorithm>
+
+#include "engine/backend/gpu/gpu_backend.h"
+
+namespace rocmforge {
+
+namespace {
+// [a, a + na) and [b, b + nb) share memory.
+bool Overlap(const float* a, int64_t na, const float* b, int64_t nb) {
+  return a < b + nb && b < a + na;
+}
+}  // namespace
+
+void GpuBackend::SetFusions(unsigned mask) {
+  EmitHeld();
+  fusions_ = mask & kAllFusions;
+}
+
+void GpuBackend::EmitHeld() {
+  EmitHeldOp();
+  EmitHeldRopes();
+  EmitMatVecGroup();
+}
+
+void GpuBackend::HoldOp(const HeldOp& op) {
+  EmitHeld();
+  if (fusions_ == 0) {  // launch at once, exactly as held ops are launched unfused
+    held_ = op;
+    EmitHeldOp();
+    return;
+  }
+  held_ = op;
+}
+
+void GpuBackend::HoldAttention(const HeldAttention& a) {
+  EmitHeld();
+  held_attn_ = a;
+  held_attn_.valid = true;
+  if ((fusions_ & kFuseAttentionQuantize) == 0) EmitHeldOp();
+}
+
+void GpuBackend::EmitHeldOp() {
+  if (held_attn_.valid) {
+    const HeldAttention a = held_attn_;
+    held_attn_.valid = false;
+    const int n_kv = kv_.n_kv_heads, hd = kv_.head_dim, bs = kv_.block_size;
+    const gpu::Stream st = stream_;
+    Enqueue(Sig(10, a.q, a.out, a.b.token_seq, a.b.token_ctx, a.b.seq_table_off, a.b.block_tables,
+                a.b.n_tokens, a.b.max_ctx, a.n_heads, a.scale, a.k_cache, a.v_cache, a.scratch),
+            [=] {
+              gpu::LaunchAttention(a.q, a.out, a.b, a.n_heads, n_kv, hd, a.scale, a.k_cache,
+                                   a.v_cache, bs, a.scratch, st);
+            });
+  }
+  if (held_.kind == HeldOp::kNone) return;
+  const HeldOp h = held_;
+  held_.kind = HeldOp::kNone;  // before Enqueue, which emits what is held first
+  const gpu::Stream st = stream_;
+  switch (h.kind) {
+    case HeldOp::kRmsNorm:
+      Enqueue(Sig(2, h.x, h.w, h.out, h.n, h.dim, h.eps),
+              [=] { gpu::LaunchRmsNorm(h.x, h.w, h.out, h.n, h.dim, h.eps, st); });
+      break;
+    case HeldOp::kAddRmsNorm:
+      Enqueue(Sig(3, h.x, h.y, h.w, h.out, h.n, h.dim, h.eps),
+              [=] { gpu::LaunchAddRmsNorm(h.x, h.y, h.w, h.out, h.n, h.dim, h.eps, st); });
+      break;
+    case HeldOp::kSwiGLU:
+      Enqueue(Sig(11, h.x, h.y, h.out, h.total),
+              [=] { gpu::LaunchSwiGLU(h.x, h.y, h.out, h.total, st); });
+      break;
+    case HeldOp::kAdd:
+      Enqueue(Sig(12, h.x, h.y, h.total), [=] { gpu::LaunchAdd(h.x, h.y, h.total, st); });
+      break;
+    case HeldOp::kNone:
+      break;
+  }
+}
+
+bool GpuBackend::EmitHeldFusedWithQuantize(GgmlType type, const float* x, int n, int64_t cols,
+                                           void* xq) {
+  if (held_attn_.valid) {  // only held with kFuseAttentionQuantize
+    const HeldAttention a = held_attn_;
+    const int n_kv = kv_.n_kv_heads, hd = kv_.head_dim, bs = kv_.block_size;
+    if (a.out != x || a.b.n_tokens != n || static_cast<int64_t>(a.n_heads) * hd != cols ||
+        !gpu::AttentionQuantizeSupported(type, a.n_heads, hd)) {
+      return false;
+    }
+    held_attn_.valid = false;
+    const gpu::Stream st = stream_;
+    Enqueue(Sig(20, a.q, a.out, a.b.token_seq, a.b.token_ctx, a.b.seq_table_off, a.b.block_tables,
+                a.b.n_tokens, a.b.max_ctx, a.n_heads, a.scale, a.k_cache, a.v_cache, a.scratch, type,
+                xq),
+            [=] {
+              gpu::LaunchAttentionQuantize(a.q, a.out, a.b, a.n_heads, n_kv, hd, a.scale, a.k_cache,
+                                           a.v_cache, bs, a.scratch, type, xq, st);
+            });
+    return true;
+  }
+  const HeldOp h = held_;
+  if (h.kind == HeldOp::kNone || h.out != x || h.total != static_cast<int64_t>(n) * cols) return false;
+  const gpu::Stream st = stream_;
+  if (h.kind == HeldOp::kRmsNorm || h.kind == HeldOp::kAddRmsNorm) {
+    const unsigned bit = gpu::ActivationRule(type) == 2 ? kFuseNormQuantizeK : kFuseNormQuantize;
+    if ((fusions_ & bit) == 0 || h.dim != cols || !gpu::RmsNormQuantizeSupported(type, h.dim)) return false;
+    held_.kind = HeldOp::kNone;
+    if (h.kind == HeldOp::kRmsNorm) {
+      Enqueue(Sig(16, h.x, h.w, h.out, h.n, h.dim, h.eps, type, xq), [=] {
+        gpu::LaunchRmsNormQuantize(h.x, h.w, h.out, h.n, h.dim, h.eps, type, xq, st);
+      });
+    } else {
+      Enqueue(Sig(17, h.x, h.y, h.w, h.out, h.n, h.dim, h.eps, type, xq), [=] {
+        gpu::LaunchAddRmsNormQuantize(h.x, h.y, h.w, h.out, h.n, h.dim, h.eps, type, xq, st);
+      });
+    }
+    return true;
+  }
+  if (h.kind == HeldOp::kSwiGLU) {
+    const int64_t group = gpu::ActivationRule(type) == 2 ? 256 : 32;
+    if ((fusions_ & kFuseSwiGLUQuantize) == 0 || h.total % group != 0) return false;
+    held_.kind = HeldOp::kNone;
+    Enqueue(Sig(18, h.x, h.y, h.out, h.total, type, xq),
+            [=] { gpu::LaunchSwiGLUQuantize(h.x, h.y, h.out, h.total, type, xq, st); });
+    return true;
+  }
+  return false;
+}
+
+void GpuBackend::EmitHeldRopes() {
+  const int count = n_held_rope_;
+  n_held_rope_ = 0;
+  const gpu::Stream st = stream_;
+  for (int i = 0; i < count; ++i) {
+    const HeldRope r = held_rope_[i];
+    Enqueue(Sig(8, r.x, r.positions, r.n, r.n_heads, r.head_dim, r.rot_dim, r.freq_base, r.neox),
+            [=] {
+              gpu::LaunchRope(r.x, r.positions, r.n, r.n_heads, r.head_dim, r.rot_dim, r.freq_base,
+                              r.neox, st);
+            });
+  }
+}
+
+// ---- the ops that hold ----------------------------------------------------
+
+void GpuBackend::RmsNorm(const float* x, const Weight& w, float* out, int n, int dim, float eps) {
+  DropActivationCache();
+  const auto* wd = static_cast<const float*>(w.data);
+  const int64_t total = static_cast<int64_t>(n) * dim;
+  const HeldOp a = held_;
+  // Add(x, y) then RmsNorm(x) = AddRmsNorm(x, y): one pass over x fewer. The
+  // fused kernel reads a row's x and y before writing it, so out may be x or y,
+  // but must not partly overlap them.
+  if ((fusions_ & kFuseAddRmsNorm) != 0 && a.kind == HeldOp::kAdd && a.x == x && a.total == total &&
+      (out == x || out == a.y || (!Overlap(out, total, x, total) && !Overlap(out, total, a.y, total)))) {
+    held_ = HeldOp{HeldOp::kAddRmsNorm, a.x, a.y, wd, out, n, dim, total, eps};
+    return;
+  }
+  HoldOp(HeldOp{HeldOp::kRmsNorm, const_cast<float*>(x), nullptr, wd, out, n, dim, total, eps});
+}
+
+void GpuBackend::AddRmsNorm(float* x, const float* residual, const Weight& w, float* out, int n,
+                            int dim, float eps) {
+  DropActivationCache();
+  const auto* wd = static_cast<const float*>(w.data);
+  HoldOp(HeldOp{HeldOp::kAddRmsNorm, x, residual, wd, out, n, dim, static_cast<int64_t>(n) * dim, eps});
+}
+
+void GpuBackend::SwiGLU(const float* gate, const float* up, float* out, int64_t n) {
+  DropActivationCache();
+  HoldOp(HeldOp{HeldOp::kSwiGLU, const_cast<float*>(gate), up, nullptr, out, 0, 0, n, 0.0f});
+}
+
+void GpuBackend::Add(float* x, const float* y, int64_t n) {
+  DropActivationCache();
+  HoldOp(HeldOp{HeldOp::kAdd, x, y, nullptr, x, 0, 0, n, 0.0f});
+}
+
+void GpuBackend::Rope(float* x, int n, int n_heads, int head_dim, int rot_dim, float freq_base,
+                      RopeStyle style) {
+  DropActivationCache();
+  const HeldRope r{x, DevI32(layout_.positions), n, n_heads, head_dim, rot_dim, freq_base,
+                   style == RopeStyle::kNeox};
+  if ((fusions_ & kFuseRopeStoreKv) != 0 && n_held_rope_ == 1 && held_.kind == HeldOp::kNone &&
+      !held_attn_.valid && mv_group_.n_parts == 0) {
+    const HeldRope& q = held_rope_[0];
+    if (q.n == r.n && q.head_dim == r.head_dim && q.rot_dim == r.rot_dim &&
+        q.freq_base == r.freq_base && q.neox == r.neox && q.positions == r.positions) {
+      held_rope_[n_held_rope_++] = r;
+      return;
+    }
+  }
+  EmitHeld();
+  held_rope_[0] = r;
+  n_held_rope_ = 1;
+  if ((fusions_ & kFuseRopeStoreKv) == 0) EmitHeldRopes();
+}
+
+void GpuBackend::StoreKv(int layer, const float* k, const float* v) {
+  const int32_t* slots = DevI32(layout_.slots);
+  const int n = n_tokens_, n_kv = kv_.n_kv_heads, hd = kv_.head_dim, kv_dim = n_kv * hd;
+  uint16_t* kc = k_cache_[layer];
+  uint16_t* vc = v_cache_[layer];
+  const gpu::Stream st = stream_;
+  if (n_held_rope_ > 0) {
+    // RoPE of K (and of Q before it) + this store as one kernel, when K is the
+    // last rotated tensor and no two of q, k, v share memory (the fused
+    // kernel does them in parallel).
+    const HeldRope& kr = held_rope_[n_held_rope_ - 1];
+    const HeldRope* qr = n_held_rope_ == 2 ? &held_rope_[0] : nullptr;
+    const int64_t kv_vals = static_cast<int64_t>(n) * kv_dim;
+    bool ok = kr.x == k && kr.n == n && kr.n_heads == n_kv && kr.head_dim == hd &&
+              kr.rot_dim <= hd && kr.rot_dim % 2 == 0 && hd % 2 == 0 &&
+              !Overlap(k, kv_vals, v, kv_vals);
+    if (ok && qr != nullptr) {
+      const int64_t q_vals = static_cast<int64_t>(n) * qr->n_heads * hd;
+      ok = !Overlap(qr->x, q_vals, k, kv_vals) && !Overlap(qr->x, q_vals, v, kv_vals);
+    }
+    if (ok) {
+      n_held_rope_ = 0;
+      float* q = qr != nullptr ? qr->x : nullptr;
+      const int n_q = qr != nullptr ? qr->n_heads : 0;
+      float* kk = kr.x;
+      const HeldRope r = kr;
+      Enqueue(Sig(19, q, kk, v, r.positions, slots, n, n_q, n_kv, hd, r.rot_dim, r.freq_base,
+                  r.neox, kc, vc),
+              [=] {
+                gpu::LaunchRopeStoreKv(q, kk, v, r.positions, slots, n, n_q, n_kv, hd, r.rot_dim,
+                                       r.freq_base, r.neox, kc, vc, st);
+              });
+      return;
+    }
+  }
+  Enqueue(Sig(9, k, v, slots, n, kv_dim, kc, vc),
+          [=] { gpu::LaunchStoreKv(k, v, slots, n, kv_dim, kc, vc, st); });
+}
+
+}  // namespace rocmforge

@@ -1,0 +1,147 @@
+// Device helpers that quantize float activations to ActQ8 slices, one value
+// per thread, with exactly the CPU reference's rules (see
+// kernels/quantize_activation.hip for the rules themselves). Shared by the
+// stand-alone quantize kernels and by the ops that produce a matmul input and
+// quantize it in the same pass (RMSNorm, SwiGLU), so fused and unfused paths
+// produce identical integers.
+//
+// Layout contract: value i of a flattened activation array goes to
+// out[i / 32].qs[i % 32]; the 32 values of a slice are held by 32 consecutive
+// threads (lanes 32j .. 32j+31 of one wave), which call the helpers together.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/gpu_runtime.h"
+#include "kernels/quant_device.h"
+
+namespace rocmforge::gpu {
+
+// Max / sum over the 32 lanes of one slice (a wave of 64 holds two slices).
+__device__ __forceinline__ float SliceMax(float v) {
+#pragma unroll
+  for (int m = 16; m > 0; m >>= 1) v = fmaxf(v, WaveShflXor(v, m));
+  return v;
+}
+__device__ __forceinline__ int SliceSum(int v) {
+#pragma unroll
+  for (int m = 16; m > 0; m >>= 1) v += WaveShflXor(v, m);
+  return v;
+}
+
+// Q8_0 rule (Q8_0 / Q4_0 weights): d = amax / 127 kept as f16, q = round(x / d),
+// half away from zero. All 32 lanes of the slice call it; `store` is false for
+// lanes past the end (they pass v = 0).
+__device__ __forceinline__ void QuantizeQ8_0Value(float v, int64_t i, bool store, ActQ8* out) {
+  const float amax = SliceMax(fabsf(v));
+  const float d = amax / 127.0f;
+  const float id = d != 0.0f ? 1.0f / d : 0.0f;
+  const int q = static_cast<int>(roundf(v * id));
+  const float d16 = __half2float(__float2half(d));  // the CPU keeps d as f16
+  const int qsum = SliceSum(q);
+  if (store) {
+    ActQ8& b = out[i / 32];
+    b.qs[i % 32] = static_cast<int8_t>(q);
+    if (i % 32 == 0) {
+      b.d = d16;
+      b.s = d16 * static_cast<float>(qsum);
+    }
+  }
+}
+
+// Q8_K rule (k-quant weights), given m = the value of largest magnitude of the
+// value's 256-group (first one on ties; 0 for an all-zero group):
+// iscale = -127 / m, q = clamp(round-half-even(iscale * x), -127, 127), d = 1 / iscale.
+__device__ __forceinline__ void QuantizeQ8_KValue(float v, float m, int64_t i, bool store,
+                                                  ActQ8* out) {
+  int q = 0;
+  float d = 0.0f;
+  if (m != 0.0f) {
+    const float iscale = -127.0f / m;
+    q = min(127, max(-127, __float2int_rn(iscale * v)));
+    d = 1.0f / iscale;
+  }
+  const int qsum = SliceSum(q);
+  if (store) {
+    ActQ8& b = out[i / 32];
+    b.qs[i % 32] = static_cast<int8_t>(q);
+    if (i % 32 == 0) {
+      b.d = d;
+      b.s = d * static_cast<float>(qsum);
+    }
+  }
+}
+
+// The Q8_K group maximum is "largest |x|, lowest index on ties": a unique
+// element, so any reduction order finds the same one.
+struct AbsMaxArg {
+  float amax;   // |x|
+  float value;  // x
+  int index;
+};
+__device__ __forceinline__ AbsMaxArg Better(AbsMaxArg a, AbsMaxArg b) {
+  return (b.amax > a.amax || (b.amax == a.amax && b.index < a.index)) ? b : a;
+}
+// Reduction over the whole wave (all lanes must hold values of one group).
+__device__ __forceinline__ AbsMaxArg WaveAbsMaxArg(AbsMaxArg a) {
+#pragma unroll
+  for (int m = kWaveSize / 2; m > 0; m >>= 1) {
+    AbsMaxArg o;
+    o.amax = WaveShflXor(a.amax, m);
+    o.value = WaveShflXor(a.value, m);
+    o.index = WaveShflXor(a.index, m);
+    a = Better(a, o);
+  }
+  return a;
+}
+
+// Quantizes one row of `dim` values held by a block of kThreads threads,
+// value i in thread i % kThreads, register i / kThreads (o[k], k < kPer), to
+// xq slices starting at flattened index `base` (a multiple of the group size).
+// kRule 1: Q8_0 rule (dim a multiple of 32); 2: Q8_K rule (dim a multiple of
+// 256; a 256-group is 256 consecutive threads of one register index).
+// Call from all threads of the block (contains __syncthreads).
+template <int kThreads, int kPer, int kRule>
+__device__ __forceinline__ void BlockQuantizeRow(const float (&o)[kPer], int64_t base, int dim,
+                                                 ActQ8* xq) {
+  static_assert(kThreads % 256 == 0, "a Q8_K group must not straddle registers");
+  if constexpr (kRule == 1) {
+#pragma unroll
+    for (int k = 0; k < kPer; ++k) {
+      const int i = threadIdx.x + k * kThreads;
+      if (k * kThreads < dim) QuantizeQ8_0Value(o[k], base + i, i < dim, xq);  // block-uniform
+    }
+  } else {
+    constexpr int kGroups = kPer * kThreads / 256;
+    __shared__ AbsMaxArg red[kPer][kThreads / 32];
+    __shared__ float group_max[kGroups];
+    const int lane = threadIdx.x % kWaveSize, wave = threadIdx.x / kWaveSize;
+#pragma unroll
+    for (int k = 0; k < kPer; ++k) {
+      const int i = threadIdx.x + k * kThreads;
+      if (k * kThreads < dim) {
+        const AbsMaxArg a = WaveAbsMaxArg(AbsMaxArg{fabsf(o[k]), o[k], i});
+        if (lane == 0) red[k][wave] = a;
+      }
+    }
+    __syncthreads();
+    const int n_groups = dim / 256;
+    if (static_cast<int>(threadIdx.x) < n_groups) {
+      const int g = threadIdx.x;
+      const int k = g * 256 / kThreads, w0 = (g * 256 % kThreads) / kWaveSize;
+      AbsMaxArg b = red[k][w0];
+      for (int j = 1; j < 256 / kWaveSize; ++j) b = Better(b, red[k][w0 + j]);
+      group_max[g] = b.amax == 0.0f ? 0.0f : b.value;
+    }
+    __syncthreads();
+#pragma unroll
+    for (int k = 0; k < kPer; ++k) {
+      const int i = threadIdx.x + k * kThreads;
+      if (k * kThreads < dim) {
+        QuantizeQ8_KValue(o[k], i < dim ? group_max[i / 256] : 0.0f, base + i, i < dim, xq);
+      }
+    }
+  }
+}
+
+}  // namespace rocmforge::gpu
