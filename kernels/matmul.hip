@@ -1,6 +1,8 @@
 // Matmul path selection: small batches read each weight byte once through the
 // per-row dot kernels; larger ones reuse dequantized tiles across tokens on the
-// matrix cores where the target has them.
+// matrix cores where the target has them (LaunchMatMulMma, which takes its
+// batched-decode kernel for 9..64 tokens of Q4_K / Q6_K / Q8_0 where it applies:
+// MatMulMmaNarrowTakes).
 #include "kernels/gpu_api.h"
 #include "kernels/quant_device.h"
 

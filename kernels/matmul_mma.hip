@@ -21,6 +21,13 @@
 // Measured limits (H100, docs/gpu.md "GEMM"): both regimes are bound by the
 // L1/TEX unit: scattered 16-byte weight loads (36 bytes per row and step for
 // Q4_K) and every weight passing through shared memory.
+//
+// Batched decode (n <= 64) of Q4_K / Q6_K / Q8_0 takes GemmNarrowKernel
+// instead where it applies (MatMulMmaNarrowTakes): whole 256-value spans of the
+// block's rows are copied into shared memory by coalesced async copies, 2-3
+// spans ahead, and decoded from there by the same WeightRuns decoders; 16-, 32-
+// or 64-token tiles; the waves split K rather than tokens so each fragment is
+// loaded from shared memory once per block.
 #include <algorithm>
 
 #include "kernels/gpu_api.h"
@@ -531,10 +538,20 @@ __global__ void __launch_bounds__(kThreads, 2)
   static_assert(kS >= 2 && (kD == 1 || kD == 2));
   constexpr int kSpan = SpanBytes(T), kSlot = SpanSlotBytes(T), kChunks = kSlot / 16;
   constexpr int kWaves = kThreads / kWaveSize;
-  constexpr int kWavesT = BN >= 32 ? 2 : 1, kWavesR = kWaves / kWavesT;
+  // Waves: 4 row groups of 32 rows, each wave all BN tokens; with more than 4
+  // waves (wave 32) the extra waves split each step's 64 K (kGroupsK ways)
+  // rather than the tokens or rows, so every weight and activation fragment is
+  // read from shared memory once per block (ldmatrix traffic bounds this
+  // kernel); the K groups' partial sums meet in shared memory at the end. At 64
+  // tokens the accumulators of all tokens would not fit two blocks per SM:
+  // there the extra waves split the tokens (kWavesT).
+  constexpr int kWavesR = 4, kWavesT = BN == 64 && kWaves >= 8 ? 2 : 1;
+  constexpr int kGroupsK = kWaves / (kWavesR * kWavesT);
   constexpr int kWaveRows = kBM / kWavesR, kWaveToks = BN / kWavesT;
   constexpr int kFR = kWaveRows / 16, kFT = kWaveToks / 16;
-  static_assert(kFR >= 1 && kFT >= 1 && kWaveRows % 16 == 0 && kWaveToks % 16 == 0);
+  constexpr int kKPerGroup = kBK / kGroupsK;
+  static_assert(kWaves % (kWavesR * kWavesT) == 0 && kKPerGroup % 16 == 0 && kFR >= 1 && kFT >= 1 &&
+                kWaveToks % 16 == 0);
   constexpr int kXPer = BN * (kBK / 4) / kThreads;  // float4 activation loads per thread per step
   static_assert(kXPer >= 1 && BN * (kBK / 4) % kThreads == 0 && kXPer <= 32);
   constexpr int kCopies = (kBM * kChunks + kThreads - 1) / kThreads;  // 16-byte copies per thread per span
@@ -622,7 +639,8 @@ __global__ void __launch_bounds__(kThreads, 2)
     }
   };
 
-  const int wt = (wave % kWavesT) * kWaveToks, wrr = (wave / kWavesT) * kWaveRows;
+  const int wrr = (wave % kWavesR) * kWaveRows, wt = (wave / kWavesR % kWavesT) * kWaveToks;
+  const int kg = wave / (kWavesR * kWavesT);
   mma::FragC acc[kFT][kFR];
 #pragma unroll
   for (int i = 0; i < kFT; ++i)
@@ -655,7 +673,8 @@ __global__ void __launch_bounds__(kThreads, 2)
     const __half* const ws = dec + dcur * StageHalves<BN>();
     const __half* const xs = ws + kBM * kLd;
 #pragma unroll
-    for (int kk = 0; kk < kBK; kk += 16) {
+    for (int kq = 0; kq < kKPerGroup; kq += 16) {
+      const int kk = kg * kKPerGroup + kq;
       mma::FragA a[kFT];
       mma::FragB b[kFR];
 #pragma unroll
@@ -674,12 +693,36 @@ __global__ void __launch_bounds__(kThreads, 2)
   }
   AsyncWaitAll();  // no copy may outlive the block (only empty groups remain)
 
+  // K groups 1.. leave their partial sums in shared memory (free now: every
+  // wave is past its last read), [group - 1][row][token]; group 0 adds them.
+  // Lane l of wave w holds the same elements as lane l of wave w % (kWavesR * kWavesT).
+  if constexpr (kGroupsK > 1) {
+    static_assert(sizeof(float) * (kGroupsK - 1) * kBM * BN <= NarrowSmemBytes(T, BN, kS, kD));
+    float* const red = reinterpret_cast<float*>(smem_raw);
+    __syncthreads();
+    if (kg > 0) {
+#pragma unroll
+      for (int i = 0; i < kFT; ++i)
+#pragma unroll
+        for (int j = 0; j < kFR; ++j)
+          mma::ForEachAcc(acc[i][j], [&](int m, int c, float v) {
+            red[((kg - 1) * kBM + wrr + 16 * j + c) * BN + wt + 16 * i + m] = v;
+          });
+    }
+    __syncthreads();
+    if (kg > 0) return;
+  }
   // acc[i][j] element (m, c) is y[token tok0+wt+16i+m][row row0+wrr+16j+c].
 #pragma unroll
   for (int i = 0; i < kFT; ++i) {
 #pragma unroll
     for (int j = 0; j < kFR; ++j) {
       mma::ForEachAcc(acc[i][j], [&](int m, int c, float v) {
+        if constexpr (kGroupsK > 1) {
+          const float* const red = reinterpret_cast<const float*>(smem_raw);
+#pragma unroll
+          for (int g = 1; g < kGroupsK; ++g) v += red[((g - 1) * kBM + wrr + 16 * j + c) * BN + wt + 16 * i + m];
+        }
         const int tok = tok0 + wt + 16 * i + m;
         const int64_t r = row0 + wrr + 16 * j + c;
         if (tok < n && r < rows) {
@@ -765,12 +808,19 @@ void LaunchNarrowTile(const void* w, int64_t rows, int64_t cols, const float* x,
     const int64_t row_bytes = cols / BlockElems(T) * BlockBytes(T);
     const unsigned tok_tiles = Blocks(n, BN), row_tiles = Blocks(rows, kBM);
     const int64_t n_spans = cols / 256;
-    // Split K until the grid covers the chip bps times over (shared memory
-    // allows two blocks per SM), keeping at least 2 spans (8 steps) per split.
-    const int bps = g_config.blocks_per_sm > 0 ? g_config.blocks_per_sm : 2;
-    const int64_t target = static_cast<int64_t>(MultiprocessorCount()) * bps;
+    // Split K so that the grid is one resident wave (shared memory allows two
+    // blocks per SM): as many splits as fit without a second, partial wave (the
+    // H100 sweep's best at all three Llama shapes, docs/gpu.md "GEMM" v4). A
+    // forced blocks_per_sm covers the chip that many times over instead. At
+    // least 2 spans (8 steps) per split.
     const int64_t tiles = static_cast<int64_t>(tok_tiles) * row_tiles;
-    int64_t splits = tiles >= target ? 1 : (target + tiles - 1) / tiles;
+    int64_t splits = 1;
+    if (g_config.blocks_per_sm > 0) {
+      const int64_t target = static_cast<int64_t>(MultiprocessorCount()) * g_config.blocks_per_sm;
+      splits = tiles >= target ? 1 : (target + tiles - 1) / tiles;
+    } else {
+      splits = 2 * static_cast<int64_t>(MultiprocessorCount()) / tiles;
+    }
     splits = std::max<int64_t>(1, std::min(splits, n_spans / 2));
     const int64_t per = (n_spans + splits - 1) / splits;
     splits = (n_spans + per - 1) / per;

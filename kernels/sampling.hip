@@ -1,19 +1,23 @@
-// Token sampling on the GPU, one block per row; only the chosen ids (and
-// logprobs) go back to the host.
+// Token sampling on the GPU; only the chosen ids (and logprobs) go back to the host.
 //
 // The distribution, in this order (docs/gpu.md; the CPU sampler is the reference):
 //   repetition penalty over the distinct recent tokens (l > 0 ? l / p : l * p);
 //   greedy (temperature <= 0): argmax, lowest id on ties;
 //   else s = l * (1 / temperature); candidates ordered by s descending, id ascending;
 //   top-k keeps the first k; top-p keeps the shortest prefix whose probability
-//   mass (renormalised over the top-k set) reaches top_p; min-p keeps s >= max + log(min_p);
+//   mass (over the top-k set) reaches top_p; min-p keeps exp(s - max) >= min_p;
 //   u = SampleUniform(seed, step) picks the first candidate, in that order,
-//   whose cumulative mass exceeds u * (mass of all candidates).
+//   whose cumulative mass exceeds u * (mass of all kept candidates).
 // logprob = log-softmax of the chosen token over the whole vocabulary after
 // the penalty and temperature (temperature 1 for greedy rows).
 //
-// Selections (k-th candidate, mass prefix, the draw) are radix selects over
-// order-preserving 32-bit keys: four 8-bit histogram passes, no sort.
+// Every row is read by many blocks (a 128k row by one block took ~2 ms): a
+// histogram of the row over bins below its maximum finds the few candidates
+// that can decide the outcome (the top-k set, the top-p prefix, or the bin the
+// draw falls in); only those are sorted, and the CPU sampler's steps run on
+// them in double. Rows where that set would be too large fall back to radix
+// selects over order-preserving 32-bit keys in one block (the "single block"
+// section). Plain greedy rows take LaunchSampleGreedy.
 #include "engine/sampling/philox.h"
 #include "kernels/gpu_api.h"
 #include "kernels/launch_util.h"
@@ -21,6 +25,7 @@
 namespace rocmforge::gpu {
 namespace {
 
+// ---- single block per row: radix selection over the whole row (the fallback).
 constexpr int kThreads = 1024;
 
 __device__ __forceinline__ uint32_t Key(float f) {
@@ -152,8 +157,6 @@ __device__ Cut Select(const float* s, int vocab, Cut cut, float m, double target
   return Cut{prefix, index};
 }
 
-__device__ float BlockSumF(float v, Shared& sh) { return BlockSum(v, sh.red); }
-
 __device__ double BlockSumD(double v, Shared& sh) {
   const int lane = threadIdx.x % kWaveSize, wave = threadIdx.x / kWaveSize;
   const int n_waves = blockDim.x / kWaveSize;
@@ -212,98 +215,6 @@ __device__ int BlockArgMax(const float* s, int vocab, const int32_t* exclude, in
   const int r = sh.sel_index;
   __syncthreads();
   return r;
-}
-
-__global__ void __launch_bounds__(kThreads)
-    SampleKernel(const float* logits, int vocab, const SampleRowParams* params,
-                 const int32_t* recent, SampleRowResult* results, float* scratch) {
-  __shared__ Shared sh;
-  const int row = blockIdx.x;
-  const SampleRowParams p = params[row];
-  float* s = scratch + static_cast<int64_t>(row) * vocab;
-  const float* l = logits + static_cast<int64_t>(row) * vocab;
-  const bool greedy = p.temperature <= 0.0f;
-  const float inv_t = greedy ? 1.0f : 1.0f / p.temperature;
-  for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
-    const float v = l[i];
-    s[i] = isfinite(v) ? v : -INFINITY;  // as the CPU sampler
-  }
-  __syncthreads();
-  if (p.repetition_penalty != 1.0f) {
-    const int32_t* rec = recent + p.recent_offset;
-    for (int r = threadIdx.x; r < p.recent_count; r += blockDim.x) {
-      const int tok = rec[r];
-      bool dup = tok < 0 || tok >= vocab;
-      for (int q = 0; q < r && !dup; ++q) dup = rec[q] == tok;
-      if (!dup) {
-        const float v = s[tok];
-        s[tok] = v > 0.0f ? v / p.repetition_penalty : v * p.repetition_penalty;
-      }
-    }
-    __syncthreads();
-  }
-  if (!greedy) {
-    for (int i = threadIdx.x; i < vocab; i += blockDim.x) s[i] = s[i] * inv_t;
-    __syncthreads();
-  }
-  // Full-vocabulary log-sum-exp (for the logprob).
-  float mx = -INFINITY;
-#pragma unroll 4
-  for (int i = threadIdx.x; i < vocab; i += blockDim.x) mx = fmaxf(mx, s[i]);
-  const float m = BlockMax(mx, sh.red);
-  float z = 0.0f;
-#pragma unroll 4
-  for (int i = threadIdx.x; i < vocab; i += blockDim.x) z += expf(s[i] - m);
-  const float z_full = BlockSumF(z, sh);
-  const float log_z = logf(z_full);
-
-  int pick;
-  if (m == -INFINITY) {
-    pick = 0;  // nothing finite to sample from (the CPU sampler's answer too)
-  } else if (greedy) {
-    pick = BlockArgMax(s, vocab, nullptr, 0, sh);
-  } else {
-    Cut cut{0u, vocab};  // everything
-    if (p.top_k > 0 && p.top_k < vocab) {
-      cut = Select<true>(s, vocab, cut, m, static_cast<double>(p.top_k - 1), sh);
-    }
-    double zk = 0.0;
-#pragma unroll 4
-    for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
-      if (Kept(Key(s[i]), i, cut)) zk += expf(s[i] - m);
-    }
-    zk = BlockSumD(zk, sh);
-    if (p.top_p < 1.0f) cut = Select<false>(s, vocab, cut, m, static_cast<double>(p.top_p) * zk, sh);
-    if (p.min_p > 0.0f) {
-      const uint32_t kmin = Key(m + logf(p.min_p));
-      if (kmin > cut.key) cut = Cut{kmin, vocab};
-    }
-    double zc = 0.0;
-#pragma unroll 4
-    for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
-      if (Kept(Key(s[i]), i, cut)) zc += expf(s[i] - m);
-    }
-    zc = BlockSumD(zc, sh);
-    const double u = SampleUniform(p.seed, p.step);
-    pick = Select<false>(s, vocab, cut, m, u * zc, sh).index;
-  }
-  SampleRowResult* res = results + row;
-  if (threadIdx.x == 0) {
-    res->token = pick;
-    // Nothing finite: -inf, as the CPU sampler (its log-sum-exp is 0 then).
-    res->logprob = m == -INFINITY ? -INFINITY : s[pick] - m - log_z;
-  }
-  const int n_top = min(p.n_top_logprobs, kMaxTopLogprobs);
-  __shared__ int32_t chosen[kMaxTopLogprobs];
-  for (int k = 0; k < n_top; ++k) {
-    const int id = BlockArgMax(s, vocab, chosen, k, sh);
-    if (threadIdx.x == 0) {
-      chosen[k] = id;
-      res->top_ids[k] = id;
-      res->top_logprobs[k] = m == -INFINITY ? -INFINITY : s[id] - m - log_z;
-    }
-    __syncthreads();
-  }
 }
 
 // ---- greedy rows without penalty or top logprobs: many blocks per row.
@@ -397,12 +308,551 @@ int GreedyChunks(int vocab) {
   return chunks < 1 ? 1 : (chunks > kGreedyMaxChunks ? kGreedyMaxChunks : chunks);
 }
 
+// ---- the many-blocks-per-row pipeline (every row that is not plain greedy).
+// Four launches, each over all rows:
+//   PrepKernel     (chunks x rows): s = penalised, sanitised logits x (1/T) into
+//                  scratch; per chunk (max, sum of exp(s - max), lowest argmax).
+//   HistKernel     (chunks x rows): a histogram (count, mass) of the row's
+//                  candidates over bins of 1/32 logit below the row max, merged
+//                  with global atomics; the row's last block scans it and picks
+//                  the bins that can hold the outcome (RowState below).
+//   CompactKernel  (chunks x rows): copies the candidates of those bins, at most
+//                  kListCap, into a per-row list.
+//   FinishKernel   (rows, one block each): sorts the list (value desc, id asc)
+//                  and runs the CPU sampler's own steps on it in double.
+// Rows whose outcome needs more than kListCap candidates (a very flat row, top-k
+// beyond the cap) take the single-block radix path in FinishKernel instead.
+constexpr int kPassThreads = 256;
+constexpr int kPerBlock = 2048;  // logits per block of the row passes
+constexpr int kMaxChunks = 256;
+constexpr int kBins = 2048;
+constexpr float kBinsPerLogit = 32.0f;  // bin b holds m - s in [b/32, (b+1)/32); the last: the rest
+constexpr int kListCap = 2 * kThreads;  // FinishKernel: two list entries per thread
+
+int RowChunks(int vocab) {
+  const int chunks = (vocab + kPerBlock - 1) / kPerBlock;
+  return chunks < 1 ? 1 : (chunks > kMaxChunks ? kMaxChunks : chunks);
+}
+
+enum RowMode : int {
+  kModeGreedy = 0,    // argmax (from the partials)
+  kModeNothing = 1,   // no finite logit: token 0, as the CPU sampler
+  kModeTop = 2,       // top-k / top-p: the list holds every candidate of bins [0, bin_hi]
+  kModeDraw = 3,      // temperature (+ min-p) only: the list holds the bin the draw falls in
+  kModeFallback = 4,  // too many candidates for the list: single-block radix selection
+};
+
+struct RowState {
+  float m;  // max of s
+  float z;  // sum of exp(s - m) over the row (float: the logprob)
+  int argmax;
+  int mode;
+  int n_finite;   // candidates (finite s)
+  int bin_lo, bin_hi;
+  int count;      // list entries
+  double total;   // kModeTop: mass of all candidates; kModeDraw: mass of the kept ones
+  double above;   // kModeDraw: mass of the bins before bin_lo
+  unsigned hist_done;  // HistKernel blocks finished (zeroed by PrepKernel)
+  unsigned list_len;   // CompactKernel cursor (zeroed by PrepKernel)
+};
+
+struct RowHist {
+  int count[kBins];
+  double mass[kBins];
+};
+
+struct Pipeline {
+  float* s;
+  GreedyPartial* partials;  // kMaxChunks per row
+  RowState* state;
+  RowHist* hist;
+  uint64_t* list;  // kListCap per row
+};
+
+__device__ __forceinline__ int Bin(float v, float m) {
+  const float d = (m - v) * kBinsPerLogit;  // -inf gives +inf: the last bin
+  return d < static_cast<float>(kBins - 1) ? static_cast<int>(d) : kBins - 1;
+}
+
+__device__ __forceinline__ bool DrawMode(const SampleRowParams& p) {
+  return p.top_k <= 0 && p.top_p >= 1.0f;
+}
+
+// Which values are candidates of a row. kModeTop: every finite one (the filters
+// run on the sorted list). kModeDraw: the kept ones, i.e. min-p as the CPU
+// sampler applies it when it is the only filter: s >= m + log(min_p) (float)
+// and exp(s - m) >= min_p (double).
+struct CandidateTest {
+  float m;
+  bool min_p_on;
+  float floor_f;
+  double min_p;
+  __device__ CandidateTest(const SampleRowParams& p, float m_) : m(m_) {
+    min_p_on = DrawMode(p) && p.min_p > 0.0f;
+    floor_f = min_p_on ? m + logf(p.min_p) : -INFINITY;
+    min_p = p.min_p;
+  }
+  __device__ __forceinline__ bool operator()(float v) const {
+    if (v == -INFINITY) return false;
+    if (!min_p_on) return true;
+    return v >= floor_f && exp(static_cast<double>(v) - static_cast<double>(m)) >= min_p;
+  }
+};
+
+// Sort key: ascending order = value descending, then id ascending.
+__device__ __forceinline__ uint64_t ListKey(float v, int id) {
+  return (static_cast<uint64_t>(~Key(v)) << 32) | static_cast<uint32_t>(id);
+}
+
+// Block exclusive prefix sum (any block size up to kMaxBlock); `buf` holds
+// blockDim.x values of shared memory. Starts and ends with a barrier.
+template <typename T>
+__device__ T BlockExclusiveScanT(T v, T* buf) {
+  const int tid = static_cast<int>(threadIdx.x);
+  __syncthreads();
+  buf[tid] = v;
+  __syncthreads();
+  for (int off = 1; off < static_cast<int>(blockDim.x); off <<= 1) {
+    const T add = tid >= off ? buf[tid - off] : T(0);
+    __syncthreads();
+    buf[tid] += add;
+    __syncthreads();
+  }
+  const T r = buf[tid] - v;
+  __syncthreads();
+  return r;
+}
+
+// grid (chunks, rows).
+__global__ void __launch_bounds__(kPassThreads)
+    PrepKernel(const float* logits, int vocab, int chunk, const SampleRowParams* params,
+               const int32_t* recent, Pipeline pl) {
+  const int row = blockIdx.y;
+  const SampleRowParams& p = params[row];
+  const float* l = logits + static_cast<int64_t>(row) * vocab;
+  float* s = pl.s + static_cast<int64_t>(row) * vocab;
+  const int lo = blockIdx.x * chunk, hi = min(vocab, lo + chunk);
+  const bool greedy = p.temperature <= 0.0f;
+  const float inv_t = greedy ? 1.0f : 1.0f / p.temperature;
+  const bool penalty = p.repetition_penalty != 1.0f && p.recent_count > 0;
+  if (penalty) {  // the distinct recent tokens of this chunk, once each (as the CPU)
+    for (int i = lo + threadIdx.x; i < hi; i += blockDim.x) {
+      const float v = l[i];
+      s[i] = isfinite(v) ? v : -INFINITY;
+    }
+    __syncthreads();
+    const int32_t* rec = recent + p.recent_offset;
+    for (int r = threadIdx.x; r < p.recent_count; r += blockDim.x) {
+      const int tok = rec[r];
+      bool skip = tok < lo || tok >= hi;
+      for (int q = 0; q < r && !skip; ++q) skip = rec[q] == tok;
+      if (!skip) {
+        const float v = s[tok];
+        s[tok] = v > 0.0f ? v / p.repetition_penalty : v * p.repetition_penalty;
+      }
+    }
+    __syncthreads();
+  }
+  GreedyPartial part{-INFINITY, 0.0f, vocab};
+  for (int i = lo + threadIdx.x; i < hi; i += blockDim.x) {
+    float v;
+    if (penalty) {
+      v = s[i];
+    } else {
+      v = l[i];
+      v = isfinite(v) ? v : -INFINITY;
+    }
+    if (!greedy) v = v * inv_t;
+    s[i] = v;
+    if (v == -INFINITY) continue;
+    if (v > part.m) {
+      part.z = part.z * expf(part.m - v) + 1.0f;
+      part.m = v;
+      part.index = i;
+    } else {
+      part.z += expf(v - part.m);
+    }
+  }
+  part = BlockMerge(part);
+  if (threadIdx.x == 0) pl.partials[static_cast<int64_t>(row) * kMaxChunks + blockIdx.x] = part;
+  if (blockIdx.x == 0) {  // clean the row's histogram and counters for the next kernels
+    RowHist& h = pl.hist[row];
+    for (int b = threadIdx.x; b < kBins; b += blockDim.x) {
+      h.count[b] = 0;
+      h.mass[b] = 0.0;
+    }
+    if (threadIdx.x == 0) {
+      pl.state[row].hist_done = 0;
+      pl.state[row].list_len = 0;
+    }
+  }
+}
+
+// grid (chunks, rows).
+__global__ void __launch_bounds__(kPassThreads)
+    HistKernel(int vocab, int chunk, const SampleRowParams* params, Pipeline pl) {
+  __shared__ int cnt[kBins];
+  __shared__ double mass[kBins];
+  __shared__ int iscan[kPassThreads];
+  __shared__ double dscan[kPassThreads];
+  __shared__ GreedyPartial row_part;
+  __shared__ int flag, found_k, found_p, found_d, last_bin;
+  const int row = blockIdx.y;
+  const SampleRowParams& p = params[row];
+  RowState& st = pl.state[row];
+  // Every block merges the row's partials (a few dozen) for the max.
+  GreedyPartial g{-INFINITY, 0.0f, vocab};
+  for (int c = threadIdx.x; c < static_cast<int>(gridDim.x); c += blockDim.x) {
+    g = Merge(g, pl.partials[static_cast<int64_t>(row) * kMaxChunks + c]);
+  }
+  g = BlockMerge(g);
+  if (threadIdx.x == 0) row_part = g;
+  __syncthreads();
+  g = row_part;
+  const float m = g.m;
+  const bool greedy = p.temperature <= 0.0f;
+  if (greedy || m == -INFINITY) {
+    if (blockIdx.x == 0 && threadIdx.x == 0) {
+      st.m = m;
+      st.z = g.z;
+      st.argmax = g.index;
+      st.mode = m == -INFINITY ? kModeNothing : kModeGreedy;
+    }
+    return;
+  }
+  const CandidateTest is_candidate(p, m);
+  for (int b = threadIdx.x; b < kBins; b += blockDim.x) {
+    cnt[b] = 0;
+    mass[b] = 0.0;
+  }
+  __syncthreads();
+  const float* s = pl.s + static_cast<int64_t>(row) * vocab;
+  const int lo = blockIdx.x * chunk, hi = min(vocab, lo + chunk);
+  for (int i = lo + threadIdx.x; i < hi; i += blockDim.x) {
+    const float v = s[i];
+    if (!is_candidate(v)) continue;
+    const int b = Bin(v, m);
+    atomicAdd(&cnt[b], 1);
+    atomicAdd(&mass[b], exp(static_cast<double>(v) - static_cast<double>(m)));
+  }
+  __syncthreads();
+  RowHist& h = pl.hist[row];
+  for (int b = threadIdx.x; b < kBins; b += blockDim.x) {
+    if (cnt[b] != 0) {
+      atomicAdd(&h.count[b], cnt[b]);
+      atomicAdd(&h.mass[b], mass[b]);
+    }
+  }
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) flag = atomicAdd(&st.hist_done, 1u) == gridDim.x - 1;
+  __syncthreads();
+  if (!flag) return;
+  __threadfence();
+
+  // The row's last block: prefix sums over the bins (bin 0 = the largest values).
+  constexpr int kPer = kBins / kPassThreads;
+  const int b0 = threadIdx.x * kPer;
+  int c_loc[kPer];
+  double m_loc[kPer];
+  int c_sum = 0;
+  double m_sum = 0.0;
+  const volatile int* hc = h.count;
+  const volatile double* hm = h.mass;
+#pragma unroll
+  for (int j = 0; j < kPer; ++j) {
+    c_sum += hc[b0 + j];
+    m_sum += hm[b0 + j];
+    c_loc[j] = c_sum;
+    m_loc[j] = m_sum;
+  }
+  const int c_before = BlockExclusiveScanT(c_sum, iscan);
+  const double m_before = BlockExclusiveScanT(m_sum, dscan);
+  // cnt / mass now hold inclusive prefix sums.
+#pragma unroll
+  for (int j = 0; j < kPer; ++j) {
+    cnt[b0 + j] = c_before + c_loc[j];
+    mass[b0 + j] = m_before + m_loc[j];
+  }
+  if (threadIdx.x == 0) {
+    found_k = found_p = found_d = kBins;
+    last_bin = 0;
+  }
+  __syncthreads();
+  const int n_finite = cnt[kBins - 1];
+  const double z_all = mass[kBins - 1];
+  const bool draw = DrawMode(p);
+  const bool k_active = p.top_k > 0 && p.top_k < n_finite;
+  const double p_target = static_cast<double>(p.top_p) * z_all * (1.0 + 1e-6);
+  const double d_target = static_cast<double>(SampleUniform(p.seed, p.step)) * z_all;
+#pragma unroll
+  for (int j = 0; j < kPer; ++j) {
+    const int b = b0 + j;
+    const int c_prev = b == 0 ? 0 : cnt[b - 1];
+    const double m_prev = b == 0 ? 0.0 : mass[b - 1];
+    if (k_active && cnt[b] >= p.top_k && c_prev < p.top_k) found_k = b;
+    if (mass[b] >= p_target && !(m_prev >= p_target)) atomicMin(&found_p, b);
+    if (mass[b] > d_target && !(m_prev > d_target)) atomicMin(&found_d, b);
+    if (cnt[b] > c_prev) atomicMax(&last_bin, b);
+  }
+  __syncthreads();
+  if (threadIdx.x != 0) return;
+  st.m = m;
+  st.z = g.z;
+  st.argmax = g.index;
+  st.n_finite = n_finite;
+  st.total = z_all;
+  st.above = 0.0;
+  if (draw) {
+    const int b = found_d < kBins ? found_d : last_bin;  // rounding past the end: the last bin
+    st.bin_lo = st.bin_hi = b;
+    st.above = b == 0 ? 0.0 : mass[b - 1];
+    st.count = cnt[b] - (b == 0 ? 0 : cnt[b - 1]);
+  } else {
+    int t = kBins - 1;
+    if (k_active) {
+      t = found_k;  // the list must hold the whole top-k set: its mass is top-p's base
+    } else {
+      if (p.top_p < 1.0f) t = min(t, found_p);
+      if (p.min_p > 0.0f) {  // exp(s - m) >= min_p needs m - s <= -log(min_p)
+        t = min(t, static_cast<int>(fminf(-logf(p.min_p) * kBinsPerLogit, kBins - 2)) + 1);
+      }
+    }
+    st.bin_lo = 0;
+    st.bin_hi = t;
+    st.count = cnt[t];
+  }
+  st.mode = st.count <= kListCap ? (draw ? kModeDraw : kModeTop) : kModeFallback;
+}
+
+// grid (chunks, rows).
+__global__ void __launch_bounds__(kPassThreads)
+    CompactKernel(int vocab, int chunk, const SampleRowParams* params, Pipeline pl) {
+  __shared__ uint64_t local[kListCap];
+  __shared__ int n_local;
+  __shared__ unsigned base;
+  const int row = blockIdx.y;
+  const RowState& st = pl.state[row];
+  const int mode = st.mode;
+  if (mode != kModeTop && mode != kModeDraw) return;
+  const CandidateTest is_candidate(params[row], st.m);
+  const int bin_lo = st.bin_lo, bin_hi = st.bin_hi;
+  if (threadIdx.x == 0) n_local = 0;
+  __syncthreads();
+  const float* s = pl.s + static_cast<int64_t>(row) * vocab;
+  const int lo = blockIdx.x * chunk, hi = min(vocab, lo + chunk);
+  for (int i = lo + threadIdx.x; i < hi; i += blockDim.x) {
+    const float v = s[i];
+    if (!is_candidate(v)) continue;
+    const int b = Bin(v, st.m);
+    if (b < bin_lo || b > bin_hi) continue;
+    const int at = atomicAdd(&n_local, 1);  // < kListCap: the histogram counted these
+    if (at < kListCap) local[at] = ListKey(v, i);
+  }
+  __syncthreads();
+  const int n = min(n_local, kListCap);
+  if (n == 0) return;
+  // list_len may pass kListCap only if this pass disagreed with the histogram;
+  // FinishKernel then takes the fallback, and nothing is written out of bounds.
+  if (threadIdx.x == 0) base = atomicAdd(&pl.state[row].list_len, static_cast<unsigned>(n));
+  __syncthreads();
+  uint64_t* out = pl.list + static_cast<int64_t>(row) * kListCap;
+  for (int j = threadIdx.x; j < n; j += blockDim.x) {
+    if (base + j < static_cast<unsigned>(kListCap)) out[base + j] = local[j];
+  }
+}
+
+// The CPU sampler's top-k / top-p / min-p / draw on the whole candidate set,
+// with the single-block radix selects (the path for rows the list cannot hold).
+__device__ int PickSingleBlock(const float* s, int vocab, const SampleRowParams& p, float m,
+                               Shared& sh) {
+  Cut cut{0u, vocab};  // everything
+  if (p.top_k > 0 && p.top_k < vocab) {
+    cut = Select<true>(s, vocab, cut, m, static_cast<double>(p.top_k - 1), sh);
+  }
+  double zk = 0.0;
+  for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
+    if (Kept(Key(s[i]), i, cut)) zk += expf(s[i] - m);
+  }
+  zk = BlockSumD(zk, sh);
+  if (p.top_p < 1.0f) cut = Select<false>(s, vocab, cut, m, static_cast<double>(p.top_p) * zk, sh);
+  if (p.min_p > 0.0f) {
+    const uint32_t kmin = Key(m + logf(p.min_p));
+    if (kmin > cut.key) cut = Cut{kmin, vocab};
+  }
+  double zc = 0.0;
+  for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
+    if (Kept(Key(s[i]), i, cut)) zc += expf(s[i] - m);
+  }
+  zc = BlockSumD(zc, sh);
+  const double u = SampleUniform(p.seed, p.step);
+  return Select<false>(s, vocab, cut, m, u * zc, sh).index;
+}
+
+// Smallest i over the block for which the calling thread passes `hit` (kNone if none).
+constexpr int kNone = 1 << 30;
+__device__ int BlockFirst(int i_or_none, int* slot) {
+  __syncthreads();
+  if (threadIdx.x == 0) *slot = kNone;
+  __syncthreads();
+  if (i_or_none != kNone) atomicMin(slot, i_or_none);
+  __syncthreads();
+  return *slot;
+}
+
+// grid rows, kThreads each.
+__global__ void __launch_bounds__(kThreads)
+    FinishKernel(int vocab, const SampleRowParams* params, Pipeline pl, SampleRowResult* results) {
+  __shared__ Shared sh;
+  __shared__ uint64_t keys[kListCap];
+  __shared__ double dscan[kThreads];
+  __shared__ int slot;
+  __shared__ double total_at;
+  const int row = blockIdx.x;
+  const SampleRowParams& p = params[row];
+  const RowState& st = pl.state[row];
+  const float* s = pl.s + static_cast<int64_t>(row) * vocab;
+  const float m = st.m;
+  const int mode = st.mode;
+  int pick = 0;
+  // The list must hold exactly the candidates the histogram counted.
+  const bool list_ok = (mode == kModeTop || mode == kModeDraw) && st.list_len == static_cast<unsigned>(st.count);
+  if (mode == kModeGreedy) {
+    pick = st.argmax;
+  } else if (list_ok) {
+    const int n_list = st.count;
+    int width = 1;
+    while (width < n_list) width <<= 1;
+    const uint64_t* list = pl.list + static_cast<int64_t>(row) * kListCap;
+    for (int j = threadIdx.x; j < width; j += blockDim.x) keys[j] = j < n_list ? list[j] : ~0ull;
+    __syncthreads();
+    for (int k = 2; k <= width; k <<= 1) {  // bitonic sort, ascending keys
+      for (int j = k >> 1; j > 0; j >>= 1) {
+        for (int i = threadIdx.x; i < width; i += blockDim.x) {
+          const int o = i ^ j;
+          if (o > i) {
+            const uint64_t a = keys[i], b = keys[o];
+            if (((i & k) == 0) == (a > b)) {
+              keys[i] = b;
+              keys[o] = a;
+            }
+          }
+        }
+        __syncthreads();
+      }
+    }
+    // Two consecutive candidates per thread: weights and inclusive cumulative mass.
+    const int i0 = 2 * static_cast<int>(threadIdx.x);
+    int id[2];
+    double w[2], cum[2];
+    for (int j = 0; j < 2; ++j) {
+      const int i = i0 + j;
+      id[j] = i < n_list ? static_cast<int>(static_cast<uint32_t>(keys[i])) : 0;
+      w[j] = i < n_list ? exp(static_cast<double>(s[id[j]]) - static_cast<double>(m)) : 0.0;
+    }
+    const double before = BlockExclusiveScanT(w[0] + w[1], dscan) + st.above;
+    cum[0] = before + w[0];
+    cum[1] = cum[0] + w[1];
+    int n = n_list;
+    bool fallback = false;
+    if (mode == kModeTop) {
+      const bool k_active = p.top_k > 0 && p.top_k < st.n_finite;
+      if (k_active) n = p.top_k;  // <= n_list: the list holds the top-k set
+      if (p.top_p < 1.0f) {
+        double total = st.total;  // every candidate's mass (no top-k)
+        if (k_active) {
+          if (static_cast<int>(threadIdx.x) == (n - 1) / 2) total_at = cum[(n - 1) % 2];
+          __syncthreads();
+          total = total_at;
+        }
+        const double target = static_cast<double>(p.top_p) * total;
+        int first = kNone;
+        for (int j = 1; j >= 0; --j) {
+          if (i0 + j < n && cum[j] >= target) first = i0 + j;
+        }
+        first = BlockFirst(first, &slot);
+        if (first != kNone) {
+          n = first + 1;
+        } else if (n_list < st.n_finite && !k_active) {
+          fallback = true;  // the prefix would reach beyond the list: rounding, or a bad bound
+        }
+      }
+      if (p.min_p > 0.0f && !fallback) {
+        const double floor = p.min_p * exp(static_cast<double>(s[static_cast<uint32_t>(keys[0])]) - m);
+        int first = kNone;
+        for (int j = 1; j >= 0; --j) {
+          if (i0 + j >= 1 && i0 + j < n && w[j] < floor) first = i0 + j;
+        }
+        first = BlockFirst(first, &slot);
+        if (first != kNone) n = first;
+      }
+      if (!fallback) {  // kept mass = cumulative mass of the last kept candidate
+        if (static_cast<int>(threadIdx.x) == (n - 1) / 2) total_at = cum[(n - 1) % 2];
+        __syncthreads();
+      }
+    } else {
+      if (threadIdx.x == 0) total_at = st.total;
+      __syncthreads();
+    }
+    if (fallback) {
+      pick = PickSingleBlock(s, vocab, p, m, sh);
+    } else {
+      const double target = static_cast<double>(SampleUniform(p.seed, p.step)) * total_at;
+      int first = kNone;
+      for (int j = 1; j >= 0; --j) {
+        if (i0 + j < n && cum[j] > target) first = i0 + j;
+      }
+      first = BlockFirst(first, &slot);
+      const int at = first != kNone ? first : n - 1;  // rounding: the last kept candidate
+      pick = static_cast<int>(static_cast<uint32_t>(keys[at]));
+    }
+  } else if (mode != kModeNothing) {  // kModeFallback, or a list that went wrong
+    pick = PickSingleBlock(s, vocab, p, m, sh);
+  }
+  // kModeNothing: token 0 (the CPU sampler's answer).
+  const bool nothing = mode == kModeNothing;
+  const float log_z = nothing ? 0.0f : logf(st.z);
+  SampleRowResult* res = results + row;
+  if (threadIdx.x == 0) {
+    res->token = pick;
+    // Nothing finite: -inf, as the CPU sampler (its log-sum-exp is 0 then).
+    res->logprob = nothing ? -INFINITY : s[pick] - m - log_z;
+  }
+  const int n_top = min(min(p.n_top_logprobs, kMaxTopLogprobs), vocab);  // as the CPU: at most vocab
+  __shared__ int32_t chosen[kMaxTopLogprobs];
+  for (int k = 0; k < n_top; ++k) {
+    const int id = BlockArgMax(s, vocab, chosen, k, sh);
+    if (threadIdx.x == 0) {
+      chosen[k] = id;
+      res->top_ids[k] = id;
+      res->top_logprobs[k] = nothing ? -INFINITY : s[id] - m - log_z;
+    }
+    __syncthreads();
+  }
+}
+
+// Scratch layout of the pipeline (each part 256-byte aligned).
+struct Layout {
+  size_t s, partials, state, hist, list, total;
+};
+size_t Align(size_t x) { return (x + 255) / 256 * 256; }
+Layout PipelineLayout(int n_rows, int vocab) {
+  const size_t rows = static_cast<size_t>(n_rows);
+  Layout l;
+  l.s = 0;
+  l.partials = Align(rows * static_cast<size_t>(vocab) * sizeof(float));
+  l.state = l.partials + Align(rows * kMaxChunks * sizeof(GreedyPartial));
+  l.hist = l.state + Align(rows * sizeof(RowState));
+  l.list = l.hist + Align(rows * sizeof(RowHist));
+  l.total = l.list + rows * kListCap * sizeof(uint64_t);
+  return l;
+}
 }  // namespace
 
 size_t SampleScratchBytes(int n_rows, int vocab) {
-  const size_t rows = static_cast<size_t>(n_rows);
-  const size_t full = rows * static_cast<size_t>(vocab) * sizeof(float);
-  const size_t greedy = rows * static_cast<size_t>(GreedyChunks(vocab)) * sizeof(GreedyPartial);
+  const size_t full = PipelineLayout(n_rows, vocab).total;
+  const size_t greedy = static_cast<size_t>(n_rows) * static_cast<size_t>(GreedyChunks(vocab)) *
+                        sizeof(GreedyPartial);
   return full > greedy ? full : greedy;
 }
 
@@ -419,9 +869,23 @@ void LaunchSampleGreedy(const float* logits, int n_rows, int vocab, SampleRowRes
 
 void LaunchSample(const float* logits, int n_rows, int vocab, const SampleRowParams* params,
                   const int32_t* recent, SampleRowResult* results, void* scratch, Stream s) {
-  if (n_rows == 0) return;
-  SampleKernel<<<n_rows, kThreads, 0, ToStream(s)>>>(logits, vocab, params, recent, results,
-                                                     static_cast<float*>(scratch));
+  if (n_rows == 0 || vocab <= 0) return;
+  const Layout l = PipelineLayout(n_rows, vocab);
+  auto* base = static_cast<uint8_t*>(scratch);
+  Pipeline pl;
+  pl.s = reinterpret_cast<float*>(base + l.s);
+  pl.partials = reinterpret_cast<GreedyPartial*>(base + l.partials);
+  pl.state = reinterpret_cast<RowState*>(base + l.state);
+  pl.hist = reinterpret_cast<RowHist*>(base + l.hist);
+  pl.list = reinterpret_cast<uint64_t*>(base + l.list);
+  const int chunks = RowChunks(vocab);
+  const int chunk = (vocab + chunks - 1) / chunks;
+  const dim3 grid(chunks, n_rows);
+  const hipStream_t st = ToStream(s);
+  PrepKernel<<<grid, kPassThreads, 0, st>>>(logits, vocab, chunk, params, recent, pl);
+  HistKernel<<<grid, kPassThreads, 0, st>>>(vocab, chunk, params, pl);
+  CompactKernel<<<grid, kPassThreads, 0, st>>>(vocab, chunk, params, pl);
+  FinishKernel<<<n_rows, kThreads, 0, st>>>(vocab, params, pl, results);
 }
 
 }  // namespace rocmforge::gpu

@@ -166,7 +166,7 @@ want decode && decode Q4_K_M 120
 
 # memcheck over the kernel tests (the model tests only repeat the same kernels)
 want memcheck && stage memcheck.log 120 compute-sanitizer --tool memcheck --error-exitcode 3 --print-limit 20 \
-  "$bin/test_gpu" --gtest_filter='GpuOps.*:GpuMatMul*:GpuSampling.*:GpuAttention*'
+  "$bin/test_gpu" --gtest_filter='*GpuOps.*:*GpuMatMul*:*GpuSampling.*:*GpuAttention*'
 [[ -f $out/memcheck.log ]] && grep -E 'ERROR SUMMARY|Invalid|FAILED' "$out/memcheck.log" | head -20 | tee -a "$summary"
 
 want q8 && decode Q8_0 120

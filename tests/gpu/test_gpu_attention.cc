@@ -80,6 +80,28 @@ std::vector<std::vector<int32_t>> ScatteredTables(std::mt19937& rng, const std::
   return tables;
 }
 
+// Sequences that end at `final_ctx` positions: the step that fills their
+// caches up to the last position (no attention needed), the step that then
+// decodes one token each, and the pool size they need.
+struct DecodeAtContexts {
+  int blocks = 0;
+  std::vector<std::vector<int32_t>> tables;
+  StepBatch fill, decode;
+};
+DecodeAtContexts MakeDecodeAtContexts(std::mt19937& rng, const std::vector<int>& final_ctx) {
+  DecodeAtContexts d;
+  for (int x : final_ctx) d.blocks += (x + kBlock - 1) / kBlock;
+  d.tables = ScatteredTables(rng, final_ctx, d.blocks);
+  std::vector<int> ctx, one;
+  for (int x : final_ctx) {
+    ctx.push_back(x - 1);
+    one.push_back(1);
+  }
+  d.fill = MakeStep(ctx, ctx, d.tables);
+  d.decode = MakeStep(final_ctx, one, d.tables);
+  return d;
+}
+
 TEST_P(GpuAttention, VarlenPrefillAndChunkedContinuation) {
   RF_REQUIRE_GPU(gpu);
   auto cpu = MakeCpu();
@@ -103,22 +125,12 @@ TEST_P(GpuAttention, DecodeAtLongContextsSplitK) {
   auto cpu = MakeCpu();
   const AttnCase c = GetParam();
   std::mt19937 rng(std::random_device{}());
-  const std::vector<int> final_ctx = {4097, 600, 2049};
-  int blocks = 0;
-  for (int x : final_ctx) blocks += (x + kBlock - 1) / kBlock;
-  KvCacheShape shape{1, c.n_kv_heads, c.head_dim, kBlock, blocks};
+  const DecodeAtContexts d = MakeDecodeAtContexts(rng, {4097, 600, 2049});
+  KvCacheShape shape{1, c.n_kv_heads, c.head_dim, kBlock, d.blocks};
   ASSERT_TRUE(gpu->InitKvCache(shape).ok());
   ASSERT_TRUE(cpu->InitKvCache(shape).ok());
-  auto tables = ScatteredTables(rng, final_ctx, blocks);
-  // Fill the caches (no attention needed for the prefix), then decode one token each.
-  std::vector<int> ctx, n_new, one;
-  for (int x : final_ctx) {
-    ctx.push_back(x - 1);
-    n_new.push_back(x - 1);
-    one.push_back(1);
-  }
-  RunBoth(gpu.get(), cpu.get(), MakeStep(ctx, n_new, tables), c, rng, /*attend=*/false);
-  EXPECT_LE(RunBoth(gpu.get(), cpu.get(), MakeStep(final_ctx, one, tables), c, rng), 1e-2);
+  RunBoth(gpu.get(), cpu.get(), d.fill, c, rng, /*attend=*/false);
+  EXPECT_LE(RunBoth(gpu.get(), cpu.get(), d.decode, c, rng), 1e-2);
 }
 
 // Attention followed by the output projection at batch <= 8: the backend
@@ -129,22 +141,13 @@ TEST_P(GpuAttention, QuantizeFoldedIntoMergeMatchesUnfused) {
   RF_REQUIRE_GPU(gpu);
   const AttnCase c = GetParam();
   std::mt19937 rng(std::random_device{}());
-  const std::vector<int> final_ctx = {1500, 77, 700};
-  int blocks = 0;
-  for (int x : final_ctx) blocks += (x + kBlock - 1) / kBlock;
-  KvCacheShape shape{1, c.n_kv_heads, c.head_dim, kBlock, blocks};
+  const DecodeAtContexts d = MakeDecodeAtContexts(rng, {1500, 77, 700});
+  KvCacheShape shape{1, c.n_kv_heads, c.head_dim, kBlock, d.blocks};
   ASSERT_TRUE(gpu->InitKvCache(shape).ok());
-  auto tables = ScatteredTables(rng, final_ctx, blocks);
-  std::vector<int> ctx, n_new, one;
-  for (int x : final_ctx) {
-    ctx.push_back(x - 1);
-    n_new.push_back(x - 1);
-    one.push_back(1);
-  }
   auto cpu = MakeCpu();
   ASSERT_TRUE(cpu->InitKvCache(shape).ok());
-  RunBoth(gpu.get(), cpu.get(), MakeStep(ctx, n_new, tables), c, rng, /*attend=*/false);
-  const StepBatch step = MakeStep(final_ctx, one, tables);
+  RunBoth(gpu.get(), cpu.get(), d.fill, c, rng, /*attend=*/false);
+  const StepBatch& step = d.decode;
   const int n = step.n_tokens(), q_dim = c.n_heads * c.head_dim;
   const auto q = RandomVec(rng, size_t(n) * q_dim);
   for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_K}) {

@@ -155,8 +155,8 @@ TEST_P(GpuMatMul, MatrixCoreGemmMatchesReferences) {
 // staged in shared memory) for every type, at n on both sides of its 16 / 32 /
 // 64-token tiles, rows that are not a multiple of the 128-row tile (for Q6_K
 // also spans at every 2-byte offset and a matrix end inside a 16-byte chunk):
-// automatic choice, forced with each tile, with a deep and a shallow K split,
-// and forced off, all against the double reference (and the automatic choice
+// automatic choice, forced with the 16- and 64-token tiles, with a deep K
+// split, and forced off, all against the double reference (and the automatic choice
 // against the CPU backend too). Types it does not take run the older kernel.
 // Outputs start as NaN.
 TEST_P(GpuMatMul, NarrowGemmMatchesReferences) {
@@ -182,7 +182,9 @@ TEST_P(GpuMatMul, NarrowGemmMatchesReferences) {
                                " cols " + std::to_string(sh.cols) + " n " + std::to_string(n);
       gpu::SetGemmConfig(gpu::GemmConfig{});
       // On NVIDIA every tile of the three types fits: the path must really run.
-      if (cuda) EXPECT_EQ(gpu::MatMulMmaNarrowTakes(wg->type, wg->data, sh.cols, n), narrow_type) << what;
+      if (cuda) {
+        EXPECT_EQ(gpu::MatMulMmaNarrowTakes(wg->type, wg->data, sh.cols, n), narrow_type) << what;
+      }
       const auto x = RandomVec(rng, size_t(n) * sh.cols);
       const auto ref = ReferenceGemm(t, sh.rows, sh.cols, x, n);
       Buf xg(gpu.get(), x), xc(cpu.get(), x);
@@ -190,9 +192,10 @@ TEST_P(GpuMatMul, NarrowGemmMatchesReferences) {
       cpu->MatMul(*wc, xc.p, yc.p, n);
       const auto cpu_y = yc.Get();
       const std::vector<float> poison(size_t(n) * sh.rows, std::nanf(""));
-      for (gpu::GemmConfig cfg : {gpu::GemmConfig{0, 0, 0}, gpu::GemmConfig{16, 0, 1}, gpu::GemmConfig{32, 0, 1},
-                                  gpu::GemmConfig{64, 0, 1}, gpu::GemmConfig{0, 8, 1}, gpu::GemmConfig{0, 1, 1},
-                                  gpu::GemmConfig{0, 0, -1}}) {
+      // (The automatic choice covers the 32-token tile and, on the short shapes,
+      // unsplit K; 16 and 64 are forced at every n, with a deep split.)
+      for (gpu::GemmConfig cfg : {gpu::GemmConfig{0, 0, 0}, gpu::GemmConfig{16, 0, 1}, gpu::GemmConfig{64, 0, 1},
+                                  gpu::GemmConfig{0, 8, 1}, gpu::GemmConfig{0, 0, -1}}) {
         gpu::SetGemmConfig(cfg);
         Buf y(gpu.get(), poison);
         gpu::LaunchMatMulMma(wg->type, wg->data, sh.rows, sh.cols, xg.p, y.p, n, gpu->stream());
@@ -203,7 +206,9 @@ TEST_P(GpuMatMul, NarrowGemmMatchesReferences) {
                                 std::to_string(cfg.blocks_per_sm) + " narrow " + std::to_string(cfg.narrow) +
                                 ", " + what;
         EXPECT_LE(RelErr(got, ref), 3e-3) << "vs double reference, " << how;
-        if (cfg.narrow == 0) EXPECT_LE(RelErr(got, cpu_y), 1e-2) << "vs CPU backend, " << how;
+        if (cfg.narrow == 0) {
+          EXPECT_LE(RelErr(got, cpu_y), 1e-2) << "vs CPU backend, " << how;
+        }
       }
     }
   }

@@ -1,6 +1,7 @@
 // GpuBackend::Sample: per-row parameters and recent tokens go up in one copy,
-// one block per row samples on the device (plain greedy rows: many blocks per
-// row), and only the small result records come back.
+// the device samples with many blocks per row (kernels/sampling.hip: plain
+// greedy rows take a two-kernel argmax, the rest a histogram / candidate-list
+// pipeline), and only the small result records come back.
 #include <algorithm>
 #include <cstring>
 
@@ -81,7 +82,8 @@ absl::Status GpuBackend::Sample(const float* logits, int n_rows, int vocab,
     results[r].token = res[r].token;
     results[r].logprob = res[r].logprob;
     results[r].top_logprobs.clear();
-    for (int k = 0; k < params[r].n_top_logprobs; ++k) {
+    const int n_top = std::min(params[r].n_top_logprobs, vocab);  // the kernel's count too
+    for (int k = 0; k < n_top; ++k) {
       results[r].top_logprobs.emplace_back(res[r].top_ids[k], res[r].top_logprobs[k]);
     }
   }
