@@ -154,17 +154,18 @@ void WorkerMetrics::OnFinish(FinishReason reason, const Usage& usage) {
 
 void WorkerMetrics::Sample() {
   std::lock_guard<std::mutex> lock(mu_);
-  const std::optional<EngineStats> stats =
-      stats_source_ ? stats_source_() : std::optional<EngineStats>();
   // The engine reports its backend's device (GPU memory on a GPU worker); while
   // no engine is up (loading), the process's host memory is what it uses.
-  const double memory_used = stats ? static_cast<double>(stats->device_memory.used_bytes)
-                                   : static_cast<double>(HostRssBytes());
-  const double memory_total = stats ? static_cast<double>(stats->device_memory.total_bytes)
-                                    : static_cast<double>(HostRamBytes());
-  memory_used_.Add({{"device", device_}}).Set(memory_used);
-  memory_total_.Add({{"device", device_}}).Set(memory_total);
+  auto set_memory = [this](double used, double total) {
+    memory_used_.Add({{"device", device_}}).Set(used);
+    memory_total_.Add({{"device", device_}}).Set(total);
+  };
+  set_memory(static_cast<double>(HostRssBytes()), static_cast<double>(HostRamBytes()));
+  if (!stats_source_) return;
+  const std::optional<EngineStats> stats = stats_source_();
   if (!stats) return;
+  set_memory(static_cast<double>(stats->device_memory.used_bytes),
+             static_cast<double>(stats->device_memory.total_bytes));
   running_.Set(stats->running);
   waiting_.Set(stats->waiting);
   const int32_t used = stats->total_kv_blocks - stats->free_kv_blocks;

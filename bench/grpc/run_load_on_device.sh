@@ -43,11 +43,11 @@ t0=$(date +%s)
 "$b/rocmforge" make-model --shape llama3-8b --type Q4_K_M --threads "$(nproc)" --quiet "$model" 2>&1 | tail -2
 echo "make-model: $(( $(date +%s) - t0 )) s"
 # One worker per scheduler setting in CONFIGS, space-separated, each
-# MAX_BATCH_TOKENS:MAX_PREFILL_WITH_DECODES (default "512:128", the worker's
+# MAX_BATCH_TOKENS:MAX_PREFILL_WITH_DECODES (default "512:64", the worker's
 # defaults): the per-step token budget and the prefill tokens a step may carry
 # while streams decode trade prefill throughput against inter-token latency.
 port=50061
-for cfg in ${CONFIGS:-512:128}; do
+for cfg in ${CONFIGS:-512:64}; do
   mbt=${cfg%%:*} cap=${cfg##*:}
   log=$out/worker-mbt$mbt-cap$cap.log
   "$b/rocmforge" worker --model "$model" --device gpu --host 127.0.0.1 --port $port --metrics-port 9091 \
@@ -59,7 +59,12 @@ for cfg in ${CONFIGS:-512:128}; do
   echo "== --max-batch-tokens $mbt --max-prefill-with-decodes $cap --max-running ${MAX_RUNNING:-64}" |
     tee -a "$out/load_bench.txt"
   "$b/load_bench" --server 127.0.0.1:$port --concurrency "${LOAD_LEVELS:-1,8,32,128}" --rounds "${ROUNDS:-1}" \
-    2>&1 | tee -a "$out/load_bench.txt"
+    ${LOAD_ARGS:-} 2>&1 | tee -a "$out/load_bench.txt"
+  if [[ -n ${EXTRA_LEVELS:-} ]]; then  # a second client run on the same worker, e.g. greedy at N = 1
+    echo "== same worker: --concurrency $EXTRA_LEVELS ${EXTRA_ARGS:-}" | tee -a "$out/load_bench.txt"
+    "$b/load_bench" --server 127.0.0.1:$port --concurrency "$EXTRA_LEVELS" --rounds "${ROUNDS:-1}" \
+      ${EXTRA_ARGS:-} 2>&1 | tee -a "$out/load_bench.txt"
+  fi
   curl -s http://127.0.0.1:9091/metrics | grep -E "^rocmforge_(batch_size|step_duration|preemptions|device_memory)" \
     >"$out/metrics-mbt$mbt-cap$cap.txt" || true
   kill -TERM $wpid; wait $wpid

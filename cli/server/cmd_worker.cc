@@ -22,7 +22,7 @@ namespace {
 // stream waits for the whole step, so this bounds inter-token latency (see
 // bench/RESULTS.md, worker load on the H100); an idle worker still prefills
 // with the whole --max-batch-tokens budget.
-constexpr int64_t kDefaultPrefillWithDecodes = 128;
+constexpr int64_t kDefaultPrefillWithDecodes = 64;
 
 constexpr char kUsage[] =
     "worker --model M.gguf [--port 50061] [--metrics-port 9091] [--device cpu|gpu] "
