@@ -7,18 +7,32 @@
 //       decode steps only: host-time split of a step (Forward's enqueue vs
 //       Sample = graph launch + device work + sampler + sync), then two steps
 //       between ProfilerStart/Stop for `ncu --profile-from-start off`.
+//   bench_gpu_decode FILE_TYPE DIR batch N CTX [profile | profile-chunk]
+//       batched decode as the worker runs it: N sequences with CTX tokens
+//       already in the KV cache (prefilled untimed), then steps of N tokens
+//       (BeginStep + Model::Forward + greedy Sample of N rows). Prints the mean
+//       host step time split into Forward's enqueue vs Sample (which waits for
+//       the device), with auto graphs on and off, with a Synchronize after
+//       Forward (sampler alone), with one extra 64-token prefill chunk of
+//       another sequence in every step (the worker's default
+//       --max-prefill-with-decodes 64), N swept over 1..N, and the N-step
+//       captured once as a graph and replayed (the launch-free floor).
+//       `profile` / `profile-chunk`: only two N-steps (without / with the
+//       chunk) between ProfilerStart/Stop, after three warm-up steps.
 //
 // Prints pp512 (prompt tok/s, one 512-token step), tg128 (128 decode steps at
 // batch 1 from an empty context, greedy GPU sampling included) and the
 // fraction of the memory-bandwidth limit reached at batch 1: bytes read per
 // token (every weight but the embedding table, which is read one row at a time,
 // plus the mean KV cache read) over the measured device copy bandwidth.
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "bench/gpu/bench_timer.h"
 #include "engine/backend/gpu/gpu_backend.h"
@@ -59,13 +73,236 @@ StepBatch Seq(const std::vector<int32_t>& tokens, int32_t start, const std::vect
   return b;
 }
 
+// ---- batch mode ----------------------------------------------------------
+
+// The sequences of one batched-decode experiment: `n_dec` decoding sequences
+// with their own block ranges, plus one prefilling sequence (`chunk`).
+struct BatchSetup {
+  int32_t n_dec = 0, ctx = 0, block = 16, blocks_per_seq = 0;
+  int32_t chunk_blocks = 0;  // the prefilling sequence's blocks follow the decoders'
+  std::vector<int32_t> last_token;  // per decoding sequence: the token it feeds next
+
+  std::vector<int32_t> Table(int32_t seq, int32_t kv_len) const {  // as the engine: kv_len's blocks
+    std::vector<int32_t> t((kv_len + block - 1) / block);
+    for (size_t i = 0; i < t.size(); ++i) t[i] = seq * blocks_per_seq + static_cast<int32_t>(i);
+    return t;
+  }
+  // One sequence's tokens at positions start.. appended to `b` (logit row if `sample`).
+  void Add(StepBatch* b, int32_t seq, const std::vector<int32_t>& tokens, int32_t start,
+           bool sample) const {
+    BatchSeq s;
+    s.token_start = b->n_tokens();
+    s.n_tokens = static_cast<int32_t>(tokens.size());
+    s.kv_len = start + s.n_tokens;
+    s.block_table = Table(seq, s.kv_len);
+    for (int32_t i = 0; i < s.n_tokens; ++i) {
+      const int32_t pos = start + i;
+      b->tokens.push_back(tokens[i]);
+      b->positions.push_back(pos);
+      b->slots.push_back(s.block_table[pos / block] * block + pos % block);
+    }
+    if (sample) b->logit_rows.push_back(s.token_start + s.n_tokens - 1);
+    b->seqs.push_back(std::move(s));
+  }
+  // Decode step `step` of the first `n` sequences (each at position ctx + step),
+  // optionally with a 64-token prefill chunk of the extra sequence (positions
+  // 0..63, recomputed every step: the same work as any 64-token chunk there).
+  StepBatch DecodeStep(int32_t n, int32_t step, bool chunk) const {
+    StepBatch b;
+    for (int32_t s = 0; s < n; ++s) Add(&b, s, {last_token[s]}, ctx + step, true);
+    if (chunk) {
+      std::vector<int32_t> toks(64);
+      for (int32_t i = 0; i < 64; ++i) toks[i] = 1000 + i;
+      Add(&b, n_dec, toks, 0, false);
+    }
+    return b;
+  }
+};
+
+struct StepTimes {
+  double enqueue_s = 0.0, wait_s = 0.0, sample_s = 0.0;  // wait_s: Synchronize after Forward
+  int steps = 0;
+  void Print(const char* what) const {
+    const double k = 1e3 / steps;
+    std::printf("| %s | %.2f | %.2f | %.2f | %.2f |\n", what, k * (enqueue_s + wait_s + sample_s),
+                k * enqueue_s, k * wait_s, k * sample_s);
+  }
+};
+
+// Runs `warm` untimed then `timed` timed steps of `n` decoding sequences
+// (+ chunk); with `sync_after_forward` the device is waited for before Sample,
+// so Sample's time is the sampler alone.
+absl::Status RunSteps(Model& model, GpuBackend* gpu, BatchSetup* bs, int32_t n, bool chunk,
+                      bool sync_after_forward, int warm, int timed, StepTimes* t,
+                      bool profile = false) {
+  const int32_t vocab = model.config().n_vocab;
+  std::vector<SampleRequest> req(n);
+  std::vector<SampleResult> res(n);
+  *t = StepTimes{};
+  for (int step = 0; step < warm + timed; ++step) {
+    if (profile && step == warm) gpu::ProfilerStart();
+    const StepBatch b = bs->DecodeStep(n, step, chunk);
+    for (int32_t r = 0; r < n; ++r) {
+      req[r].params.temperature = 0.0f;
+      req[r].step = static_cast<uint64_t>(step);
+    }
+    auto a = Clock::now();
+    auto logits = model.Forward(b);
+    RF_RETURN_IF_ERROR(logits.status());
+    const double enq = Seconds(a);
+    a = Clock::now();
+    if (sync_after_forward) RF_RETURN_IF_ERROR(gpu->Synchronize());
+    const double wait = Seconds(a);
+    a = Clock::now();
+    RF_RETURN_IF_ERROR(gpu->Sample(*logits, n, vocab, req.data(), res.data()));
+    const double smp = Seconds(a);
+    for (int32_t r = 0; r < n; ++r) bs->last_token[r] = res[r].token;
+    if (step >= warm) {
+      t->enqueue_s += enq;
+      t->wait_s += wait;
+      t->sample_s += smp;
+      ++t->steps;
+    }
+  }
+  if (profile) gpu::ProfilerStop();
+  return absl::OkStatus();
+}
+
+// The N-sequence step captured once as an explicit graph and replayed: what a
+// step costs with no per-launch host work (same positions every replay).
+absl::Status RunReplayed(Model& model, GpuBackend* gpu, BatchSetup* bs, int32_t n, int timed,
+                         StepTimes* t) {
+  const int32_t vocab = model.config().n_vocab;
+  std::vector<SampleRequest> req(n);
+  std::vector<SampleResult> res(n);
+  for (auto& r : req) r.params.temperature = 0.0f;
+  const StepBatch b = bs->DecodeStep(n, 0, false);
+  RF_RETURN_IF_ERROR(model.Forward(b).status());  // same shapes: nothing grows inside the capture
+  RF_RETURN_IF_ERROR(gpu->Synchronize());
+  RF_RETURN_IF_ERROR(gpu->BeginGraphCapture());
+  auto logits = model.Forward(b);
+  const absl::Status end = gpu->EndGraphCapture();
+  RF_RETURN_IF_ERROR(logits.status());
+  RF_RETURN_IF_ERROR(end);
+  *t = StepTimes{};
+  for (int step = 0; step < 3 + timed; ++step) {
+    auto a = Clock::now();
+    RF_RETURN_IF_ERROR(gpu->ReplayGraph());
+    const double enq = Seconds(a);
+    a = Clock::now();
+    RF_RETURN_IF_ERROR(gpu->Sample(*logits, n, vocab, req.data(), res.data()));
+    const double smp = Seconds(a);
+    if (step >= 3) {
+      t->enqueue_s += enq;
+      t->sample_s += smp;
+      ++t->steps;
+    }
+  }
+  return absl::OkStatus();
+}
+
+int BatchMain(const gguf::GgufFile& file, GpuBackend* gpu, int32_t n, int32_t ctx,
+              const std::string& profile) {
+  BatchSetup bs;
+  bs.n_dec = n;
+  bs.ctx = ctx;
+  constexpr int32_t kMaxSteps = 64;  // positions ctx .. ctx + kMaxSteps - 1 per decoder
+  bs.blocks_per_seq = (ctx + kMaxSteps + bs.block - 1) / bs.block;
+  bs.chunk_blocks = 64 / bs.block;
+  bs.last_token.assign(n, 1);
+  constexpr int32_t kPrefillChunk = 512;
+  auto t0 = Clock::now();
+  auto model = Model::Load(file, gpu, std::max(kPrefillChunk, n + 64));
+  if (!model.ok()) return Fail(model.status());
+  const ModelConfig& c = (*model)->config();
+  std::printf("loaded on %s in %.1f s\n", gpu->device_name().c_str(), Seconds(t0));
+  const int32_t n_blocks = n * bs.blocks_per_seq + bs.chunk_blocks;
+  if (auto st = gpu->InitKvCache({c.n_layers, c.n_kv_heads, c.head_dim, bs.block, n_blocks}); !st.ok()) {
+    return Fail(st);
+  }
+  // Prefill: each sequence's ctx tokens in chunks of <= 512 (untimed for the steps).
+  std::mt19937 rng(7);
+  t0 = Clock::now();
+  for (int32_t s = 0; s < n; ++s) {
+    for (int32_t start = 0; start < ctx; start += kPrefillChunk) {
+      std::vector<int32_t> toks(std::min(kPrefillChunk, ctx - start));
+      for (auto& tk : toks) tk = static_cast<int32_t>(rng() % c.n_vocab);
+      StepBatch b;
+      bs.Add(&b, s, toks, start, true);
+      if (auto l = (*model)->Forward(b); !l.ok()) return Fail(l.status());
+    }
+    bs.last_token[s] = static_cast<int32_t>(rng() % c.n_vocab);
+  }
+  if (auto st = gpu->Synchronize(); !st.ok()) return Fail(st);
+  std::printf("prefilled %d sequences x %d tokens in %.2f s\n", n, ctx, Seconds(t0));
+
+  StepTimes t;
+  if (!profile.empty()) {  // two steps for ncu
+    const bool chunk = profile == "profile-chunk";
+    auto st = RunSteps(**model, gpu, &bs, n, chunk, false, 3, 2, &t, true);
+    if (!st.ok()) return Fail(st);
+    std::printf("profiled 2 steps of %d sequences x 1 token%s at context %d (under the profiler: %.2f ms/step)\n",
+                n, chunk ? " + a 64-token prefill chunk" : "", ctx, 1e3 * (t.enqueue_s + t.sample_s) / t.steps);
+    return 0;
+  }
+  constexpr int kWarm = 3, kTimed = 20;
+  std::printf("\nbatched decode, %d sequences at context %d, mean of %d steps (host clock, ms):\n", n,
+              ctx, kTimed);
+  std::printf("| step | total | Forward enqueue | Synchronize | Sample |\n|---|---|---|---|---|\n");
+  char what[160];
+  struct Variant { bool graphs, chunk, sync; const char* name; };
+  for (const Variant& v : {Variant{true, false, false, "auto graphs on"},
+                           Variant{false, false, false, "auto graphs off"},
+                           Variant{true, false, true, "sync after Forward"},
+                           Variant{true, true, false, "+ 64-token prefill chunk"},
+                           Variant{true, true, true, "+ 64-token prefill chunk, sync after Forward"}}) {
+    gpu->SetAutoGraphs(v.graphs);
+    if (auto st = RunSteps(**model, gpu, &bs, n, v.chunk, v.sync, kWarm, kTimed, &t); !st.ok()) return Fail(st);
+    std::snprintf(what, sizeof what, "N=%d %s", n, v.name);
+    t.Print(what);
+  }
+  gpu->SetAutoGraphs(true);
+  // Step time against batch size (graphs apply up to kSmallBatchMax tokens).
+  for (int32_t m : {1, 2, 4, 8, 9, 12, 16, 24}) {
+    if (m >= n) break;
+    for (bool sync : {false, true}) {
+      if (auto st = RunSteps(**model, gpu, &bs, m, false, sync, kWarm, kTimed, &t); !st.ok()) return Fail(st);
+      std::snprintf(what, sizeof what, "N=%d%s", m, sync ? " sync after Forward" : "");
+      t.Print(what);
+    }
+  }
+  // Last: an explicit capture (if it fails, the backend may be left unusable).
+  if (auto st = RunReplayed(**model, gpu, &bs, n, kTimed, &t); !st.ok()) {
+    std::printf("| N=%d one captured graph, replayed | failed: %s | | | |\n", n,
+                std::string(st.message()).c_str());
+  } else {
+    std::snprintf(what, sizeof what, "N=%d one captured graph, replayed (enqueue = graph launch)", n);
+    t.Print(what);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const bool profile = argc == 4 && std::string(argv[3]) == "profile";
-  if (argc != 3 && !profile) {
-    std::fprintf(stderr, "usage: bench_gpu_decode FILE_TYPE DIR [profile]\n");
+  const bool batch = (argc == 6 || argc == 7) && std::string(argv[3]) == "batch";
+  if (argc != 3 && !profile && !batch) {
+    std::fprintf(stderr,
+                 "usage: bench_gpu_decode FILE_TYPE DIR [profile | batch N CTX [profile | profile-chunk]]\n");
     return 2;
+  }
+  int32_t batch_n = 0, batch_ctx = 0;
+  std::string batch_profile;
+  if (batch) {
+    batch_n = std::atoi(argv[4]);
+    batch_ctx = std::atoi(argv[5]);
+    if (argc == 7) batch_profile = argv[6];
+    if (batch_n < 1 || batch_n > 256 || batch_ctx < 1 || batch_ctx > 8192 ||
+        (argc == 7 && batch_profile != "profile" && batch_profile != "profile-chunk")) {
+      std::fprintf(stderr, "batch N CTX: N in 1..256, CTX in 1..8192, then profile or profile-chunk\n");
+      return 2;
+    }
   }
   FileType ftype;
   if (!quant::ParseFileType(argv[1], &ftype)) {
@@ -100,6 +337,7 @@ int main(int argc, char** argv) {
   auto be = GpuBackend::Create(0);
   if (!be.ok()) return Fail(be.status());
   GpuBackend* gpu = be->get();
+  if (batch) return BatchMain(**file, gpu, batch_n, batch_ctx, batch_profile);
   auto t0 = Clock::now();
   auto model = Model::Load(**file, gpu, 512);
   if (!model.ok()) return Fail(model.status());

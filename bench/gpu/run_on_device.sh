@@ -15,7 +15,9 @@
 # (also: gemm = the matrix-core GEMM table + cuBLAS fp16 peak, gemm_peak.log / bench_gemm.md);
 # the stage `profile` runs two Q4_K_M decode steps under Nsight Compute (kernel
 # durations only, clocks and caches left alone) and sums them per kernel
-# (ncu_decode.csv, ncu_by_kernel.txt).
+# (ncu_decode.csv, ncu_by_kernel.txt); `profile_batch` times batched decode steps
+# (`bench_gpu_decode Q4_K_M /tmp batch 32 512`, RF_BATCH_N / RF_BATCH_CTX) and profiles two
+# of them without and with a 64-token prefill chunk (ncu_batch_profile*.{csv,txt}).
 set -u
 mode=${1:-run}
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -77,14 +79,12 @@ stage() {  # stage NAME SECONDS CMD...: runs with a time limit (capped by what i
 stages=" ${RF_STAGES:-tests kernels decode memcheck q8} "
 want() { [[ $stages == *" $1 "* ]]; }
 
-if want profile; then
-  stage decode_profile.log 150 "$bin/bench_gpu_decode" Q4_K_M /tmp profile  # also writes the model
-  grep 'decode step' "$out/decode_profile.log" | sed 's/^/no ncu: /' | tee -a "$summary"
-  stage ncu_decode.log 200 ncu --profile-from-start off --clock-control none --cache-control none \
-    --metrics gpu__time_duration.sum --csv --log-file "$out/ncu_decode.csv" \
-    "$bin/bench_gpu_decode" Q4_K_M /tmp profile
-  python3 - "$out/ncu_decode.csv" <<'PY' | tee "$out/ncu_by_kernel.txt" | tee -a "$summary"
+# ncu_by_kernel CSV STEPS TOP: an `ncu --csv` kernel-duration log summed per kernel
+# and divided by the STEPS profiled, largest first (TOP rows, 0 = all).
+ncu_by_kernel() {
+  python3 - "$@" <<'PY'
 import csv, sys, collections, re
+steps = int(sys.argv[2]); top = int(sys.argv[3])
 rows = [r for r in csv.reader(open(sys.argv[1])) if len(r) > 10]
 head = rows[0]; rows = rows[1:]
 ki, mi, vi, ui = head.index('Kernel Name'), head.index('Metric Name'), head.index('Metric Value'), head.index('Metric Unit')
@@ -93,19 +93,41 @@ for r in rows:
     if r[mi] != 'gpu__time_duration.sum': continue
     v = float(r[vi].replace(',', '')); u = r[ui]
     us = v / 1000 if u in ('ns', 'nsecond') else v * 1000 if u in ('ms', 'msecond') else v
-    name = r[ki].replace('(anonymous namespace)::', '').replace('rocmforge::gpu::', '').replace('void ', '')
+    name = r[ki].replace('(anonymous namespace)::', '').replace('<unnamed>::', '').replace('unnamed>::', '').replace('rocmforge::gpu::', '').replace('void ', '')
     depth = 0
     for i, ch in enumerate(name):
         depth += ch == '<'; depth -= ch == '>'
         if ch == '(' and depth == 0 and i > 0:
             name = name[:i]; break
     name = name[:110]
-    tot[name] += us / 2; cnt[name] += 1
+    tot[name] += us / steps; cnt[name] += 1
 s = sum(tot.values())
-print(f"per decode step (mean of 2): {s:.1f} us in {sum(cnt.values())//2} kernels")
-for k, v in sorted(tot.items(), key=lambda kv: -kv[1]):
-    print(f"{v:9.1f} us {100*v/s:5.1f}%  x{cnt[k]//2:4d}  {k}")
+print(f"per decode step (mean of {steps}): {s:.1f} us in {sum(cnt.values())//steps} kernels")
+for k, v in sorted(tot.items(), key=lambda kv: -kv[1])[:top or None]:
+    print(f"{v:9.1f} us {100*v/s:5.1f}%  x{cnt[k]//steps:4d}  {k}")
 PY
+}
+
+if want profile; then
+  stage decode_profile.log 150 "$bin/bench_gpu_decode" Q4_K_M /tmp profile  # also writes the model
+  grep 'decode step' "$out/decode_profile.log" | sed 's/^/no ncu: /' | tee -a "$summary"
+  stage ncu_decode.log 200 ncu --profile-from-start off --clock-control none --cache-control none \
+    --metrics gpu__time_duration.sum --csv --log-file "$out/ncu_decode.csv" \
+    "$bin/bench_gpu_decode" Q4_K_M /tmp profile
+  ncu_by_kernel "$out/ncu_decode.csv" 2 0 | tee "$out/ncu_by_kernel.txt" | tee -a "$summary"
+fi
+
+if want profile_batch; then  # where a batched decode step's time goes (docs/gpu.md, "Batched decode step")
+  bn=${RF_BATCH_N:-32} bctx=${RF_BATCH_CTX:-512}
+  stage decode_batch.log 130 "$bin/bench_gpu_decode" Q4_K_M /tmp batch "$bn" "$bctx"  # also writes the model
+  grep -E '^\||prefilled|batched decode' "$out/decode_batch.log" | tee -a "$summary"
+  for v in profile profile-chunk; do  # two steps without / with the 64-token prefill chunk
+    stage "ncu_batch_$v.log" 70 ncu --profile-from-start off --clock-control none --cache-control none \
+      --metrics gpu__time_duration.sum --csv --log-file "$out/ncu_batch_$v.csv" \
+      "$bin/bench_gpu_decode" Q4_K_M /tmp batch "$bn" "$bctx" "$v"
+    note "ncu, batch $bn at context $bctx, $v (top 15 kernels):"
+    ncu_by_kernel "$out/ncu_batch_$v.csv" 2 15 | tee "$out/ncu_batch_$v.txt" | tee -a "$summary"
+  done
 fi
 
 want tests && stage test_gpu.log 170 "$bin/test_gpu" --gtest_output="xml:$out/test_gpu.xml"

@@ -205,13 +205,14 @@ TEST_F(RouterProcesses, KillNineUnderTwentyStreamsLosesNothing) {
   std::vector<v1::GenerateRequest> reqs;
   for (int i = 0; i < 20; ++i)
     reqs.push_back(Greedy(prompts[i % prompts.size()], kTokens, "kill-" + std::to_string(i)));
-  auto run_all = [&](std::vector<Result>& out, std::atomic<int>* messages) {
+  // messages[i] counts the messages stream i has received (when given).
+  auto run_all = [&](std::vector<Result>& out, std::vector<std::atomic<int>>* messages) {
     out.assign(20, Result());
     std::vector<std::thread> threads;
     for (int i = 0; i < 20; ++i) {
       threads.emplace_back([&out, &stub, &reqs, i, messages] {  // run_all's locals die before the threads
-        out[i] = Call(*stub, reqs[i], "", 0ms, [messages] {
-          if (messages) ++*messages;
+        out[i] = Call(*stub, reqs[i], "", 0ms, [messages, i] {
+          if (messages) ++(*messages)[i];
         });
       });
     }
@@ -234,10 +235,19 @@ TEST_F(RouterProcesses, KillNineUnderTwentyStreamsLosesNothing) {
   for (const auto& [w, n] : served)
     if (victim.empty() || n > served[victim]) victim = w;
   ASSERT_FALSE(victim.empty());
+  // Kill as soon as every stream the victim serves has its first message: they
+  // are then mid-stream (200 tokens each), so each one must resume elsewhere.
+  // (Waiting for a total count instead could be met by the other workers'
+  // streams alone on a loaded machine, before the victim's had started.)
   std::vector<Result> results;
-  std::atomic<int> messages{0};
+  std::vector<std::atomic<int>> messages(20);
   std::vector<std::thread> threads = run_all(results, &messages);
-  const bool started = WaitFor([&] { return messages.load() >= 20; });
+  const bool started = WaitFor([&] {
+    for (int i = 0; i < 20; ++i) {
+      if (undisturbed[i].workers.count(victim) && messages[i].load() == 0) return false;
+    }
+    return true;
+  });
   for (Proc& w : workers_)
     if (w.address == victim) kill(w.child.pid(), SIGKILL);
   if (!started) {
