@@ -21,13 +21,6 @@ constexpr int kKeyGroup = 4;
 // kTargetBlocks blocks run, so a decode token's few heads use more than a few SMs.
 constexpr int kMinKeysPerSplit = 16;
 constexpr int kTargetBlocks = 512;
-// Batched decode (e.g. 32 sequences x 32 heads = 1024 blocks) fills the SMs
-// only about half (each block is a latency-bound chain over its keys), so
-// batches below kNoSplitBlocks blocks split too, into chunks of at least
-// kMinKeysPerSplitBatched keys, until about kNoSplitBlocks blocks run.
-// Measured before this rule (H200, 32 x 512 context): 174 us per layer.
-constexpr int kNoSplitBlocks = 4096;
-constexpr int kMinKeysPerSplitBatched = 64;
 
 struct Partial {  // layout of one split's result in scratch: m, l, acc[head_dim]
   static __device__ float* At(float* base, int64_t idx, int head_dim) {
@@ -216,15 +209,12 @@ __global__ void __launch_bounds__(kCombineThreads)
 }
 
 int SplitCount(int n_tokens, int n_heads, int max_ctx) {
-  const int64_t blocks = static_cast<int64_t>(n_tokens) * n_heads;
-  // Enough blocks already fill the device several times over (prefill).
-  if (blocks >= kNoSplitBlocks) return 1;
-  const bool batched = blocks >= 1024;
+  // Enough blocks already fill the device: split only small batches.
+  if (static_cast<int64_t>(n_tokens) * n_heads >= 1024) return 1;
   int splits = (max_ctx + kKeysPerSplit - 1) / kKeysPerSplit;
-  const int64_t target = batched ? kNoSplitBlocks : kTargetBlocks;
-  const int min_keys = batched ? kMinKeysPerSplitBatched : kMinKeysPerSplit;
-  const int64_t want = blocks > 0 ? (target + blocks - 1) / blocks : 1;
-  const int by_keys = (max_ctx + min_keys - 1) / min_keys;
+  const int64_t blocks = static_cast<int64_t>(n_tokens) * n_heads;
+  const int64_t want = blocks > 0 ? (kTargetBlocks + blocks - 1) / blocks : 1;
+  const int by_keys = (max_ctx + kMinKeysPerSplit - 1) / kMinKeysPerSplit;
   const int more = static_cast<int>(want < by_keys ? want : by_keys);
   if (more > splits) splits = more;
   if (splits > kMaxSplits) splits = kMaxSplits;
