@@ -79,10 +79,13 @@ void EngineImpl::Cancel(uint64_t request_id) {
 }
 
 EngineStats EngineImpl::Stats() const {
+  // Asked before taking mu_, which the engine loop needs every step: a device
+  // query must not stall it (thread-safe by the Backend contract).
+  const MemoryUsage memory = backend_->DeviceMemoryUsage();
   std::lock_guard<std::mutex> lock(mu_);
   EngineStats s = stats_;
   s.waiting += static_cast<int32_t>(inbox_.size());
-  s.device_memory = backend_->DeviceMemoryUsage();  // thread-safe by the Backend contract
+  s.device_memory = memory;
   return s;
 }
 

@@ -29,6 +29,20 @@ __device__ __forceinline__ int SliceSum(int v) {
   return v;
 }
 
+// Stores value i's int8 `q` into its slice; the slice's first lane also stores
+// the scale d and s = d * sum(q). All 32 lanes of the slice call it.
+__device__ __forceinline__ void StoreSliceValue(int q, float d, int64_t i, bool store, ActQ8* out) {
+  const int qsum = SliceSum(q);
+  if (store) {
+    ActQ8& b = out[i / 32];
+    b.qs[i % 32] = static_cast<int8_t>(q);
+    if (i % 32 == 0) {
+      b.d = d;
+      b.s = d * static_cast<float>(qsum);
+    }
+  }
+}
+
 // Q8_0 rule (Q8_0 / Q4_0 weights): d = amax / 127 kept as f16, q = round(x / d),
 // half away from zero. All 32 lanes of the slice call it; `store` is false for
 // lanes past the end (they pass v = 0).
@@ -38,15 +52,7 @@ __device__ __forceinline__ void QuantizeQ8_0Value(float v, int64_t i, bool store
   const float id = d != 0.0f ? 1.0f / d : 0.0f;
   const int q = static_cast<int>(roundf(v * id));
   const float d16 = __half2float(__float2half(d));  // the CPU keeps d as f16
-  const int qsum = SliceSum(q);
-  if (store) {
-    ActQ8& b = out[i / 32];
-    b.qs[i % 32] = static_cast<int8_t>(q);
-    if (i % 32 == 0) {
-      b.d = d16;
-      b.s = d16 * static_cast<float>(qsum);
-    }
-  }
+  StoreSliceValue(q, d16, i, store, out);
 }
 
 // Q8_K rule (k-quant weights), given m = the value of largest magnitude of the
@@ -61,15 +67,7 @@ __device__ __forceinline__ void QuantizeQ8_KValue(float v, float m, int64_t i, b
     q = min(127, max(-127, __float2int_rn(iscale * v)));
     d = 1.0f / iscale;
   }
-  const int qsum = SliceSum(q);
-  if (store) {
-    ActQ8& b = out[i / 32];
-    b.qs[i % 32] = static_cast<int8_t>(q);
-    if (i % 32 == 0) {
-      b.d = d;
-      b.s = d * static_cast<float>(qsum);
-    }
-  }
+  StoreSliceValue(q, d, i, store, out);
 }
 
 // The Q8_K group maximum is "largest |x|, lowest index on ties": a unique

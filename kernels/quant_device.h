@@ -150,6 +150,45 @@ __device__ __forceinline__ void Dequant8(const uint8_t* row, int64_t e0, float* 
   }
 }
 
+// Scale and min of sub-block `sub` (0..7) of a Q4_K / Q5_K block from its 12
+// packed scale bytes, held as three words (no run-time register indexing).
+__device__ __forceinline__ void ScaleMinK4Words(int sub, uint32_t w0, uint32_t w1, uint32_t w2,
+                                                int* sc, int* m) {
+  auto byte = [&](int k) -> int {
+    const uint32_t w = k < 4 ? w0 : (k < 8 ? w1 : w2);
+    return static_cast<int>((w >> (8 * (k & 3))) & 0xffu);
+  };
+  if (sub < 4) {
+    *sc = byte(sub) & 63;
+    *m = byte(sub + 4) & 63;
+  } else {
+    *sc = (byte(sub + 4) & 0xF) | ((byte(sub - 4) >> 6) << 4);
+    *m = (byte(sub + 4) >> 4) | ((byte(sub) >> 6) << 4);
+  }
+}
+
+// 32 bytes (16-byte aligned) as eight words, in two 16-byte loads.
+__device__ __forceinline__ void Load32BytesAsWords(const uint8_t* p, int (&w)[8]) {
+  const uint4* p16 = reinterpret_cast<const uint4*>(p);
+  const uint4 lo = p16[0], hi = p16[1];
+  w[0] = static_cast<int>(lo.x); w[1] = static_cast<int>(lo.y);
+  w[2] = static_cast<int>(lo.z); w[3] = static_cast<int>(lo.w);
+  w[4] = static_cast<int>(hi.x); w[5] = static_cast<int>(hi.y);
+  w[6] = static_cast<int>(hi.z); w[7] = static_cast<int>(hi.w);
+}
+
+// The 32 int8 values of an activation slice as eight words. ActQ8 is 40 bytes
+// with qs at offset 8, so its 8-byte loads are always aligned.
+__device__ __forceinline__ void LoadSliceWords(const ActQ8& a, int (&x)[8]) {
+  const int2* x2 = reinterpret_cast<const int2*>(a.qs);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const int2 v = x2[i];
+    x[2 * i] = v.x;
+    x[2 * i + 1] = v.y;
+  }
+}
+
 // Dot product of 32-element slice `u` of a quantized weight row with one
 // activation block. Returns the float contribution.
 template <GgmlType T>
@@ -183,44 +222,19 @@ __device__ __forceinline__ float DotSlice(const uint8_t* row, int64_t u, const A
     const int sub = static_cast<int>(u % 8);
     const uint32_t dd = *reinterpret_cast<const uint32_t*>(&b->d);  // d, dmin
     const uint32_t* sc32 = reinterpret_cast<const uint32_t*>(b->scales);
-    const uint32_t w0 = sc32[0], w1 = sc32[1], w2 = sc32[2];
-    // Byte k of the 12 scale bytes, without indexing a register array at run time.
-    auto byte = [&](int k) -> int {
-      const uint32_t w = k < 4 ? w0 : (k < 8 ? w1 : w2);
-      return static_cast<int>((w >> (8 * (k & 3))) & 0xffu);
-    };
     int sc, m;
-    if (sub < 4) {
-      sc = byte(sub) & 63;
-      m = byte(sub + 4) & 63;
-    } else {
-      sc = (byte(sub + 4) & 0xF) | ((byte(sub - 4) >> 6) << 4);
-      m = (byte(sub + 4) >> 4) | ((byte(sub) >> 6) << 4);
-    }
-    const uint4* q16 = reinterpret_cast<const uint4*>(b->qs + (sub / 2) * 32);
-    const uint4 qa = q16[0], qb = q16[1];
-    const int qw[8] = {static_cast<int>(qa.x), static_cast<int>(qa.y), static_cast<int>(qa.z),
-                       static_cast<int>(qa.w), static_cast<int>(qb.x), static_cast<int>(qb.y),
-                       static_cast<int>(qb.z), static_cast<int>(qb.w)};
-    const int2* x2 = reinterpret_cast<const int2*>(a.qs);
-    int xv[8];
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      const int2 v = x2[i];
-      xv[2 * i] = v.x;
-      xv[2 * i + 1] = v.y;
-    }
+    ScaleMinK4Words(sub, sc32[0], sc32[1], sc32[2], &sc, &m);
+    int qw[8], xv[8];
+    Load32BytesAsWords(b->qs + (sub / 2) * 32, qw);
+    LoadSliceWords(a, xv);
     const int shift = (sub & 1) * 4;
     int acc = 0;
     if constexpr (T == GgmlType::Q4_K) {
 #pragma unroll
       for (int i = 0; i < 8; ++i) acc = Dot4I8((qw[i] >> shift) & 0x0F0F0F0F, xv[i], acc);
     } else {
-      const uint4* h16 = reinterpret_cast<const uint4*>(b->qh);
-      const uint4 ha = h16[0], hb = h16[1];
-      const int hw[8] = {static_cast<int>(ha.x), static_cast<int>(ha.y), static_cast<int>(ha.z),
-                         static_cast<int>(ha.w), static_cast<int>(hb.x), static_cast<int>(hb.y),
-                         static_cast<int>(hb.z), static_cast<int>(hb.w)};
+      int hw[8];
+      Load32BytesAsWords(b->qh, hw);
 #pragma unroll
       for (int i = 0; i < 8; ++i) {
         const int lo = (qw[i] >> shift) & 0x0F0F0F0F;
@@ -257,23 +271,6 @@ __device__ __forceinline__ float DotSlice(const uint8_t* row, int64_t u, const A
   }
 }
 
-// Scale and min of sub-block `sub` (0..7) of a Q4_K / Q5_K block from its 12
-// packed scale bytes, held as three words (no run-time register indexing).
-__device__ __forceinline__ void ScaleMinK4Words(int sub, uint32_t w0, uint32_t w1, uint32_t w2,
-                                                int* sc, int* m) {
-  auto byte = [&](int k) -> int {
-    const uint32_t w = k < 4 ? w0 : (k < 8 ? w1 : w2);
-    return static_cast<int>((w >> (8 * (k & 3))) & 0xffu);
-  };
-  if (sub < 4) {
-    *sc = byte(sub) & 63;
-    *m = byte(sub + 4) & 63;
-  } else {
-    *sc = (byte(sub + 4) & 0xF) | ((byte(sub - 4) >> 6) << 4);
-    *m = (byte(sub + 4) >> 4) | ((byte(sub) >> 6) << 4);
-  }
-}
-
 // Q4_K / Q5_K: pair `p` of a row = slices 2p and 2p+1, which share one run of
 // 32 quant bytes (low nibbles, high nibbles). One thread loads the run, the
 // scales and the high bits once for both slices; a[0], a[1] are their
@@ -287,23 +284,10 @@ __device__ __forceinline__ float DotPairK(const uint8_t* row, int64_t p, const A
   const uint32_t dd = *reinterpret_cast<const uint32_t*>(&b->d);  // d, dmin
   const uint32_t* sc32 = reinterpret_cast<const uint32_t*>(b->scales);
   const uint32_t w0 = sc32[0], w1 = sc32[1], w2 = sc32[2];
-  const uint4* q16 = reinterpret_cast<const uint4*>(b->qs + q * 32);
-  const uint4 qa = q16[0], qb = q16[1];
-  const int qw[8] = {static_cast<int>(qa.x), static_cast<int>(qa.y), static_cast<int>(qa.z),
-                     static_cast<int>(qa.w), static_cast<int>(qb.x), static_cast<int>(qb.y),
-                     static_cast<int>(qb.z), static_cast<int>(qb.w)};
-  // ActQ8 is 40 bytes with qs at offset 8: 8-byte loads are always aligned.
-  const int2* x0v = reinterpret_cast<const int2*>(a[0].qs);
-  const int2* x1v = reinterpret_cast<const int2*>(a[1].qs);
-  int xa[8], xb[8];
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const int2 va = x0v[i], vb = x1v[i];
-    xa[2 * i] = va.x;
-    xa[2 * i + 1] = va.y;
-    xb[2 * i] = vb.x;
-    xb[2 * i + 1] = vb.y;
-  }
+  int qw[8], xa[8], xb[8];
+  Load32BytesAsWords(b->qs + q * 32, qw);
+  LoadSliceWords(a[0], xa);
+  LoadSliceWords(a[1], xb);
   int acc0 = 0, acc1 = 0;
   if constexpr (T == GgmlType::Q4_K) {
 #pragma unroll
@@ -312,11 +296,8 @@ __device__ __forceinline__ float DotPairK(const uint8_t* row, int64_t p, const A
       acc1 = Dot4I8((qw[i] >> 4) & 0x0F0F0F0F, xb[i], acc1);
     }
   } else {
-    const uint4* h16 = reinterpret_cast<const uint4*>(b->qh);
-    const uint4 ha = h16[0], hb = h16[1];
-    const int hw[8] = {static_cast<int>(ha.x), static_cast<int>(ha.y), static_cast<int>(ha.z),
-                       static_cast<int>(ha.w), static_cast<int>(hb.x), static_cast<int>(hb.y),
-                       static_cast<int>(hb.z), static_cast<int>(hb.w)};
+    int hw[8];
+    Load32BytesAsWords(b->qh, hw);
     const int s0 = 2 * q, s1 = 2 * q + 1;
 #pragma unroll
     for (int i = 0; i < 8; ++i) {

@@ -1,8 +1,5 @@
 #include "worker/worker_metrics.h"
 
-#include <unistd.h>
-
-#include <cstdio>
 #include <utility>
 
 #include "prometheus/text_serializer.h"
@@ -23,19 +20,6 @@ prometheus::Gauge& SingleGauge(prometheus::Registry& r, const char* name, const 
 }
 prometheus::Counter& SingleCounter(prometheus::Registry& r, const char* name, const char* help) {
   return BuildCounter().Name(name).Help(help).Register(r).Add({});
-}
-
-// Host memory: RSS of this process and physical RAM (the CPU "device").
-int64_t HostRssBytes() {
-  long pages_total = 0, pages_resident = 0;
-  FILE* f = std::fopen("/proc/self/statm", "r");
-  if (!f) return 0;
-  const int n = std::fscanf(f, "%ld %ld", &pages_total, &pages_resident);
-  std::fclose(f);
-  return n == 2 ? static_cast<int64_t>(pages_resident) * sysconf(_SC_PAGESIZE) : 0;
-}
-int64_t HostRamBytes() {
-  return static_cast<int64_t>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE);
 }
 
 }  // namespace
@@ -160,7 +144,8 @@ void WorkerMetrics::Sample() {
     memory_used_.Add({{"device", device_}}).Set(used);
     memory_total_.Add({{"device", device_}}).Set(total);
   };
-  set_memory(static_cast<double>(HostRssBytes()), static_cast<double>(HostRamBytes()));
+  const MemoryUsage host = HostMemoryUsage();
+  set_memory(static_cast<double>(host.used_bytes), static_cast<double>(host.total_bytes));
   if (!stats_source_) return;
   const std::optional<EngineStats> stats = stats_source_();
   if (!stats) return;

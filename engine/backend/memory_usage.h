@@ -11,4 +11,8 @@ struct MemoryUsage {
   size_t total_bytes = 0;  // the device's size
 };
 
+// The host as a device: this process's resident set and the machine's RAM
+// (zeros where /proc cannot be read).
+MemoryUsage HostMemoryUsage();
+
 }  // namespace rocmforge

@@ -42,6 +42,13 @@ std::vector<float> ReferenceGemm(const HostTensor& t, int64_t rows, int64_t cols
   return y;
 }
 
+// The CPU backend's product, the reference every GPU path is checked against.
+std::vector<float> CpuMatMul(Backend* cpu, const Weight& w, const std::vector<float>& x, int n) {
+  Buf xc(cpu, x), yc(cpu, size_t(n) * w.rows);
+  cpu->MatMul(w, xc.p, yc.p, n);
+  return yc.Get();
+}
+
 TEST_P(GpuMatMul, MatchesCpuAtAwkwardShapes) {
   RF_REQUIRE_GPU(gpu);
   auto cpu = MakeCpu();
@@ -58,11 +65,10 @@ TEST_P(GpuMatMul, MatchesCpuAtAwkwardShapes) {
     ASSERT_TRUE(wc.ok()) << wc.status();
     for (int n : {1, 3, 8, 17, 64}) {
       const auto x = RandomVec(rng, size_t(n) * sh.cols);
-      Buf xg(gpu.get(), x), xc(cpu.get(), x);
-      Buf yg(gpu.get(), std::vector<float>(size_t(n) * sh.rows, std::nanf(""))), yc(cpu.get(), size_t(n) * sh.rows);
+      Buf xg(gpu.get(), x);
+      Buf yg(gpu.get(), std::vector<float>(size_t(n) * sh.rows, std::nanf("")));
       gpu->MatMul(*wg, xg.p, yg.p, n);
-      cpu->MatMul(*wc, xc.p, yc.p, n);
-      const auto want = yc.Get();
+      const auto want = CpuMatMul(cpu.get(), *wc, x, n);
       const double err = RelErr(yg.Get(), want);
       EXPECT_LE(err, c.tol) << TypeName(c.type) << " rows " << sh.rows << " cols " << sh.cols << " n " << n;
       // The other path on the same data must agree too.
@@ -118,10 +124,8 @@ TEST_P(GpuMatMul, MatrixCoreGemmMatchesReferences) {
     for (int n : ns) {
       const auto x = RandomVec(rng, size_t(n) * sh.cols);
       const auto ref = ReferenceGemm(t, sh.rows, sh.cols, x, n);
-      Buf xg(gpu.get(), x), xc(cpu.get(), x);
-      Buf yc(cpu.get(), size_t(n) * sh.rows);
-      cpu->MatMul(*wc, xc.p, yc.p, n);
-      const auto cpu_y = yc.Get();
+      Buf xg(gpu.get(), x);
+      const auto cpu_y = CpuMatMul(cpu.get(), *wc, x, n);
       const std::vector<float> poison(size_t(n) * sh.rows, std::nanf(""));
       Buf y1(gpu.get(), poison), y2(gpu.get(), poison);
       gpu::LaunchMatMulMma(wg->type, wg->data, sh.rows, sh.cols, xg.p, y1.p, n, gpu->stream());
@@ -187,10 +191,8 @@ TEST_P(GpuMatMul, NarrowGemmMatchesReferences) {
       }
       const auto x = RandomVec(rng, size_t(n) * sh.cols);
       const auto ref = ReferenceGemm(t, sh.rows, sh.cols, x, n);
-      Buf xg(gpu.get(), x), xc(cpu.get(), x);
-      Buf yc(cpu.get(), size_t(n) * sh.rows);
-      cpu->MatMul(*wc, xc.p, yc.p, n);
-      const auto cpu_y = yc.Get();
+      Buf xg(gpu.get(), x);
+      const auto cpu_y = CpuMatMul(cpu.get(), *wc, x, n);
       const std::vector<float> poison(size_t(n) * sh.rows, std::nanf(""));
       // (The automatic choice covers the 32-token tile and, on the short shapes,
       // unsplit K; 16 and 64 are forced at every n, with a deep split.)
@@ -231,10 +233,8 @@ TEST_P(GpuMatMul, EveryMatVecConfigMatchesCpu) {
     ASSERT_TRUE(wg.ok()) << wg.status();
     ASSERT_TRUE(wc.ok()) << wc.status();
     const auto x = RandomVec(rng, size_t(cols));
-    Buf xg(gpu.get(), x), xc(cpu.get(), x);
-    Buf yc(cpu.get(), size_t(rows));
-    cpu->MatMul(*wc, xc.p, yc.p, 1);
-    const auto want = yc.Get();
+    Buf xg(gpu.get(), x);
+    const auto want = CpuMatMul(cpu.get(), *wc, x, 1);
     void* scratch = nullptr;
     ASSERT_TRUE(gpu::Malloc(&scratch, gpu::MatMulScratchBytes(cols, 1)).ok);
     for (int tpr : {0, 32, 64, 128}) {  // 0: auto (32 at cols 8448 for Q4_K/Q5_K/Q4_0)

@@ -33,12 +33,8 @@ void GpuBackend::EmitHeld() {
 
 void GpuBackend::HoldOp(const HeldOp& op) {
   EmitHeld();
-  if (fusions_ == 0) {  // launch at once, exactly as held ops are launched unfused
-    held_ = op;
-    EmitHeldOp();
-    return;
-  }
   held_ = op;
+  if (fusions_ == 0) EmitHeldOp();  // launch at once, exactly as held ops are launched unfused
 }
 
 void GpuBackend::HoldAttention(const HeldAttention& a) {
