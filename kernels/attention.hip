@@ -4,7 +4,22 @@
 // KV head in place (no per-head copies). Long contexts are split across blocks
 // (split-K over the block table) and merged by a second kernel with the usual
 // log-sum-exp rescaling.
+//
+// Two attention kernels write the same outputs and split-K partials: the
+// GQA-grouped one (kernels/attention_grouped.hip; one block per KV head serves
+// its query heads, for head_dim 64/128/256) and AttentionKernel below (one
+// block per query head, any even head_dim <= 256), which takes the other
+// shapes, or every shape with RF_ATTN=old in the environment (for comparison).
+// In batches of >= 256 tokens, runs of >= 2 consecutive tokens of one
+// sequence inside a tile of the batch (prefill chunks) take the token-tile
+// kernel (kernels/attention_prefill.hip) beside the grouped one, for head_dim
+// 64/128 (RF_ATTN=grouped: never; RF_ATTN=tiles: in every batch).
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
 #include "kernels/act_quant_device.h"
+#include "kernels/attention_device.h"
 #include "kernels/gpu_api.h"
 #include "kernels/launch_util.h"
 
@@ -22,9 +37,9 @@ constexpr int kKeyGroup = 4;
 constexpr int kMinKeysPerSplit = 16;
 constexpr int kTargetBlocks = 512;
 
-struct Partial {  // layout of one split's result in scratch: m, l, acc[head_dim]
+struct Partial {  // layout of one split's result in scratch (attention_device.h)
   static __device__ float* At(float* base, int64_t idx, int head_dim) {
-    return base + idx * (head_dim + 2);
+    return attn::PartialAt(base, idx, head_dim);
   }
 };
 
@@ -221,10 +236,84 @@ int SplitCount(int n_tokens, int n_heads, int max_ctx) {
   return splits < 1 ? 1 : splits;
 }
 
+bool ForceOldKernel() {
+  static const bool old = [] {
+    const char* e = std::getenv("RF_ATTN");
+    return e != nullptr && std::strcmp(e, "old") == 0;
+  }();
+  return old;
+}
+
+// Token tiles for prefill chunks, taken for batches of >= kTileMinTokens
+// tokens: on the H100 they made pp512 4% faster, but a batch of 32 decode
+// tokens 2% slower (the tile kernel's extra launch) and 32 decode tokens + a
+// 64-token chunk 2% slower (the two kernels run one after the other, each on
+// part of the device). RF_ATTN=grouped turns tiles off; RF_ATTN=tiles takes
+// them for every batch of >= 2 tokens (for comparison).
+constexpr int kTileMinTokens = 256;
+int TileMinTokens() {
+  static const int min_tokens = [] {
+    const char* e = std::getenv("RF_ATTN");
+    if (e != nullptr && std::strcmp(e, "grouped") == 0) return INT32_MAX;
+    if (e != nullptr && std::strcmp(e, "tiles") == 0) return 2;
+    return kTileMinTokens;
+  }();
+  return min_tokens;
+}
+
+bool UseGrouped(int n_heads, int n_kv_heads, int head_dim, const void* k_cache,
+                const void* v_cache) {
+  return !ForceOldKernel() &&
+         attn::GroupedSupported(n_heads, n_kv_heads, head_dim, k_cache, v_cache);
+}
+
+// Enqueues the attention kernel that suits the shape; returns its split count
+// (> 1: the partials in `scratch` still need a merge kernel).
+int EnqueueAttention(const float* q, float* out, const AttnBatch& b, int n_heads, int n_kv_heads,
+                     int head_dim, float scale, const uint16_t* k_cache, const uint16_t* v_cache,
+                     int block_size, void* scratch, Stream s) {
+  const auto* kc = reinterpret_cast<const __half*>(k_cache);
+  const auto* vc = reinterpret_cast<const __half*>(v_cache);
+  const bool grouped = UseGrouped(n_heads, n_kv_heads, head_dim, k_cache, v_cache);
+  const int splits =
+      grouped ? attn::GroupedSplitCount(
+                    b.n_tokens, n_heads / attn::GroupedHeadsPerBlock(n_heads / n_kv_heads),
+                    b.max_ctx)
+              : SplitCount(b.n_tokens, n_heads, b.max_ctx);
+  float* partials = splits == 1 ? nullptr : static_cast<float*>(scratch);
+  // Prefill chunks (runs of a sequence's tokens) go to the token-tile kernel,
+  // the rest of the batch to the grouped one (large batches only, see above).
+  const bool tiles = grouped && b.n_tokens >= std::max(2, TileMinTokens()) &&
+                     attn::PrefillTilesSupported(n_heads, n_kv_heads, head_dim, k_cache, v_cache);
+  if (grouped) {
+    int tile_tokens = 0;
+    if (tiles) {
+      tile_tokens = attn::PrefillTileTokens(n_heads / n_kv_heads);
+      attn::LaunchPrefillTileAttention(q, out, b, n_heads, n_kv_heads, head_dim, scale, kc, vc,
+                                       block_size, splits, partials, ToStream(s));
+    }
+    attn::LaunchGroupedAttention(q, out, b, n_heads, n_kv_heads, head_dim, scale, kc, vc,
+                                 block_size, splits, partials, ToStream(s), tile_tokens);
+  } else {
+    const int keys_per_split =
+        splits == 1 ? (b.max_ctx > 0 ? b.max_ctx : 1) : (b.max_ctx + splits - 1) / splits;
+    const dim3 grid(n_heads, b.n_tokens, splits);
+    AttentionKernel<<<grid, kThreads, 0, ToStream(s)>>>(q, out, b, n_heads, n_kv_heads, head_dim,
+                                                        scale, kc, vc, block_size, keys_per_split,
+                                                        partials);
+  }
+  return splits;
+}
+
 }  // namespace
 
 size_t AttentionScratchBytes(int n_tokens, int n_heads, int head_dim, int max_ctx) {
-  const int splits = SplitCount(n_tokens, n_heads, max_ctx);
+  // Enough for either kernel: the grouped one runs at least ceil(n_heads / 8)
+  // blocks per token (kMaxGroupPerBlock heads a block), and its split count
+  // only grows as that falls.
+  const int per_token = (n_heads + attn::kMaxGroupPerBlock - 1) / attn::kMaxGroupPerBlock;
+  const int splits = std::max(SplitCount(n_tokens, n_heads, max_ctx),
+                              attn::GroupedSplitCount(n_tokens, per_token, max_ctx));
   if (splits == 1) return 0;
   return static_cast<size_t>(n_tokens) * n_heads * splits * (head_dim + 2) * sizeof(float);
 }
@@ -233,19 +322,11 @@ void LaunchAttention(const float* q, float* out, const AttnBatch& b, int n_heads
                      int head_dim, float scale, const uint16_t* k_cache, const uint16_t* v_cache,
                      int block_size, void* scratch, Stream s) {
   if (b.n_tokens == 0) return;
-  const int splits = SplitCount(b.n_tokens, n_heads, b.max_ctx);
-  const int keys_per_split =
-      splits == 1 ? (b.max_ctx > 0 ? b.max_ctx : 1) : (b.max_ctx + splits - 1) / splits;
-  const auto* kc = reinterpret_cast<const __half*>(k_cache);
-  const auto* vc = reinterpret_cast<const __half*>(v_cache);
-  float* partials = splits == 1 ? nullptr : static_cast<float*>(scratch);
-  const dim3 grid(n_heads, b.n_tokens, splits);
-  AttentionKernel<<<grid, kThreads, 0, ToStream(s)>>>(q, out, b, n_heads, n_kv_heads, head_dim,
-                                                      scale, kc, vc, block_size, keys_per_split,
-                                                      partials);
+  const int splits = EnqueueAttention(q, out, b, n_heads, n_kv_heads, head_dim, scale, k_cache,
+                                      v_cache, block_size, scratch, s);
   if (splits > 1) {
     CombineSplitsKernel<<<dim3(n_heads, b.n_tokens), kThreads, 0, ToStream(s)>>>(
-        partials, out, n_heads, head_dim, splits);
+        static_cast<float*>(scratch), out, n_heads, head_dim, splits);
   }
 }
 
@@ -260,19 +341,14 @@ void LaunchAttentionQuantize(const float* q, float* out, const AttnBatch& b, int
                              const uint16_t* v_cache, int block_size, void* scratch,
                              GgmlType weight_type, void* xq, Stream s) {
   if (b.n_tokens == 0) return;
-  const int splits = SplitCount(b.n_tokens, n_heads, b.max_ctx);
+  const int splits = EnqueueAttention(q, out, b, n_heads, n_kv_heads, head_dim, scale, k_cache,
+                                      v_cache, block_size, scratch, s);
   if (splits == 1) {  // no merge kernel to fold the quantization into
-    LaunchAttention(q, out, b, n_heads, n_kv_heads, head_dim, scale, k_cache, v_cache, block_size,
-                    scratch, s);
     LaunchQuantizeActivation(weight_type, out, static_cast<int64_t>(b.n_tokens) * n_heads * head_dim,
                              xq, s);
     return;
   }
-  const int keys_per_split = (b.max_ctx + splits - 1) / splits;
-  auto* partials = static_cast<float*>(scratch);
-  AttentionKernel<<<dim3(n_heads, b.n_tokens, splits), kThreads, 0, ToStream(s)>>>(
-      q, out, b, n_heads, n_kv_heads, head_dim, scale, reinterpret_cast<const __half*>(k_cache),
-      reinterpret_cast<const __half*>(v_cache), block_size, keys_per_split, partials);
+  const auto* partials = static_cast<const float*>(scratch);
   auto* act = static_cast<ActQ8*>(xq);
   const dim3 grid(n_heads * head_dim / kCombineThreads, b.n_tokens);
   if (ActivationRule(weight_type) == 1) {

@@ -9,11 +9,13 @@ namespace {
 constexpr int kThreads = 256;
 
 __global__ void AddBiasKernel(float* y, const float* bias, int64_t total, int cols) {
+  GridDependencyBegin();
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i < total) y[i] += bias[i % cols];
 }
 
 __global__ void SwiGLUKernel(const float* gate, const float* up, float* out, int64_t n) {
+  GridDependencyBegin();
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i < n) {
     const float g = gate[i];
@@ -22,11 +24,13 @@ __global__ void SwiGLUKernel(const float* gate, const float* up, float* out, int
 }
 
 __global__ void AddKernel(float* x, const float* y, int64_t n) {
+  GridDependencyBegin();
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i < n) x[i] += y[i];
 }
 
 __global__ void GatherRowsKernel(const float* x, const int32_t* rows, int dim, float* out) {
+  GridDependencyBegin();
   const int r = blockIdx.y;
   const float* src = x + static_cast<int64_t>(rows[r]) * dim;
   float* dst = out + static_cast<int64_t>(r) * dim;
@@ -40,24 +44,24 @@ __global__ void GatherRowsKernel(const float* x, const int32_t* rows, int dim, f
 void LaunchAddBias(float* y, const float* bias, int n, int cols, Stream s) {
   const int64_t total = static_cast<int64_t>(n) * cols;
   if (total == 0) return;
-  AddBiasKernel<<<Blocks(total, kThreads), kThreads, 0, ToStream(s)>>>(y, bias, total, cols);
+  LaunchKernel(AddBiasKernel, Blocks(total, kThreads), kThreads, 0, s, y, bias, total, cols);
 }
 
 void LaunchSwiGLU(const float* gate, const float* up, float* out, int64_t n, Stream s) {
   if (n == 0) return;
-  SwiGLUKernel<<<Blocks(n, kThreads), kThreads, 0, ToStream(s)>>>(gate, up, out, n);
+  LaunchKernel(SwiGLUKernel, Blocks(n, kThreads), kThreads, 0, s, gate, up, out, n);
 }
 
 void LaunchAdd(float* x, const float* y, int64_t n, Stream s) {
   if (n == 0) return;
-  AddKernel<<<Blocks(n, kThreads), kThreads, 0, ToStream(s)>>>(x, y, n);
+  LaunchKernel(AddKernel, Blocks(n, kThreads), kThreads, 0, s, x, y, n);
 }
 
 void LaunchGatherRows(const float* x, const int32_t* rows, int n_rows, int dim, float* out,
                       Stream s) {
   if (n_rows == 0 || dim == 0) return;
   const dim3 grid(Blocks(dim, kThreads) > 8 ? 8 : Blocks(dim, kThreads), n_rows);
-  GatherRowsKernel<<<grid, kThreads, 0, ToStream(s)>>>(x, rows, dim, out);
+  LaunchKernel(GatherRowsKernel, grid, kThreads, 0, s, x, rows, dim, out);
 }
 
 }  // namespace rocmforge::gpu

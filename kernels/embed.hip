@@ -11,6 +11,7 @@ constexpr int kThreads = 128;
 template <GgmlType T>
 __global__ void EmbedKernel(const uint8_t* table, int64_t rows, int64_t cols, int64_t row_bytes,
                             const int32_t* tokens, float* out) {
+  GridDependencyBegin();
   const int t = blockIdx.x;
   const int64_t id = tokens[t];
   float* dst = out + static_cast<int64_t>(t) * cols;
@@ -31,8 +32,8 @@ template <GgmlType T>
 void Launch(const void* table, int64_t rows, int64_t cols, const int32_t* tokens, int n, float* out,
             Stream s) {
   const int64_t row_bytes = cols / BlockElems(T) * BlockBytes(T);
-  EmbedKernel<T><<<n, kThreads, 0, ToStream(s)>>>(static_cast<const uint8_t*>(table), rows, cols,
-                                                   row_bytes, tokens, out);
+  LaunchKernel(EmbedKernel<T>, n, kThreads, 0, s, static_cast<const uint8_t*>(table), rows, cols,
+               row_bytes, tokens, out);
 }
 
 }  // namespace

@@ -55,6 +55,16 @@ GpuStatus BeginCapture(Stream s);
 GpuStatus EndCapture(Stream s, GraphExec* exec);
 GpuStatus GraphLaunch(GraphExec exec, Stream s);
 void GraphDestroy(GraphExec exec);
+// Programmatic dependent launch (PDL) of the kernels a batch-1 decode step runs
+// (matvec, RMSNorm and its fusions, SwiGLU, RoPE / KV store, activation
+// quantization, embedding, add, greedy sampler): each may start while the
+// kernel before it finishes and waits inside for that kernel's results
+// (kernels/launch_util.h). NVIDIA sm_90 and later only; elsewhere SetPdl(true)
+// changes nothing. On by default. Global, read at each launch: graphs captured
+// before a change keep the launches they had (GpuBackend keys its automatic
+// graphs by it).
+void SetPdl(bool on);
+bool GetPdl();
 // Brackets the region an external profiler (ncu --profile-from-start off) records.
 void ProfilerStart();
 void ProfilerStop();
@@ -118,10 +128,11 @@ void LaunchMatMulMma(GgmlType type, const void* w, int64_t rows, int64_t cols, c
 // auto by n, else 32, 64 or 128; 129 = 128 with activations staged through
 // shared memory by async copies, NVIDIA only) and how many blocks per SM the K split aims to
 // fill (0 = auto, 2). Global; read at each launch.
-// narrow: the batched-decode path for n <= 64 (weights staged as whole 256-value
+// narrow: the batched-decode path for n <= 128 (weights staged as whole 256-value
 // spans by async copies; MatMulMmaNarrowTakes): 0 = auto (taken wherever it
 // applies unless token_tile forces another tile), 1 = forced where it applies
-// (token_tile 16, 32 or 64 then picks its tile), -1 = off.
+// (token_tile 16, 32, 64 or 128 then picks its tile), 2 = the previous (v4)
+// narrow kernel, n <= 64, for comparison, -1 = off.
 struct GemmConfig {
   int token_tile = 0;
   int blocks_per_sm = 0;
@@ -130,18 +141,84 @@ struct GemmConfig {
 void SetGemmConfig(const GemmConfig& c);
 GemmConfig GetGemmConfig();
 // Whether LaunchMatMulMma takes the narrow path for these arguments under the
-// current GemmConfig (Q4_K / Q6_K / Q8_0, 9..64 tokens, cols % 256 == 0, w
+// current GemmConfig (Q4_K / Q6_K / Q8_0, 9..128 tokens, cols % 256 == 0, w
 // 16-byte aligned, a device with matrix cores, and shared memory for the tile).
 bool MatMulMmaNarrowTakes(GgmlType type, const void* w, int64_t cols, int n);
 constexpr int kSmallBatchMax = 8;
+
+// ---- dense prefill path (kernels/dequantize_f16.hip, kernels/matmul_dense.hip)
+// For large n the weight matrix is dequantized once into a plain f16 copy and
+// multiplied by a dense f16 GEMM (float accumulation): the matrix-core GEMM
+// with in-loop dequantization is bound by its per-tile decode, this one by
+// the matrix cores.
+// out[r][c] = f16(element c of row r of w) (round to nearest even of the
+// float dequantization); cols % 8 == 0 and whole blocks; out 16-byte aligned.
+bool DequantizeF16Supported(GgmlType type);
+void LaunchDequantizeF16(GgmlType type, const void* w, int64_t rows, int64_t cols, uint16_t* out, Stream s);
+// out[i] = f16(x[i]), i < total.
+void LaunchConvertF16(const float* x, int64_t total, uint16_t* out, Stream s);
+// y[n][rows] = x16[n][cols] . w16[rows][cols]^T, float accumulation; cols % 8 ==
+// 0, w16 and x16 16-byte aligned. With a K split (short grids) y is zeroed and
+// accumulated with atomics: its last bits may differ between runs.
+void LaunchGemmF16(const uint16_t* w16, int64_t rows, int64_t cols, const uint16_t* x16, float* y, int n,
+                   Stream s);
+// Device scratch of the dense path: x16 holds the f16 activations
+// (MatMulDenseActivationBytes), w16 the f16 weights (MatMulDenseWeightBytes; F16
+// weights are used in place and need none).
+struct DenseScratch {
+  void* w16 = nullptr;
+  size_t w16_bytes = 0;
+  void* x16 = nullptr;
+  size_t x16_bytes = 0;
+};
+size_t MatMulDenseActivationBytes(int64_t cols, int n);
+size_t MatMulDenseWeightBytes(GgmlType type, int64_t rows, int64_t cols);
+// Smallest n the dense path takes by default (the measured crossover against
+// LaunchMatMulMma on the H100, docs/gpu.md "Dense prefill GEMM"); never n <= 128.
+constexpr int kDenseMinTokens = 192;
+// Whether LaunchMatMul takes the dense path: a device with matrix cores, a type
+// other than F32 (kept exact), n >= the crossover, and scratch large enough.
+bool MatMulDenseTakes(GgmlType type, const void* w, int64_t rows, int64_t cols, int n, const DenseScratch& d);
+// Convert x, dequantize w (unless F16), GEMM. Needs MatMulDenseTakes.
+void LaunchMatMulDense(GgmlType type, const void* w, int64_t rows, int64_t cols, const float* x, float* y, int n,
+                       const DenseScratch& d, Stream s);
+// LaunchMatMul with the dense path available (taken where MatMulDenseTakes).
+void LaunchMatMul(GgmlType type, const void* w, int64_t rows, int64_t cols, const float* x, float* y, int n,
+                  void* scratch, const DenseScratch& dense, Stream s);
+// Benchmark overrides: row tile (0 = auto, 128, 256), K splits (0 = auto), the
+// smallest n taken (0 = kDenseMinTokens; RF_DENSE_MIN_N in the environment sets
+// it at start-up), the K step (0 = auto, 32 or 64) and the main loop (overlap:
+// 1 = the barrier before each step's last MMA slice, -1 = barrier first, 0 =
+// auto: 1 for 128 x 256 tiles, -1 for 128 x 128); the last two NVIDIA only.
+// Global; read at each launch.
+struct DenseGemmConfig {
+  int row_tile = 0;
+  int splits = 0;
+  int min_n = 0;
+  int k_step = 0;
+  int overlap = 0;
+};
+void SetDenseGemmConfig(const DenseGemmConfig& c);
+DenseGemmConfig GetDenseGemmConfig();
 // Shape of the small-batch matvec kernels, for benchmark sweeps: threads per
 // weight row (0 = auto: 32 for rows of >= 8192 Q4_K/Q5_K/Q4_0 values on NVIDIA,
 // else 64; or 32, 64, 128; widths other than 64 apply at batch 1 only) and,
 // for Q4_K / Q5_K, one thread per 64-value pair of slices instead of per slice.
 // Global; kernels already captured in a graph keep the shape they had.
+// Since v6 (docs/gpu.md, "Batch-1 decode v6"): threads_per_row may also be 256,
+// or -1 for the automatic choice of v5 (for comparisons); the automatic choice
+// is per weight type. rows_per_thread (batch 1): each group of threads_per_row
+// threads computes 1, 2 or 4 consecutive rows, loading each activation slice
+// once for all of them (0 = auto, per type). prefetch_bytes: with PDL
+// (SetPdl), the first bytes of each weight row a block asks L2 for before
+// waiting on the previous kernel (0 = none; -1 = auto: 1024 for Q8_0, whose
+// tg128 it raised by 1.7% on the H100, none for the other types, whose tg128
+// it lowered).
 struct MatVecConfig {
   int threads_per_row = 0;
   bool pairs = true;
+  int rows_per_thread = 0;
+  int prefetch_bytes = -1;
 };
 void SetMatVecConfig(const MatVecConfig& c);
 MatVecConfig GetMatVecConfig();

@@ -22,6 +22,8 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include "kernels/mma_layout.h"
+
 using hipError_t = cudaError_t;
 using hipStream_t = cudaStream_t;
 using hipEvent_t = cudaEvent_t;
@@ -116,6 +118,25 @@ __device__ __forceinline__ void Mma(FragC& c, const FragA& a, const FragB& b) {
         : "+f"(c.x[4 * h + 0]), "+f"(c.x[4 * h + 1]), "+f"(c.x[4 * h + 2]), "+f"(c.x[4 * h + 3])
         : "r"(a.x[0]), "r"(a.x[1]), "r"(a.x[2]), "r"(a.x[3]), "r"(b.x[2 * h]),
           "r"(b.x[2 * h + 1]));
+  }
+}
+// Register-direct A: for each pair of consecutive-k items this lane holds (in
+// mma_layout::APair<MmaSync16x16x16> order), f(m, k) (k even) returns
+// half2(A[m][k], A[m][k+1]) and FillA stores it where Mma expects it. Lets a
+// kernel decode weights straight into fragments, without a shared f16 tile.
+constexpr int kAPairs = 4;  // half2 registers of A per lane
+// (m, k) of this lane's A pair p (mma_layout::APair order).
+__device__ __forceinline__ mma_layout::Coord APairCoord(int p) {
+  return mma_layout::APair<mma_layout::MmaSync16x16x16>(static_cast<int>(threadIdx.x % 32), p);
+}
+template <class F>
+__device__ __forceinline__ void FillA(FragA& a, F f) {
+  const int l = threadIdx.x % 32;
+#pragma unroll
+  for (int p = 0; p < 4; ++p) {
+    const mma_layout::Coord mk = mma_layout::APair<mma_layout::MmaSync16x16x16>(l, p);
+    const __half2 h = f(mk.row, mk.col);
+    a.x[p] = *reinterpret_cast<const uint32_t*>(&h);
   }
 }
 // f(row, col, value) for each of the 8 elements this lane holds (row = m, col = n).
@@ -282,6 +303,53 @@ __device__ __forceinline__ void AsyncWaitAll() {
 
 __device__ __forceinline__ float HalfBitsToFloat(uint16_t h) {
   return __half2float(__ushort_as_half(h));
+}
+
+}  // namespace rocmforge::gpu
+
+namespace rocmforge::gpu {
+
+// ---- Programmatic dependent launch (PDL) ------------------------------------
+// A kernel launched by LaunchKernel (kernels/launch_util.h) while PDL is on may
+// start while the kernel before it in the stream is still running (NVIDIA
+// sm_90+: programmatic stream serialization; elsewhere an ordinary launch).
+// Contract for every kernel launched that way:
+//  * every thread calls GridDependencyWait() before it reads or writes global
+//    memory that another kernel writes or reads (activations, outputs, KV cache,
+//    scratch), and no block returns before that call: the wait returns once the
+//    previous kernel has completed and its writes are visible, and a kernel's
+//    completion then implies its predecessor's, so the chain stays ordered;
+//  * only constant data (weights) may be touched before the wait, and only with
+//    PrefetchL2, which cannot change any result;
+//  * GridDependencyLaunchDependents() (after the wait) lets the NEXT kernel be
+//    scheduled once every block of this one has called it or exited; the next
+//    kernel still waits for this one's completion in its own wait, so calling it
+//    early is always correct and only moves the next kernel's launch forward.
+// Kernels launched the ordinary way wait for everything before them, as always;
+// the wait is a no-op in a kernel that was not launched with PDL.
+__device__ __forceinline__ void GridDependencyWait() {
+#if defined(RF_GPU_CUDA) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void GridDependencyLaunchDependents() {
+#if defined(RF_GPU_CUDA) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
+}
+// Both, at the top of a PDL kernel with nothing to do before the wait.
+__device__ __forceinline__ void GridDependencyBegin() {
+  GridDependencyWait();
+  GridDependencyLaunchDependents();
+}
+// Asks for the 128-byte line holding p to be brought into L2 (NVIDIA); no
+// effect on any result, so it may run before GridDependencyWait. A no-op on AMD.
+__device__ __forceinline__ void PrefetchL2(const void* p) {
+#if defined(RF_GPU_CUDA) && defined(__CUDA_ARCH__)
+  asm volatile("prefetch.global.L2 [%0];\n" ::"l"(p));
+#else
+  (void)p;
+#endif
 }
 
 }  // namespace rocmforge::gpu

@@ -9,6 +9,7 @@ constexpr int kThreads = 256;
 
 __global__ void StoreKvKernel(const float* k, const float* v, const int32_t* slots, int kv_dim,
                               __half* k_cache, __half* v_cache) {
+  GridDependencyBegin();
   const int t = blockIdx.x;
   const int64_t dst = static_cast<int64_t>(slots[t]) * kv_dim;
   const int64_t src = static_cast<int64_t>(t) * kv_dim;
@@ -23,9 +24,8 @@ __global__ void StoreKvKernel(const float* k, const float* v, const int32_t* slo
 void LaunchStoreKv(const float* k, const float* v, const int32_t* slots, int n, int kv_dim,
                    uint16_t* k_cache, uint16_t* v_cache, Stream s) {
   if (n == 0) return;
-  StoreKvKernel<<<n, kThreads, 0, ToStream(s)>>>(k, v, slots, kv_dim,
-                                                 reinterpret_cast<__half*>(k_cache),
-                                                 reinterpret_cast<__half*>(v_cache));
+  LaunchKernel(StoreKvKernel, n, kThreads, 0, s, k, v, slots, kv_dim,
+               reinterpret_cast<__half*>(k_cache), reinterpret_cast<__half*>(v_cache));
 }
 
 }  // namespace rocmforge::gpu

@@ -2,7 +2,9 @@
 // per-row dot kernels; larger ones reuse dequantized tiles across tokens on the
 // matrix cores where the target has them (LaunchMatMulMma, which takes its
 // batched-decode kernel for 9..64 tokens of Q4_K / Q6_K / Q8_0 where it applies:
-// MatMulMmaNarrowTakes).
+// MatMulMmaNarrowTakes). Large n (prefill) takes the dense path where the
+// caller's scratch holds the f16 copies (MatMulDenseTakes: the weights
+// dequantized once, then a plain f16 GEMM; kernels/matmul_dense.hip).
 #include "kernels/gpu_api.h"
 #include "kernels/quant_device.h"
 
@@ -25,7 +27,14 @@ size_t MatMulScratchBytes(int64_t cols, int n) {
 
 void LaunchMatMul(GgmlType type, const void* w, int64_t rows, int64_t cols, const float* x,
                   float* y, int n, void* scratch, Stream s) {
-  if (n <= kSmallBatchMax) {
+  LaunchMatMul(type, w, rows, cols, x, y, n, scratch, DenseScratch{}, s);
+}
+
+void LaunchMatMul(GgmlType type, const void* w, int64_t rows, int64_t cols, const float* x,
+                  float* y, int n, void* scratch, const DenseScratch& dense, Stream s) {
+  if (MatMulDenseTakes(type, w, rows, cols, n, dense)) {
+    LaunchMatMulDense(type, w, rows, cols, x, y, n, dense, s);
+  } else if (n <= kSmallBatchMax) {
     LaunchMatMulSmallBatch(type, w, rows, cols, x, y, n, scratch, s);
   } else {
     LaunchMatMulMma(type, w, rows, cols, x, y, n, s);

@@ -22,12 +22,13 @@
 // L1/TEX unit: scattered 16-byte weight loads (36 bytes per row and step for
 // Q4_K) and every weight passing through shared memory.
 //
-// Batched decode (n <= 64) of Q4_K / Q6_K / Q8_0 takes GemmNarrowKernel
+// Batched decode (n <= 128) of Q4_K / Q6_K / Q8_0 takes the narrow path
 // instead where it applies (MatMulMmaNarrowTakes): whole 256-value spans of the
 // block's rows are copied into shared memory by coalesced async copies, 2-3
-// spans ahead, and decoded from there by the same WeightRuns decoders; 16-, 32-
-// or 64-token tiles; the waves split K rather than tokens so each fragment is
-// loaded from shared memory once per block.
+// spans ahead. By default the v5 kernel (kernels/matmul_mma_narrow.hip) decodes
+// them straight into A-operand registers; GemmConfig::narrow = 2 selects v4
+// below (n <= 64), which decodes with the same WeightRuns decoders into an f16
+// tile: 16-, 32- or 64-token tiles, the waves splitting K rather than tokens.
 #include <algorithm>
 
 #include "kernels/gpu_api.h"
@@ -35,6 +36,13 @@
 #include "kernels/quant_device.h"
 
 namespace rocmforge::gpu {
+
+// The v5 narrow path (kernels/matmul_mma_narrow.hip): whether it has a plan for
+// this type and token tile (16, 32, 64, 128), and its launcher.
+bool NarrowRegFits(GgmlType t, int bn);
+void LaunchNarrowReg(GgmlType t, const void* w, int64_t rows, int64_t cols, const float* x, float* y, int n,
+                     int bn, int blocks_per_sm, int sm_count, Stream s);
+
 namespace {
 
 constexpr int kBM = 128;       // weight rows per block
@@ -787,16 +795,41 @@ void LaunchTile(const void* w, int64_t rows, int64_t cols, const float* x, float
                                                             splits > 1);
 }
 
-// The narrow path's token tile for these arguments, or 0 where it does not apply.
-int NarrowTile(GgmlType t, const void* w, int64_t cols, int n) {
-  if (!NarrowType(t) || g_config.narrow < 0 || (g_config.narrow == 0 && g_config.token_tile != 0)) return 0;
-  if (!MatMulMmaAvailable() || n <= 0 || n > 64 || cols <= 0 || cols % 256 != 0 ||
+// The narrow path's choice for these arguments: token tile bn (0 = the narrow
+// path does not apply) and kernel (v5 register-direct, kernels/
+// matmul_mma_narrow.hip, n <= 128; or v4 here, f16 weight tile, n <= 64).
+struct NarrowChoice {
+  int bn;
+  bool v4;
+};
+// Automatic choice by type and n: the kernel and tile with the least summed
+// time over the three Llama-3-8B shapes on the H100 (docs/gpu.md "Narrow GEMM
+// v5"): v5 up to 32 tokens, v4 at 33-64, v5's 128-token tile above (Q4_K: from
+// 97 on; at 65-96 GemmMmaKernel ties with it); bn = 0 leaves n to GemmMmaKernel.
+NarrowChoice AutoNarrow(GgmlType t, int n) {
+  if (n <= 16) return {16, false};
+  if (n <= 32) return {32, false};
+  if (n <= 64) return {64, true};
+  return {t == GgmlType::Q4_K && n <= 96 ? 0 : 128, false};
+}
+NarrowChoice Narrow(GgmlType t, const void* w, int64_t cols, int n) {
+  const NarrowChoice none{0, false};
+  if (!NarrowType(t) || g_config.narrow < 0 || (g_config.narrow == 0 && g_config.token_tile != 0)) return none;
+  if (!MatMulMmaAvailable() || n <= 0 || n > 128 || cols <= 0 || cols % 256 != 0 ||
       reinterpret_cast<uintptr_t>(w) % 16 != 0) {
-    return 0;
+    return none;
   }
-  const int forced = g_config.narrow > 0 ? g_config.token_tile : 0;
-  const int bn = forced == 16 || forced == 32 || forced == 64 ? forced : n <= 16 ? 16 : n <= 32 ? 32 : 64;
-  return PlanNarrow(t, bn).stages > 0 ? bn : 0;
+  NarrowChoice c = AutoNarrow(t, n);
+  if (g_config.narrow == 2) {  // v4 forced (for comparisons): n <= 64, its own tile
+    if (n > 64) return none;
+    c = {n <= 16 ? 16 : n <= 32 ? 32 : 64, true};
+  } else if (g_config.narrow == 1) {  // v5 forced, with token_tile's tile if it names one
+    const int f = g_config.token_tile;
+    c = {f == 16 || f == 32 || f == 64 || f == 128 ? f : n <= 16 ? 16 : n <= 32 ? 32 : n <= 64 ? 64 : 128, false};
+  }
+  if (c.bn == 0) return none;
+  const bool fits = c.v4 ? PlanNarrow(t, c.bn).stages > 0 : NarrowRegFits(t, c.bn);
+  return fits ? c : none;
 }
 
 template <GgmlType T, int BN>
@@ -839,14 +872,18 @@ void LaunchNarrowTile(const void* w, int64_t rows, int64_t cols, const float* x,
     kKernel<<<grid, kThreads, kSmem, ToStream(s)>>>(static_cast<const uint8_t*>(w), rows, cols, row_bytes, x, y,
                                                     n, static_cast<int>(per), splits > 1);
   } else {
-    (void)w, (void)rows, (void)cols, (void)x, (void)y, (void)n, (void)s;  // NarrowTile never picks it
+    (void)w, (void)rows, (void)cols, (void)x, (void)y, (void)n, (void)s;  // Narrow never picks it
   }
 }
 
 template <GgmlType T>
 void Launch(const void* w, int64_t rows, int64_t cols, const float* x, float* y, int n, Stream s) {
   if constexpr (NarrowType(T)) {
-    switch (NarrowTile(T, w, cols, n)) {
+    const NarrowChoice c = Narrow(T, w, cols, n);
+    if (c.bn != 0 && !c.v4) {
+      return LaunchNarrowReg(T, w, rows, cols, x, y, n, c.bn, g_config.blocks_per_sm, MultiprocessorCount(), s);
+    }
+    switch (c.bn) {
       case 16: return LaunchNarrowTile<T, 16>(w, rows, cols, x, y, n, s);
       case 32: return LaunchNarrowTile<T, 32>(w, rows, cols, x, y, n, s);
       case 64: return LaunchNarrowTile<T, 64>(w, rows, cols, x, y, n, s);
@@ -877,7 +914,7 @@ void Launch(const void* w, int64_t rows, int64_t cols, const float* x, float* y,
 void SetGemmConfig(const GemmConfig& c) { g_config = c; }
 GemmConfig GetGemmConfig() { return g_config; }
 bool MatMulMmaNarrowTakes(GgmlType type, const void* w, int64_t cols, int n) {
-  return NarrowTile(type, w, cols, n) != 0;
+  return Narrow(type, w, cols, n).bn != 0;
 }
 
 bool MatMulMmaAvailable() {

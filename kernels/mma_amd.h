@@ -6,6 +6,9 @@
 //   FragB  B, 16 k x 16 n, loaded from p[n*ld + k] (stored as 16 n x 16 k)
 //   FragC  C, 16 x 16 float
 //   Zero(c); LoadA(a, p, ld); LoadB(b, p, ld); Mma(c, a, b) (c += a.b);
+//   FillA(a, f): register-direct A, f(m, k) (k even) -> half2(A[m][k], A[m][k+1])
+//   for each pair of items this lane holds (mma_layout::APair order);
+//   kAPairs, APairCoord(p): how many pairs a lane holds, and pair p's (m, k);
 //   StoreRowMajor(p, c, ld) (element (m, n) to p[m*ld + n]);
 //   ForEachAcc(c, f): f(m, n, value) for each element this lane holds.
 // Every function is called by all lanes of the wave together. Preconditions of
@@ -176,6 +179,41 @@ __device__ __forceinline__ void Mma(FragC& c, const FragA& a, const FragB& b) {
       [&](int src, int pair, float* out) { detail::FetchPair(b, src, pair, out); });
 }
 #endif
+
+namespace detail {
+__device__ __forceinline__ _Float16 HalfBits(uint32_t bits) {
+  return __builtin_bit_cast(_Float16, static_cast<uint16_t>(bits & 0xffffu));
+}
+template <class F>
+__device__ __forceinline__ uint32_t PairBits(F& f, int pair) {
+  const mma_layout::Coord mk = mma_layout::APair<Layout>(Lane(), pair);
+  const __half2 h = f(mk.row, mk.col);
+  uint32_t bits;
+  __builtin_memcpy(&bits, &h, 4);
+  return bits;
+}
+}  // namespace detail
+
+constexpr int kAPairs = Layout::kAPerLane / 2;  // half2 pairs of A per lane
+// (m, k) of this lane's A pair p (mma_layout::APair order).
+__device__ __forceinline__ mma_layout::Coord APairCoord(int p) {
+  return mma_layout::APair<Layout>(detail::Lane(), p);
+}
+// Register-direct A (see the list above): f(m, k) for each pair this lane holds.
+template <class F>
+__device__ __forceinline__ void FillA(FragA& a, F f) {
+#if defined(RF_MMA_MFMA) || defined(RF_MMA_WMMA)
+#pragma unroll
+  for (int p = 0; p < Layout::kAPerLane / 2; ++p) {
+    const uint32_t bits = detail::PairBits(f, p);
+    a.x[2 * p] = detail::HalfBits(bits);
+    a.x[2 * p + 1] = detail::HalfBits(bits >> 16);
+  }
+#else
+#pragma unroll
+  for (int p = 0; p < kPairs; ++p) a.w[p] = detail::PairBits(f, p);
+#endif
+}
 
 // f(m, n, value) for each C element this lane holds.
 template <class F>

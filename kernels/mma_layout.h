@@ -109,6 +109,36 @@ RF_MMA_HD inline void PortableMmaLane(int lane, float* c, FetchA&& fetch_a, Fetc
   }
 }
 
+// NVIDIA mma.sync m16n8k16 (f16 -> f32) as the 16x16x16 tile of gpu_runtime.h's
+// NVIDIA mma:: (two instructions, n 0-7 and n 8-15; wave 32). Lane l: g = l / 4,
+// q = l % 4. A items 2r, 2r+1 are register a_r: (g, 2q) (g+8, 2q) (g, 2q+8)
+// (g+8, 2q+8) and the next k; B items 4h + 2r + e: k = 2q + 8r + e, n = 8h + g;
+// C items 4h + 2r + e: row g + 8r, column 8h + 2q + e. A and B items are pairs
+// of consecutive k, not one run (ldmatrix gathers them).
+struct MmaSync16x16x16 {
+  static constexpr int kWave = 32;
+  static constexpr int kAPerLane = 8, kBPerLane = 8, kCPerLane = 8;
+  static constexpr int kReplicas = 1;
+  RF_MMA_HD static constexpr Coord A(int lane, int item) {
+    return {lane / 4 + 8 * ((item / 2) % 2), 2 * (lane % 4) + 8 * (item / 4) + item % 2};
+  }
+  RF_MMA_HD static constexpr Coord B(int lane, int item) {
+    return {2 * (lane % 4) + 8 * ((item % 4) / 2) + item % 2, 8 * (item / 4) + lane / 4};
+  }
+  RF_MMA_HD static constexpr Coord C(int lane, int item) {
+    return {lane / 4 + 8 * ((item % 4) / 2), 8 * (item / 4) + 2 * (lane % 4) + item % 2};
+  }
+};
+
+// FillA's order: the A items of a lane as kAPerLane / 2 pairs of consecutive k
+// (items 2p and 2p+1, packed in one 32-bit register as half2, lower k low).
+// APair(lane, p) is the (m, k) of the pair's first item; k is even. The
+// mma::FillA hook of every implementation calls f(m, k) in this order.
+template <class L>
+RF_MMA_HD constexpr Coord APair(int lane, int p) {
+  return L::A(lane, 2 * p);
+}
+
 // Whether an AMD device (hipDeviceProp_t::gcnArchName, e.g. "gfx90a:sramecc+:xnack-")
 // gets a matrix-core implementation from kernels/mma_amd.h: MFMA on gfx908,
 // gfx90a, gfx940/941/942 and gfx950; WMMA on gfx11 (RDNA3, built as wave 32,

@@ -39,6 +39,7 @@ struct SwiGLUValue {
 
 template <class Producer>
 __global__ void QuantizeQ8_0Kernel(Producer f, int64_t total, ActQ8* out) {
+  GridDependencyBegin();
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   const float v = i < total ? f(i) : 0.0f;
   QuantizeQ8_0Value(v, i, i < total, out);
@@ -49,6 +50,7 @@ template <class Producer>
 __global__ void QuantizeQ8_KKernel(Producer f, ActQ8* out) {
   __shared__ AbsMaxArg g_red[kMaxWaves];
   __shared__ float s_max;
+  GridDependencyBegin();
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   const float v = f(i);
   const AbsMaxArg a = WaveAbsMaxArg(AbsMaxArg{fabsf(v), v, static_cast<int>(threadIdx.x)});
@@ -68,9 +70,10 @@ template <class Producer>
 void Launch(GgmlType weight_type, Producer f, int64_t total, ActQ8* out, Stream s) {
   if (total == 0) return;
   if (weight_type == GgmlType::Q8_0 || weight_type == GgmlType::Q4_0) {
-    QuantizeQ8_0Kernel<<<Blocks(total, kThreads), kThreads, 0, ToStream(s)>>>(f, total, out);
+    LaunchKernel(QuantizeQ8_0Kernel<Producer>, Blocks(total, kThreads), kThreads, 0, s, f, total, out);
   } else {
-    QuantizeQ8_KKernel<<<static_cast<unsigned>(total / kThreads), kThreads, 0, ToStream(s)>>>(f, out);
+    LaunchKernel(QuantizeQ8_KKernel<Producer>, static_cast<unsigned>(total / kThreads), kThreads, 0, s,
+                 f, out);
   }
 }
 

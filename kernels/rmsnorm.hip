@@ -20,6 +20,7 @@ template <bool kAddResidual>
 __global__ void RmsNormKernel(float* x, const float* residual, const float* w, float* out, int dim,
                               float eps) {
   __shared__ float scratch[kMaxWaves];
+  GridDependencyBegin();
   const int64_t base = static_cast<int64_t>(blockIdx.x) * dim;
   float* xr = x + base;
   float ss = 0.0f;
@@ -41,6 +42,7 @@ __global__ void __launch_bounds__(kRegThreads)
     RmsNormRegKernel(float* x, const float* residual, const float* w, float* out, int dim,
                      float eps) {
   __shared__ float scratch[kMaxWaves];
+  GridDependencyBegin();
   const int64_t base = static_cast<int64_t>(blockIdx.x) * dim;
   float* xr = x + base;
   float v[kRegPer], wv[kRegPer];
@@ -79,6 +81,7 @@ __global__ void __launch_bounds__(kRegThreads)
     RmsNormQuantKernel(float* x, const float* residual, const float* w, float* out, int dim,
                        float eps, ActQ8* xq) {
   __shared__ float scratch[kMaxWaves];
+  GridDependencyBegin();
   const int64_t base = static_cast<int64_t>(blockIdx.x) * dim;
   float* xr = x + base;
   float v[kRegPer], wv[kRegPer];
@@ -115,9 +118,9 @@ void Launch(float* x, const float* residual, const float* w, float* out, int n, 
             Stream s) {
   if (n == 0) return;
   if (dim <= kRegThreads * kRegPer) {
-    RmsNormRegKernel<kAddResidual><<<n, kRegThreads, 0, ToStream(s)>>>(x, residual, w, out, dim, eps);
+    LaunchKernel(RmsNormRegKernel<kAddResidual>, n, kRegThreads, 0, s, x, residual, w, out, dim, eps);
   } else {
-    RmsNormKernel<kAddResidual><<<n, kThreads, 0, ToStream(s)>>>(x, residual, w, out, dim, eps);
+    LaunchKernel(RmsNormKernel<kAddResidual>, n, kThreads, 0, s, x, residual, w, out, dim, eps);
   }
 }
 
@@ -146,11 +149,11 @@ void LaunchQuantized(float* x, const float* residual, const float* w, float* out
   if (n == 0) return;
   auto* q = static_cast<ActQ8*>(xq);
   if (ActivationRule(weight_type) == 1) {
-    RmsNormQuantKernel<kAddResidual, 1>
-        <<<n, kRegThreads, 0, ToStream(s)>>>(x, residual, w, out, dim, eps, q);
+    LaunchKernel(RmsNormQuantKernel<kAddResidual, 1>, n, kRegThreads, 0, s, x, residual, w, out, dim,
+                 eps, q);
   } else {
-    RmsNormQuantKernel<kAddResidual, 2>
-        <<<n, kRegThreads, 0, ToStream(s)>>>(x, residual, w, out, dim, eps, q);
+    LaunchKernel(RmsNormQuantKernel<kAddResidual, 2>, n, kRegThreads, 0, s, x, residual, w, out, dim,
+                 eps, q);
   }
 }
 }  // namespace

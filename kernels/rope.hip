@@ -14,6 +14,7 @@ constexpr int kThreads = 128;
 // pairs are spread over many SMs (one block per token was latency-bound: ~9 us).
 __global__ void RopeKernel(float* x, const int32_t* positions, int n_heads, int head_dim,
                            int rot_dim, float freq_base, bool neox) {
+  GridDependencyBegin();
   const int t = blockIdx.y;
   const int half = rot_dim / 2;
   const int idx = blockIdx.x * blockDim.x + threadIdx.x;
@@ -32,8 +33,8 @@ void LaunchRope(float* x, const int32_t* positions, int n, int n_heads, int head
   if (n == 0) return;
   const dim3 grid(Blocks(static_cast<int64_t>(n_heads) * (rot_dim / 2), kThreads), n);
   if (grid.x == 0) return;
-  RopeKernel<<<grid, kThreads, 0, ToStream(s)>>>(x, positions, n_heads, head_dim, rot_dim, freq_base,
-                                               neox);
+  LaunchKernel(RopeKernel, grid, kThreads, 0, s, x, positions, n_heads, head_dim, rot_dim, freq_base,
+               neox);
 }
 
 }  // namespace rocmforge::gpu

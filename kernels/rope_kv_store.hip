@@ -21,6 +21,7 @@ __global__ void RopeStoreKvKernel(float* q, float* k, const float* v, const int3
                                   const int32_t* slots, int n_heads, int n_kv_heads, int head_dim,
                                   int rot_dim, float freq_base, bool neox, __half* k_cache,
                                   __half* v_cache) {
+  GridDependencyBegin();
   const int t = blockIdx.y;
   const int half = rot_dim / 2;
   const int kv_dim = n_kv_heads * head_dim;
@@ -73,9 +74,9 @@ void LaunchRopeStoreKv(float* q, float* k, const float* v, const int32_t* positi
                         static_cast<int64_t>(n_kv_heads) * head_dim;
   const dim3 grid(Blocks(items, kThreads), n);
   if (grid.x == 0) return;
-  RopeStoreKvKernel<<<grid, kThreads, 0, ToStream(s)>>>(
-      q, k, v, positions, slots, n_heads, n_kv_heads, head_dim, rot_dim, freq_base, neox,
-      reinterpret_cast<__half*>(k_cache), reinterpret_cast<__half*>(v_cache));
+  LaunchKernel(RopeStoreKvKernel, grid, kThreads, 0, s, q, k, v, positions, slots, n_heads,
+               n_kv_heads, head_dim, rot_dim, freq_base, neox, reinterpret_cast<__half*>(k_cache),
+               reinterpret_cast<__half*>(v_cache));
 }
 
 }  // namespace rocmforge::gpu

@@ -4,6 +4,7 @@
 
 #include "kernels/gpu_api.h"
 #include "kernels/gpu_runtime.h"
+#include "kernels/launch_util.h"
 
 #if defined(RF_GPU_CUDA)
 #include <cuda_profiler_api.h>
@@ -148,6 +149,55 @@ GpuStatus GraphLaunch(GraphExec exec, Stream s) {
 }
 void GraphDestroy(GraphExec exec) {
   if (exec != nullptr) (void)hipGraphExecDestroy(static_cast<hipGraphExec_t>(exec));
+}
+
+// ---- programmatic dependent launch (launch_util.h LaunchKernel)
+namespace {
+std::atomic<bool> g_pdl{true};
+
+#if defined(RF_GPU_CUDA)
+// Compiled like every kernel of rf_kernels: its binary version says whether the
+// device code that runs was built for sm_90+ (where GridDependencyWait is the
+// real instruction, not the no-op of older targets).
+__global__ void PdlProbeKernel() {}
+
+// Per device: 0 = not asked yet, 1 = yes, 2 = no. Races only repeat the query.
+bool DeviceRunsPdl() {
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  constexpr int kCached = 64;
+  static std::atomic<int> cache[kCached];
+  if (device >= 0 && device < kCached) {
+    const int known = cache[device].load(std::memory_order_relaxed);
+    if (known != 0) return known == 1;
+  }
+  int major = 0;
+  cudaFuncAttributes attr{};
+  const bool ok =
+      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) == cudaSuccess &&
+      cudaFuncGetAttributes(&attr, PdlProbeKernel) == cudaSuccess;
+  if (!ok) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  const bool yes = major >= 9 && attr.ptxVersion >= 90 && attr.binaryVersion >= 90;
+  if (device >= 0 && device < kCached) cache[device].store(yes ? 1 : 2, std::memory_order_relaxed);
+  return yes;
+}
+#endif
+}  // namespace
+
+void SetPdl(bool on) { g_pdl.store(on, std::memory_order_relaxed); }
+bool GetPdl() { return g_pdl.load(std::memory_order_relaxed); }
+bool PdlActive() {
+#if defined(RF_GPU_CUDA)
+  return g_pdl.load(std::memory_order_relaxed) && DeviceRunsPdl();
+#else
+  return false;
+#endif
 }
 
 // On AMD these are no-ops: hipProfilerStart/Stop are deprecated in favour of

@@ -263,6 +263,7 @@ __device__ GreedyPartial BlockMerge(GreedyPartial p) {
 // grid: (chunks, rows).
 __global__ void __launch_bounds__(kGreedyThreads)
     GreedyPartialKernel(const float* logits, int vocab, int chunk, GreedyPartial* partials) {
+  GridDependencyBegin();
   const int row = blockIdx.y;
   const float* l = logits + static_cast<int64_t>(row) * vocab;
   const int lo = blockIdx.x * chunk, hi = min(vocab, lo + chunk);
@@ -285,6 +286,7 @@ __global__ void __launch_bounds__(kGreedyThreads)
 // grid: rows. Greedy pick = lowest index of the maximum; logprob = s - m - log(z).
 __global__ void __launch_bounds__(kGreedyThreads)
     GreedyFinishKernel(const GreedyPartial* partials, int n_chunks, SampleRowResult* results) {
+  GridDependencyBegin();
   const int row = blockIdx.x;
   GreedyPartial p{-INFINITY, 0.0f, 0};
   for (int c = threadIdx.x; c < n_chunks; c += blockDim.x) {
@@ -862,9 +864,9 @@ void LaunchSampleGreedy(const float* logits, int n_rows, int vocab, SampleRowRes
   const int chunks = GreedyChunks(vocab);
   const int chunk = (vocab + chunks - 1) / chunks;
   auto* partials = static_cast<GreedyPartial*>(scratch);
-  GreedyPartialKernel<<<dim3(chunks, n_rows), kGreedyThreads, 0, ToStream(s)>>>(logits, vocab, chunk,
-                                                                              partials);
-  GreedyFinishKernel<<<n_rows, kGreedyThreads, 0, ToStream(s)>>>(partials, chunks, results);
+  LaunchKernel(GreedyPartialKernel, dim3(chunks, n_rows), kGreedyThreads, 0, s, logits, vocab, chunk,
+               partials);
+  LaunchKernel(GreedyFinishKernel, n_rows, kGreedyThreads, 0, s, partials, chunks, results);
 }
 
 void LaunchSample(const float* logits, int n_rows, int vocab, const SampleRowParams* params,

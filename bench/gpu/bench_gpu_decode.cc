@@ -320,18 +320,22 @@ int main(int argc, char** argv) {
     if (!st.ok()) return Fail(st);
     std::printf("made %s in %.1f s\n", path.c_str(), Seconds(t0));
   }
-  // RF_MATVEC="THREADS_PER_ROW,PAIRS" picks the batch-1 matvec shape (gpu::MatVecConfig).
+  // RF_MATVEC="THREADS_PER_ROW,PAIRS[,ROWS_PER_THREAD[,PREFETCH_BYTES]]" picks the
+  // batch-1 matvec shape (gpu::MatVecConfig); RF_PDL=0 turns PDL off (gpu::SetPdl).
   if (const char* mv = std::getenv("RF_MATVEC"); mv != nullptr) {
     gpu::MatVecConfig mc;
     int pairs = 0;
-    if (std::sscanf(mv, "%d,%d", &mc.threads_per_row, &pairs) >= 1) {
+    if (std::sscanf(mv, "%d,%d,%d,%d", &mc.threads_per_row, &pairs, &mc.rows_per_thread,
+                    &mc.prefetch_bytes) >= 1) {
       mc.pairs = pairs != 0;
       gpu::SetMatVecConfig(mc);
     }
     mc = gpu::GetMatVecConfig();
-    std::printf("matvec config: %d threads per row (0 = auto), pairs %d\n", mc.threads_per_row,
-                mc.pairs ? 1 : 0);
+    std::printf("matvec config: %d threads per row (0 = auto), pairs %d, rows per thread %d, "
+                "prefetch %d\n", mc.threads_per_row, mc.pairs ? 1 : 0, mc.rows_per_thread,
+                mc.prefetch_bytes);
   }
+  if (const char* pdl = std::getenv("RF_PDL"); pdl != nullptr) gpu::SetPdl(std::atoi(pdl) != 0);
   auto file = gguf::GgufFile::Open(path);
   if (!file.ok()) return Fail(file.status());
   auto be = GpuBackend::Create(0);
@@ -453,11 +457,49 @@ int main(int argc, char** argv) {
     std::printf(" %u: %.1f;", mask, 128.0 / t);
   }
   std::printf("\n");
+  // PDL (gpu::SetPdl) off and on, alternating, best of each, default fusions;
+  // then the batch-1 matvec rows per thread and L2 prefetch per row under PDL.
+  {
+    const bool pdl_saved = gpu::GetPdl();
+    const gpu::MatVecConfig mv_saved = gpu::GetMatVecConfig();
+    double off = 1e30, on = 1e30;
+    for (int rep = 0; rep < 2; ++rep) {
+      for (bool pdl : {false, true}) {
+        gpu::SetPdl(pdl);
+        double t = 0.0;
+        if (auto st = tg128(true, GpuBackend::kDefaultFusions, &t); !st.ok()) return Fail(st);
+        (pdl ? on : off) = std::min(pdl ? on : off, t);
+      }
+    }
+    std::printf("tg128 with graphs, default fusions: PDL off %.1f tok/s, PDL on %.1f tok/s (%+.1f%%)\n",
+                128.0 / off, 128.0 / on, 100.0 * (off / on - 1.0));
+    // Threads per row -1 = the v5 matvec shapes (before the v6 sweep), 0 = auto;
+    // rows per thread 0 = auto; prefetch bytes per row under PDL (-1 = auto).
+    std::printf("tg128 by matvec threads per row / rows per thread / prefetch bytes per row / PDL (tok/s):");
+    struct Mv { int tpr, rpt, pf; bool pdl; };
+    for (int rep = 0; rep < 2; ++rep) {
+      for (Mv v : {Mv{-1, 0, 0, false}, Mv{0, 0, 0, false}, Mv{-1, 0, 0, true}, Mv{0, 0, 0, true},
+                   Mv{0, 0, 1024, true}, Mv{0, 0, -1, true}, Mv{0, 1, 0, true}}) {
+        gpu::MatVecConfig mc = mv_saved;
+        mc.threads_per_row = v.tpr;
+        mc.rows_per_thread = v.rpt;
+        mc.prefetch_bytes = v.pf;
+        gpu::SetMatVecConfig(mc);
+        gpu::SetPdl(v.pdl);
+        double t = 0.0;
+        if (auto st = tg128(true, GpuBackend::kDefaultFusions, &t); !st.ok()) return Fail(st);
+        std::printf(" %d/%d/%d/%s: %.1f;", v.tpr, v.rpt, v.pf, v.pdl ? "on" : "off", 128.0 / t);
+      }
+    }
+    std::printf("\n");
+    gpu::SetMatVecConfig(mv_saved);
+    gpu::SetPdl(pdl_saved);
+  }
   if (auto st = tg128(true, GpuBackend::kDefaultFusions, &tg_best); !st.ok()) return Fail(st);
-  std::printf("tg128 without graphs: %.1f tok/s; with graphs (default fusions %u): %.1f tok/s "
+  std::printf("tg128 without graphs: %.1f tok/s; with graphs (default fusions %u, PDL %s): %.1f tok/s "
               "(%d graphs captured, %d replays)\n",
-              128.0 / tg_nograph, GpuBackend::kDefaultFusions, 128.0 / tg_best, gpu->graphs_captured(),
-              gpu->graphs_replayed());
+              128.0 / tg_nograph, GpuBackend::kDefaultFusions, gpu::GetPdl() ? "on" : "off",
+              128.0 / tg_best, gpu->graphs_captured(), gpu->graphs_replayed());
   const double tg = 128.0 / tg_best;
   // Mean context over tg128 is ~64 positions; K and V in f16.
   const double kv_bytes = 2.0 * c.n_layers * 64.0 * c.n_kv_heads * c.head_dim * 2.0;

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstdio>
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
@@ -65,11 +66,11 @@ std::vector<void*> MakeWeights(GgmlType type, int64_t rows, int64_t cols, int co
 // prefill (n = 128..2048) regimes. Weights rotate over copies worth > 256 MiB
 // (> 4x L2) so every launch reads them from device memory; activations are
 // random normal values.
-void RunGemmBench(gpu::Stream s) {
+void RunGemmBench(gpu::Stream s, bool sweep) {
   struct Shape {
     int64_t m, k;
   };
-  const std::vector<int> ns = {16, 32, 64, 128, 512, 2048};
+  const std::vector<int> ns = {16, 32, 64, 96, 128, 512, 2048};
   const int64_t kmax = 14336;
   float* x = nullptr;
   float* y = nullptr;
@@ -82,8 +83,10 @@ void RunGemmBench(gpu::Stream s) {
     for (float& v : hx) v = nd(rng);
     CHECK_GPU(gpu::CopyToDevice(x, hx.data(), hx.size() * sizeof(float), s));
   }
-  // n <= 64: the automatic choice (the narrow path where it applies) and, in the
-  // same run, the older 128 x 32/64 tiles (GemmConfig::narrow = -1).
+  // n <= 128: the automatic choice and, in the same run, the v5 narrow kernel
+  // (GemmConfig::narrow = 1) with its own and the next smaller token tile, the
+  // v4 narrow kernel (narrow = 2, n <= 64) and the older 128 x 32/64/128 tiles
+  // (narrow = -1).
   std::printf("\n| GEMM type | m x k | n | path | us | TFLOP/s | weight TB/s |\n|---|---|---|---|---|---|---|\n");
   const gpu::GemmConfig saved = gpu::GetGemmConfig();
   for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q8_0, GgmlType::F16}) {
@@ -92,12 +95,23 @@ void RunGemmBench(gpu::Stream s) {
       const int copies = static_cast<int>(std::max<size_t>(2, (size_t{256} << 20) / bytes + 1));
       std::vector<void*> w = MakeWeights(type, sh.m, sh.k, copies, s);
       for (int n : ns) {
-        for (int narrow : {0, -1}) {
-          if (narrow < 0 && n > 64) continue;
+        // Variants: auto, v4, v5 with the next smaller token tile (several
+        // tiles per launch), older kernel.
+        struct Variant {
           gpu::GemmConfig cfg;
-          cfg.narrow = narrow;
-          gpu::SetGemmConfig(cfg);
-          const char* path = narrow < 0 ? "old" : gpu::MatMulMmaNarrowTakes(type, w[0], sh.k, n) ? "narrow" : "auto";
+          const char* name;
+          int min_n, max_n;
+        };
+        const Variant variants[] = {{{0, 0, 0}, nullptr, 0, 1 << 30}, {{0, 0, 1}, "v5", 33, 128},
+                                    {{0, 0, 2}, "v4", 0, 64},         {{16, 0, 1}, "v5 t16", 17, 32},
+                                    {{32, 0, 1}, "v5 t32", 33, 64},   {{64, 0, 1}, "v5 t64", 65, 128},
+                                    {{0, 0, -1}, "old", 0, 128}};
+        for (const Variant& v : variants) {
+          if (n < v.min_n || n > v.max_n) continue;
+          gpu::SetGemmConfig(v.cfg);
+          const bool takes = gpu::MatMulMmaNarrowTakes(type, w[0], sh.k, n);
+          if (v.cfg.narrow > 0 && !takes) continue;
+          const char* path = v.name != nullptr ? v.name : takes ? "auto (narrow)" : "auto";
           const double flop = 2.0 * sh.m * sh.k * n;
           const int iters = flop > 1e11 ? 5 : 20;
           const double ms = bench::MedianMs(s, [&](int i) {
@@ -114,7 +128,12 @@ void RunGemmBench(gpu::Stream s) {
     }
   }
   gpu::SetGemmConfig(saved);
-  // Tile / split sweep (gpu::GemmConfig) for Q4_K and Q8_0.
+  if (!sweep) {
+    gpu::Free(x);
+    gpu::Free(y);
+    return;
+  }
+  // Tile / split sweep (gpu::GemmConfig) for Q4_K and Q8_0 (`gemm sweep`).
   // n <= 64: the narrow path (narrow 1) per token tile and split target.
   std::printf("\n| GEMM sweep type | m x k | n | token tile | blocks/SM target | narrow | us | TFLOP/s | weight TB/s |\n"
               "|---|---|---|---|---|---|---|---|---|\n");
@@ -125,10 +144,10 @@ void RunGemmBench(gpu::Stream s) {
       std::vector<void*> w = MakeWeights(type, sh.m, sh.k, copies, s);
       for (int n : ns) {
         std::vector<gpu::GemmConfig> cfgs;
-        if (n <= 64) {
+        if (n <= 128) {
           for (int bps : {1, 2, 3, 4, 8}) cfgs.push_back({0, bps, 1});
-          for (int tile : {16, 32, 64}) {
-            if (tile < n || tile == 64) cfgs.push_back({tile, 0, 1});
+          for (int tile : {16, 32, 64, 128}) {
+            if (tile < n || tile == 128) cfgs.push_back({tile, 0, 1});
           }
         } else {
           for (int tile : {64, 128, 129}) cfgs.push_back({tile, 0});
@@ -156,6 +175,148 @@ void RunGemmBench(gpu::Stream s) {
   gpu::Free(y);
 }
 
+// ---- dense prefill path (`bench_gpu_kernels dense`): per type and Llama-3-8B
+// projection shape, at n = 128..2048, the in-loop-dequant GEMM (LaunchMatMulMma),
+// the dense path as LaunchMatMul runs it (activation conversion + weight
+// dequantization + f16 GEMM) and the f16 GEMM alone per row tile; then the
+// dequantization's write rate per type and the f16 GEMM at 8192^3.
+void RunDenseBench(gpu::Stream s) {
+  struct Shape {
+    int64_t m, k;
+  };
+  const int64_t kmax = 14336, nmax = 2048;
+  float *x = nullptr, *y = nullptr;
+  void *x16 = nullptr, *w16 = nullptr;
+  const size_t w16_bytes = gpu::MatMulDenseWeightBytes(GgmlType::Q4_K, kmax, 4096);
+  CHECK_GPU(gpu::Malloc(reinterpret_cast<void**>(&x), size_t(nmax) * kmax * sizeof(float)));
+  CHECK_GPU(gpu::Malloc(reinterpret_cast<void**>(&y), size_t(nmax) * kmax * sizeof(float)));
+  CHECK_GPU(gpu::Malloc(&x16, gpu::MatMulDenseActivationBytes(kmax, nmax)));
+  CHECK_GPU(gpu::Malloc(&w16, w16_bytes));
+  {
+    std::vector<float> hx(size_t(nmax) * kmax);
+    std::mt19937 rng(13);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    for (float& v : hx) v = nd(rng);
+    CHECK_GPU(gpu::CopyToDevice(x, hx.data(), hx.size() * sizeof(float), s));
+  }
+  gpu::DenseScratch d;
+  d.w16 = w16;
+  d.w16_bytes = w16_bytes;
+  d.x16 = x16;
+  d.x16_bytes = gpu::MatMulDenseActivationBytes(kmax, nmax);
+  const gpu::DenseGemmConfig saved = gpu::GetDenseGemmConfig();
+  std::printf("\n| dense type | m x k | n | in-loop mma us | TFLOP/s | dense path us | TFLOP/s | f16 GEMM auto us | TFLOP/s | 128/64/no-ov TFLOP/s | 128/32/ov | 128/32/no-ov | 256/64/ov | 256/64/no-ov |\n"
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+  for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q8_0, GgmlType::F16}) {
+    for (Shape sh : {Shape{4096, 4096}, Shape{1024, 4096}, Shape{14336, 4096}, Shape{4096, 14336}}) {
+      const size_t bytes = RowBytes(type, sh.k) * sh.m;
+      const int copies = static_cast<int>(std::max<size_t>(2, (size_t{256} << 20) / bytes + 1));
+      std::vector<void*> w = MakeWeights(type, sh.m, sh.k, copies, s);
+      // The f16 copy the GEMM-only columns read (dequantized once).
+      const uint16_t* wf16 = type == GgmlType::F16 ? static_cast<const uint16_t*>(w[0]) : static_cast<uint16_t*>(w16);
+      if (type != GgmlType::F16) gpu::LaunchDequantizeF16(type, w[0], sh.m, sh.k, static_cast<uint16_t*>(w16), s);
+      gpu::LaunchConvertF16(x, int64_t(nmax) * sh.k, static_cast<uint16_t*>(x16), s);
+      for (int n : {128, 192, 256, 384, 512, 1024, 2048}) {
+        const double flop = 2.0 * sh.m * sh.k * n;
+        const int iters = flop > 1e11 ? 5 : 20;
+        auto time = [&](const std::function<void(int)>& f) {
+          const double ms = bench::MedianMs(s, f, iters, 5, 3);
+          CHECK_GPU(gpu::LastLaunchError());
+          return ms;
+        };
+        gpu::SetDenseGemmConfig(gpu::DenseGemmConfig{});
+        const double mma = time([&](int i) { gpu::LaunchMatMulMma(type, w[i % copies], sh.m, sh.k, x, y, n, s); });
+        gpu::SetDenseGemmConfig(gpu::DenseGemmConfig{0, 0, 129, 0, 0});
+        const double dense = time([&](int i) {
+          gpu::LaunchMatMulDense(type, w[i % copies], sh.m, sh.k, x, y, n, d, s);
+        });
+        // f16 GEMM variants: row tile / K step / main loop (ov: barrier before the last slice).
+        double g[6];
+        const int tiles[6] = {0, 128, 128, 128, 256, 256}, ksteps[6] = {0, 64, 32, 32, 64, 64},
+                  overlap[6] = {0, -1, 1, -1, 1, -1};
+        for (int t = 0; t < 6; ++t) {
+          gpu::SetDenseGemmConfig(gpu::DenseGemmConfig{tiles[t], 0, 129, ksteps[t], overlap[t]});
+          g[t] = time([&](int) {
+            gpu::LaunchGemmF16(wf16, sh.m, sh.k, static_cast<const uint16_t*>(x16), y, n, s);
+          });
+        }
+        auto tf = [&](double ms) { return flop / (ms * 1e-3) / 1e12; };
+        std::printf("| %s | %lldx%lld | %d | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f |\n",
+                    std::string(TypeName(type)).c_str(), static_cast<long long>(sh.m), static_cast<long long>(sh.k),
+                    n, mma * 1e3, tf(mma), dense * 1e3, tf(dense), g[0] * 1e3, tf(g[0]), tf(g[1]), tf(g[2]),
+                    tf(g[3]), tf(g[4]), tf(g[5]));
+        std::fflush(stdout);
+      }
+      for (void* p : w) gpu::Free(p);
+    }
+  }
+  gpu::SetDenseGemmConfig(saved);
+  // Dequantization rate: f16 bytes written (and quantized bytes read) / time, 14336x4096.
+  std::printf("\n| dequantize to f16, 14336x4096 | us | TB/s written | TB/s read+written |\n|---|---|---|---|\n");
+  for (GgmlType type : {GgmlType::F32, GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_K,
+                        GgmlType::Q5_K, GgmlType::Q6_K}) {
+    const int64_t m = 14336, k = 4096;
+    const size_t bytes = RowBytes(type, k) * m;
+    const int copies = static_cast<int>(std::max<size_t>(2, (size_t{256} << 20) / bytes + 1));
+    std::vector<void*> w = MakeWeights(type, m, k, copies, s);
+    const double ms = bench::MedianMs(s, [&](int i) {
+      gpu::LaunchDequantizeF16(type, w[i % copies], m, k, static_cast<uint16_t*>(w16), s);
+    }, 20, 5, 3);
+    CHECK_GPU(gpu::LastLaunchError());
+    const double written = 2.0 * m * k;
+    std::printf("| %s | %.1f | %.2f | %.2f |\n", std::string(TypeName(type)).c_str(), ms * 1e3,
+                written / (ms * 1e-3) / 1e12, (written + bytes) / (ms * 1e-3) / 1e12);
+    std::fflush(stdout);
+    for (void* p : w) gpu::Free(p);
+  }
+  {
+    const double ms = bench::MedianMs(s, [&](int) {
+      gpu::LaunchConvertF16(x, int64_t(nmax) * kmax, static_cast<uint16_t*>(x16), s);
+    }, 20, 5, 3);
+    std::printf("| activations f32 -> f16, %lldx%lld | %.1f | %.2f | %.2f |\n", static_cast<long long>(nmax),
+                static_cast<long long>(kmax), ms * 1e3, 2.0 * nmax * kmax / (ms * 1e-3) / 1e12,
+                6.0 * nmax * kmax / (ms * 1e-3) / 1e12);
+  }
+  gpu::Free(x);
+  gpu::Free(y);
+  gpu::Free(x16);
+  gpu::Free(w16);
+  // The f16 GEMM at the cuBLAS peak's shape (8192^3), random f16 operands.
+  {
+    const int64_t sq = 8192;
+    void *a = nullptr, *b = nullptr;
+    float* c = nullptr;
+    CHECK_GPU(gpu::Malloc(&a, size_t(sq) * sq * 2));
+    CHECK_GPU(gpu::Malloc(&b, size_t(sq) * sq * 2));
+    CHECK_GPU(gpu::Malloc(reinterpret_cast<void**>(&c), size_t(sq) * sq * 4));
+    {
+      std::vector<float> hx(size_t(sq) * sq);
+      std::mt19937 rng(17);
+      std::normal_distribution<float> nd(0.0f, 1.0f);
+      for (float& v : hx) v = nd(rng);
+      CHECK_GPU(gpu::CopyToDevice(c, hx.data(), hx.size() * sizeof(float), s));
+      gpu::LaunchConvertF16(c, sq * sq, static_cast<uint16_t*>(a), s);
+      gpu::LaunchConvertF16(c, sq * sq, static_cast<uint16_t*>(b), s);
+    }
+    for (int cfg = 0; cfg < 6; ++cfg) {
+      const int tile = cfg % 2 == 0 ? 128 : 256, kstep = cfg < 4 ? 64 : 32, ov = cfg / 2 == 1 ? -1 : 1;
+      gpu::SetDenseGemmConfig(gpu::DenseGemmConfig{tile, 0, 0, kstep, ov});
+      const double ms = bench::MedianMs(s, [&](int) {
+        gpu::LaunchGemmF16(static_cast<const uint16_t*>(a), sq, sq, static_cast<const uint16_t*>(b), c,
+                           static_cast<int>(sq), s);
+      }, 5, 5, 2);
+      CHECK_GPU(gpu::LastLaunchError());
+      std::printf("\nf16 GEMM 8192^3, row tile %d, K step %d, overlap %d: %.3f ms = %.1f TFLOP/s\n", tile, kstep,
+                  ov, ms,
+                  2.0 * sq * sq * sq / (ms * 1e-3) / 1e12);
+    }
+    gpu::SetDenseGemmConfig(saved);
+    gpu::Free(a);
+    gpu::Free(b);
+    gpu::Free(c);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -168,7 +329,12 @@ int main(int argc, char** argv) {
   std::printf("device: %s (%s)\n\n", (*be)->device_name().c_str(), gpu::RuntimeName());
   // `bench_gpu_kernels gemm`: the GEMM table alone.
   if (argc > 1 && std::string(argv[1]) == "gemm") {
-    RunGemmBench(s);
+    RunGemmBench(s, argc > 2 && std::string(argv[2]) == "sweep");
+    return 0;
+  }
+  // `bench_gpu_kernels dense`: the dense prefill path table alone.
+  if (argc > 1 && std::string(argv[1]) == "dense") {
+    RunDenseBench(s);
     return 0;
   }
   // `bench_gpu_kernels gemm1 TYPE M K N`: 20 launches of one GEMM (for a profiler).
@@ -209,8 +375,8 @@ int main(int argc, char** argv) {
 
   // ---- matvec m=4096 n=1 k=14336
   const int64_t m = 4096, k = 14336;
-  std::printf("| type | weight MiB | us / matvec (incl. activation quantization) | TB/s (weight bytes / time) | TB/s, matvec kernel alone | ggml anchor TB/s |\n");
-  std::printf("|---|---|---|---|---|---|\n");
+  std::printf("| type | weight MiB | us / matvec (incl. activation quantization) | TB/s (weight bytes / time) | TB/s, matvec kernel alone | ggml anchor TB/s | TB/s, alone, PDL on |\n");
+  std::printf("|---|---|---|---|---|---|---|\n");
   struct T {
     GgmlType type;
     double anchor;
@@ -238,17 +404,31 @@ int main(int argc, char** argv) {
       gpu::LaunchMatMulSmallBatch(t.type, w[i % copies], m, k, x, y, 1, scratch, s);
     }, 100, 7, 20);
     CHECK_GPU(gpu::LastLaunchError());
-    // The matvec alone, activations quantized beforehand (the float types have no such step).
-    double ms_only = ms;
-    if (gpu::ActivationRule(t.type) != 0) {
-      gpu::LaunchQuantizeActivation(t.type, x, k, scratch, s);
-      ms_only = bench::MedianMs(s, [&](int i) {
-        gpu::LaunchMatMulSmallBatchQuantized(t.type, w[i % copies], m, k, scratch, y, 1, s);
-      }, 100, 7, 20);
-    }
-    std::printf("| %s | %.1f | %.1f | %.2f | %.2f | %.2f |\n", std::string(TypeName(t.type)).c_str(),
+    // The matvec alone, activations quantized beforehand (the float types have
+    // no such step), launched the ordinary way (PDL off: no launch overlaps the
+    // one before it) and, in the last column, with PDL (gpu::SetPdl), where each
+    // launch's weight prefetch and start overlap the previous launch's tail.
+    auto alone_ms = [&](bool pdl) {
+      const bool saved_pdl = gpu::GetPdl();
+      gpu::SetPdl(pdl);
+      double r = 0.0;
+      if (gpu::ActivationRule(t.type) != 0) {
+        gpu::LaunchQuantizeActivation(t.type, x, k, scratch, s);
+        r = bench::MedianMs(s, [&](int i) {
+          gpu::LaunchMatMulSmallBatchQuantized(t.type, w[i % copies], m, k, scratch, y, 1, s);
+        }, 100, 7, 20);
+      } else {
+        r = bench::MedianMs(s, [&](int i) {
+          gpu::LaunchMatMulSmallBatch(t.type, w[i % copies], m, k, x, y, 1, scratch, s);
+        }, 100, 7, 20);
+      }
+      gpu::SetPdl(saved_pdl);
+      return r;
+    };
+    const double ms_only = alone_ms(false), ms_pdl = alone_ms(true);
+    std::printf("| %s | %.1f | %.1f | %.2f | %.2f | %.2f | %.2f |\n", std::string(TypeName(t.type)).c_str(),
                 bytes / 1048576.0, ms * 1e3, bytes / (ms * 1e-3) / 1e12,
-                bytes / (ms_only * 1e-3) / 1e12, t.anchor);
+                bytes / (ms_only * 1e-3) / 1e12, t.anchor, bytes / (ms_pdl * 1e-3) / 1e12);
     std::fflush(stdout);
     if (t.type == GgmlType::Q4_K || t.type == GgmlType::F16 || t.type == GgmlType::Q8_0) {
       const double tms = bench::MedianMs(s, [&](int i) {
@@ -264,10 +444,13 @@ int main(int argc, char** argv) {
     for (void* p : w) gpu::Free(p);
   }
   // ---- batch-1 matvec kernel shapes (gpu::MatVecConfig) at the decode shapes of
-  // Llama-3-8B: kernel alone, activations quantized beforehand.
-  std::printf("\n| type | m x k | config (threads/row, pairs) | us | TB/s |\n|---|---|---|---|---|\n");
+  // Llama-3-8B: kernel alone (PDL off), activations quantized beforehand.
+  std::printf("\n| type | m x k | config (threads/row, pairs, rows/thread) | us | TB/s |\n|---|---|---|---|---|\n");
   const gpu::MatVecConfig saved = gpu::GetMatVecConfig();
-  for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q5_K, GgmlType::Q8_0, GgmlType::Q4_0}) {
+  const bool saved_pdl = gpu::GetPdl();
+  gpu::SetPdl(false);
+  for (GgmlType type : {GgmlType::F16, GgmlType::Q4_0, GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q5_K,
+                        GgmlType::Q8_0, GgmlType::F32}) {
     struct Shape {
       int64_t m, k;
     };
@@ -275,18 +458,30 @@ int main(int argc, char** argv) {
       const size_t bytes = RowBytes(type, sh.k) * sh.m;
       const int copies = static_cast<int>(std::max<size_t>(2, (size_t{256} << 20) / bytes + 1));
       std::vector<void*> w = MakeWeights(type, sh.m, sh.k, copies, s);
-      gpu::LaunchQuantizeActivation(type, x, sh.k, scratch, s);
+      const bool quantized = gpu::ActivationRule(type) != 0;
+      if (quantized) gpu::LaunchQuantizeActivation(type, x, sh.k, scratch, s);
       const bool k4 = type == GgmlType::Q4_K || type == GgmlType::Q5_K;
-      for (int tpr : {0, 32, 64, 128}) {  // 0: auto
+      for (int tpr : {-1, 0, 32, 64, 128, 256}) {  // -1: v5 auto, 0: auto
         for (int pairs = 0; pairs <= (k4 ? 1 : 0); ++pairs) {
-          gpu::SetMatVecConfig({tpr, pairs == 1});
-          const double ms = bench::MedianMs(s, [&](int i) {
-            gpu::LaunchMatMulSmallBatchQuantized(type, w[i % copies], sh.m, sh.k, scratch, y, 1, s);
-          }, 100, 7, 20);
-          CHECK_GPU(gpu::LastLaunchError());
-          std::printf("| %s | %lldx%lld | %d, %d | %.2f | %.2f |\n", std::string(TypeName(type)).c_str(),
-                      static_cast<long long>(sh.m), static_cast<long long>(sh.k), tpr, pairs, ms * 1e3,
-                      bytes / (ms * 1e-3) / 1e12);
+          for (int rpt : {0, 1, 2, 4}) {  // 0: auto
+            if (tpr <= 0 && rpt != 0) continue;
+            gpu::MatVecConfig cfg;
+            cfg.threads_per_row = tpr;
+            cfg.pairs = pairs == 1;
+            cfg.rows_per_thread = rpt;
+            gpu::SetMatVecConfig(cfg);
+            const double ms = bench::MedianMs(s, [&](int i) {
+              if (quantized) {
+                gpu::LaunchMatMulSmallBatchQuantized(type, w[i % copies], sh.m, sh.k, scratch, y, 1, s);
+              } else {
+                gpu::LaunchMatMulSmallBatch(type, w[i % copies], sh.m, sh.k, x, y, 1, scratch, s);
+              }
+            }, 100, 7, 20);
+            CHECK_GPU(gpu::LastLaunchError());
+            std::printf("| %s | %lldx%lld | %d, %d, %d | %.2f | %.2f |\n", std::string(TypeName(type)).c_str(),
+                        static_cast<long long>(sh.m), static_cast<long long>(sh.k), tpr, pairs, rpt,
+                        ms * 1e3, bytes / (ms * 1e-3) / 1e12);
+          }
         }
       }
       std::fflush(stdout);
@@ -294,6 +489,7 @@ int main(int argc, char** argv) {
     }
   }
   gpu::SetMatVecConfig(saved);
+  gpu::SetPdl(saved_pdl);
   gpu::Free(x);
   gpu::Free(y);
   gpu::Free(scratch);

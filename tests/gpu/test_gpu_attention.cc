@@ -1,8 +1,13 @@
 // Paged attention on the GPU (f16 KV) against the CPU backend (f32 KV):
 // varlen prefill batches over scattered block tables, a chunked prefill that
 // continues a cached prefix, and decode steps at context lengths up to 4097
-// (the split-K path), for GQA and MQA, head_dim 64 and 128; the quantization
-// for the output projection folded into the split merge.
+// (the split-K path), for MHA, GQA groups of 2, 3, 4 and 8 and MQA (up to 32
+// query heads on one KV head), head_dim 64, 96 (the per-head kernel), 128 and
+// 256; decode batches of 1/3/17/64 tokens at contexts 1..4097 with and without
+// a prefill chunk in the step; the quantization for the output projection
+// folded into the split merge; prefill chunks of 1..513 tokens at positions
+// 0, 5 and 4000 between decode tokens (the token-tile kernel). Outputs are
+// poisoned with NaN before each run.
 #include <algorithm>
 #include <cmath>
 
@@ -41,9 +46,10 @@ StepBatch MakeStep(const std::vector<int>& ctx, const std::vector<int>& n_new,
   return b;
 }
 
-// Runs one step on both backends: store K/V, then attention; returns rel. error.
+// Runs one step on both backends: store K/V, then attention; returns rel. error
+// (per_token: the worst token's, so one wrong token among thousands shows).
 double RunBoth(Backend* gpu, Backend* cpu, const StepBatch& b, const AttnCase& c, std::mt19937& rng,
-               bool attend = true) {
+               bool attend = true, bool per_token = false) {
   EXPECT_TRUE(gpu->BeginStep(b).ok());
   EXPECT_TRUE(cpu->BeginStep(b).ok());
   const int n = b.n_tokens();
@@ -57,12 +63,22 @@ double RunBoth(Backend* gpu, Backend* cpu, const StepBatch& b, const AttnCase& c
     return 0.0;
   }
   const auto q = RandomVec(rng, size_t(n) * q_dim);
-  Buf qg(gpu, q), qc(cpu, q), og(gpu, size_t(n) * q_dim), oc(cpu, size_t(n) * q_dim);
+  const std::vector<float> poison(size_t(n) * q_dim, NAN);  // every output must be written
+  Buf qg(gpu, q), qc(cpu, q), og(gpu, poison), oc(cpu, size_t(n) * q_dim);
   const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
   gpu->Attention(0, qg.p, og.p, c.n_heads, scale);
   cpu->Attention(0, qc.p, oc.p, c.n_heads, scale);
   EXPECT_TRUE(gpu->Synchronize().ok());
-  return RelErr(og.Get(), oc.Get());
+  if (!per_token) return RelErr(og.Get(), oc.Get());
+  const std::vector<float> got = og.Get(), want = oc.Get();
+  double worst = 0.0;
+  for (int t = 0; t < n; ++t) {
+    const auto row = [&](const std::vector<float>& v) {
+      return std::vector<float>(v.begin() + size_t(t) * q_dim, v.begin() + size_t(t + 1) * q_dim);
+    };
+    worst = std::max(worst, RelErr(row(got), row(want)));
+  }
+  return worst;
 }
 
 std::vector<std::vector<int32_t>> ScatteredTables(std::mt19937& rng, const std::vector<int>& ctx,
@@ -80,25 +96,30 @@ std::vector<std::vector<int32_t>> ScatteredTables(std::mt19937& rng, const std::
   return tables;
 }
 
-// Sequences that end at `final_ctx` positions: the step that fills their
-// caches up to the last position (no attention needed), the step that then
-// decodes one token each, and the pool size they need.
+// Sequences that end at `final_ctx` positions with `n_new` tokens each in the
+// step: the step that fills their caches up to the step (no attention needed),
+// the step itself, and the pool size they need. n_new defaults to 1 (decode).
 struct DecodeAtContexts {
   int blocks = 0;
   std::vector<std::vector<int32_t>> tables;
   StepBatch fill, decode;
 };
-DecodeAtContexts MakeDecodeAtContexts(std::mt19937& rng, const std::vector<int>& final_ctx) {
+DecodeAtContexts MakeDecodeAtContexts(std::mt19937& rng, const std::vector<int>& final_ctx,
+                                      std::vector<int> n_new = {}) {
   DecodeAtContexts d;
+  if (n_new.empty()) n_new.assign(final_ctx.size(), 1);
   for (int x : final_ctx) d.blocks += (x + kBlock - 1) / kBlock;
   d.tables = ScatteredTables(rng, final_ctx, d.blocks);
-  std::vector<int> ctx, one;
-  for (int x : final_ctx) {
-    ctx.push_back(x - 1);
-    one.push_back(1);
+  std::vector<int> fill_ctx;
+  std::vector<std::vector<int32_t>> fill_tables;
+  for (size_t s = 0; s < final_ctx.size(); ++s) {
+    if (final_ctx[s] > n_new[s]) {  // a sequence whose whole context is new has nothing cached
+      fill_ctx.push_back(final_ctx[s] - n_new[s]);
+      fill_tables.push_back(d.tables[s]);
+    }
   }
-  d.fill = MakeStep(ctx, ctx, d.tables);
-  d.decode = MakeStep(final_ctx, one, d.tables);
+  d.fill = MakeStep(fill_ctx, fill_ctx, fill_tables);
+  d.decode = MakeStep(final_ctx, n_new, d.tables);
   return d;
 }
 
@@ -131,6 +152,80 @@ TEST_P(GpuAttention, DecodeAtLongContextsSplitK) {
   ASSERT_TRUE(cpu->InitKvCache(shape).ok());
   RunBoth(gpu.get(), cpu.get(), d.fill, c, rng, /*attend=*/false);
   EXPECT_LE(RunBoth(gpu.get(), cpu.get(), d.decode, c, rng), 1e-2);
+}
+
+// Decode batches of 1, 3, 17 and 64 tokens, each sequence at its own context
+// (1 to 4097), alone and with a 100-token prefill chunk of another sequence in
+// the same step: small steps take the split-K path, large ones (tokens x KV
+// heads >= 1024) run unsplit.
+TEST_P(GpuAttention, DecodeBatchesAtMixedContextsWithAndWithoutPrefill) {
+  RF_REQUIRE_GPU(gpu);
+  auto cpu = MakeCpu();
+  const AttnCase c = GetParam();
+  std::mt19937 rng(std::random_device{}());
+  for (int n : {1, 3, 17, 64}) {
+    for (bool chunk : {false, true}) {
+      std::uniform_int_distribution<int> any_ctx(1, 4097), short_ctx(1, 400);
+      std::vector<int> final_ctx;
+      for (int i = 0; i < n; ++i) final_ctx.push_back(n <= 3 ? any_ctx(rng) : short_ctx(rng));
+      if (n > 1) {  // the extremes
+        final_ctx[0] = 4097;
+        final_ctx[1] = 1;
+      }
+      std::vector<int> n_new(final_ctx.size(), 1);
+      if (chunk) {
+        final_ctx.push_back(std::uniform_int_distribution<int>(100, 900)(rng));
+        n_new.push_back(100);
+      }
+      const DecodeAtContexts d = MakeDecodeAtContexts(rng, final_ctx, n_new);
+      KvCacheShape shape{1, c.n_kv_heads, c.head_dim, kBlock, d.blocks};
+      ASSERT_TRUE(gpu->InitKvCache(shape).ok());
+      ASSERT_TRUE(cpu->InitKvCache(shape).ok());
+      if (d.fill.n_tokens() > 0) RunBoth(gpu.get(), cpu.get(), d.fill, c, rng, /*attend=*/false);
+      EXPECT_LE(RunBoth(gpu.get(), cpu.get(), d.decode, c, rng), 1e-2)
+          << n << " decode tokens" << (chunk ? " + a prefill chunk" : "");
+    }
+  }
+}
+
+// Prefill chunks of awkward lengths (1, 7, 17, 100, 513) starting at awkward
+// positions (0, 5, 4000) between decode tokens of other sequences in one
+// step: the token-tile kernel (batches of >= 256 tokens) takes the chunks'
+// runs, tiles straddle chunk and sequence boundaries, lone tokens fall to the
+// grouped kernel. Steps with few KV-head blocks per token run split-K (MQA at
+// 4000). Checked per token, so one wrong token among hundreds shows.
+TEST_P(GpuAttention, PrefillChunksAtAwkwardPositionsBetweenDecodeTokens) {
+  RF_REQUIRE_GPU(gpu);
+  auto cpu = MakeCpu();
+  const AttnCase c = GetParam();
+  std::mt19937 rng(std::random_device{}());
+  std::uniform_int_distribution<int> decode_ctx(1, 700);
+  // 513 tokens over a 4000-token prefix only for the narrow shapes (CPU time).
+  const bool narrow = c.n_heads * c.head_dim <= 1024;
+  for (int start : {0, 5, 4000}) {
+    std::vector<int> final_ctx, n_new;
+    final_ctx.push_back(decode_ctx(rng));  // a decode token first, so tiles are shifted
+    n_new.push_back(1);
+    for (int len : {1, 7, 17, 100, 513}) {
+      if (start == 4000 && len == 513 && !narrow) {
+        final_ctx.push_back(300);  // a cheap prompt instead, so the step has >= 256 tokens
+        n_new.push_back(300);
+        continue;
+      }
+      final_ctx.push_back(start + len);
+      n_new.push_back(len);
+      final_ctx.push_back(decode_ctx(rng));
+      n_new.push_back(1);
+    }
+    const DecodeAtContexts d = MakeDecodeAtContexts(rng, final_ctx, n_new);
+    KvCacheShape shape{1, c.n_kv_heads, c.head_dim, kBlock, d.blocks};
+    ASSERT_TRUE(gpu->InitKvCache(shape).ok());
+    ASSERT_TRUE(cpu->InitKvCache(shape).ok());
+    if (d.fill.n_tokens() > 0) RunBoth(gpu.get(), cpu.get(), d.fill, c, rng, /*attend=*/false);
+    EXPECT_LE(RunBoth(gpu.get(), cpu.get(), d.decode, c, rng, /*attend=*/true, /*per_token=*/true),
+              1e-2)
+        << "chunks at " << start;
+  }
 }
 
 // Attention followed by the output projection at batch <= 8: the backend
@@ -172,7 +267,10 @@ TEST_P(GpuAttention, QuantizeFoldedIntoMergeMatchesUnfused) {
 
 INSTANTIATE_TEST_SUITE_P(Heads, GpuAttention,
                          ::testing::Values(AttnCase{8, 2, 64}, AttnCase{4, 1, 64},
-                                           AttnCase{8, 8, 128}, AttnCase{32, 8, 128}),
+                                           AttnCase{8, 8, 128}, AttnCase{32, 8, 128},
+                                           AttnCase{16, 2, 128}, AttnCase{32, 1, 128},
+                                           AttnCase{12, 4, 64}, AttnCase{8, 4, 256},
+                                           AttnCase{6, 2, 96}),
                          [](const ::testing::TestParamInfo<AttnCase>& i) {
                            return "h" + std::to_string(i.param.n_heads) + "_kv" +
                                   std::to_string(i.param.n_kv_heads) + "_d" +

@@ -156,13 +156,14 @@ TEST_P(GpuMatMul, MatrixCoreGemmMatchesReferences) {
 }
 
 // The batched-decode path (GemmConfig::narrow: whole 256-value weight spans
-// staged in shared memory) for every type, at n on both sides of its 16 / 32 /
-// 64-token tiles, rows that are not a multiple of the 128-row tile (for Q6_K
-// also spans at every 2-byte offset and a matrix end inside a 16-byte chunk):
-// automatic choice, forced with the 16- and 64-token tiles, with a deep K
-// split, and forced off, all against the double reference (and the automatic choice
-// against the CPU backend too). Types it does not take run the older kernel.
-// Outputs start as NaN.
+// staged in shared memory; v5 decodes them straight into A registers, v4 =
+// narrow 2 through an f16 tile) for every type, at n on both sides of its 16 /
+// 32 / 64 / 128-token tiles, rows that are not a multiple of the 128-row tile
+// (for Q6_K also spans at every 2-byte offset and a matrix end inside a 16-byte
+// chunk): automatic choice, forced with the 16-, 64- and 128-token tiles, with
+// a deep K split, v4, and forced off, all against the double reference (and the
+// automatic choice against the CPU backend too). Types it does not take run the
+// older kernel. Outputs start as NaN; inputs are fresh random values.
 TEST_P(GpuMatMul, NarrowGemmMatchesReferences) {
   RF_REQUIRE_GPU(gpu);
   auto cpu = MakeCpu();
@@ -181,13 +182,18 @@ TEST_P(GpuMatMul, NarrowGemmMatchesReferences) {
     auto wc = cpu->LoadWeight(t.info);
     ASSERT_TRUE(wg.ok()) << wg.status();
     ASSERT_TRUE(wc.ok()) << wc.status();
-    for (int n : {9, 16, 17, 31, 32, 33, 64}) {
+    for (int n : {9, 16, 17, 31, 32, 33, 64, 65, 96, 127, 128}) {
       const std::string what = std::string(TypeName(c.type)) + " rows " + std::to_string(sh.rows) +
                                " cols " + std::to_string(sh.cols) + " n " + std::to_string(n);
-      gpu::SetGemmConfig(gpu::GemmConfig{});
-      // On NVIDIA every tile of the three types fits: the path must really run.
+      // On NVIDIA every tile of the three types fits: the path must really run
+      // when forced (the automatic choice may leave some n to the older kernel).
+      gpu::SetGemmConfig(gpu::GemmConfig{0, 0, 1});
       if (cuda) {
         EXPECT_EQ(gpu::MatMulMmaNarrowTakes(wg->type, wg->data, sh.cols, n), narrow_type) << what;
+      }
+      gpu::SetGemmConfig(gpu::GemmConfig{});
+      if (cuda && n <= 32) {
+        EXPECT_EQ(gpu::MatMulMmaNarrowTakes(wg->type, wg->data, sh.cols, n), narrow_type) << "auto, " << what;
       }
       const auto x = RandomVec(rng, size_t(n) * sh.cols);
       const auto ref = ReferenceGemm(t, sh.rows, sh.cols, x, n);
@@ -197,7 +203,8 @@ TEST_P(GpuMatMul, NarrowGemmMatchesReferences) {
       // (The automatic choice covers the 32-token tile and, on the short shapes,
       // unsplit K; 16 and 64 are forced at every n, with a deep split.)
       for (gpu::GemmConfig cfg : {gpu::GemmConfig{0, 0, 0}, gpu::GemmConfig{16, 0, 1}, gpu::GemmConfig{64, 0, 1},
-                                  gpu::GemmConfig{0, 8, 1}, gpu::GemmConfig{0, 0, -1}}) {
+                                  gpu::GemmConfig{128, 0, 1}, gpu::GemmConfig{0, 8, 1}, gpu::GemmConfig{0, 0, 2},
+                                  gpu::GemmConfig{0, 0, -1}}) {
         gpu::SetGemmConfig(cfg);
         Buf y(gpu.get(), poison);
         gpu::LaunchMatMulMma(wg->type, wg->data, sh.rows, sh.cols, xg.p, y.p, n, gpu->stream());

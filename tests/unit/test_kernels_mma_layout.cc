@@ -276,6 +276,112 @@ TEST_F(MmaProduct, WrongLayoutIsCaught) {
   EXPECT_FALSE(matched) << "a transposed C map went unnoticed, seed " << seed_;
 }
 
+// ---- NVIDIA mma.sync m16n8k16 and the register-direct FillA order ---------
+// mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 (PTX ISA, "Matrix Fragments
+// for mma.m16n8k16 with floating point type"), groupID = lane >> 2, tig = lane % 4:
+// a_i: row groupID (+8 for i = 2, 3, 6, 7), col tig * 2 + (i & 1) (+8 for i >= 4);
+// b_i: row (k) tig * 2 + (i & 1) (+8 for i >= 2), col (n) groupID;
+// c_i: row groupID (+8 for i >= 2), col tig * 2 + (i & 1).
+// The 16x16x16 tile of gpu_runtime.h runs it twice, n 0-7 (B items 0-3, C items
+// 0-3) and n 8-15 (items 4-7); A items are a_0..a_7.
+void EmulateMmaSync(const Regs& a, const Regs& b, Regs& c) {
+  Tile am{}, bm{}, cm{};
+  for (int l = 0; l < 32; ++l) {
+    const int g = l >> 2, tig = l % 4;
+    for (int i = 0; i < 8; ++i) {
+      const int row = g + ((i / 2) % 2) * 8, col = tig * 2 + (i & 1) + (i >= 4 ? 8 : 0);
+      am[row][col] = a[l][i];
+    }
+    for (int h = 0; h < 2; ++h)
+      for (int i = 0; i < 4; ++i) {
+        bm[tig * 2 + (i & 1) + (i >= 2 ? 8 : 0)][8 * h + g] = b[l][4 * h + i];
+        cm[g + (i >= 2 ? 8 : 0)][8 * h + tig * 2 + (i & 1)] = c[l][4 * h + i];
+      }
+  }
+  const Tile d = Reference(am, bm, cm);
+  for (int l = 0; l < 32; ++l) {
+    const int g = l >> 2, tig = l % 4;
+    for (int h = 0; h < 2; ++h)
+      for (int i = 0; i < 4; ++i) c[l][4 * h + i] = d[g + (i >= 2 ? 8 : 0)][8 * h + tig * 2 + (i & 1)];
+  }
+}
+
+TEST(MmaLayout, MmaSyncCoversTileOnce) {
+  using L = MmaSync16x16x16;
+  ExpectCoverage(&L::A, L::kWave, L::kAPerLane, 1, "A");
+  ExpectCoverage(&L::B, L::kWave, L::kBPerLane, 1, "B");
+  ExpectCoverage(&L::C, L::kWave, L::kCPerLane, 1, "C");
+}
+TEST_F(MmaProduct, MmaSyncLayoutGivesAB) {
+  for (int rep = 0; rep < 8; ++rep)
+    ASSERT_TRUE(ProductMatches<MmaSync16x16x16>(EmulateMmaSync, rng_)) << "seed " << seed_;
+}
+
+// A loaded the way mma::FillA fills it: pair p of a lane is APair<L>(lane, p)
+// and the next k, in items 2p and 2p+1. With B and C through L's maps, the
+// emulated instruction must still give C + A.B.
+template <class L, class Mma>
+bool FillAProductMatches(Mma mma, std::mt19937& rng) {
+  const Tile a = RandomTile(rng), b = RandomTile(rng), c0 = RandomTile(rng);
+  Regs ar(L::kWave, std::vector<float>(L::kAPerLane));
+  for (int l = 0; l < L::kWave; ++l)
+    for (int p = 0; p < L::kAPerLane / 2; ++p) {
+      const Coord mk = APair<L>(l, p);
+      EXPECT_EQ(mk.col % 2, 0) << "pairs start at even k, lane " << l;
+      if (mk.col % 2 != 0 || mk.col + 1 >= 16) return false;
+      ar[l][2 * p] = a[mk.row][mk.col];
+      ar[l][2 * p + 1] = a[mk.row][mk.col + 1];
+    }
+  const Regs br = Distribute(b, &L::B, L::kWave, L::kBPerLane);
+  Regs cr = Distribute(c0, &L::C, L::kWave, L::kCPerLane);
+  mma(ar, br, cr);
+  const Tile got = Gather(cr, &L::C), want = Reference(a, b, c0);
+  bool ok = true;
+  for (int m = 0; m < 16; ++m)
+    for (int n = 0; n < 16; ++n) {
+      if (got[m][n] != want[m][n]) ok = false;
+      EXPECT_EQ(got[m][n], want[m][n]) << "(" << m << "," << n << ")";
+    }
+  return ok;
+}
+TEST_F(MmaProduct, FillAOrderGivesABOnEveryLayout) {
+  for (int rep = 0; rep < 4; ++rep) {
+    ASSERT_TRUE(FillAProductMatches<MmaSync16x16x16>(EmulateMmaSync, rng_)) << "seed " << seed_;
+    ASSERT_TRUE(FillAProductMatches<Mfma16x16x16>(EmulateMfma, rng_)) << "seed " << seed_;
+    ASSERT_TRUE(FillAProductMatches<Wmma16x16x16W32>(EmulateWmma, rng_)) << "seed " << seed_;
+    ASSERT_TRUE(FillAProductMatches<Portable<64>>(RunPortable<64>, rng_)) << "seed " << seed_;
+    ASSERT_TRUE(FillAProductMatches<Portable<32>>(RunPortable<32>, rng_)) << "seed " << seed_;
+  }
+}
+
+// What the register-direct GEMM (kernels/matmul_mma_narrow.hip, StateOf)
+// assumes: on NVIDIA a lane's pairs 2 and 3 are pairs 0 and 1 at k + 8 (same
+// rows, same k % 8); elsewhere a lane holds one row, and pair p sits at
+// k % kAPerLane == 2p.
+template <class L>
+void ExpectOneRowPerLane() {
+  for (int l = 0; l < L::kWave; ++l)
+    for (int p = 0; p < L::kAPerLane / 2; ++p) {
+      const Coord mk = APair<L>(l, p);
+      EXPECT_EQ(mk.row, APair<L>(l, 0).row) << "lane " << l;
+      EXPECT_EQ((mk.col % L::kAPerLane) / 2, p) << "lane " << l;
+    }
+}
+TEST(MmaLayout, PairsAsTheNarrowGemmAssumes) {
+  using L = MmaSync16x16x16;
+  for (int l = 0; l < 32; ++l)
+    for (int p = 0; p < 2; ++p) {
+      const Coord a = APair<L>(l, p), b = APair<L>(l, p + 2);
+      EXPECT_EQ(b.row, a.row) << "lane " << l;
+      EXPECT_EQ(b.col, a.col + 8) << "lane " << l;
+      EXPECT_EQ(a.row / 8, p) << "lane " << l;
+    }
+  ExpectOneRowPerLane<Mfma16x16x16>();
+  ExpectOneRowPerLane<Wmma16x16x16W32>();
+  ExpectOneRowPerLane<Portable<64>>();
+  ExpectOneRowPerLane<Portable<32>>();
+}
+
 TEST(MmaLayout, HalfConversionIsExactOnTestValues) {
   for (int v = -16; v <= 16; ++v) {
     const float f = static_cast<float>(v) / 4.0f;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "engine/backend/gpu_backend_factory.h"
@@ -47,6 +48,8 @@ GpuBackend::~GpuBackend() {
   gpu::Free(step_dev_);
   gpu::HostFree(step_host_);
   gpu::Free(matmul_scratch_);
+  gpu::Free(dense_w16_);
+  gpu::Free(dense_x16_);
   gpu::Free(attn_scratch_);
   gpu::Free(sample_scratch_);
   gpu::Free(sample_io_dev_);
@@ -148,6 +151,15 @@ absl::StatusOr<Weight> GpuBackend::LoadWeight(const gguf::TensorInfo& t) {
     RF_RETURN_IF_ERROR(Grow(&matmul_scratch_, &matmul_scratch_cap_,
                             std::max(matmul_scratch_cap_, gpu::MatMulScratchBytes(cols, gpu::kSmallBatchMax))));
   }
+  // The dense prefill path's f16 weight copy (none for F16, used in place; none
+  // for F32, kept exact; none for the vocabulary-sized matrices).
+  const bool vocab_matrix = t.name == "output.weight" || t.name == "token_embd.weight";
+  if (rows > 1 && !vocab_matrix && t.type != GgmlType::F32 && gpu::DequantizeF16Supported(t.type) &&
+      gpu::MatMulMmaAvailable()) {
+    dense_max_cols_ = std::max(dense_max_cols_, cols);
+    const size_t wb = gpu::MatMulDenseWeightBytes(t.type, rows, cols);
+    if (wb > dense_w16_cap_) RF_RETURN_IF_ERROR(Grow(&dense_w16_, &dense_w16_cap_, wb));
+  }
   Weight w;
   w.type = t.type;
   w.cols = cols;
@@ -199,6 +211,28 @@ void GpuBackend::Embed(const Weight& table, float* out) {
   });
 }
 
+gpu::DenseScratch GpuBackend::DenseScratchFor(GgmlType type, const void* w, int64_t rows, int64_t cols, int n) {
+  gpu::DenseScratch d;
+  if (n <= 128 || dense_max_cols_ == 0) return d;
+  d.w16 = dense_w16_;
+  d.w16_bytes = dense_w16_cap_;
+  // Would the path take this matmul with activation room to spare?
+  gpu::DenseScratch probe = d;
+  probe.x16 = const_cast<void*>(w);  // any non-null address: not dereferenced
+  probe.x16_bytes = std::numeric_limits<size_t>::max();
+  if (!gpu::MatMulDenseTakes(type, w, rows, cols, n, probe)) return gpu::DenseScratch{};
+  const size_t need = gpu::MatMulDenseActivationBytes(cols, n);
+  if (need > dense_x16_cap_) {
+    if (explicit_capture_) return gpu::DenseScratch{};  // no allocation inside a capture
+    // Room for every input width at this n at once; on failure the old path runs.
+    const size_t want = std::max(need, gpu::MatMulDenseActivationBytes(dense_max_cols_, n));
+    if (!Grow(&dense_x16_, &dense_x16_cap_, want).ok()) return gpu::DenseScratch{};
+  }
+  d.x16 = dense_x16_;
+  d.x16_bytes = dense_x16_cap_;
+  return d;
+}
+
 void GpuBackend::MatMul(const Weight& w, const float* x, float* y, int n) {
   const int rule = gpu::ActivationRule(w.type);
   const gpu::Stream st = stream_;
@@ -208,8 +242,9 @@ void GpuBackend::MatMul(const Weight& w, const float* x, float* y, int n) {
   const int64_t rows = w.rows, cols = w.cols;
   if (rule == 0 || n > gpu::kSmallBatchMax) {
     DropActivationCache();
-    Enqueue(Sig(4, type, wd, rows, cols, x, y, n, scratch),
-            [=] { gpu::LaunchMatMul(type, wd, rows, cols, x, y, n, scratch, st); });
+    const gpu::DenseScratch dense = DenseScratchFor(type, wd, rows, cols, n);
+    Enqueue(Sig(4, type, wd, rows, cols, x, y, n, scratch, dense.w16, dense.x16),
+            [=] { gpu::LaunchMatMul(type, wd, rows, cols, x, y, n, scratch, dense, st); });
     return;
   }
   if (act_x_ != x || act_n_ != n || act_cols_ != cols || act_rule_ != rule) {

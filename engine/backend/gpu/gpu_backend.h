@@ -121,6 +121,17 @@ class GpuBackend final : public Backend {
 
   void* matmul_scratch_ = nullptr;  // activation quantization (sized at LoadWeight)
   size_t matmul_scratch_cap_ = 0;
+  // Dense prefill path (gpu::LaunchMatMulDense): the f16 copy of one weight
+  // matrix, sized at LoadWeight for the largest one the path may see (not the
+  // output head / embedding table, whose matmul sees only the logit rows), so
+  // it is taken before the KV pool is sized from free memory; and the f16
+  // activations, grown at the first large-n MatMul to n x the widest input.
+  void* dense_w16_ = nullptr;
+  size_t dense_w16_cap_ = 0;
+  void* dense_x16_ = nullptr;
+  size_t dense_x16_cap_ = 0;
+  int64_t dense_max_cols_ = 0;
+  gpu::DenseScratch DenseScratchFor(GgmlType type, const void* w, int64_t rows, int64_t cols, int n);
   void* attn_scratch_ = nullptr;
   size_t attn_scratch_cap_ = 0;
   void* sample_scratch_ = nullptr;

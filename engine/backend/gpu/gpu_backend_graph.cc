@@ -47,6 +47,10 @@ absl::Status GpuBackend::Flush() {
   ops.swap(pending_);
   std::string sig;
   sig.swap(pending_sig_);
+  // Launch settings read at launch time are part of what a graph captured:
+  // a sequence recorded under other settings is another graph.
+  const gpu::MatVecConfig mv = gpu::GetMatVecConfig();
+  sig += Sig(16, gpu::GetPdl(), mv.threads_per_row, mv.pairs, mv.rows_per_thread, mv.prefetch_bytes);
   for (size_t i = 0; i < graphs_.size(); ++i) {
     if (graphs_[i].sig == sig) {
       ++graphs_replayed_;

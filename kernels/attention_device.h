@@ -1,0 +1,84 @@
+// Internals shared by the attention launchers (kernels/attention.hip) and the
+// GQA-grouped decode kernel (kernels/attention_grouped.hip). Not part of the
+// host API (kernels/gpu_api.h).
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/gpu_api.h"
+#include "kernels/gpu_runtime.h"
+
+namespace rocmforge::gpu::attn {
+
+// Split-K partial results in scratch: for each (token t, query head h, split s)
+// at index (t * n_heads + h) * n_splits + s, the record m, l, acc[head_dim]
+// (running max, sum of exp(score - m), sum of exp(score - m) * V). A split that
+// saw no key has m = -inf, l = 0, acc = 0. The merge kernels of attention.hip
+// read this layout whichever attention kernel wrote it.
+__host__ __device__ inline float* PartialAt(float* base, int64_t idx, int head_dim) {
+  return base + idx * (head_dim + 2);
+}
+
+// The grouped kernel: one block per (token, KV head, group chunk, split) serves
+// all query heads of the chunk, so each K/V row is read once per chunk instead
+// of once per query head. Chunks hold up to kMaxGroupPerBlock query heads.
+constexpr int kMaxGroupPerBlock = 8;
+
+// Whether the grouped kernel handles this shape (head_dim 64, 128 or 256;
+// 16-byte aligned caches, so K/V rows load as 16-byte vectors).
+bool GroupedSupported(int n_heads, int n_kv_heads, int head_dim, const void* k_cache,
+                      const void* v_cache);
+
+// Query heads per block for a GQA group of `group` heads: the largest of
+// 8, 4, 2, 1 that divides it.
+int GroupedHeadsPerBlock(int group);
+
+// Split count of the grouped kernel for `n_tokens` tokens whose blocks (without
+// splits) number n_tokens * kv_blocks_per_token. Non-increasing in both
+// arguments, so a lower bound of kv_blocks_per_token gives an upper bound of
+// the splits (AttentionScratchBytes uses ceil(n_heads / 8)).
+int GroupedSplitCount(int n_tokens, int kv_blocks_per_token, int max_ctx);
+
+// Enqueues the grouped kernel: the final output (partials == nullptr, n_splits
+// 1) or the split-K partials for the merge kernels. Split s of a token with
+// ctx keys takes keys [s * per, (s + 1) * per) with per = max(ceil(ctx /
+// n_splits), 32): the splits follow each token's own context, not max_ctx.
+// tile_tokens > 0: tokens for which TokenInTileRun(b, t, tile_tokens) holds
+// are skipped (the prefill tile kernel writes them).
+void LaunchGroupedAttention(const float* q, float* out, const AttnBatch& b, int n_heads,
+                            int n_kv_heads, int head_dim, float scale, const __half* k_cache,
+                            const __half* v_cache, int block_size, int n_splits, float* partials,
+                            hipStream_t s, int tile_tokens = 0);
+
+// ---- prefill tiles (kernels/attention_prefill.hip)
+// The batch is cut into tiles of `tile` consecutive tokens (tile t covers
+// tokens [t * tile, (t + 1) * tile)). Token t belongs to the prefill tile
+// kernel iff a neighbour in its tile belongs to the same sequence (a run of
+// >= 2 tokens of one sequence inside the tile: a prefill chunk); every other
+// token (decode tokens, tile-boundary stragglers) to the grouped kernel.
+__device__ inline bool TokenInTileRun(const AttnBatch& b, int t, int tile) {
+  const int seq = b.token_seq[t];
+  const int pos = t % tile;
+  return (pos > 0 && b.token_seq[t - 1] == seq) ||
+         (pos + 1 < tile && t + 1 < b.n_tokens && b.token_seq[t + 1] == seq);
+}
+
+// Whether the tile kernel handles this shape (GroupedSupported, head_dim 64 or 128).
+bool PrefillTilesSupported(int n_heads, int n_kv_heads, int head_dim, const void* k_cache,
+                           const void* v_cache);
+
+// Tokens per tile for a GQA group of `group` query heads: 32 query rows a
+// block, i.e. 32 / GroupedHeadsPerBlock(group) tokens.
+int PrefillTileTokens(int group);
+
+// Enqueues the tile kernel for the tokens of the runs (see TokenInTileRun):
+// the final output (partials == nullptr, n_splits 1) or split-K partials in
+// the layout above (split s of a run whose longest context is C takes keys
+// [s * per, (s + 1) * per), per = max(ceil(C / n_splits), 32)). Tokens of no
+// run are not written: launch the grouped kernel with tile_tokens too.
+void LaunchPrefillTileAttention(const float* q, float* out, const AttnBatch& b, int n_heads,
+                                int n_kv_heads, int head_dim, float scale, const __half* k_cache,
+                                const __half* v_cache, int block_size, int n_splits,
+                                float* partials, hipStream_t s);
+
+}  // namespace rocmforge::gpu::attn

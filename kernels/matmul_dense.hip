@@ -1,0 +1,382 @@
+// Dense f16 GEMM for prefill (large n): y[n][rows] = x16[n][cols] . w16[rows][cols]^T
+// with float accumulation, both operands plain f16 (weights dequantized once per
+// call by kernels/dequantize_f16.hip, activations converted there too), written
+// only through the mma:: interface of gpu_runtime.h (mma.sync + ldmatrix on
+// NVIDIA, MFMA / WMMA on AMD).
+//
+// The classic multistage design: a block owns BM = 128 tokens x BN = 128 or 256
+// weight rows (AutoRowTile) and walks K in steps of BK = 64. Each step's two
+// tiles travel global -> shared by 16-byte async copies (cp.async), three steps
+// deep, into rows padded to 72 halves (144 bytes: the 8 rows an ldmatrix phase
+// reads start in distinct 16-byte bank groups). One barrier per step; the
+// 128 x 256 tile puts it before the step's last 16-wide MMA slice (CUTLASS's
+// multistage order: the next stage's first fragments load while the last slice
+// multiplies), the 128 x 128 tile first in the step (the other order spills
+// there). The waves form a 2 (tokens) x W/2 (rows) grid, each owning a (BM / 2)
+// x (BN / (W/2)) tile of accumulators (64 x 32 or 64 x 64 with 8 waves of 32),
+// fragments of the next slice loaded while the current one multiplies. Chunks
+// past n, rows or cols are zero-filled in shared memory by plain stores, and
+// results are stored guarded.
+//
+// Grid: x = token tiles (fastest: blocks running together share a weight tile
+// through L2), y = row tiles, z = K splits. When rows x tokens give too few
+// blocks for the chip (short matrices, n near the crossover), K is split and
+// the partial sums meet in y through atomicAdd after a memset (their order,
+// and so the last bits, may vary between runs then).
+//
+// AMD: LDS is 64 KiB per workgroup, so K steps of 32, two stages and the
+// 128 x 128 tile only (AsyncCopy16 is a plain load + store there, so deeper
+// stages would not help).
+#include <algorithm>
+#include <cstdlib>
+
+#include "kernels/gpu_api.h"
+#include "kernels/launch_util.h"
+#include "kernels/quant_device.h"
+
+namespace rocmforge::gpu {
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int kBM = 128;  // tokens per block
+// K per step (BK) and pipeline depth. NVIDIA: 64-wide steps, three stages by
+// default (four 16-wide MMA slices per barrier; 32-wide steps give only two
+// and the pipeline drains at every barrier), 32 with four stages as an option;
+// 128 x 128 tiles then take 108 / 80 KiB, two blocks per SM. AMD: 64 KiB of LDS
+// per workgroup: 32-wide steps, two stages (40 KiB).
+#if defined(RF_GPU_CUDA)
+constexpr int kDefaultBK = 64;
+constexpr int Stages(int bk) { return bk == 32 ? 4 : 3; }
+#else
+constexpr int kDefaultBK = 32;
+constexpr int Stages(int) { return 2; }
+#endif
+// Halves per shared row: BK + 8 (144 or 80 bytes), so the 8 rows an ldmatrix
+// phase reads start in distinct 16-byte bank groups.
+constexpr int Ld(int bk) { return bk + 8; }
+
+template <int BN, int BK>
+constexpr size_t DenseSmemBytes() {
+  return sizeof(__half) * static_cast<size_t>(Stages(BK)) * (kBM + BN) * Ld(BK);
+}
+// 128 x 128: <= 128 registers a thread, two blocks per SM; 128 x 256: one.
+constexpr int DenseMinBlocks(int bn) { return bn <= 128 ? 2 : 1; }
+
+template <int BN, int BK, bool kOverlap>
+__global__ void __launch_bounds__(kThreads, DenseMinBlocks(BN))
+    GemmDenseKernel(const __half* __restrict__ w, int64_t rows, int64_t cols, const __half* __restrict__ x,
+                    float* __restrict__ y, int n, int steps_per_split, bool accumulate) {
+  constexpr int kWaves = kThreads / kWaveSize;  // 8 (NVIDIA, RDNA) or 4 (CDNA)
+  constexpr int kWavesM = 2, kWavesN = kWaves / kWavesM;
+  constexpr int kWM = kBM / kWavesM, kWN = BN / kWavesN;  // one wave's tile
+  constexpr int kFT = kWM / 16, kFR = kWN / 16;          // fragments per wave
+  static_assert(kWN % 16 == 0 && kWM % 16 == 0, "wave tile must be whole 16x16 fragments");
+  constexpr int kBK = BK, kLd = Ld(BK), kStages = Stages(BK);
+  constexpr int kChunksPerRow = kBK / 8;                  // 16-byte chunks per tile row per step
+  constexpr int kRowsPerPass = kThreads / kChunksPerRow;  // tile rows one pass of copies covers
+  constexpr int kStageHalves = (kBM + BN) * kLd;
+  constexpr int kPassesA = kBM / kRowsPerPass, kPassesB = BN / kRowsPerPass;
+  static_assert(kBM % kRowsPerPass == 0 && BN % kRowsPerPass == 0);
+
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  __half* const smem = reinterpret_cast<__half*>(smem_raw);
+
+  const int t = threadIdx.x, wave = t / kWaveSize;
+  const int tok0 = blockIdx.x * kBM;
+  const int64_t row0 = static_cast<int64_t>(blockIdx.y) * BN;
+  const int kcols = static_cast<int>(cols);  // rows of < 2^31 values
+  const int n_steps = (kcols + kBK - 1) / kBK;
+  const int step_begin = static_cast<int>(blockIdx.z) * steps_per_split;
+  const int step_end = n_steps < step_begin + steps_per_split ? n_steps : step_begin + steps_per_split;
+
+  // This thread's chunks: column 8 * (t % kChunksPerRow) of tile rows
+  // t / kChunksPerRow + p * kRowsPerPass, activation rows (passes of A) then
+  // weight rows (passes of B); bit p of `valid`: pass p's row exists. Only k
+  // moves between steps. (Few live registers: the 128 x 128 tile must fit 128.)
+  const int cr = t / kChunksPerRow, cc = 8 * (t % kChunksPerRow);
+  uint32_t valid = 0;
+#pragma unroll
+  for (int p = 0; p < kPassesA; ++p) valid |= (tok0 + cr + p * kRowsPerPass < n ? 1u : 0u) << p;
+#pragma unroll
+  for (int p = 0; p < kPassesB; ++p) valid |= (row0 + cr + p * kRowsPerPass < rows ? 1u : 0u) << (kPassesA + p);
+  const int64_t pass_stride = static_cast<int64_t>(kRowsPerPass) * cols;
+  const __half* const xa = x + static_cast<int64_t>(valid & 1u ? tok0 + cr : 0) * cols + cc;
+  const __half* const wb = w + ((valid >> kPassesA) & 1u ? row0 + cr : 0) * cols + cc;
+  auto load_step = [&](int step, int stage) {
+    __half* const dst = smem + stage * kStageHalves + cr * kLd + cc;
+    const int k0 = step * kBK;
+    const bool k_ok = k0 + cc < kcols;  // cols % 8 == 0: a chunk is whole or absent
+#pragma unroll
+    for (int p = 0; p < kPassesA; ++p) {
+      __half* const d = dst + p * kRowsPerPass * kLd;
+      if (k_ok && ((valid >> p) & 1u)) {
+        AsyncCopy16(d, xa + p * pass_stride + k0);
+      } else {
+        *reinterpret_cast<uint4*>(d) = make_uint4(0, 0, 0, 0);
+      }
+    }
+#pragma unroll
+    for (int p = 0; p < kPassesB; ++p) {
+      __half* const d = dst + (kBM + p * kRowsPerPass) * kLd;
+      if (k_ok && ((valid >> (kPassesA + p)) & 1u)) {
+        AsyncCopy16(d, wb + p * pass_stride + k0);
+      } else {
+        *reinterpret_cast<uint4*>(d) = make_uint4(0, 0, 0, 0);
+      }
+    }
+  };
+
+  const int wm = (wave % kWavesM) * kWM, wn = (wave / kWavesM) * kWN;
+  mma::FragC acc[kFT][kFR];
+#pragma unroll
+  for (int i = 0; i < kFT; ++i)
+#pragma unroll
+    for (int j = 0; j < kFR; ++j) mma::Zero(acc[i][j]);
+
+  constexpr int kSlices = kBK / 16;  // 16-wide MMA slices per step (2 or 4: even)
+  static_assert(kSlices % 2 == 0, "fragment buffers alternate by slice parity");
+  mma::FragA a[2][kFT];
+  mma::FragB b[2][kFR];
+  auto load_frags = [&](int buf, int stage, int kk) {
+    const __half* const as = smem + stage * kStageHalves + 16 * kk;
+    const __half* const bs = as + kBM * kLd;
+#pragma unroll
+    for (int i = 0; i < kFT; ++i) mma::LoadA(a[buf][i], as + (wm + 16 * i) * kLd, kLd);
+#pragma unroll
+    for (int j = 0; j < kFR; ++j) mma::LoadB(b[buf][j], bs + (wn + 16 * j) * kLd, kLd);
+  };
+  auto mma_slice = [&](int buf) {
+#pragma unroll
+    for (int i = 0; i < kFT; ++i)
+#pragma unroll
+      for (int j = 0; j < kFR; ++j) mma::Mma(acc[i][j], a[buf][i], b[buf][j]);
+  };
+
+  // Steps begin .. begin + kStages - 2 in flight before the loop, one commit group each.
+#pragma unroll
+  for (int p = 0; p < kStages - 1; ++p) {
+    if (step_begin + p < step_end) load_step(step_begin + p, p);
+    AsyncCommit();
+  }
+  const int total = step_end - step_begin;
+  if constexpr (kOverlap) {
+    // The barrier sits before the step's LAST slice (CUTLASS's multistage
+    // order): after it the next stage is complete and every wave is done
+    // reading this one, so the last slice's MMAs overlap the next stage's first
+    // fragment loads, and the copy issued at the next step's first slice may
+    // overwrite the stage just read. One barrier per step, no wave idles at it
+    // with an empty pipe.
+    AsyncWait<kStages - 2>();
+    __syncthreads();
+    int read = 0, write = kStages - 1;
+    if (total > 0) load_frags(0, 0, 0);
+    for (int it = 0; it < total; ++it) {
+#pragma unroll
+      for (int kk = 0; kk < kSlices; ++kk) {
+        const int cur = kk % 2;
+        if (kk == kSlices - 1) read = read + 1 == kStages ? 0 : read + 1;
+        if (kk < kSlices - 1 || it + 1 < total) load_frags(cur ^ 1, read, (kk + 1) % kSlices);
+        if (kk == 0) {
+          if (it + kStages - 1 < total) load_step(step_begin + it + kStages - 1, write);
+          AsyncCommit();
+          write = write + 1 == kStages ? 0 : write + 1;
+        }
+        if (kk == kSlices - 2) {
+          // Step it + 1's copies are done (this thread's, then everyone's), and
+          // every wave has loaded its last fragments of step it.
+          AsyncWait<kStages - 2>();
+          __syncthreads();
+        }
+        mma_slice(cur);
+      }
+    }
+  } else {
+    for (int it = 0; it < total; ++it) {
+      // This thread's copies of step it are done; after the barrier everyone's
+      // are, and every wave has finished reading the stage the next copy overwrites.
+      AsyncWait<kStages - 2>();
+      __syncthreads();
+      if (it + kStages - 1 < total) load_step(step_begin + it + kStages - 1, (it + kStages - 1) % kStages);
+      AsyncCommit();
+      const int stage = it % kStages;
+      load_frags(0, stage, 0);
+#pragma unroll
+      for (int kk = 0; kk < kSlices; ++kk) {
+        if (kk + 1 < kSlices) load_frags((kk + 1) % 2, stage, kk + 1);
+        mma_slice(kk % 2);
+      }
+    }
+  }
+  AsyncWaitAll();  // no copy may outlive the block (only empty groups remain)
+
+  // acc[i][j] element (m, c) is y[token tok0 + wm + 16i + m][row row0 + wn + 16j + c].
+#pragma unroll
+  for (int i = 0; i < kFT; ++i) {
+#pragma unroll
+    for (int j = 0; j < kFR; ++j) {
+      mma::ForEachAcc(acc[i][j], [&](int m, int c, float v) {
+        const int tok = tok0 + wm + 16 * i + m;
+        const int64_t r = row0 + wn + 16 * j + c;
+        if (tok < n && r < rows) {
+          float* p = y + static_cast<int64_t>(tok) * rows + r;
+          if (accumulate) {
+            atomicAdd(p, v);
+          } else {
+            *p = v;
+          }
+        }
+      });
+    }
+  }
+}
+
+// Benchmark override (SetDenseGemmConfig). RF_DENSE_MIN_N=N in the environment
+// sets min_n at start-up, so whole-model benchmarks can compare the paths
+// (e.g. RF_DENSE_MIN_N=1000000: dense path off).
+DenseGemmConfig InitialDenseConfig() {
+  DenseGemmConfig c;
+  if (const char* e = std::getenv("RF_DENSE_MIN_N"); e != nullptr) c.min_n = std::atoi(e);
+  return c;
+}
+DenseGemmConfig g_dense = InitialDenseConfig();
+
+int SmCount() {
+  static const int count = [] {
+    int dev = 0;
+#if defined(RF_GPU_CUDA)
+    if (cudaGetDevice(&dev) != cudaSuccess) dev = 0;
+#else
+    if (hipGetDevice(&dev) != hipSuccess) dev = 0;
+#endif
+    hipDeviceProp_t p;
+    return hipGetDeviceProperties(&p, dev) == hipSuccess ? p.multiProcessorCount : 64;
+  }();
+  return count;
+}
+
+template <int BN, int BK, bool kOverlap>
+void LaunchTile(const __half* w, int64_t rows, int64_t cols, const __half* x, float* y, int n, int splits_hint,
+                Stream s) {
+  const unsigned tok_tiles = Blocks(n, kBM), row_tiles = Blocks(rows, BN);
+  const int64_t n_steps = (cols + BK - 1) / BK;
+  const int64_t tiles = static_cast<int64_t>(tok_tiles) * row_tiles;
+  int64_t splits = splits_hint;
+  if (splits <= 0) {
+    // Split K only while the grid is short of one resident wave, keeping at
+    // least 512 values of K per split.
+    const int64_t resident = static_cast<int64_t>(SmCount()) * DenseMinBlocks(BN);
+    splits = tiles >= resident ? 1 : resident / tiles;
+  }
+  splits = std::max<int64_t>(1, std::min<int64_t>(splits, n_steps * BK / 512));
+  const int64_t per = (n_steps + splits - 1) / splits;
+  splits = (n_steps + per - 1) / per;
+  if (splits > 1) (void)hipMemsetAsync(y, 0, sizeof(float) * static_cast<size_t>(n) * rows, ToStream(s));
+  constexpr size_t kSmem = DenseSmemBytes<BN, BK>();
+  static const bool smem_ok = [] {
+#if defined(RF_GPU_CUDA)
+    const auto attr = cudaFuncAttributeMaxDynamicSharedMemorySize;
+#else
+    const auto attr = hipFuncAttributeMaxDynamicSharedMemorySize;
+#endif
+    return hipFuncSetAttribute(reinterpret_cast<const void*>(&GemmDenseKernel<BN, BK, kOverlap>), attr,
+                               static_cast<int>(kSmem)) == hipSuccess;
+  }();
+  (void)smem_ok;  // a failure shows as the launch's error
+  const dim3 grid(tok_tiles, row_tiles, static_cast<unsigned>(splits));
+  GemmDenseKernel<BN, BK, kOverlap>
+      <<<grid, kThreads, kSmem, ToStream(s)>>>(w, rows, cols, x, y, n, static_cast<int>(per), splits > 1);
+}
+
+// Row tile by grid shape (H100 sweep, docs/gpu.md "Dense prefill GEMM"): 128 x
+// 256 (one block of 8 waves per SM, 64 x 64 accumulators a wave) is ~5-10%
+// faster per block than 128 x 128 (two blocks per SM) when the grid fills the
+// chip about evenly: at most one wave of blocks (short grids: K splits add
+// blocks, up to 512 K values each) or a second wave that is >= 80% full. With
+// more or ragged waves the 128 x 128 tile's two blocks per SM hide the tail
+// better (e.g. 14336 x 4096 at n = 384: 237 vs 207 TFLOP/s).
+int AutoRowTile(int64_t rows, int64_t cols, int n) {
+#if defined(RF_GPU_CUDA)
+  const int64_t sms = SmCount();
+  const int64_t tiles256 = static_cast<int64_t>(Blocks(n, kBM)) * Blocks(rows, 256);
+  const int64_t max_splits = std::max<int64_t>(1, cols / 512);
+  if (tiles256 <= sms) return tiles256 * max_splits >= sms ? 256 : 128;
+  if (tiles256 <= 2 * sms) return 10 * tiles256 >= 8 * 2 * sms ? 256 : 128;
+  return 128;
+#else
+  (void)rows, (void)cols, (void)n;
+  return 128;
+#endif
+}
+
+constexpr size_t Align256(size_t b) { return (b + 255) / 256 * 256; }
+
+}  // namespace
+
+void SetDenseGemmConfig(const DenseGemmConfig& c) { g_dense = c; }
+DenseGemmConfig GetDenseGemmConfig() { return g_dense; }
+
+void LaunchGemmF16(const uint16_t* w16, int64_t rows, int64_t cols, const uint16_t* x16, float* y, int n,
+                   Stream s) {
+  if (n <= 0 || rows <= 0) return;
+  const __half* w = reinterpret_cast<const __half*>(w16);
+  const __half* x = reinterpret_cast<const __half*>(x16);
+  const int tile = g_dense.row_tile == 128 || g_dense.row_tile == 256 ? g_dense.row_tile : AutoRowTile(rows, cols, n);
+  const int sp = g_dense.splits;
+#if defined(RF_GPU_CUDA)
+  const bool k32 = g_dense.k_step == 32;
+  // Main loop: the overlapped one only for 128 x 256 (at 128 x 128 it spills
+  // under the 128-register cap of two blocks per SM and runs 10-30% slower).
+  const bool overlap = g_dense.overlap > 0 || (g_dense.overlap == 0 && tile == 256);
+  if (!overlap) {  // the simple loop (barrier first in each step)
+    if (tile == 256) {
+      return k32 ? LaunchTile<256, 32, false>(w, rows, cols, x, y, n, sp, s)
+                 : LaunchTile<256, 64, false>(w, rows, cols, x, y, n, sp, s);
+    }
+    return k32 ? LaunchTile<128, 32, false>(w, rows, cols, x, y, n, sp, s)
+               : LaunchTile<128, 64, false>(w, rows, cols, x, y, n, sp, s);
+  }
+  if (tile == 256) {
+    return k32 ? LaunchTile<256, 32, true>(w, rows, cols, x, y, n, sp, s)
+               : LaunchTile<256, 64, true>(w, rows, cols, x, y, n, sp, s);
+  }
+  if (k32) return LaunchTile<128, 32, true>(w, rows, cols, x, y, n, sp, s);
+  LaunchTile<128, kDefaultBK, true>(w, rows, cols, x, y, n, sp, s);
+#else
+  (void)tile;  // AMD: 128 x 128, 32-wide steps, the simple loop
+  LaunchTile<128, kDefaultBK, false>(w, rows, cols, x, y, n, sp, s);
+#endif
+}
+
+size_t MatMulDenseActivationBytes(int64_t cols, int n) {
+  return Align256(sizeof(uint16_t) * static_cast<size_t>(n) * static_cast<size_t>(cols));
+}
+size_t MatMulDenseWeightBytes(GgmlType type, int64_t rows, int64_t cols) {
+  if (type == GgmlType::F16) return 0;  // used in place
+  return Align256(sizeof(uint16_t) * static_cast<size_t>(rows) * static_cast<size_t>(cols));
+}
+
+bool MatMulDenseTakes(GgmlType type, const void* w, int64_t rows, int64_t cols, int n, const DenseScratch& d) {
+  if (d.x16 == nullptr || !MatMulMmaAvailable() || !DequantizeF16Supported(type)) return false;
+  // F32 weights keep their exact float path (f32 results within 1e-3).
+  if (type == GgmlType::F32) return false;
+  const int min_n = g_dense.min_n > 0 ? g_dense.min_n : kDenseMinTokens;
+  if (n < min_n || n <= 128 || rows <= 0 || cols <= 0 || cols % 8 != 0) return false;
+  if (type == GgmlType::F16 && reinterpret_cast<uintptr_t>(w) % 16 != 0) return false;
+  if (MatMulDenseActivationBytes(cols, n) > d.x16_bytes) return false;
+  const size_t wb = MatMulDenseWeightBytes(type, rows, cols);
+  return wb == 0 || (d.w16 != nullptr && wb <= d.w16_bytes);
+}
+
+void LaunchMatMulDense(GgmlType type, const void* w, int64_t rows, int64_t cols, const float* x, float* y, int n,
+                       const DenseScratch& d, Stream s) {
+  uint16_t* const x16 = static_cast<uint16_t*>(d.x16);
+  LaunchConvertF16(x, static_cast<int64_t>(n) * cols, x16, s);
+  const uint16_t* w16 = static_cast<const uint16_t*>(w);
+  if (type != GgmlType::F16) {
+    LaunchDequantizeF16(type, w, rows, cols, static_cast<uint16_t*>(d.w16), s);
+    w16 = static_cast<const uint16_t*>(d.w16);
+  }
+  LaunchGemmF16(w16, rows, cols, x16, y, n, s);
+}
+
+}  // namespace rocmforge::gpu
