@@ -22,6 +22,23 @@
 
 namespace rocmforge::gputest {
 
+// y[n][rows] = x[n][cols] . W^T with W given as floats [rows][cols], summed in
+// double: the exact reference the GEMM tests measure every path against.
+inline std::vector<float> DoubleGemm(const std::vector<float>& w, int64_t rows, int64_t cols,
+                                     const std::vector<float>& x, int n) {
+  std::vector<float> y(size_t(n) * rows);
+  for (int i = 0; i < n; ++i) {
+    const float* xi = x.data() + size_t(i) * cols;
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* wr = w.data() + r * cols;
+      double acc = 0.0;
+      for (int64_t k = 0; k < cols; ++k) acc += double(xi[k]) * wr[k];
+      y[size_t(i) * rows + r] = static_cast<float>(acc);
+    }
+  }
+  return y;
+}
+
 // The GPU backend, or nullptr with the reason in *why (no device: skip).
 // RF_MATVEC="THREADS_PER_ROW,PAIRS" runs the tests with another batch-1 matvec
 // shape (gpu::MatVecConfig), e.g. to compare the numerics of two shapes.

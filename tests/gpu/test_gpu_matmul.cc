@@ -29,17 +29,7 @@ std::vector<float> ReferenceGemm(const HostTensor& t, int64_t rows, int64_t cols
   for (int64_t r = 0; r < rows; ++r) {
     quant::DequantizeRow(t.info.type, t.bytes.data() + r * row_bytes, w.data() + r * cols, cols);
   }
-  std::vector<float> y(size_t(n) * rows);
-  for (int i = 0; i < n; ++i) {
-    const float* xi = x.data() + size_t(i) * cols;
-    for (int64_t r = 0; r < rows; ++r) {
-      const float* wr = w.data() + r * cols;
-      double acc = 0.0;
-      for (int64_t k = 0; k < cols; ++k) acc += double(xi[k]) * wr[k];
-      y[size_t(i) * rows + r] = static_cast<float>(acc);
-    }
-  }
-  return y;
+  return DoubleGemm(w, rows, cols, x, n);
 }
 
 // The CPU backend's product, the reference every GPU path is checked against.

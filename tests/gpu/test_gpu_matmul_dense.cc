@@ -74,17 +74,7 @@ std::vector<float> ReferenceF16Gemm(const std::vector<float>& w, int64_t rows, i
   std::vector<float> wh(w.size()), xh(x.size());
   for (size_t i = 0; i < w.size(); ++i) wh[i] = HalfToFloat(FloatToHalf(w[i]));
   for (size_t i = 0; i < x.size(); ++i) xh[i] = HalfToFloat(FloatToHalf(x[i]));
-  std::vector<float> y(size_t(n) * rows);
-  for (int i = 0; i < n; ++i) {
-    const float* xi = xh.data() + size_t(i) * cols;
-    for (int64_t r = 0; r < rows; ++r) {
-      const float* wr = wh.data() + r * cols;
-      double acc = 0.0;
-      for (int64_t k = 0; k < cols; ++k) acc += double(xi[k]) * wr[k];
-      y[size_t(i) * rows + r] = static_cast<float>(acc);
-    }
-  }
-  return y;
+  return DoubleGemm(wh, rows, cols, xh, n);
 }
 
 struct DevMem {

@@ -210,6 +210,18 @@ void RunPortable(const Regs& a, const Regs& b, Regs& c) {
   for (int l = 0; l < W; ++l) PortableMmaLane<W>(l, c[l].data(), fetch(aw), fetch(bw));
 }
 
+// Every element equal (exact: the emulations add the same floats in the same
+// order); reports each mismatch and returns whether there was none.
+bool TilesEqual(const Tile& got, const Tile& want) {
+  bool ok = true;
+  for (int m = 0; m < 16; ++m)
+    for (int n = 0; n < 16; ++n) {
+      if (got[m][n] != want[m][n]) ok = false;
+      EXPECT_EQ(got[m][n], want[m][n]) << "(" << m << "," << n << ")";
+    }
+  return ok;
+}
+
 // Loads fresh random A, B, C through L's maps, applies `mma` twice and checks
 // C + 2 A.B read back through L's C map. Returns false on any mismatch.
 template <class L, class Mma>
@@ -222,13 +234,7 @@ bool ProductMatches(Mma mma, std::mt19937& rng) {
   mma(ar, br, cr);
   const Tile got = Gather(cr, &L::C);
   const Tile once = Reference(a, b, c0), want = Reference(a, b, once);
-  bool ok = true;
-  for (int m = 0; m < 16; ++m)
-    for (int n = 0; n < 16; ++n) {
-      if (got[m][n] != want[m][n]) ok = false;
-      EXPECT_EQ(got[m][n], want[m][n]) << "(" << m << "," << n << ")";
-    }
-  return ok;
+  return TilesEqual(got, want);
 }
 
 class MmaProduct : public ::testing::Test {
@@ -336,13 +342,7 @@ bool FillAProductMatches(Mma mma, std::mt19937& rng) {
   Regs cr = Distribute(c0, &L::C, L::kWave, L::kCPerLane);
   mma(ar, br, cr);
   const Tile got = Gather(cr, &L::C), want = Reference(a, b, c0);
-  bool ok = true;
-  for (int m = 0; m < 16; ++m)
-    for (int n = 0; n < 16; ++n) {
-      if (got[m][n] != want[m][n]) ok = false;
-      EXPECT_EQ(got[m][n], want[m][n]) << "(" << m << "," << n << ")";
-    }
-  return ok;
+  return TilesEqual(got, want);
 }
 TEST_F(MmaProduct, FillAOrderGivesABOnEveryLayout) {
   for (int rep = 0; rep < 4; ++rep) {
