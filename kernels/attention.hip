@@ -236,34 +236,39 @@ int SplitCount(int n_tokens, int n_heads, int max_ctx) {
   return splits < 1 ? 1 : splits;
 }
 
-bool ForceOldKernel() {
-  static const bool old = [] {
+// RF_ATTN in the environment (for comparisons, read once): "old" = the per-head
+// AttentionKernel everywhere, "grouped" = never token tiles, "tiles" = token
+// tiles in every batch of >= 2 tokens; anything else = the automatic choice.
+enum class AttnPath { kAuto, kOld, kGrouped, kTiles };
+AttnPath AttnPathFromEnv() {
+  static const AttnPath path = [] {
     const char* e = std::getenv("RF_ATTN");
-    return e != nullptr && std::strcmp(e, "old") == 0;
+    if (e == nullptr) return AttnPath::kAuto;
+    if (std::strcmp(e, "old") == 0) return AttnPath::kOld;
+    if (std::strcmp(e, "grouped") == 0) return AttnPath::kGrouped;
+    if (std::strcmp(e, "tiles") == 0) return AttnPath::kTiles;
+    return AttnPath::kAuto;
   }();
-  return old;
+  return path;
 }
 
 // Token tiles for prefill chunks, taken for batches of >= kTileMinTokens
 // tokens: on the H100 they made pp512 4% faster, but a batch of 32 decode
 // tokens 2% slower (the tile kernel's extra launch) and 32 decode tokens + a
 // 64-token chunk 2% slower (the two kernels run one after the other, each on
-// part of the device). RF_ATTN=grouped turns tiles off; RF_ATTN=tiles takes
-// them for every batch of >= 2 tokens (for comparison).
+// part of the device).
 constexpr int kTileMinTokens = 256;
 int TileMinTokens() {
-  static const int min_tokens = [] {
-    const char* e = std::getenv("RF_ATTN");
-    if (e != nullptr && std::strcmp(e, "grouped") == 0) return INT32_MAX;
-    if (e != nullptr && std::strcmp(e, "tiles") == 0) return 2;
-    return kTileMinTokens;
-  }();
-  return min_tokens;
+  switch (AttnPathFromEnv()) {
+    case AttnPath::kGrouped: return INT32_MAX;
+    case AttnPath::kTiles: return 2;
+    default: return kTileMinTokens;
+  }
 }
 
 bool UseGrouped(int n_heads, int n_kv_heads, int head_dim, const void* k_cache,
                 const void* v_cache) {
-  return !ForceOldKernel() &&
+  return AttnPathFromEnv() != AttnPath::kOld &&
          attn::GroupedSupported(n_heads, n_kv_heads, head_dim, k_cache, v_cache);
 }
 

@@ -176,8 +176,10 @@ size_t MatMulDenseWeightBytes(GgmlType type, int64_t rows, int64_t cols);
 // Smallest n the dense path takes by default (the measured crossover against
 // LaunchMatMulMma on the H100, docs/gpu.md "Dense prefill GEMM"); never n <= 128.
 constexpr int kDenseMinTokens = 192;
-// Whether LaunchMatMul takes the dense path: a device with matrix cores, a type
-// other than F32 (kept exact), n >= the crossover, and scratch large enough.
+// Whether the dense path suits the matmul, scratch aside: a device with matrix
+// cores, a type other than F32 (kept exact), n >= the crossover, cols % 8 == 0.
+bool MatMulDenseSuits(GgmlType type, const void* w, int64_t rows, int64_t cols, int n);
+// Whether LaunchMatMul takes the dense path: MatMulDenseSuits and scratch large enough.
 bool MatMulDenseTakes(GgmlType type, const void* w, int64_t rows, int64_t cols, int n, const DenseScratch& d);
 // Convert x, dequantize w (unless F16), GEMM. Needs MatMulDenseTakes.
 void LaunchMatMulDense(GgmlType type, const void* w, int64_t rows, int64_t cols, const float* x, float* y, int n,

@@ -36,6 +36,7 @@ using hip_bfloat16 = __nv_bfloat16;
 #define hipGetLastError cudaGetLastError
 #define hipGetDeviceCount cudaGetDeviceCount
 #define hipSetDevice cudaSetDevice
+#define hipGetDevice cudaGetDevice
 #define hipGetDeviceProperties cudaGetDeviceProperties
 #define hipMemGetInfo cudaMemGetInfo
 #define hipMalloc cudaMalloc

@@ -240,20 +240,6 @@ DenseGemmConfig InitialDenseConfig() {
 }
 DenseGemmConfig g_dense = InitialDenseConfig();
 
-int SmCount() {
-  static const int count = [] {
-    int dev = 0;
-#if defined(RF_GPU_CUDA)
-    if (cudaGetDevice(&dev) != cudaSuccess) dev = 0;
-#else
-    if (hipGetDevice(&dev) != hipSuccess) dev = 0;
-#endif
-    hipDeviceProp_t p;
-    return hipGetDeviceProperties(&p, dev) == hipSuccess ? p.multiProcessorCount : 64;
-  }();
-  return count;
-}
-
 template <int BN, int BK, bool kOverlap>
 void LaunchTile(const __half* w, int64_t rows, int64_t cols, const __half* x, float* y, int n, int splits_hint,
                 Stream s) {
@@ -264,7 +250,7 @@ void LaunchTile(const __half* w, int64_t rows, int64_t cols, const __half* x, fl
   if (splits <= 0) {
     // Split K only while the grid is short of one resident wave, keeping at
     // least 512 values of K per split.
-    const int64_t resident = static_cast<int64_t>(SmCount()) * DenseMinBlocks(BN);
+    const int64_t resident = static_cast<int64_t>(MultiprocessorCount()) * DenseMinBlocks(BN);
     splits = tiles >= resident ? 1 : resident / tiles;
   }
   splits = std::max<int64_t>(1, std::min<int64_t>(splits, n_steps * BK / 512));
@@ -296,7 +282,7 @@ void LaunchTile(const __half* w, int64_t rows, int64_t cols, const __half* x, fl
 // better (e.g. 14336 x 4096 at n = 384: 237 vs 207 TFLOP/s).
 int AutoRowTile(int64_t rows, int64_t cols, int n) {
 #if defined(RF_GPU_CUDA)
-  const int64_t sms = SmCount();
+  const int64_t sms = MultiprocessorCount();
   const int64_t tiles256 = static_cast<int64_t>(Blocks(n, kBM)) * Blocks(rows, 256);
   const int64_t max_splits = std::max<int64_t>(1, cols / 512);
   if (tiles256 <= sms) return tiles256 * max_splits >= sms ? 256 : 128;
@@ -355,13 +341,17 @@ size_t MatMulDenseWeightBytes(GgmlType type, int64_t rows, int64_t cols) {
   return Align256(sizeof(uint16_t) * static_cast<size_t>(rows) * static_cast<size_t>(cols));
 }
 
-bool MatMulDenseTakes(GgmlType type, const void* w, int64_t rows, int64_t cols, int n, const DenseScratch& d) {
-  if (d.x16 == nullptr || !MatMulMmaAvailable() || !DequantizeF16Supported(type)) return false;
+bool MatMulDenseSuits(GgmlType type, const void* w, int64_t rows, int64_t cols, int n) {
+  if (!MatMulMmaAvailable() || !DequantizeF16Supported(type)) return false;
   // F32 weights keep their exact float path (f32 results within 1e-3).
   if (type == GgmlType::F32) return false;
   const int min_n = g_dense.min_n > 0 ? g_dense.min_n : kDenseMinTokens;
   if (n < min_n || n <= 128 || rows <= 0 || cols <= 0 || cols % 8 != 0) return false;
-  if (type == GgmlType::F16 && reinterpret_cast<uintptr_t>(w) % 16 != 0) return false;
+  return type != GgmlType::F16 || reinterpret_cast<uintptr_t>(w) % 16 == 0;
+}
+
+bool MatMulDenseTakes(GgmlType type, const void* w, int64_t rows, int64_t cols, int n, const DenseScratch& d) {
+  if (d.x16 == nullptr || !MatMulDenseSuits(type, w, rows, cols, n)) return false;
   if (MatMulDenseActivationBytes(cols, n) > d.x16_bytes) return false;
   const size_t wb = MatMulDenseWeightBytes(type, rows, cols);
   return wb == 0 || (d.w16 != nullptr && wb <= d.w16_bytes);

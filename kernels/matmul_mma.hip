@@ -748,20 +748,6 @@ __global__ void __launch_bounds__(kThreads, 2)
 
 GemmConfig g_config;  // benchmark override (SetGemmConfig); default: automatic
 
-int MultiprocessorCount() {
-  static const int count = [] {
-    int dev = 0;
-#if defined(RF_GPU_CUDA)
-    if (cudaGetDevice(&dev) != cudaSuccess) dev = 0;
-#else
-    if (hipGetDevice(&dev) != hipSuccess) dev = 0;
-#endif
-    hipDeviceProp_t p;
-    return hipGetDeviceProperties(&p, dev) == hipSuccess ? p.multiProcessorCount : 64;
-  }();
-  return count;
-}
-
 template <GgmlType T, int BN, bool kStageX = false>
 void LaunchTile(const void* w, int64_t rows, int64_t cols, const float* x, float* y, int n, Stream s) {
   const int64_t row_bytes = cols / BlockElems(T) * BlockBytes(T);

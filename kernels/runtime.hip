@@ -21,6 +21,34 @@ GpuStatus Check(hipError_t e, const char* what) {
 }
 hipStream_t S(Stream s) { return static_cast<hipStream_t>(s); }
 
+// A yes/no property of the current device, asked once per device (the first
+// kCachedDevices devices): `ask(device)` answers kFlagYes, kFlagNo or
+// kFlagUnknown (the query failed: answered no and not cached, so a later call
+// asks again). Races only repeat the question.
+constexpr int kFlagUnknown = 0, kFlagYes = 1, kFlagNo = 2;
+constexpr int kCachedDevices = 64;
+using DeviceFlagCache = std::atomic<int>[kCachedDevices];
+template <class Ask>
+bool PerDeviceFlag(DeviceFlagCache& cache, Ask ask) {
+  int device = 0;
+  if (hipGetDevice(&device) != hipSuccess) {
+    (void)hipGetLastError();
+    return false;
+  }
+  const bool cacheable = device >= 0 && device < kCachedDevices;
+  if (cacheable) {
+    const int known = cache[device].load(std::memory_order_relaxed);
+    if (known != kFlagUnknown) return known == kFlagYes;
+  }
+  const int answer = ask(device);
+  if (answer == kFlagUnknown) {
+    (void)hipGetLastError();
+    return false;
+  }
+  if (cacheable) cache[device].store(answer, std::memory_order_relaxed);
+  return answer == kFlagYes;
+}
+
 }  // namespace
 
 const char* RuntimeName() {
@@ -52,27 +80,22 @@ bool DeviceHasMatrixCores() {
 #if defined(RF_GPU_CUDA)
   return true;  // every supported NVIDIA target (sm_70 and later) has tensor cores
 #else
-  int device = 0;
-  if (hipGetDevice(&device) != hipSuccess) {
-    (void)hipGetLastError();
-    return false;
-  }
-  // Per device: 0 = not asked yet, 1 = yes, 2 = no. Races only repeat the query.
-  constexpr int kCached = 64;
-  static std::atomic<int> cache[kCached];
-  if (device >= 0 && device < kCached) {
-    const int known = cache[device].load(std::memory_order_relaxed);
-    if (known != 0) return known == 1;
-  }
-  hipDeviceProp_t prop;
-  if (hipGetDeviceProperties(&prop, device) != hipSuccess) {
-    (void)hipGetLastError();
-    return false;  // not cached: a later call may succeed
-  }
-  const bool yes = mma_layout::GcnArchHasMatrixCores(prop.gcnArchName);
-  if (device >= 0 && device < kCached) cache[device].store(yes ? 1 : 2, std::memory_order_relaxed);
-  return yes;
+  static DeviceFlagCache cache;
+  return PerDeviceFlag(cache, [](int device) {
+    hipDeviceProp_t prop;
+    if (hipGetDeviceProperties(&prop, device) != hipSuccess) return kFlagUnknown;
+    return mma_layout::GcnArchHasMatrixCores(prop.gcnArchName) ? kFlagYes : kFlagNo;
+  });
 #endif
+}
+int MultiprocessorCount() {
+  static const int count = [] {
+    int device = 0;
+    if (hipGetDevice(&device) != hipSuccess) device = 0;
+    hipDeviceProp_t p;
+    return hipGetDeviceProperties(&p, device) == hipSuccess ? p.multiProcessorCount : 64;
+  }();
+  return count;
 }
 GpuStatus MemInfo(size_t* free_bytes, size_t* total_bytes) {
   return Check(hipMemGetInfo(free_bytes, total_bytes), "hipMemGetInfo");
@@ -161,31 +184,17 @@ std::atomic<bool> g_pdl{true};
 // real instruction, not the no-op of older targets).
 __global__ void PdlProbeKernel() {}
 
-// Per device: 0 = not asked yet, 1 = yes, 2 = no. Races only repeat the query.
 bool DeviceRunsPdl() {
-  int device = 0;
-  if (cudaGetDevice(&device) != cudaSuccess) {
-    (void)cudaGetLastError();
-    return false;
-  }
-  constexpr int kCached = 64;
-  static std::atomic<int> cache[kCached];
-  if (device >= 0 && device < kCached) {
-    const int known = cache[device].load(std::memory_order_relaxed);
-    if (known != 0) return known == 1;
-  }
-  int major = 0;
-  cudaFuncAttributes attr{};
-  const bool ok =
-      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) == cudaSuccess &&
-      cudaFuncGetAttributes(&attr, PdlProbeKernel) == cudaSuccess;
-  if (!ok) {
-    (void)cudaGetLastError();
-    return false;
-  }
-  const bool yes = major >= 9 && attr.ptxVersion >= 90 && attr.binaryVersion >= 90;
-  if (device >= 0 && device < kCached) cache[device].store(yes ? 1 : 2, std::memory_order_relaxed);
-  return yes;
+  static DeviceFlagCache cache;
+  return PerDeviceFlag(cache, [](int device) {
+    int major = 0;
+    cudaFuncAttributes attr{};
+    if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
+        cudaFuncGetAttributes(&attr, PdlProbeKernel) != cudaSuccess) {
+      return kFlagUnknown;
+    }
+    return major >= 9 && attr.ptxVersion >= 90 && attr.binaryVersion >= 90 ? kFlagYes : kFlagNo;
+  });
 }
 #endif
 }  // namespace

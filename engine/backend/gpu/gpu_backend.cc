@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "engine/backend/gpu_backend_factory.h"
@@ -212,15 +211,12 @@ void GpuBackend::Embed(const Weight& table, float* out) {
 }
 
 gpu::DenseScratch GpuBackend::DenseScratchFor(GgmlType type, const void* w, int64_t rows, int64_t cols, int n) {
+  if (dense_max_cols_ == 0 || !gpu::MatMulDenseSuits(type, w, rows, cols, n)) return {};
+  // No f16 room for this matrix (the vocabulary-sized ones were left out at load).
+  if (gpu::MatMulDenseWeightBytes(type, rows, cols) > dense_w16_cap_) return {};
   gpu::DenseScratch d;
-  if (n <= 128 || dense_max_cols_ == 0) return d;
   d.w16 = dense_w16_;
   d.w16_bytes = dense_w16_cap_;
-  // Would the path take this matmul with activation room to spare?
-  gpu::DenseScratch probe = d;
-  probe.x16 = const_cast<void*>(w);  // any non-null address: not dereferenced
-  probe.x16_bytes = std::numeric_limits<size_t>::max();
-  if (!gpu::MatMulDenseTakes(type, w, rows, cols, n, probe)) return gpu::DenseScratch{};
   const size_t need = gpu::MatMulDenseActivationBytes(cols, n);
   if (need > dense_x16_cap_) {
     if (explicit_capture_) return gpu::DenseScratch{};  // no allocation inside a capture
