@@ -108,6 +108,8 @@ absl::StatusOr<std::unique_ptr<Router>> Router::Start(const RouterOptions& o) {
   pool_options.check_timeout = std::min(o.health_interval, std::chrono::milliseconds(1000));
   if (pool_options.check_timeout < std::chrono::milliseconds(200))
     pool_options.check_timeout = std::chrono::milliseconds(200);
+  Router* self = r.get();
+  pool_options.on_usable_change = [self](bool any) { self->OnUsableChange(any); };
   r->pool_ = std::make_unique<WorkerPool>(pool_options, r->metrics_.get());
   r->limiter_ = std::make_unique<ConcurrencyLimiter>(o.max_concurrency_per_key);
 
@@ -139,16 +141,29 @@ absl::StatusOr<std::unique_ptr<Router>> Router::Start(const RouterOptions& o) {
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", o.host, ":", o.port, " (is the port taken?)"));
   }
+  {
+    std::lock_guard<std::mutex> lock(r->health_mu_);
+    r->health_ = r->server_->GetHealthCheckService();
+    if (r->health_ != nullptr) r->health_->SetServingStatus(kReadyService, r->any_usable_);
+  }
   return r;
+}
+
+void Router::OnUsableChange(bool any_usable) {
+  std::lock_guard<std::mutex> lock(health_mu_);
+  any_usable_ = any_usable;
+  if (health_ != nullptr && !health_closed_) health_->SetServingStatus(kReadyService, any_usable);
 }
 
 void Router::Shutdown(std::chrono::system_clock::time_point deadline) {
   if (shut_down_) return;
   shut_down_ = true;
-  if (server_) {
-    if (auto* health = server_->GetHealthCheckService()) health->SetServingStatus(false);
-    server_->Shutdown(deadline);
+  {
+    std::lock_guard<std::mutex> lock(health_mu_);
+    health_closed_ = true;
+    if (health_ != nullptr) health_->SetServingStatus(false);  // every service name
   }
+  if (server_) server_->Shutdown(deadline);
   // Client calls are over; their upstream calls end right after (cancelled).
   const auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (core_ && core_->live_relays.load() > 0 && std::chrono::steady_clock::now() < limit) {

@@ -4,11 +4,13 @@
 
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "grpcpp/grpcpp.h"
+#include "grpcpp/health_check_service_interface.h"
 #include "router/discovery.h"
 #include "router/front_door.h"
 #include "router/inference_service.h"
@@ -59,8 +61,15 @@ class Router {
   void Shutdown(std::chrono::system_clock::time_point deadline);
   void Wait();
 
+  // grpc.health.v1 service name that is SERVING only while at least one worker
+  // is usable (the readiness probe asks for it); the overall "" service is
+  // SERVING from start until Shutdown (liveness).
+  static constexpr char kReadyService[] = "rocmforge.v1.Inference";
+
  private:
   Router() = default;
+  // From the pool: whether any worker is usable (publishes kReadyService).
+  void OnUsableChange(bool any_usable);
 
   std::unique_ptr<RouterMetrics> metrics_;
   std::unique_ptr<WorkerPool> pool_;
@@ -71,6 +80,10 @@ class Router {
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   bool shut_down_ = false;
+  std::mutex health_mu_;  // guards the three below
+  grpc::HealthCheckServiceInterface* health_ = nullptr;  // set once the server runs
+  bool any_usable_ = false;
+  bool health_closed_ = false;  // after Shutdown: no more updates
 };
 
 }  // namespace rocmforge::router

@@ -100,6 +100,7 @@ void WorkerPool::SetWorkers(const std::vector<std::string>& addresses) {
     }
   }
   for (const std::string& a : removed) metrics_->RemoveWorker(a);
+  if (!removed.empty()) PublishAnyUsable();
   for (const WorkerHandle& w : added) {
     PublishHealth(w);
     metrics_->SetWorkerInFlight(w->address, 0);
@@ -138,6 +139,17 @@ void WorkerPool::StreamClosed(const WorkerHandle& w) {
 void WorkerPool::PublishHealth(const WorkerHandle& w) {
   metrics_->SetWorkerHealthy(w->address, w->Usable());
   metrics_->SetWorkerLoad(w->address, w->reported_load.load());
+  PublishAnyUsable();
+}
+
+void WorkerPool::PublishAnyUsable() {
+  if (!options_.on_usable_change) return;
+  // Computed under usable_mu_, so two threads cannot tell stale answers out of order.
+  std::lock_guard<std::mutex> lock(usable_mu_);
+  const int any = Usable().empty() ? 0 : 1;
+  if (any == last_any_usable_) return;
+  last_any_usable_ = any;
+  options_.on_usable_change(any == 1);
 }
 
 void WorkerPool::Check(const WorkerHandle& w) {

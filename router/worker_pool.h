@@ -12,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -59,6 +60,11 @@ struct WorkerPoolOptions {
   std::string tls_target_name;  // SSL target name override ("" = the address)
   std::chrono::milliseconds poll_interval{1000};
   std::chrono::milliseconds check_timeout{1000};
+  // Called with whether any worker is usable, whenever that answer may have
+  // changed (after a check, a failure mark or a discovery update). Runs on the
+  // poller's or a gRPC callback thread; calls for one pool never overlap and
+  // arrive in order. Must not call back into the pool.
+  std::function<void(bool any_usable)> on_usable_change;
 };
 
 class WorkerPool {
@@ -86,6 +92,8 @@ class WorkerPool {
   WorkerHandle MakeWorker(const std::string& address) const;
   void Check(const WorkerHandle& w);
   void PublishHealth(const WorkerHandle& w);
+  // Tells on_usable_change the current answer if it differs from the last one told.
+  void PublishAnyUsable();
 
   WorkerPoolOptions options_;
   RouterMetrics* metrics_;
@@ -97,6 +105,8 @@ class WorkerPool {
   std::thread poller_;
   // In-flight async checks; Stop() waits for them (their callbacks touch metrics_).
   std::atomic<int> checks_outstanding_{0};
+  std::mutex usable_mu_;  // orders on_usable_change calls
+  int last_any_usable_ = -1;  // -1: not told yet
 };
 
 }  // namespace rocmforge::router

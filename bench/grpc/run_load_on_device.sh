@@ -46,6 +46,22 @@ echo "make-model: $(( $(date +%s) - t0 )) s"
 # MAX_BATCH_TOKENS:MAX_PREFILL_WITH_DECODES (default "512:64", the worker's
 # defaults): the per-step token budget and the prefill tokens a step may carry
 # while streams decode trade prefill throughput against inter-token latency.
+# metrics_step_summary BEFORE AFTER LABEL WALL_S: engine steps between two
+# /metrics snapshots: count, mean step time, mean sequences per step, and the
+# share of the wall time the steps took (the rest: host work between steps).
+metrics_step_summary() {
+  awk -v label="$3" -v wall="$4" '
+    FNR == 1 { f++ }
+    /^rocmforge_step_duration_seconds_sum/ { ss[f] = $2 }
+    /^rocmforge_step_duration_seconds_count/ { sc[f] = $2 }
+    /^rocmforge_batch_size_sum/ { bs[f] = $2 }
+    END {
+      n = sc[2] - sc[1]; if (n <= 0) { print "steps " label ": none"; exit }
+      t = ss[2] - ss[1]
+      printf "steps %s: %d steps, mean %.2f ms, mean batch %.1f seqs, steps %.1f s of %.1f s wall\n",
+             label, n, 1000 * t / n, (bs[2] - bs[1]) / n, t, wall
+    }' "$1" "$2"
+}
 port=50061
 for cfg in ${CONFIGS:-512:64}; do
   mbt=${cfg%%:*} cap=${cfg##*:}
@@ -58,8 +74,21 @@ for cfg in ${CONFIGS:-512:64}; do
   grep -q "listening on" "$log" || { cat "$log"; exit 1; }
   echo "== --max-batch-tokens $mbt --max-prefill-with-decodes $cap --max-running ${MAX_RUNNING:-64}" |
     tee -a "$out/load_bench.txt"
-  "$b/load_bench" --server 127.0.0.1:$port --concurrency "${LOAD_LEVELS:-1,8,32,128}" --rounds "${ROUNDS:-1}" \
-    ${LOAD_ARGS:-} 2>&1 | tee -a "$out/load_bench.txt"
+  # One client run per level, with the worker's step metrics read after each:
+  # the mean step time and batch size per level (metrics_step_summary below)
+  # split a level's time into engine steps and what happens between them.
+  snap=$out/metrics-mbt$mbt-cap$cap-before.txt
+  curl -s http://127.0.0.1:9091/metrics >"$snap" || true
+  for lvl in $(echo "${LOAD_LEVELS:-1,8,32,128}" | tr ',' ' '); do
+    t_lvl=$(date +%s.%N)
+    "$b/load_bench" --server 127.0.0.1:$port --concurrency "$lvl" --rounds "${ROUNDS:-1}" \
+      ${LOAD_ARGS:-} 2>&1 | tee -a "$out/load_bench.txt"
+    wall=$(awk -v a="$(date +%s.%N)" -v b="$t_lvl" 'BEGIN { printf "%.2f", a - b }')
+    next=$out/metrics-mbt$mbt-cap$cap-N$lvl.txt
+    curl -s http://127.0.0.1:9091/metrics >"$next" || true
+    metrics_step_summary "$snap" "$next" "N = $lvl" "$wall" | tee -a "$out/load_bench.txt"
+    snap=$next
+  done
   if [[ -n ${EXTRA_LEVELS:-} ]]; then  # a second client run on the same worker, e.g. greedy at N = 1
     echo "== same worker: --concurrency $EXTRA_LEVELS ${EXTRA_ARGS:-}" | tee -a "$out/load_bench.txt"
     "$b/load_bench" --server 127.0.0.1:$port --concurrency "$EXTRA_LEVELS" --rounds "${ROUNDS:-1}" \

@@ -19,6 +19,7 @@
 #include "grpcpp/generic/generic_stub.h"
 #include "prometheus/text_serializer.h"
 #include "router/fake_worker.h"
+#include "tests/integration/support/child_process.h"
 #include "router/placement.h"
 #include "router/router_server.h"
 
@@ -544,6 +545,22 @@ TEST(RouterRelay, NoHealthyWorkerIsUnavailable) {
   ASSERT_TRUE(WaitFor([&] { return c.routers[0]->pool().Usable().empty(); }));
   auto stub = Client(*c.routers[0]);
   EXPECT_EQ(Generate(*stub, IdsRequest({1}, 2, 1)).status.error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+// Readiness follows the workers: the named service is SERVING only while some
+// worker is usable; the overall service (liveness) stays SERVING.
+TEST(RouterRelay, ReadinessFollowsUsableWorkers) {
+  Cluster c = MakeCluster(1, 1);
+  const std::string address = "127.0.0.1:" + std::to_string(c.routers[0]->port());
+  const std::string ready = Router::kReadyService;
+  ASSERT_TRUE(WaitFor([&] { return rocmforge::testing::HealthStatus(address, ready) == "SERVING"; }));
+  c.workers[0]->SetServing(false);
+  EXPECT_TRUE(WaitFor([&] { return rocmforge::testing::HealthStatus(address, ready) == "NOT_SERVING"; }));
+  EXPECT_EQ(rocmforge::testing::HealthStatus(address), "SERVING");
+  c.workers[0]->SetServing(true);
+  EXPECT_TRUE(WaitFor([&] { return rocmforge::testing::HealthStatus(address, ready) == "SERVING"; }));
+  c.routers[0]->Shutdown(std::chrono::system_clock::now());
+  EXPECT_NE(rocmforge::testing::HealthStatus(address, ready), "SERVING");
 }
 
 TEST(RouterRelay, ApiKeysAndPerKeyConcurrency) {
