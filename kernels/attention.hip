@@ -168,20 +168,8 @@ __global__ void CombineSplitsKernel(const float* partials, float* out, int n_hea
                                     int n_splits) {
   const int64_t idx = static_cast<int64_t>(blockIdx.y) * n_heads + blockIdx.x;
   const float* base = partials + idx * n_splits * (head_dim + 2);
-  float gm = -INFINITY;
-  for (int s = 0; s < n_splits; ++s) gm = fmaxf(gm, base[s * (head_dim + 2)]);
-  float gl = 0.0f;
-  for (int s = 0; s < n_splits; ++s) {
-    const float ms = base[s * (head_dim + 2)];
-    if (ms != -INFINITY) gl += base[s * (head_dim + 2) + 1] * expf(ms - gm);
-  }
   for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
-    float v = 0.0f;
-    for (int s = 0; s < n_splits; ++s) {
-      const float ms = base[s * (head_dim + 2)];
-      if (ms != -INFINITY) v += base[s * (head_dim + 2) + 2 + d] * expf(ms - gm);
-    }
-    out[idx * head_dim + d] = gl > 0.0f ? v / gl : 0.0f;
+    out[idx * head_dim + d] = attn::MergeSplitValue<false>(base, n_splits, head_dim, d);
   }
 }
 
@@ -204,19 +192,7 @@ __global__ void __launch_bounds__(kCombineThreads)
   const int h = i / head_dim, d = i % head_dim;
   const int64_t idx = static_cast<int64_t>(t) * n_heads + h;
   const float* base = partials + idx * n_splits * (head_dim + 2);
-  float gm = -INFINITY;
-  for (int s = 0; s < n_splits; ++s) gm = fmaxf(gm, base[s * (head_dim + 2)]);
-  float gl = 0.0f;
-  for (int s = 0; s < n_splits; ++s) {
-    const float ms = base[s * (head_dim + 2)];
-    if (ms != -INFINITY) gl += base[s * (head_dim + 2) + 1] * expf(ms - gm);
-  }
-  float v = 0.0f;
-  for (int s = 0; s < n_splits; ++s) {
-    const float ms = base[s * (head_dim + 2)];
-    if (ms != -INFINITY) v += base[s * (head_dim + 2) + 2 + d] * expf(ms - gm);
-  }
-  const float o = gl > 0.0f ? v / gl : 0.0f;
+  const float o = attn::MergeSplitValue<false>(base, n_splits, head_dim, d);
   const int64_t flat = static_cast<int64_t>(t) * dim + i;
   out[flat] = o;
   float regs[1] = {o};
@@ -272,11 +248,20 @@ bool UseGrouped(int n_heads, int n_kv_heads, int head_dim, const void* k_cache,
          attn::GroupedSupported(n_heads, n_kv_heads, head_dim, k_cache, v_cache);
 }
 
+// SetAttentionMergeFold. Off: on the H100 (2026-11-26) the fold made tg128
+// ~1.5% slower (Q8_0 270.0 / 267.6 vs 273.2 / 272.5 tok/s, Q4_K_M 323.7 /
+// 322.5 vs 329.6 / 326.2): the last split's fence + count + merge sit on the
+// critical path, and the merge kernel they replace costs less inside a graph.
+bool g_merge_fold = false;
+
 // Enqueues the attention kernel that suits the shape; returns its split count
-// (> 1: the partials in `scratch` still need a merge kernel).
+// (> 1: the partials in `scratch` still need a merge kernel), or 0 when the
+// output is complete: the merge (and with fold_rule 1 / 2 the quantization
+// into xq) folded into the grouped kernel. fold_rule -1: no fold.
 int EnqueueAttention(const float* q, float* out, const AttnBatch& b, int n_heads, int n_kv_heads,
                      int head_dim, float scale, const uint16_t* k_cache, const uint16_t* v_cache,
-                     int block_size, void* scratch, Stream s) {
+                     int block_size, void* scratch, Stream s, int fold_rule = -1,
+                     void* xq = nullptr) {
   const auto* kc = reinterpret_cast<const __half*>(k_cache);
   const auto* vc = reinterpret_cast<const __half*>(v_cache);
   const bool grouped = UseGrouped(n_heads, n_kv_heads, head_dim, k_cache, v_cache);
@@ -285,11 +270,19 @@ int EnqueueAttention(const float* q, float* out, const AttnBatch& b, int n_heads
                     b.n_tokens, n_heads / attn::GroupedHeadsPerBlock(n_heads / n_kv_heads),
                     b.max_ctx)
               : SplitCount(b.n_tokens, n_heads, b.max_ctx);
-  float* partials = splits == 1 ? nullptr : static_cast<float*>(scratch);
+  float* partials = splits == 1 ? nullptr : attn::PartialsIn(scratch);
   // Prefill chunks (runs of a sequence's tokens) go to the token-tile kernel,
   // the rest of the batch to the grouped one (large batches only, see above).
   const bool tiles = grouped && b.n_tokens >= std::max(2, TileMinTokens()) &&
                      attn::PrefillTilesSupported(n_heads, n_kv_heads, head_dim, k_cache, v_cache);
+  if (grouped && !tiles && g_merge_fold && fold_rule >= 0 &&
+      attn::GroupedFoldSupported(n_heads, n_kv_heads, head_dim, b.n_tokens, splits, fold_rule)) {
+    attn::LaunchGroupedAttentionFolded(q, out, b, n_heads, n_kv_heads, head_dim, scale, kc, vc,
+                                       block_size, splits, partials,
+                                       static_cast<unsigned*>(scratch), fold_rule,
+                                       static_cast<ActQ8*>(xq), ToStream(s));
+    return 0;
+  }
   if (grouped) {
     int tile_tokens = 0;
     if (tiles) {
@@ -320,18 +313,27 @@ size_t AttentionScratchBytes(int n_tokens, int n_heads, int head_dim, int max_ct
   const int splits = std::max(SplitCount(n_tokens, n_heads, max_ctx),
                               attn::GroupedSplitCount(n_tokens, per_token, max_ctx));
   if (splits == 1) return 0;
-  return static_cast<size_t>(n_tokens) * n_heads * splits * (head_dim + 2) * sizeof(float);
+  return attn::kFoldCounterBytes +
+         static_cast<size_t>(n_tokens) * n_heads * splits * (head_dim + 2) * sizeof(float);
 }
+
+GpuStatus AttentionScratchInit(void* scratch, size_t bytes, Stream s) {
+  if (scratch == nullptr || bytes == 0) return GpuStatus{};
+  return Memset(scratch, 0, std::min(bytes, attn::kFoldCounterBytes), s);
+}
+
+void SetAttentionMergeFold(bool on) { g_merge_fold = on; }
+bool GetAttentionMergeFold() { return g_merge_fold; }
 
 void LaunchAttention(const float* q, float* out, const AttnBatch& b, int n_heads, int n_kv_heads,
                      int head_dim, float scale, const uint16_t* k_cache, const uint16_t* v_cache,
                      int block_size, void* scratch, Stream s) {
   if (b.n_tokens == 0) return;
   const int splits = EnqueueAttention(q, out, b, n_heads, n_kv_heads, head_dim, scale, k_cache,
-                                      v_cache, block_size, scratch, s);
+                                      v_cache, block_size, scratch, s, /*fold_rule=*/0);
   if (splits > 1) {
     CombineSplitsKernel<<<dim3(n_heads, b.n_tokens), kThreads, 0, ToStream(s)>>>(
-        static_cast<float*>(scratch), out, n_heads, head_dim, splits);
+        attn::PartialsIn(scratch), out, n_heads, head_dim, splits);
   }
 }
 
@@ -347,13 +349,15 @@ void LaunchAttentionQuantize(const float* q, float* out, const AttnBatch& b, int
                              GgmlType weight_type, void* xq, Stream s) {
   if (b.n_tokens == 0) return;
   const int splits = EnqueueAttention(q, out, b, n_heads, n_kv_heads, head_dim, scale, k_cache,
-                                      v_cache, block_size, scratch, s);
+                                      v_cache, block_size, scratch, s, ActivationRule(weight_type),
+                                      xq);
+  if (splits == 0) return;  // merged and quantized in the attention kernel
   if (splits == 1) {  // no merge kernel to fold the quantization into
     LaunchQuantizeActivation(weight_type, out, static_cast<int64_t>(b.n_tokens) * n_heads * head_dim,
                              xq, s);
     return;
   }
-  const auto* partials = static_cast<const float*>(scratch);
+  const auto* partials = attn::PartialsIn(scratch);
   auto* act = static_cast<ActQ8*>(xq);
   const dim3 grid(n_heads * head_dim / kCombineThreads, b.n_tokens);
   if (ActivationRule(weight_type) == 1) {

@@ -7,6 +7,7 @@
 
 #include "kernels/gpu_api.h"
 #include "kernels/gpu_runtime.h"
+#include "kernels/quant_device.h"
 
 namespace rocmforge::gpu::attn {
 
@@ -17,6 +18,51 @@ namespace rocmforge::gpu::attn {
 // read this layout whichever attention kernel wrote it.
 __host__ __device__ inline float* PartialAt(float* base, int64_t idx, int head_dim) {
   return base + idx * (head_dim + 2);
+}
+
+// Attention scratch layout: kFoldCounterBytes of split counters first (the
+// folded merge below; zeroed once by AttentionScratchInit, left zero by every
+// launch), the partials after them.
+constexpr size_t kFoldCounterBytes = 4096;
+constexpr int kMaxFoldCounters = static_cast<int>(kFoldCounterBytes / sizeof(unsigned));
+inline float* PartialsIn(void* scratch) {
+  return reinterpret_cast<float*>(static_cast<char*>(scratch) + kFoldCounterBytes);
+}
+
+// A load of data another block of the same launch wrote (after the
+// __threadfence / atomic handshake): past L1, which is not coherent across
+// SMs on NVIDIA. On AMD the fence before it already invalidates the L1.
+__device__ __forceinline__ float LoadFromOtherBlock(const float* p) {
+#if defined(RF_GPU_CUDA)
+  return __ldcg(p);
+#else
+  return *p;
+#endif
+}
+
+// Merged output value d of one (token, head) from the first n_splits records
+// at base (layout above): the log-sum-exp merge of the split-K partials. The
+// merge kernels (kCoherent false) and the merge folded into the grouped kernel
+// (kCoherent true) share it, so both give bit-identical outputs; records with
+// m = -inf (splits that saw no key) add nothing, so merging only the splits
+// that had keys equals merging all of them.
+template <bool kCoherent>
+__device__ __forceinline__ float MergeSplitValue(const float* base, int n_splits, int head_dim,
+                                                 int d) {
+  const auto ld = [](const float* p) { return kCoherent ? LoadFromOtherBlock(p) : *p; };
+  float gm = -INFINITY;
+  for (int s = 0; s < n_splits; ++s) gm = fmaxf(gm, ld(base + s * (head_dim + 2)));
+  float gl = 0.0f;
+  for (int s = 0; s < n_splits; ++s) {
+    const float ms = ld(base + s * (head_dim + 2));
+    if (ms != -INFINITY) gl += ld(base + s * (head_dim + 2) + 1) * expf(ms - gm);
+  }
+  float v = 0.0f;
+  for (int s = 0; s < n_splits; ++s) {
+    const float ms = ld(base + s * (head_dim + 2));
+    if (ms != -INFINITY) v += ld(base + s * (head_dim + 2) + 2 + d) * expf(ms - gm);
+  }
+  return gl > 0.0f ? v / gl : 0.0f;
 }
 
 // The grouped kernel: one block per (token, KV head, group chunk, split) serves
@@ -49,6 +95,25 @@ void LaunchGroupedAttention(const float* q, float* out, const AttnBatch& b, int 
                             int n_kv_heads, int head_dim, float scale, const __half* k_cache,
                             const __half* v_cache, int block_size, int n_splits, float* partials,
                             hipStream_t s, int tile_tokens = 0);
+
+// The grouped kernel with the split-K merge folded in (no merge kernel): a
+// block whose split starts past its token's context exits at once; with one
+// split that has keys, that block writes `out` directly; otherwise each
+// block writes its partials and the last of the token's chunk to finish
+// (counted in counters[t * gridDim.x + chunk], reset by that block, so graph
+// replays work) merges them with MergeSplitValue's arithmetic. out equals
+// LaunchGroupedAttention + the merge kernel bit for bit. fold_rule 1 / 2 also
+// quantizes out for the next matmul (Q8_0 / Q8_K rule, xq as
+// LaunchQuantizeActivation writes it), 0 does not. Needs
+// GroupedFoldSupported; counters: kMaxFoldCounters zeroed counters (the head
+// of the attention scratch).
+bool GroupedFoldSupported(int n_heads, int n_kv_heads, int head_dim, int n_tokens, int n_splits,
+                          int fold_rule);
+void LaunchGroupedAttentionFolded(const float* q, float* out, const AttnBatch& b, int n_heads,
+                                  int n_kv_heads, int head_dim, float scale, const __half* k_cache,
+                                  const __half* v_cache, int block_size, int n_splits,
+                                  float* partials, unsigned* counters, int fold_rule, ActQ8* xq,
+                                  hipStream_t s);
 
 // ---- prefill tiles (kernels/attention_prefill.hip)
 // The batch is cut into tiles of `tile` consecutive tokens (tile t covers

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "kernels/act_quant_device.h"
 #include "kernels/attention_device.h"
 #include "kernels/launch_util.h"
 
@@ -38,6 +39,55 @@ __device__ __forceinline__ void Unpack8(const uint4& r, float* f) {
   }
 }
 
+// Quantizes the kOut output values of a block's head chunk for the next
+// matmul, value i = threadIdx.x + k * kThreads in o[k], to xq slices from
+// flattened index `base` (a multiple of the group size): rule 1 the Q8_0 rule
+// (kOut a multiple of 32), rule 2 the Q8_K rule (kOut a multiple of 256; a
+// 256-group is registers 2g and 2g + 1 of all threads). The integers equal
+// quantize_activation.hip's (the same per-value helpers; the Q8_K group
+// maximum is a unique element whatever the reduction order).
+template <int kThreads, int kOut, int kPer>
+__device__ __forceinline__ void QuantizeChunk(const float (&o)[kPer], int64_t base, int rule,
+                                              ActQ8* xq) {
+  static_assert(kPer * kThreads >= kOut && kOut % 32 == 0, "whole 32-value slices");
+  if (rule == 1) {
+#pragma unroll
+    for (int k = 0; k < kPer; ++k) {
+      const int i = threadIdx.x + k * kThreads;
+      if (k * kThreads < kOut) QuantizeQ8_0Value(o[k], base + i, i < kOut, xq);  // block-uniform
+    }
+    return;
+  }
+  if constexpr (kOut % 256 == 0 && 256 % kThreads == 0) {
+    constexpr int kRegsPerGroup = 256 / kThreads;
+    constexpr int kWaves = kThreads / kWaveSize;
+    __shared__ AbsMaxArg red[kPer][kWaves];
+    __shared__ float group_max[kOut / 256];
+    const int lane = threadIdx.x % kWaveSize, wave = threadIdx.x / kWaveSize;
+#pragma unroll
+    for (int k = 0; k < kPer; ++k) {
+      const int i = threadIdx.x + k * kThreads;
+      const AbsMaxArg a = WaveAbsMaxArg(AbsMaxArg{fabsf(o[k]), o[k], i});
+      if (lane == 0) red[k][wave] = a;
+    }
+    __syncthreads();
+    if (static_cast<int>(threadIdx.x) < kOut / 256) {
+      const int g = threadIdx.x;
+      AbsMaxArg b = red[g * kRegsPerGroup][0];
+      for (int k = g * kRegsPerGroup; k < (g + 1) * kRegsPerGroup; ++k) {
+        for (int w = 0; w < kWaves; ++w) b = Better(b, red[k][w]);
+      }
+      group_max[g] = b.amax == 0.0f ? 0.0f : b.value;
+    }
+    __syncthreads();
+#pragma unroll
+    for (int k = 0; k < kPer; ++k) {
+      const int i = threadIdx.x + k * kThreads;
+      QuantizeQ8_KValue(o[k], group_max[i / 256], base + i, true, xq);
+    }
+  }
+}
+
 // Blocks per SM the register budget is capped for: the kernel lives on loads
 // in flight, so the small shapes keep 4 blocks (<= 128 registers; without the
 // cap nvcc took 156 for 4 heads x 8 dims x 4 keys, i.e. 3 blocks), the large
@@ -53,7 +103,8 @@ __global__ void __launch_bounds__(kThreads, MinBlocksPerSm(kGroup, kDims, kKeys)
     GroupedAttentionKernel(const float* __restrict__ q, float* __restrict__ out, AttnBatch b,
                            int n_heads, int n_kv_heads, float scale,
                            const __half* __restrict__ k_cache, const __half* __restrict__ v_cache,
-                           int block_size, float* __restrict__ partials, int tile_tokens) {
+                           int block_size, float* __restrict__ partials, int tile_tokens,
+                           int fold_rule, unsigned* __restrict__ counters, ActQ8* __restrict__ xq) {
   constexpr int kLanes = kHeadDim / kDims;  // lanes per key
   static_assert(kDims % 8 == 0 && kHeadDim % kDims == 0, "whole 16-byte loads per lane");
   static_assert(kLanes <= 32 && (kLanes & (kLanes - 1)) == 0, "a slot lies inside one wave");
@@ -81,6 +132,11 @@ __global__ void __launch_bounds__(kThreads, MinBlocksPerSm(kGroup, kDims, kKeys)
                             kMinKeysPerSplit);
   const int key_begin = split * per_split;
   const int key_end = min(ctx, key_begin + per_split);
+  // Folded merge (fold_rule >= 0): only the splits that start inside the
+  // context take part (their count is the same in every block of the token).
+  const bool fold = fold_rule >= 0;
+  const int n_active = max(1, min(static_cast<int>(gridDim.z), (ctx + per_split - 1) / per_split));
+  if (fold && split >= n_active) return;
 
   float qr[kGroup][kDims];
 #pragma unroll
@@ -216,24 +272,119 @@ __global__ void __launch_bounds__(kThreads, MinBlocksPerSm(kGroup, kDims, kKeys)
     s_gl[g] = gl;
   }
   __syncthreads();
-  for (int idx = threadIdx.x; idx < kGroup * kHeadDim; idx += kThreads) {
-    const int g = idx / kHeadDim, d = idx % kHeadDim;
-    float v = 0.0f;
+  // Value idx = threadIdx.x + k * kThreads of the chunk (head g, dim d) in ov[k].
+  constexpr int kOut = kGroup * kHeadDim;
+  constexpr int kPer = (kOut + kThreads - 1) / kThreads;
+  float ov[kPer];
+#pragma unroll
+  for (int k = 0; k < kPer; ++k) {
+    const int idx = threadIdx.x + k * kThreads;
+    ov[k] = 0.0f;
+    if (idx < kOut) {
+      const int g = idx / kHeadDim, d = idx % kHeadDim;
+      float v = 0.0f;
 #pragma unroll 8
-    for (int s = 0; s < kSlots; ++s) v += s_acc[s][g][d] * s_w[s][g];
-    const int64_t out_idx = static_cast<int64_t>(t) * n_heads + h0 + g;
-    const float gl = s_gl[g];
-    if (partials == nullptr) {
-      out[out_idx * kHeadDim + d] = gl > 0.0f ? v / gl : 0.0f;
-    } else {
-      float* pr = PartialAt(partials, out_idx * gridDim.z + split, kHeadDim);
-      if (d == 0) {
-        pr[0] = s_gm[g];
-        pr[1] = gl;
-      }
-      pr[2 + d] = v;
+      for (int s = 0; s < kSlots; ++s) v += s_acc[s][g][d] * s_w[s][g];
+      ov[k] = v;
     }
   }
+  const int64_t row0 = static_cast<int64_t>(t) * n_heads + h0;  // the chunk's first (token, head)
+  const int64_t flat0 = row0 * kHeadDim;
+  if (partials == nullptr || (fold && n_active == 1)) {  // the only split: final output
+#pragma unroll
+    for (int k = 0; k < kPer; ++k) {
+      const int idx = threadIdx.x + k * kThreads;
+      if (idx < kOut) {
+        const float gl = s_gl[idx / kHeadDim];
+        ov[k] = gl > 0.0f ? ov[k] / gl : 0.0f;
+        out[flat0 + idx] = ov[k];
+      }
+    }
+    if (fold_rule > 0) QuantizeChunk<kThreads, kOut>(ov, flat0, fold_rule, xq);
+    return;
+  }
+#pragma unroll
+  for (int k = 0; k < kPer; ++k) {
+    const int idx = threadIdx.x + k * kThreads;
+    if (idx < kOut) {
+      const int g = idx / kHeadDim, d = idx % kHeadDim;
+      float* pr = PartialAt(partials, (row0 + g) * gridDim.z + split, kHeadDim);
+      if (d == 0) {
+        pr[0] = s_gm[g];
+        pr[1] = s_gl[g];
+      }
+      pr[2 + d] = ov[k];
+    }
+  }
+  if (!fold) return;
+  // The last of the chunk's active splits to get here merges them all
+  // (threadFenceReduction pattern: partials visible device-wide before the
+  // count, read past L1 after it).
+  __shared__ bool s_last;
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    unsigned* c = counters + static_cast<int64_t>(t) * gridDim.x + blockIdx.x;
+    const bool last = atomicAdd(c, 1u) + 1 == static_cast<unsigned>(n_active);
+    if (last) *c = 0;  // every other split has counted: ready for the next launch
+    s_last = last;
+  }
+  __syncthreads();
+  if (!s_last) return;
+  __threadfence();
+  // The merge of MergeSplitValue, bit for bit, with few round trips to L2
+  // (one value's 3 x n_active dependent loads per thread, as in the merge
+  // kernel, made the fold 8% slower than no fold): the splits' (m, l) once
+  // into shared memory; per head the weights w_s = exp(m_s - gm) and gl, in
+  // split order; then every thread's values summed in split order with all
+  // of a split's loads in flight together. Every active split saw a key, so
+  // no m_s is -inf (the merge kernel's skip never applies).
+  __shared__ float s_fm[kGroup][kMaxSplits], s_fl[kGroup][kMaxSplits], s_fgl[kGroup];
+  for (int i = threadIdx.x; i < kGroup * n_active; i += kThreads) {
+    const int g = i / n_active, sp = i % n_active;
+    const float* pr = PartialAt(partials, (row0 + g) * gridDim.z + sp, kHeadDim);
+    s_fm[g][sp] = LoadFromOtherBlock(pr);
+    s_fl[g][sp] = LoadFromOtherBlock(pr + 1);
+  }
+  __syncthreads();
+  if (threadIdx.x < kGroup) {
+    const int g = threadIdx.x;
+    float gm = -INFINITY;
+    for (int sp = 0; sp < n_active; ++sp) gm = fmaxf(gm, s_fm[g][sp]);
+    float gl = 0.0f;
+    for (int sp = 0; sp < n_active; ++sp) {
+      const float w = expf(s_fm[g][sp] - gm);
+      s_fm[g][sp] = w;  // now the split's weight
+      gl += s_fl[g][sp] * w;
+    }
+    s_fgl[g] = gl;
+  }
+  __syncthreads();
+  float v[kPer];
+#pragma unroll
+  for (int k = 0; k < kPer; ++k) v[k] = 0.0f;
+#pragma unroll 4
+  for (int sp = 0; sp < n_active; ++sp) {
+#pragma unroll
+    for (int k = 0; k < kPer; ++k) {
+      const int idx = threadIdx.x + k * kThreads;
+      if (idx < kOut) {
+        const int g = idx / kHeadDim, d = idx % kHeadDim;
+        const float* pr = PartialAt(partials, (row0 + g) * gridDim.z + sp, kHeadDim);
+        v[k] += LoadFromOtherBlock(pr + 2 + d) * s_fm[g][sp];
+      }
+    }
+  }
+#pragma unroll
+  for (int k = 0; k < kPer; ++k) {
+    const int idx = threadIdx.x + k * kThreads;
+    if (idx < kOut) {
+      const float gl = s_fgl[idx / kHeadDim];
+      ov[k] = gl > 0.0f ? v[k] / gl : 0.0f;
+      out[flat0 + idx] = ov[k];
+    }
+  }
+  if (fold_rule > 0) QuantizeChunk<kThreads, kOut>(ov, flat0, fold_rule, xq);
 }
 
 // Sweep knob for benchmarks, head_dim 128 with up to 4 heads a block only:
@@ -252,21 +403,30 @@ int ShapeChoice() {
   return choice;
 }
 
+// What the block does after the keys: unfused (fold_rule -1) or folded merge.
+struct Epilogue {
+  int fold_rule = -1;
+  unsigned* counters = nullptr;
+  ActQ8* xq = nullptr;
+};
+
 template <int kHeadDim, int kGroup, int kDims, int kKeys>
 void Launch(dim3 grid, const float* q, float* out, const AttnBatch& b, int n_heads,
             int n_kv_heads, float scale, const __half* kc, const __half* vc, int block_size,
-            float* partials, hipStream_t s, int tile_tokens) {
+            float* partials, hipStream_t s, int tile_tokens, const Epilogue& e) {
   GroupedAttentionKernel<kHeadDim, kGroup, kDims, kKeys><<<grid, kThreads, 0, s>>>(
-      q, out, b, n_heads, n_kv_heads, scale, kc, vc, block_size, partials, tile_tokens);
+      q, out, b, n_heads, n_kv_heads, scale, kc, vc, block_size, partials, tile_tokens,
+      e.fold_rule, e.counters, e.xq);
 }
 
 template <int kHeadDim>
 void LaunchForHeadDim(int per_block, dim3 grid, const float* q, float* out, const AttnBatch& b,
                       int n_heads, int n_kv_heads, float scale, const __half* kc, const __half* vc,
-                      int block_size, float* partials, hipStream_t s, int tile_tokens) {
+                      int block_size, float* partials, hipStream_t s, int tile_tokens,
+                      const Epilogue& e) {
 #define RF_GROUPED(G, D, K)                                                                   \
   Launch<kHeadDim, G, D, K>(grid, q, out, b, n_heads, n_kv_heads, scale, kc, vc, block_size, \
-                            partials, s, tile_tokens)
+                            partials, s, tile_tokens, e)
   if constexpr (kHeadDim == 128) {
     const int shape = ShapeChoice();
     if (per_block <= 4 && shape != 0) {
@@ -328,26 +488,60 @@ int GroupedSplitCount(int n_tokens, int kv_blocks_per_token, int max_ctx) {
   return splits < 1 ? 1 : static_cast<int>(splits);
 }
 
-void LaunchGroupedAttention(const float* q, float* out, const AttnBatch& b, int n_heads,
-                            int n_kv_heads, int head_dim, float scale, const __half* k_cache,
-                            const __half* v_cache, int block_size, int n_splits,
-                            float* partials, hipStream_t s, int tile_tokens) {
+namespace {
+void LaunchAny(const float* q, float* out, const AttnBatch& b, int n_heads, int n_kv_heads,
+               int head_dim, float scale, const __half* k_cache, const __half* v_cache,
+               int block_size, int n_splits, float* partials, hipStream_t s, int tile_tokens,
+               const Epilogue& e) {
   const int per_block = GroupedHeadsPerBlock(n_heads / n_kv_heads);
   const dim3 grid(n_heads / per_block, b.n_tokens, n_splits);
   switch (head_dim) {
     case 64:
       LaunchForHeadDim<64>(per_block, grid, q, out, b, n_heads, n_kv_heads, scale, k_cache,
-                           v_cache, block_size, partials, s, tile_tokens);
+                           v_cache, block_size, partials, s, tile_tokens, e);
       break;
     case 128:
       LaunchForHeadDim<128>(per_block, grid, q, out, b, n_heads, n_kv_heads, scale, k_cache,
-                            v_cache, block_size, partials, s, tile_tokens);
+                            v_cache, block_size, partials, s, tile_tokens, e);
       break;
     default:
       LaunchForHeadDim<256>(per_block, grid, q, out, b, n_heads, n_kv_heads, scale, k_cache,
-                            v_cache, block_size, partials, s, tile_tokens);
+                            v_cache, block_size, partials, s, tile_tokens, e);
       break;
   }
+}
+}  // namespace
+
+void LaunchGroupedAttention(const float* q, float* out, const AttnBatch& b, int n_heads,
+                            int n_kv_heads, int head_dim, float scale, const __half* k_cache,
+                            const __half* v_cache, int block_size, int n_splits,
+                            float* partials, hipStream_t s, int tile_tokens) {
+  LaunchAny(q, out, b, n_heads, n_kv_heads, head_dim, scale, k_cache, v_cache, block_size,
+            n_splits, partials, s, tile_tokens, Epilogue{});
+}
+
+bool GroupedFoldSupported(int n_heads, int n_kv_heads, int head_dim, int n_tokens, int n_splits,
+                          int fold_rule) {
+  if (n_kv_heads <= 0 || n_heads % n_kv_heads != 0 || fold_rule < 0 || fold_rule > 2) return false;
+  const int per_block = GroupedHeadsPerBlock(n_heads / n_kv_heads);
+  const int chunk = per_block * head_dim;  // values a block writes (and quantizes)
+  if (fold_rule == 2 && chunk % 256 != 0) return false;
+  if (fold_rule == 1 && chunk % 32 != 0) return false;
+  return n_splits == 1 ||
+         static_cast<int64_t>(n_tokens) * (n_heads / per_block) <= kMaxFoldCounters;
+}
+
+void LaunchGroupedAttentionFolded(const float* q, float* out, const AttnBatch& b, int n_heads,
+                                  int n_kv_heads, int head_dim, float scale, const __half* k_cache,
+                                  const __half* v_cache, int block_size, int n_splits,
+                                  float* partials, unsigned* counters, int fold_rule, ActQ8* xq,
+                                  hipStream_t s) {
+  Epilogue e;
+  e.fold_rule = fold_rule;
+  e.counters = counters;
+  e.xq = xq;
+  LaunchAny(q, out, b, n_heads, n_kv_heads, head_dim, scale, k_cache, v_cache, block_size,
+            n_splits, n_splits == 1 ? nullptr : partials, s, 0, e);
 }
 
 }  // namespace rocmforge::gpu::attn

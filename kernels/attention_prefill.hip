@@ -15,9 +15,13 @@
 //   O[r][d] += P[r][k] V_k[d]        thread: 4 rows x head_dim / 16 dims
 // Rows whose key is not visible (key >= the token's token_ctx) get p = 0.
 // Nothing depends on the wave size except the 4-lane shuffles of the softmax.
+// On devices with matrix cores the same tiles run on the mma:: interface by
+// default (kernels/attention_prefill_mma.hip; PrefillAttnConfig picks).
+#include <cstdlib>
 #include <cstring>
 
 #include "kernels/attention_device.h"
+#include "kernels/attention_prefill_mma.h"
 #include "kernels/launch_util.h"
 
 namespace rocmforge::gpu::attn {
@@ -283,6 +287,21 @@ void LaunchForHeadDim(int per_block, dim3 grid, const float* q, float* out, cons
   }
 }
 
+// RF_PREFILL_ATTN=mma|simt sets the start-up kernel (whole-model benchmarks).
+PrefillAttnConfig InitialPrefillAttnConfig() {
+  PrefillAttnConfig c;
+  if (const char* e = std::getenv("RF_PREFILL_ATTN"); e != nullptr) {
+    if (std::strcmp(e, "mma") == 0) c.kernel = 1;
+    if (std::strcmp(e, "simt") == 0) c.kernel = -1;
+  }
+  return c;
+}
+PrefillAttnConfig g_prefill_config = InitialPrefillAttnConfig();
+
+bool UseMmaTiles() {
+  return g_prefill_config.kernel >= 0 && DeviceHasMatrixCores();
+}
+
 }  // namespace
 
 bool PrefillTilesSupported(int n_heads, int n_kv_heads, int head_dim, const void* k_cache,
@@ -301,6 +320,11 @@ void LaunchPrefillTileAttention(const float* q, float* out, const AttnBatch& b, 
   const int per_block = GroupedHeadsPerBlock(group);
   const int tile = PrefillTileTokens(group);
   const dim3 grid(n_heads / per_block, (b.n_tokens + tile - 1) / tile, n_splits);
+  if (UseMmaTiles()) {
+    LaunchPrefillTileMma(grid, per_block, q, out, b, n_heads, n_kv_heads, head_dim, scale, k_cache,
+                         v_cache, block_size, partials, s);
+    return;
+  }
   if (head_dim == 64) {
     LaunchForHeadDim<64>(per_block, grid, q, out, b, n_heads, n_kv_heads, scale, k_cache, v_cache,
                          block_size, partials, s);
@@ -311,3 +335,8 @@ void LaunchPrefillTileAttention(const float* q, float* out, const AttnBatch& b, 
 }
 
 }  // namespace rocmforge::gpu::attn
+
+namespace rocmforge::gpu {
+void SetPrefillAttnConfig(const PrefillAttnConfig& c) { attn::g_prefill_config = c; }
+PrefillAttnConfig GetPrefillAttnConfig() { return attn::g_prefill_config; }
+}  // namespace rocmforge::gpu

@@ -65,6 +65,17 @@ void GraphDestroy(GraphExec exec);
 // graphs by it).
 void SetPdl(bool on);
 bool GetPdl();
+// ---- L2 prefetch on a side stream (kernels/prefetch_l2.hip)
+// An event for ordering only (no timestamps); StreamWaitEvent makes later work
+// on `s` wait for the work recorded before `e`. Both work inside stream
+// capture (a fork / join of the captured graph).
+GpuStatus EventCreateNoTiming(Event* e);
+GpuStatus StreamWaitEvent(Stream s, Event e);
+// Enqueues a one-block kernel on `s` that asks L2 for [p, p + bytes) (NVIDIA
+// sm_90: cp.async.bulk.prefetch; p 16-byte aligned, bytes rounded down to 16).
+// Reads nothing into registers and writes nothing: it cannot change a result.
+// Enqueues nothing on AMD.
+void LaunchPrefetchL2(const void* p, size_t bytes, Stream s);
 // Brackets the region an external profiler (ncu --profile-from-start off) records.
 void ProfilerStart();
 void ProfilerStop();
@@ -133,10 +144,13 @@ void LaunchMatMulMma(GgmlType type, const void* w, int64_t rows, int64_t cols, c
 // applies unless token_tile forces another tile), 1 = forced where it applies
 // (token_tile 16, 32, 64 or 128 then picks its tile), 2 = the previous (v4)
 // narrow kernel, n <= 64, for comparison, -1 = off.
+// splits: K splits of the narrow kernels and GemmMmaKernel (0 = auto; 1 = none,
+// so results are bit-reproducible, e.g. grouped vs separate launches in tests).
 struct GemmConfig {
   int token_tile = 0;
   int blocks_per_sm = 0;
   int narrow = 0;
+  int splits = 0;
 };
 void SetGemmConfig(const GemmConfig& c);
 GemmConfig GetGemmConfig();
@@ -174,8 +188,11 @@ struct DenseScratch {
 size_t MatMulDenseActivationBytes(int64_t cols, int n);
 size_t MatMulDenseWeightBytes(GgmlType type, int64_t rows, int64_t cols);
 // Smallest n the dense path takes by default (the measured crossover against
-// LaunchMatMulMma on the H100, docs/gpu.md "Dense prefill GEMM"); never n <= 128.
+// LaunchMatMulMma on the H100, docs/gpu.md "Dense prefill GEMM"), and the
+// per-shape crossover that replaces it where measured (DenseMinTokensFor;
+// DenseGemmConfig::min_n overrides both). Never n <= kSmallBatchMax.
 constexpr int kDenseMinTokens = 192;
+int DenseMinTokensFor(GgmlType type, int64_t rows, int64_t cols);
 // Whether the dense path suits the matmul, scratch aside: a device with matrix
 // cores, a type other than F32 (kept exact), n >= the crossover, cols % 8 == 0.
 bool MatMulDenseSuits(GgmlType type, const void* w, int64_t rows, int64_t cols, int n);
@@ -188,7 +205,7 @@ void LaunchMatMulDense(GgmlType type, const void* w, int64_t rows, int64_t cols,
 void LaunchMatMul(GgmlType type, const void* w, int64_t rows, int64_t cols, const float* x, float* y, int n,
                   void* scratch, const DenseScratch& dense, Stream s);
 // Benchmark overrides: row tile (0 = auto, 128, 256), K splits (0 = auto), the
-// smallest n taken (0 = kDenseMinTokens; RF_DENSE_MIN_N in the environment sets
+// smallest n taken (0 = DenseMinTokensFor; RF_DENSE_MIN_N in the environment sets
 // it at start-up), the K step (0 = auto, 32 or 64) and the main loop (overlap:
 // 1 = the barrier before each step's last MMA slice, -1 = barrier first, 0 =
 // auto: 1 for 128 x 256 tiles, -1 for 128 x 128); the last two NVIDIA only.
@@ -216,11 +233,24 @@ DenseGemmConfig GetDenseGemmConfig();
 // waiting on the previous kernel (0 = none; -1 = auto: 1024 for Q8_0, whose
 // tg128 it raised by 1.7% on the H100, none for the other types, whose tg128
 // it lowered).
+// Since v7 (session 4): the automatic choice (threads_per_row 0) follows a
+// per-type and per-shape table (kernels/matmul_small_batch.hip, V7Pick);
+// threads_per_row -2 = the automatic choice of v6 (for comparisons: v6
+// shapes, and neither of the two v7 kernels below).
+// loads_per_thread (F32 / F16 / BF16 at batch 1): each thread issues this many
+// 16-byte weight loads per row (1, 2 or 4) before it uses any (0 = auto, per
+// type and shape; 1 is the v6 loop). q4_0_runs (Q4_0 at batch 1): one thread
+// per 256-value run (8 blocks, 144 bytes) loaded as nine 16-byte loads and
+// decoded from registers, activations as 16-byte loads too; needs cols % 256
+// == 0 and 16-byte aligned weights and activations, else the slice kernel runs
+// (1 = on, -1 = off, 0 = auto).
 struct MatVecConfig {
   int threads_per_row = 0;
   bool pairs = true;
   int rows_per_thread = 0;
   int prefetch_bytes = -1;
+  int loads_per_thread = 0;
+  int q4_0_runs = 0;
 };
 void SetMatVecConfig(const MatVecConfig& c);
 MatVecConfig GetMatVecConfig();
@@ -241,6 +271,20 @@ struct MatVecPart {
 };
 void LaunchMatVecQuantizedGroup(GgmlType type, int64_t cols, const void* xq, const MatVecPart* parts,
                                 int n_parts, Stream s);
+// n > kSmallBatchMax (the matrix-core GEMM, LaunchMatMulMma), several weights of
+// one type and width reading the same float activations x[n][cols] (Q, K and V;
+// gate and up): parts[i].y = x . parts[i].w^T in one launch whose grid holds
+// the row tiles of every part and shares one K-split plan
+// (kernels/gemm_parts.h). n_parts <= kMaxMatVecParts. Where the kernel chosen
+// for (type, n) has no parts table (the v4 narrow kernel, GemmConfig::narrow
+// = 2 or the automatic choice at 33..64 tokens), a device without matrix
+// cores, or F32 weights, each part is launched on its own, exactly as
+// LaunchMatMulMma. A part's result equals LaunchMatMulMma of that part bit for
+// bit when neither splits K (GemmConfig::splits = 1); with K splits the group
+// splits less (more blocks to fill the chip) and the atomics' order differs.
+bool MatMulMmaGroupOneLaunch(GgmlType type, int64_t cols, int n, const MatVecPart* parts, int n_parts);
+void LaunchMatMulMmaGroup(GgmlType type, int64_t cols, const float* x, int n, const MatVecPart* parts, int n_parts,
+                          Stream s);
 // n <= kSmallBatchMax; xq made by LaunchQuantizeActivation for n * cols values.
 void LaunchMatMulSmallBatchQuantized(GgmlType type, const void* w, int64_t rows, int64_t cols,
                                      const void* xq, float* y, int n, Stream s);
@@ -267,8 +311,32 @@ struct AttnBatch {
   int n_tokens = 0;
   int max_ctx = 0;  // largest token_ctx (chooses the split count)
 };
+// Which kernel computes the prefill token tiles (kernels/attention_prefill.hip):
+// kernel 0 = auto (the matrix-core kernel where DeviceHasMatrixCores, else the
+// SIMT one), 1 = the matrix-core kernel (where the device has matrix cores),
+// -1 = the SIMT kernel. Both give the same outputs within f16 rounding. The
+// start-up value comes from RF_PREFILL_ATTN=mma|simt in the environment.
+// Process-wide, read at each launch (graphs keep the kernel they captured).
+struct PrefillAttnConfig {
+  int kernel = 0;
+};
+void SetPrefillAttnConfig(const PrefillAttnConfig& c);
+PrefillAttnConfig GetPrefillAttnConfig();
 // Bytes of scratch Attention needs (split-K partial results).
 size_t AttentionScratchBytes(int n_tokens, int n_heads, int head_dim, int max_ctx);
+// Readies a newly allocated attention scratch buffer: zeroes the split
+// counters at its head (the merge folded into the attention kernel counts
+// finished splits there; every launch leaves them zero again). Call once per
+// allocation, before its first attention launch, on the launching stream.
+GpuStatus AttentionScratchInit(void* scratch, size_t bytes, Stream s);
+// Whether the decode attention merges its split-K partials inside the
+// attention kernel (the last split of a head chunk to finish merges, and
+// quantizes for LaunchAttentionQuantize) instead of in a merge kernel: one
+// kernel fewer per layer, bit-identical outputs. Read at launch time
+// (process-wide; graphs are keyed by it). Default off: measured ~1.5% slower
+// at tg128 on the H100 (kernels/attention.hip).
+void SetAttentionMergeFold(bool on);
+bool GetAttentionMergeFold();
 // out[t][h*head_dim..] = softmax(q.K^T * scale) V over the token's visible keys;
 // q head h reads kv head h / (n_heads / n_kv_heads). head_dim <= 256, even.
 void LaunchAttention(const float* q, float* out, const AttnBatch& b, int n_heads, int n_kv_heads,

@@ -341,12 +341,27 @@ size_t MatMulDenseWeightBytes(GgmlType type, int64_t rows, int64_t cols) {
   return Align256(sizeof(uint16_t) * static_cast<size_t>(rows) * static_cast<size_t>(cols));
 }
 
+// Per-shape crossover (H100 80GB HBM3, `bench_gpu_kernels crossover`, 2026-11-26
+// 03:49 UTC): at n = 64..128 the in-loop GEMM (v5 / v4 / GemmMmaKernel) beats
+// the whole dense path (conversion + dequantization + f16 GEMM) at every
+// Llama-3-8B shape of Q4_K / Q6_K / Q8_0 (dense/in-loop 1.03-2.2; Q6_K
+// 14336x4096 ties at 0.97-0.99), and a 32-decode step with a 64-token chunk
+// ran 21.9 ms with dense from 65 tokens vs 17.9 without; from 192 dense wins
+// by 12-50%, except Q4_K's 1024-row K/V projections, whose in-loop GEMM stays
+// 5-9% faster up to n = 512 (the 2.3 MB matrix is decoded faster than its
+// 8 MB f16 copy is written and read back).
+int DenseMinTokensFor(GgmlType type, int64_t rows, int64_t cols) {
+  (void)cols;
+  if (type == GgmlType::Q4_K && rows <= 1024) return 1024;
+  return kDenseMinTokens;
+}
+
 bool MatMulDenseSuits(GgmlType type, const void* w, int64_t rows, int64_t cols, int n) {
   if (!MatMulMmaAvailable() || !DequantizeF16Supported(type)) return false;
   // F32 weights keep their exact float path (f32 results within 1e-3).
   if (type == GgmlType::F32) return false;
-  const int min_n = g_dense.min_n > 0 ? g_dense.min_n : kDenseMinTokens;
-  if (n < min_n || n <= 128 || rows <= 0 || cols <= 0 || cols % 8 != 0) return false;
+  const int min_n = g_dense.min_n > 0 ? g_dense.min_n : DenseMinTokensFor(type, rows, cols);
+  if (n < min_n || n <= kSmallBatchMax || rows <= 0 || cols <= 0 || cols % 8 != 0) return false;
   return type != GgmlType::F16 || reinterpret_cast<uintptr_t>(w) % 16 == 0;
 }
 

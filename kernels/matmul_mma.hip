@@ -29,8 +29,16 @@
 // them straight into A-operand registers; GemmConfig::narrow = 2 selects v4
 // below (n <= 64), which decodes with the same WeightRuns decoders into an f16
 // tile: 16-, 32- or 64-token tiles, the waves splitting K rather than tokens.
+//
+// Every kernel here except v4 takes a parts table (kernels/gemm_parts.h): the
+// matmuls of a layer that read the same activations (Q/K/V, gate/up) run as
+// one launch (LaunchMatMulMmaGroup) with one K-split plan over all their row
+// tiles; a K split zeroes every part's y with one kernel (ZeroPartsKernel).
+// H100, Llama-3-8B Q4_K: Q/K/V 1.6x faster grouped at 16-32 tokens, 1.24-1.37x
+// at 96-128, gate/up 1.03-1.16x; the 32-decode step 9.69 -> 8.84 ms.
 #include <algorithm>
 
+#include "kernels/gemm_parts.h"
 #include "kernels/gpu_api.h"
 #include "kernels/launch_util.h"
 #include "kernels/quant_device.h"
@@ -40,8 +48,8 @@ namespace rocmforge::gpu {
 // The v5 narrow path (kernels/matmul_mma_narrow.hip): whether it has a plan for
 // this type and token tile (16, 32, 64, 128), and its launcher.
 bool NarrowRegFits(GgmlType t, int bn);
-void LaunchNarrowReg(GgmlType t, const void* w, int64_t rows, int64_t cols, const float* x, float* y, int n,
-                     int bn, int blocks_per_sm, int sm_count, Stream s);
+void LaunchNarrowReg(GgmlType t, const GemmParts& parts, int64_t cols, const float* x, int n, int bn,
+                     int blocks_per_sm, int forced_splits, int sm_count, Stream s);
 
 namespace {
 
@@ -324,14 +332,13 @@ struct WeightRuns<GgmlType::Q6_K> {
 };
 
 // Grid: x = token tiles (fastest, so blocks running together share a weight
-// tile through L2), y = 128-row weight tiles, z = K splits of steps_per_split
-// steps each. accumulate: atomicAdd into y (zeroed by the launcher) instead of
-// storing.
+// tile through L2), y = 128-row weight tiles of all parts (kernels/
+// gemm_parts.h), z = K splits of steps_per_split steps each. accumulate:
+// atomicAdd into y (zeroed by the launcher) instead of storing.
 template <GgmlType T, int BN, int kP, bool kStageX>
-__global__ void __launch_bounds__(kThreads, kStageX ? 2 : MinBlocks(BN)) GemmMmaKernel(const uint8_t* __restrict__ w, int64_t rows,
-                                                          int64_t cols, int64_t row_bytes,
-                                                          const float* __restrict__ x, float* y, int n,
-                                                          int steps_per_split, bool accumulate) {
+__global__ void __launch_bounds__(kThreads, kStageX ? 2 : MinBlocks(BN))
+    GemmMmaKernel(const GemmParts parts, int64_t cols, int64_t row_bytes, const float* __restrict__ x, int n,
+                  int steps_per_split, bool accumulate) {
   // Waves split 2 ways over tokens and kWaves/2 ways over rows; each wave owns
   // kFT x kFR 16x16 accumulator tiles (more row tiles on 64-wide waves).
   constexpr int kWaves = kThreads / kWaveSize;
@@ -348,7 +355,10 @@ __global__ void __launch_bounds__(kThreads, kStageX ? 2 : MinBlocks(BN)) GemmMma
 
   const int t = threadIdx.x, wave = t / kWaveSize;
   const int tok0 = blockIdx.x * BN;
-  const int64_t row0 = static_cast<int64_t>(blockIdx.y) * kBM;
+  const GemmPart part = PartOfTile(parts, static_cast<int>(blockIdx.y), kBM);
+  const uint8_t* __restrict__ const w = part.w;
+  float* const y = part.y;
+  const int64_t rows = part.rows, row0 = part.row0;
   const int64_t n_steps = (cols + kBK - 1) / kBK;
   const int64_t step_begin = static_cast<int64_t>(blockIdx.z) * steps_per_split;
   const int64_t step_end = step_begin + steps_per_split < n_steps ? step_begin + steps_per_split : n_steps;
@@ -746,12 +756,22 @@ __global__ void __launch_bounds__(kThreads, 2)
   }
 }
 
+// y of every part zeroed; grid-stride over float4 where a part's size allows.
+__global__ void ZeroPartsKernel(const GemmParts parts, int n) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int p = 0; p < parts.count; ++p) {
+    float* const y = p == 0 ? parts.y[0] : p == 1 ? parts.y[1] : parts.y[2];
+    const int64_t total = static_cast<int64_t>(n) * (p == 0 ? parts.rows[0] : p == 1 ? parts.rows[1] : parts.rows[2]);
+    for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) y[i] = 0.0f;
+  }
+}
+
 GemmConfig g_config;  // benchmark override (SetGemmConfig); default: automatic
 
 template <GgmlType T, int BN, bool kStageX = false>
-void LaunchTile(const void* w, int64_t rows, int64_t cols, const float* x, float* y, int n, Stream s) {
+void LaunchTile(const GemmParts& parts, int64_t cols, const float* x, int n, Stream s) {
   const int64_t row_bytes = cols / BlockElems(T) * BlockBytes(T);
-  const unsigned tok_tiles = Blocks(n, BN), row_tiles = Blocks(rows, kBM);
+  const unsigned tok_tiles = Blocks(n, BN), row_tiles = static_cast<unsigned>(parts.tiles);
   const int64_t n_steps = (cols + kBK - 1) / kBK;
   // Split K until the grid covers the chip bps times over (4 for the decode
   // tiles, 2 for 128 tokens: the sweep's best), keeping at least 8 steps per
@@ -761,9 +781,10 @@ void LaunchTile(const void* w, int64_t rows, int64_t cols, const float* x, float
   const int64_t tiles = static_cast<int64_t>(tok_tiles) * row_tiles;
   int64_t splits = tiles >= target ? 1 : (target + tiles - 1) / tiles;
   splits = std::max<int64_t>(1, std::min(splits, n_steps / 8));
+  if (g_config.splits > 0) splits = std::min<int64_t>(g_config.splits, n_steps);
   const int64_t per = (n_steps + splits - 1) / splits;
   splits = (n_steps + per - 1) / per;
-  if (splits > 1) (void)hipMemsetAsync(y, 0, sizeof(float) * static_cast<size_t>(n) * rows, ToStream(s));
+  if (splits > 1) LaunchZeroParts(parts, n, s);
   // Above 48 KiB a kernel must opt in to its dynamic shared memory, once.
   static const bool smem_ok = [] {
 #if defined(RF_GPU_CUDA)
@@ -776,9 +797,8 @@ void LaunchTile(const void* w, int64_t rows, int64_t cols, const float* x, float
   }();
   (void)smem_ok;  // a failure shows as the launch's error
   const dim3 grid(tok_tiles, row_tiles, static_cast<unsigned>(splits));
-  GemmMmaKernel<T, BN, PrefetchSteps(T, BN), kStageX><<<grid, kThreads, SmemBytes<BN, kStageX>(), ToStream(s)>>>(static_cast<const uint8_t*>(w), rows, cols,
-                                                            row_bytes, x, y, n, static_cast<int>(per),
-                                                            splits > 1);
+  GemmMmaKernel<T, BN, PrefetchSteps(T, BN), kStageX><<<grid, kThreads, SmemBytes<BN, kStageX>(), ToStream(s)>>>(
+      parts, cols, row_bytes, x, n, static_cast<int>(per), splits > 1);
 }
 
 // The narrow path's choice for these arguments: token tile bn (0 = the narrow
@@ -841,6 +861,7 @@ void LaunchNarrowTile(const void* w, int64_t rows, int64_t cols, const float* x,
       splits = 2 * static_cast<int64_t>(MultiprocessorCount()) / tiles;
     }
     splits = std::max<int64_t>(1, std::min(splits, n_spans / 2));
+    if (g_config.splits > 0) splits = std::min<int64_t>(g_config.splits, n_spans);
     const int64_t per = (n_spans + splits - 1) / splits;
     splits = (n_spans + per - 1) / per;
     if (splits > 1) (void)hipMemsetAsync(y, 0, sizeof(float) * static_cast<size_t>(n) * rows, ToStream(s));
@@ -862,40 +883,83 @@ void LaunchNarrowTile(const void* w, int64_t rows, int64_t cols, const float* x,
   }
 }
 
+// One launch for every part (kernels/gemm_parts.h), except the v4 narrow
+// kernel, which has no parts table: its parts are launched one by one.
 template <GgmlType T>
-void Launch(const void* w, int64_t rows, int64_t cols, const float* x, float* y, int n, Stream s) {
+void Launch(const GemmParts& parts, int64_t cols, const float* x, int n, Stream s) {
   if constexpr (NarrowType(T)) {
-    const NarrowChoice c = Narrow(T, w, cols, n);
-    if (c.bn != 0 && !c.v4) {
-      return LaunchNarrowReg(T, w, rows, cols, x, y, n, c.bn, g_config.blocks_per_sm, MultiprocessorCount(), s);
+    NarrowChoice c = Narrow(T, parts.w[0], cols, n);
+    for (int i = 1; i < parts.count; ++i) {
+      if (Narrow(T, parts.w[i], cols, n).bn != c.bn) c = NarrowChoice{0, false};  // misaligned part
     }
-    switch (c.bn) {
-      case 16: return LaunchNarrowTile<T, 16>(w, rows, cols, x, y, n, s);
-      case 32: return LaunchNarrowTile<T, 32>(w, rows, cols, x, y, n, s);
-      case 64: return LaunchNarrowTile<T, 64>(w, rows, cols, x, y, n, s);
-      default: break;
+    if (c.bn != 0 && !c.v4) {
+      return LaunchNarrowReg(T, parts, cols, x, n, c.bn, g_config.blocks_per_sm, g_config.splits,
+                             MultiprocessorCount(), s);
+    }
+    if (c.bn != 0) {
+      for (int i = 0; i < parts.count; ++i) {
+        const void* w = parts.w[i];
+        float* y = parts.y[i];
+        const int64_t rows = parts.rows[i];
+        switch (c.bn) {
+          case 16: LaunchNarrowTile<T, 16>(w, rows, cols, x, y, n, s); break;
+          case 32: LaunchNarrowTile<T, 32>(w, rows, cols, x, y, n, s); break;
+          default: LaunchNarrowTile<T, 64>(w, rows, cols, x, y, n, s); break;
+        }
+      }
+      return;
     }
   }
   switch (g_config.token_tile) {
-    case 32: return LaunchTile<T, 32>(w, rows, cols, x, y, n, s);
-    case 64: return LaunchTile<T, 64>(w, rows, cols, x, y, n, s);
-    case 128: return LaunchTile<T, 128>(w, rows, cols, x, y, n, s);
+    case 32: return LaunchTile<T, 32>(parts, cols, x, n, s);
+    case 64: return LaunchTile<T, 64>(parts, cols, x, n, s);
+    case 128: return LaunchTile<T, 128>(parts, cols, x, n, s);
 #if defined(RF_GPU_CUDA)
-    case 129: return LaunchTile<T, 128, true>(w, rows, cols, x, y, n, s);
+    case 129: return LaunchTile<T, 128, true>(parts, cols, x, n, s);
 #endif
     default: break;
   }
-  if (n <= 32) return LaunchTile<T, 32>(w, rows, cols, x, y, n, s);
-  if (n <= 64) return LaunchTile<T, 64>(w, rows, cols, x, y, n, s);
+  if (n <= 32) return LaunchTile<T, 32>(parts, cols, x, n, s);
+  if (n <= 64) return LaunchTile<T, 64>(parts, cols, x, n, s);
 #if defined(RF_GPU_CUDA)
   // Staged activations: two blocks per SM; +5-30% over the register path at n >= 512.
-  return LaunchTile<T, 128, true>(w, rows, cols, x, y, n, s);
+  return LaunchTile<T, 128, true>(parts, cols, x, n, s);
 #else
-  return LaunchTile<T, 128>(w, rows, cols, x, y, n, s);
+  return LaunchTile<T, 128>(parts, cols, x, n, s);
 #endif
 }
 
+// The type's launcher for a parts table; false where the matrix-core GEMM does
+// not take the type (F32; F16 / BF16 rows that are not whole 16-value runs).
+bool LaunchParts(GgmlType type, const GemmParts& parts, int64_t cols, const float* x, int n, Stream s) {
+  const bool float_ok = cols % 16 == 0;
+  switch (type) {
+    case GgmlType::F16:
+      if (!float_ok) return false;
+      Launch<GgmlType::F16>(parts, cols, x, n, s);
+      return true;
+    case GgmlType::BF16:
+      if (!float_ok) return false;
+      Launch<GgmlType::BF16>(parts, cols, x, n, s);
+      return true;
+    case GgmlType::Q8_0: Launch<GgmlType::Q8_0>(parts, cols, x, n, s); return true;
+    case GgmlType::Q4_0: Launch<GgmlType::Q4_0>(parts, cols, x, n, s); return true;
+    case GgmlType::Q4_K: Launch<GgmlType::Q4_K>(parts, cols, x, n, s); return true;
+    case GgmlType::Q5_K: Launch<GgmlType::Q5_K>(parts, cols, x, n, s); return true;
+    case GgmlType::Q6_K: Launch<GgmlType::Q6_K>(parts, cols, x, n, s); return true;
+    default: return false;
+  }
+}
+
 }  // namespace
+
+void LaunchZeroParts(const GemmParts& parts, int n, Stream s) {
+  int64_t total = 0;
+  for (int p = 0; p < parts.count; ++p) total += static_cast<int64_t>(n) * parts.rows[p];
+  if (total <= 0) return;
+  const int64_t blocks = std::min<int64_t>((total + 255) / 256, 4 * static_cast<int64_t>(MultiprocessorCount()));
+  ZeroPartsKernel<<<static_cast<unsigned>(blocks), 256, 0, ToStream(s)>>>(parts, n);
+}
 
 void SetGemmConfig(const GemmConfig& c) { g_config = c; }
 GemmConfig GetGemmConfig() { return g_config; }
@@ -914,24 +978,48 @@ bool MatMulMmaAvailable() {
 void LaunchMatMulMma(GgmlType type, const void* w, int64_t rows, int64_t cols, const float* x,
                      float* y, int n, Stream s) {
   if (n <= 0 || rows <= 0) return;
-  // F32 weights stay exact; F16 / BF16 rows must be whole 16-value runs.
-  const bool float_ok = cols % 16 == 0;
-  if (!MatMulMmaAvailable()) return LaunchMatMulTiled(type, w, rows, cols, x, y, n, s);
-  switch (type) {
-    case GgmlType::F16:
-      if (float_ok) return Launch<GgmlType::F16>(w, rows, cols, x, y, n, s);
-      break;
-    case GgmlType::BF16:
-      if (float_ok) return Launch<GgmlType::BF16>(w, rows, cols, x, y, n, s);
-      break;
-    case GgmlType::Q8_0: return Launch<GgmlType::Q8_0>(w, rows, cols, x, y, n, s);
-    case GgmlType::Q4_0: return Launch<GgmlType::Q4_0>(w, rows, cols, x, y, n, s);
-    case GgmlType::Q4_K: return Launch<GgmlType::Q4_K>(w, rows, cols, x, y, n, s);
-    case GgmlType::Q5_K: return Launch<GgmlType::Q5_K>(w, rows, cols, x, y, n, s);
-    case GgmlType::Q6_K: return Launch<GgmlType::Q6_K>(w, rows, cols, x, y, n, s);
-    default: break;
+  if (!MatMulMmaAvailable() || !LaunchParts(type, SinglePart(w, y, rows, kBM), cols, x, n, s)) {
+    LaunchMatMulTiled(type, w, rows, cols, x, y, n, s);
   }
-  LaunchMatMulTiled(type, w, rows, cols, x, y, n, s);
+}
+
+bool MatMulMmaGroupOneLaunch(GgmlType type, int64_t cols, int n, const MatVecPart* parts, int n_parts) {
+  if (n <= 0 || n_parts <= 0 || n_parts > kMaxMatVecParts || !MatMulMmaAvailable()) return false;
+  switch (type) {
+    case GgmlType::F16: case GgmlType::BF16:
+      if (cols % 16 != 0) return false;
+      break;
+    case GgmlType::Q8_0: case GgmlType::Q4_0: case GgmlType::Q4_K: case GgmlType::Q5_K: case GgmlType::Q6_K:
+      break;
+    default:
+      return false;
+  }
+  if (NarrowType(type)) {
+    NarrowChoice c = Narrow(type, parts[0].w, cols, n);
+    for (int i = 1; i < n_parts; ++i) {
+      if (Narrow(type, parts[i].w, cols, n).bn != c.bn) c = NarrowChoice{0, false};
+    }
+    if (c.bn != 0 && c.v4) return n_parts == 1;
+  }
+  return true;
+}
+
+void LaunchMatMulMmaGroup(GgmlType type, int64_t cols, const float* x, int n, const MatVecPart* parts, int n_parts,
+                          Stream s) {
+  if (n <= 0 || n_parts <= 0) return;
+  GemmParts p;
+  for (int i = 0; i < n_parts && p.count < GemmParts::kMax; ++i) {
+    if (parts[i].rows <= 0) continue;
+    p.w[p.count] = static_cast<const uint8_t*>(parts[i].w);
+    p.y[p.count] = parts[i].y;
+    p.rows[p.count] = parts[i].rows;
+    p.tile_begin[p.count] = p.tiles;
+    p.tiles += static_cast<int>((parts[i].rows + kBM - 1) / kBM);
+    ++p.count;
+  }
+  if (p.count == 0) return;
+  if (MatMulMmaAvailable() && LaunchParts(type, p, cols, x, n, s)) return;
+  for (int i = 0; i < p.count; ++i) LaunchMatMulTiled(type, p.w[i], p.rows[i], cols, x, p.y[i], n, s);
 }
 
 }  // namespace rocmforge::gpu

@@ -36,6 +36,7 @@
 // zero in the activation tile.
 #include <algorithm>
 
+#include "kernels/gemm_parts.h"
 #include "kernels/gpu_api.h"
 #include "kernels/launch_util.h"
 #include "kernels/quant_device.h"
@@ -44,8 +45,8 @@ namespace rocmforge::gpu {
 
 // Used by kernels/matmul_mma.hip (declared there too).
 bool NarrowRegFits(GgmlType t, int bn);
-void LaunchNarrowReg(GgmlType t, const void* w, int64_t rows, int64_t cols, const float* x, float* y, int n,
-                     int bn, int blocks_per_sm, int sm_count, Stream s);
+void LaunchNarrowReg(GgmlType t, const GemmParts& parts, int64_t cols, const float* x, int n, int bn,
+                     int blocks_per_sm, int forced_splits, int sm_count, Stream s);
 
 namespace {
 
@@ -208,11 +209,12 @@ constexpr int kStates = mma::kAPairs;
 __device__ __forceinline__ int StateOf(int /*m*/, int c) { return (c % (2 * mma::kAPairs)) / 2; }
 #endif
 
-// Grid: x = token tiles, y = 128-row tiles, z = K splits of spans_per_split spans.
+// Grid: x = token tiles, y = 128-row tiles of all parts (kernels/gemm_parts.h),
+// z = K splits of spans_per_split spans.
 template <GgmlType T, int BN, int kS, int kXBufs>
 __global__ void __launch_bounds__(kThreads, BlocksPerSm(BN))
-    GemmNarrowRegKernel(const uint8_t* __restrict__ w, int64_t rows, int64_t cols, int64_t row_bytes,
-                        const float* __restrict__ x, float* y, int n, int spans_per_split, bool accumulate) {
+    GemmNarrowRegKernel(const GemmParts parts, int64_t cols, int64_t row_bytes, const float* __restrict__ x, int n,
+                        int spans_per_split, bool accumulate) {
   static_assert(kS >= 2 && (kXBufs == 1 || kXBufs == 2));
   constexpr int kSpan = SpanBytes(T), kSlot = SlotBytes(T), kChunks16 = kSlot / 16;
   constexpr int kWaves = kThreads / kWaveSize;
@@ -241,7 +243,10 @@ __global__ void __launch_bounds__(kThreads, BlocksPerSm(BN))
 
   const int t = threadIdx.x, wave = t / kWaveSize;
   const int tok0 = blockIdx.x * BN;
-  const int64_t row0 = static_cast<int64_t>(blockIdx.y) * kBM;
+  const GemmPart part = PartOfTile(parts, static_cast<int>(blockIdx.y), kBM);
+  const uint8_t* __restrict__ const w = part.w;
+  float* const y = part.y;
+  const int64_t rows = part.rows, row0 = part.row0;
   const int64_t n_spans = cols / 256;
   const int64_t span_begin = static_cast<int64_t>(blockIdx.z) * spans_per_split;
   const int64_t span_end = span_begin + spans_per_split < n_spans ? span_begin + spans_per_split : n_spans;
@@ -430,30 +435,34 @@ __global__ void __launch_bounds__(kThreads, BlocksPerSm(BN))
 }
 
 template <GgmlType T, int BN>
-void LaunchTile(const void* w, int64_t rows, int64_t cols, const float* x, float* y, int n, int blocks_per_sm,
+void LaunchTile(const GemmParts& parts, int64_t cols, const float* x, int n, int blocks_per_sm, int forced_splits,
                 int sm_count, Stream s) {
   constexpr Plan kPlan = PlanFor(T, BN);
   if constexpr (kPlan.stages > 0) {
     constexpr auto kKernel = &GemmNarrowRegKernel<T, BN, kPlan.stages, kPlan.xbufs>;
     constexpr size_t kSmem = SmemBytes(T, BN, kPlan.stages, kPlan.xbufs);
     const int64_t row_bytes = cols / BlockElems(T) * BlockBytes(T);
-    const unsigned tok_tiles = Blocks(n, BN), row_tiles = Blocks(rows, kBM);
+    const unsigned tok_tiles = Blocks(n, BN), row_tiles = static_cast<unsigned>(parts.tiles);
     const int64_t n_spans = cols / 256;
     // Split K so that the grid is one resident wave (BlocksPerSm blocks per
     // SM), as v4 (docs/gpu.md "GEMM"), or covers the chip blocks_per_sm times
-    // when forced; at least 2 spans per split.
+    // when forced; at least 2 spans per split. The row tiles of all parts
+    // count together: a group needs fewer splits than its parts alone.
     const int64_t tiles = static_cast<int64_t>(tok_tiles) * row_tiles;
     int64_t splits = 1;
-    if (blocks_per_sm > 0) {
+    if (forced_splits > 0) {
+      splits = forced_splits;
+    } else if (blocks_per_sm > 0) {
       const int64_t target = static_cast<int64_t>(sm_count) * blocks_per_sm;
       splits = tiles >= target ? 1 : (target + tiles - 1) / tiles;
     } else {
       splits = BlocksPerSm(BN) * static_cast<int64_t>(sm_count) / tiles;
     }
-    splits = std::max<int64_t>(1, std::min(splits, n_spans / 2));
+    if (forced_splits <= 0) splits = std::min(splits, n_spans / 2);
+    splits = std::max<int64_t>(1, std::min(splits, n_spans));
     const int64_t per = (n_spans + splits - 1) / splits;
     splits = (n_spans + per - 1) / per;
-    if (splits > 1) (void)hipMemsetAsync(y, 0, sizeof(float) * static_cast<size_t>(n) * rows, ToStream(s));
+    if (splits > 1) LaunchZeroParts(parts, n, s);
     static const bool smem_ok = [] {
 #if defined(RF_GPU_CUDA)
       const auto attr = cudaFuncAttributeMaxDynamicSharedMemorySize;
@@ -465,21 +474,20 @@ void LaunchTile(const void* w, int64_t rows, int64_t cols, const float* x, float
     }();
     (void)smem_ok;  // a failure shows as the launch's error
     const dim3 grid(tok_tiles, row_tiles, static_cast<unsigned>(splits));
-    kKernel<<<grid, kThreads, kSmem, ToStream(s)>>>(static_cast<const uint8_t*>(w), rows, cols, row_bytes, x, y, n,
-                                                    static_cast<int>(per), splits > 1);
+    kKernel<<<grid, kThreads, kSmem, ToStream(s)>>>(parts, cols, row_bytes, x, n, static_cast<int>(per), splits > 1);
   } else {
-    (void)w, (void)rows, (void)cols, (void)x, (void)y, (void)n, (void)blocks_per_sm, (void)sm_count, (void)s;
+    (void)parts, (void)cols, (void)x, (void)n, (void)blocks_per_sm, (void)forced_splits, (void)sm_count, (void)s;
   }
 }
 
 template <GgmlType T>
-void LaunchType(const void* w, int64_t rows, int64_t cols, const float* x, float* y, int n, int bn,
-                int blocks_per_sm, int sm_count, Stream s) {
+void LaunchType(const GemmParts& parts, int64_t cols, const float* x, int n, int bn, int blocks_per_sm,
+                int forced_splits, int sm_count, Stream s) {
   switch (bn) {
-    case 16: return LaunchTile<T, 16>(w, rows, cols, x, y, n, blocks_per_sm, sm_count, s);
-    case 32: return LaunchTile<T, 32>(w, rows, cols, x, y, n, blocks_per_sm, sm_count, s);
-    case 64: return LaunchTile<T, 64>(w, rows, cols, x, y, n, blocks_per_sm, sm_count, s);
-    case 128: return LaunchTile<T, 128>(w, rows, cols, x, y, n, blocks_per_sm, sm_count, s);
+    case 16: return LaunchTile<T, 16>(parts, cols, x, n, blocks_per_sm, forced_splits, sm_count, s);
+    case 32: return LaunchTile<T, 32>(parts, cols, x, n, blocks_per_sm, forced_splits, sm_count, s);
+    case 64: return LaunchTile<T, 64>(parts, cols, x, n, blocks_per_sm, forced_splits, sm_count, s);
+    case 128: return LaunchTile<T, 128>(parts, cols, x, n, blocks_per_sm, forced_splits, sm_count, s);
     default: break;
   }
 }
@@ -492,12 +500,13 @@ bool NarrowRegFits(GgmlType t, int bn) {
   return PlanFor(t, bn).stages > 0;
 }
 
-void LaunchNarrowReg(GgmlType t, const void* w, int64_t rows, int64_t cols, const float* x, float* y, int n,
-                     int bn, int blocks_per_sm, int sm_count, Stream s) {
+void LaunchNarrowReg(GgmlType t, const GemmParts& parts, int64_t cols, const float* x, int n, int bn,
+                     int blocks_per_sm, int forced_splits, int sm_count, Stream s) {
+  const int b = blocks_per_sm, f = forced_splits, c = sm_count;
   switch (t) {
-    case GgmlType::Q4_K: return LaunchType<GgmlType::Q4_K>(w, rows, cols, x, y, n, bn, blocks_per_sm, sm_count, s);
-    case GgmlType::Q6_K: return LaunchType<GgmlType::Q6_K>(w, rows, cols, x, y, n, bn, blocks_per_sm, sm_count, s);
-    case GgmlType::Q8_0: return LaunchType<GgmlType::Q8_0>(w, rows, cols, x, y, n, bn, blocks_per_sm, sm_count, s);
+    case GgmlType::Q4_K: return LaunchType<GgmlType::Q4_K>(parts, cols, x, n, bn, b, f, c, s);
+    case GgmlType::Q6_K: return LaunchType<GgmlType::Q6_K>(parts, cols, x, n, bn, b, f, c, s);
+    case GgmlType::Q8_0: return LaunchType<GgmlType::Q8_0>(parts, cols, x, n, bn, b, f, c, s);
     default: break;
   }
 }

@@ -4,7 +4,11 @@
 // activations (ActQ8) through Dot4I8; F16/F32/BF16 weights use float math.
 // 64 threads per weight row (at batch 1 32..256 and 1, 2 or 4 rows per group
 // of threads, chosen per type: BatchOneTpr / BatchOneRpt); each thread walks
-// 32-element slices of its rows, or 64-element pairs (Q4_K/Q5_K). Launched
+// 32-element slices of its rows, or 64-element pairs (Q4_K/Q5_K). v7
+// (session 4): per-type and per-shape automatic shapes (V7Pick; MatVecConfig
+// threads_per_row -2 = the v6 ones), float weights with several 16-byte weight
+// loads per thread in flight (MatVecFLoadsKernel), and an experimental Q4_0
+// kernel on whole 144-byte runs (MatVecQ4_0RunsKernel, off: slower). Launched
 // with programmatic dependent launch (launch_util.h): every kernel here waits
 // for the previous kernel before it reads activations or writes y, and may
 // only prefetch its weights into L2 before that.
@@ -272,6 +276,194 @@ __global__ void __launch_bounds__(kThreads) MatVecFKernel(const uint8_t* __restr
   ReduceRows<kTpr, kRpt, N>(acc, r0, rows, y);
 }
 
+// 16 weight bytes read once, as LoadStream16 but without `volatile`, so the
+// compiler may move the loads ahead of unrelated math (weights are constant).
+__device__ __forceinline__ uint4 LoadStream16Free(const void* p) {
+#if defined(RF_GPU_CUDA)
+  uint4 v;
+  asm("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];\n"
+      : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+      : "l"(p));
+  return v;
+#else
+  return *static_cast<const uint4*>(p);
+#endif
+}
+
+// 8 consecutive float-type weights as raw bits: one 16-byte word (F16, BF16)
+// or two (F32). Rows are 16-byte aligned (cols % 8 == 0, see LoadWeights8).
+template <GgmlType T>
+struct Raw8 {
+  uint4 v[T == GgmlType::F32 ? 2 : 1];
+};
+template <GgmlType T>
+__device__ __forceinline__ Raw8<T> LoadRaw8(const uint8_t* row, int64_t e0) {
+  Raw8<T> r;
+  const uint4* p = reinterpret_cast<const uint4*>(row + e0 * (T == GgmlType::F32 ? 4 : 2));
+  r.v[0] = LoadStream16Free(p);
+  if constexpr (T == GgmlType::F32) r.v[1] = LoadStream16Free(p + 1);
+  return r;
+}
+template <GgmlType T>
+__device__ __forceinline__ void Unpack8(const Raw8<T>& r, float* out) {
+  if constexpr (T == GgmlType::F32) {
+    out[0] = __uint_as_float(r.v[0].x); out[1] = __uint_as_float(r.v[0].y);
+    out[2] = __uint_as_float(r.v[0].z); out[3] = __uint_as_float(r.v[0].w);
+    out[4] = __uint_as_float(r.v[1].x); out[5] = __uint_as_float(r.v[1].y);
+    out[6] = __uint_as_float(r.v[1].z); out[7] = __uint_as_float(r.v[1].w);
+  } else {
+    const uint32_t w[4] = {r.v[0].x, r.v[0].y, r.v[0].z, r.v[0].w};
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      if constexpr (T == GgmlType::F16) {
+        out[2 * i] = HalfBitsToFloat(static_cast<uint16_t>(w[i] & 0xffffu));
+        out[2 * i + 1] = HalfBitsToFloat(static_cast<uint16_t>(w[i] >> 16));
+      } else {  // BF16: the high half of an f32
+        out[2 * i] = __uint_as_float(w[i] << 16);
+        out[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
+      }
+    }
+  }
+}
+
+// Float weights at batch 1, v7: as MatVecFKernel, but each thread first issues
+// kU 16-byte weight loads (the next kU 8-value chunks of each of its kRpt rows,
+// kTpr * 8 values apart) and only then reads activations and does the math,
+// so kU * kRpt loads per thread are in flight before the first use. Each
+// thread sums its chunks in the same order as MatVecFKernel.
+template <GgmlType T, int kTpr, int kRpt, int kU>
+__global__ void __launch_bounds__(kThreads) MatVecFLoadsKernel(const uint8_t* __restrict__ w,
+                                                               int64_t rows, int64_t cols,
+                                                               int64_t row_bytes,
+                                                               const float* __restrict__ x,
+                                                               float* __restrict__ y,
+                                                               int prefetch) {
+  const int rr = threadIdx.x / kTpr, tr = threadIdx.x % kTpr;
+  const int64_t block_r0 = static_cast<int64_t>(blockIdx.x) * BlockRows<kTpr, kRpt>();
+  PrefetchRows(w, block_r0, BlockRows<kTpr, kRpt>(), rows, row_bytes, prefetch);
+  GridDependencyBegin();
+  const int64_t r0 = block_r0 + rr * kRpt;
+  float acc[kRpt][1];
+#pragma unroll
+  for (int i = 0; i < kRpt; ++i) acc[i][0] = 0.0f;
+  if (r0 < rows) {
+    const uint8_t* row[kRpt];
+#pragma unroll
+    for (int i = 0; i < kRpt; ++i) row[i] = w + (r0 + i < rows ? r0 + i : rows - 1) * row_bytes;
+    constexpr int64_t kStep = kTpr * 8;
+    auto dot8 = [&](const Raw8<T>& raw, const float4& a, const float4& b) {
+      float wv[8];
+      Unpack8<T>(raw, wv);
+      return wv[0] * a.x + wv[1] * a.y + wv[2] * a.z + wv[3] * a.w + wv[4] * b.x + wv[5] * b.y +
+             wv[6] * b.z + wv[7] * b.w;
+    };
+    // Chunks past the row's end (the last step only) are not loaded and add
+    // nothing: the sum is the same sequence of additions as MatVecFKernel's.
+    for (int64_t e0 = tr * 8; e0 < cols; e0 += kU * kStep) {
+      Raw8<T> raw[kU][kRpt];
+#pragma unroll
+      for (int u = 0; u < kU; ++u) {
+        if (u == 0 || e0 + u * kStep < cols) {
+#pragma unroll
+          for (int i = 0; i < kRpt; ++i) raw[u][i] = LoadRaw8<T>(row[i], e0 + u * kStep);
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < kU; ++u) {
+        if (u > 0 && e0 + u * kStep >= cols) break;
+        const float4* xp = reinterpret_cast<const float4*>(x + e0 + u * kStep);
+        const float4 a = xp[0], b = xp[1];
+#pragma unroll
+        for (int i = 0; i < kRpt; ++i) acc[i][0] += dot8(raw[u][i], a, b);
+      }
+    }
+  }
+  ReduceRows<kTpr, kRpt, 1>(acc, r0, rows, y);
+}
+
+// The 32-bit word at byte offset `o` (even) of a run held as words.
+template <int kWords>
+__device__ __forceinline__ uint32_t RunWord(const uint32_t (&w)[kWords], int o) {
+  const int i = o / 4;
+  if (o % 4 == 0) return w[i];
+  return static_cast<uint32_t>(((static_cast<uint64_t>(w[i + 1]) << 32) | w[i]) >> 16);
+}
+template <int kWords>
+__device__ __forceinline__ uint16_t RunHalf(const uint32_t (&w)[kWords], int o) {
+  return static_cast<uint16_t>(o % 4 == 0 ? (w[o / 4] & 0xffffu) : (w[o / 4] >> 16));
+}
+
+// Q4_0 at batch 1, v7 ("runs"): with cols % 256 == 0 a row is a sequence of
+// 144-byte runs of 8 blocks, each 16-byte aligned. One thread per run and
+// row: nine 16-byte loads, the 8 blocks decoded from registers (nibbles ->
+// Dot4I8 against the int8 activations, the -8 offset through the activation
+// block's sum s, as DotSlice<Q4_0>); the run's 8 activation blocks (320 bytes,
+// 16-byte aligned) come as 20 16-byte loads shared by the kRpt rows.
+template <int kTpr, int kRpt>
+__global__ void __launch_bounds__(kThreads) MatVecQ4_0RunsKernel(const Parts parts, int64_t cols,
+                                                                 int64_t row_bytes,
+                                                                 const ActQ8* __restrict__ xq,
+                                                                 int prefetch) {
+  const Part part = PickPart(parts, blockIdx.x);
+  const uint8_t* __restrict__ w = part.w;
+  float* __restrict__ y = part.y;
+  const int64_t rows = part.rows;
+  const int rr = threadIdx.x / kTpr, tr = threadIdx.x % kTpr;
+  const int64_t block_r0 = static_cast<int64_t>(part.block) * BlockRows<kTpr, kRpt>();
+  PrefetchRows(w, block_r0, BlockRows<kTpr, kRpt>(), rows, row_bytes, prefetch);
+  GridDependencyBegin();
+  const int64_t r0 = block_r0 + rr * kRpt;
+  const int64_t runs = cols / 256;
+  float acc[kRpt][1];
+#pragma unroll
+  for (int i = 0; i < kRpt; ++i) acc[i][0] = 0.0f;
+  if (r0 < rows) {
+    const uint8_t* row[kRpt];  // rows past the matrix re-read its last row, unwritten
+#pragma unroll
+    for (int i = 0; i < kRpt; ++i) row[i] = w + (r0 + i < rows ? r0 + i : rows - 1) * row_bytes;
+    for (int64_t u = tr; u < runs; u += kTpr) {
+      uint32_t q[kRpt][36];
+#pragma unroll
+      for (int i = 0; i < kRpt; ++i) {
+        const uint4* p = reinterpret_cast<const uint4*>(row[i] + u * 144);
+#pragma unroll
+        for (int c = 0; c < 9; ++c) {
+          const uint4 v = LoadStream16Free(p + c);
+          q[i][4 * c] = v.x; q[i][4 * c + 1] = v.y; q[i][4 * c + 2] = v.z; q[i][4 * c + 3] = v.w;
+        }
+      }
+      const uint4* ap = reinterpret_cast<const uint4*>(xq + u * 8);
+#pragma unroll
+      for (int bp = 0; bp < 4; ++bp) {  // blocks 2bp, 2bp + 1: 80 activation bytes
+        uint32_t a[20];
+#pragma unroll
+        for (int c = 0; c < 5; ++c) {
+          const uint4 v = ap[bp * 5 + c];
+          a[4 * c] = v.x; a[4 * c + 1] = v.y; a[4 * c + 2] = v.z; a[4 * c + 3] = v.w;
+        }
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const int b = 2 * bp + h;
+          const float ad = __uint_as_float(a[10 * h]), as = __uint_as_float(a[10 * h + 1]);
+#pragma unroll
+          for (int i = 0; i < kRpt; ++i) {
+            int dot = 0;
+#pragma unroll
+            for (int k = 0; k < 4; ++k) {
+              const int v = static_cast<int>(RunWord(q[i], 18 * b + 2 + 4 * k));
+              dot = Dot4I8(v & 0x0F0F0F0F, static_cast<int>(a[10 * h + 2 + k]), dot);
+              dot = Dot4I8((v >> 4) & 0x0F0F0F0F, static_cast<int>(a[10 * h + 6 + k]), dot);
+            }
+            const float d = HalfBitsToFloat(RunHalf(q[i], 18 * b));
+            acc[i][0] += d * (ad * static_cast<float>(dot) - 8.0f * as);
+          }
+        }
+      }
+    }
+  }
+  ReduceRows<kTpr, kRpt, 1>(acc, r0, rows, y);
+}
+
 // Default: pairs on, auto threads per row (best tg128 in the H100 sweep, docs/gpu.md).
 MatVecConfig g_config;  // benchmarks may change it (SetMatVecConfig)
 
@@ -285,6 +477,103 @@ int PrefetchBytes() {
   if (g_config.prefetch_bytes >= 0) return g_config.prefetch_bytes;
   return T == GgmlType::Q8_0 ? 1024 : 0;
 }
+
+// threads_per_row -1 (v5) and -2 (v6) select the automatic shapes of those
+// versions, which have neither of the v7 kernels below.
+bool OldShapes() { return g_config.threads_per_row == -1 || g_config.threads_per_row == -2; }
+
+// The v7 automatic batch-1 shape of a weight type at rows x cols (rows = all
+// rows of a group launch): threads per row, rows per thread, and loads per
+// thread (float types) or the Q4_0 runs kernel (1 / 0). False: no v7 choice
+// (v6 shapes, v6 kernels). NVIDIA only (measured on the H100, see below).
+//
+// H100 sweep (`bench_gpu_kernels matvec`, 2026-11-26 04:00 UTC; TB/s kernel
+// alone, PDL off / on, v6 -> v7): F16 4096x4096 2.35 / 2.55 -> 2.51 / 2.72,
+// 14336x4096 2.83 / 2.91 -> 2.96 / 3.04, 4096x14336 2.81 / 2.89 -> 2.90 / 2.98;
+// F32 2.67 / 2.80 -> 2.78 / 2.90, 3.00 / 3.03 -> 3.06 / 3.11, 2.88 / 2.92 ->
+// 3.00 / 3.03; Q4_0 4096x4096 1.34 / 1.57 -> 1.37 / 1.77, 14336x4096 2.12 /
+// 2.39 -> 2.28 / 2.60, 4096x14336 2.12 / 2.14 -> 2.16 / 2.43, Q+K+V 1.64 / 1.96
+// -> 1.67 / 2.10, gate+up 2.47 / 2.63 -> 2.61 / 2.82; Q4_K 4096x4096 1.29 /
+// 1.58 -> 1.32 / 1.75, 4096x14336 2.06 / 1.94 -> 2.10 / 2.35 (its other shapes
+// and Q6_K, Q8_0 kept v6: nothing in the sweep beat it by more than the noise);
+// Q5_K 64 x 2 everywhere (4096x4096 1.27 -> 1.37, gate+up 2.06 / 2.22 ->
+// 2.35 / 2.49). The Q4_0 runs kernel lost everywhere (1.0-1.5 TB/s: its
+// 144-byte-strided 16-byte loads are uncoalesced), so it stays off.
+struct V7Choice {
+  int tpr, rpt, extra;
+  bool pairs = true;  // Q4_K / Q5_K: one thread per pair of slices
+};
+template <GgmlType T>
+bool V7Pick(int64_t rows, int64_t cols, V7Choice* c) {
+#if defined(RF_GPU_CUDA)
+  const bool long_rows = cols >= 8192;
+  if constexpr (T == GgmlType::F16 || T == GgmlType::BF16) {
+    *c = long_rows ? V7Choice{256, 2, 2} : V7Choice{256, 1, 2};
+    return true;
+  }
+  if constexpr (T == GgmlType::F32) {
+    *c = V7Choice{256, 2, 2};
+    return true;
+  }
+  if constexpr (T == GgmlType::Q4_0) {
+    *c = long_rows ? V7Choice{256, 4, 0} : V7Choice{128, 4, 0};
+    return true;
+  }
+  if constexpr (T == GgmlType::Q4_K) {
+    if (long_rows) {
+      *c = V7Choice{128, 4, 0};
+      return true;
+    }
+    if (rows >= 2048 && rows <= 4096) {  // measured at 4096 rows (the attention output)
+      *c = V7Choice{128, 4, 0, false};
+      return true;
+    }
+    return false;
+  }
+  if constexpr (T == GgmlType::Q5_K) {
+    *c = V7Choice{64, 2, 0};
+    return true;
+  }
+#endif
+  (void)rows;
+  (void)cols;
+  (void)c;
+  return false;
+}
+
+// Q4_K / Q5_K pairs kernel: off when MatVecConfig::pairs is off, else the v7
+// choice at batch 1 under the automatic shape.
+template <GgmlType T>
+bool UsePairs(int64_t rows, int64_t cols) {
+  if (!g_config.pairs) return false;
+  V7Choice c;
+  if (g_config.threads_per_row == 0 && g_config.rows_per_thread == 0 && V7Pick<T>(rows, cols, &c)) {
+    return c.pairs;
+  }
+  return true;
+}
+
+// 16-byte weight loads per thread and row in flight for float weights at
+// batch 1 (MatVecFLoadsKernel when > 1). Auto (0): the v7 choice, else 1 (the
+// v6 loop).
+template <GgmlType T>
+int BatchOneLoads(int64_t rows, int64_t cols) {
+  if (OldShapes()) return 1;
+  if (g_config.loads_per_thread > 0) return g_config.loads_per_thread;
+  V7Choice c;
+  return V7Pick<T>(rows, cols, &c) ? c.extra : 1;
+}
+
+// Q4_0 at batch 1 through MatVecQ4_0RunsKernel (where its alignment holds).
+// Auto (0): the v7 choice, else off.
+bool Q4_0Runs(int64_t rows, int64_t cols) {
+  if (OldShapes() || g_config.q4_0_runs < 0) return false;
+  if (g_config.q4_0_runs > 0) return true;
+  V7Choice c;
+  return V7Pick<GgmlType::Q4_0>(rows, cols, &c) && c.extra == 1;
+}
+
+bool Aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 // Quantized weights: one launch over the parts.
 template <GgmlType T, int N, int kTpr, int kRpt>
@@ -303,8 +592,19 @@ void LaunchPartsTpr(const MatVecPart* ps, int n_parts, int64_t cols, const void*
   if (blocks == 0) return;
   const auto* x8 = static_cast<const ActQ8*>(xq);
   const int pf = PrefetchBytes<T>();
+  int64_t all_rows = 0;
+  for (int i = 0; i < n_parts; ++i) all_rows += ps[i].rows;
+  if constexpr (T == GgmlType::Q4_0 && N == 1 && kRpt <= 2) {
+    bool runs = Q4_0Runs(all_rows, cols) && cols % 256 == 0 && Aligned16(xq);
+    for (int i = 0; i < n_parts; ++i) runs = runs && Aligned16(ps[i].w);
+    if (runs) {
+      LaunchKernel(MatVecQ4_0RunsKernel<kTpr, kRpt>, blocks, kThreads, 0, s, parts, cols, row_bytes,
+                   x8, pf);
+      return;
+    }
+  }
   if constexpr (T == GgmlType::Q4_K || T == GgmlType::Q5_K) {
-    if (g_config.pairs) {
+    if (N == 1 ? UsePairs<T>(all_rows, cols) : g_config.pairs) {
       LaunchKernel(MatVecQPairKernel<T, N, kTpr, kRpt>, blocks, kThreads, 0, s, parts, cols,
                    row_bytes, x8, pf);
       return;
@@ -320,6 +620,15 @@ void LaunchTpr(const void* w, int64_t rows, int64_t cols, const float* x, const 
   if constexpr (T == GgmlType::F32 || T == GgmlType::F16 || T == GgmlType::BF16) {
     const int64_t row_bytes = cols / BlockElems(T) * BlockBytes(T);
     const unsigned grid = Blocks(rows, BlockRows<kTpr, kRpt>());
+    if constexpr (N == 1) {
+      const int loads = BatchOneLoads<T>(rows, cols);
+      if (loads == 2 || loads == 4) {
+        auto* kernel = loads == 2 ? MatVecFLoadsKernel<T, kTpr, kRpt, 2> : MatVecFLoadsKernel<T, kTpr, kRpt, 4>;
+        LaunchKernel(kernel, grid, kThreads, 0, s, static_cast<const uint8_t*>(w), rows, cols,
+                     row_bytes, x, y, PrefetchBytes<T>());
+        return;
+      }
+    }
     LaunchKernel(MatVecFKernel<T, N, kTpr, kRpt>, grid, kThreads, 0, s,
                  static_cast<const uint8_t*>(w), rows, cols, row_bytes, x, y, PrefetchBytes<T>());
   } else {
@@ -336,14 +645,28 @@ void LaunchTpr(const void* w, int64_t rows, int64_t cols, const float* x, const 
 // 2.73); 64 x 2 rows for Q4_0 (1.37 / 2.14 / 2.15 vs 1.37 / 2.04 / 2.00 at the
 // old 32 / 64 x 1); Q4_K / Q5_K pairs keep 32 for rows >= 8192, else 64.
 // threads_per_row -1: the choice before that sweep (v5), for comparisons.
+//
+// v7 (threads_per_row 0 with rows_per_thread 0): a per-type and per-shape
+// choice (V7Shape, rows = all rows of a group launch); where it has none, v6.
+// threads_per_row -2 is v6 throughout.
 template <GgmlType T>
-int BatchOneTpr(int64_t cols) {
+bool V7Shape(int64_t rows, int64_t cols, int* tpr, int* rpt) {
+  V7Choice c;
+  if (!V7Pick<T>(rows, cols, &c)) return false;
+  *tpr = c.tpr;
+  *rpt = c.rpt;
+  return true;
+}
+template <GgmlType T>
+int BatchOneTpr(int64_t rows, int64_t cols) {
 #if defined(RF_GPU_CUDA)
   const int t = g_config.threads_per_row;
+  int v7_tpr = 0, v7_rpt = 0;
+  if (t == 0 && V7Shape<T>(rows, cols, &v7_tpr, &v7_rpt)) return v7_tpr;
   if (t <= 0) {
     constexpr bool kLongRowsPrefer32 = T == GgmlType::Q4_K || T == GgmlType::Q5_K || T == GgmlType::Q4_0;
     const int v5 = kLongRowsPrefer32 && cols >= 8192 && (g_config.pairs || T == GgmlType::Q4_0) ? 32 : 64;
-    if (t < 0) return v5;
+    if (t == -1) return v5;
     if constexpr (T == GgmlType::Q6_K || T == GgmlType::Q8_0 || T == GgmlType::F16 ||
                   T == GgmlType::BF16 || T == GgmlType::F32) {
       return 128;
@@ -353,6 +676,7 @@ int BatchOneTpr(int64_t cols) {
   }
   return t;
 #else
+  (void)rows;
   (void)cols;
   return g_config.threads_per_row == 128 || g_config.threads_per_row == 256 ? g_config.threads_per_row
                                                                             : 64;
@@ -362,16 +686,20 @@ int BatchOneTpr(int64_t cols) {
 // Rows per thread group for batch 1: 1, 2 or 4 (0 = auto: 2 for Q6_K, Q4_0 and
 // the float types on NVIDIA, from the sweep above; 1 elsewhere and for v5).
 template <GgmlType T>
-int BatchOneRpt(int64_t cols) {
-  (void)cols;
+int BatchOneRpt(int64_t rows, int64_t cols) {
   const int r = g_config.rows_per_thread;
   if (r == 0) {
 #if defined(RF_GPU_CUDA)
-    if (g_config.threads_per_row < 0) return 1;
+    int v7_tpr = 0, v7_rpt = 0;
+    if (g_config.threads_per_row == 0 && V7Shape<T>(rows, cols, &v7_tpr, &v7_rpt)) return v7_rpt;
+    if (g_config.threads_per_row == -1) return 1;
     if constexpr (T == GgmlType::Q6_K || T == GgmlType::Q4_0 || T == GgmlType::F16 ||
                   T == GgmlType::BF16 || T == GgmlType::F32) {
       return 2;
     }
+#else
+    (void)rows;
+    (void)cols;
 #endif
     return 1;
   }
@@ -398,7 +726,7 @@ void LaunchN(const void* w, int64_t rows, int64_t cols, const float* x, const vo
   // Q4_0); shorter rows and the other types keep 64. A row must not share a
   // wave with another, so 32 is NVIDIA only (AMD waves are 64 wide).
   if constexpr (N == 1) {
-    const int tpr = BatchOneTpr<T>(cols), rpt = BatchOneRpt<T>(cols);
+    const int tpr = BatchOneTpr<T>(rows, cols), rpt = BatchOneRpt<T>(rows, cols);
 #if defined(RF_GPU_CUDA)
     if (tpr == 32) return LaunchRpt<T, 32>(rpt, w, rows, cols, x, xq, y, s);
 #endif
@@ -445,9 +773,12 @@ void LaunchAny(GgmlType type, const void* w, int64_t rows, int64_t cols, const f
 void SetMatVecConfig(const MatVecConfig& c) {
   g_config = c;
   const int t = g_config.threads_per_row;
-  if (t != 0 && t != -1 && t != 32 && t != 128 && t != 256) g_config.threads_per_row = 64;
+  if (t != 0 && t != -1 && t != -2 && t != 32 && t != 128 && t != 256) g_config.threads_per_row = 64;
   const int r = g_config.rows_per_thread;
   if (r != 0 && r != 2 && r != 4) g_config.rows_per_thread = 1;
+  const int l = g_config.loads_per_thread;
+  if (l != 0 && l != 2 && l != 4) g_config.loads_per_thread = 1;
+  if (g_config.q4_0_runs < -1 || g_config.q4_0_runs > 1) g_config.q4_0_runs = 1;
 }
 MatVecConfig GetMatVecConfig() { return g_config; }
 
@@ -469,7 +800,9 @@ void LaunchGroupRpt(int rpt, const MatVecPart* parts, int n_parts, int64_t cols,
 }
 template <GgmlType T>
 void LaunchGroupType(const MatVecPart* parts, int n_parts, int64_t cols, const void* xq, Stream s) {
-  const int tpr = BatchOneTpr<T>(cols), rpt = BatchOneRpt<T>(cols);
+  int64_t rows = 0;
+  for (int i = 0; i < n_parts; ++i) rows += parts[i].rows;
+  const int tpr = BatchOneTpr<T>(rows, cols), rpt = BatchOneRpt<T>(rows, cols);
 #if defined(RF_GPU_CUDA)
   if (tpr == 32) return LaunchGroupRpt<T, 32>(rpt, parts, n_parts, cols, xq, s);
 #endif

@@ -33,6 +33,7 @@ struct Mfma16x16x16 {
   static constexpr int kWave = 64;
   static constexpr int kAPerLane = 4, kBPerLane = 4, kCPerLane = 4;
   static constexpr int kReplicas = 1;  // copies of each A / B element in the wave
+  static constexpr int kCRowLanes = 16;  // see CSameRow below
   RF_MMA_HD static constexpr Coord A(int lane, int item) { return {lane % 16, 4 * (lane / 16) + item}; }
   RF_MMA_HD static constexpr Coord B(int lane, int item) { return {4 * (lane / 16) + item, lane % 16}; }
   RF_MMA_HD static constexpr Coord C(int lane, int item) { return {4 * (lane / 16) + item, lane % 16}; }
@@ -46,6 +47,7 @@ struct Wmma16x16x16W32 {
   static constexpr int kWave = 32;
   static constexpr int kAPerLane = 16, kBPerLane = 16, kCPerLane = 8;
   static constexpr int kReplicas = 2;
+  static constexpr int kCRowLanes = 16;
   RF_MMA_HD static constexpr Coord A(int lane, int item) { return {lane % 16, item}; }
   RF_MMA_HD static constexpr Coord B(int lane, int item) { return {item, lane % 16}; }
   RF_MMA_HD static constexpr Coord C(int lane, int item) { return {2 * item + lane / 16, lane % 16}; }
@@ -63,6 +65,7 @@ struct Portable {
   static constexpr int kPer = 16 * 16 / W;  // P: 4 (wave 64) or 8 (wave 32)
   static constexpr int kAPerLane = kPer, kBPerLane = kPer, kCPerLane = kPer;
   static constexpr int kReplicas = 1;
+  static constexpr int kCRowLanes = 16;
   RF_MMA_HD static constexpr Coord A(int lane, int item) { return {lane % 16, kPer * (lane / 16) + item}; }
   RF_MMA_HD static constexpr Coord B(int lane, int item) { return {kPer * (lane / 16) + item, lane % 16}; }
   RF_MMA_HD static constexpr Coord C(int lane, int item) { return {kPer * (lane / 16) + item, lane % 16}; }
@@ -119,6 +122,7 @@ struct MmaSync16x16x16 {
   static constexpr int kWave = 32;
   static constexpr int kAPerLane = 8, kBPerLane = 8, kCPerLane = 8;
   static constexpr int kReplicas = 1;
+  static constexpr int kCRowLanes = 4;
   RF_MMA_HD static constexpr Coord A(int lane, int item) {
     return {lane / 4 + 8 * ((item / 2) % 2), 2 * (lane % 4) + 8 * (item / 4) + item % 2};
   }
@@ -129,6 +133,17 @@ struct MmaSync16x16x16 {
     return {lane / 4 + 8 * ((item % 4) / 2), 8 * (item / 4) + 2 * (lane % 4) + item % 2};
   }
 };
+
+// Row reductions on C fragments (a softmax over the columns of each row, as in
+// attention): in every layout above, the lanes that hold row m of C are the
+// aligned group {lane ^ x : x < kCRowLanes} of a lane holding it, and whether two
+// items of a lane lie in the same row does not depend on the lane. So a row's
+// max / sum is: combine the lane's items of that row (CSameRow), then
+// shuffle-xor over the masks 1, 2, .., kCRowLanes / 2.
+template <class L>
+RF_MMA_HD constexpr bool CSameRow(int item_a, int item_b) {
+  return L::C(0, item_a).row == L::C(0, item_b).row;
+}
 
 // FillA's order: the A items of a lane as kAPerLane / 2 pairs of consecutive k
 // (items 2p and 2p+1, packed in one 32-bit register as half2, lower k low).

@@ -80,6 +80,7 @@ StepBatch Seq(const std::vector<int32_t>& tokens, int32_t start, const std::vect
 struct BatchSetup {
   int32_t n_dec = 0, ctx = 0, block = 16, blocks_per_seq = 0;
   int32_t chunk_blocks = 0;  // the prefilling sequence's blocks follow the decoders'
+  int32_t chunk_tokens = 64;  // size of the prefill chunk of steps that carry one
   std::vector<int32_t> last_token;  // per decoding sequence: the token it feeds next
 
   std::vector<int32_t> Table(int32_t seq, int32_t kv_len) const {  // as the engine: kv_len's blocks
@@ -105,14 +106,14 @@ struct BatchSetup {
     b->seqs.push_back(std::move(s));
   }
   // Decode step `step` of the first `n` sequences (each at position ctx + step),
-  // optionally with a 64-token prefill chunk of the extra sequence (positions
-  // 0..63, recomputed every step: the same work as any 64-token chunk there).
+  // optionally with a `chunk_tokens` prefill chunk of the extra sequence
+  // (positions 0.., recomputed every step: the same work as any such chunk there).
   StepBatch DecodeStep(int32_t n, int32_t step, bool chunk) const {
     StepBatch b;
     for (int32_t s = 0; s < n; ++s) Add(&b, s, {last_token[s]}, ctx + step, true);
     if (chunk) {
-      std::vector<int32_t> toks(64);
-      for (int32_t i = 0; i < 64; ++i) toks[i] = 1000 + i;
+      std::vector<int32_t> toks(chunk_tokens);
+      for (int32_t i = 0; i < chunk_tokens; ++i) toks[i] = 1000 + i;
       Add(&b, n_dec, toks, 0, false);
     }
     return b;
@@ -208,11 +209,12 @@ int BatchMain(const gguf::GgufFile& file, GpuBackend* gpu, int32_t n, int32_t ct
   bs.ctx = ctx;
   constexpr int32_t kMaxSteps = 64;  // positions ctx .. ctx + kMaxSteps - 1 per decoder
   bs.blocks_per_seq = (ctx + kMaxSteps + bs.block - 1) / bs.block;
-  bs.chunk_blocks = 64 / bs.block;
+  constexpr int32_t kMaxChunk = 128;
+  bs.chunk_blocks = kMaxChunk / bs.block;
   bs.last_token.assign(n, 1);
   constexpr int32_t kPrefillChunk = 512;
   auto t0 = Clock::now();
-  auto model = Model::Load(file, gpu, std::max(kPrefillChunk, n + 64));
+  auto model = Model::Load(file, gpu, std::max(kPrefillChunk, n + kMaxChunk));
   if (!model.ok()) return Fail(model.status());
   const ModelConfig& c = (*model)->config();
   std::printf("loaded on %s in %.1f s\n", gpu->device_name().c_str(), Seconds(t0));
@@ -262,6 +264,37 @@ int BatchMain(const gguf::GgufFile& file, GpuBackend* gpu, int32_t n, int32_t ct
     t.Print(what);
   }
   gpu->SetAutoGraphs(true);
+  // Grouped batched GEMMs (Q/K/V, gate/up in one launch; GpuBackend::SetGemmGrouping)
+  // off and on again, and the dense path forced from 65 tokens (the chunk step's 96).
+  struct Switch { bool grouping; int dense_min_n; bool chunk; const char* name; };
+  const gpu::DenseGemmConfig dense_saved = gpu::GetDenseGemmConfig();
+  for (const Switch& v : {Switch{false, 0, false, "GEMM grouping off"},
+                          Switch{false, 0, true, "+ 64-token prefill chunk, GEMM grouping off"},
+                          Switch{true, 0, false, "GEMM grouping on"},
+                          Switch{true, 0, true, "+ 64-token prefill chunk, GEMM grouping on"},
+                          Switch{true, 65, true, "+ 64-token prefill chunk, grouping on, dense from 65 tokens"},
+                          Switch{false, 65, true, "+ 64-token prefill chunk, grouping off, dense from 65 tokens"}}) {
+    gpu->SetGemmGrouping(v.grouping);
+    gpu::DenseGemmConfig dc = dense_saved;
+    if (v.dense_min_n > 0) dc.min_n = v.dense_min_n;
+    gpu::SetDenseGemmConfig(dc);
+    if (auto st = RunSteps(**model, gpu, &bs, n, v.chunk, false, kWarm, kTimed, &t); !st.ok()) return Fail(st);
+    std::snprintf(what, sizeof what, "N=%d %s", n, v.name);
+    t.Print(what);
+  }
+  gpu::SetDenseGemmConfig(dense_saved);
+  gpu->SetGemmGrouping(true);
+  // Step time against the chunk size: within one GEMM token tile (65..128
+  // tokens) a bigger chunk should cost little (what the scheduler's
+  // step_token_sizes rely on).
+  for (int32_t k : {16, 32, 48, 64, 80, 96}) {
+    if (k <= 0 || k > kMaxChunk) continue;
+    bs.chunk_tokens = k;
+    if (auto st = RunSteps(**model, gpu, &bs, n, true, false, kWarm, kTimed, &t); !st.ok()) return Fail(st);
+    std::snprintf(what, sizeof what, "N=%d + %d-token prefill chunk (%d tokens)", n, k, n + k);
+    t.Print(what);
+  }
+  bs.chunk_tokens = 64;
   // Step time against batch size (graphs apply up to kSmallBatchMax tokens).
   for (int32_t m : {1, 2, 4, 8, 9, 12, 16, 24}) {
     if (m >= n) break;
@@ -419,6 +452,25 @@ int main(int argc, char** argv) {
     const double s = Seconds(a);
     if (rep > 0) pp_best = std::min(pp_best, s);  // first run is warm-up
   }
+  // Prefill attention on the matrix cores vs the SIMT token-tile kernel
+  // (gpu::SetPrefillAttnConfig), alternating, best of two each.
+  {
+    const gpu::PrefillAttnConfig saved = gpu::GetPrefillAttnConfig();
+    double best[2] = {1e30, 1e30};  // [0] matrix cores, [1] SIMT
+    for (int rep = 0; rep < 2; ++rep) {
+      for (int k : {0, 1}) {
+        gpu::SetPrefillAttnConfig(gpu::PrefillAttnConfig{k == 0 ? 1 : -1});
+        auto a = Clock::now();
+        auto logits = (*model)->Forward(Seq(prompt, 0, table, kBlock));
+        if (!logits.ok()) return Fail(logits.status());
+        if (auto st = gpu->Synchronize(); !st.ok()) return Fail(st);
+        best[k] = std::min(best[k], Seconds(a));
+      }
+    }
+    gpu::SetPrefillAttnConfig(saved);
+    std::printf("pp512 by prefill attention kernel: matrix cores %.0f tok/s, SIMT tiles %.0f tok/s\n",
+                512.0 / best[0], 512.0 / best[1]);
+  }
   // ---- tg128, with the decode step as one graph launch (default) and without
   SampleRequest req;
   req.params.temperature = 0.0f;
@@ -443,6 +495,41 @@ int main(int argc, char** argv) {
     return absl::OkStatus();
   };
   double tg_nograph = 0.0, tg_best = 0.0;
+  // The split-K merge folded into the attention kernel (gpu::SetAttentionMergeFold)
+  // off and on, alternating, two repeats each, graphs + default fusions + PDL.
+  // RF_DECODE_QUICK=1: only this comparison and the final table (no fusion /
+  // PDL / matvec sweeps, no run without graphs).
+  const bool quick = std::getenv("RF_DECODE_QUICK") != nullptr;
+  {
+    const bool fold_saved = gpu::GetAttentionMergeFold();
+    std::printf("tg128 with graphs, default fusions, attention merge fold off / on (tok/s):");
+    for (int rep = 0; rep < 2; ++rep) {
+      for (bool fold : {false, true}) {
+        gpu::SetAttentionMergeFold(fold);
+        double t = 0.0;
+        if (auto st = tg128(true, GpuBackend::kDefaultFusions, &t); !st.ok()) return Fail(st);
+        std::printf(" %s %.1f;", fold ? "on" : "off", 128.0 / t);
+      }
+    }
+    std::printf("\n");
+    gpu::SetAttentionMergeFold(fold_saved);
+    // Weight prefetch into L2 on a side stream (GpuBackend::SetWeightPrefetch):
+    // MB of the O projection during attention / MB of the next matrix after a
+    // norm or SwiGLU, alternating, two repeats each.
+    std::printf("tg128 with graphs, default fusions, weight prefetch attention/other MB (tok/s):");
+    struct Pf { int attn_mb, other_mb; };
+    for (int rep = 0; rep < 2; ++rep) {
+      for (Pf p : {Pf{0, 0}, Pf{8, 0}, Pf{16, 0}, Pf{0, 1}, Pf{0, 4}}) {
+        gpu->SetWeightPrefetch(size_t(p.attn_mb) << 20, size_t(p.other_mb) << 20);
+        double t = 0.0;
+        if (auto st = tg128(true, GpuBackend::kDefaultFusions, &t); !st.ok()) return Fail(st);
+        std::printf(" %d/%d %.1f;", p.attn_mb, p.other_mb, 128.0 / t);
+      }
+    }
+    std::printf("\n");
+    gpu->SetWeightPrefetch(0, 0);
+  }
+  if (!quick) {
   if (auto st = tg128(false, GpuBackend::kDefaultFusions, &tg_nograph); !st.ok()) return Fail(st);
   // What each fusion (GpuBackend::Fusion bits) gains, alone and as the one
   // left out of all: 1 norm+quantize (Q8_0 rule), 2 SwiGLU+quantize,
@@ -479,7 +566,8 @@ int main(int argc, char** argv) {
     struct Mv { int tpr, rpt, pf; bool pdl; };
     for (int rep = 0; rep < 2; ++rep) {
       for (Mv v : {Mv{-1, 0, 0, false}, Mv{0, 0, 0, false}, Mv{-1, 0, 0, true}, Mv{0, 0, 0, true},
-                   Mv{0, 0, 1024, true}, Mv{0, 0, -1, true}, Mv{0, 1, 0, true}}) {
+                   Mv{0, 0, 1024, true}, Mv{0, 0, -1, true}, Mv{0, 1, 0, true},
+                   Mv{-2, 0, -1, true}}) {  // -2: the v6 shapes (gpu_api.h)
         gpu::MatVecConfig mc = mv_saved;
         mc.threads_per_row = v.tpr;
         mc.rows_per_thread = v.rpt;
@@ -495,7 +583,9 @@ int main(int argc, char** argv) {
     gpu::SetMatVecConfig(mv_saved);
     gpu::SetPdl(pdl_saved);
   }
+  }  // !quick
   if (auto st = tg128(true, GpuBackend::kDefaultFusions, &tg_best); !st.ok()) return Fail(st);
+  if (quick) tg_nograph = 1e30;  // not measured
   std::printf("tg128 without graphs: %.1f tok/s; with graphs (default fusions %u, PDL %s): %.1f tok/s "
               "(%d graphs captured, %d replays)\n",
               128.0 / tg_nograph, GpuBackend::kDefaultFusions, gpu::GetPdl() ? "on" : "off",

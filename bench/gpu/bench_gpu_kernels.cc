@@ -4,6 +4,8 @@
 //    enough copies (> 4x L2) that every launch reads device memory;
 //  * the f32 tiled and matrix-core paths at n=512 (TFLOP/s), and the matrix-core
 //    GEMM table (`bench_gpu_kernels gemm` prints only that) at n = 16..2048;
+//  * `gemm_group`: a layer's Q/K/V and gate/up GEMMs as separate launches vs one
+//    grouped launch; `crossover`: the dense path vs the in-loop GEMM per shape;
 //  * device-to-device copy bandwidth (bytes read + written);
 //  * the sampler at a 128k vocabulary, GPU vs the CPU reference sampler.
 #include <chrono>
@@ -317,6 +319,155 @@ void RunDenseBench(gpu::Stream s) {
   }
 }
 
+// ---- grouped batched GEMM (`bench_gpu_kernels gemm_group`): the matmuls of a
+// Llama-3-8B layer that read the same activations (Q/K/V: 4096 + 1024 + 1024
+// rows; gate/up: 2 x 14336 rows; K = 4096) as separate LaunchMatMulMma calls
+// vs one LaunchMatMulMmaGroup, at the batched-decode token counts. Weights
+// rotate over copies worth > 256 MiB.
+void RunGroupBench(gpu::Stream s) {
+  struct Group {
+    const char* name;
+    GgmlType type;
+    std::vector<int64_t> rows;
+  };
+  const int64_t k = 4096;
+  const std::vector<Group> groups = {{"Q/K/V", GgmlType::Q4_K, {4096, 1024, 1024}},
+                                     {"Q/K (V apart)", GgmlType::Q4_K, {4096, 1024}},
+                                     {"gate/up", GgmlType::Q4_K, {14336, 14336}},
+                                     {"Q/K/V", GgmlType::Q6_K, {4096, 1024, 1024}},
+                                     {"Q/K/V", GgmlType::Q8_0, {4096, 1024, 1024}},
+                                     {"gate/up", GgmlType::Q8_0, {14336, 14336}}};
+  const int nmax = 128;
+  float* x = nullptr;
+  CHECK_GPU(gpu::Malloc(reinterpret_cast<void**>(&x), size_t(nmax) * k * sizeof(float)));
+  {
+    std::vector<float> hx(size_t(nmax) * k);
+    std::mt19937 rng(19);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    for (float& v : hx) v = nd(rng);
+    CHECK_GPU(gpu::CopyToDevice(x, hx.data(), hx.size() * sizeof(float), s));
+  }
+  std::printf("\n| GEMM group | type | rows | n | separate us | grouped us | separate TB/s | grouped TB/s | gain |\n"
+              "|---|---|---|---|---|---|---|---|---|\n");
+  for (const Group& g : groups) {
+    size_t bytes = 0;
+    for (int64_t r : g.rows) bytes += RowBytes(g.type, k) * r;
+    const int copies = static_cast<int>(std::max<size_t>(2, (size_t{256} << 20) / bytes + 1));
+    std::vector<std::vector<void*>> w;  // [part][copy]
+    std::vector<float*> y;
+    std::string rows_s;
+    for (int64_t r : g.rows) {
+      w.push_back(MakeWeights(g.type, r, k, copies, s));
+      float* p = nullptr;
+      CHECK_GPU(gpu::Malloc(reinterpret_cast<void**>(&p), size_t(nmax) * r * sizeof(float)));
+      y.push_back(p);
+      if (!rows_s.empty()) rows_s.push_back('+');
+      rows_s.append(std::to_string(r));
+    }
+    for (int n : {16, 32, 48, 64, 96, 128}) {
+      const size_t np = g.rows.size();
+      const double sep = bench::MedianMs(s, [&](int i) {
+        for (size_t p = 0; p < np; ++p) gpu::LaunchMatMulMma(g.type, w[p][i % copies], g.rows[p], k, x, y[p], n, s);
+      }, 20, 5, 3);
+      const double grp = bench::MedianMs(s, [&](int i) {
+        gpu::MatVecPart parts[gpu::kMaxMatVecParts];
+        for (size_t p = 0; p < np; ++p) parts[p] = gpu::MatVecPart{w[p][i % copies], y[p], g.rows[p]};
+        gpu::LaunchMatMulMmaGroup(g.type, k, x, n, parts, static_cast<int>(np), s);
+      }, 20, 5, 3);
+      CHECK_GPU(gpu::LastLaunchError());
+      std::printf("| %s | %s | %s | %d | %.1f | %.1f | %.2f | %.2f | %.2fx |\n", g.name,
+                  std::string(TypeName(g.type)).c_str(), rows_s.c_str(), n, sep * 1e3, grp * 1e3,
+                  bytes / (sep * 1e-3) / 1e12, bytes / (grp * 1e-3) / 1e12, sep / grp);
+      std::fflush(stdout);
+      if (n > 32 && n <= 64) {  // the v4 kernel (no parts table) vs v5 forced, grouped
+        const gpu::GemmConfig saved = gpu::GetGemmConfig();
+        gpu::GemmConfig v5;
+        v5.narrow = 1;
+        gpu::SetGemmConfig(v5);
+        const double g5 = bench::MedianMs(s, [&](int i) {
+          gpu::MatVecPart parts[gpu::kMaxMatVecParts];
+          for (size_t p = 0; p < np; ++p) parts[p] = gpu::MatVecPart{w[p][i % copies], y[p], g.rows[p]};
+          gpu::LaunchMatMulMmaGroup(g.type, k, x, n, parts, static_cast<int>(np), s);
+        }, 20, 5, 3);
+        gpu::SetGemmConfig(saved);
+        CHECK_GPU(gpu::LastLaunchError());
+        std::printf("| %s (v5 forced) | %s | %s | %d | %.1f | %.1f | %.2f | %.2f | %.2fx |\n", g.name,
+                    std::string(TypeName(g.type)).c_str(), rows_s.c_str(), n, sep * 1e3, g5 * 1e3,
+                    bytes / (sep * 1e-3) / 1e12, bytes / (g5 * 1e-3) / 1e12, sep / g5);
+      }
+    }
+    for (auto& v : w)
+      for (void* p : v) gpu::Free(p);
+    for (float* p : y) gpu::Free(p);
+  }
+  gpu::Free(x);
+}
+
+// ---- dense crossover (`bench_gpu_kernels crossover`): per type and shape, the
+// in-loop GEMM's automatic choice (LaunchMatMulMma: v5 / v4 / GemmMmaKernel)
+// against the whole dense path (activation conversion + dequantization + f16
+// GEMM, LaunchMatMulDense) at n = 64..512, including the 1024-row K/V shape
+// whose f16 copy (8 MiB) stays in L2. The crossover per shape is the smallest
+// n from which dense is faster at every larger n measured.
+void RunCrossoverBench(gpu::Stream s) {
+  struct Shape {
+    int64_t m, k;
+  };
+  const int64_t kmax = 14336, nmax = 512;
+  float *x = nullptr, *y = nullptr;
+  void *x16 = nullptr, *w16 = nullptr;
+  const size_t w16_bytes = gpu::MatMulDenseWeightBytes(GgmlType::Q4_K, kmax, 4096);
+  CHECK_GPU(gpu::Malloc(reinterpret_cast<void**>(&x), size_t(nmax) * kmax * sizeof(float)));
+  CHECK_GPU(gpu::Malloc(reinterpret_cast<void**>(&y), size_t(nmax) * kmax * sizeof(float)));
+  CHECK_GPU(gpu::Malloc(&x16, gpu::MatMulDenseActivationBytes(kmax, nmax)));
+  CHECK_GPU(gpu::Malloc(&w16, w16_bytes));
+  {
+    std::vector<float> hx(size_t(nmax) * kmax);
+    std::mt19937 rng(23);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    for (float& v : hx) v = nd(rng);
+    CHECK_GPU(gpu::CopyToDevice(x, hx.data(), hx.size() * sizeof(float), s));
+  }
+  gpu::DenseScratch d;
+  d.w16 = w16;
+  d.w16_bytes = w16_bytes;
+  d.x16 = x16;
+  d.x16_bytes = gpu::MatMulDenseActivationBytes(kmax, nmax);
+  const std::vector<int> ns = {64, 96, 128, 192, 256, 384, 512};
+  std::printf("\n| crossover type | m x k | n | in-loop us | dense us | dense/in-loop |\n|---|---|---|---|---|---|\n");
+  for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q8_0}) {
+    for (Shape sh : {Shape{4096, 4096}, Shape{1024, 4096}, Shape{14336, 4096}, Shape{4096, 14336}}) {
+      const size_t bytes = RowBytes(type, sh.k) * sh.m;
+      const int copies = static_cast<int>(std::max<size_t>(2, (size_t{256} << 20) / bytes + 1));
+      std::vector<void*> w = MakeWeights(type, sh.m, sh.k, copies, s);
+      int cross = 0;
+      for (int n : ns) {
+        const double mma = bench::MedianMs(s, [&](int i) {
+          gpu::LaunchMatMulMma(type, w[i % copies], sh.m, sh.k, x, y, n, s);
+        }, 10, 5, 3);
+        const double dense = bench::MedianMs(s, [&](int i) {
+          gpu::LaunchMatMulDense(type, w[i % copies], sh.m, sh.k, x, y, n, d, s);
+        }, 10, 5, 3);
+        CHECK_GPU(gpu::LastLaunchError());
+        if (dense < mma && cross == 0) cross = n;
+        if (dense >= mma) cross = 0;
+        std::printf("| %s | %lldx%lld | %d | %.1f | %.1f | %.2f |\n", std::string(TypeName(type)).c_str(),
+                    static_cast<long long>(sh.m), static_cast<long long>(sh.k), n, mma * 1e3, dense * 1e3,
+                    dense / mma);
+        std::fflush(stdout);
+      }
+      std::printf("| %s | %lldx%lld | crossover | %s |  |  |\n", std::string(TypeName(type)).c_str(),
+                  static_cast<long long>(sh.m), static_cast<long long>(sh.k),
+                  cross > 0 ? std::to_string(cross).c_str() : "> 512");
+      for (void* p : w) gpu::Free(p);
+    }
+  }
+  gpu::Free(x);
+  gpu::Free(y);
+  gpu::Free(x16);
+  gpu::Free(w16);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -330,6 +481,16 @@ int main(int argc, char** argv) {
   // `bench_gpu_kernels gemm`: the GEMM table alone.
   if (argc > 1 && std::string(argv[1]) == "gemm") {
     RunGemmBench(s, argc > 2 && std::string(argv[2]) == "sweep");
+    return 0;
+  }
+  // `bench_gpu_kernels gemm_group` / `crossover`: grouped vs separate batched
+  // GEMMs; dense path vs in-loop GEMM per shape at n = 64..512.
+  if (argc > 1 && std::string(argv[1]) == "gemm_group") {
+    RunGroupBench(s);
+    return 0;
+  }
+  if (argc > 1 && std::string(argv[1]) == "crossover") {
+    RunCrossoverBench(s);
     return 0;
   }
   // `bench_gpu_kernels dense`: the dense prefill path table alone.
@@ -359,6 +520,8 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  // `bench_gpu_kernels matvec`: the copy bandwidth and the two matvec tables only.
+  const bool matvec_only = argc > 1 && std::string(argv[1]) == "matvec";
   // ---- copy bandwidth
   const size_t copy_bytes = size_t{1} << 30;
   void *src = nullptr, *dst = nullptr;
@@ -430,7 +593,7 @@ int main(int argc, char** argv) {
                 bytes / 1048576.0, ms * 1e3, bytes / (ms * 1e-3) / 1e12,
                 bytes / (ms_only * 1e-3) / 1e12, t.anchor, bytes / (ms_pdl * 1e-3) / 1e12);
     std::fflush(stdout);
-    if (t.type == GgmlType::Q4_K || t.type == GgmlType::F16 || t.type == GgmlType::Q8_0) {
+    if (!matvec_only && (t.type == GgmlType::Q4_K || t.type == GgmlType::F16 || t.type == GgmlType::Q8_0)) {
       const double tms = bench::MedianMs(s, [&](int i) {
         gpu::LaunchMatMulTiled(t.type, w[i % copies], m, k, x, y, 512, s);
       }, 5, 5, 2);
@@ -444,47 +607,109 @@ int main(int argc, char** argv) {
     for (void* p : w) gpu::Free(p);
   }
   // ---- batch-1 matvec kernel shapes (gpu::MatVecConfig) at the decode shapes of
-  // Llama-3-8B: kernel alone (PDL off), activations quantized beforehand.
-  std::printf("\n| type | m x k | config (threads/row, pairs, rows/thread) | us | TB/s |\n|---|---|---|---|---|\n");
+  // Llama-3-8B, activations quantized beforehand, kernel alone with PDL off and
+  // on: 4096x4096 (attention output), 14336x4096 (gate / up alone), 4096x14336
+  // (down) and, for the quantized types, the two groups a decode step launches
+  // as one kernel (LaunchMatVecQuantizedGroup): Q+K+V (4096 + 1024 + 1024 rows)
+  // and gate+up (2 x 14336 rows). Config: threads per row (-2: v6 auto, -1: v5
+  // auto, 0: auto), pairs, rows per thread (0: auto), then loads per thread
+  // (float types) or Q4_0 runs (1 on, -1 off; 0 auto).
+  std::printf("\n| type | m x k | config (threads/row, pairs, rows/thread, loads or runs) | us | TB/s | TB/s PDL on |\n"
+              "|---|---|---|---|---|---|\n");
   const gpu::MatVecConfig saved = gpu::GetMatVecConfig();
   const bool saved_pdl = gpu::GetPdl();
-  gpu::SetPdl(false);
-  for (GgmlType type : {GgmlType::F16, GgmlType::Q4_0, GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q5_K,
-                        GgmlType::Q8_0, GgmlType::F32}) {
+  for (GgmlType type : {GgmlType::F16, GgmlType::Q4_0, GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q8_0,
+                        GgmlType::Q5_K, GgmlType::F32, GgmlType::BF16}) {
     struct Shape {
       int64_t m, k;
+      int parts;  // 1: one weight; 3: Q+K+V (m, m/4, m/4); 2: gate+up (m, m)
     };
-    for (Shape sh : {Shape{4096, 4096}, Shape{14336, 4096}, Shape{4096, 14336}}) {
-      const size_t bytes = RowBytes(type, sh.k) * sh.m;
+    const bool quantized = gpu::ActivationRule(type) != 0;
+    const bool is_float = !quantized;
+    std::vector<Shape> shapes = {{4096, 4096, 1}, {14336, 4096, 1}, {4096, 14336, 1}};
+    if (quantized) {
+      shapes.push_back({4096, 4096, 3});
+      shapes.push_back({14336, 4096, 2});
+    }
+    for (Shape sh : shapes) {
+      std::vector<int64_t> part_rows = {sh.m};
+      if (sh.parts == 3) part_rows = {sh.m, sh.m / 4, sh.m / 4};
+      if (sh.parts == 2) part_rows = {sh.m, sh.m};
+      int64_t total_rows = 0;
+      for (int64_t r : part_rows) total_rows += r;
+      const size_t row_bytes = RowBytes(type, sh.k);
+      const size_t bytes = row_bytes * total_rows;
       const int copies = static_cast<int>(std::max<size_t>(2, (size_t{256} << 20) / bytes + 1));
-      std::vector<void*> w = MakeWeights(type, sh.m, sh.k, copies, s);
-      const bool quantized = gpu::ActivationRule(type) != 0;
+      std::vector<void*> w = MakeWeights(type, total_rows, sh.k, copies, s);
+      float* yp = nullptr;
+      CHECK_GPU(gpu::Malloc(reinterpret_cast<void**>(&yp), total_rows * sizeof(float)));
       if (quantized) gpu::LaunchQuantizeActivation(type, x, sh.k, scratch, s);
+      auto launch = [&](int i) {
+        const uint8_t* base = static_cast<const uint8_t*>(w[i % copies]);
+        if (sh.parts == 1) {
+          if (quantized) {
+            gpu::LaunchMatMulSmallBatchQuantized(type, base, sh.m, sh.k, scratch, yp, 1, s);
+          } else {
+            gpu::LaunchMatMulSmallBatch(type, base, sh.m, sh.k, x, yp, 1, scratch, s);
+          }
+          return;
+        }
+        gpu::MatVecPart ps[gpu::kMaxMatVecParts];
+        int64_t r0 = 0;
+        for (size_t p = 0; p < part_rows.size(); ++p) {
+          ps[p] = gpu::MatVecPart{base + r0 * row_bytes, yp + r0, part_rows[p]};
+          r0 += part_rows[p];
+        }
+        gpu::LaunchMatVecQuantizedGroup(type, sh.k, scratch, ps, static_cast<int>(part_rows.size()), s);
+      };
+      struct Cfg {
+        int tpr, pairs, rpt, extra;
+        int pf = -1;  // L2 prefetch bytes per row under PDL (-1 auto)
+      };
+      std::vector<Cfg> cfgs;
       const bool k4 = type == GgmlType::Q4_K || type == GgmlType::Q5_K;
-      for (int tpr : {-1, 0, 32, 64, 128, 256}) {  // -1: v5 auto, 0: auto
-        for (int pairs = 0; pairs <= (k4 ? 1 : 0); ++pairs) {
-          for (int rpt : {0, 1, 2, 4}) {  // 0: auto
-            if (tpr <= 0 && rpt != 0) continue;
-            gpu::MatVecConfig cfg;
-            cfg.threads_per_row = tpr;
-            cfg.pairs = pairs == 1;
-            cfg.rows_per_thread = rpt;
-            gpu::SetMatVecConfig(cfg);
-            const double ms = bench::MedianMs(s, [&](int i) {
-              if (quantized) {
-                gpu::LaunchMatMulSmallBatchQuantized(type, w[i % copies], sh.m, sh.k, scratch, y, 1, s);
-              } else {
-                gpu::LaunchMatMulSmallBatch(type, w[i % copies], sh.m, sh.k, x, y, 1, scratch, s);
-              }
-            }, 100, 7, 20);
-            CHECK_GPU(gpu::LastLaunchError());
-            std::printf("| %s | %lldx%lld | %d, %d, %d | %.2f | %.2f |\n", std::string(TypeName(type)).c_str(),
-                        static_cast<long long>(sh.m), static_cast<long long>(sh.k), tpr, pairs, rpt,
-                        ms * 1e3, bytes / (ms * 1e-3) / 1e12);
+      for (int tpr : {-2, -1, 0}) cfgs.push_back({tpr, 1, 0, 0});
+      if (k4) cfgs.push_back({0, 0, 0, 0});
+      // The automatic shape with other L2 prefetch amounts (only the PDL column differs).
+      for (int pf : {0, 512, 1024, 4096}) cfgs.push_back({0, 1, 0, 0, pf});
+      for (int tpr : {32, 64, 128, 256}) {
+        for (int pairs = k4 ? 0 : 1; pairs <= 1; ++pairs) {
+          for (int rpt : {1, 2, 4}) {
+            if (is_float) {
+              for (int loads : {1, 2, 4}) cfgs.push_back({tpr, pairs, rpt, loads});
+            } else if (type == GgmlType::Q4_0) {
+              cfgs.push_back({tpr, pairs, rpt, -1});
+              if (rpt <= 2 && sh.k % 256 == 0) cfgs.push_back({tpr, pairs, rpt, 1});
+            } else {
+              cfgs.push_back({tpr, pairs, rpt, 0});
+            }
           }
         }
       }
+      for (const Cfg& c : cfgs) {
+        gpu::MatVecConfig cfg;
+        cfg.threads_per_row = c.tpr;
+        cfg.pairs = c.pairs == 1;
+        cfg.rows_per_thread = c.rpt;
+        if (is_float) cfg.loads_per_thread = c.extra;
+        if (type == GgmlType::Q4_0) cfg.q4_0_runs = c.extra;
+        cfg.prefetch_bytes = c.pf;
+        gpu::SetMatVecConfig(cfg);
+        double ms[2];
+        for (int pdl = 0; pdl < 2; ++pdl) {
+          gpu::SetPdl(pdl == 1);
+          ms[pdl] = bench::MedianMs(s, launch, 100, 7, 20);
+          CHECK_GPU(gpu::LastLaunchError());
+        }
+        const char* group = sh.parts == 3 ? "QKV " : sh.parts == 2 ? "gate+up " : "";
+        std::printf("| %s | %s%lldx%lld | %d, %d, %d, %d%s%s | %.2f | %.2f | %.2f |\n",
+                    std::string(TypeName(type)).c_str(), group, static_cast<long long>(total_rows),
+                    static_cast<long long>(sh.k), c.tpr, c.pairs, c.rpt, c.extra, c.pf >= 0 ? ", prefetch " : "",
+                    c.pf >= 0 ? std::to_string(c.pf).c_str() : "", ms[0] * 1e3,
+                    bytes / (ms[0] * 1e-3) / 1e12, bytes / (ms[1] * 1e-3) / 1e12);
+      }
       std::fflush(stdout);
+      gpu::Free(yp);
       for (void* p : w) gpu::Free(p);
     }
   }
@@ -493,6 +718,7 @@ int main(int argc, char** argv) {
   gpu::Free(x);
   gpu::Free(y);
   gpu::Free(scratch);
+  if (matvec_only) return 0;
 
   // ---- sampler at 128k vocabulary
   const int vocab = 128256;

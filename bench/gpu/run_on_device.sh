@@ -41,7 +41,8 @@ if [[ $mode == pack ]]; then
     grep -Ev '/(libc|libm|libdl|libpthread|librt|libstdc\+\+|libgcc_s|ld-linux[^/]*)\.so' |
     while read -r lib; do cp -L "$lib" "$bin/lib/"; done
   # The working tree (models included) and the carried binaries share a 64 MiB limit.
-  (cd "$bin" && tar -czf ../.device-bin.tgz . && rm -rf ./* && mv ../.device-bin.tgz bin.tgz)
+  # xz: a third of gzip's size for these binaries (gzip no longer fits the three).
+  (cd "$bin" && tar -cJf ../.device-bin.txz . && rm -rf ./* && mv ../.device-bin.txz bin.txz)
   du -sh "$bin"
   exit 0
 fi
@@ -49,8 +50,10 @@ fi
 # ---- run (device machine)
 out=${OUT:-/tmp/rf-gpu-out}
 mkdir -p "$out"
-if [[ -f $bin/bin.tgz ]]; then
-  mkdir -p /tmp/rf-bin && tar -xzf "$bin/bin.tgz" -C /tmp/rf-bin && bin=/tmp/rf-bin
+if [[ -f $bin/bin.txz || -f $bin/bin.tgz ]]; then  # python's tarfile: the image may lack xz
+  mkdir -p /tmp/rf-bin &&
+    python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' \
+      "$(ls "$bin"/bin.t?z | head -1)" /tmp/rf-bin && bin=/tmp/rf-bin
 fi
 export LD_LIBRARY_PATH=$bin/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 export ROCMFORGE_MODELS_DIR=$root/models
@@ -130,6 +133,19 @@ if want profile_batch; then  # where a batched decode step's time goes (docs/gpu
   done
 fi
 
+if want gemm_group; then  # grouped vs separate batched GEMMs; dense vs in-loop crossover per shape
+  stage bench_gemm_group.md 120 "$bin/bench_gpu_kernels" gemm_group
+  cat "$out/bench_gemm_group.md" | tee -a "$summary"
+  stage bench_crossover.md 150 "$bin/bench_gpu_kernels" crossover
+  cat "$out/bench_crossover.md" | tee -a "$summary"
+fi
+if want batch_step; then  # batched decode steps only (no ncu): grouping on / off, dense from 65
+  stage decode_batch.log 150 "$bin/bench_gpu_decode" Q4_K_M /tmp batch "${RF_BATCH_N:-32}" "${RF_BATCH_CTX:-512}"
+  grep -E '^\||prefilled|batched decode' "$out/decode_batch.log" | tee -a "$summary"
+fi
+if [[ -n ${RF_TEST_FILTER:-} ]]; then  # a subset of test_gpu instead of the `tests` stage
+  stage test_gpu.log 170 "$bin/test_gpu" --gtest_filter="$RF_TEST_FILTER" --gtest_output="xml:$out/test_gpu.xml"
+fi
 want tests && stage test_gpu.log 170 "$bin/test_gpu" --gtest_output="xml:$out/test_gpu.xml"
 [[ -f $out/test_gpu.log ]] && grep -E '^\[  (PASSED|FAILED|SKIPPED) |^\[  FAILED  \]|tests ran' "$out/test_gpu.log" | tee -a "$summary"
 [[ -f $out/test_gpu.log ]] && grep -E 'agreement|max \|logit' "$out/test_gpu.log" | tee -a "$summary"
@@ -169,7 +185,7 @@ if want gemm_ncu; then  # stall reasons and memory traffic of one batched-decode
   done
 fi
 
-want kernels && stage bench_kernels.md 100 "$bin/bench_gpu_kernels"
+want kernels && stage bench_kernels.md 100 "$bin/bench_gpu_kernels" ${RF_KERNELS_ARGS:-}  # e.g. matvec
 [[ -f $out/bench_kernels.md ]] && cat "$out/bench_kernels.md" >>"$summary"
 
 : >"$out/bench_decode.md"
@@ -187,8 +203,8 @@ fi
 want decode && decode Q4_K_M 120
 
 # memcheck over the kernel tests (the model tests only repeat the same kernels)
-want memcheck && stage memcheck.log 120 compute-sanitizer --tool memcheck --error-exitcode 3 --print-limit 20 \
-  "$bin/test_gpu" --gtest_filter='*GpuOps.*:*GpuMatMul*:*GpuSampling.*:*GpuAttention*'
+want memcheck && stage memcheck.log 200 compute-sanitizer --tool memcheck --error-exitcode 3 --print-limit 20 \
+  "$bin/test_gpu" --gtest_filter='*GpuOps.*:*GpuMatMul*:*GpuMatVec*:*GpuGemmGroup*:*GpuDense*:*GpuSampling.*:*GpuAttention*:*GpuPrefetch*:*GpuPdl*'
 [[ -f $out/memcheck.log ]] && grep -E 'ERROR SUMMARY|Invalid|FAILED' "$out/memcheck.log" | head -20 | tee -a "$summary"
 
 want q8 && decode Q8_0 120

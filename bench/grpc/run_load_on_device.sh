@@ -19,7 +19,7 @@ if [[ $mode == pack ]]; then
   set -e
   build=$root/build-cuda-server
   "$root/scripts/build.sh" "$build" -DCMAKE_BUILD_TYPE=Release -DROCMFORGE_GPU=cuda \
-    -DCMAKE_CUDA_COMPILER=/usr/local/cuda/bin/nvcc -DROCMFORGE_BUILD_TESTS=OFF -- rocmforge load_bench
+    -DCMAKE_CUDA_COMPILER=/usr/local/cuda/bin/nvcc -DCMAKE_CUDA_ARCHITECTURES=90-real -DROCMFORGE_BUILD_TESTS=OFF -- rocmforge load_bench
   rm -rf "$bin" && mkdir -p "$bin/lib"
   cp "$build/cli/rocmforge" "$build/bench/load_bench" "$bin/"
   strip --strip-unneeded "$bin/rocmforge" "$bin/load_bench"
@@ -27,14 +27,15 @@ if [[ $mode == pack ]]; then
     grep -Ev '/(libc|libm|libdl|libpthread|librt|libstdc\+\+|libgcc_s|ld-linux[^/]*)\.so' |
     while read -r lib; do cp -L "$lib" "$bin/lib/"; done
   grep -qx '/.device-load/' "$root/.git/info/exclude" 2>/dev/null || echo '/.device-load/' >>"$root/.git/info/exclude"
-  (cd "$bin" && tar -czf ../.device-load.tgz . && rm -rf ./* && mv ../.device-load.tgz bin.tgz)
+  (cd "$bin" && tar -cJf ../.device-load.txz . && rm -rf ./* && mv ../.device-load.txz bin.txz)
   du -sh "$bin"
   exit 0
 fi
 
 out=${OUT:-/tmp/rf-load-out}
 mkdir -p "$out"
-mkdir -p /tmp/rf-load && tar -xzf "$bin/bin.tgz" -C /tmp/rf-load
+mkdir -p /tmp/rf-load &&  # python's tarfile: the image may lack xz
+  python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' "$bin/bin.txz" /tmp/rf-load
 b=/tmp/rf-load
 export LD_LIBRARY_PATH=$b/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/device.txt"
@@ -64,15 +65,18 @@ metrics_step_summary() {
 }
 port=50061
 for cfg in ${CONFIGS:-512:64}; do
-  mbt=${cfg%%:*} cap=${cfg##*:}
+  # MBT:CAP[:nofill]: nofill runs the worker with --no-fill-step-sizes.
+  mbt=${cfg%%:*} rest=${cfg#*:}
+  cap=${rest%%:*} fill_arg=""
+  [[ $rest == *:nofill ]] && { fill_arg=--no-fill-step-sizes; cap=$cap-nofill; }
   log=$out/worker-mbt$mbt-cap$cap.log
   "$b/rocmforge" worker --model "$model" --device gpu --host 127.0.0.1 --port $port --metrics-port 9091 \
-    --max-batch-tokens "$mbt" --max-prefill-with-decodes "$cap" --max-running "${MAX_RUNNING:-64}" \
-    --ctx 4096 >"$log" 2>&1 &
+    --max-batch-tokens "$mbt" --max-prefill-with-decodes "${cap%-nofill}" $fill_arg --max-running "${MAX_RUNNING:-64}" \
+    --ctx 4096 ${WORKER_ARGS:-} >"$log" 2>&1 &
   wpid=$!
   for _ in $(seq 1 240); do grep -q "listening on" "$log" && break; kill -0 $wpid 2>/dev/null || break; sleep 0.5; done
   grep -q "listening on" "$log" || { cat "$log"; exit 1; }
-  echo "== --max-batch-tokens $mbt --max-prefill-with-decodes $cap --max-running ${MAX_RUNNING:-64}" |
+  echo "== --max-batch-tokens $mbt --max-prefill-with-decodes $cap --max-running ${MAX_RUNNING:-64} $fill_arg ${WORKER_ARGS:-}" |
     tee -a "$out/load_bench.txt"
   # One client run per level, with the worker's step metrics read after each:
   # the mean step time and batch size per level (metrics_step_summary below)
@@ -99,3 +103,6 @@ for cfg in ${CONFIGS:-512:64}; do
   kill -TERM $wpid; wait $wpid
   tail -3 "$log"
 done
+# The device tool returns at most 8 files: everything but the table goes in one archive.
+(cd "$out" && tar -czf /tmp/rf-load-logs.tgz --exclude=load_bench.txt --exclude=logs.tgz . &&
+  find . -type f ! -name load_bench.txt ! -name device.txt -delete && mv /tmp/rf-load-logs.tgz logs.tgz)

@@ -27,7 +27,8 @@ constexpr int64_t kDefaultPrefillWithDecodes = 64;
 constexpr char kUsage[] =
     "worker --model M.gguf [--port 50061] [--metrics-port 9091] [--device cpu|gpu] "
     "[--host 127.0.0.1|0.0.0.0] [--threads N] [--ctx N] [--kv-blocks N] [--kv-memory-mb N] "
-    "[--max-batch-tokens N] [--max-running N] [--max-prefill-with-decodes N] [--drain-timeout S] [--tls-cert F --tls-key F [--tls-client-ca F]]";
+    "[--max-batch-tokens N] [--max-running N] [--max-prefill-with-decodes N] [--no-fill-step-sizes] "
+    "[--drain-timeout S] [--tls-cert F --tls-key F [--tls-client-ca F]]";
 
 struct Parsed {
   worker::WorkerOptions worker;
@@ -41,7 +42,7 @@ absl::StatusOr<Parsed> ParseArgs(const std::vector<std::string>& args) {
                              "kv-blocks", "kv-memory-mb", "max-batch-tokens", "max-running", "max-prefill-with-decodes",
                              "drain-timeout",
                              "tls-cert", "tls-key", "tls-client-ca"},
-                            {});
+                            {"no-fill-step-sizes"});
   if (!flags.ok()) return flags.status();
   if (!flags->positional().empty()) {
     return absl::InvalidArgumentError(absl::StrCat("unexpected argument '", flags->positional()[0], "'"));
@@ -90,6 +91,8 @@ absl::StatusOr<Parsed> ParseArgs(const std::vector<std::string>& args) {
   p.engine.max_batch_tokens = static_cast<int32_t>(batch);
   p.engine.max_running = static_cast<int32_t>(running);
   p.engine.max_prefill_tokens_with_decodes = static_cast<int32_t>(prefill_cap);
+  // Off: the prefill cap is exact even where a bigger chunk would cost the same step time.
+  p.engine.fill_step_sizes = !flags->Has("no-fill-step-sizes");
   auto drain = flags->GetDouble("drain-timeout", 30);
   if (!drain.ok()) return drain.status();
   if (!(*drain >= 0)) return absl::InvalidArgumentError("--drain-timeout must be >= 0 seconds");

@@ -4,6 +4,8 @@ namespace rocmforge {
 
 MemoryUsage Backend::DeviceMemoryUsage() const { return HostMemoryUsage(); }
 
+std::vector<int32_t> Backend::StepTokenSizes() const { return {}; }
+
 void Backend::AddRmsNorm(float* x, const float* residual, const Weight& w, float* out, int n,
                          int dim, float eps) {
   Add(x, residual, static_cast<int64_t>(n) * dim);

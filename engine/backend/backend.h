@@ -81,6 +81,11 @@ class Backend {
   // this process's resident set and the host's RAM). Safe to call from any
   // thread, concurrently with steps (metrics scrapes call it).
   virtual MemoryUsage DeviceMemoryUsage() const;
+  // Step sizes in tokens, ascending, at which a step's time steps up: a step of
+  // n tokens (n <= the last size) takes about as long as one of the smallest
+  // size >= n (the GPU's GEMM token tiles). Empty where time grows smoothly
+  // with n (the CPU). The scheduler fills steps up to these sizes.
+  virtual std::vector<int32_t> StepTokenSizes() const;
 
   // Makes a GGUF tensor resident (the CPU returns a view into the mapping; the
   // GPU copies it once). Unimplemented for types the backend cannot compute.

@@ -4,11 +4,21 @@
 
 namespace rocmforge::sched {
 
+int32_t PrefillCapWithDecodes(const SchedulerOptions& options, int32_t decodes) {
+  const int32_t cap = options.max_prefill_tokens_with_decodes;
+  if (cap <= 0) return 0;
+  for (const int32_t size : options.step_token_sizes) {
+    if (size >= decodes + cap) return size - decodes;
+  }
+  return cap;
+}
+
 Scheduler::Scheduler(const SchedulerOptions& options, kv::KvCacheManager* kv)
     : options_(options), kv_(kv) {
   options_.max_batch_tokens = std::max(options_.max_batch_tokens, 1);
   options_.max_running = std::clamp(options_.max_running, 1, options_.max_batch_tokens);
   options_.max_prefill_tokens_with_decodes = std::max(options_.max_prefill_tokens_with_decodes, 0);
+  std::sort(options_.step_token_sizes.begin(), options_.step_token_sizes.end());
 }
 
 bool Scheduler::Add(uint64_t id, std::vector<int32_t> tokens, int32_t priority) {
@@ -113,7 +123,7 @@ bool Scheduler::TrySchedule(StepPlan& plan) {
   }
   const bool has_decodes = !plan.seqs.empty();
   if (has_decodes && options_.max_prefill_tokens_with_decodes > 0) {
-    budget = std::min(budget, options_.max_prefill_tokens_with_decodes);
+    budget = std::min(budget, PrefillCapWithDecodes(options_, static_cast<int32_t>(plan.seqs.size())));
   }
 
   // 2. Prefill chunks of running sequences (long prompts continue here).

@@ -10,6 +10,10 @@
 //    `max_prefill_tokens_with_decodes` of them: a step's time grows with its
 //    tokens, and every running stream waits for the whole step, so this bounds
 //    inter-token latency while an idle engine still prefills at full budget.
+//    Where the backend's step time rises in steps (`step_token_sizes`), the
+//    cap is raised so the step fills the size it already costs: 32 decodes
+//    with a cap of 64 make a 96-token step, which costs what 128 tokens cost
+//    on the GPU, so prefill takes 96.
 //  * Admission FCFS within priority (higher first); the queue head is never
 //    overtaken, so a big request cannot starve.
 //  * KV blocks are reserved here for every planned token. When a running
@@ -40,7 +44,13 @@ struct SchedulerOptions {
   int32_t max_batch_tokens = 512;
   int32_t max_running = 64;  // clamped to max_batch_tokens (each decode needs a token)
   int32_t max_prefill_tokens_with_decodes = 0;  // 0: no cap beyond max_batch_tokens
+  std::vector<int32_t> step_token_sizes = {};  // ascending; Backend::StepTokenSizes()
 };
+
+// The most prefill tokens a step that carries `decodes` decode tokens may take
+// (before the token budget): max_prefill_tokens_with_decodes, raised to fill the
+// smallest step size >= decodes + that cap; 0 means no cap.
+int32_t PrefillCapWithDecodes(const SchedulerOptions& options, int32_t decodes);
 
 struct Sequence {
   uint64_t id = 0;

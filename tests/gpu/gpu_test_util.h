@@ -93,6 +93,9 @@ struct HostTensor {
 inline HostTensor MakeTensor(std::mt19937& rng, GgmlType type, int64_t rows, int64_t cols,
                              float scale = 0.5f, const char* name = "w") {
   HostTensor t;
+  // A row of partial blocks is no tensor of this type (LoadWeight refuses it).
+  EXPECT_EQ(cols % GetTypeInfo(type)->block_size, 0) << "MakeTensor: " << cols << " is no whole row of "
+                                                      << TypeName(type) << " blocks";
   const size_t row_bytes = RowBytes(type, cols);
   t.bytes.resize(row_bytes * rows);
   for (int64_t r = 0; r < rows; ++r) {

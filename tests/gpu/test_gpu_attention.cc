@@ -6,8 +6,9 @@
 // 256; decode batches of 1/3/17/64 tokens at contexts 1..4097 with and without
 // a prefill chunk in the step; the quantization for the output projection
 // folded into the split merge; prefill chunks of 1..513 tokens at positions
-// 0, 5 and 4000 between decode tokens (the token-tile kernel). Outputs are
-// poisoned with NaN before each run.
+// 0, 5 and 4000 between decode tokens (the token-tile kernel); runs of 1, 2,
+// 31, 33 and 65 tokens at tile edges on both tile kernels (matrix cores and
+// SIMT). Outputs are poisoned with NaN before each run.
 #include <algorithm>
 #include <cmath>
 
@@ -228,6 +229,46 @@ TEST_P(GpuAttention, PrefillChunksAtAwkwardPositionsBetweenDecodeTokens) {
   }
 }
 
+// Token-tile edges on both tile kernels (gpu::PrefillAttnConfig: the matrix-core
+// one and the SIMT one): runs of 1, 2, 31, 33 and 65 tokens (a tile holds 32 /
+// heads-per-block tokens, so runs end and straddle tiles at every offset; the
+// matrix-core kernel takes 64 keys a pass, so contexts end mid-pass) starting
+// at positions 0, 3, 37 and 300 between decode tokens, plus a 129-token prompt
+// so the step has >= 256 tokens (where tiles are taken). Per token, vs the CPU.
+TEST_P(GpuAttention, TileEdgesOnBothTileKernels) {
+  RF_REQUIRE_GPU(gpu);
+  auto cpu = MakeCpu();
+  const AttnCase c = GetParam();
+  std::mt19937 rng(std::random_device{}());
+  std::uniform_int_distribution<int> decode_ctx(1, 500);
+  const gpu::PrefillAttnConfig saved = gpu::GetPrefillAttnConfig();
+  for (int kernel : {1, -1}) {
+    gpu::SetPrefillAttnConfig(gpu::PrefillAttnConfig{kernel});
+    for (int start : {0, 3, 37, 300}) {
+      std::vector<int> final_ctx, n_new;
+      auto add = [&](int ctx, int n) {
+        final_ctx.push_back(ctx);
+        n_new.push_back(n);
+      };
+      add(decode_ctx(rng), 1);
+      for (int len : {1, 2, 31, 33, 65}) {
+        add(start + len, len);
+        if (len != 31) add(decode_ctx(rng), 1);  // the 31- and 33-token runs back to back
+      }
+      add(129, 129);
+      const DecodeAtContexts d = MakeDecodeAtContexts(rng, final_ctx, n_new);
+      KvCacheShape shape{1, c.n_kv_heads, c.head_dim, kBlock, d.blocks};
+      ASSERT_TRUE(gpu->InitKvCache(shape).ok());
+      ASSERT_TRUE(cpu->InitKvCache(shape).ok());
+      if (d.fill.n_tokens() > 0) RunBoth(gpu.get(), cpu.get(), d.fill, c, rng, /*attend=*/false);
+      EXPECT_LE(RunBoth(gpu.get(), cpu.get(), d.decode, c, rng, /*attend=*/true, /*per_token=*/true),
+                1e-2)
+          << "tile kernel " << kernel << ", runs at " << start;
+    }
+  }
+  gpu::SetPrefillAttnConfig(saved);
+}
+
 // Attention followed by the output projection at batch <= 8: the backend
 // folds the projection's activation quantization into the split-K merge.
 // With fusions on and off the attention output and the projection must be
@@ -246,6 +287,7 @@ TEST_P(GpuAttention, QuantizeFoldedIntoMergeMatchesUnfused) {
   const int n = step.n_tokens(), q_dim = c.n_heads * c.head_dim;
   const auto q = RandomVec(rng, size_t(n) * q_dim);
   for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_K}) {
+    if (q_dim % GetTypeInfo(type)->block_size != 0) continue;  // e.g. 6 x 96 is no Q4_K row
     HostTensor wo = MakeTensor(rng, type, 96, q_dim);
     auto w = gpu->LoadWeight(wo.info);
     ASSERT_TRUE(w.ok()) << w.status();

@@ -4,6 +4,7 @@
 // multiple of any tile, and LaunchMatMul's path choice (dense taken only for
 // large n with enough scratch, and then correct). Fresh random inputs every
 // run; outputs start as NaN.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -141,8 +142,8 @@ TEST_P(GpuDense, LaunchMatMulDensePathMatchesReference) {
     std::vector<int> ns;
   };
   const std::vector<Shape> shapes =
-      k_quant ? std::vector<Shape>{{1, 256, {513}}, {17, 512, {255}}, {129, 768, {513}}, {4099, 256, {129}}}
-              : std::vector<Shape>{{1, 32, {513}}, {17, 96, {255}}, {129, 800, {513}}, {4099, 224, {129}}};
+      k_quant ? std::vector<Shape>{{1, 256, {513}}, {17, 512, {255}}, {129, 768, {513, 64}}, {4099, 256, {129, 96}}}
+              : std::vector<Shape>{{1, 32, {513}}, {17, 96, {255}}, {129, 800, {513, 64}}, {4099, 224, {129, 96}}};
   const gpu::DenseGemmConfig saved = gpu::GetDenseGemmConfig();
   for (const Shape& sh : shapes) {
     HostTensor t = MakeTensor(rng, type, sh.rows, sh.cols);
@@ -164,10 +165,11 @@ TEST_P(GpuDense, LaunchMatMulDensePathMatchesReference) {
       d.x16 = x16.p;
       d.x16_bytes = gpu::MatMulDenseActivationBytes(sh.cols, n);
       DevMem qscratch(gpu::MatMulScratchBytes(sh.cols, n));
-      // Auto tile and split, both row tiles, and a forced K split.
-      for (gpu::DenseGemmConfig cfg : {gpu::DenseGemmConfig{0, 0, 129, 0, 0}, gpu::DenseGemmConfig{128, 1, 129, 0, 0},
-                                       gpu::DenseGemmConfig{256, 0, 129, 0, 0}, gpu::DenseGemmConfig{0, 3, 129, 0, 0},
-                                       gpu::DenseGemmConfig{0, 0, 129, 32, -1}}) {
+      // Auto tile and split, both row tiles, and a forced K split; min_n 9 (the
+      // floor) so the batched-decode sizes (64, 96) take the path too.
+      for (gpu::DenseGemmConfig cfg : {gpu::DenseGemmConfig{0, 0, 9, 0, 0}, gpu::DenseGemmConfig{128, 1, 9, 0, 0},
+                                       gpu::DenseGemmConfig{256, 0, 9, 0, 0}, gpu::DenseGemmConfig{0, 3, 9, 0, 0},
+                                       gpu::DenseGemmConfig{0, 0, 9, 32, -1}}) {
         gpu::SetDenseGemmConfig(cfg);
         const bool takes = gpu::MatMulDenseTakes(type, wg->data, sh.rows, sh.cols, n, d);
         EXPECT_EQ(takes, type != GgmlType::F32) << what;
@@ -190,7 +192,9 @@ TEST_P(GpuDense, LaunchMatMulDensePathMatchesReference) {
         small.w16_bytes = 16;
         EXPECT_FALSE(gpu::MatMulDenseTakes(type, wg->data, sh.rows, sh.cols, n, small)) << what;
       }
-      EXPECT_FALSE(gpu::MatMulDenseTakes(type, wg->data, sh.rows, sh.cols, 128, d)) << what;
+      const int below = gpu::DenseMinTokensFor(type, sh.rows, sh.cols) - 1;
+      EXPECT_FALSE(gpu::MatMulDenseTakes(type, wg->data, sh.rows, sh.cols, std::min(below, n), d)) << what;
+      EXPECT_FALSE(gpu::MatMulDenseTakes(type, wg->data, sh.rows, sh.cols, gpu::kSmallBatchMax, d)) << what;
     }
   }
   gpu::SetDenseGemmConfig(saved);

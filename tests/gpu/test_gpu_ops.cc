@@ -5,6 +5,7 @@
 // quantization, RoPE + KV store) against the CPU and the unfused kernels, and
 // the backend with its fusions on against itself with them off.
 #include <cstring>
+#include <initializer_list>
 #include <numeric>
 
 #include "engine/common/fp16.h"
@@ -252,76 +253,89 @@ void ExpectSameQuantization(GgmlType weight_type, const std::vector<float>& valu
   EXPECT_EQ(bad, 0) << what;
 }
 
+// A row that is not whole blocks of its type is refused at load (kernels read
+// whole blocks, so it would be read past its end).
+TEST(GpuOps, LoadWeightRefusesPartialBlocks) {
+  RF_REQUIRE_GPU(gpu);
+  std::mt19937 rng(3);
+  HostTensor ok = MakeTensor(rng, GgmlType::Q4_K, 4, 512);
+  EXPECT_TRUE(gpu->LoadWeight(ok.info).ok());
+  HostTensor bad = MakeTensor(rng, GgmlType::Q4_K, 4, 512);
+  bad.info.dims[0] = 576;  // 2.25 super-blocks a row
+  const auto w = gpu->LoadWeight(bad.info);
+  ASSERT_FALSE(w.ok());
+  EXPECT_NE(w.status().message().find("whole Q4_K blocks"), std::string_view::npos) << w.status();
+}
+
+// The grid of the activation-quantizing fusion tests: f(type, width, n) for
+// each width of each case and n = 1, 3, 8 rows.
+struct QuantCase {
+  GgmlType type;
+  std::vector<int> widths;
+};
+template <typename F>
+void ForEachQuantCase(std::initializer_list<QuantCase> cases, F f) {
+  for (const QuantCase& c : cases) {
+    for (int width : c.widths) {
+      for (int n : {1, 3, 8}) f(c.type, width, n);
+    }
+  }
+}
+
 TEST(GpuOps, FusedNormQuantizeMatchesCpu) {
   RF_REQUIRE_GPU(gpu);
   auto cpu = MakeCpu();
   std::mt19937 rng(std::random_device{}());
-  struct Case {
-    GgmlType type;
-    std::vector<int> dims;
-  };
-  for (const Case& c : {Case{GgmlType::Q8_0, {96, 352, 4096, 8192}},
-                        Case{GgmlType::Q4_K, {256, 768, 4096, 8192}}}) {
-    for (int dim : c.dims) {
-      ASSERT_TRUE(gpu::RmsNormQuantizeSupported(c.type, dim));
-      for (int n : {1, 3, 8}) {
-        for (bool add : {false, true}) {
-          const std::string what = std::string(TypeName(c.type)) + (add ? " add" : "") + " dim " +
-                                   std::to_string(dim) + " n " + std::to_string(n);
-          HostTensor w = MakeTensor(rng, GgmlType::F32, 1, dim);
-          auto wg = gpu->LoadWeight(w.info);
-          auto wc = cpu->LoadWeight(w.info);
-          ASSERT_TRUE(wg.ok() && wc.ok());
-          const auto x = RandomVec(rng, size_t(n) * dim, 2.0f);
-          const auto r = RandomVec(rng, size_t(n) * dim, 1.0f);
-          Buf xg(gpu.get(), x), xc(cpu.get(), x), rg(gpu.get(), r), rc(cpu.get(), r);
-          Buf og(gpu.get(), x.size()), oc(cpu.get(), x.size());
-          DevBytes xq(gpu.get(), size_t(n) * dim / 32 * sizeof(HostActQ8));
-          const auto* wd = static_cast<const float*>(wg->data);
-          if (add) {
-            gpu::LaunchAddRmsNormQuantize(xg.p, rg.p, wd, og.p, n, dim, 1e-5f, c.type, xq.p,
-                                          gpu->stream());
-            cpu->AddRmsNorm(xc.p, rc.p, *wc, oc.p, n, dim, 1e-5f);
-            EXPECT_LE(RelErr(xg.Get(), xc.Get()), 1e-6) << what;
-          } else {
-            gpu::LaunchRmsNormQuantize(xg.p, wd, og.p, n, dim, 1e-5f, c.type, xq.p, gpu->stream());
-            cpu->RmsNorm(xc.p, *wc, oc.p, n, dim, 1e-5f);
-          }
-          const std::vector<float> out = og.Get();
-          EXPECT_LE(RelErr(out, oc.Get()), 1e-5) << what;
-          ExpectSameQuantization(c.type, out, n, dim, xq.Get<HostActQ8>(), what);
-        }
+  ForEachQuantCase({{GgmlType::Q8_0, {96, 352, 4096, 8192}}, {GgmlType::Q4_K, {256, 768, 4096, 8192}}},
+                   [&](GgmlType type, int dim, int n) {
+    ASSERT_TRUE(gpu::RmsNormQuantizeSupported(type, dim));
+    for (bool add : {false, true}) {
+      const std::string what = std::string(TypeName(type)) + (add ? " add" : "") + " dim " +
+                               std::to_string(dim) + " n " + std::to_string(n);
+      HostTensor w = MakeTensor(rng, GgmlType::F32, 1, dim);
+      auto wg = gpu->LoadWeight(w.info);
+      auto wc = cpu->LoadWeight(w.info);
+      ASSERT_TRUE(wg.ok() && wc.ok());
+      const auto x = RandomVec(rng, size_t(n) * dim, 2.0f);
+      const auto r = RandomVec(rng, size_t(n) * dim, 1.0f);
+      Buf xg(gpu.get(), x), xc(cpu.get(), x), rg(gpu.get(), r), rc(cpu.get(), r);
+      Buf og(gpu.get(), x.size()), oc(cpu.get(), x.size());
+      DevBytes xq(gpu.get(), size_t(n) * dim / 32 * sizeof(HostActQ8));
+      const auto* wd = static_cast<const float*>(wg->data);
+      if (add) {
+        gpu::LaunchAddRmsNormQuantize(xg.p, rg.p, wd, og.p, n, dim, 1e-5f, type, xq.p, gpu->stream());
+        cpu->AddRmsNorm(xc.p, rc.p, *wc, oc.p, n, dim, 1e-5f);
+        EXPECT_LE(RelErr(xg.Get(), xc.Get()), 1e-6) << what;
+      } else {
+        gpu::LaunchRmsNormQuantize(xg.p, wd, og.p, n, dim, 1e-5f, type, xq.p, gpu->stream());
+        cpu->RmsNorm(xc.p, *wc, oc.p, n, dim, 1e-5f);
       }
+      const std::vector<float> out = og.Get();
+      EXPECT_LE(RelErr(out, oc.Get()), 1e-5) << what;
+      ExpectSameQuantization(type, out, n, dim, xq.Get<HostActQ8>(), what);
     }
-  }
+  });
 }
 
 TEST(GpuOps, FusedSwiGLUQuantizeMatchesCpu) {
   RF_REQUIRE_GPU(gpu);
   auto cpu = MakeCpu();
   std::mt19937 rng(std::random_device{}());
-  struct Case {
-    GgmlType type;
-    std::vector<int> cols;
-  };
-  for (const Case& c : {Case{GgmlType::Q4_0, {96, 352, 2816}}, Case{GgmlType::Q6_K, {256, 768, 2816}}}) {
-    for (int cols : c.cols) {
-      for (int n : {1, 3, 8}) {
-        const std::string what =
-            std::string(TypeName(c.type)) + " cols " + std::to_string(cols) + " n " + std::to_string(n);
-        const int64_t total = int64_t(n) * cols;
-        const auto g = RandomVec(rng, total, 3.0f), u = RandomVec(rng, total, 1.0f);
-        Buf gg(gpu.get(), g), gc(cpu.get(), g), ug(gpu.get(), u), uc(cpu.get(), u);
-        DevBytes xq(gpu.get(), size_t(total) / 32 * sizeof(HostActQ8));
-        // In place, as the model calls it (out = gate).
-        gpu::LaunchSwiGLUQuantize(gg.p, ug.p, gg.p, total, c.type, xq.p, gpu->stream());
-        cpu->SwiGLU(gc.p, uc.p, gc.p, total);
-        const std::vector<float> out = gg.Get();
-        EXPECT_LE(RelErr(out, gc.Get()), 1e-5) << what;
-        ExpectSameQuantization(c.type, out, n, cols, xq.Get<HostActQ8>(), what);
-      }
-    }
-  }
+  ForEachQuantCase({{GgmlType::Q4_0, {96, 352, 2816}}, {GgmlType::Q6_K, {256, 768, 2816}}},
+                   [&](GgmlType type, int cols, int n) {
+    const std::string what =
+        std::string(TypeName(type)) + " cols " + std::to_string(cols) + " n " + std::to_string(n);
+    const int64_t total = int64_t(n) * cols;
+    const auto g = RandomVec(rng, total, 3.0f), u = RandomVec(rng, total, 1.0f);
+    Buf gg(gpu.get(), g), gc(cpu.get(), g), ug(gpu.get(), u), uc(cpu.get(), u);
+    DevBytes xq(gpu.get(), size_t(total) / 32 * sizeof(HostActQ8));
+    // In place, as the model calls it (out = gate).
+    gpu::LaunchSwiGLUQuantize(gg.p, ug.p, gg.p, total, type, xq.p, gpu->stream());
+    cpu->SwiGLU(gc.p, uc.p, gc.p, total);
+    const std::vector<float> out = gg.Get();
+    EXPECT_LE(RelErr(out, gc.Get()), 1e-5) << what;
+    ExpectSameQuantization(type, out, n, cols, xq.Get<HostActQ8>(), what);
+  });
 }
 
 // The fused RoPE + KV store kernel against RoPE and StoreKv run separately

@@ -20,62 +20,31 @@ struct Mode {
 };
 
 std::vector<Mode> Modes() {
-  std::vector<Mode> m;
-  SamplingParams p;
-  p.temperature = 0.0f;
-  m.push_back({"greedy", p});
-  p = SamplingParams{};
-  p.temperature = 0.8f;
-  m.push_back({"temperature", p});
-  p.top_k = 40;
-  m.push_back({"top_k", p});
-  p.top_k = 0;
-  p.top_p = 0.9f;
-  m.push_back({"top_p", p});
-  p.top_p = 1.0f;
-  p.min_p = 0.05f;
-  m.push_back({"min_p", p});
-  p = SamplingParams{};
-  p.temperature = 1.3f;
-  p.top_k = 100;
-  p.top_p = 0.7f;
-  p.min_p = 0.02f;
-  p.repetition_penalty = 1.3f;
-  p.repetition_window = 16;
-  p.logprobs = 5;
-  m.push_back({"all_filters_penalty_logprobs", p});
-  return m;
+  return {
+      {"greedy", {.temperature = 0.0f}},
+      {"temperature", {.temperature = 0.8f}},
+      {"top_k", {.temperature = 0.8f, .top_k = 40}},
+      {"top_p", {.temperature = 0.8f, .top_p = 0.9f}},
+      {"min_p", {.temperature = 0.8f, .min_p = 0.05f}},
+      {"all_filters_penalty_logprobs",
+       {.temperature = 1.3f, .top_k = 100, .top_p = 0.7f, .min_p = 0.02f, .repetition_penalty = 1.3f,
+        .repetition_window = 16, .logprobs = 5}},
+  };
 }
 
 // More modes for the few-rows and awkward-vocabulary tests: the bench's top-k + top-p,
 // min-p alone at a high temperature, top-p with min-p, greedy with penalty and logprobs.
 std::vector<Mode> MoreModes() {
   std::vector<Mode> m = Modes();
-  SamplingParams p;
-  p.temperature = 0.8f;
-  p.top_k = 40;
-  p.top_p = 0.95f;
-  m.push_back({"top_k_40_top_p", p});
-  p = SamplingParams{};
-  p.temperature = 1.7f;
-  p.min_p = 0.1f;
-  m.push_back({"min_p_hot", p});
-  p = SamplingParams{};
-  p.temperature = 1.1f;
-  p.top_p = 0.5f;
-  p.min_p = 0.2f;
-  p.logprobs = 3;
-  m.push_back({"top_p_min_p_logprobs", p});
-  p = SamplingParams{};
-  p.temperature = 0.0f;
-  p.repetition_penalty = 1.5f;
-  p.repetition_window = 8;
-  p.logprobs = 4;
-  m.push_back({"greedy_penalty_logprobs", p});
-  p = SamplingParams{};
-  p.temperature = 0.6f;
-  p.top_k = 1;
-  m.push_back({"top_k_1", p});
+  const std::vector<Mode> more = {
+      {"top_k_40_top_p", {.temperature = 0.8f, .top_k = 40, .top_p = 0.95f}},
+      {"min_p_hot", {.temperature = 1.7f, .min_p = 0.1f}},
+      {"top_p_min_p_logprobs", {.temperature = 1.1f, .top_p = 0.5f, .min_p = 0.2f, .logprobs = 3}},
+      {"greedy_penalty_logprobs",
+       {.temperature = 0.0f, .repetition_penalty = 1.5f, .repetition_window = 8, .logprobs = 4}},
+      {"top_k_1", {.temperature = 0.6f, .top_k = 1}},
+  };
+  m.insert(m.end(), more.begin(), more.end());
   return m;
 }
 

@@ -382,6 +382,41 @@ TEST(MmaLayout, PairsAsTheNarrowGemmAssumes) {
   ExpectOneRowPerLane<Portable<32>>();
 }
 
+// Row reductions over C (the matrix-core prefill attention's softmax): the
+// lanes {l ^ x : x < kCRowLanes} and the items CSameRow with item i hold the
+// 16 columns of C(l, i).row, each once, and CSameRow holds for every lane.
+template <class L>
+bool RowGroupsHold() {
+  static_assert((L::kCRowLanes & (L::kCRowLanes - 1)) == 0, "xor masks need a power of two");
+  for (int l = 0; l < L::kWave; ++l)
+    for (int i = 0; i < L::kCPerLane; ++i) {
+      const int row = L::C(l, i).row;
+      std::array<int, 16> seen{};
+      for (int x = 0; x < L::kCRowLanes; ++x)
+        for (int j = 0; j < L::kCPerLane; ++j) {
+          if ((L::C(l, j).row == row) != CSameRow<L>(i, j)) return false;
+          if (!CSameRow<L>(i, j)) continue;
+          const Coord c = L::C(l ^ x, j);
+          if (c.row != row) return false;
+          ++seen[c.col];
+        }
+      for (int col = 0; col < 16; ++col)
+        if (seen[col] != 1) return false;
+    }
+  return true;
+}
+struct MfmaWithNarrowRowGroups : Mfma16x16x16 {  // wrong: 4 lanes hold only part of a row
+  static constexpr int kCRowLanes = 4;
+};
+TEST(MmaLayout, RowGroupsForRowReductions) {
+  EXPECT_TRUE(RowGroupsHold<Mfma16x16x16>());
+  EXPECT_TRUE(RowGroupsHold<Wmma16x16x16W32>());
+  EXPECT_TRUE(RowGroupsHold<Portable<64>>());
+  EXPECT_TRUE(RowGroupsHold<Portable<32>>());
+  EXPECT_TRUE(RowGroupsHold<MmaSync16x16x16>());
+  EXPECT_FALSE(RowGroupsHold<MfmaWithNarrowRowGroups>());  // the check can fail
+}
+
 TEST(MmaLayout, HalfConversionIsExactOnTestValues) {
   for (int v = -16; v <= 16; ++v) {
     const float f = static_cast<float>(v) / 4.0f;

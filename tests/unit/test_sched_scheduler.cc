@@ -129,7 +129,16 @@ class Harness {
       int32_t decodes = 0, prefill = 0;
       for (const ScheduledSeq& p : plan.seqs) (p.is_prefill ? prefill : decodes) += p.n_tokens;
       if (decodes > 0) {
-        ASSERT_LE(prefill, opt_.max_prefill_tokens_with_decodes) << "prefill cap";
+        // The cap, or what fills the step size the capped step falls in.
+        int32_t cap = opt_.max_prefill_tokens_with_decodes;
+        const int32_t capped = decodes + cap;
+        for (int32_t size : opt_.step_token_sizes) {
+          if (size >= capped) {
+            cap = size - decodes;
+            break;
+          }
+        }
+        ASSERT_LE(prefill, cap) << "prefill cap";
       }
     }
     // "Run the model": store the step's tokens.
@@ -220,6 +229,44 @@ TEST(Scheduler, PrefillIsCappedOnlyInStepsThatCarryDecodes) {
     for (const auto& p : plan.seqs) (p.is_prefill ? prefill : decodes) += p.n_tokens;
     EXPECT_EQ(decodes, 1) << "step " << step;
     EXPECT_EQ(prefill, 12) << "step " << step;
+  }
+  h.RunToCompletion();
+  h.ExpectAllCorrect();
+}
+
+TEST(Scheduler, PrefillCapWithDecodesFillsTheStepSize) {
+  SchedulerOptions opt{.max_batch_tokens = 512, .max_running = 64, .max_prefill_tokens_with_decodes = 64};
+  EXPECT_EQ(PrefillCapWithDecodes(opt, 32), 64);  // no sizes: the cap as given
+  opt.step_token_sizes = {8, 16, 32, 64, 128};
+  EXPECT_EQ(PrefillCapWithDecodes(opt, 32), 96);   // 96 tokens cost what 128 cost
+  EXPECT_EQ(PrefillCapWithDecodes(opt, 1), 127);
+  EXPECT_EQ(PrefillCapWithDecodes(opt, 64), 64);   // exactly 128
+  EXPECT_EQ(PrefillCapWithDecodes(opt, 65), 64);   // past the last size: the cap
+  opt.max_prefill_tokens_with_decodes = 20;
+  EXPECT_EQ(PrefillCapWithDecodes(opt, 10), 22);   // 30 -> 32
+  EXPECT_EQ(PrefillCapWithDecodes(opt, 44), 20);   // 64 exactly
+  opt.max_prefill_tokens_with_decodes = 0;
+  EXPECT_EQ(PrefillCapWithDecodes(opt, 32), 0);    // no cap stays no cap
+}
+
+// A step with decodes takes the prefill that fills its step size, never more
+// than the token budget, and results stay exact.
+TEST(Scheduler, StepSizesRaiseThePrefillCap) {
+  SchedulerOptions opt{.max_batch_tokens = 120, .max_running = 8, .max_prefill_tokens_with_decodes = 12,
+                       .step_token_sizes = {16, 32, 64}};
+  Harness h(opt, 400, 16);
+  std::mt19937 rng(6);
+  h.Add(1, {RandomPrompt(rng, 20), 60, 0});
+  h.Add(2, {RandomPrompt(rng, 20), 60, 0});
+  StepPlan plan = h.Step();  // both prompts at once (idle engine)
+  EXPECT_EQ(plan.num_tokens, 40);
+  h.Add(3, {RandomPrompt(rng, 300), 3, 0});
+  for (int step = 0; step < 4; ++step) {
+    plan = h.Step();
+    int32_t prefill = 0, decodes = 0;
+    for (const auto& p : plan.seqs) (p.is_prefill ? prefill : decodes) += p.n_tokens;
+    EXPECT_EQ(decodes, 2) << "step " << step;
+    EXPECT_EQ(prefill, 14) << "step " << step;  // 2 + 12 = 14 -> fills 16
   }
   h.RunToCompletion();
   h.ExpectAllCorrect();
@@ -333,6 +380,7 @@ TEST(Scheduler, RandomWorkloadsKeepEveryInvariant) {
     SchedulerOptions opt{.max_batch_tokens = 8 + static_cast<int32_t>(rng() % 120),
                          .max_running = 1 + static_cast<int32_t>(rng() % 12),
                          .max_prefill_tokens_with_decodes = static_cast<int32_t>(rng() % 3) * 7};
+    if (rng() % 2 == 0) opt.step_token_sizes = {4, 8, 16, 32, 64};
     const int32_t bs = 1 + static_cast<int32_t>(rng() % 16);
     const int32_t max_len = 60;
     const int32_t blocks = (max_len + bs - 1) / bs + static_cast<int32_t>(rng() % 40);

@@ -54,6 +54,9 @@ GpuBackend::~GpuBackend() {
   gpu::Free(sample_io_dev_);
   gpu::HostFree(sample_io_host_);
   gpu::StreamDestroy(stream_);
+  gpu::StreamDestroy(side_stream_);  // idle: Flush joined it, StreamSync waited
+  gpu::EventDestroy(fork_event_);
+  gpu::EventDestroy(join_event_);
 }
 
 absl::Status GpuBackend::Check(const gpu::GpuStatus& st) const {
@@ -119,6 +122,13 @@ size_t GpuBackend::AvailableMemoryBytes() const {
   return free_b > reserve ? free_b - reserve : 0;
 }
 
+std::vector<int32_t> GpuBackend::StepTokenSizes() const {
+  // Steps of 9..128 tokens run the GEMMs in token tiles of 16, 32, 64 and 128
+  // (kernels/matmul_mma*.hip); from 192 the dense path grows smoothly with n.
+  if (!gpu::MatMulMmaAvailable()) return {};
+  return {gpu::kSmallBatchMax, 16, 32, 64, 128};
+}
+
 MemoryUsage GpuBackend::DeviceMemoryUsage() const {
   MemoryUsage m;
   size_t free_b = 0, total_b = 0;
@@ -136,6 +146,13 @@ absl::StatusOr<Weight> GpuBackend::LoadWeight(const gguf::TensorInfo& t) {
                                                  "requantize to Q4_K, Q5_K, Q6_K, Q8_0, Q4_0 or F16"));
   }
   const int64_t cols = t.cols(), rows = t.rows();
+  // Kernels read whole blocks: a partial one would be read past the row.
+  const GgmlTypeInfo* info = GetTypeInfo(t.type);
+  if (info == nullptr || cols % info->block_size != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("tensor '", t.name, "': rows of ", cols,
+                                                   " elements are not whole ", std::string(TypeName(t.type)),
+                                                   " blocks"));
+  }
   if (rows > 1 && cols % 8 != 0) {
     return absl::UnimplementedError(
         absl::StrCat("tensor '", t.name, "': rows of ", cols, " elements (GPU needs a multiple of 8)"));
@@ -239,10 +256,38 @@ void GpuBackend::MatMul(const Weight& w, const float* x, float* y, int n) {
   if (rule == 0 || n > gpu::kSmallBatchMax) {
     DropActivationCache();
     const gpu::DenseScratch dense = DenseScratchFor(type, wd, rows, cols, n);
+    if (gemm_grouping_ && n > gpu::kSmallBatchMax && !gpu::MatMulDenseTakes(type, wd, rows, cols, n, dense)) {
+      // Joins the open group when it reads the same x (and does not write it).
+      GemmGroup& g = gemm_group_;
+      const bool writes_x = y < x + static_cast<int64_t>(n) * cols && x < y + static_cast<int64_t>(n) * rows;
+      if (g.n_parts > 0 && (g.type != type || g.cols != cols || g.x != x || g.n != n || writes_x ||
+                            g.n_parts == gpu::kMaxMatVecParts)) {
+        EmitGemmGroup();
+      }
+      if (writes_x) {  // never the case for a Llama layer; launched alone
+        Enqueue(Sig(4, type, wd, rows, cols, x, y, n, scratch, dense.w16, dense.x16),
+                [=] { gpu::LaunchMatMul(type, wd, rows, cols, x, y, n, scratch, dense, st); });
+        return;
+      }
+      if (g.n_parts == 0) {
+        // Whatever is held (x's producer, a residual Add, attention, RoPEs)
+        // runs before the group: a held op emits the open group first when
+        // it launches, so the two must never be held together.
+        EmitHeld();
+        g.type = type;
+        g.cols = cols;
+        g.x = x;
+        g.n = n;
+      }
+      g.parts[g.n_parts++] = gpu::MatVecPart{wd, y, rows};
+      return;
+    }
     Enqueue(Sig(4, type, wd, rows, cols, x, y, n, scratch, dense.w16, dense.x16),
             [=] { gpu::LaunchMatMul(type, wd, rows, cols, x, y, n, scratch, dense, st); });
     return;
   }
+  // While the producer of x (held) runs, the side stream may fetch w into L2.
+  if (n == 1) MaybePrefetchWeight(wd, RowBytes(type, cols) * static_cast<size_t>(rows));
   if (act_x_ != x || act_n_ != n || act_cols_ != cols || act_rule_ != rule) {
     // The op that produced x may quantize it in the same pass.
     if (!EmitHeldFusedWithQuantize(type, x, n, cols, scratch)) {
@@ -279,6 +324,21 @@ void GpuBackend::MatMul(const Weight& w, const float* x, float* y, int n) {
   if (y < x_end && x < y_end) DropActivationCache();
 }
 
+void GpuBackend::EmitGemmGroup() {
+  if (gemm_group_.n_parts == 0) return;
+  const GemmGroup g = gemm_group_;
+  gemm_group_.n_parts = 0;  // before Enqueue, which emits an open group first
+  const gpu::Stream st = stream_;
+  std::string sig = Sig(40, g.type, g.cols, g.x, g.n, g.n_parts);
+  for (int i = 0; i < g.n_parts; ++i) sig += Sig(41, g.parts[i].w, g.parts[i].y, g.parts[i].rows);
+  Enqueue(std::move(sig), [=] { gpu::LaunchMatMulMmaGroup(g.type, g.cols, g.x, g.n, g.parts, g.n_parts, st); });
+}
+
+void GpuBackend::SetGemmGrouping(bool on) {
+  EmitHeld();
+  gemm_grouping_ = on;
+}
+
 void GpuBackend::AddBias(float* y, const Weight& bias, int n) {
   DropActivationCache();
   const auto* bd = static_cast<const float*>(bias.data);
@@ -301,6 +361,13 @@ void GpuBackend::Attention(int layer, const float* q, float* out, int n_heads, f
   b.max_ctx = (max_ctx_ + 255) / 256 * 256;
   const size_t need = gpu::AttentionScratchBytes(n_tokens_, n_heads, kv_.head_dim, b.max_ctx);
   if (need > attn_scratch_cap_ && !Grow(&attn_scratch_, &attn_scratch_cap_, need).ok()) return;
+  if (attn_scratch_ != attn_ready_ptr_ || attn_scratch_cap_ != attn_ready_cap_) {
+    // A new buffer (Grow only ever enlarges one): zero its split counters
+    // before anything launched from now on uses it.
+    if (!Check(gpu::AttentionScratchInit(attn_scratch_, attn_scratch_cap_, stream_)).ok()) return;
+    attn_ready_ptr_ = attn_scratch_;
+    attn_ready_cap_ = attn_scratch_cap_;
+  }
   // Held: the wo matmul that reads `out` may take the quantization into the
   // split merge (gpu_backend_fusion.cc).
   HeldAttention a;
@@ -342,6 +409,7 @@ absl::Status GpuBackend::BeginGraphCapture() {
 
 absl::Status GpuBackend::EndGraphCapture() {
   EmitHeld();  // launched inside the capture
+  JoinSideStream();
   explicit_capture_ = false;
   return Check(gpu::EndCapture(stream_, &graph_));
 }

@@ -44,6 +44,7 @@ class GpuBackend final : public Backend {
   // Callable from any thread: it selects this backend's device first (the
   // current device is per host thread) and touches no backend state.
   MemoryUsage DeviceMemoryUsage() const override;
+  std::vector<int32_t> StepTokenSizes() const override;
   absl::StatusOr<Weight> LoadWeight(const gguf::TensorInfo& t) override;
   absl::Status InitKvCache(const KvCacheShape& shape) override;
   const KvCacheShape& kv_shape() const override { return kv_; }
@@ -81,6 +82,20 @@ class GpuBackend final : public Backend {
   // call, launched as one graph, captured the first time their exact sequence
   // (ops and arguments) is seen and replayed after that.
   void SetAutoGraphs(bool on) { auto_graphs_ = on; }
+  // L2 prefetch of the next batch-1 matvec's weights on a side stream, forked
+  // from the main stream while the held latency-bound producer of its input
+  // runs (gpu_backend_prefetch.cc): at most `during_attention` bytes of the
+  // output projection while attention runs, at most `otherwise` bytes of the
+  // first matrix read after a norm or SwiGLU. 0 = none (the default for both:
+  // on the H100 no setting gained, 16 MB during attention cost 2% (Q8_0),
+  // 16 MB + 4 MB 23%, 32 MB + 16 MB 2.5x: the prefetch traffic delays the
+  // latency-bound kernels it was meant to hide behind). Cannot change results
+  // (the prefetch writes nothing).
+  void SetWeightPrefetch(size_t during_attention, size_t otherwise);
+  // Whether batched matmuls that read the same activations are launched as one
+  // grouped GEMM (default) or one launch each (for tests and benchmarks).
+  void SetGemmGrouping(bool on);
+  bool gemm_grouping() const { return gemm_grouping_; }
   int graphs_captured() const { return graphs_captured_; }
   int graphs_replayed() const { return graphs_replayed_; }
 
@@ -134,6 +149,10 @@ class GpuBackend final : public Backend {
   gpu::DenseScratch DenseScratchFor(GgmlType type, const void* w, int64_t rows, int64_t cols, int n);
   void* attn_scratch_ = nullptr;
   size_t attn_scratch_cap_ = 0;
+  // The attention scratch buffer (pointer, size) whose split counters were
+  // last zeroed (gpu::AttentionScratchInit): Attention readies each new one.
+  void* attn_ready_ptr_ = nullptr;
+  size_t attn_ready_cap_ = 0;
   void* sample_scratch_ = nullptr;
   size_t sample_scratch_cap_ = 0;
   void* sample_io_dev_ = nullptr;  // params + recent tokens + results
@@ -155,6 +174,9 @@ class GpuBackend final : public Backend {
   }
   // Launches `launch` now, or defers it (with its signature) during a graph step.
   void Enqueue(std::string sig, std::function<void()> launch);
+  // Enqueue without launching the held ops first: for work that may run
+  // before them (the weight prefetch fork).
+  void EnqueueBeforeHeld(std::string sig, std::function<void()> launch);
   // Launches the deferred ops: replays the cached graph of the same signature,
   // or captures a new one.
   absl::Status Flush();
@@ -182,6 +204,33 @@ class GpuBackend final : public Backend {
   };
   MatVecGroup mv_group_;
   void EmitMatVecGroup();
+
+  // ---- weight prefetch on a side stream (gpu_backend_prefetch.cc)
+  size_t prefetch_attn_bytes_ = 0, prefetch_other_bytes_ = 0;
+  gpu::Stream side_stream_ = nullptr;
+  gpu::Event fork_event_ = nullptr, join_event_ = nullptr;
+  bool side_join_pending_ = false;  // work forked to side_stream_ not yet joined
+  // Called by a batch-1 MatMul of weight w (bytes long) before it launches
+  // the held producer of its input: forks the prefetch when one is held.
+  void MaybePrefetchWeight(const void* w, size_t bytes);
+  // Makes the main stream wait for the forked work (before a capture ends,
+  // at every flush): a graph must join its branches.
+  void JoinSideStream();
+
+  // Batched matmuls (n > kSmallBatchMax, not on the dense path) that read the
+  // same x with one weight type and width (Q, K, V; gate, up) are held here
+  // the same way and launched as one gpu::LaunchMatMulMmaGroup.
+  struct GemmGroup {
+    GgmlType type = GgmlType::F32;
+    int64_t cols = 0;
+    const float* x = nullptr;
+    int n = 0;
+    int n_parts = 0;
+    gpu::MatVecPart parts[gpu::kMaxMatVecParts];
+  };
+  GemmGroup gemm_group_;
+  bool gemm_grouping_ = true;
+  void EmitGemmGroup();
 
   // ---- fusion of small ops into their neighbours (gpu_backend_fusion.cc)
   // The producer of a matmul input (RMSNorm, Add + RMSNorm, SwiGLU, Attention) and a

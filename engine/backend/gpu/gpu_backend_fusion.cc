@@ -29,6 +29,7 @@ void GpuBackend::EmitHeld() {
   EmitHeldOp();
   EmitHeldRopes();
   EmitMatVecGroup();
+  EmitGemmGroup();
 }
 
 void GpuBackend::HoldOp(const HeldOp& op) {

@@ -32,6 +32,10 @@ void GpuBackend::EmitMatVecGroup() {
 
 void GpuBackend::Enqueue(std::string sig, std::function<void()> launch) {
   EmitHeld();  // ops run in the order they were issued
+  EnqueueBeforeHeld(std::move(sig), std::move(launch));
+}
+
+void GpuBackend::EnqueueBeforeHeld(std::string sig, std::function<void()> launch) {
   if (!defer_ || explicit_capture_) {
     launch();
     return;
@@ -42,6 +46,7 @@ void GpuBackend::Enqueue(std::string sig, std::function<void()> launch) {
 
 absl::Status GpuBackend::Flush() {
   EmitHeld();
+  JoinSideStream();  // forks launched directly (no deferred step)
   if (pending_.empty()) return absl::OkStatus();
   std::vector<std::function<void()>> ops;
   ops.swap(pending_);
@@ -50,7 +55,8 @@ absl::Status GpuBackend::Flush() {
   // Launch settings read at launch time are part of what a graph captured:
   // a sequence recorded under other settings is another graph.
   const gpu::MatVecConfig mv = gpu::GetMatVecConfig();
-  sig += Sig(16, gpu::GetPdl(), mv.threads_per_row, mv.pairs, mv.rows_per_thread, mv.prefetch_bytes);
+  sig += Sig(16, gpu::GetPdl(), mv.threads_per_row, mv.pairs, mv.rows_per_thread, mv.prefetch_bytes,
+             gpu::GetAttentionMergeFold());
   for (size_t i = 0; i < graphs_.size(); ++i) {
     if (graphs_[i].sig == sig) {
       ++graphs_replayed_;
@@ -61,9 +67,11 @@ absl::Status GpuBackend::Flush() {
   gpu::GpuStatus st = gpu::BeginCapture(stream_);
   if (!st.ok) {  // cannot capture here: launch directly
     for (auto& op : ops) op();
+    JoinSideStream();
     return absl::OkStatus();
   }
   for (auto& op : ops) op();
+  JoinSideStream();  // the graph joins its prefetch branches
   gpu::GraphExec exec = nullptr;
   RF_RETURN_IF_ERROR(Check(gpu::EndCapture(stream_, &exec)));
   ++graphs_captured_;
