@@ -177,6 +177,37 @@ void RunGemmBench(gpu::Stream s, bool sweep) {
   gpu::Free(y);
 }
 
+// Buffers of the dense-path benches: random activations x (n_max rows of up to
+// kmax values), outputs y, and the dense path's f16 scratch (`d`).
+struct DenseBenchBuffers {
+  static constexpr int64_t kmax = 14336;
+  float *x = nullptr, *y = nullptr;
+  void *x16 = nullptr, *w16 = nullptr;
+  gpu::DenseScratch d;
+  DenseBenchBuffers(int64_t nmax, uint32_t seed, gpu::Stream s) {
+    const size_t w16_bytes = gpu::MatMulDenseWeightBytes(GgmlType::Q4_K, kmax, 4096);
+    CHECK_GPU(gpu::Malloc(reinterpret_cast<void**>(&x), size_t(nmax) * kmax * sizeof(float)));
+    CHECK_GPU(gpu::Malloc(reinterpret_cast<void**>(&y), size_t(nmax) * kmax * sizeof(float)));
+    CHECK_GPU(gpu::Malloc(&x16, gpu::MatMulDenseActivationBytes(kmax, nmax)));
+    CHECK_GPU(gpu::Malloc(&w16, w16_bytes));
+    std::vector<float> hx(size_t(nmax) * kmax);
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    for (float& v : hx) v = nd(rng);
+    CHECK_GPU(gpu::CopyToDevice(x, hx.data(), hx.size() * sizeof(float), s));
+    d.w16 = w16;
+    d.w16_bytes = w16_bytes;
+    d.x16 = x16;
+    d.x16_bytes = gpu::MatMulDenseActivationBytes(kmax, nmax);
+  }
+  ~DenseBenchBuffers() {
+    gpu::Free(x);
+    gpu::Free(y);
+    gpu::Free(x16);
+    gpu::Free(w16);
+  }
+};
+
 // ---- dense prefill path (`bench_gpu_kernels dense`): per type and Llama-3-8B
 // projection shape, at n = 128..2048, the in-loop-dequant GEMM (LaunchMatMulMma),
 // the dense path as LaunchMatMul runs it (activation conversion + weight
@@ -186,26 +217,12 @@ void RunDenseBench(gpu::Stream s) {
   struct Shape {
     int64_t m, k;
   };
-  const int64_t kmax = 14336, nmax = 2048;
-  float *x = nullptr, *y = nullptr;
-  void *x16 = nullptr, *w16 = nullptr;
-  const size_t w16_bytes = gpu::MatMulDenseWeightBytes(GgmlType::Q4_K, kmax, 4096);
-  CHECK_GPU(gpu::Malloc(reinterpret_cast<void**>(&x), size_t(nmax) * kmax * sizeof(float)));
-  CHECK_GPU(gpu::Malloc(reinterpret_cast<void**>(&y), size_t(nmax) * kmax * sizeof(float)));
-  CHECK_GPU(gpu::Malloc(&x16, gpu::MatMulDenseActivationBytes(kmax, nmax)));
-  CHECK_GPU(gpu::Malloc(&w16, w16_bytes));
-  {
-    std::vector<float> hx(size_t(nmax) * kmax);
-    std::mt19937 rng(13);
-    std::normal_distribution<float> nd(0.0f, 1.0f);
-    for (float& v : hx) v = nd(rng);
-    CHECK_GPU(gpu::CopyToDevice(x, hx.data(), hx.size() * sizeof(float), s));
-  }
-  gpu::DenseScratch d;
-  d.w16 = w16;
-  d.w16_bytes = w16_bytes;
-  d.x16 = x16;
-  d.x16_bytes = gpu::MatMulDenseActivationBytes(kmax, nmax);
+  const int64_t nmax = 2048;
+  DenseBenchBuffers buf(nmax, 13, s);
+  const int64_t kmax = buf.kmax;
+  float *x = buf.x, *y = buf.y;
+  void *x16 = buf.x16, *w16 = buf.w16;
+  const gpu::DenseScratch& d = buf.d;
   const gpu::DenseGemmConfig saved = gpu::GetDenseGemmConfig();
   std::printf("\n| dense type | m x k | n | in-loop mma us | TFLOP/s | dense path us | TFLOP/s | f16 GEMM auto us | TFLOP/s | 128/64/no-ov TFLOP/s | 128/32/ov | 128/32/no-ov | 256/64/ov | 256/64/no-ov |\n"
               "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
@@ -279,10 +296,6 @@ void RunDenseBench(gpu::Stream s) {
                 static_cast<long long>(kmax), ms * 1e3, 2.0 * nmax * kmax / (ms * 1e-3) / 1e12,
                 6.0 * nmax * kmax / (ms * 1e-3) / 1e12);
   }
-  gpu::Free(x);
-  gpu::Free(y);
-  gpu::Free(x16);
-  gpu::Free(w16);
   // The f16 GEMM at the cuBLAS peak's shape (8192^3), random f16 operands.
   {
     const int64_t sq = 8192;
@@ -413,26 +426,10 @@ void RunCrossoverBench(gpu::Stream s) {
   struct Shape {
     int64_t m, k;
   };
-  const int64_t kmax = 14336, nmax = 512;
-  float *x = nullptr, *y = nullptr;
-  void *x16 = nullptr, *w16 = nullptr;
-  const size_t w16_bytes = gpu::MatMulDenseWeightBytes(GgmlType::Q4_K, kmax, 4096);
-  CHECK_GPU(gpu::Malloc(reinterpret_cast<void**>(&x), size_t(nmax) * kmax * sizeof(float)));
-  CHECK_GPU(gpu::Malloc(reinterpret_cast<void**>(&y), size_t(nmax) * kmax * sizeof(float)));
-  CHECK_GPU(gpu::Malloc(&x16, gpu::MatMulDenseActivationBytes(kmax, nmax)));
-  CHECK_GPU(gpu::Malloc(&w16, w16_bytes));
-  {
-    std::vector<float> hx(size_t(nmax) * kmax);
-    std::mt19937 rng(23);
-    std::normal_distribution<float> nd(0.0f, 1.0f);
-    for (float& v : hx) v = nd(rng);
-    CHECK_GPU(gpu::CopyToDevice(x, hx.data(), hx.size() * sizeof(float), s));
-  }
-  gpu::DenseScratch d;
-  d.w16 = w16;
-  d.w16_bytes = w16_bytes;
-  d.x16 = x16;
-  d.x16_bytes = gpu::MatMulDenseActivationBytes(kmax, nmax);
+  const int64_t nmax = 512;
+  DenseBenchBuffers buf(nmax, 23, s);
+  float *x = buf.x, *y = buf.y;
+  const gpu::DenseScratch& d = buf.d;
   const std::vector<int> ns = {64, 96, 128, 192, 256, 384, 512};
   std::printf("\n| crossover type | m x k | n | in-loop us | dense us | dense/in-loop |\n|---|---|---|---|---|---|\n");
   for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q8_0}) {
@@ -462,10 +459,6 @@ void RunCrossoverBench(gpu::Stream s) {
       for (void* p : w) gpu::Free(p);
     }
   }
-  gpu::Free(x);
-  gpu::Free(y);
-  gpu::Free(x16);
-  gpu::Free(w16);
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "tests/gpu/attention_test_util.h"
 #include "tests/gpu/gpu_test_util.h"
 
 namespace rocmforge::gputest {
@@ -22,30 +23,6 @@ struct AttnCase {
 };
 
 class GpuAttention : public ::testing::TestWithParam<AttnCase> {};
-
-constexpr int kBlock = 16;
-
-// Builds a step: for each sequence, `n_new[s]` tokens ending at context `ctx[s]`.
-StepBatch MakeStep(const std::vector<int>& ctx, const std::vector<int>& n_new,
-                   const std::vector<std::vector<int32_t>>& tables) {
-  StepBatch b;
-  for (size_t s = 0; s < ctx.size(); ++s) {
-    BatchSeq q;
-    q.token_start = b.n_tokens();
-    q.n_tokens = n_new[s];
-    q.kv_len = ctx[s];
-    q.block_table = tables[s];
-    for (int i = 0; i < n_new[s]; ++i) {
-      const int pos = ctx[s] - n_new[s] + i;
-      b.tokens.push_back(0);
-      b.positions.push_back(pos);
-      b.slots.push_back(tables[s][pos / kBlock] * kBlock + pos % kBlock);
-    }
-    b.logit_rows.push_back(b.n_tokens() - 1);
-    b.seqs.push_back(q);
-  }
-  return b;
-}
 
 // Runs one step on both backends: store K/V, then attention; returns rel. error
 // (per_token: the worst token's, so one wrong token among thousands shows).
@@ -80,21 +57,6 @@ double RunBoth(Backend* gpu, Backend* cpu, const StepBatch& b, const AttnCase& c
     worst = std::max(worst, RelErr(row(got), row(want)));
   }
   return worst;
-}
-
-std::vector<std::vector<int32_t>> ScatteredTables(std::mt19937& rng, const std::vector<int>& ctx,
-                                                  int num_blocks) {
-  std::vector<int32_t> ids(num_blocks);
-  for (int i = 0; i < num_blocks; ++i) ids[i] = i;
-  std::shuffle(ids.begin(), ids.end(), rng);
-  std::vector<std::vector<int32_t>> tables;
-  size_t next = 0;
-  for (int c : ctx) {
-    std::vector<int32_t> t;
-    for (int i = 0; i < (c + kBlock - 1) / kBlock; ++i) t.push_back(ids[next++]);
-    tables.push_back(t);
-  }
-  return tables;
 }
 
 // Sequences that end at `final_ctx` positions with `n_new` tokens each in the

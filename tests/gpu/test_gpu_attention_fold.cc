@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "tests/gpu/attention_test_util.h"
 #include "tests/gpu/gpu_test_util.h"
 
 namespace rocmforge::gputest {
@@ -24,31 +25,6 @@ struct FoldCase {
 };
 
 class GpuAttentionFold : public ::testing::TestWithParam<FoldCase> {};
-
-constexpr int kBlock = 16;
-
-// One step of sequences with n_new[s] tokens each, ending at context ctx[s],
-// over the block tables.
-StepBatch MakeStep(const std::vector<int>& ctx, const std::vector<int>& n_new,
-                   const std::vector<std::vector<int32_t>>& tables) {
-  StepBatch b;
-  for (size_t s = 0; s < ctx.size(); ++s) {
-    BatchSeq q;
-    q.token_start = b.n_tokens();
-    q.n_tokens = n_new[s];
-    q.kv_len = ctx[s];
-    q.block_table = tables[s];
-    for (int i = 0; i < n_new[s]; ++i) {
-      const int pos = ctx[s] - n_new[s] + i;
-      b.tokens.push_back(0);
-      b.positions.push_back(pos);
-      b.slots.push_back(tables[s][pos / kBlock] * kBlock + pos % kBlock);
-    }
-    b.logit_rows.push_back(b.n_tokens() - 1);
-    b.seqs.push_back(q);
-  }
-  return b;
-}
 
 // Outputs of one decode step: attention, and the projection that reads it.
 struct StepOut {
@@ -78,16 +54,7 @@ TEST_P(GpuAttentionFold, FoldedMergeEqualsMergeKernelBitForBit) {
     }
     int blocks = 0;
     for (int x : ctx) blocks += (x + kBlock - 1) / kBlock;
-    std::vector<int32_t> ids(blocks);
-    for (int i = 0; i < blocks; ++i) ids[i] = i;
-    std::shuffle(ids.begin(), ids.end(), rng);
-    std::vector<std::vector<int32_t>> tables;
-    size_t next = 0;
-    for (int x : ctx) {
-      std::vector<int32_t> t;
-      for (int i = 0; i < (x + kBlock - 1) / kBlock; ++i) t.push_back(ids[next++]);
-      tables.push_back(t);
-    }
+    const std::vector<std::vector<int32_t>> tables = ScatteredTables(rng, ctx, blocks);
     KvCacheShape shape{1, c.n_kv_heads, c.head_dim, kBlock, blocks};
     ASSERT_TRUE(gpu->InitKvCache(shape).ok());
     // Fill every position (the decode tokens' own K/V included) in one step.
