@@ -559,8 +559,6 @@ TEST(RouterRelay, ReadinessFollowsUsableWorkers) {
   EXPECT_EQ(rocmforge::testing::HealthStatus(address), "SERVING");
   c.workers[0]->SetServing(true);
   EXPECT_TRUE(WaitFor([&] { return rocmforge::testing::HealthStatus(address, ready) == "SERVING"; }));
-  c.routers[0]->Shutdown(std::chrono::system_clock::now());
-  EXPECT_NE(rocmforge::testing::HealthStatus(address, ready), "SERVING");
 }
 
 TEST(RouterRelay, ApiKeysAndPerKeyConcurrency) {
