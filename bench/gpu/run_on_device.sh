@@ -120,6 +120,14 @@ if want profile; then
   ncu_by_kernel "$out/ncu_decode.csv" 2 0 | tee "$out/ncu_by_kernel.txt" | tee -a "$summary"
 fi
 
+if want profile_prefill; then  # where a pp512 step's time goes (one forward of 512 tokens under ncu)
+  RF_PROFILE_PP=1 RF_DECODE_QUICK=1 stage ncu_prefill.log 200 ncu --profile-from-start off --clock-control none \
+    --cache-control none --metrics gpu__time_duration.sum --csv --log-file "$out/ncu_prefill.csv" \
+    "$bin/bench_gpu_decode" Q4_K_M /tmp
+  note "ncu, one pp512 forward (Q4_K_M), top 20 kernels:"
+  ncu_by_kernel "$out/ncu_prefill.csv" 1 20 | tee "$out/ncu_prefill.txt" | tee -a "$summary"
+fi
+
 if want profile_batch; then  # where a batched decode step's time goes (docs/gpu.md, "Batched decode step")
   bn=${RF_BATCH_N:-32} bctx=${RF_BATCH_CTX:-512}
   stage decode_batch.log 130 "$bin/bench_gpu_decode" Q4_K_M /tmp batch "$bn" "$bctx"  # also writes the model
