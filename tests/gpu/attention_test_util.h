@@ -4,13 +4,25 @@
 
 #include <algorithm>
 #include <random>
+#include <string>
 #include <vector>
 
+#include "gtest/gtest.h"
 #include "engine/backend/step_batch.h"
 
 namespace rocmforge::gputest {
 
 inline constexpr int kBlock = 16;  // KV block size of these tests
+
+// Head shape of a parameterised attention test.
+struct AttnCase {
+  int n_heads, n_kv_heads, head_dim;
+};
+// Test-name suffix "h<heads>_kv<kv heads>_d<head dim>".
+inline std::string AttnCaseName(const ::testing::TestParamInfo<AttnCase>& i) {
+  return "h" + std::to_string(i.param.n_heads) + "_kv" + std::to_string(i.param.n_kv_heads) + "_d" +
+         std::to_string(i.param.head_dim);
+}
 
 // Builds a step: for each sequence, `n_new[s]` tokens ending at context `ctx[s]`.
 inline StepBatch MakeStep(const std::vector<int>& ctx, const std::vector<int>& n_new,

@@ -134,4 +134,12 @@ struct Buf {
   }
 };
 
+// The CPU backend's product y[n][rows] = x . W^T, the reference every GPU
+// matmul path is checked against.
+inline std::vector<float> CpuMatMul(Backend* cpu, const Weight& w, const std::vector<float>& x, int n) {
+  Buf xc(cpu, x), yc(cpu, size_t(n) * w.rows);
+  cpu->MatMul(w, xc.p, yc.p, n);
+  return yc.Get();
+}
+
 }  // namespace rocmforge::gputest

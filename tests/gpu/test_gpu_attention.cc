@@ -18,10 +18,6 @@
 namespace rocmforge::gputest {
 namespace {
 
-struct AttnCase {
-  int n_heads, n_kv_heads, head_dim;
-};
-
 class GpuAttention : public ::testing::TestWithParam<AttnCase> {};
 
 // Runs one step on both backends: store K/V, then attention; returns rel. error
@@ -86,6 +82,16 @@ DecodeAtContexts MakeDecodeAtContexts(std::mt19937& rng, const std::vector<int>&
   return d;
 }
 
+// Both backends' KV pools sized for `d`, with every position before its step
+// stored (d.fill). False if a pool cannot be made.
+bool PrepareKv(Backend* gpu, Backend* cpu, const DecodeAtContexts& d, const AttnCase& c,
+               std::mt19937& rng) {
+  const KvCacheShape shape{1, c.n_kv_heads, c.head_dim, kBlock, d.blocks};
+  if (!gpu->InitKvCache(shape).ok() || !cpu->InitKvCache(shape).ok()) return false;
+  if (d.fill.n_tokens() > 0) RunBoth(gpu, cpu, d.fill, c, rng, /*attend=*/false);
+  return true;
+}
+
 TEST_P(GpuAttention, VarlenPrefillAndChunkedContinuation) {
   RF_REQUIRE_GPU(gpu);
   auto cpu = MakeCpu();
@@ -110,10 +116,7 @@ TEST_P(GpuAttention, DecodeAtLongContextsSplitK) {
   const AttnCase c = GetParam();
   std::mt19937 rng(std::random_device{}());
   const DecodeAtContexts d = MakeDecodeAtContexts(rng, {4097, 600, 2049});
-  KvCacheShape shape{1, c.n_kv_heads, c.head_dim, kBlock, d.blocks};
-  ASSERT_TRUE(gpu->InitKvCache(shape).ok());
-  ASSERT_TRUE(cpu->InitKvCache(shape).ok());
-  RunBoth(gpu.get(), cpu.get(), d.fill, c, rng, /*attend=*/false);
+  ASSERT_TRUE(PrepareKv(gpu.get(), cpu.get(), d, c, rng));
   EXPECT_LE(RunBoth(gpu.get(), cpu.get(), d.decode, c, rng), 1e-2);
 }
 
@@ -141,10 +144,7 @@ TEST_P(GpuAttention, DecodeBatchesAtMixedContextsWithAndWithoutPrefill) {
         n_new.push_back(100);
       }
       const DecodeAtContexts d = MakeDecodeAtContexts(rng, final_ctx, n_new);
-      KvCacheShape shape{1, c.n_kv_heads, c.head_dim, kBlock, d.blocks};
-      ASSERT_TRUE(gpu->InitKvCache(shape).ok());
-      ASSERT_TRUE(cpu->InitKvCache(shape).ok());
-      if (d.fill.n_tokens() > 0) RunBoth(gpu.get(), cpu.get(), d.fill, c, rng, /*attend=*/false);
+      ASSERT_TRUE(PrepareKv(gpu.get(), cpu.get(), d, c, rng));
       EXPECT_LE(RunBoth(gpu.get(), cpu.get(), d.decode, c, rng), 1e-2)
           << n << " decode tokens" << (chunk ? " + a prefill chunk" : "");
     }
@@ -181,10 +181,7 @@ TEST_P(GpuAttention, PrefillChunksAtAwkwardPositionsBetweenDecodeTokens) {
       n_new.push_back(1);
     }
     const DecodeAtContexts d = MakeDecodeAtContexts(rng, final_ctx, n_new);
-    KvCacheShape shape{1, c.n_kv_heads, c.head_dim, kBlock, d.blocks};
-    ASSERT_TRUE(gpu->InitKvCache(shape).ok());
-    ASSERT_TRUE(cpu->InitKvCache(shape).ok());
-    if (d.fill.n_tokens() > 0) RunBoth(gpu.get(), cpu.get(), d.fill, c, rng, /*attend=*/false);
+    ASSERT_TRUE(PrepareKv(gpu.get(), cpu.get(), d, c, rng));
     EXPECT_LE(RunBoth(gpu.get(), cpu.get(), d.decode, c, rng, /*attend=*/true, /*per_token=*/true),
               1e-2)
         << "chunks at " << start;
@@ -219,10 +216,7 @@ TEST_P(GpuAttention, TileEdgesOnBothTileKernels) {
       }
       add(129, 129);
       const DecodeAtContexts d = MakeDecodeAtContexts(rng, final_ctx, n_new);
-      KvCacheShape shape{1, c.n_kv_heads, c.head_dim, kBlock, d.blocks};
-      ASSERT_TRUE(gpu->InitKvCache(shape).ok());
-      ASSERT_TRUE(cpu->InitKvCache(shape).ok());
-      if (d.fill.n_tokens() > 0) RunBoth(gpu.get(), cpu.get(), d.fill, c, rng, /*attend=*/false);
+      ASSERT_TRUE(PrepareKv(gpu.get(), cpu.get(), d, c, rng));
       EXPECT_LE(RunBoth(gpu.get(), cpu.get(), d.decode, c, rng, /*attend=*/true, /*per_token=*/true),
                 1e-2)
           << "tile kernel " << kernel << ", runs at " << start;
@@ -240,11 +234,8 @@ TEST_P(GpuAttention, QuantizeFoldedIntoMergeMatchesUnfused) {
   const AttnCase c = GetParam();
   std::mt19937 rng(std::random_device{}());
   const DecodeAtContexts d = MakeDecodeAtContexts(rng, {1500, 77, 700});
-  KvCacheShape shape{1, c.n_kv_heads, c.head_dim, kBlock, d.blocks};
-  ASSERT_TRUE(gpu->InitKvCache(shape).ok());
   auto cpu = MakeCpu();
-  ASSERT_TRUE(cpu->InitKvCache(shape).ok());
-  RunBoth(gpu.get(), cpu.get(), d.fill, c, rng, /*attend=*/false);
+  ASSERT_TRUE(PrepareKv(gpu.get(), cpu.get(), d, c, rng));
   const StepBatch& step = d.decode;
   const int n = step.n_tokens(), q_dim = c.n_heads * c.head_dim;
   const auto q = RandomVec(rng, size_t(n) * q_dim);
@@ -275,11 +266,7 @@ INSTANTIATE_TEST_SUITE_P(Heads, GpuAttention,
                                            AttnCase{16, 2, 128}, AttnCase{32, 1, 128},
                                            AttnCase{12, 4, 64}, AttnCase{8, 4, 256},
                                            AttnCase{6, 2, 96}),
-                         [](const ::testing::TestParamInfo<AttnCase>& i) {
-                           return "h" + std::to_string(i.param.n_heads) + "_kv" +
-                                  std::to_string(i.param.n_kv_heads) + "_d" +
-                                  std::to_string(i.param.head_dim);
-                         });
+                         AttnCaseName);
 
 }  // namespace
 }  // namespace rocmforge::gputest

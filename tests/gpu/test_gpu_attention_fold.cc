@@ -20,11 +20,7 @@
 namespace rocmforge::gputest {
 namespace {
 
-struct FoldCase {
-  int n_heads, n_kv_heads, head_dim;
-};
-
-class GpuAttentionFold : public ::testing::TestWithParam<FoldCase> {};
+class GpuAttentionFold : public ::testing::TestWithParam<AttnCase> {};
 
 // Outputs of one decode step: attention, and the projection that reads it.
 struct StepOut {
@@ -33,7 +29,7 @@ struct StepOut {
 
 TEST_P(GpuAttentionFold, FoldedMergeEqualsMergeKernelBitForBit) {
   RF_REQUIRE_GPU(gpu);
-  const FoldCase c = GetParam();
+  const AttnCase c = GetParam();
   std::mt19937 rng(std::random_device{}());
   const bool fold_saved = gpu::GetAttentionMergeFold();
   const int q_dim = c.n_heads * c.head_dim, kv_dim = c.n_kv_heads * c.head_dim;
@@ -116,15 +112,11 @@ TEST_P(GpuAttentionFold, FoldedMergeEqualsMergeKernelBitForBit) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Heads, GpuAttentionFold,
-                         ::testing::Values(FoldCase{32, 8, 128}, FoldCase{8, 2, 64},
-                                           FoldCase{32, 1, 128}, FoldCase{8, 8, 128},
-                                           FoldCase{12, 4, 64}, FoldCase{8, 4, 256},
-                                           FoldCase{6, 2, 96}),
-                         [](const ::testing::TestParamInfo<FoldCase>& i) {
-                           return "h" + std::to_string(i.param.n_heads) + "_kv" +
-                                  std::to_string(i.param.n_kv_heads) + "_d" +
-                                  std::to_string(i.param.head_dim);
-                         });
+                         ::testing::Values(AttnCase{32, 8, 128}, AttnCase{8, 2, 64},
+                                           AttnCase{32, 1, 128}, AttnCase{8, 8, 128},
+                                           AttnCase{12, 4, 64}, AttnCase{8, 4, 256},
+                                           AttnCase{6, 2, 96}),
+                         AttnCaseName);
 
 }  // namespace
 }  // namespace rocmforge::gputest

@@ -32,13 +32,6 @@ std::vector<float> ReferenceGemm(const HostTensor& t, int64_t rows, int64_t cols
   return DoubleGemm(w, rows, cols, x, n);
 }
 
-// The CPU backend's product, the reference every GPU path is checked against.
-std::vector<float> CpuMatMul(Backend* cpu, const Weight& w, const std::vector<float>& x, int n) {
-  Buf xc(cpu, x), yc(cpu, size_t(n) * w.rows);
-  cpu->MatMul(w, xc.p, yc.p, n);
-  return yc.Get();
-}
-
 TEST_P(GpuMatMul, MatchesCpuAtAwkwardShapes) {
   RF_REQUIRE_GPU(gpu);
   auto cpu = MakeCpu();

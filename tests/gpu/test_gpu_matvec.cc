@@ -23,12 +23,6 @@ struct MvCase {
 
 class GpuMatVec : public ::testing::TestWithParam<MvCase> {};
 
-std::vector<float> CpuProduct(Backend* cpu, const Weight& w, const std::vector<float>& x, int n) {
-  Buf xc(cpu, x), yc(cpu, size_t(n) * w.rows);
-  cpu->MatMul(w, xc.p, yc.p, n);
-  return yc.Get();
-}
-
 // Every shape the benchmark can select, for one weight.
 std::vector<gpu::MatVecConfig> AllShapes(GgmlType type) {
   std::vector<gpu::MatVecConfig> out;
@@ -82,7 +76,7 @@ TEST_P(GpuMatVec, EveryShapeMatchesCpuAndDefault) {
     Buf xg(gpu.get(), x);
     void* scratch = nullptr;
     ASSERT_TRUE(gpu::Malloc(&scratch, gpu::MatMulScratchBytes(cols, n_max)).ok);
-    const std::vector<float> want1 = CpuProduct(cpu.get(), *wc, std::vector<float>(x.begin(), x.begin() + cols), 1);
+    const std::vector<float> want1 = CpuMatMul(cpu.get(), *wc, std::vector<float>(x.begin(), x.begin() + cols), 1);
     auto run = [&](int n) {
       Buf yg(gpu.get(), std::vector<float>(size_t(n) * rows, std::nanf("")));
       gpu::LaunchMatMulSmallBatch(wg->type, wg->data, rows, cols, xg.p, yg.p, n, scratch, gpu->stream());
@@ -104,7 +98,7 @@ TEST_P(GpuMatVec, EveryShapeMatchesCpuAndDefault) {
     }
     // Batches 2..8 under a few shapes (the v7 kernels must not be taken there).
     for (int n : {2, 5, 8}) {
-      const std::vector<float> want = CpuProduct(cpu.get(), *wc, std::vector<float>(x.begin(), x.begin() + n * cols), n);
+      const std::vector<float> want = CpuMatMul(cpu.get(), *wc, std::vector<float>(x.begin(), x.begin() + n * cols), n);
       for (gpu::MatVecConfig cfg : {gpu::MatVecConfig{}, gpu::MatVecConfig{128, true, 2, -1, 4, 1},
                                     gpu::MatVecConfig{32, true, 1, -1, 2, 1}}) {
         gpu::SetMatVecConfig(cfg);
@@ -147,7 +141,7 @@ TEST(GpuMatVecGroup, Q4_0RunsGroupAndMisalignedFallback) {
       ts.push_back(MakeTensor(rng, GgmlType::Q4_0, r, cols));
       auto wc = cpu->LoadWeight(ts.back().info);
       ASSERT_TRUE(wc.ok()) << wc.status();
-      want.push_back(CpuProduct(cpu.get(), *wc, x, 1));
+      want.push_back(CpuMatMul(cpu.get(), *wc, x, 1));
       void* p = nullptr;
       ASSERT_TRUE(gpu::Malloc(&p, row_bytes * r * 2 + 64).ok);
       ASSERT_TRUE(gpu::CopyToDevice(p, ts.back().bytes.data(), row_bytes * r, gpu->stream()).ok);

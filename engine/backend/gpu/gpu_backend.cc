@@ -64,6 +64,13 @@ absl::Status GpuBackend::Check(const gpu::GpuStatus& st) const {
   return absl::InternalError(absl::StrCat(gpu::RuntimeName(), " device ", device_, ": ", st.message));
 }
 
+absl::Status GpuBackend::GrowAttentionScratch(size_t bytes) {
+  if (bytes == 0 || (bytes <= attn_scratch_cap_ && attn_scratch_ != nullptr)) return absl::OkStatus();
+  RF_RETURN_IF_ERROR(Grow(&attn_scratch_, &attn_scratch_cap_, bytes));
+  // A new buffer: zero its split counters before any attention launch uses it.
+  return Check(gpu::AttentionScratchInit(attn_scratch_, attn_scratch_cap_, stream_));
+}
+
 absl::Status GpuBackend::Grow(void** buf, size_t* cap, size_t bytes) {
   if (bytes <= *cap && *buf != nullptr) return absl::OkStatus();
   RF_RETURN_IF_ERROR(Flush());  // deferred ops may still name the old buffer
@@ -256,18 +263,16 @@ void GpuBackend::MatMul(const Weight& w, const float* x, float* y, int n) {
   if (rule == 0 || n > gpu::kSmallBatchMax) {
     DropActivationCache();
     const gpu::DenseScratch dense = DenseScratchFor(type, wd, rows, cols, n);
-    if (gemm_grouping_ && n > gpu::kSmallBatchMax && !gpu::MatMulDenseTakes(type, wd, rows, cols, n, dense)) {
-      // Joins the open group when it reads the same x (and does not write it).
+    // A matmul that writes its own input (never in a Llama layer) is launched
+    // alone, below; Enqueue emits an open group first.
+    const bool writes_x = y < x + static_cast<int64_t>(n) * cols && x < y + static_cast<int64_t>(n) * rows;
+    if (gemm_grouping_ && n > gpu::kSmallBatchMax && !writes_x &&
+        !gpu::MatMulDenseTakes(type, wd, rows, cols, n, dense)) {
+      // Joins the open group when it reads the same x.
       GemmGroup& g = gemm_group_;
-      const bool writes_x = y < x + static_cast<int64_t>(n) * cols && x < y + static_cast<int64_t>(n) * rows;
-      if (g.n_parts > 0 && (g.type != type || g.cols != cols || g.x != x || g.n != n || writes_x ||
+      if (g.n_parts > 0 && (g.type != type || g.cols != cols || g.x != x || g.n != n ||
                             g.n_parts == gpu::kMaxMatVecParts)) {
         EmitGemmGroup();
-      }
-      if (writes_x) {  // never the case for a Llama layer; launched alone
-        Enqueue(Sig(4, type, wd, rows, cols, x, y, n, scratch, dense.w16, dense.x16),
-                [=] { gpu::LaunchMatMul(type, wd, rows, cols, x, y, n, scratch, dense, st); });
-        return;
       }
       if (g.n_parts == 0) {
         // Whatever is held (x's producer, a residual Add, attention, RoPEs)
@@ -360,14 +365,7 @@ void GpuBackend::Attention(int layer, const float* q, float* out, int n_heads, f
   // real context comes from device memory.
   b.max_ctx = (max_ctx_ + 255) / 256 * 256;
   const size_t need = gpu::AttentionScratchBytes(n_tokens_, n_heads, kv_.head_dim, b.max_ctx);
-  if (need > attn_scratch_cap_ && !Grow(&attn_scratch_, &attn_scratch_cap_, need).ok()) return;
-  if (attn_scratch_ != attn_ready_ptr_ || attn_scratch_cap_ != attn_ready_cap_) {
-    // A new buffer (Grow only ever enlarges one): zero its split counters
-    // before anything launched from now on uses it.
-    if (!Check(gpu::AttentionScratchInit(attn_scratch_, attn_scratch_cap_, stream_)).ok()) return;
-    attn_ready_ptr_ = attn_scratch_;
-    attn_ready_cap_ = attn_scratch_cap_;
-  }
+  if (!GrowAttentionScratch(need).ok()) return;
   // Held: the wo matmul that reads `out` may take the quantization into the
   // split merge (gpu_backend_fusion.cc).
   HeldAttention a;

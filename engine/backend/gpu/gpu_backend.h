@@ -108,6 +108,9 @@ class GpuBackend final : public Backend {
   absl::Status Check(const gpu::GpuStatus& st) const;
   // Grows a device buffer to at least `bytes` (contents are not kept).
   absl::Status Grow(void** buf, size_t* cap, size_t bytes);
+  // Grow for the attention scratch; a new buffer gets its split counters
+  // zeroed (gpu::AttentionScratchInit) before any attention launch uses it.
+  absl::Status GrowAttentionScratch(size_t bytes);
 
   int device_ = 0;
   std::string device_name_;
@@ -149,10 +152,6 @@ class GpuBackend final : public Backend {
   gpu::DenseScratch DenseScratchFor(GgmlType type, const void* w, int64_t rows, int64_t cols, int n);
   void* attn_scratch_ = nullptr;
   size_t attn_scratch_cap_ = 0;
-  // The attention scratch buffer (pointer, size) whose split counters were
-  // last zeroed (gpu::AttentionScratchInit): Attention readies each new one.
-  void* attn_ready_ptr_ = nullptr;
-  size_t attn_ready_cap_ = 0;
   void* sample_scratch_ = nullptr;
   size_t sample_scratch_cap_ = 0;
   void* sample_io_dev_ = nullptr;  // params + recent tokens + results

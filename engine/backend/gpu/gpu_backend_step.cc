@@ -51,7 +51,7 @@ absl::Status GpuBackend::Reserve(int max_tokens, int max_seqs, int max_blocks_pe
   RF_RETURN_IF_ERROR(EnsureStepCapacity(max_tokens, max_seqs, max_seqs * max_blocks_per_seq));
   reserved_ctx_ = max_ctx;
   const size_t attn = gpu::AttentionScratchBytes(max_tokens, max_heads, kv_.head_dim, max_ctx);
-  if (attn > 0) RF_RETURN_IF_ERROR(Grow(&attn_scratch_, &attn_scratch_cap_, attn));
+  if (attn > 0) RF_RETURN_IF_ERROR(GrowAttentionScratch(attn));
   return absl::OkStatus();
 }
 
