@@ -1,9 +1,18 @@
 // load_bench: a gRPC load generator for rocmforge.v1.Inference (a worker or
-// the router). For each concurrency level N it keeps N streams open at once,
-// each client issuing `--rounds` requests back to back, with a seeded,
-// realistic mix of prompt and output lengths; it reports generated-token
-// throughput, time to first token (TTFT) and inter-token latency (ITL) p50/p99
-// as a table (stdout) and JSON (--json FILE).
+// the router). For each concurrency level N it keeps N streams open at once:
+// N clients take requests from one shared queue of N x `--rounds` jobs (a
+// seeded, realistic mix of prompt and output lengths), each starting its next
+// request as soon as its last one ends. It reports generated-token throughput,
+// time to first token (TTFT) and inter-token latency (ITL) p50/p99 as a table
+// (stdout) and JSON (--json FILE).
+//
+// Throughput is reported twice. "steady" counts the tokens that arrived in the
+// steady state: after N requests have completed (the synchronized start, where
+// all N prompts arrive in the same instant and wait for prefill together, is
+// over) and before the first client found the queue empty (after that fewer
+// than N streams are open). That is the throughput AT concurrency N; it needs
+// --rounds >= 2 (3 or more for a long window). "whole run" is all tokens over
+// the whole run, start burst and drain tail included: it depends on --rounds.
 //
 //   load_bench --server 127.0.0.1:50061 --concurrency 1,8,32,128 [--rounds 2]
 //              [--prompt-words 16:400] [--output-tokens 32:256] [--seed 1]
@@ -71,6 +80,7 @@ struct Sample {
   int tokens = 0;
   double ttft = 0;
   std::vector<double> itl;
+  std::vector<double> arrivals;  // per token: seconds since the level started
 };
 
 Job MakeJob(std::mt19937_64& rng, const Config& c) {
@@ -90,7 +100,8 @@ Job MakeJob(std::mt19937_64& rng, const Config& c) {
   return j;
 }
 
-Sample RunOne(rocmforge::v1::Inference::Stub& stub, const Job& job, float temperature) {
+Sample RunOne(rocmforge::v1::Inference::Stub& stub, const Job& job, float temperature,
+              Clock::time_point level_start) {
   rocmforge::v1::GenerateRequest req;
   req.set_prompt(job.prompt);
   req.mutable_sampling()->set_temperature(temperature);
@@ -117,6 +128,8 @@ Sample RunOne(rocmforge::v1::Inference::Stub& stub, const Job& job, float temper
       for (int i = 0; i < k; ++i) s.itl.push_back(gap);
     }
     s.tokens += k;
+    s.arrivals.insert(s.arrivals.end(), static_cast<size_t>(k),
+                      std::chrono::duration<double>(now - level_start).count());
     last = now;
   }
   const grpc::Status st = reader->Finish();
@@ -135,38 +148,47 @@ double Percentile(std::vector<double> v, double p) {
 
 struct LevelResult {
   int concurrency = 0, requests = 0, failed = 0;
-  long tokens = 0;
+  long tokens = 0, steady_tokens = 0;
   double wall = 0, tok_per_s = 0, ttft_p50 = 0, ttft_p99 = 0, itl_p50 = 0, itl_p99 = 0;
+  double steady_seconds = 0, steady_tok_per_s = 0;  // the steady window (see the top)
   std::string first_error;
 };
 
 LevelResult RunLevel(const Config& c, int n) {
   std::mt19937_64 rng(c.seed * 1000003u + static_cast<uint64_t>(n));
-  std::vector<std::vector<Job>> jobs(static_cast<size_t>(n));
-  for (auto& per_client : jobs) {
-    for (int r = 0; r < c.rounds; ++r) per_client.push_back(MakeJob(rng, c));
-  }
+  std::vector<Job> jobs;
+  for (int i = 0; i < n * c.rounds; ++i) jobs.push_back(MakeJob(rng, c));
+  std::atomic<size_t> next{0};
   std::mutex mu;
   std::vector<Sample> samples;
+  double first_idle = -1;   // when the first client found the queue empty
+  double steady_from = -1;  // when the N-th request completed
+  int completed = 0;
   std::vector<std::thread> clients;
   const Clock::time_point start = Clock::now();
   for (int i = 0; i < n; ++i) {
-    clients.emplace_back([&, i] {
+    clients.emplace_back([&] {
       grpc::ChannelArguments args;
       args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // one connection per client
       auto channel = grpc::CreateCustomChannel(c.server, grpc::InsecureChannelCredentials(), args);
       auto stub = rocmforge::v1::Inference::NewStub(channel);
-      for (const Job& job : jobs[static_cast<size_t>(i)]) {
-        Sample s = RunOne(*stub, job, c.temperature);
+      for (;;) {
+        const size_t j = next.fetch_add(1);
+        if (j >= jobs.size()) break;
+        Sample s = RunOne(*stub, jobs[j], c.temperature, start);
         std::lock_guard<std::mutex> lock(mu);
         samples.push_back(std::move(s));
+        if (++completed == n) steady_from = std::chrono::duration<double>(Clock::now() - start).count();
       }
+      std::lock_guard<std::mutex> lock(mu);
+      if (first_idle < 0) first_idle = std::chrono::duration<double>(Clock::now() - start).count();
     });
   }
   for (auto& t : clients) t.join();
   LevelResult r;
   r.concurrency = n;
   r.wall = std::chrono::duration<double>(Clock::now() - start).count();
+  r.steady_seconds = steady_from >= 0 && first_idle > steady_from ? first_idle - steady_from : 0;
   std::vector<double> ttft, itl;
   for (const Sample& s : samples) {
     ++r.requests;
@@ -176,9 +198,11 @@ LevelResult RunLevel(const Config& c, int n) {
       continue;
     }
     r.tokens += s.tokens;
+    for (double t : s.arrivals) r.steady_tokens += t > steady_from && t <= first_idle;
     ttft.push_back(s.ttft);
     itl.insert(itl.end(), s.itl.begin(), s.itl.end());
   }
+  r.steady_tok_per_s = r.steady_seconds > 0 ? static_cast<double>(r.steady_tokens) / r.steady_seconds : 0;
   r.tok_per_s = r.wall > 0 ? static_cast<double>(r.tokens) / r.wall : 0;
   r.ttft_p50 = Percentile(ttft, 50);
   r.ttft_p99 = Percentile(ttft, 99);
@@ -243,7 +267,7 @@ int main(int argc, char** argv) {
 
   {  // Warm-up: one short request, also checks the server is there.
     auto stub = rocmforge::v1::Inference::NewStub(grpc::CreateChannel(c.server, grpc::InsecureChannelCredentials()));
-    Sample s = RunOne(*stub, Job{"hello", 4, 1}, 0);
+    Sample s = RunOne(*stub, Job{"hello", 4, 1}, 0, Clock::now());
     if (!s.ok) {
       std::fprintf(stderr, "load_bench: warm-up request to %s failed: %s\n", c.server.c_str(), s.error.c_str());
       return 1;
@@ -251,13 +275,15 @@ int main(int argc, char** argv) {
   }
 
   std::vector<LevelResult> results;
-  std::printf("| concurrency | requests | failed | generated tokens | wall s | tok/s | TTFT p50 ms | TTFT p99 ms | ITL p50 ms | ITL p99 ms |\n");
-  std::printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+  std::printf(
+      "| concurrency | requests | failed | generated tokens | wall s | tok/s (steady) | tok/s (whole run) | "
+      "TTFT p50 ms | TTFT p99 ms | ITL p50 ms | ITL p99 ms |\n");
+  std::printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   for (int n : c.concurrency) {
     LevelResult r = RunLevel(c, n);
-    std::printf("| %d | %d | %d | %ld | %.2f | %.1f | %.1f | %.1f | %.2f | %.2f |\n", r.concurrency, r.requests,
-                r.failed, r.tokens, r.wall, r.tok_per_s, r.ttft_p50 * 1e3, r.ttft_p99 * 1e3, r.itl_p50 * 1e3,
-                r.itl_p99 * 1e3);
+    std::printf("| %d | %d | %d | %ld | %.2f | %.1f | %.1f | %.1f | %.1f | %.2f | %.2f |\n", r.concurrency,
+                r.requests, r.failed, r.tokens, r.wall, r.steady_tok_per_s, r.tok_per_s, r.ttft_p50 * 1e3,
+                r.ttft_p99 * 1e3, r.itl_p50 * 1e3, r.itl_p99 * 1e3);
     std::fflush(stdout);
     if (r.failed) std::fprintf(stderr, "load_bench: %d request(s) failed at N=%d, first: %s\n", r.failed, n, r.first_error.c_str());
     results.push_back(r);
@@ -271,10 +297,11 @@ int main(int argc, char** argv) {
     const LevelResult& r = results[i];
     absl::StrAppendFormat(&json,
                           "%s{\"concurrency\": %d, \"requests\": %d, \"failed\": %d, \"generated_tokens\": %d, "
-                          "\"wall_seconds\": %.4f, \"tokens_per_second\": %.3f, \"ttft_p50_seconds\": %.6f, "
+                          "\"wall_seconds\": %.4f, \"tokens_per_second\": %.3f, \"steady_seconds\": %.4f, "
+                          "\"steady_tokens\": %ld, \"steady_tokens_per_second\": %.3f, \"ttft_p50_seconds\": %.6f, "
                           "\"ttft_p99_seconds\": %.6f, \"itl_p50_seconds\": %.6f, \"itl_p99_seconds\": %.6f}",
                           i ? ", " : "", r.concurrency, r.requests, r.failed, r.tokens, r.wall, r.tok_per_s,
-                          r.ttft_p50, r.ttft_p99, r.itl_p50, r.itl_p99);
+                          r.steady_seconds, r.steady_tokens, r.steady_tok_per_s, r.ttft_p50, r.ttft_p99, r.itl_p50, r.itl_p99);
   }
   json += "]}\n";
   if (!c.json_path.empty()) {
