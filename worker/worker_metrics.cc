@@ -48,6 +48,10 @@ const std::vector<double>& BatchSizeBuckets() {
   static const std::vector<double> b = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512};
   return b;
 }
+const std::vector<double>& BatchTokenBuckets() {
+  static const std::vector<double> b = {1, 2, 4, 8, 16, 32, 64, 96, 128, 192, 256, 384, 512, 1024, 2048, 4096};
+  return b;
+}
 
 // Samples Stats() before handing the registry's families to the exposer.
 class WorkerMetrics::SamplingCollectable : public prometheus::Collectable {
@@ -81,6 +85,7 @@ WorkerMetrics::WorkerMetrics()
       prompt_tokens_(SingleCounter(*registry_, "rocmforge_prompt_tokens_total", "Prompt tokens submitted")),
       generation_tokens_(SingleCounter(*registry_, "rocmforge_generation_tokens_total", "Tokens generated")),
       batch_size_(SingleHistogram(*registry_, "rocmforge_batch_size", "Sequences per engine step", BatchSizeBuckets())),
+      batch_tokens_(SingleHistogram(*registry_, "rocmforge_batch_tokens", "Tokens per engine step (decode tokens + prompt tokens)", BatchTokenBuckets())),
       step_duration_(SingleHistogram(*registry_, "rocmforge_step_duration_seconds", "One engine step (forward + sample)", StepBuckets())),
       preemptions_(SingleCounter(*registry_, "rocmforge_preemptions_total", "Sequences preempted for KV space")),
       draining_(SingleGauge(*registry_, "rocmforge_worker_draining", "1 while draining")),
@@ -120,8 +125,9 @@ void WorkerMetrics::AddGeneratedTokens(int64_t n) {
 
 void WorkerMetrics::SetDraining(bool draining) { draining_.Set(draining ? 1 : 0); }
 
-void WorkerMetrics::OnStep(int32_t batch_sequences, int32_t /*batch_tokens*/, double step_seconds) {
+void WorkerMetrics::OnStep(int32_t batch_sequences, int32_t batch_tokens, double step_seconds) {
   batch_size_.Observe(batch_sequences);
+  batch_tokens_.Observe(batch_tokens);
   step_duration_.Observe(step_seconds);
 }
 void WorkerMetrics::OnPreemption() { preemptions_.Increment(); }

@@ -33,6 +33,7 @@ const std::vector<double>& InterTokenBuckets();    // 0.001 .. 2
 const std::vector<double>& DurationBuckets();      // 0.05 .. 600
 const std::vector<double>& StepBuckets();          // 0.0005 .. 5
 const std::vector<double>& BatchSizeBuckets();     // 1 .. 512, powers of two
+const std::vector<double>& BatchTokenBuckets();    // 1 .. 4096 tokens (the GPU's GEMM tiles 96, 192, 384 too)
 
 enum class RejectReason { kInvalidArgument, kDraining, kOverloaded };
 
@@ -86,6 +87,7 @@ class WorkerMetrics : public EngineObserver {
   prometheus::Counter& prompt_tokens_;
   prometheus::Counter& generation_tokens_;
   prometheus::Histogram& batch_size_;
+  prometheus::Histogram& batch_tokens_;
   prometheus::Histogram& step_duration_;
   prometheus::Counter& preemptions_;
   prometheus::Gauge& draining_;

@@ -48,7 +48,7 @@ echo "make-model: $(( $(date +%s) - t0 )) s"
 # defaults): the per-step token budget and the prefill tokens a step may carry
 # while streams decode trade prefill throughput against inter-token latency.
 # metrics_step_summary BEFORE AFTER LABEL WALL_S: engine steps between two
-# /metrics snapshots: count, mean step time, mean sequences per step, and the
+# /metrics snapshots: count, mean step time, mean sequences and tokens per step, and the
 # share of the wall time the steps took (the rest: host work between steps).
 metrics_step_summary() {
   awk -v label="$3" -v wall="$4" '
@@ -56,11 +56,12 @@ metrics_step_summary() {
     /^rocmforge_step_duration_seconds_sum/ { ss[f] = $2 }
     /^rocmforge_step_duration_seconds_count/ { sc[f] = $2 }
     /^rocmforge_batch_size_sum/ { bs[f] = $2 }
+    /^rocmforge_batch_tokens_sum/ { bt[f] = $2 }
     END {
       n = sc[2] - sc[1]; if (n <= 0) { print "steps " label ": none"; exit }
       t = ss[2] - ss[1]
-      printf "steps %s: %d steps, mean %.2f ms, mean batch %.1f seqs, steps %.1f s of %.1f s wall\n",
-             label, n, 1000 * t / n, (bs[2] - bs[1]) / n, t, wall
+      printf "steps %s: %d steps, mean %.2f ms, mean batch %.1f seqs / %.1f tokens, steps %.1f s of %.1f s wall\n",
+             label, n, 1000 * t / n, (bs[2] - bs[1]) / n, (bt[2] - bt[1]) / n, t, wall
     }' "$1" "$2"
 }
 port=50061

@@ -57,7 +57,10 @@ panels = [
     panel(9, "End-to-end latency (router)", quantiles("rocmforge_router_request_duration_seconds"), 16, 18, w=8, unit="s"),
     panel(10, "Queue time (workers)", quantiles("rocmforge_queue_time_seconds"), 0, 26, w=8, unit="s"),
     panel(11, "Engine step time", quantiles("rocmforge_step_duration_seconds"), 8, 26, w=8, unit="s"),
-    panel(12, "Batch size (sequences per step)", quantiles("rocmforge_batch_size"), 16, 26, w=8),
+    panel(12, "Batch size per step (sequences; tokens incl. prefill chunks)",
+          [dict(t, legendFormat="seqs " + t["legendFormat"]) for t in quantiles("rocmforge_batch_size")[::2]] +
+          [dict(t, legendFormat="tokens " + t["legendFormat"]) for t in quantiles("rocmforge_batch_tokens")[::2]],
+          16, 26, w=8),
     row(13, "KV cache", 34),
     panel(14, "KV cache usage", [q('rocmforge_kv_cache_usage_ratio', "{{instance}}")], 0, 35, w=8, unit="percentunit"),
     panel(15, "Prefix cache hit ratio",

@@ -230,6 +230,13 @@ TEST_F(WorkerE2eTest, MetricsReflectTheTrafficServed) {
     EXPECT_GE(testing::MetricValue(m, name).value_or(0), 1.0) << name;
   }
   EXPECT_GE(testing::MetricValue(m, "rocmforge_requests_total", "finish_reason=\"length\"").value_or(0), 1.0);
+  // Every step observes its token count; a step carries at least one token per
+  // sequence, and the 12-token request alone put its prompt and 11 decodes in.
+  EXPECT_EQ(testing::MetricValue(m, "rocmforge_batch_tokens_count"),
+            testing::MetricValue(m, "rocmforge_step_duration_seconds_count"));
+  EXPECT_GE(testing::MetricValue(m, "rocmforge_batch_tokens_sum").value_or(0),
+            testing::MetricValue(m, "rocmforge_batch_size_sum").value_or(1e9));
+  EXPECT_GE(testing::MetricValue(m, "rocmforge_batch_tokens_sum").value_or(0), 12.0);
   EXPECT_NE(m.find("rocmforge_model_info{device=\"cpu\",model=\"tiny-llama-spm\",quantization=\"F16\"} 1"),
             std::string::npos);
   // The CPU "device" memory: this process's resident set (the bundled model is
