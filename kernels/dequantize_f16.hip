@@ -10,6 +10,7 @@
 // rounded to f16, exactly. Stores are fully coalesced; the quantized bytes are
 // read through L1 (each block is touched by the threads of one row run).
 #include <algorithm>
+#include <string>
 #include <type_traits>
 
 #include "kernels/gpu_api.h"
@@ -160,6 +161,40 @@ void LaunchDequantizeF16(GgmlType type, const void* w, int64_t rows, int64_t col
     case GgmlType::Q6_K: return Launch<GgmlType::Q6_K>(w, rows, cols, out, s);
     default: return;
   }
+}
+
+void LaunchDequantizeF16Blocks(GgmlType type, const void* w, int64_t rows, int64_t cols, uint16_t* out,
+                               int64_t blocks, Stream s) {
+  if (rows <= 0 || cols <= 0) return;
+  if (blocks <= 0) return LaunchDequantizeF16(type, w, rows, cols, out, s);
+  const int64_t row_bytes = cols / BlockElems(type) * BlockBytes(type);
+  const unsigned grid = static_cast<unsigned>(std::min<int64_t>(blocks, rows));
+  const auto* wb = static_cast<const uint8_t*>(w);
+  switch (type) {
+#define RF_DQ_CASE(T) \
+  case GgmlType::T: \
+    DequantizeF16Kernel<GgmlType::T><<<grid, kThreads, 0, ToStream(s)>>>(wb, rows, cols, row_bytes, out); \
+    return;
+    RF_DQ_CASE(F32) RF_DQ_CASE(F16) RF_DQ_CASE(BF16) RF_DQ_CASE(Q8_0) RF_DQ_CASE(Q4_0) RF_DQ_CASE(Q4_K)
+    RF_DQ_CASE(Q5_K) RF_DQ_CASE(Q6_K)
+#undef RF_DQ_CASE
+    default: return;
+  }
+}
+
+GpuStatus StreamCreateHighPriority(Stream* s) {
+  int least = 0, greatest = 0;
+  hipStream_t st = nullptr;
+#if defined(RF_GPU_CUDA)
+  cudaError_t e = cudaDeviceGetStreamPriorityRange(&least, &greatest);
+  if (e == cudaSuccess) e = cudaStreamCreateWithPriority(&st, cudaStreamNonBlocking, greatest);
+#else
+  hipError_t e = hipDeviceGetStreamPriorityRange(&least, &greatest);
+  if (e == hipSuccess) e = hipStreamCreateWithPriority(&st, hipStreamNonBlocking, greatest);
+#endif
+  *s = st;
+  if (e == hipSuccess) return {};
+  return GpuStatus{false, std::string("high-priority stream create failed: ") + hipGetErrorString(e)};
 }
 
 void LaunchConvertF16(const float* x, int64_t total, uint16_t* out, Stream s) {

@@ -144,6 +144,9 @@ void LaunchMatMulMma(GgmlType type, const void* w, int64_t rows, int64_t cols, c
 // applies unless token_tile forces another tile), 1 = forced where it applies
 // (token_tile 16, 32, 64 or 128 then picks its tile), 2 = the previous (v4)
 // narrow kernel, n <= 64, for comparison, -1 = off.
+// narrow = 3: the int8 MMQ kernel where the caller quantized the activations
+// (MatMulMmqTakes / LaunchMatMulMmqGroup below); float-input calls behave as 0.
+// narrow = 4: the automatic choice without MMQ (for A/B runs).
 // splits: K splits of the narrow kernels and GemmMmaKernel (0 = auto; 1 = none,
 // so results are bit-reproducible, e.g. grouped vs separate launches in tests).
 struct GemmConfig {
@@ -184,6 +187,11 @@ struct DenseScratch {
   size_t w16_bytes = 0;
   void* x16 = nullptr;
   size_t x16_bytes = 0;
+  // The caller converts each input once for all its matmuls and dequantizes
+  // weights off the critical path (GpuBackend::SetDensePrefill): the per-shape
+  // crossovers of DenseMinTokensFor, measured with both costs in line, give
+  // way to kDenseMinTokens (MatMulDenseSuitsPrepared).
+  bool operands_prepared = false;
 };
 size_t MatMulDenseActivationBytes(int64_t cols, int n);
 size_t MatMulDenseWeightBytes(GgmlType type, int64_t rows, int64_t cols);
@@ -196,11 +204,39 @@ int DenseMinTokensFor(GgmlType type, int64_t rows, int64_t cols);
 // Whether the dense path suits the matmul, scratch aside: a device with matrix
 // cores, a type other than F32 (kept exact), n >= the crossover, cols % 8 == 0.
 bool MatMulDenseSuits(GgmlType type, const void* w, int64_t rows, int64_t cols, int n);
-// Whether LaunchMatMul takes the dense path: MatMulDenseSuits and scratch large enough.
+// MatMulDenseSuits, or with `prepared` (DenseScratch::operands_prepared) the
+// crossover kDenseMinTokens for every shape (DenseGemmConfig::min_n still overrides).
+bool MatMulDenseSuitsPrepared(GgmlType type, const void* w, int64_t rows, int64_t cols, int n, bool prepared);
+// Whether LaunchMatMul takes the dense path: MatMulDenseSuitsPrepared(d.operands_prepared)
+// and scratch large enough.
 bool MatMulDenseTakes(GgmlType type, const void* w, int64_t rows, int64_t cols, int n, const DenseScratch& d);
 // Convert x, dequantize w (unless F16), GEMM. Needs MatMulDenseTakes.
 void LaunchMatMulDense(GgmlType type, const void* w, int64_t rows, int64_t cols, const float* x, float* y, int n,
                        const DenseScratch& d, Stream s);
+// LaunchMatMulDense with x16 = f16(x) already made (LaunchConvertF16, or a
+// producer that writes f16: LaunchRmsNormF16, LaunchSwiGLUF16): dequantize w
+// into d.w16 (unless F16), GEMM. Needs MatMulDenseTakes; d.x16 is not touched.
+void LaunchMatMulDenseX16(GgmlType type, const void* w, int64_t rows, int64_t cols, const uint16_t* x16, float* y,
+                          int n, const DenseScratch& d, Stream s);
+// LaunchDequantizeF16 in a grid of at most `blocks` blocks (each walks rows;
+// <= 0: the default grid); the same kernel, so the same values. One row per
+// block (blocks = rows) keeps blocks short, for a dequantization running on a
+// side stream beside a GEMM that must get SMs as they free up.
+void LaunchDequantizeF16Blocks(GgmlType type, const void* w, int64_t rows, int64_t cols, uint16_t* out,
+                               int64_t blocks, Stream s);
+// A stream of the device's highest priority (non-blocking): its pending blocks
+// are dispatched before those of default-priority streams.
+GpuStatus StreamCreateHighPriority(Stream* s);
+// Producers of a dense GEMM's input that also write it as f16 (round to
+// nearest even of the float they write, so out16 == LaunchConvertF16(out)
+// bit for bit); out is written exactly as by LaunchRmsNorm / LaunchAddRmsNorm /
+// LaunchSwiGLU. RMSNorm: dim <= 8192 (RmsNormF16Supported).
+bool RmsNormF16Supported(int dim);
+void LaunchRmsNormF16(const float* x, const float* w, float* out, uint16_t* out16, int n, int dim, float eps,
+                      Stream s);
+void LaunchAddRmsNormF16(float* x, const float* residual, const float* w, float* out, uint16_t* out16, int n,
+                         int dim, float eps, Stream s);
+void LaunchSwiGLUF16(const float* gate, const float* up, float* out, uint16_t* out16, int64_t n, Stream s);
 // LaunchMatMul with the dense path available (taken where MatMulDenseTakes).
 void LaunchMatMul(GgmlType type, const void* w, int64_t rows, int64_t cols, const float* x, float* y, int n,
                   void* scratch, const DenseScratch& dense, Stream s);
@@ -285,6 +321,29 @@ void LaunchMatVecQuantizedGroup(GgmlType type, int64_t cols, const void* xq, con
 bool MatMulMmaGroupOneLaunch(GgmlType type, int64_t cols, int n, const MatVecPart* parts, int n_parts);
 void LaunchMatMulMmaGroup(GgmlType type, int64_t cols, const float* x, int n, const MatVecPart* parts, int n_parts,
                           Stream s);
+// ---- int8 matrix-core GEMM ("MMQ", kernels/matmul_mmq.hip) ----------------
+// 1..128 tokens (the backend sends it kMmqMinTokens..128) of Q4_K / Q6_K weights multiplied on the int8 matrix cores with
+// activations quantized ONCE per input by LaunchQuantizeActivation(type, x,
+// n * cols, xq) (the Q8_K rule for these types; xq holds
+// MatMulMmqScratchBytes(cols, n) bytes): no dequantization of the weights, the
+// per-32 / per-16 scales are applied to the int32 sums. Same parts table as
+// LaunchMatMulMmaGroup (n_parts <= kMaxMatVecParts, one launch). NVIDIA only
+// (mma.sync s8); MatMulMmqTakes is false elsewhere. Selection: GemmConfig::narrow
+// = 3 forces it wherever it applies (token_tile 16 / 32 / 64 picks the tile),
+// 0 (auto) takes it for the (type, n) where it measured faster than v5, any
+// other value never. With a K split (GemmConfig::splits != 1) y is zeroed and
+// accumulated with atomics, as the other GEMMs.
+constexpr int kMmqMaxTokens = 128;
+// Batches from this size up take MMQ rather than the small-batch kernels, whose
+// time grows with every token (each token's dot products are separate): H100,
+// Llama-3-8B Q4_K_M step at 8 tokens 9.55 ms on them against 6.14 ms for 9
+// tokens on MMQ's 16-token tile, at 4 tokens 6.09 ms (a tie: 4 stays).
+constexpr int kMmqMinTokens = 5;
+bool MatMulMmqSupported(GgmlType type);  // whatever the config: the device and the type
+bool MatMulMmqTakes(GgmlType type, const void* w, int64_t cols, int n);
+size_t MatMulMmqScratchBytes(int64_t cols, int n);
+void LaunchMatMulMmqGroup(GgmlType type, int64_t cols, const void* xq, int n, const MatVecPart* parts,
+                          int n_parts, Stream s);
 // n <= kSmallBatchMax; xq made by LaunchQuantizeActivation for n * cols values.
 void LaunchMatMulSmallBatchQuantized(GgmlType type, const void* w, int64_t rows, int64_t cols,
                                      const void* xq, float* y, int n, Stream s);
@@ -373,7 +432,27 @@ struct SampleRowResult {
   float logprob;
   int32_t top_ids[kMaxTopLogprobs];
   float top_logprobs[kMaxTopLogprobs];
+  int32_t path;  // diagnostics: which SamplePath picked the token
 };
+// How a row's token was picked (SampleRowResult::path; tests and benches).
+enum SamplePath : int32_t {
+  kSamplePathArgmax = 0,       // greedy, or no finite logit
+  kSamplePathList = 1,         // the candidate list of the histogram pass
+  kSamplePathRefine = 2,       // wide row: the deciding bins refined until they fit the list
+  kSamplePathSingleBlock = 3,  // wide row: single-block radix selects (the old path)
+};
+// Rows whose outcome needs more candidates than the sorted list holds (near-flat
+// logits, large top-k): refine the deciding bins (default) or, with
+// refine_wide_rows off, the single-block radix selects (for before/after timings).
+struct SampleConfig {
+  bool refine_wide_rows = true;
+  // The refinement's passes over a row issue 8 loads per thread before using
+  // them. On: H100, 2026-11-26 07:03 UTC, a flat 128k row 98 vs 117 us
+  // (temperature) and 161 vs 197 us (top-p), tg128 sampled 320.1 vs 318.1 tok/s.
+  bool batched_row_passes = true;
+};
+void SetSampleConfig(const SampleConfig& c);
+SampleConfig GetSampleConfig();
 // `scratch` holds SampleScratchBytes(n_rows, vocab).
 size_t SampleScratchBytes(int n_rows, int vocab);
 void LaunchSample(const float* logits, int n_rows, int vocab, const SampleRowParams* params,

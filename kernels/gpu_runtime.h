@@ -80,6 +80,7 @@ constexpr int kWaveSize = 32;
 // fragment layout would need a shared-memory round trip to write outputs).
 // LoadA / LoadB read SHARED memory: p 16-byte aligned, ld a multiple of 8.
 constexpr bool kHasMatrixCores = true;
+constexpr bool kHasInt8MatrixCores = true;  // mma::MmaI8 below
 namespace mma {
 struct FragA {  // 16 m x 16 k, row-major: a0..a3 of the m16n8k16 A operand
   uint32_t x[4];
@@ -157,6 +158,33 @@ __device__ __forceinline__ void ForEachAcc(const FragC& c, F f) {
 }
 __device__ __forceinline__ void StoreRowMajor(float* p, const FragC& c, unsigned ld) {
   ForEachAcc(c, [&](int r, int col, float v) { p[r * ld + col] = v; });
+}
+// Int8 tiles (kernels/matmul_mmq.hip): C (16 m x 8 n, int32) += A . B with s8
+// operands, mma.sync m16n8k32 / m16n8k16. With g = lane / 4, t = lane % 4:
+//   FragAI8 x[0]: A[g][4t..4t+3], x[1]: A[g+8][4t..], x[2]: A[g][16+4t..], x[3]: A[g+8][16+4t..]
+//     (bytes in k order; the k16 form uses x[0], x[1] only);
+//   FragBI8 x[0]: B[4t..4t+3][g], x[1]: B[16+4t..][g] (k16: x[0] only);
+//   FragCI8 x[0]: C[g][2t], x[1]: C[g][2t+1], x[2]: C[g+8][2t], x[3]: C[g+8][2t+1].
+// Any permutation of k inside one product is allowed if A and B use the same one.
+struct FragAI8 {
+  uint32_t x[4];
+};
+struct FragBI8 {
+  uint32_t x[2];
+};
+struct FragCI8 {
+  int x[4];
+};
+__device__ __forceinline__ void MmaI8(FragCI8& c, const FragAI8& a, const FragBI8& b) {
+  asm("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+r"(c.x[0]), "+r"(c.x[1]), "+r"(c.x[2]), "+r"(c.x[3])
+      : "r"(a.x[0]), "r"(a.x[1]), "r"(a.x[2]), "r"(a.x[3]), "r"(b.x[0]), "r"(b.x[1]));
+}
+__device__ __forceinline__ void MmaI8K16(FragCI8& c, const FragAI8& a, const FragBI8& b) {
+  asm("mma.sync.aligned.m16n8k16.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5}, {%6}, {%0,%1,%2,%3};\n"
+      : "+r"(c.x[0]), "+r"(c.x[1]), "+r"(c.x[2]), "+r"(c.x[3])
+      : "r"(a.x[0]), "r"(a.x[1]), "r"(b.x[0]));
 }
 }  // namespace mma
 using LaneMask = uint32_t;

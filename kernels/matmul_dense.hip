@@ -357,16 +357,20 @@ int DenseMinTokensFor(GgmlType type, int64_t rows, int64_t cols) {
 }
 
 bool MatMulDenseSuits(GgmlType type, const void* w, int64_t rows, int64_t cols, int n) {
+  return MatMulDenseSuitsPrepared(type, w, rows, cols, n, false);
+}
+
+bool MatMulDenseSuitsPrepared(GgmlType type, const void* w, int64_t rows, int64_t cols, int n, bool prepared) {
   if (!MatMulMmaAvailable() || !DequantizeF16Supported(type)) return false;
   // F32 weights keep their exact float path (f32 results within 1e-3).
   if (type == GgmlType::F32) return false;
-  const int min_n = g_dense.min_n > 0 ? g_dense.min_n : DenseMinTokensFor(type, rows, cols);
+  const int min_n = g_dense.min_n > 0 ? g_dense.min_n : prepared ? kDenseMinTokens : DenseMinTokensFor(type, rows, cols);
   if (n < min_n || n <= kSmallBatchMax || rows <= 0 || cols <= 0 || cols % 8 != 0) return false;
   return type != GgmlType::F16 || reinterpret_cast<uintptr_t>(w) % 16 == 0;
 }
 
 bool MatMulDenseTakes(GgmlType type, const void* w, int64_t rows, int64_t cols, int n, const DenseScratch& d) {
-  if (d.x16 == nullptr || !MatMulDenseSuits(type, w, rows, cols, n)) return false;
+  if (d.x16 == nullptr || !MatMulDenseSuitsPrepared(type, w, rows, cols, n, d.operands_prepared)) return false;
   if (MatMulDenseActivationBytes(cols, n) > d.x16_bytes) return false;
   const size_t wb = MatMulDenseWeightBytes(type, rows, cols);
   return wb == 0 || (d.w16 != nullptr && wb <= d.w16_bytes);
@@ -376,6 +380,11 @@ void LaunchMatMulDense(GgmlType type, const void* w, int64_t rows, int64_t cols,
                        const DenseScratch& d, Stream s) {
   uint16_t* const x16 = static_cast<uint16_t*>(d.x16);
   LaunchConvertF16(x, static_cast<int64_t>(n) * cols, x16, s);
+  LaunchMatMulDenseX16(type, w, rows, cols, x16, y, n, d, s);
+}
+
+void LaunchMatMulDenseX16(GgmlType type, const void* w, int64_t rows, int64_t cols, const uint16_t* x16, float* y,
+                          int n, const DenseScratch& d, Stream s) {
   const uint16_t* w16 = static_cast<const uint16_t*>(w);
   if (type != GgmlType::F16) {
     LaunchDequantizeF16(type, w, rows, cols, static_cast<uint16_t*>(d.w16), s);

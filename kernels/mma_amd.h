@@ -45,6 +45,9 @@
 
 namespace rocmforge::gpu {
 
+// No int8 tile op (mma::MmaI8, kernels/matmul_mmq.hip) on AMD yet: MFMA i8
+// (v_mfma_i32_16x16x16i8 / _16x16x32_i8) is not wired; the MMQ path is NVIDIA-only.
+constexpr bool kHasInt8MatrixCores = false;
 #if defined(RF_MMA_MFMA) || defined(RF_MMA_WMMA)
 constexpr bool kHasMatrixCores = true;
 #else

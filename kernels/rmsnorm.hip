@@ -113,6 +113,45 @@ __global__ void __launch_bounds__(kRegThreads)
   BlockQuantizeRow<kRegThreads, kRegPer, kRule>(o, base, dim, xq);
 }
 
+// RmsNormRegKernel that also writes its output rounded to f16 (round to
+// nearest even of the same float) for a dense f16 GEMM that reads it next:
+// the same loads, sums and products, so `out` and `out16` are bit for bit
+// RmsNormRegKernel's output and LaunchConvertF16 of it.
+template <bool kAddResidual>
+__global__ void __launch_bounds__(kRegThreads)
+    RmsNormRegF16Kernel(float* x, const float* residual, const float* w, float* out, uint16_t* out16,
+                        int dim, float eps) {
+  __shared__ float scratch[kMaxWaves];
+  GridDependencyBegin();
+  const int64_t base = static_cast<int64_t>(blockIdx.x) * dim;
+  float* xr = x + base;
+  float v[kRegPer], wv[kRegPer];
+#pragma unroll
+  for (int k = 0; k < kRegPer; ++k) {
+    const int i = threadIdx.x + k * kRegThreads;
+    v[k] = i < dim ? xr[i] : 0.0f;
+    wv[k] = i < dim ? w[i] : 0.0f;
+    if constexpr (kAddResidual) {
+      if (i < dim) v[k] += residual[base + i];
+    }
+  }
+  float ss = 0.0f;
+#pragma unroll
+  for (int k = 0; k < kRegPer; ++k) ss += v[k] * v[k];
+  ss = BlockSum(ss, scratch);
+  const float inv = rsqrtf(ss / dim + eps);
+#pragma unroll
+  for (int k = 0; k < kRegPer; ++k) {
+    const int i = threadIdx.x + k * kRegThreads;
+    if (i < dim) {
+      if constexpr (kAddResidual) xr[i] = v[k];
+      const float o = v[k] * inv * wv[k];
+      out[base + i] = o;
+      out16[base + i] = __half_as_ushort(__float2half_rn(o));
+    }
+  }
+}
+
 template <bool kAddResidual>
 void Launch(float* x, const float* residual, const float* w, float* out, int n, int dim, float eps,
             Stream s) {
@@ -134,6 +173,21 @@ void LaunchRmsNorm(const float* x, const float* w, float* out, int n, int dim, f
 void LaunchAddRmsNorm(float* x, const float* residual, const float* w, float* out, int n, int dim,
                       float eps, Stream s) {
   Launch<true>(x, residual, w, out, n, dim, eps, s);
+}
+
+bool RmsNormF16Supported(int dim) { return dim > 0 && dim <= kRegThreads * kRegPer; }
+
+void LaunchRmsNormF16(const float* x, const float* w, float* out, uint16_t* out16, int n, int dim, float eps,
+                      Stream s) {
+  if (n == 0) return;
+  LaunchKernel(RmsNormRegF16Kernel<false>, n, kRegThreads, 0, s, const_cast<float*>(x),
+               static_cast<const float*>(nullptr), w, out, out16, dim, eps);
+}
+
+void LaunchAddRmsNormF16(float* x, const float* residual, const float* w, float* out, uint16_t* out16, int n,
+                         int dim, float eps, Stream s) {
+  if (n == 0) return;
+  LaunchKernel(RmsNormRegF16Kernel<true>, n, kRegThreads, 0, s, x, residual, w, out, out16, dim, eps);
 }
 
 bool RmsNormQuantizeSupported(GgmlType weight_type, int dim) {

@@ -15,9 +15,12 @@
 // histogram of the row over bins below its maximum finds the few candidates
 // that can decide the outcome (the top-k set, the top-p prefix, or the bin the
 // draw falls in); only those are sorted, and the CPU sampler's steps run on
-// them in double. Rows where that set would be too large fall back to radix
-// selects over order-preserving 32-bit keys in one block (the "single block"
-// section). Plain greedy rows take LaunchSampleGreedy.
+// them in double. Rows where that set would be too large (near-flat logits,
+// large top-k) refine only the bins where a cut or the draw falls, by passes
+// of one block over the row ("wide rows" below); where even that cannot split
+// a range (thousands of equal values), radix selects over order-preserving
+// 32-bit keys in one block (the "single block" section) decide. Plain greedy
+// rows take LaunchSampleGreedy.
 #include "engine/sampling/philox.h"
 #include "kernels/gpu_api.h"
 #include "kernels/launch_util.h"
@@ -295,6 +298,7 @@ __global__ void __launch_bounds__(kGreedyThreads)
   p = BlockMerge(p);
   if (threadIdx.x == 0) {
     SampleRowResult* res = results + row;
+    res->path = kSamplePathArgmax;
     if (p.m == -INFINITY) {  // nothing finite to sample from: token 0, logprob -inf (as the CPU)
       res->token = 0;
       res->logprob = -INFINITY;
@@ -323,7 +327,7 @@ int GreedyChunks(int vocab) {
 //   FinishKernel   (rows, one block each): sorts the list (value desc, id asc)
 //                  and runs the CPU sampler's own steps on it in double.
 // Rows whose outcome needs more than kListCap candidates (a very flat row, top-k
-// beyond the cap) take the single-block radix path in FinishKernel instead.
+// beyond the cap) are refined in FinishKernel instead (PickRefined).
 constexpr int kPassThreads = 256;
 constexpr int kPerBlock = 2048;  // logits per block of the row passes
 constexpr int kMaxChunks = 256;
@@ -341,7 +345,7 @@ enum RowMode : int {
   kModeNothing = 1,   // no finite logit: token 0, as the CPU sampler
   kModeTop = 2,       // top-k / top-p: the list holds every candidate of bins [0, bin_hi]
   kModeDraw = 3,      // temperature (+ min-p) only: the list holds the bin the draw falls in
-  kModeFallback = 4,  // too many candidates for the list: single-block radix selection
+  kModeFallback = 4,  // too many candidates for the list: PickRefined (or the radix selects)
 };
 
 struct RowState {
@@ -575,6 +579,9 @@ __global__ void __launch_bounds__(kPassThreads)
   for (int j = 0; j < kPer; ++j) {
     cnt[b0 + j] = c_before + c_loc[j];
     mass[b0 + j] = m_before + m_loc[j];
+    // The row's histogram becomes its prefix sums (FinishKernel's refine path reads them).
+    h.count[b0 + j] = cnt[b0 + j];
+    h.mass[b0 + j] = mass[b0 + j];
   }
   if (threadIdx.x == 0) {
     found_k = found_p = found_d = kBins;
@@ -702,14 +709,344 @@ __device__ int BlockFirst(int i_or_none, int* slot) {
   return *slot;
 }
 
-// grid rows, kThreads each.
-__global__ void __launch_bounds__(kThreads)
-    FinishKernel(int vocab, const SampleRowParams* params, Pipeline pl, SampleRowResult* results) {
+// Sorts keys[0, n) ascending in one block (bitonic over the next power of two;
+// the padding holds ~0, which sorts last). Starts and ends with a barrier.
+__device__ void BlockSortKeys(uint64_t* keys, int n) {
+  int width = 1;
+  while (width < n) width <<= 1;
+  __syncthreads();
+  for (int j = n + static_cast<int>(threadIdx.x); j < width; j += blockDim.x) keys[j] = ~0ull;
+  __syncthreads();
+  for (int k = 2; k <= width; k <<= 1) {
+    for (int j = k >> 1; j > 0; j >>= 1) {
+      for (int i = threadIdx.x; i < width; i += blockDim.x) {
+        const int o = i ^ j;
+        if (o > i) {
+          const uint64_t a = keys[i], b = keys[o];
+          if (((i & k) == 0) == (a > b)) {
+            keys[i] = b;
+            keys[o] = a;
+          }
+        }
+      }
+      __syncthreads();
+    }
+  }
+}
+
+// ---- wide rows (the outcome needs more than kListCap candidates): refinement.
+// The outcome depends on the exact candidate order only where a cut (top-k,
+// top-p) or the draw falls; candidates before that point count as whole sums.
+// Each such point is located by one block: HistKernel's histogram (prefix sums
+// in global memory) names the bin; while that bin holds more than kListCap
+// candidates, a pass over the row splits its range into kSubBins sub-ranges
+// (count and double mass each) and keeps the one the point falls in; the
+// final range's candidates are copied to the list, sorted (value desc, id asc)
+// and scanned in double, as the list path does. Ranges are intervals of the
+// depth key, the bits of d = (m - s) * 32 (the float Bin() truncates): d does
+// not increase with s, so a range is a contiguous run of the candidate order,
+// and a level-1 bin b is exactly the keys [bits(b), bits(b + 1)). Sub-ranges
+// partition a range, so no tie of value straddles two of them. A range of one
+// key that still holds more than kListCap candidates (thousands of equal
+// values) cannot be split: such a row takes the single-block radix path.
+constexpr int kSubBins = kThreads;  // one sub-range per thread
+
+__device__ __forceinline__ uint32_t DepthKey(float v, float m) {
+  return __float_as_uint((m - v) * kBinsPerLogit);
+}
+
+// A point in the candidate order: the first candidate whose cumulative weight
+// crosses `target`, among the first `limit` candidates.
+struct Query {
+  bool by_count;  // weight 1 (the k-th candidate); else exp(s - m)
+  bool strict;    // cum > target (the draw); else cum >= target (top-k, top-p)
+  double target;
+  int limit;
+};
+
+constexpr int kFoundOk = 0, kFoundPastLimit = 1, kFoundFailed = 2;
+struct Found {
+  int status;  // kFoundPastLimit: the point lies at or beyond `limit`
+  int index;   // position in the candidate order
+  int id;
+  double cum;  // mass of the candidates [0, index]
+};
+
+struct RefineShared {
+  int cnt[kSubBins];
+  double mass[kSubBins];
+  int first, last, n_list;
+  int pick_c;
+  double pick_m;
+  Found found;
+};
+
+__device__ __forceinline__ bool Crosses(double cum, const Query& q) {
+  return q.strict ? cum > q.target : cum >= q.target;
+}
+
+// f(s[i], i) for every i of the row, by the block's threads. `batched`
+// (SampleConfig::batched_row_passes): kRowBatch loads per thread issued before
+// any of them is used; one block reads the whole row, so otherwise the L2
+// latency of each load can sit between the shared-memory atomics of f.
+constexpr int kRowBatch = 8;
+template <typename F>
+__device__ __forceinline__ void RowPass(const float* s, int vocab, bool batched, F&& f) {
+  if (batched) {
+    const int step = static_cast<int>(blockDim.x);
+    for (int base = static_cast<int>(threadIdx.x); base < vocab; base += kRowBatch * step) {
+      float v[kRowBatch];
+#pragma unroll
+      for (int u = 0; u < kRowBatch; ++u) {
+        const int i = base + u * step;
+        v[u] = i < vocab ? s[i] : -INFINITY;
+      }
+#pragma unroll
+      for (int u = 0; u < kRowBatch; ++u) {
+        const int i = base + u * step;
+        if (i < vocab) f(v[u], i);
+      }
+    }
+  } else {
+#pragma unroll 4
+    for (int i = threadIdx.x; i < vocab; i += blockDim.x) f(s[i], i);
+  }
+}
+
+// blockDim.x == kSubBins. `h` holds HistKernel's inclusive prefix sums.
+__device__ Found Locate(const float* s, int vocab, float m, const CandidateTest& is_candidate,
+                        const RowHist& h, const Query& q, RefineShared& rs, uint64_t* keys,
+                        double* dscan, int* iscan, bool batched) {
+  const int tid = static_cast<int>(threadIdx.x);
+  Found fail{kFoundFailed, 0, 0, 0.0};
+  Found past{kFoundPastLimit, 0, 0, 0.0};
+  // Level 1: the first non-empty bin whose prefix crosses the target; none
+  // (rounding past the end): the last non-empty bin.
+  __syncthreads();
+  if (tid == 0) {
+    rs.first = kBins;
+    rs.last = -1;
+  }
+  __syncthreads();
+  for (int b = tid; b < kBins; b += blockDim.x) {
+    const int c = h.count[b], c_prev = b == 0 ? 0 : h.count[b - 1];
+    if (c > c_prev) {
+      atomicMax(&rs.last, b);
+      if (Crosses(q.by_count ? static_cast<double>(c) : h.mass[b], q)) atomicMin(&rs.first, b);
+    }
+  }
+  __syncthreads();
+  const int b = rs.first < kBins ? rs.first : rs.last;
+  if (b < 0) return fail;
+  int c_above = b == 0 ? 0 : h.count[b - 1];
+  double m_above = b == 0 ? 0.0 : h.mass[b - 1];
+  int n = h.count[b] - c_above;
+  uint32_t lo = __float_as_uint(static_cast<float>(b));
+  uint32_t hi = b == kBins - 1 ? 0x7f800001u : __float_as_uint(static_cast<float>(b + 1));  // + inf
+  if (c_above >= q.limit) return past;
+  while (n > kListCap) {
+    if (hi - lo <= 1) return fail;  // one key: equal values the list cannot hold
+    const uint64_t width = hi - lo;
+    rs.cnt[tid] = 0;
+    rs.mass[tid] = 0.0;
+    __syncthreads();
+    RowPass(s, vocab, batched, [&](float v, int) {
+      const uint32_t key = DepthKey(v, m) - lo;  // wraps for keys below lo
+      if (key < width && is_candidate(v)) {
+        const int j = static_cast<int>(static_cast<uint64_t>(key) * kSubBins / width);
+        atomicAdd(&rs.cnt[j], 1);
+        atomicAdd(&rs.mass[j], exp(static_cast<double>(v) - static_cast<double>(m)));
+      }
+    });
+    __syncthreads();
+    const int c = rs.cnt[tid];
+    const double w = rs.mass[tid];
+    const int c_before = BlockExclusiveScanT(c, iscan);
+    const double m_before = BlockExclusiveScanT(w, dscan);
+    if (tid == 0) {
+      rs.first = kSubBins;
+      rs.last = -1;
+    }
+    __syncthreads();
+    if (c > 0) {
+      atomicMax(&rs.last, tid);
+      const double cum = q.by_count ? static_cast<double>(c_above + c_before + c) : m_above + m_before + w;
+      if (Crosses(cum, q)) atomicMin(&rs.first, tid);
+    }
+    __syncthreads();
+    const int j = rs.first < kSubBins ? rs.first : rs.last;
+    if (j < 0) return fail;  // the histogram promised candidates here
+    if (tid == j) {
+      rs.pick_c = c_before;
+      rs.pick_m = m_before;
+      rs.n_list = c;
+    }
+    __syncthreads();
+    c_above += rs.pick_c;
+    m_above += rs.pick_m;
+    n = rs.n_list;
+    // Sub-range j = keys lo + [ceil(j * width / S), ceil((j + 1) * width / S)).
+    const uint64_t uj = static_cast<uint64_t>(j);
+    hi = lo + static_cast<uint32_t>(((uj + 1) * width + kSubBins - 1) / kSubBins);
+    lo = lo + static_cast<uint32_t>((uj * width + kSubBins - 1) / kSubBins);
+    __syncthreads();
+    if (c_above >= q.limit) return past;
+  }
+  // The range fits the list: copy, sort, scan.
+  if (tid == 0) rs.n_list = 0;
+  __syncthreads();
+  {
+    const uint32_t width = hi - lo;
+    RowPass(s, vocab, batched, [&](float v, int i) {
+      const uint32_t key = DepthKey(v, m) - lo;
+      if (key < width && is_candidate(v)) {
+        const int at = atomicAdd(&rs.n_list, 1);
+        if (at < kListCap) keys[at] = ListKey(v, i);
+      }
+    });
+  }
+  __syncthreads();
+  if (rs.n_list != n) return fail;  // the pass disagrees with the histogram
+  BlockSortKeys(keys, n);
+  const int i0 = 2 * tid;
+  int id[2];
+  double w[2], cum[2];
+  for (int j = 0; j < 2; ++j) {
+    const int i = i0 + j;
+    id[j] = i < n ? static_cast<int>(static_cast<uint32_t>(keys[i])) : 0;
+    w[j] = i < n ? exp(static_cast<double>(s[id[j]]) - static_cast<double>(m)) : 0.0;
+  }
+  const double before = BlockExclusiveScanT(w[0] + w[1], dscan) + m_above;
+  cum[0] = before + w[0];
+  cum[1] = cum[0] + w[1];
+  const int lim = min(n, q.limit - c_above);  // >= 1
+  int first = kNone;
+  for (int j = 1; j >= 0; --j) {
+    const int i = i0 + j;
+    if (i < lim && Crosses(q.by_count ? static_cast<double>(c_above + i + 1) : cum[j], q)) first = i;
+  }
+  first = BlockFirst(first, &rs.first);
+  const int at = first != kNone ? first : lim - 1;  // rounding: the last one that counts
+  if (tid == at / 2) rs.found = Found{kFoundOk, c_above + at, id[at % 2], cum[at % 2]};
+  __syncthreads();
+  const Found f = rs.found;
+  __syncthreads();
+  return f;
+}
+
+// The last candidate in order (max ListKey) among those with exp(s - m) >=
+// min_p when `min_p_on`, else among all; with their count and mass when
+// `min_p_on`. Bins wholly above the min-p bound count through the histogram;
+// only the bins near it are tested one value at a time.
+struct TailSet {
+  int count;
+  double mass;
+  int last_id;
+};
+__device__ TailSet LastCandidates(const float* s, int vocab, float m, const CandidateTest& is_candidate,
+                                  bool min_p_on, float min_p, const RowHist& h, Shared& sh,
+                                  unsigned long long* max_key, bool batched) {
+  int b_lo = kBins, b_hi = kBins - 1;  // bins [b_lo, b_hi] are tested value by value
+  if (min_p_on) {
+    const int b0 = static_cast<int>(fminf(-logf(min_p) * kBinsPerLogit, static_cast<float>(kBins - 1)));
+    b_lo = max(0, b0 - 1);
+    b_hi = min(kBins - 1, b0 + 1);
+  }
+  const double mp = min_p;
+  __syncthreads();
+  if (threadIdx.x == 0) *max_key = 0ull;
+  __syncthreads();
+  int cnt = 0;
+  double mass = 0.0;
+  unsigned long long best = 0ull;
+  RowPass(s, vocab, batched, [&](float v, int i) {
+    if (!is_candidate(v)) return;
+    const int b = Bin(v, m);
+    if (b > b_hi) return;
+    if (b >= b_lo) {
+      const double w = exp(static_cast<double>(v) - static_cast<double>(m));
+      if (min_p_on && !(w >= mp)) return;
+      ++cnt;
+      mass += w;
+    }
+    const unsigned long long k = ListKey(v, i);
+    best = k > best ? k : best;
+  });
+  atomicMax(max_key, best);
+  const int above = b_lo == 0 || b_lo >= kBins ? 0 : h.count[b_lo - 1];
+  const double above_m = b_lo == 0 || b_lo >= kBins ? 0.0 : h.mass[b_lo - 1];
+  const double total_m = BlockSumD(mass, sh) + above_m;
+  const double total_c = BlockSumD(static_cast<double>(cnt), sh) + above;
+  __syncthreads();
+  const unsigned long long k = *max_key;
+  __syncthreads();
+  return TailSet{static_cast<int>(total_c), total_m, static_cast<int>(static_cast<uint32_t>(k))};
+}
+
+// The CPU sampler's top-k, top-p, min-p and draw for a row the list cannot
+// hold; -1 where a range of equal values defeats the refinement.
+__device__ int PickRefined(const float* s, int vocab, const SampleRowParams& p, const RowState& st,
+                           const RowHist& h, RefineShared& rs, uint64_t* keys, double* dscan, Shared& sh,
+                           unsigned long long* max_key, bool batched) {
+  const float m = st.m;
+  const CandidateTest is_candidate(p, m);
+  int limit = st.n_finite;  // candidates kept so far: a prefix of the order
+  double kept = st.total;   // their mass
+  int last_id = -1;         // the last of them (-1: not known yet)
+  if (!DrawMode(p)) {
+    if (p.top_k > 0 && p.top_k < st.n_finite) {
+      const Found f = Locate(s, vocab, m, is_candidate, h, Query{true, false, static_cast<double>(p.top_k), limit},
+                             rs, keys, dscan, sh.scan, batched);
+      if (f.status != kFoundOk) return -1;
+      limit = p.top_k;
+      kept = f.cum;
+      last_id = f.id;
+    }
+    if (p.top_p < 1.0f) {
+      const Found f = Locate(s, vocab, m, is_candidate, h,
+                             Query{false, false, static_cast<double>(p.top_p) * kept, limit}, rs, keys, dscan,
+                             sh.scan, batched);
+      if (f.status == kFoundFailed) return -1;
+      if (f.status == kFoundOk) {
+        limit = f.index + 1;
+        kept = f.cum;
+        last_id = f.id;
+      }
+    }
+    if (p.min_p > 0.0f) {  // keeps the prefix with exp(s - m) >= min_p (the first always)
+      const TailSet t = LastCandidates(s, vocab, m, is_candidate, true, p.min_p, h, sh, max_key, batched);
+      if (t.count < limit) {
+        limit = max(t.count, 1);
+        kept = t.mass;
+        last_id = t.last_id;
+      }
+    }
+  }
+  const double u = SampleUniform(p.seed, p.step);
+  const Found f =
+      Locate(s, vocab, m, is_candidate, h, Query{false, true, u * kept, limit}, rs, keys, dscan, sh.scan, batched);
+  if (f.status == kFoundOk) return f.id;
+  if (f.status == kFoundFailed) return -1;
+  // Rounding put the draw past the kept set: its last candidate, as the CPU.
+  if (last_id < 0) {
+    last_id = LastCandidates(s, vocab, m, is_candidate, false, 0.0f, h, sh, max_key, batched).last_id;
+  }
+  return last_id;
+}
+
+// grid rows, kThreads each. kBatched: SampleConfig::batched_row_passes (its
+// own instance, so the other keeps the code that was measured).
+template <bool kBatched>
+__global__ void __launch_bounds__(kThreads, 1)
+    FinishKernel(int vocab, const SampleRowParams* params, Pipeline pl, SampleRowResult* results,
+                 bool refine) {
   __shared__ Shared sh;
   __shared__ uint64_t keys[kListCap];
   __shared__ double dscan[kThreads];
   __shared__ int slot;
   __shared__ double total_at;
+  __shared__ RefineShared rs;
+  __shared__ unsigned long long max_key;
   const int row = blockIdx.x;
   const SampleRowParams& p = params[row];
   const RowState& st = pl.state[row];
@@ -717,32 +1054,24 @@ __global__ void __launch_bounds__(kThreads)
   const float m = st.m;
   const int mode = st.mode;
   int pick = 0;
+  int path = kSamplePathArgmax;
+  // A row the list cannot hold: refined (default), else (or where refinement
+  // fails on a range of equal values) the single-block radix selects.
+  auto pick_wide = [&]() {
+    int r = refine ? PickRefined(s, vocab, p, st, pl.hist[row], rs, keys, dscan, sh, &max_key, kBatched) : -1;
+    path = r >= 0 ? kSamplePathRefine : kSamplePathSingleBlock;
+    if (r < 0) r = PickSingleBlock(s, vocab, p, m, sh);
+    return r;
+  };
   // The list must hold exactly the candidates the histogram counted.
   const bool list_ok = (mode == kModeTop || mode == kModeDraw) && st.list_len == static_cast<unsigned>(st.count);
   if (mode == kModeGreedy) {
     pick = st.argmax;
   } else if (list_ok) {
     const int n_list = st.count;
-    int width = 1;
-    while (width < n_list) width <<= 1;
     const uint64_t* list = pl.list + static_cast<int64_t>(row) * kListCap;
-    for (int j = threadIdx.x; j < width; j += blockDim.x) keys[j] = j < n_list ? list[j] : ~0ull;
-    __syncthreads();
-    for (int k = 2; k <= width; k <<= 1) {  // bitonic sort, ascending keys
-      for (int j = k >> 1; j > 0; j >>= 1) {
-        for (int i = threadIdx.x; i < width; i += blockDim.x) {
-          const int o = i ^ j;
-          if (o > i) {
-            const uint64_t a = keys[i], b = keys[o];
-            if (((i & k) == 0) == (a > b)) {
-              keys[i] = b;
-              keys[o] = a;
-            }
-          }
-        }
-        __syncthreads();
-      }
-    }
+    for (int j = threadIdx.x; j < n_list; j += blockDim.x) keys[j] = list[j];
+    BlockSortKeys(keys, n_list);  // ascending keys: value desc, id asc
     // Two consecutive candidates per thread: weights and inclusive cumulative mass.
     const int i0 = 2 * static_cast<int>(threadIdx.x);
     int id[2];
@@ -797,8 +1126,9 @@ __global__ void __launch_bounds__(kThreads)
       __syncthreads();
     }
     if (fallback) {
-      pick = PickSingleBlock(s, vocab, p, m, sh);
+      pick = pick_wide();
     } else {
+      path = kSamplePathList;
       const double target = static_cast<double>(SampleUniform(p.seed, p.step)) * total_at;
       int first = kNone;
       for (int j = 1; j >= 0; --j) {
@@ -809,7 +1139,7 @@ __global__ void __launch_bounds__(kThreads)
       pick = static_cast<int>(static_cast<uint32_t>(keys[at]));
     }
   } else if (mode != kModeNothing) {  // kModeFallback, or a list that went wrong
-    pick = PickSingleBlock(s, vocab, p, m, sh);
+    pick = pick_wide();
   }
   // kModeNothing: token 0 (the CPU sampler's answer).
   const bool nothing = mode == kModeNothing;
@@ -817,6 +1147,7 @@ __global__ void __launch_bounds__(kThreads)
   SampleRowResult* res = results + row;
   if (threadIdx.x == 0) {
     res->token = pick;
+    res->path = path;
     // Nothing finite: -inf, as the CPU sampler (its log-sum-exp is 0 then).
     res->logprob = nothing ? -INFINITY : s[pick] - m - log_z;
   }
@@ -849,7 +1180,12 @@ Layout PipelineLayout(int n_rows, int vocab) {
   l.total = l.list + rows * kListCap * sizeof(uint64_t);
   return l;
 }
+
+SampleConfig g_sample_config;
 }  // namespace
+
+void SetSampleConfig(const SampleConfig& c) { g_sample_config = c; }
+SampleConfig GetSampleConfig() { return g_sample_config; }
 
 size_t SampleScratchBytes(int n_rows, int vocab) {
   const size_t full = PipelineLayout(n_rows, vocab).total;
@@ -887,7 +1223,11 @@ void LaunchSample(const float* logits, int n_rows, int vocab, const SampleRowPar
   PrepKernel<<<grid, kPassThreads, 0, st>>>(logits, vocab, chunk, params, recent, pl);
   HistKernel<<<grid, kPassThreads, 0, st>>>(vocab, chunk, params, pl);
   CompactKernel<<<grid, kPassThreads, 0, st>>>(vocab, chunk, params, pl);
-  FinishKernel<<<n_rows, kThreads, 0, st>>>(vocab, params, pl, results);
+  if (g_sample_config.batched_row_passes) {
+    FinishKernel<true><<<n_rows, kThreads, 0, st>>>(vocab, params, pl, results, g_sample_config.refine_wide_rows);
+  } else {
+    FinishKernel<false><<<n_rows, kThreads, 0, st>>>(vocab, params, pl, results, g_sample_config.refine_wide_rows);
+  }
 }
 
 }  // namespace rocmforge::gpu

@@ -7,6 +7,10 @@
 //       decode steps only: host-time split of a step (Forward's enqueue vs
 //       Sample = graph launch + device work + sampler + sync), then two steps
 //       between ProfilerStart/Stop for `ncu --profile-from-start off`.
+//   bench_gpu_decode FILE_TYPE DIR sample
+//       tg128 only: greedy, and T 0.7 / top-p 0.9 (near-flat rows on this
+//       random model) with the sampler's wide-row refinement off, on, and on
+//       with batched row passes (gpu::SampleConfig).
 //   bench_gpu_decode FILE_TYPE DIR batch N CTX [profile | profile-chunk]
 //       batched decode as the worker runs it: N sequences with CTX tokens
 //       already in the KV cache (prefilled untimed), then steps of N tokens
@@ -252,6 +256,26 @@ int BatchMain(const gguf::GgufFile& file, GpuBackend* gpu, int32_t n, int32_t ct
               ctx, kTimed);
   std::printf("| step | total | Forward enqueue | Synchronize | Sample |\n|---|---|---|---|---|\n");
   char what[160];
+  // The int8 MMQ GEMM (GemmConfig::narrow = 3) against the automatic choice
+  // (0) and the automatic choice without MMQ (4), in turn, twice (noise).
+  {
+    const gpu::GemmConfig gemm_saved = gpu::GetGemmConfig();
+    for (int rep = 0; rep < 2; ++rep) {
+      for (bool chunk : {false, true}) {
+        for (int narrow : {0, 3, 4}) {
+          gpu::GemmConfig gc = gemm_saved;
+          gc.narrow = narrow;
+          gpu::SetGemmConfig(gc);
+          if (auto st = RunSteps(**model, gpu, &bs, n, chunk, false, kWarm, kTimed, &t); !st.ok()) return Fail(st);
+          std::snprintf(what, sizeof what, "N=%d%s, GEMM narrow %d (%s), rep %d", n,
+                        chunk ? " + 64-token prefill chunk" : "", narrow,
+                        narrow == 3 ? "MMQ" : narrow == 4 ? "auto without MMQ" : "auto", rep);
+          t.Print(what);
+        }
+      }
+    }
+    gpu::SetGemmConfig(gemm_saved);
+  }
   struct Variant { bool graphs, chunk, sync; const char* name; };
   for (const Variant& v : {Variant{true, false, false, "auto graphs on"},
                            Variant{false, false, false, "auto graphs off"},
@@ -320,9 +344,12 @@ int BatchMain(const gguf::GgufFile& file, GpuBackend* gpu, int32_t n, int32_t ct
 int main(int argc, char** argv) {
   const bool profile = argc == 4 && std::string(argv[3]) == "profile";
   const bool batch = (argc == 6 || argc == 7) && std::string(argv[3]) == "batch";
-  if (argc != 3 && !profile && !batch) {
+  // `sample`: tg128 only, greedy vs sampled (T 0.7, top-p 0.9: near-flat rows on
+  // the random model) with the sampler's wide-row refinement on and off.
+  const bool sample_mode = argc == 4 && std::string(argv[3]) == "sample";
+  if (argc != 3 && !profile && !batch && !sample_mode) {
     std::fprintf(stderr,
-                 "usage: bench_gpu_decode FILE_TYPE DIR [profile | batch N CTX [profile | profile-chunk]]\n");
+                 "usage: bench_gpu_decode FILE_TYPE DIR [profile | sample | batch N CTX [profile | profile-chunk]]\n");
     return 2;
   }
   int32_t batch_n = 0, batch_ctx = 0;
@@ -439,6 +466,52 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  if (sample_mode) {
+    auto tg = [&](const SamplingParams& sp, double* best) -> absl::Status {
+      *best = 1e30;
+      for (int rep = 0; rep < 3; ++rep) {
+        int32_t tok = 1;
+        auto a = Clock::now();
+        for (int32_t pos = 0; pos < 128; ++pos) {
+          auto logits = (*model)->Forward(Seq({tok}, pos, table, kBlock));
+          if (!logits.ok()) return logits.status();
+          SampleRequest rq;
+          rq.params = sp;
+          rq.params.seed = 42;
+          rq.step = pos;
+          SampleResult r;
+          RF_RETURN_IF_ERROR(gpu->Sample(*logits, 1, c.n_vocab, &rq, &r));
+          tok = r.token;
+        }
+        if (rep > 0) *best = std::min(*best, Seconds(a));
+      }
+      return absl::OkStatus();
+    };
+    SamplingParams greedy;
+    greedy.temperature = 0.0f;
+    SamplingParams topp;
+    topp.temperature = 0.7f;
+    topp.top_p = 0.9f;
+    const gpu::SampleConfig saved = gpu::GetSampleConfig();
+    double t_greedy = 0.0, best[3] = {1e30, 1e30, 1e30};  // radix, refined, refined + batched passes
+    if (auto st = tg(greedy, &t_greedy); !st.ok()) return Fail(st);
+    for (int rep = 0; rep < 2; ++rep) {
+      for (int k : {0, 1, 2}) {
+        gpu::SetSampleConfig({.refine_wide_rows = k >= 1, .batched_row_passes = k == 2});
+        double t = 0.0;
+        if (auto st = tg(topp, &t); !st.ok()) return Fail(st);
+        best[k] = std::min(best[k], t);
+      }
+    }
+    gpu::SetSampleConfig(saved);
+    std::printf("| model | tg128 greedy tok/s | tg128 T 0.7 top-p 0.9: radix selects (old) | refined (new) "
+                "| refined, batched row passes |\n|---|---|---|---|---|\n");
+    std::printf("| llama3-8b %s | %.1f (%.2f ms/token) | %.1f (%.2f ms) | %.1f (%.2f ms) | %.1f (%.2f ms) |\n",
+                argv[1], 128.0 / t_greedy, 1e3 * t_greedy / 128, 128.0 / best[0], 1e3 * best[0] / 128,
+                128.0 / best[1], 1e3 * best[1] / 128, 128.0 / best[2], 1e3 * best[2] / 128);
+    return 0;
+  }
+
   std::mt19937 rng(1);
   // ---- pp512
   std::vector<int32_t> prompt(512);
@@ -475,6 +548,51 @@ int main(int argc, char** argv) {
     gpu::SetPrefillAttnConfig(saved);
     std::printf("pp512 by prefill attention kernel: matrix cores %.0f tok/s, SIMT tiles %.0f tok/s\n",
                 512.0 / best[0], 512.0 / best[1]);
+  }
+  // Dense prefill options (GpuBackend::SetDensePrefill): all off, f16
+  // activation reuse + f16-writing producers, overlapped dequantization, the
+  // three (the default), and with small Q4_K matrices dense too; alternating,
+  // best of 3 each (the first forward with overlap learns the matmul order).
+  // The stats line: one forward with the three on.
+  {
+    const GpuBackend::DensePrefillOptions saved = gpu->dense_prefill();
+    struct DenseVariant {
+      const char* name;
+      GpuBackend::DensePrefillOptions o;
+    };
+    const DenseVariant variants[] = {{"off", {false, false, false, false}},
+                                     {"x16 reuse + f16 producers", {true, true, false, false}},
+                                     {"overlapped dequant", {false, false, true, false}},
+                                     {"all three (default)", {true, true, true, false}},
+                                     {"all + small Q4_K dense", {true, true, true, true}}};
+    constexpr int kVariants = 5;
+    double best[kVariants] = {1e30, 1e30, 1e30, 1e30, 1e30};
+    for (int rep = 0; rep < 3; ++rep) {
+      for (int k = 0; k < kVariants; ++k) {
+        gpu->SetDensePrefill(variants[k].o);
+        auto a = Clock::now();
+        auto logits = (*model)->Forward(Seq(prompt, 0, table, kBlock));
+        if (!logits.ok()) return Fail(logits.status());
+        if (auto st = gpu->Synchronize(); !st.ok()) return Fail(st);
+        best[k] = std::min(best[k], Seconds(a));
+      }
+    }
+    std::printf("pp512 by dense prefill options (tok/s, best of 3):");
+    for (int k = 0; k < kVariants; ++k) std::printf(" %s %.0f;", variants[k].name, 512.0 / best[k]);
+    std::printf("\n");
+    gpu->SetDensePrefill(variants[3].o);
+    const GpuBackend::DensePrefillStats s0 = gpu->dense_prefill_stats();
+    auto logits = (*model)->Forward(Seq(prompt, 0, table, kBlock));
+    if (!logits.ok()) return Fail(logits.status());
+    if (auto st = gpu->Synchronize(); !st.ok()) return Fail(st);
+    const GpuBackend::DensePrefillStats s1 = gpu->dense_prefill_stats();
+    std::printf("dense prefill, all on, one forward: %lld conversions reused, %lld written by producers, "
+                "%lld weight dequantizations overlapped, %lld in line\n",
+                static_cast<long long>(s1.x16_reused - s0.x16_reused),
+                static_cast<long long>(s1.f16_produced - s0.f16_produced),
+                static_cast<long long>(s1.prefetch_hits - s0.prefetch_hits),
+                static_cast<long long>(s1.prefetch_misses - s0.prefetch_misses));
+    gpu->SetDensePrefill(saved);
   }
   // ---- tg128, with the decode step as one graph launch (default) and without
   SampleRequest req;

@@ -416,6 +416,116 @@ void RunGroupBench(gpu::Stream s) {
   gpu::Free(x);
 }
 
+// ---- int8 MMQ GEMM (`bench_gpu_kernels mmq`): the Llama-3-8B Q4_K_M layer
+// shapes (grouped as the backend groups them) at the batched-decode token
+// counts: the default choice (v5 / v4 / GemmMmaKernel from float x), v5
+// forced (narrow 1), and MMQ (narrow 3) with and without its activation
+// quantization (the backend fuses that into the producer where it can).
+// Weights rotate over copies worth > 256 MiB; events, median of 3 x 20.
+void RunMmqBench(gpu::Stream s) {
+  struct Group {
+    const char* name;
+    GgmlType type;
+    std::vector<int64_t> rows;
+    int64_t k;
+  };
+  const std::vector<Group> groups = {{"Q/K/V", GgmlType::Q4_K, {4096, 1024, 1024}, 4096},
+                                     {"O", GgmlType::Q4_K, {4096}, 4096},
+                                     {"gate/up", GgmlType::Q4_K, {14336, 14336}, 4096},
+                                     {"down", GgmlType::Q4_K, {4096}, 14336},
+                                     {"down", GgmlType::Q6_K, {4096}, 14336},
+                                     {"V", GgmlType::Q6_K, {1024}, 4096}};
+  const int nmax = 128;
+  const int64_t kmax = 14336;
+  float* x = nullptr;
+  void* xq = nullptr;
+  CHECK_GPU(gpu::Malloc(reinterpret_cast<void**>(&x), size_t(nmax) * kmax * sizeof(float)));
+  CHECK_GPU(gpu::Malloc(&xq, gpu::MatMulMmqScratchBytes(kmax, nmax)));
+  {
+    std::vector<float> hx(size_t(nmax) * kmax);
+    std::mt19937 rng(23);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    for (float& v : hx) v = nd(rng);
+    CHECK_GPU(gpu::CopyToDevice(x, hx.data(), hx.size() * sizeof(float), s));
+  }
+  std::printf("\n| MMQ group | type | rows x k | n | default us | v5 us | MMQ us | MMQ+quant us | MMQ TB/s | MMQ / v5 | MMQ+q / default |\n"
+              "|---|---|---|---|---|---|---|---|---|---|---|\n");
+  const gpu::GemmConfig saved = gpu::GetGemmConfig();
+  for (const Group& g : groups) {
+    size_t bytes = 0;
+    for (int64_t r : g.rows) bytes += RowBytes(g.type, g.k) * r;
+    const int copies = static_cast<int>(std::max<size_t>(2, (size_t{256} << 20) / bytes + 1));
+    std::vector<std::vector<void*>> w;
+    std::vector<float*> y;
+    std::string rows_s;
+    for (int64_t r : g.rows) {
+      w.push_back(MakeWeights(g.type, r, g.k, copies, s));
+      float* p = nullptr;
+      CHECK_GPU(gpu::Malloc(reinterpret_cast<void**>(&p), size_t(nmax) * r * sizeof(float)));
+      y.push_back(p);
+      if (!rows_s.empty()) rows_s.push_back('+');
+      rows_s.append(std::to_string(r));
+    }
+    const size_t np = g.rows.size();
+    auto parts_of = [&](int i, gpu::MatVecPart* parts) {
+      for (size_t p = 0; p < np; ++p) parts[p] = gpu::MatVecPart{w[p][i % copies], y[p], g.rows[p]};
+    };
+    for (int n : {16, 32, 64, 96, 128}) {
+      auto time_float = [&](gpu::GemmConfig cfg) {
+        gpu::SetGemmConfig(cfg);
+        return bench::MedianMs(s, [&](int i) {
+          gpu::MatVecPart parts[gpu::kMaxMatVecParts];
+          parts_of(i, parts);
+          gpu::LaunchMatMulMmaGroup(g.type, g.k, x, n, parts, static_cast<int>(np), s);
+        }, 20, 5, 3);
+      };
+      const double def = time_float(gpu::GemmConfig{});
+      const double v5 = time_float(gpu::GemmConfig{0, 0, 1, 0});
+      gpu::SetGemmConfig(gpu::GemmConfig{0, 0, 3, 0});
+      gpu::LaunchQuantizeActivation(g.type, x, int64_t(n) * g.k, xq, s);
+      const double mmq = bench::MedianMs(s, [&](int i) {
+        gpu::MatVecPart parts[gpu::kMaxMatVecParts];
+        parts_of(i, parts);
+        gpu::LaunchMatMulMmqGroup(g.type, g.k, xq, n, parts, static_cast<int>(np), s);
+      }, 20, 5, 3);
+      const double mmqq = bench::MedianMs(s, [&](int i) {
+        gpu::MatVecPart parts[gpu::kMaxMatVecParts];
+        parts_of(i, parts);
+        gpu::LaunchQuantizeActivation(g.type, x, int64_t(n) * g.k, xq, s);
+        gpu::LaunchMatMulMmqGroup(g.type, g.k, xq, n, parts, static_cast<int>(np), s);
+      }, 20, 5, 3);
+      CHECK_GPU(gpu::LastLaunchError());
+      std::printf("| %s | %s | %sx%lld | %d | %.1f | %.1f | %.1f | %.1f | %.2f | %.2fx | %.2fx |\n", g.name,
+                  std::string(TypeName(g.type)).c_str(), rows_s.c_str(), static_cast<long long>(g.k), n, def * 1e3,
+                  v5 * 1e3, mmq * 1e3, mmqq * 1e3, bytes / (mmq * 1e-3) / 1e12, v5 / mmq, def / mmqq);
+      std::fflush(stdout);
+      // Split / tile sweep of MMQ at this n (us): forced K splits, then forced tiles.
+      std::string sweep;
+      for (gpu::GemmConfig c : {gpu::GemmConfig{0, 0, 3, 1}, gpu::GemmConfig{0, 0, 3, 2}, gpu::GemmConfig{0, 0, 3, 4},
+                                gpu::GemmConfig{0, 0, 3, 8}, gpu::GemmConfig{0, 3, 3, 0}, gpu::GemmConfig{0, 4, 3, 0},
+                                gpu::GemmConfig{16, 0, 3, 0}, gpu::GemmConfig{32, 0, 3, 0}, gpu::GemmConfig{64, 0, 3, 0}}) {
+        gpu::SetGemmConfig(c);
+        const double ms = bench::MedianMs(s, [&](int i) {
+          gpu::MatVecPart parts[gpu::kMaxMatVecParts];
+          parts_of(i, parts);
+          gpu::LaunchMatMulMmqGroup(g.type, g.k, xq, n, parts, static_cast<int>(np), s);
+        }, 10, 3, 3);
+        char buf[96];
+        std::snprintf(buf, sizeof(buf), " t%d/s%d/b%d %.1f", c.token_tile, c.splits, c.blocks_per_sm, ms * 1e3);
+        sweep += buf;
+      }
+      CHECK_GPU(gpu::LastLaunchError());
+      std::printf("mmq sweep %s %s n=%d:%s\n", g.name, std::string(TypeName(g.type)).c_str(), n, sweep.c_str());
+    }
+    for (auto& v : w)
+      for (void* p : v) gpu::Free(p);
+    for (float* p : y) gpu::Free(p);
+  }
+  gpu::SetGemmConfig(saved);
+  gpu::Free(x);
+  gpu::Free(xq);
+}
+
 // ---- dense crossover (`bench_gpu_kernels crossover`): per type and shape, the
 // in-loop GEMM's automatic choice (LaunchMatMulMma: v5 / v4 / GemmMmaKernel)
 // against the whole dense path (activation conversion + dequantization + f16
@@ -461,6 +571,106 @@ void RunCrossoverBench(gpu::Stream s) {
   }
 }
 
+// ---- sampler on wide rows: near-flat logits (N(0, 0.3), like the random-weight
+// model's) whose outcome needs more candidates than the sorted list holds, with
+// the refinement (gpu::SampleConfig::refine_wide_rows, the default) and without
+// (the single-block radix selects), and refined with batched row passes
+// (SampleConfig::batched_row_passes), alternating in one run. Host clock per
+// GpuBackend::Sample (upload + device + download, median of 15) and device
+// time of LaunchSample alone (events, median).
+void RunWideSamplerBench(GpuBackend* be, gpu::Stream s) {
+  const int vocab = 128256, max_rows = 32;
+  std::vector<float> logits(size_t(max_rows) * vocab);
+  std::mt19937 rng(11);
+  std::normal_distribution<float> nd(0.0f, 0.3f);
+  for (float& v : logits) v = nd(rng);
+  float* dl = nullptr;
+  CHECK_GPU(gpu::Malloc(reinterpret_cast<void**>(&dl), logits.size() * sizeof(float)));
+  CHECK_GPU(gpu::CopyToDevice(dl, logits.data(), logits.size() * sizeof(float), s));
+  void *dp = nullptr, *dres = nullptr, *dscr = nullptr;
+  int32_t* drec = nullptr;
+  CHECK_GPU(gpu::Malloc(&dp, max_rows * sizeof(gpu::SampleRowParams)));
+  CHECK_GPU(gpu::Malloc(&dres, max_rows * sizeof(gpu::SampleRowResult)));
+  CHECK_GPU(gpu::Malloc(reinterpret_cast<void**>(&drec), sizeof(int32_t)));
+  CHECK_GPU(gpu::Malloc(&dscr, gpu::SampleScratchBytes(max_rows, vocab)));
+  struct P {
+    const char* name;
+    SamplingParams p;
+  };
+  SamplingParams temp;
+  temp.temperature = 0.7f;
+  SamplingParams topp = temp;
+  topp.top_p = 0.9f;
+  SamplingParams topk = temp;
+  topk.top_k = 4096;
+  SamplingParams minp = temp;
+  minp.min_p = 0.05f;
+  SamplingParams peaked = topp;  // the same logits x (1 / 0.07): sd 4.3, a few hundred candidates
+  peaked.temperature = 0.07f;
+  std::printf("\n| sampler, vocab 128256, flat rows N(0, 0.3) | rows | host us/row: radix (old) / refined / "
+              "refined, batched passes | device us/row: radix / refined / batched | path of row 0 | speed-up |\n"
+              "|---|---|---|---|---|---|\n");
+  const gpu::SampleConfig saved = gpu::GetSampleConfig();
+  for (P p : {P{"temperature 0.7", temp}, P{"top-p 0.9, T 0.7", topp}, P{"top-k 4096, T 0.7", topk},
+              P{"min-p 0.05, T 0.7", minp}, P{"peaked reference: top-p 0.9, T 0.07", peaked}}) {
+    std::vector<SampleRequest> req(max_rows);
+    std::vector<gpu::SampleRowParams> hp(max_rows);
+    for (int r = 0; r < max_rows; ++r) {
+      req[r].params = p.p;
+      req[r].params.seed = 1000 + r;
+      req[r].step = 7;
+      gpu::SampleRowParams& q = hp[r];
+      q = gpu::SampleRowParams{};
+      q.temperature = p.p.temperature;
+      q.top_k = p.p.top_k;
+      q.top_p = p.p.top_p;
+      q.min_p = p.p.min_p;
+      q.repetition_penalty = 1.0f;
+      q.seed = req[r].params.seed;
+      q.step = req[r].step;
+    }
+    CHECK_GPU(gpu::CopyToDevice(dp, hp.data(), hp.size() * sizeof(gpu::SampleRowParams), s));
+    std::vector<SampleResult> res(max_rows);
+    for (int rows : {1, 32}) {
+      double host_us[3], dev_us[3];
+      std::vector<double> h[3];
+      for (int rep = 0; rep < 17; ++rep) {
+        for (int k : {0, 1, 2}) {  // 0: radix selects, 1: refined, 2: refined with batched passes
+          gpu::SetSampleConfig({.refine_wide_rows = k >= 1, .batched_row_passes = k == 2});
+          auto a = std::chrono::steady_clock::now();
+          (void)be->Sample(dl, rows, vocab, req.data(), res.data());
+          if (rep >= 2) {
+            h[k].push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - a).count());
+          }
+        }
+      }
+      for (int k : {0, 1, 2}) {
+        std::sort(h[k].begin(), h[k].end());
+        host_us[k] = h[k][h[k].size() / 2] / rows;
+        gpu::SetSampleConfig({.refine_wide_rows = k >= 1, .batched_row_passes = k == 2});
+        dev_us[k] = 1e3 * bench::MedianMs(s, [&](int) {
+          gpu::LaunchSample(dl, rows, vocab, static_cast<const gpu::SampleRowParams*>(dp), drec,
+                            static_cast<gpu::SampleRowResult*>(dres), dscr, s);
+        }, k == 0 ? 3 : 20, 5, 2) / rows;
+      }
+      gpu::SampleRowResult r0{};
+      CHECK_GPU(gpu::CopyToHost(&r0, dres, sizeof(r0), s));
+      CHECK_GPU(gpu::StreamSync(s));
+      std::printf("| %s | %d | %.1f / %.1f / %.1f | %.1f / %.1f / %.1f | %d | %.0fx |\n", p.name, rows, host_us[0],
+                  host_us[1], host_us[2], dev_us[0], dev_us[1], dev_us[2], r0.path, host_us[0] / host_us[1]);
+      std::fflush(stdout);
+    }
+  }
+  gpu::SetSampleConfig(saved);
+  std::printf("(path: %d list, %d refined, %d radix selects)\n", gpu::kSamplePathList, gpu::kSamplePathRefine,
+              gpu::kSamplePathSingleBlock);
+  gpu::Free(dl);
+  gpu::Free(dp);
+  gpu::Free(dres);
+  gpu::Free(drec);
+  gpu::Free(dscr);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -471,6 +681,11 @@ int main(int argc, char** argv) {
   }
   gpu::Stream s = (*be)->stream();
   std::printf("device: %s (%s)\n\n", (*be)->device_name().c_str(), gpu::RuntimeName());
+  // `bench_gpu_kernels sampler`: the sampler on wide (near-flat) rows alone.
+  if (argc > 1 && std::string(argv[1]) == "sampler") {
+    RunWideSamplerBench(be->get(), s);
+    return 0;
+  }
   // `bench_gpu_kernels gemm`: the GEMM table alone.
   if (argc > 1 && std::string(argv[1]) == "gemm") {
     RunGemmBench(s, argc > 2 && std::string(argv[2]) == "sweep");
@@ -480,6 +695,10 @@ int main(int argc, char** argv) {
   // GEMMs; dense path vs in-loop GEMM per shape at n = 64..512.
   if (argc > 1 && std::string(argv[1]) == "gemm_group") {
     RunGroupBench(s);
+    return 0;
+  }
+  if (argc > 1 && std::string(argv[1]) == "mmq") {
+    RunMmqBench(s);
     return 0;
   }
   if (argc > 1 && std::string(argv[1]) == "crossover") {
@@ -758,5 +977,6 @@ int main(int argc, char** argv) {
   }
   gpu::Free(dl);
   std::printf("\n(GPU sampler times include parameter upload and result download, host clock.)\n");
+  RunWideSamplerBench(be->get(), s);
   return 0;
 }

@@ -13,11 +13,14 @@
 # (+ .xml), memcheck.log, bench_kernels.md, bench_decode.md, summary.txt.
 # `RF_STAGES` (default "tests kernels decode memcheck q8") picks the stages
 # (also: gemm = the matrix-core GEMM table + cuBLAS fp16 peak, gemm_peak.log / bench_gemm.md);
+# (also: mmq = the int8 MMQ GEMM's tests, memcheck of them and `bench_gpu_kernels mmq`);
+# (also: sampler = `bench_gpu_kernels sampler` + `bench_gpu_decode Q4_K_M /tmp sample`);
 # the stage `profile` runs two Q4_K_M decode steps under Nsight Compute (kernel
 # durations only, clocks and caches left alone) and sums them per kernel
 # (ncu_decode.csv, ncu_by_kernel.txt); `profile_batch` times batched decode steps
 # (`bench_gpu_decode Q4_K_M /tmp batch 32 512`, RF_BATCH_N / RF_BATCH_CTX) and profiles two
-# of them without and with a 64-token prefill chunk (ncu_batch_profile*.{csv,txt}).
+# of them without and with a 64-token prefill chunk (ncu_batch_profile*.{csv,txt});
+# `prefill_memcheck` runs compute-sanitizer over the dense-prefill option tests only.
 set -u
 mode=${1:-run}
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -41,8 +44,9 @@ if [[ $mode == pack ]]; then
     grep -Ev '/(libc|libm|libdl|libpthread|librt|libstdc\+\+|libgcc_s|ld-linux[^/]*)\.so' |
     while read -r lib; do cp -L "$lib" "$bin/lib/"; done
   # The working tree (models included) and the carried binaries share a 64 MiB limit.
-  # xz: a third of gzip's size for these binaries (gzip no longer fits the three).
-  (cd "$bin" && tar -cJf ../.device-bin.txz . && rm -rf ./* && mv ../.device-bin.txz bin.txz)
+  # xz -9: its 64 MiB window spans all three binaries, which share most of their
+  # device code (~10 MB; xz's default 8 MiB window gives ~26 MB, gzip more).
+  (cd "$bin" && XZ_OPT=-9 tar -cJf ../.device-bin.txz . && rm -rf ./* && mv ../.device-bin.txz bin.txz)
   du -sh "$bin"
   exit 0
 fi
@@ -141,6 +145,15 @@ if want profile_batch; then  # where a batched decode step's time goes (docs/gpu
   done
 fi
 
+if want mmq; then  # the int8 MMQ GEMM (kernels/matmul_mmq.hip): its tests, memcheck of them, MMQ vs v5 per shape
+  stage test_mmq.log 120 "$bin/test_gpu" --gtest_filter='*Mmq*:*GemmGroup*:*GpuModel*'
+  grep -E '^\[  (PASSED|FAILED|SKIPPED) |^\[  FAILED  \]|32-decode step|agreement' "$out/test_mmq.log" | tee -a "$summary"
+  stage memcheck_mmq.log 150 compute-sanitizer --tool memcheck --error-exitcode 3 --print-limit 20 \
+    "$bin/test_gpu" --gtest_filter='*GpuMmq.*'
+  grep -E 'ERROR SUMMARY|Invalid|FAILED' "$out/memcheck_mmq.log" | head -20 | tee -a "$summary"
+  stage bench_mmq.md 150 "$bin/bench_gpu_kernels" mmq
+  cat "$out/bench_mmq.md" | tee -a "$summary"
+fi
 if want gemm_group; then  # grouped vs separate batched GEMMs; dense vs in-loop crossover per shape
   stage bench_gemm_group.md 120 "$bin/bench_gpu_kernels" gemm_group
   cat "$out/bench_gemm_group.md" | tee -a "$summary"
@@ -193,6 +206,12 @@ if want gemm_ncu; then  # stall reasons and memory traffic of one batched-decode
   done
 fi
 
+if want sampler; then  # sampler on near-flat rows (radix / refined / batched passes); tg128 at T 0.7, top-p 0.9
+  stage bench_sampler.md 60 "$bin/bench_gpu_kernels" sampler
+  cat "$out/bench_sampler.md" | tee -a "$summary"
+  stage decode_sample.md 100 "$bin/bench_gpu_decode" Q4_K_M /tmp sample
+  cat "$out/decode_sample.md" | tee -a "$summary"
+fi
 want kernels && stage bench_kernels.md 100 "$bin/bench_gpu_kernels" ${RF_KERNELS_ARGS:-}  # e.g. matvec
 [[ -f $out/bench_kernels.md ]] && cat "$out/bench_kernels.md" >>"$summary"
 
@@ -208,11 +227,16 @@ if want sweep; then  # tg128 per batch-1 matvec shape (RF_MATVEC, see bench_gpu_
     grep -E 'matvec config|tg128 without|^\| llama3' "$out/decode_Q4_K_M_mv$cfg.log" | tee -a "$summary"
   done
 fi
+# memcheck of the dense-prefill option tests alone (GpuBackend::SetDensePrefill; quick)
+want prefill_memcheck && stage memcheck_prefill.log 100 compute-sanitizer --tool memcheck --error-exitcode 3 \
+  --print-limit 20 "$bin/test_gpu" --gtest_filter='*DensePrefill*:*F16Producers*:*DequantizeGridsAndX16*'
+[[ -f $out/memcheck_prefill.log ]] && grep -E 'ERROR SUMMARY|Invalid|FAILED|PASSED' "$out/memcheck_prefill.log" |
+  head -20 | tee -a "$summary"
 want decode && decode Q4_K_M 120
 
 # memcheck over the kernel tests (the model tests only repeat the same kernels)
-want memcheck && stage memcheck.log 200 compute-sanitizer --tool memcheck --error-exitcode 3 --print-limit 20 \
-  "$bin/test_gpu" --gtest_filter='*GpuOps.*:*GpuMatMul*:*GpuMatVec*:*GpuGemmGroup*:*GpuDense*:*GpuSampling.*:*GpuAttention*:*GpuPrefetch*:*GpuPdl*'
+want memcheck && stage memcheck.log 280 compute-sanitizer --tool memcheck --error-exitcode 3 --print-limit 20 \
+  "$bin/test_gpu" --gtest_filter='*GpuOps.*:*GpuMatMul*:*GpuMatVec*:*GpuGemmGroup*:*GpuDense*:*GpuSampling.*:*GpuAttention*:*GpuPrefetch*:*GpuPdl*:*GpuMmq*:*DensePrefill*:*F16Producers*:*DequantizeGridsAndX16*'
 [[ -f $out/memcheck.log ]] && grep -E 'ERROR SUMMARY|Invalid|FAILED' "$out/memcheck.log" | head -20 | tee -a "$summary"
 
 want q8 && decode Q8_0 120

@@ -294,6 +294,57 @@ TEST(GpuDenseGemm, ConvertF16RoundsToNearest) {
   }
 }
 
+// The pieces the backend's dense-prefill options launch separately compute
+// what the plain path does, bit for bit: the dequantization in other grids
+// (one row per block, as on the side stream, and a short grid) and the GEMM
+// on an f16 input converted beforehand (LaunchMatMulDenseX16).
+TEST_P(GpuDense, DequantizeGridsAndX16InputMatchPlainPath) {
+  RF_REQUIRE_GPU(gpu);
+  if (!gpu::MatMulMmaAvailable()) GTEST_SKIP() << "device has no matrix cores: the dense path never runs";
+  const GgmlType type = GetParam();
+  std::mt19937 rng(std::random_device{}());
+  const bool k_quant = GetTypeInfo(type)->block_size == 256;
+  const int64_t rows = 333, cols = k_quant ? 768 : 800;
+  const int n = 257;
+  HostTensor t = MakeTensor(rng, type, rows, cols);
+  const size_t halves = size_t(rows) * cols;
+  DevMem w(t.bytes.size()), a(halves * 2 + 16), b(halves * 2 + 16);
+  ASSERT_TRUE(gpu->Upload(w.p, t.bytes.data(), t.bytes.size()).ok());
+  gpu::LaunchDequantizeF16(type, w.p, rows, cols, static_cast<uint16_t*>(a.p), gpu->stream());
+  const auto want = DownloadHalves(gpu.get(), a.p, halves);
+  for (int64_t blocks : {rows, int64_t{7}, int64_t{1}}) {
+    ASSERT_TRUE(gpu::Memset(b.p, 0xff, halves * 2, gpu->stream()).ok);  // NaN halves
+    gpu::LaunchDequantizeF16Blocks(type, w.p, rows, cols, static_cast<uint16_t*>(b.p), blocks, gpu->stream());
+    ASSERT_TRUE(gpu::LastLaunchError().ok);
+    EXPECT_TRUE(DownloadHalves(gpu.get(), b.p, halves) == want) << TypeName(type) << " blocks " << blocks;
+  }
+  // GEMM from an f16 input made beforehand vs the plain path (no K split:
+  // atomics would reorder the last bits).
+  const gpu::DenseGemmConfig saved = gpu::GetDenseGemmConfig();
+  gpu::SetDenseGemmConfig(gpu::DenseGemmConfig{0, 1, 0, 0, 0});
+  const auto x = RandomVec(rng, size_t(n) * cols);
+  Buf xg(gpu.get(), x);
+  DevMem w16(gpu::MatMulDenseWeightBytes(type, rows, cols) + 256), x16(gpu::MatMulDenseActivationBytes(cols, n));
+  gpu::DenseScratch d;
+  d.w16 = w16.p;
+  d.w16_bytes = gpu::MatMulDenseWeightBytes(type, rows, cols) + 256;
+  d.x16 = x16.p;
+  d.x16_bytes = gpu::MatMulDenseActivationBytes(cols, n);
+  const std::vector<float> poison(size_t(n) * rows, std::nanf(""));
+  Buf y1(gpu.get(), poison), y2(gpu.get(), poison);
+  gpu::LaunchMatMulDense(type, w.p, rows, cols, xg.p, y1.p, n, d, gpu->stream());
+  ASSERT_TRUE(gpu::Memset(x16.p, 0xff, d.x16_bytes, gpu->stream()).ok);
+  gpu::LaunchConvertF16(xg.p, int64_t(n) * cols, static_cast<uint16_t*>(x16.p), gpu->stream());
+  gpu::LaunchMatMulDenseX16(type, w.p, rows, cols, static_cast<const uint16_t*>(x16.p), y2.p, n, d, gpu->stream());
+  ASSERT_TRUE(gpu::LastLaunchError().ok);
+  ASSERT_TRUE(gpu->Synchronize().ok());
+  const auto r1 = y1.Get(), r2 = y2.Get();
+  ASSERT_EQ(r1.size(), r2.size());
+  EXPECT_EQ(std::memcmp(r1.data(), r2.data(), r1.size() * sizeof(float)), 0) << TypeName(type);
+  for (float f : r2) ASSERT_TRUE(std::isfinite(f)) << TypeName(type);
+  gpu::SetDenseGemmConfig(saved);
+}
+
 INSTANTIATE_TEST_SUITE_P(Types, GpuDense,
                          ::testing::Values(GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0,
                                            GgmlType::Q4_0, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K),

@@ -466,5 +466,212 @@ TEST(GpuOps, FusionOnAndOffGiveIdenticalLayers) {
   }
 }
 
+// The producers that also write f16 for a dense GEMM (RMSNorm, Add + RMSNorm,
+// SwiGLU): float outputs bit for bit those of the plain kernels, and the f16
+// copy bit for bit LaunchConvertF16 of them (round to nearest even), at row
+// widths up to the register kernel's 8192 and odd totals.
+TEST(GpuOps, F16ProducersMatchConvertAfter) {
+  RF_REQUIRE_GPU(gpu);
+  std::mt19937 rng(std::random_device{}());
+  const gpu::Stream st = gpu->stream();
+  auto same_bits = [](const std::vector<float>& a, const std::vector<float>& b) {
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+  };
+  auto halves = [&](const void* p, size_t count) {
+    std::vector<uint16_t> v(count);
+    EXPECT_TRUE(gpu->Download(v.data(), p, count * sizeof(uint16_t)).ok());
+    return v;
+  };
+  for (int dim : {520, 4104, 8192}) {
+    ASSERT_TRUE(gpu::RmsNormF16Supported(dim));
+    for (int n : {1, 37, 200}) {
+      const size_t total = size_t(n) * dim;
+      const auto x0 = RandomVec(rng, total, 2.0f), r0 = RandomVec(rng, total, 2.0f), w0 = RandomVec(rng, dim);
+      Buf wb(gpu.get(), w0), res(gpu.get(), r0), out_a(gpu.get(), total), out_b(gpu.get(), total);
+      auto ha = gpu->Alloc(total * 2 + 16), hb = gpu->Alloc(total * 2 + 16);
+      ASSERT_TRUE(ha.ok() && hb.ok());
+      auto* h16a = static_cast<uint16_t*>(*ha);
+      auto* h16b = static_cast<uint16_t*>(*hb);
+      const std::string what = "dim " + std::to_string(dim) + " n " + std::to_string(n);
+      {  // RMSNorm
+        Buf x(gpu.get(), x0);
+        ASSERT_TRUE(gpu::Memset(h16b, 0xff, total * 2, st).ok);
+        gpu::LaunchRmsNorm(x.p, wb.p, out_a.p, n, dim, 1e-5f, st);
+        gpu::LaunchConvertF16(out_a.p, int64_t(total), h16a, st);
+        gpu::LaunchRmsNormF16(x.p, wb.p, out_b.p, h16b, n, dim, 1e-5f, st);
+        ASSERT_TRUE(gpu::LastLaunchError().ok);
+        EXPECT_TRUE(same_bits(out_a.Get(), out_b.Get())) << "RmsNorm " << what;
+        EXPECT_TRUE(halves(h16a, total) == halves(h16b, total)) << "RmsNorm f16 " << what;
+      }
+      {  // x += residual; out = RmsNorm(x)
+        Buf xa(gpu.get(), x0), xb(gpu.get(), x0);
+        ASSERT_TRUE(gpu::Memset(h16b, 0xff, total * 2, st).ok);
+        gpu::LaunchAddRmsNorm(xa.p, res.p, wb.p, out_a.p, n, dim, 1e-5f, st);
+        gpu::LaunchConvertF16(out_a.p, int64_t(total), h16a, st);
+        gpu::LaunchAddRmsNormF16(xb.p, res.p, wb.p, out_b.p, h16b, n, dim, 1e-5f, st);
+        ASSERT_TRUE(gpu::LastLaunchError().ok);
+        EXPECT_TRUE(same_bits(xa.Get(), xb.Get())) << "AddRmsNorm x " << what;
+        EXPECT_TRUE(same_bits(out_a.Get(), out_b.Get())) << "AddRmsNorm " << what;
+        EXPECT_TRUE(halves(h16a, total) == halves(h16b, total)) << "AddRmsNorm f16 " << what;
+      }
+      {  // SwiGLU over every value (odd totals)
+        Buf g(gpu.get(), x0);
+        const int64_t cnt = int64_t(total) - (n % 2);
+        ASSERT_TRUE(gpu::Memset(h16b, 0xff, total * 2, st).ok);
+        gpu::LaunchSwiGLU(g.p, res.p, out_a.p, cnt, st);
+        gpu::LaunchConvertF16(out_a.p, cnt, h16a, st);
+        gpu::LaunchSwiGLUF16(g.p, res.p, out_b.p, h16b, cnt, st);
+        ASSERT_TRUE(gpu::LastLaunchError().ok);
+        auto a = out_a.Get(), b = out_b.Get();
+        a.resize(size_t(cnt));
+        b.resize(size_t(cnt));
+        EXPECT_TRUE(same_bits(a, b)) << "SwiGLU " << what;
+        EXPECT_TRUE(halves(h16a, size_t(cnt)) == halves(h16b, size_t(cnt))) << "SwiGLU f16 " << what;
+      }
+      gpu->Free(*ha);
+      gpu->Free(*hb);
+    }
+  }
+}
+
+// Two Llama layers in engine/model/model.cc's op order at prefill sizes (200
+// and 333 tokens: the dense path) with each dense-prefill option
+// (GpuBackend::SetDensePrefill) alone and all together against all off:
+// bit-identical activations and KV caches, and each option did its work;
+// with small Q4_K matrices dense too, against all off with every matmul dense.
+// Two passes per setting (the second with the matmul order learned, so the
+// overlapped dequantizations hit). Weight mixes: all Q8_0 (every matmul
+// dense, K and V reuse Q's f16 input), and a Q4_K_M-like one whose K and O
+// (small Q4_K) stay on the grouped in-loop GEMM between dense matmuls.
+TEST(GpuOps, DensePrefillOptionsGiveIdenticalForwards) {
+  RF_REQUIRE_GPU(gpu);
+  if (!gpu::MatMulMmaAvailable()) GTEST_SKIP() << "device has no matrix cores: no dense path";
+  std::mt19937 rng(std::random_device{}());
+  const int dim = 512, n_heads = 8, n_kv = 2, hd = 64, ffn = 1280, kv_dim = n_kv * hd, layers = 2;
+  struct Mix {
+    const char* name;
+    GgmlType q, k, v, o, gate_up, down;
+  };
+  using G = GgmlType;
+  for (const Mix& m : {Mix{"Q8_0", G::Q8_0, G::Q8_0, G::Q8_0, G::Q8_0, G::Q8_0, G::Q8_0},
+                       Mix{"Q4_K_M-like", G::Q8_0, G::Q4_K, G::Q6_K, G::Q4_K, G::Q4_K, G::Q6_K}}) {
+    struct LayerW {
+      Weight q, k, v, o, gate, up, down, n1, n2;
+    };
+    std::vector<LayerW> lw(layers);
+    for (LayerW& l : lw) {
+      auto load = [&](G type, int64_t rows, int64_t cols, Weight* out) {
+        HostTensor t = MakeTensor(rng, type, rows, cols);
+        auto w = gpu->LoadWeight(t.info);
+        ASSERT_TRUE(w.ok()) << w.status();
+        *out = *w;
+      };
+      load(m.q, dim, dim, &l.q);
+      load(m.k, kv_dim, dim, &l.k);
+      load(m.v, kv_dim, dim, &l.v);
+      load(m.o, dim, dim, &l.o);
+      load(m.gate_up, ffn, dim, &l.gate);
+      load(m.gate_up, ffn, dim, &l.up);
+      load(m.down, dim, ffn, &l.down);
+      load(G::F32, 1, dim, &l.n1);
+      load(G::F32, 1, dim, &l.n2);
+    }
+    for (int n : {200, 333}) {
+      const auto x0 = RandomVec(rng, size_t(n) * dim);
+      using O = GpuBackend::DensePrefillOptions;
+      // 0..4: the three bit-identical options; 5: with small Q4_K dense,
+      // against 6: all off with every matmul dense from 192 tokens
+      // (DenseGemmConfig::min_n), the same paths then.
+      const O opts[] = {O{false, false, false, false}, O{true, false, false, false}, O{false, true, false, false},
+                        O{false, false, true, false},  O{true, true, true, false},   O{true, true, true, true},
+                        O{false, false, false, false}};
+      constexpr int kOpts = 7;
+      std::vector<std::vector<float>> results[kOpts];
+      std::vector<uint16_t> caches[kOpts];
+      GpuBackend::DensePrefillStats did[kOpts];
+      const gpu::DenseGemmConfig dense_saved = gpu::GetDenseGemmConfig();
+      for (int v = 0; v < kOpts; ++v) {
+        gpu->SetDensePrefill(opts[v]);
+        gpu::DenseGemmConfig dc = dense_saved;
+        if (v == 6) dc.min_n = gpu::kDenseMinTokens;
+        gpu::SetDenseGemmConfig(dc);
+        ASSERT_TRUE(gpu->InitKvCache(KvCacheShape{layers, n_kv, hd, 16, 32}).ok());
+        Buf x(gpu.get(), x0), h(gpu.get(), size_t(n) * dim), q(gpu.get(), size_t(n) * dim),
+            k(gpu.get(), size_t(n) * kv_dim), vv(gpu.get(), size_t(n) * kv_dim), attn(gpu.get(), size_t(n) * dim),
+            g(gpu.get(), size_t(n) * ffn), u(gpu.get(), size_t(n) * ffn);
+        ASSERT_TRUE(gpu->BeginStep(OneSeqBatch(n, 0, 16)).ok());
+        const GpuBackend::DensePrefillStats s0 = gpu->dense_prefill_stats();
+        for (int pass = 0; pass < 2; ++pass) {
+          ASSERT_TRUE(gpu->Upload(x.p, x0.data(), x0.size() * sizeof(float)).ok());
+          for (int li = 0; li < layers; ++li) {
+            const LayerW& l = lw[li];
+            if (li > 0) gpu->Add(x.p, h.p, int64_t(n) * dim);  // the previous layer's residual
+            gpu->RmsNorm(x.p, l.n1, h.p, n, dim, 1e-5f);
+            gpu->MatMul(l.q, h.p, q.p, n);
+            gpu->MatMul(l.k, h.p, k.p, n);
+            gpu->MatMul(l.v, h.p, vv.p, n);
+            gpu->Rope(q.p, n, n_heads, hd, hd, 5e5f, RopeStyle::kNorm);
+            gpu->Rope(k.p, n, n_kv, hd, hd, 5e5f, RopeStyle::kNorm);
+            gpu->StoreKv(li, k.p, vv.p);
+            gpu->Attention(li, q.p, attn.p, n_heads, 0.125f);
+            gpu->MatMul(l.o, attn.p, h.p, n);
+            gpu->AddRmsNorm(x.p, h.p, l.n2, h.p, n, dim, 1e-5f);
+            gpu->MatMul(l.gate, h.p, g.p, n);
+            gpu->MatMul(l.up, h.p, u.p, n);
+            gpu->SwiGLU(g.p, u.p, g.p, int64_t(n) * ffn);
+            gpu->MatMul(l.down, g.p, h.p, n);
+          }
+          gpu->Add(x.p, h.p, int64_t(n) * dim);
+          ASSERT_TRUE(gpu->Synchronize().ok());
+        }
+        const GpuBackend::DensePrefillStats s1 = gpu->dense_prefill_stats();
+        did[v] = GpuBackend::DensePrefillStats{s1.x16_reused - s0.x16_reused, s1.f16_produced - s0.f16_produced,
+                                               s1.prefetch_hits - s0.prefetch_hits,
+                                               s1.prefetch_misses - s0.prefetch_misses};
+        for (Buf* r : {&x, &h, &q, &k, &vv, &attn, &g, &u}) results[v].push_back(r->Get());
+        const size_t cache_elems = size_t(32) * 16 * kv_dim;
+        for (int li = 0; li < layers; ++li) {
+          for (const uint16_t* c : {gpu->KCache(li), gpu->VCache(li)}) {
+            std::vector<uint16_t> part(cache_elems);
+            ASSERT_TRUE(gpu->Download(part.data(), c, cache_elems * 2).ok());
+            caches[v].insert(caches[v].end(), part.begin(), part.end());
+          }
+        }
+      }
+      gpu->SetDensePrefill(O{});
+      gpu::SetDenseGemmConfig(dense_saved);
+      const std::string what = std::string(m.name) + " n " + std::to_string(n);
+      for (int v = 1; v < kOpts - 1; ++v) {
+        const int ref = v == 5 ? 6 : 0;
+        for (size_t i = 0; i < results[0].size(); ++i) {
+          ASSERT_EQ(results[v][i].size(), results[ref][i].size());
+          EXPECT_EQ(
+              std::memcmp(results[v][i].data(), results[ref][i].data(), results[ref][i].size() * sizeof(float)), 0)
+              << what << " options " << v << " buffer " << i;
+        }
+        EXPECT_TRUE(caches[v] == caches[ref]) << what << " options " << v;
+      }
+      for (const auto& r : results[6]) {
+        for (float f : r) ASSERT_TRUE(std::isfinite(f)) << what;
+      }
+      for (const auto& r : results[0]) {
+        for (float f : r) ASSERT_TRUE(std::isfinite(f)) << what;
+      }
+      // Each option ran: V (and K when dense) and up reuse the f16 input; the
+      // norms and SwiGLU write it; the second pass's weights were dequantized
+      // beside the GEMM before them.
+      EXPECT_GE(did[1].x16_reused, 2 * 2 * layers) << what;
+      EXPECT_GE(did[2].f16_produced, 2 * 3 * layers) << what;
+      EXPECT_GT(did[3].prefetch_hits, 0) << what;
+      EXPECT_GT(did[4].x16_reused, 0) << what;
+      EXPECT_GT(did[4].f16_produced, 0) << what;
+      EXPECT_GT(did[4].prefetch_hits, 0) << what;
+      EXPECT_EQ(did[0].x16_reused + did[0].f16_produced + did[0].prefetch_hits, 0) << what;
+      // With small Q4_K dense every matmul of a layer is dense: K and V reuse Q's input.
+      EXPECT_GE(did[5].x16_reused, 2 * 3 * layers) << what;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace rocmforge::gputest

@@ -3,7 +3,8 @@
 // top-p, min-p and repetition penalty, the same Philox draws, and logprobs;
 // plain greedy rows (the many-blocks argmax) exactly, ties and non-finite logits included;
 // one and three rows at a 128k vocabulary, awkward vocabularies, and rows whose outcome
-// needs more candidates than the sorted list holds (the single-block fallback).
+// needs more candidates than the sorted list holds (near-flat rows, large top-k: the
+// refinement of the deciding bins, and the single-block radix selects where it cannot split).
 #include <algorithm>
 #include <cstdio>
 #include <string>
@@ -287,6 +288,220 @@ TEST(GpuSampling, FlatRowsAndLargeTopKMatchCpu) {
     cases += rows;
   }
   EXPECT_LE(mismatches, 1) << "of " << cases << " rows";
+}
+
+// ---- wide rows: the outcome needs more candidates than the sorted list holds
+// (2048), so FinishKernel refines the bins where the cuts and the draw fall
+// (SampleRowResult::path == kSamplePathRefine) instead of the single-block radix
+// selects. Near-flat rows of several widths, mixed with peaked ones in one launch.
+namespace wide {
+
+// Row kinds: 0 peaked (the list path), 1 like the random model's logits, 2 very
+// flat, 3 flat within a few float steps (ties of value in every range), 4 five
+// distinct values (ranges of one value the refinement cannot split).
+constexpr int kKinds = 5;
+void FillRow(std::mt19937& rng, int kind, float* l, int vocab) {
+  static const float kScale[] = {3.0f, 0.3f, 0.01f, 1e-4f};
+  if (kind < 4) {
+    std::normal_distribution<float> d(kind == 3 ? 2.0f : 0.0f, kScale[kind]);
+    for (int i = 0; i < vocab; ++i) l[i] = d(rng);
+  } else {
+    for (int i = 0; i < vocab; ++i) l[i] = 0.25f + 0.01f * static_cast<float>(rng() % 5);
+  }
+}
+
+struct WideMode {
+  const char* name;
+  SamplingParams p;
+  // Rows of kinds wide_from..3 at 128256 need > 2048 candidates by construction:
+  // top-p 0.9 of a flat row and top-k 4096 always; a draw alone only where the
+  // whole row lies in one bin (kind 3: the draw may fall in a sparse tail bin
+  // of kinds 1 and 2). 4: never asserted.
+  int wide_from;
+};
+std::vector<WideMode> WideModes() {
+  return {
+      {"temperature", {.temperature = 0.7f}, 3},
+      {"top_p_0.9", {.temperature = 0.7f, .top_p = 0.9f}, 1},
+      {"top_k_4096", {.temperature = 0.7f, .top_k = 4096}, 1},
+      {"min_p_draw", {.temperature = 0.7f, .min_p = 0.05f}, 3},
+      {"top_k_40_top_p", {.temperature = 0.7f, .top_k = 40, .top_p = 0.95f}, 4},
+      {"top_p_min_p_binding", {.temperature = 1.5f, .top_p = 0.95f, .min_p = 0.3f}, 4},
+      {"top_k_3000_top_p_min_p_penalty_logprobs",
+       {.temperature = 0.9f, .top_k = 3000, .top_p = 0.8f, .min_p = 0.01f, .repetition_penalty = 1.3f,
+        .repetition_window = 16, .logprobs = 3},
+       4},
+      {"top_p_0.5_hot", {.temperature = 2.0f, .top_p = 0.5f}, 4},
+  };
+}
+
+// The paths the device takes for `req` (a direct LaunchSample with the
+// parameters GpuBackend::Sample builds); also checks the tokens against `tokens`.
+std::vector<int> DevicePaths(GpuBackend* gpu, const float* dev_logits, int rows, int vocab,
+                             const std::vector<SampleRequest>& req, const std::vector<SampleResult>& tokens) {
+  std::vector<gpu::SampleRowParams> params(rows);
+  std::vector<int32_t> recent;
+  for (int r = 0; r < rows; ++r) {
+    const SamplingParams& sp = req[r].params;
+    gpu::SampleRowParams& p = params[r];
+    p.temperature = sp.temperature;
+    p.top_k = sp.top_k;
+    p.top_p = sp.top_p;
+    p.min_p = sp.min_p;
+    p.repetition_penalty = sp.repetition_penalty;
+    const size_t window = std::min(req[r].recent.size(), static_cast<size_t>(std::max(0, sp.repetition_window)));
+    p.recent_offset = static_cast<int32_t>(recent.size());
+    p.recent_count = static_cast<int32_t>(window);
+    recent.insert(recent.end(), req[r].recent.end() - window, req[r].recent.end());
+    p.n_top_logprobs = sp.logprobs;
+    p.seed = sp.seed;
+    p.step = req[r].step;
+  }
+  recent.push_back(0);  // never empty
+  auto dp = gpu->Alloc(params.size() * sizeof(gpu::SampleRowParams));
+  auto drec = gpu->Alloc(recent.size() * sizeof(int32_t));
+  auto dres = gpu->Alloc(size_t(rows) * sizeof(gpu::SampleRowResult));
+  auto dscr = gpu->Alloc(gpu::SampleScratchBytes(rows, vocab));
+  EXPECT_TRUE(dp.ok() && drec.ok() && dres.ok() && dscr.ok());
+  std::vector<gpu::SampleRowResult> res(rows);
+  EXPECT_TRUE(gpu->Upload(*dp, params.data(), params.size() * sizeof(gpu::SampleRowParams)).ok());
+  EXPECT_TRUE(gpu->Upload(*drec, recent.data(), recent.size() * sizeof(int32_t)).ok());
+  gpu::LaunchSample(dev_logits, rows, vocab, static_cast<const gpu::SampleRowParams*>(*dp),
+                    static_cast<const int32_t*>(*drec), static_cast<gpu::SampleRowResult*>(*dres), *dscr,
+                    gpu->stream());
+  EXPECT_TRUE(gpu->Download(res.data(), *dres, res.size() * sizeof(gpu::SampleRowResult)).ok());
+  for (void* p : {*dp, *drec, *dres, *dscr}) gpu->Free(p);
+  std::vector<int> paths(rows);
+  for (int r = 0; r < rows; ++r) {
+    paths[r] = res[r].path;
+    EXPECT_EQ(res[r].token, tokens[r].token) << "direct launch vs GpuBackend::Sample, row " << r;
+  }
+  return paths;
+}
+
+}  // namespace wide
+
+// Every mode at vocabularies 1..128256, one row per launch and 37 rows in one
+// launch (kinds mixed): picks equal to the CPU sampler's (one row in 24 may sit
+// within rounding of a boundary), logprobs and top logprobs within 1e-3; flat
+// rows at 128256 provably take the refinement (path), never the radix selects.
+// Both variants of the refinement's row passes (SampleConfig::batched_row_passes).
+TEST(GpuSampling, WideRowsRefinedMatchCpu) {
+  RF_REQUIRE_GPU(gpu);
+  std::mt19937 rng(std::random_device{}());
+  const gpu::SampleConfig saved = gpu::GetSampleConfig();
+  int mismatches = 0, cases = 0, refined = 0;
+  for (int vocab : {1, 7, 1000, 4099, 32001, 128256}) {
+    for (int rows : {1, 37}) {
+      for (const wide::WideMode& mode : wide::WideModes()) {
+        std::vector<float> logits(size_t(rows) * vocab);
+        std::vector<int> kind(rows);
+        for (int r = 0; r < rows; ++r) {
+          kind[r] = rows == 1 ? 1 + static_cast<int>(rng() % 3) : r % wide::kKinds;
+          float* l = logits.data() + size_t(r) * vocab;
+          wide::FillRow(rng, kind[r], l, vocab);
+          if (r % 7 == 5 && vocab > 3) {
+            l[rng() % vocab] = NAN;
+            l[rng() % vocab] = -INFINITY;
+          }
+        }
+        Buf lg(gpu.get(), logits);
+        std::vector<SampleRequest> req(rows);
+        for (int r = 0; r < rows; ++r) {
+          req[r].params = mode.p;
+          req[r].params.seed = (uint64_t(rng()) << 32) | rng();
+          req[r].step = rng() % 100000;
+          for (int i = 0; i < 20; ++i) req[r].recent.push_back(static_cast<int32_t>(rng() % vocab));
+        }
+        std::vector<SampledToken> want(rows);
+        for (int r = 0; r < rows; ++r) {
+          want[r] = SampleToken(logits.data() + size_t(r) * vocab, vocab, req[r].params, req[r].step,
+                                req[r].recent.data(), req[r].recent.size());
+        }
+        for (bool batched : {false, true}) {
+          gpu::SetSampleConfig({.refine_wide_rows = true, .batched_row_passes = batched});
+          std::vector<SampleResult> got(rows);
+          const absl::Status st = gpu->Sample(lg.p, rows, vocab, req.data(), got.data());
+          ASSERT_TRUE(st.ok()) << st;
+          const std::vector<int> paths = wide::DevicePaths(gpu.get(), lg.p, rows, vocab, req, got);
+          for (int r = 0; r < rows; ++r) {
+            const std::string where = std::string(mode.name) + " vocab " + std::to_string(vocab) + " row " +
+                                      std::to_string(r) + " of " + std::to_string(rows) + " kind " +
+                                      std::to_string(kind[r]) + " path " + std::to_string(paths[r]) +
+                                      (batched ? " batched" : "");
+            ++cases;
+            refined += paths[r] == gpu::kSamplePathRefine;
+            if (vocab == 128256 && kind[r] >= mode.wide_from && kind[r] <= 3) {
+              EXPECT_EQ(paths[r], gpu::kSamplePathRefine) << where;
+            }
+            if (kind[r] >= 1 && kind[r] <= 3) {
+              EXPECT_NE(paths[r], gpu::kSamplePathSingleBlock) << where;
+            }
+            if (got[r].token != want[r].token) {
+              ++mismatches;
+              std::printf("note (one row in 24 allowed): GPU pick %d, CPU pick %d at %s\n", got[r].token,
+                          want[r].token, where.c_str());
+              continue;
+            }
+            if (std::isinf(want[r].logprob)) {
+              EXPECT_EQ(got[r].logprob, want[r].logprob) << where;
+            } else {
+              EXPECT_NEAR(got[r].logprob, want[r].logprob, 1e-3) << where;
+            }
+            ASSERT_EQ(got[r].top_logprobs.size(), want[r].top_logprobs.size()) << where;
+            for (size_t k = 0; k < want[r].top_logprobs.size(); ++k) {
+              EXPECT_EQ(got[r].top_logprobs[k].first, want[r].top_logprobs[k].first) << where;
+              EXPECT_NEAR(got[r].top_logprobs[k].second, want[r].top_logprobs[k].second, 1e-3) << where;
+            }
+          }
+        }  // batched
+      }
+    }
+  }
+  gpu::SetSampleConfig(saved);
+  EXPECT_LE(mismatches, cases / 24) << "of " << cases << " rows";
+  EXPECT_GT(refined, 100) << "rows that took the refinement, of " << cases;
+  std::printf("wide rows: %d of %d rows refined, %d picks off the CPU's\n", refined, cases, mismatches);
+}
+
+// The same seed and step give the same pick on a refined row (twice, and with
+// the radix selects: both are the CPU sampler's function); the pick varies with
+// the step.
+TEST(GpuSampling, WideRowsReproducibleAndEqualToRadixPath) {
+  RF_REQUIRE_GPU(gpu);
+  std::mt19937 rng(std::random_device{}());
+  const int vocab = 128256;
+  std::vector<float> logits(vocab);
+  wide::FillRow(rng, 1, logits.data(), vocab);
+  Buf lg(gpu.get(), logits);
+  const gpu::SampleConfig saved = gpu::GetSampleConfig();
+  for (const wide::WideMode& mode : wide::WideModes()) {
+    std::vector<int32_t> picks;
+    int radix_diff = 0, batched_diff = 0;
+    for (uint64_t step = 0; step < 12; ++step) {
+      SampleRequest req;
+      req.params = mode.p;
+      req.params.seed = 77 + step * 1000003;
+      req.step = step;
+      SampleResult a, b, c, d;
+      gpu::SetSampleConfig({.refine_wide_rows = true});
+      ASSERT_TRUE(gpu->Sample(lg.p, 1, vocab, &req, &a).ok());
+      ASSERT_TRUE(gpu->Sample(lg.p, 1, vocab, &req, &b).ok());
+      gpu::SetSampleConfig({.refine_wide_rows = false});
+      ASSERT_TRUE(gpu->Sample(lg.p, 1, vocab, &req, &c).ok());
+      gpu::SetSampleConfig({.refine_wide_rows = true, .batched_row_passes = true});
+      ASSERT_TRUE(gpu->Sample(lg.p, 1, vocab, &req, &d).ok());
+      EXPECT_EQ(a.token, b.token) << mode.name << " step " << step;
+      radix_diff += a.token != c.token;
+      batched_diff += a.token != d.token;
+      picks.push_back(a.token);
+    }
+    EXPECT_LE(radix_diff, 1) << mode.name << ": refined vs radix picks (rounding allows one)";
+    EXPECT_LE(batched_diff, 1) << mode.name << ": refined with batched row passes (rounding allows one)";
+    std::sort(picks.begin(), picks.end());
+    EXPECT_GT(std::unique(picks.begin(), picks.end()) - picks.begin(), 6) << mode.name;
+  }
+  gpu::SetSampleConfig(saved);
 }
 
 }  // namespace

@@ -173,6 +173,11 @@ absl::StatusOr<Weight> GpuBackend::LoadWeight(const gguf::TensorInfo& t) {
   if (rows > 1) {
     RF_RETURN_IF_ERROR(Grow(&matmul_scratch_, &matmul_scratch_cap_,
                             std::max(matmul_scratch_cap_, gpu::MatMulScratchBytes(cols, gpu::kSmallBatchMax))));
+    // Room for the MMQ GEMM's quantized activations of a whole step (a few MB).
+    if (gpu::MatMulMmqSupported(t.type)) {
+      RF_RETURN_IF_ERROR(Grow(&matmul_scratch_, &matmul_scratch_cap_,
+                              std::max(matmul_scratch_cap_, gpu::MatMulMmqScratchBytes(cols, gpu::kMmqMaxTokens))));
+    }
   }
   // The dense prefill path's f16 weight copy (none for F16, used in place; none
   // for F32, kept exact; none for the vocabulary-sized matrices).
@@ -235,22 +240,42 @@ void GpuBackend::Embed(const Weight& table, float* out) {
 }
 
 gpu::DenseScratch GpuBackend::DenseScratchFor(GgmlType type, const void* w, int64_t rows, int64_t cols, int n) {
-  if (dense_max_cols_ == 0 || !gpu::MatMulDenseSuits(type, w, rows, cols, n)) return {};
+  // Every batched MatMul comes here once, after its one drop (f16 reuse
+  // bookkeeping); the grouped matmuls issued since the last call write their
+  // outputs over the f16 copy's source?
+  ++dense_calls_;
+  for (int i = 0; i < gemm_group_.n_parts; ++i) {
+    X16NoteWrite(gemm_group_.parts[i].y, static_cast<int64_t>(gemm_group_.n) * gemm_group_.parts[i].rows);
+  }
+  // With grouping off a grouped (MMQ) matmul is emitted before the next one
+  // comes here, its output unseen: no reuse across a matmul off the dense path.
+  auto done = [&](const gpu::DenseScratch& d) {
+    if (!gemm_grouping_ && !gpu::MatMulDenseTakes(type, w, rows, cols, n, d)) x16_.x = nullptr;
+    return d;
+  };
+  // Shapes whose crossover was set by the in-line conversion and
+  // dequantization (small Q4_K) go dense from kDenseMinTokens when the dense
+  // prefill options take both off the critical path.
+  const DensePrefillOptions& po = dense_opts_;
+  const bool prepared = po.dense_small_q4k && po.reuse_x16 && po.overlap_dequant && !explicit_capture_ && !defer_;
+  if (dense_max_cols_ == 0 || !gpu::MatMulDenseSuitsPrepared(type, w, rows, cols, n, prepared)) return done({});
   // No f16 room for this matrix (the vocabulary-sized ones were left out at load).
-  if (gpu::MatMulDenseWeightBytes(type, rows, cols) > dense_w16_cap_) return {};
+  if (gpu::MatMulDenseWeightBytes(type, rows, cols) > dense_w16_cap_) return done({});
   gpu::DenseScratch d;
+  d.operands_prepared = prepared;
   d.w16 = dense_w16_;
   d.w16_bytes = dense_w16_cap_;
   const size_t need = gpu::MatMulDenseActivationBytes(cols, n);
   if (need > dense_x16_cap_) {
-    if (explicit_capture_) return gpu::DenseScratch{};  // no allocation inside a capture
+    if (explicit_capture_) return done({});  // no allocation inside a capture
     // Room for every input width at this n at once; on failure the old path runs.
     const size_t want = std::max(need, gpu::MatMulDenseActivationBytes(dense_max_cols_, n));
-    if (!Grow(&dense_x16_, &dense_x16_cap_, want).ok()) return gpu::DenseScratch{};
+    x16_.x = nullptr;  // a new buffer holds no f16 copy
+    if (!Grow(&dense_x16_, &dense_x16_cap_, want).ok()) return done({});
   }
   d.x16 = dense_x16_;
   d.x16_bytes = dense_x16_cap_;
-  return d;
+  return done(d);
 }
 
 void GpuBackend::MatMul(const Weight& w, const float* x, float* y, int n) {
@@ -260,33 +285,51 @@ void GpuBackend::MatMul(const Weight& w, const float* x, float* y, int n) {
   const GgmlType type = w.type;
   const void* wd = w.data;
   const int64_t rows = w.rows, cols = w.cols;
-  if (rule == 0 || n > gpu::kSmallBatchMax) {
+  // The int8 MMQ GEMM reads x quantized once per group into the matmul
+  // scratch (sized for kMmqMaxTokens at LoadWeight); it also takes the larger
+  // small batches (gpu::kMmqMinTokens..kSmallBatchMax tokens).
+  const bool mmq = n >= gpu::kMmqMinTokens && gpu::MatMulMmqTakes(type, wd, cols, n) &&
+                   gpu::MatMulMmqScratchBytes(cols, n) <= matmul_scratch_cap_;
+  if (rule == 0 || n > gpu::kSmallBatchMax || mmq) {
     DropActivationCache();
     const gpu::DenseScratch dense = DenseScratchFor(type, wd, rows, cols, n);
     // A matmul that writes its own input (never in a Llama layer) is launched
     // alone, below; Enqueue emits an open group first.
     const bool writes_x = y < x + static_cast<int64_t>(n) * cols && x < y + static_cast<int64_t>(n) * rows;
-    if (gemm_grouping_ && n > gpu::kSmallBatchMax && !writes_x &&
+    // With grouping off an MMQ matmul is a group of one (same kernel, same
+    // integers).
+    if ((gemm_grouping_ || mmq) && (n > gpu::kSmallBatchMax || mmq) && !writes_x &&
         !gpu::MatMulDenseTakes(type, wd, rows, cols, n, dense)) {
       // Joins the open group when it reads the same x.
       GemmGroup& g = gemm_group_;
       if (g.n_parts > 0 && (g.type != type || g.cols != cols || g.x != x || g.n != n ||
-                            g.n_parts == gpu::kMaxMatVecParts)) {
+                            g.n_parts == gpu::kMaxMatVecParts || (g.xq != nullptr) != mmq)) {
         EmitGemmGroup();
       }
       if (g.n_parts == 0) {
         // Whatever is held (x's producer, a residual Add, attention, RoPEs)
         // runs before the group: a held op emits the open group first when
-        // it launches, so the two must never be held together.
-        EmitHeld();
+        // it launches, so the two must never be held together. For MMQ the
+        // producer quantizes x in its own pass where it can (as at n <= 8).
+        if (!mmq || !EmitHeldFusedWithQuantize(type, x, n, cols, scratch)) {
+          EmitHeld();
+          if (mmq) {
+            Enqueue(Sig(42, type, x, n, cols, scratch), [=] {
+              gpu::LaunchQuantizeActivation(type, x, static_cast<int64_t>(n) * cols, scratch, st);
+            });
+          }
+        }
+        g.xq = mmq ? scratch : nullptr;
         g.type = type;
         g.cols = cols;
         g.x = x;
         g.n = n;
       }
       g.parts[g.n_parts++] = gpu::MatVecPart{wd, y, rows};
+      if (!gemm_grouping_) EmitGemmGroup();
       return;
     }
+    if (EnqueueDenseMatMul(type, wd, rows, cols, x, y, n, dense)) return;
     Enqueue(Sig(4, type, wd, rows, cols, x, y, n, scratch, dense.w16, dense.x16),
             [=] { gpu::LaunchMatMul(type, wd, rows, cols, x, y, n, scratch, dense, st); });
     return;
@@ -336,6 +379,12 @@ void GpuBackend::EmitGemmGroup() {
   const gpu::Stream st = stream_;
   std::string sig = Sig(40, g.type, g.cols, g.x, g.n, g.n_parts);
   for (int i = 0; i < g.n_parts; ++i) sig += Sig(41, g.parts[i].w, g.parts[i].y, g.parts[i].rows);
+  if (g.xq != nullptr) {
+    sig += Sig(43, g.xq);
+    Enqueue(std::move(sig),
+            [=] { gpu::LaunchMatMulMmqGroup(g.type, g.cols, g.xq, g.n, g.parts, g.n_parts, st); });
+    return;
+  }
   Enqueue(std::move(sig), [=] { gpu::LaunchMatMulMmaGroup(g.type, g.cols, g.x, g.n, g.parts, g.n_parts, st); });
 }
 

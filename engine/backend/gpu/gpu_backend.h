@@ -18,6 +18,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "engine/backend/backend.h"
@@ -226,6 +228,9 @@ class GpuBackend final : public Backend {
     int n = 0;
     int n_parts = 0;
     gpu::MatVecPart parts[gpu::kMaxMatVecParts];
+    // Non-null: the int8 MMQ GEMM (gpu::LaunchMatMulMmqGroup) on x quantized
+    // into this scratch when the group opened.
+    const void* xq = nullptr;
   };
   GemmGroup gemm_group_;
   bool gemm_grouping_ = true;
@@ -306,7 +311,101 @@ class GpuBackend final : public Backend {
   const float* act_x_ = nullptr;
   int act_n_ = 0, act_rule_ = 0;
   int64_t act_cols_ = 0;
-  void DropActivationCache() { act_x_ = nullptr; }
+  // Also counts drops and ends the dense path's f16 activation reuse when a
+  // small-batch matmul ran since the last drop (gpu_backend_dense.cc).
+  void DropActivationCache() {
+    if (act_x_ != nullptr) x16_.x = nullptr;
+    act_x_ = nullptr;
+    ++dense_drops_;
+  }
+
+  // ---- dense prefill path extras (gpu_backend_dense.cc)
+ public:
+  // Options of the dense (n >= ~192) matmul path:
+  // - reuse_x16: consecutive dense matmuls reading the same x (Q / K / V,
+  //   gate / up) share one f16 conversion of it;
+  // - f16_producers: a held RMSNorm / AddRmsNorm / SwiGLU whose output a
+  //   dense matmul reads writes it as f16 too (no conversion pass);
+  // - overlap_dequant: while a dense GEMM runs (on a high-priority stream),
+  //   the weights of the dense matmul that followed this one last time are
+  //   dequantized on a side stream into a second f16 buffer (one more
+  //   largest-matrix copy of device memory), so the next GEMM need not wait
+  //   for its dequantization. Weights loaded by LoadWeight only (read-only).
+  // - dense_small_q4k (with reuse_x16 and overlap_dequant only): Q4_K
+  //   matrices of <= 1024 rows (K / V projections) go dense from
+  //   gpu::kDenseMinTokens too, their crossover (gpu::DenseMinTokensFor) having
+  //   been set by the conversion and dequantization the other two options hide.
+  // The first three run the same kernels on the same values: results are bit
+  // for bit those with all off; the fourth moves matmuls between paths.
+  // Defaults: the three measured faster on the H100 (pp512 of the
+  // Llama-3-8B-shaped model, same run, all off -> on: Q4_K_M 12442 -> 13900
+  // tok/s, Q8_0 12245 -> 14074).
+  struct DensePrefillOptions {
+    bool reuse_x16 = true;
+    bool f16_producers = true;
+    bool overlap_dequant = true;
+    bool dense_small_q4k = false;
+  };
+  void SetDensePrefill(const DensePrefillOptions& o);
+  const DensePrefillOptions& dense_prefill() const { return dense_opts_; }
+  // What the options did, for tests and the benchmark.
+  struct DensePrefillStats {
+    int64_t x16_reused = 0;       // conversions skipped: f16 copy reused
+    int64_t f16_produced = 0;     // conversions skipped: producer wrote f16
+    int64_t prefetch_hits = 0;    // dense matmuls whose weights a side stream had dequantized
+    int64_t prefetch_misses = 0;  // overlap on, weights dequantized in line
+  };
+  const DensePrefillStats& dense_prefill_stats() const { return dense_stats_; }
+
+ private:
+  DensePrefillOptions dense_opts_;
+  DensePrefillStats dense_stats_;
+  // Launches a matmul that reached the dense launch of MatMul: returns false
+  // when the default launch (gpu::LaunchMatMul) should run it.
+  bool EnqueueDenseMatMul(GgmlType type, const void* w, int64_t rows, int64_t cols, const float* x, float* y,
+                          int n, const gpu::DenseScratch& dense);
+  // The held producer of x (RmsNorm, AddRmsNorm, SwiGLU; nothing else held)
+  // launched writing x16 too; returns whether it was.
+  bool EmitHeldAsF16(const float* x, int n, int64_t cols, uint16_t* x16);
+  // f16 activation reuse: dense_x16_ holds f16(x) for this key while every
+  // drop since the fill came from a batched MatMul (each drops once and calls
+  // DenseScratchFor once) whose output missed x, and no small-batch matmul ran.
+  struct X16Cache {
+    const float* x = nullptr;
+    int n = 0;
+    int64_t cols = 0;
+    const void* buf = nullptr;
+    uint64_t drops = 0, calls = 0;
+  };
+  X16Cache x16_;
+  uint64_t dense_drops_ = 0, dense_calls_ = 0;
+  bool X16Valid(const float* x, int n, int64_t cols, const void* buf) const;
+  void X16NoteWrite(const float* p, int64_t count);
+  // Overlapped dequantization: buffer 0 is dense_w16_, buffer 1 grows to its
+  // size while overlap_dequant is on; next_dense_ maps a weight to the dense
+  // matmul that followed it last time.
+  struct DenseWeightRef {
+    const void* w = nullptr;
+    GgmlType type = GgmlType::F32;
+    int64_t rows = 0, cols = 0;
+  };
+  struct DenseOverlapRes {  // freed with the backend, after its streams are idle
+    void* w16b = nullptr;
+    size_t w16b_cap = 0;
+    gpu::Stream gemm = nullptr;  // high priority
+    gpu::Event before_gemm = nullptr, after_gemm = nullptr, side_done = nullptr;
+    ~DenseOverlapRes();
+  };
+  DenseOverlapRes dense_ovl_;
+  DenseWeightRef dense_pf_;      // being / been dequantized by the side stream into dense_pf_buf_
+  int dense_pf_buf_ = -1;        // buffer the side stream wrote last (-1: none)
+  size_t dense_pf_caps_[2] = {0, 0};  // both buffers' sizes then (a regrown buffer lost it)
+  const void* dense_last_w_ = nullptr;
+  std::unordered_map<const void*, DenseWeightRef> next_dense_;
+  std::unordered_set<const void*> loaded_weights_;  // weights_ as a set (rebuilt when it grows)
+  size_t loaded_weights_n_ = 0;
+  bool DenseOverlapReady();
+  void* DenseW16(int buf) const { return buf == 0 ? dense_w16_ : dense_ovl_.w16b; }
 };
 
 // Backend on a given device (CreateGpuBackend() uses device 0).

@@ -68,8 +68,10 @@ absl::Status GpuBackend::BeginStep(const StepBatch& b) {
   if (b.logit_rows.size() > static_cast<size_t>(cap_tokens_)) {
     return absl::InvalidArgumentError("step batch: more logit rows than tokens");
   }
-  // The previous step's upload may still read the pinned buffer.
-  RF_RETURN_IF_ERROR(Check(gpu::StreamSync(stream_)));
+  // The previous step's upload may still read the pinned buffer. Inside an
+  // explicit capture nothing runs (and a sync is not allowed): the capture
+  // began after a Flush and the caller's sync, so nothing reads it either.
+  if (!explicit_capture_) RF_RETURN_IF_ERROR(Check(gpu::StreamSync(stream_)));
 
   int32_t* h = step_host_;
   int32_t table_off = 0, max_ctx = 0;

@@ -1,0 +1,522 @@
+// Batched-decode GEMM on the int8 matrix cores ("MMQ"), 9..128 tokens of Q4_K /
+// Q6_K: y[n][rows] = xq . W^T, where xq holds the activations already quantized
+// to ActQ8 slices with the Q8_K rule (LaunchQuantizeActivation; one d per 256
+// values). Chosen by the caller through MatMulMmqTakes (kernels/gpu_api.h).
+//
+// Why: v5 (matmul_mma_narrow.hip) decodes every weight to f16 before an f16 MMA,
+// ~13 thread instructions a weight, and is issue-bound (docs/gpu.md "Narrow GEMM
+// v5"). Here the 4- / 6-bit quants go into s8 A registers with a mask or two
+// (no scale math per weight) and meet the int8 activations in mma.sync s8; the
+// weight scales are applied to the int32 sums, once per 32 (Q4_K) or 16 (Q6_K)
+// values, and the float scales once per 256-value span.
+//
+// Math per weight row r, token n and span (256 values; d_a = the token's
+// activation scale of the span, s_j = d_a * sum of slice j's int8):
+//   Q4_K (value = d sc_j q - dmin m_j):
+//     y += d_a d * sum_j sc_j c_j  -  dmin * sum_j m_j s_j,   c_j = int8 dot of slice j
+//   Q6_K (value = d sc_u (q - 32), u = 16-value unit):
+//     y += d_a d * sum_u sc_u c_u, with A = q - 32 as s8.
+// sum_j sc_j c_j stays in int32 (|.| < 2^31: 8 x 63 x 32 x 15 x 127).
+//
+// A lane's A word is 4 consecutive quants of one row; the k order inside a
+// 32-slice is permuted (allowed: A and B use the same order): for Q4_K, lane
+// t = l % 4 takes the 8 bytes at 8t of a 32-byte qs chunk, low nibbles for
+// sub-block 2c, high for 2c + 1, as registers a0 / a2 (logical k 4t.. and
+// 16 + 4t..), and B takes the 8 activation bytes at 8t of the slice the same
+// way. Q6_K uses m16n8k16 per 16-value unit, natural order.
+//
+// Per block: 128 weight rows x BN tokens (16, 32 or 64), K in 256-value spans.
+// Each span's weight bytes (the rows' blocks) and activation slices (8 ActQ8
+// of each token, 320 bytes) go to shared memory by 16-byte async copies, kS
+// spans ahead. 8 waves: 4 row groups of 32 rows x 2 token groups; every wave
+// walks the whole span. Blocks splitting K (blockIdx.z) meet in y through
+// atomicAdd after LaunchZeroParts, as v5. Rows past the matrix and tokens past
+// n are not copied: their stale shared bytes reach only C rows / columns that
+// are never stored. NVIDIA only; elsewhere MatMulMmqTakes is false.
+#include <algorithm>
+
+#include "kernels/gemm_parts.h"
+#include "kernels/gpu_api.h"
+#include "kernels/launch_util.h"
+#include "kernels/quant_device.h"
+
+namespace rocmforge::gpu {
+
+// GemmConfig lives in kernels/matmul_mma.hip (GetGemmConfig).
+namespace {
+
+constexpr int kBM = 128;  // weight rows per block
+
+#if defined(RF_GPU_CUDA)
+constexpr int kThreads = 256;  // 8 waves of 32
+constexpr int kActChunks = 20;  // 16-byte chunks of a token's 8 slices (320 bytes)
+// Shared bytes per token and span: 88 words = 24 mod 32 banks, so the 8-byte B
+// loads of 4 tokens x 4 lanes (one half-warp) hit distinct banks.
+constexpr int kActStride = 352;
+
+constexpr bool MmqType(GgmlType t) { return t == GgmlType::Q4_K || t == GgmlType::Q6_K; }
+constexpr int SpanBytes(GgmlType t) { return t == GgmlType::Q4_K ? 144 : 210; }
+// Row slot in shared memory: the span plus (Q6_K) its 2-byte misalignment,
+// rounded so that rows start 32 or 96 bytes apart modulo 128 (v5's rule: the
+// 8-byte A loads of rows g..g+3 x 4 lanes are conflict-free).
+constexpr int SlotBytes(GgmlType t) { return t == GgmlType::Q4_K ? 160 : 224; }
+constexpr int StageBytes(GgmlType t, int bn) { return kBM * SlotBytes(t) + bn * kActStride; }
+constexpr int kSmemBudget = 113 * 1024;  // two blocks per SM
+constexpr int Stages(GgmlType t, int bn) {
+  const int s = kSmemBudget / StageBytes(t, bn);
+  return s > 4 ? 4 : s;
+}
+
+__device__ __forceinline__ float LoadF32(const uint8_t* p) { return *reinterpret_cast<const float*>(p); }
+__device__ __forceinline__ uint32_t Word(const uint8_t* p) {  // p 2-byte aligned
+  uint32_t w[1];
+  LoadWords<1>(p, w);
+  return w[0];
+}
+// Byte b (0..15, a constant after unrolling) of four words.
+__device__ __forceinline__ uint32_t ByteOf(const uint32_t (&w)[4], int b) { return (w[b >> 2] >> (8 * (b & 3))) & 0xffu; }
+// q in 0..63 per byte -> q - 32 as s8 per byte (no borrow between bytes: 128 + q - 32 >= 96).
+__device__ __forceinline__ uint32_t Minus32(uint32_t q) { return ((q | 0x80808080u) - 0x20202020u) ^ 0x80808080u; }
+
+template <GgmlType T, int BN, int kS>
+__global__ void __launch_bounds__(kThreads, 2)
+    GemmMmqKernel(const GemmParts parts, int64_t cols, int64_t row_bytes, const uint8_t* __restrict__ xq, int n,
+                  int spans_per_split, bool accumulate) {
+  constexpr int kSpan = SpanBytes(T), kSlot = SlotBytes(T), kChunks16 = kSlot / 16;
+  constexpr int kStage = StageBytes(T, BN);
+  constexpr int kWCopies = kBM * kChunks16, kXCopies = BN * kActChunks;
+  constexpr int kCopyIters = (kWCopies + kXCopies + kThreads - 1) / kThreads;
+  constexpr int kWavesR = 4, kWavesT = 2, kFR = 2;  // a wave: 32 rows (2 fragments) x BN / 2 tokens
+  constexpr int kWaveToks = BN / kWavesT, kFT = kWaveToks / 8;
+  static_assert(kThreads / 32 == kWavesR * kWavesT && kWavesR * 16 * kFR == kBM && kFT >= 1);
+
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  const int t = threadIdx.x, lane = t % 32, wave = t / 32;
+  const int g = lane / 4, q = lane % 4;
+  const int tok0 = blockIdx.x * BN;
+  const int tile_toks = n - tok0 < BN ? n - tok0 : BN;
+  const GemmPart part = PartOfTile(parts, static_cast<int>(blockIdx.y), kBM);
+  const uint8_t* __restrict__ const w = part.w;
+  const int64_t rows = part.rows, row0 = part.row0;
+  const int64_t n_spans = cols / 256, slices = cols / 32;
+  const int64_t span_begin = static_cast<int64_t>(blockIdx.z) * spans_per_split;
+  const int64_t span_end = span_begin + spans_per_split < n_spans ? span_begin + spans_per_split : n_spans;
+  const uint8_t* const w_end = w + rows * row_bytes;
+
+  // Span kb into stage buf: weight chunk c of row r at slot byte 16 c (the
+  // 16-byte chunks overlapping the row's span), then token r's 8 slices.
+  auto copy_span = [&](int64_t kb, int buf) {
+    uint8_t* const wdst = smem_raw + buf * kStage;
+    uint8_t* const xdst = wdst + kBM * kSlot;
+#pragma unroll 1
+    for (int j = 0; j < kCopyIters; ++j) {
+      const int i = t + j * kThreads;
+      if (i < kWCopies) {
+        const int r = i / kChunks16, c = i % kChunks16;
+        if (row0 + r >= rows) continue;
+        const int64_t start = (row0 + r) * row_bytes + kb * kSpan;
+        const int64_t first = start & ~int64_t{15};
+        if (first + 16 * c >= start + kSpan) continue;  // past the span's last chunk
+        const uint8_t* src = w + first + 16 * c;
+        uint8_t* d = wdst + r * kSlot + 16 * c;
+        if (src + 16 <= w_end) {
+          AsyncCopy16(d, src);
+        } else {  // the matrix's last chunk, cut short: every type's bytes come in pairs
+          for (int b = 0; src + b < w_end; b += 2) {
+            *reinterpret_cast<uint16_t*>(d + b) = *reinterpret_cast<const uint16_t*>(src + b);
+          }
+        }
+      } else if (i < kWCopies + kXCopies) {
+        const int r = (i - kWCopies) / kActChunks, c = (i - kWCopies) % kActChunks;
+        if (r >= tile_toks) continue;
+        const uint8_t* src = xq + ((static_cast<int64_t>(tok0 + r) * slices + kb * 8) * 40 + 16 * c);
+        AsyncCopy16(xdst + r * kActStride + 16 * c, src);
+      }
+    }
+  };
+
+  const int wr = (wave % kWavesR) * 32;           // the wave's first row in the tile
+  const int wt = (wave / kWavesR) * kWaveToks;    // the wave's first token in the tile
+  float acc[kFR][kFT][4];
+#pragma unroll
+  for (int f = 0; f < kFR; ++f)
+#pragma unroll
+    for (int i = 0; i < kFT; ++i)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[f][i][e] = 0.0f;
+
+#pragma unroll
+  for (int p = 0; p < kS - 1; ++p) {
+    if (span_begin + p < span_end) copy_span(span_begin + p, p);
+    AsyncCommit();
+  }
+  for (int64_t span = span_begin; span < span_end; ++span) {
+    const int64_t rel = span - span_begin;
+    AsyncWait<kS - 2>();  // this thread's copies of span rel are done
+    // Every thread's copies of span rel are visible; every thread is done with
+    // the stage of span rel - 1, which the copy below refills.
+    __syncthreads();
+    if (span + kS - 1 < span_end) copy_span(span + kS - 1, static_cast<int>((rel + kS - 1) % kS));
+    AsyncCommit();
+
+    const uint8_t* const ws = smem_raw + static_cast<int>(rel % kS) * kStage;
+    const uint8_t* const xs = ws + kBM * kSlot;
+    // The activation scale d_a of the span for this lane's C tokens.
+    float da[kFT][2];
+#pragma unroll
+    for (int i = 0; i < kFT; ++i)
+#pragma unroll
+      for (int e = 0; e < 2; ++e) da[i][e] = LoadF32(xs + (wt + 8 * i + 2 * q + e) * kActStride);
+    // This lane's rows: fragment f, h = 0 (row g) / 1 (row g + 8).
+    const uint8_t* rp[kFR][2];
+#pragma unroll
+    for (int f = 0; f < kFR; ++f)
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int r = wr + 16 * f + 8 * h + g;
+        rp[f][h] = ws + r * kSlot;
+        if constexpr (kSpan % 16 != 0) {  // Q6_K's 210-byte spans: 2-byte aligned
+          const uint32_t start = static_cast<uint32_t>(row0 + r) * static_cast<uint32_t>(row_bytes) +
+                                 static_cast<uint32_t>(span) * static_cast<uint32_t>(kSpan);
+          rp[f][h] += start & 15u;
+        }
+      }
+    int ci[kFR][kFT][4];
+#pragma unroll
+    for (int f = 0; f < kFR; ++f)
+#pragma unroll
+      for (int i = 0; i < kFT; ++i)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) ci[f][i][e] = 0;
+    float dr[kFR][2];
+
+    if constexpr (T == GgmlType::Q4_K) {
+      // d, dmin, then the 12 packed 6-bit scale / min bytes: sc / m of
+      // sub-blocks 0..3 and 4..7 as four byte-vectors.
+      uint32_t sc03[kFR][2], sc47[kFR][2], m03[kFR][2], m47[kFR][2];
+      float dm[kFR][2];
+#pragma unroll
+      for (int f = 0; f < kFR; ++f)
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const uint4 head = *reinterpret_cast<const uint4*>(rp[f][h]);
+          dr[f][h] = HalfBitsToFloat(static_cast<uint16_t>(head.x & 0xffffu));
+          dm[f][h] = HalfBitsToFloat(static_cast<uint16_t>(head.x >> 16));
+          sc03[f][h] = head.y & 0x3F3F3F3Fu;
+          m03[f][h] = head.z & 0x3F3F3F3Fu;
+          sc47[f][h] = (head.w & 0x0F0F0F0Fu) | ((head.y >> 2) & 0x30303030u);
+          m47[f][h] = ((head.w >> 4) & 0x0F0F0F0Fu) | ((head.z >> 2) & 0x30303030u);
+        }
+#pragma unroll
+      for (int c = 0; c < 4; ++c) {
+        uint2 qw[kFR][2];
+#pragma unroll
+        for (int f = 0; f < kFR; ++f)
+#pragma unroll
+          for (int h = 0; h < 2; ++h) qw[f][h] = *reinterpret_cast<const uint2*>(rp[f][h] + 16 + 32 * c + 8 * q);
+#pragma unroll
+        for (int hi = 0; hi < 2; ++hi) {
+          const int j = 2 * c + hi;  // sub-block (= activation slice) of the span
+          mma::FragAI8 a[kFR];
+          int sc[kFR][2];
+          float mm[kFR][2];  // dmin * m_j
+#pragma unroll
+          for (int f = 0; f < kFR; ++f)
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+              a[f].x[h] = (qw[f][h].x >> (4 * hi)) & 0x0F0F0F0Fu;
+              a[f].x[2 + h] = (qw[f][h].y >> (4 * hi)) & 0x0F0F0F0Fu;
+              const uint32_t scw = j < 4 ? sc03[f][h] : sc47[f][h];
+              const uint32_t mw = j < 4 ? m03[f][h] : m47[f][h];
+              sc[f][h] = static_cast<int>((scw >> (8 * (j & 3))) & 0xffu);
+              mm[f][h] = dm[f][h] * static_cast<float>((mw >> (8 * (j & 3))) & 0xffu);
+            }
+#pragma unroll
+          for (int i = 0; i < kFT; ++i) {
+            const uint2 bw = *reinterpret_cast<const uint2*>(xs + (wt + 8 * i + g) * kActStride + 40 * j + 8 + 8 * q);
+            const mma::FragBI8 b{{bw.x, bw.y}};
+            const float s0 = LoadF32(xs + (wt + 8 * i + 2 * q) * kActStride + 40 * j + 4);
+            const float s1 = LoadF32(xs + (wt + 8 * i + 2 * q + 1) * kActStride + 40 * j + 4);
+#pragma unroll
+            for (int f = 0; f < kFR; ++f) {
+              mma::FragCI8 cc{{0, 0, 0, 0}};
+              mma::MmaI8(cc, a[f], b);
+              ci[f][i][0] += sc[f][0] * cc.x[0];
+              ci[f][i][1] += sc[f][0] * cc.x[1];
+              ci[f][i][2] += sc[f][1] * cc.x[2];
+              ci[f][i][3] += sc[f][1] * cc.x[3];
+              acc[f][i][0] -= mm[f][0] * s0;
+              acc[f][i][1] -= mm[f][0] * s1;
+              acc[f][i][2] -= mm[f][1] * s0;
+              acc[f][i][3] -= mm[f][1] * s1;
+            }
+          }
+        }
+      }
+    } else {  // Q6_K: ql[128], qh[64], int8 scales[16], d
+      uint32_t scw[kFR][2][4];
+#pragma unroll
+      for (int f = 0; f < kFR; ++f)
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          LoadWords<4>(rp[f][h] + 192, scw[f][h]);
+          dr[f][h] = HalfBitsToFloat(*reinterpret_cast<const uint16_t*>(rp[f][h] + 208));
+        }
+#pragma unroll
+      for (int hh = 0; hh < 2; ++hh)  // 128-value half
+#pragma unroll
+        for (int s = 0; s < 2; ++s) {  // 16-value unit within each 32-slice
+          uint32_t qh[kFR][2];
+#pragma unroll
+          for (int f = 0; f < kFR; ++f)
+#pragma unroll
+            for (int h = 0; h < 2; ++h) qh[f][h] = Word(rp[f][h] + 128 + 32 * hh + 16 * s + 4 * q);
+#pragma unroll
+          for (int p = 0; p < 2; ++p) {
+            uint32_t ql[kFR][2];
+#pragma unroll
+            for (int f = 0; f < kFR; ++f)
+#pragma unroll
+              for (int h = 0; h < 2; ++h) ql[f][h] = Word(rp[f][h] + 64 * hh + 32 * p + 16 * s + 4 * q);
+#pragma unroll
+            for (int nib = 0; nib < 2; ++nib) {
+              const int qq = p + 2 * nib;  // quarter of the half: slice j = 4 hh + qq
+              const int j = 4 * hh + qq;
+              mma::FragAI8 a[kFR];
+              int sc[kFR][2];
+#pragma unroll
+              for (int f = 0; f < kFR; ++f)
+#pragma unroll
+                for (int h = 0; h < 2; ++h) {
+                  const uint32_t lo = (ql[f][h] >> (4 * nib)) & 0x0F0F0F0Fu;
+                  const uint32_t hi = ((qh[f][h] >> (2 * qq)) & 0x03030303u) << 4;
+                  a[f].x[h] = Minus32(lo | hi);
+                  a[f].x[2 + h] = 0;
+                  sc[f][h] = static_cast<int>(static_cast<int8_t>(ByteOf(scw[f][h], 8 * hh + 2 * qq + s)));
+                }
+#pragma unroll
+              for (int i = 0; i < kFT; ++i) {
+                const uint32_t bw =
+                    *reinterpret_cast<const uint32_t*>(xs + (wt + 8 * i + g) * kActStride + 40 * j + 8 + 16 * s + 4 * q);
+                const mma::FragBI8 b{{bw, 0u}};
+#pragma unroll
+                for (int f = 0; f < kFR; ++f) {
+                  mma::FragCI8 cc{{0, 0, 0, 0}};
+                  mma::MmaI8K16(cc, a[f], b);
+                  ci[f][i][0] += sc[f][0] * cc.x[0];
+                  ci[f][i][1] += sc[f][0] * cc.x[1];
+                  ci[f][i][2] += sc[f][1] * cc.x[2];
+                  ci[f][i][3] += sc[f][1] * cc.x[3];
+                }
+              }
+            }
+          }
+        }
+    }
+    // The span's float scales, once: acc += d_a * d * (int32 sum).
+#pragma unroll
+    for (int f = 0; f < kFR; ++f)
+#pragma unroll
+      for (int i = 0; i < kFT; ++i)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) acc[f][i][e] += dr[f][e >> 1] * da[i][e & 1] * static_cast<float>(ci[f][i][e]);
+  }
+  AsyncWaitAll();  // no copy may outlive the block (only empty groups remain)
+
+  float* const y = part.y;
+#pragma unroll
+  for (int f = 0; f < kFR; ++f)
+#pragma unroll
+    for (int i = 0; i < kFT; ++i)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int tok = tok0 + wt + 8 * i + 2 * q + (e & 1);
+        const int64_t r = row0 + wr + 16 * f + 8 * (e >> 1) + g;
+        if (tok < n && r < rows) {
+          float* p = y + static_cast<int64_t>(tok) * rows + r;
+          if (accumulate) {
+            atomicAdd(p, acc[f][i][e]);
+          } else {
+            *p = acc[f][i][e];
+          }
+        }
+      }
+}
+
+// The K split with the least modelled time (fit to the H100 sweep of
+// `bench_gpu_kernels mmq`, 2026-11-26, in units of one span of one block
+// alone on an SM): with s splits of `per` spans, an SM holding k blocks of the
+// launch takes per * F(k) (F(1) = 1; two resident blocks share the SM: F(2) =
+// 1.7; further blocks queue in pairs) plus 0.8 per pair of blocks (pipeline
+// fill, epilogue), plus 0.05 a split (zeroing, atomics). It fills the chip
+// with whole waves: 8 splits for 4096x14336 and Q/K/V up to 64 tokens, 4 for
+// Q/K/V at 96-128 tokens, 2 for gate/up at 96-128.
+int64_t AutoSplits(int64_t tiles, int64_t n_spans, int64_t sms) {
+  auto f = [](int64_t k) { return k <= 1 ? 1.0 : 1.7 * static_cast<double>(k / 2) + (k % 2 != 0 ? 1.0 : 0.0); };
+  int64_t best = 1;
+  double best_cost = 1e30;
+  for (int64_t s = 1; s <= std::max<int64_t>(1, n_spans / 2); ++s) {
+    const int64_t per = (n_spans + s - 1) / s, real = (n_spans + per - 1) / per;
+    if (real != s) continue;  // the same launch as a smaller s
+    const int64_t kmax = (tiles * s + sms - 1) / sms;
+    const double cost = static_cast<double>(per) * f(kmax) + 0.8 * static_cast<double>((kmax + 1) / 2) +
+                        0.05 * static_cast<double>(s - 1);
+    if (cost < best_cost - 1e-9) {
+      best_cost = cost;
+      best = s;
+    }
+  }
+  return best;
+}
+
+template <GgmlType T, int BN>
+constexpr size_t TileSmem() {
+  return static_cast<size_t>(Stages(T, BN)) * StageBytes(T, BN);
+}
+template <GgmlType T, int BN>
+bool SetTileSmem() {
+  return cudaFuncSetAttribute(reinterpret_cast<const void*>(&GemmMmqKernel<T, BN, Stages(T, BN)>),
+                              cudaFuncAttributeMaxDynamicSharedMemorySize,
+                              static_cast<int>(TileSmem<T, BN>())) == cudaSuccess;
+}
+// The dynamic shared-memory limit of every instantiation, set once. Called by
+// MatMulMmqSupported (which the backend asks at weight load) as well as by the
+// launches, so that a launch inside a graph capture (decode steps of up to 8
+// tokens are captured) never makes the first, non-stream runtime call.
+void PrepareKernels() {
+  static const bool ok = SetTileSmem<GgmlType::Q4_K, 16>() & SetTileSmem<GgmlType::Q4_K, 32>() &
+                         SetTileSmem<GgmlType::Q4_K, 64>() & SetTileSmem<GgmlType::Q6_K, 16>() &
+                         SetTileSmem<GgmlType::Q6_K, 32>() & SetTileSmem<GgmlType::Q6_K, 64>();
+  (void)ok;  // a failure shows as the launch's error
+}
+
+template <GgmlType T, int BN>
+void LaunchTile(const GemmParts& parts, int64_t cols, const void* xq, int n, Stream s) {
+  constexpr int kS = Stages(T, BN);
+  static_assert(kS >= 2);
+  constexpr auto kKernel = &GemmMmqKernel<T, BN, kS>;
+  constexpr size_t kSmem = TileSmem<T, BN>();
+  const GemmConfig cfg = GetGemmConfig();
+  const int64_t row_bytes = cols / 256 * SpanBytes(T);
+  const unsigned tok_tiles = Blocks(n, BN), row_tiles = static_cast<unsigned>(parts.tiles);
+  const int64_t n_spans = cols / 256;
+  // K split: forced (GemmConfig::splits, or blocks_per_sm as a fill target),
+  // else AutoSplits; at least 2 spans per split.
+  const int64_t tiles = static_cast<int64_t>(tok_tiles) * row_tiles;
+  const int64_t sms = MultiprocessorCount();
+  int64_t splits = 1;
+  if (cfg.splits > 0) {
+    splits = cfg.splits;
+  } else if (cfg.blocks_per_sm > 0) {
+    const int64_t target = sms * cfg.blocks_per_sm;
+    splits = std::min(tiles >= target ? 1 : (target + tiles - 1) / tiles, n_spans / 2);
+  } else {
+    splits = AutoSplits(tiles, n_spans, sms);
+  }
+  splits = std::max<int64_t>(1, std::min(splits, n_spans));
+  const int64_t per = (n_spans + splits - 1) / splits;
+  splits = (n_spans + per - 1) / per;
+  if (splits > 1) LaunchZeroParts(parts, n, s);
+  PrepareKernels();
+  const dim3 grid(tok_tiles, row_tiles, static_cast<unsigned>(splits));
+  kKernel<<<grid, kThreads, kSmem, ToStream(s)>>>(parts, cols, row_bytes, static_cast<const uint8_t*>(xq), n,
+                                                  static_cast<int>(per), splits > 1);
+}
+
+template <GgmlType T>
+void LaunchType(const GemmParts& parts, int64_t cols, const void* xq, int n, int bn, Stream s) {
+  switch (bn) {
+    case 16: return LaunchTile<T, 16>(parts, cols, xq, n, s);
+    case 32: return LaunchTile<T, 32>(parts, cols, xq, n, s);
+    default: return LaunchTile<T, 64>(parts, cols, xq, n, s);
+  }
+}
+
+// Automatic choice (GemmConfig::narrow = 0): the (type, n) where MMQ measured
+// faster than the previous default on the Llama-3-8B Q4_K_M layer shapes
+// (H100, `bench_gpu_kernels mmq`, 2026-11-26 06:36 UTC). Index: n <= 16, 32,
+// 64, 96, 128. Q4_K: 1.26-1.5x v5 at every shape and n. Q6_K: 4096x14336
+// 1.02-1.1x (1.4x at 64 against v4) and 1024x4096 1.06-1.48x; quantizing the
+// input costs 2-4 us where no producer does it in its own pass.
+constexpr bool kAutoQ4K[5] = {true, true, true, true, true};
+constexpr bool kAutoQ6K[5] = {true, true, true, true, true};
+bool AutoTakes(GgmlType t, int n) {
+  const int b = n <= 16 ? 0 : n <= 32 ? 1 : n <= 64 ? 2 : n <= 96 ? 3 : 4;
+  return t == GgmlType::Q4_K ? kAutoQ4K[b] : kAutoQ6K[b];
+}
+#endif  // RF_GPU_CUDA
+
+// Token tile for these arguments, 0 = MMQ cannot take them. `chosen`: also
+// require the selection (GemmConfig::narrow 3, or 0 and the auto table);
+// without it only the arguments count (a launch honours what the caller took,
+// even if the config changed in between).
+int MmqTile(GgmlType t, const void* w, int64_t cols, int n, bool chosen) {
+#if defined(RF_GPU_CUDA)
+  if (!MmqType(t) || n <= 0 || n > kMmqMaxTokens || cols <= 0 || cols % 256 != 0 ||
+      reinterpret_cast<uintptr_t>(w) % 16 != 0) {
+    return 0;
+  }
+  const GemmConfig cfg = GetGemmConfig();
+  const int auto_tile = n <= 16 ? 16 : n <= 32 ? 32 : 64;
+  if (cfg.narrow == 3) {
+    const int f = cfg.token_tile;
+    return f == 16 || f == 32 || f == 64 ? f : auto_tile;
+  }
+  if (!chosen || (cfg.narrow == 0 && cfg.token_tile == 0 && AutoTakes(t, n))) return auto_tile;
+  return 0;
+#else
+  (void)t, (void)w, (void)cols, (void)n, (void)chosen;
+  return 0;  // no int8 tile op on AMD yet (kernels/mma_amd.h)
+#endif
+}
+
+}  // namespace
+
+bool MatMulMmqSupported(GgmlType type) {
+#if defined(RF_GPU_CUDA)
+  if (MmqType(type)) PrepareKernels();
+  return MmqType(type);
+#else
+  (void)type;
+  return false;
+#endif
+}
+
+bool MatMulMmqTakes(GgmlType type, const void* w, int64_t cols, int n) {
+  return MmqTile(type, w, cols, n, true) != 0;
+}
+
+size_t MatMulMmqScratchBytes(int64_t cols, int n) {
+  return static_cast<size_t>(n) * static_cast<size_t>((cols + 31) / 32) * sizeof(ActQ8);
+}
+
+void LaunchMatMulMmqGroup(GgmlType type, int64_t cols, const void* xq, int n, const MatVecPart* parts, int n_parts,
+                          Stream s) {
+  if (n <= 0 || n_parts <= 0) return;
+  int bn = 0;
+  GemmParts p;
+  for (int i = 0; i < n_parts && p.count < GemmParts::kMax; ++i) {
+    if (parts[i].rows <= 0) continue;
+    const int b = MmqTile(type, parts[i].w, cols, n, false);
+    if (b == 0 || (bn != 0 && b != bn)) return;  // callers ask MatMulMmqTakes of every part first
+    bn = b;
+    p.w[p.count] = static_cast<const uint8_t*>(parts[i].w);
+    p.y[p.count] = parts[i].y;
+    p.rows[p.count] = parts[i].rows;
+    p.tile_begin[p.count] = p.tiles;
+    p.tiles += static_cast<int>((parts[i].rows + kBM - 1) / kBM);
+    ++p.count;
+  }
+  if (p.count == 0) return;
+#if defined(RF_GPU_CUDA)
+  if (type == GgmlType::Q4_K) {
+    LaunchType<GgmlType::Q4_K>(p, cols, xq, n, bn, s);
+  } else {
+    LaunchType<GgmlType::Q6_K>(p, cols, xq, n, bn, s);
+  }
+#else
+  (void)xq, (void)s;
+#endif
+}
+
+}  // namespace rocmforge::gpu
