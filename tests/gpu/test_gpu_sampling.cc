@@ -49,19 +49,6 @@ std::vector<Mode> MoreModes() {
   return m;
 }
 
-// `rows` requests with parameters `p`, each with a fresh seed and step and 20
-// random recent tokens (for the repetition penalty).
-std::vector<SampleRequest> RandomRequests(std::mt19937& rng, int rows, int vocab, const SamplingParams& p) {
-  std::vector<SampleRequest> req(rows);
-  for (SampleRequest& q : req) {
-    q.params = p;
-    q.params.seed = (uint64_t(rng()) << 32) | rng();
-    q.step = rng() % 100000;
-    for (int i = 0; i < 20; ++i) q.recent.push_back(static_cast<int32_t>(rng() % vocab));
-  }
-  return req;
-}
-
 // Samples `rows` rows of `logits` on the GPU with `mode` (fresh seed and step
 // per row, recent tokens for the penalty) and compares with the CPU sampler.
 // Returns the number of rows whose pick differs; logprobs of equal picks and
@@ -69,7 +56,13 @@ std::vector<SampleRequest> RandomRequests(std::mt19937& rng, int rows, int vocab
 int CountMismatches(GpuBackend* gpu, std::mt19937& rng, const std::vector<float>& logits, int rows,
                     int vocab, const Mode& mode) {
   Buf lg(gpu, logits);
-  const std::vector<SampleRequest> req = RandomRequests(rng, rows, vocab, mode.p);
+  std::vector<SampleRequest> req(rows);
+  for (int r = 0; r < rows; ++r) {
+    req[r].params = mode.p;
+    req[r].params.seed = (uint64_t(rng()) << 32) | rng();
+    req[r].step = rng() % 100000;
+    for (int i = 0; i < 20; ++i) req[r].recent.push_back(static_cast<int32_t>(rng() % vocab));
+  }
   std::vector<SampleResult> got(rows);
   const absl::Status st = gpu->Sample(lg.p, rows, vocab, req.data(), got.data());
   EXPECT_TRUE(st.ok()) << st;
@@ -342,6 +335,50 @@ std::vector<WideMode> WideModes() {
   };
 }
 
+// The paths the device takes for `req` (a direct LaunchSample with the
+// parameters GpuBackend::Sample builds); also checks the tokens against `tokens`.
+std::vector<int> DevicePaths(GpuBackend* gpu, const float* dev_logits, int rows, int vocab,
+                             const std::vector<SampleRequest>& req, const std::vector<SampleResult>& tokens) {
+  std::vector<gpu::SampleRowParams> params(rows);
+  std::vector<int32_t> recent;
+  for (int r = 0; r < rows; ++r) {
+    const SamplingParams& sp = req[r].params;
+    gpu::SampleRowParams& p = params[r];
+    p.temperature = sp.temperature;
+    p.top_k = sp.top_k;
+    p.top_p = sp.top_p;
+    p.min_p = sp.min_p;
+    p.repetition_penalty = sp.repetition_penalty;
+    const size_t window = std::min(req[r].recent.size(), static_cast<size_t>(std::max(0, sp.repetition_window)));
+    p.recent_offset = static_cast<int32_t>(recent.size());
+    p.recent_count = static_cast<int32_t>(window);
+    recent.insert(recent.end(), req[r].recent.end() - window, req[r].recent.end());
+    p.n_top_logprobs = sp.logprobs;
+    p.seed = sp.seed;
+    p.step = req[r].step;
+  }
+  recent.push_back(0);  // never empty
+  auto dp = gpu->Alloc(params.size() * sizeof(gpu::SampleRowParams));
+  auto drec = gpu->Alloc(recent.size() * sizeof(int32_t));
+  auto dres = gpu->Alloc(size_t(rows) * sizeof(gpu::SampleRowResult));
+  auto dscr = gpu->Alloc(gpu::SampleScratchBytes(rows, vocab));
+  EXPECT_TRUE(dp.ok() && drec.ok() && dres.ok() && dscr.ok());
+  std::vector<gpu::SampleRowResult> res(rows);
+  EXPECT_TRUE(gpu->Upload(*dp, params.data(), params.size() * sizeof(gpu::SampleRowParams)).ok());
+  EXPECT_TRUE(gpu->Upload(*drec, recent.data(), recent.size() * sizeof(int32_t)).ok());
+  gpu::LaunchSample(dev_logits, rows, vocab, static_cast<const gpu::SampleRowParams*>(*dp),
+                    static_cast<const int32_t*>(*drec), static_cast<gpu::SampleRowResult*>(*dres), *dscr,
+                    gpu->stream());
+  EXPECT_TRUE(gpu->Download(res.data(), *dres, res.size() * sizeof(gpu::SampleRowResult)).ok());
+  for (void* p : {*dp, *drec, *dres, *dscr}) gpu->Free(p);
+  std::vector<int> paths(rows);
+  for (int r = 0; r < rows; ++r) {
+    paths[r] = res[r].path;
+    EXPECT_EQ(res[r].token, tokens[r].token) << "direct launch vs GpuBackend::Sample, row " << r;
+  }
+  return paths;
+}
+
 }  // namespace wide
 
 // Every mode at vocabularies 1..128256, one row per launch and 37 rows in one
@@ -369,7 +406,13 @@ TEST(GpuSampling, WideRowsRefinedMatchCpu) {
           }
         }
         Buf lg(gpu.get(), logits);
-        const std::vector<SampleRequest> req = RandomRequests(rng, rows, vocab, mode.p);
+        std::vector<SampleRequest> req(rows);
+        for (int r = 0; r < rows; ++r) {
+          req[r].params = mode.p;
+          req[r].params.seed = (uint64_t(rng()) << 32) | rng();
+          req[r].step = rng() % 100000;
+          for (int i = 0; i < 20; ++i) req[r].recent.push_back(static_cast<int32_t>(rng() % vocab));
+        }
         std::vector<SampledToken> want(rows);
         for (int r = 0; r < rows; ++r) {
           want[r] = SampleToken(logits.data() + size_t(r) * vocab, vocab, req[r].params, req[r].step,
@@ -380,8 +423,7 @@ TEST(GpuSampling, WideRowsRefinedMatchCpu) {
           std::vector<SampleResult> got(rows);
           const absl::Status st = gpu->Sample(lg.p, rows, vocab, req.data(), got.data());
           ASSERT_TRUE(st.ok()) << st;
-          const std::vector<int32_t>& paths = gpu->last_sample_paths();
-          ASSERT_EQ(paths.size(), size_t(rows));
+          const std::vector<int> paths = wide::DevicePaths(gpu.get(), lg.p, rows, vocab, req, got);
           for (int r = 0; r < rows; ++r) {
             const std::string where = std::string(mode.name) + " vocab " + std::to_string(vocab) + " row " +
                                       std::to_string(r) + " of " + std::to_string(rows) + " kind " +

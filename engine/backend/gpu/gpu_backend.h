@@ -69,10 +69,6 @@ class GpuBackend final : public Backend {
                       SampleResult* results) override;
   absl::Status Synchronize() override;
 
-  // How the last Sample() picked each row's token (gpu::SamplePath values), for
-  // tests and benchmarks.
-  const std::vector<int32_t>& last_sample_paths() const { return last_sample_paths_; }
-
   // Device pointer to K (or V) row `slot` of `layer` (f16), for tests.
   const uint16_t* KCache(int layer) const { return k_cache_[layer]; }
   const uint16_t* VCache(int layer) const { return v_cache_[layer]; }
@@ -191,7 +187,6 @@ class GpuBackend final : public Backend {
   };
   bool auto_graphs_ = true;
   bool explicit_capture_ = false;
-  std::vector<int32_t> last_sample_paths_;
   bool defer_ = false;  // this step's ops are being deferred
   std::vector<std::function<void()>> pending_;
   std::string pending_sig_;

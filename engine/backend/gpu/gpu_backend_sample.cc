@@ -78,9 +78,7 @@ absl::Status GpuBackend::Sample(const float* logits, int n_rows, int vocab,
   RF_RETURN_IF_ERROR(Check(gpu::CopyToHost(host + results_off, dev + results_off, results_bytes, stream_)));
   RF_RETURN_IF_ERROR(Synchronize());
   const auto* res = reinterpret_cast<const gpu::SampleRowResult*>(host + results_off);
-  last_sample_paths_.resize(static_cast<size_t>(n_rows));
   for (int r = 0; r < n_rows; ++r) {
-    last_sample_paths_[static_cast<size_t>(r)] = res[r].path;
     results[r].token = res[r].token;
     results[r].logprob = res[r].logprob;
     results[r].top_logprobs.clear();
