@@ -14,25 +14,18 @@ __global__ void AddBiasKernel(float* y, const float* bias, int64_t total, int co
   if (i < total) y[i] += bias[i % cols];
 }
 
-__global__ void SwiGLUKernel(const float* gate, const float* up, float* out, int64_t n) {
-  GridDependencyBegin();
-  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < n) {
-    const float g = gate[i];
-    out[i] = g / (1.0f + expf(-g)) * up[i];
-  }
-}
-
-// SwiGLUKernel that also writes the result rounded to f16 (round to nearest
-// even of the same float) for the dense f16 GEMM that reads it next.
-__global__ void SwiGLUF16Kernel(const float* gate, const float* up, float* out, uint16_t* out16, int64_t n) {
+// out = silu(gate) * up. With kF16 it also writes the result rounded to f16
+// (round to nearest even of the same float) for the dense f16 GEMM that reads
+// it next.
+template <bool kF16>
+__global__ void SwiGLUKernel(const float* gate, const float* up, float* out, uint16_t* out16, int64_t n) {
   GridDependencyBegin();
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i < n) {
     const float g = gate[i];
     const float o = g / (1.0f + expf(-g)) * up[i];
     out[i] = o;
-    out16[i] = __half_as_ushort(__float2half_rn(o));
+    if constexpr (kF16) out16[i] = __half_as_ushort(__float2half_rn(o));
   }
 }
 
@@ -62,12 +55,13 @@ void LaunchAddBias(float* y, const float* bias, int n, int cols, Stream s) {
 
 void LaunchSwiGLU(const float* gate, const float* up, float* out, int64_t n, Stream s) {
   if (n == 0) return;
-  LaunchKernel(SwiGLUKernel, Blocks(n, kThreads), kThreads, 0, s, gate, up, out, n);
+  LaunchKernel(SwiGLUKernel<false>, Blocks(n, kThreads), kThreads, 0, s, gate, up, out,
+               static_cast<uint16_t*>(nullptr), n);
 }
 
 void LaunchSwiGLUF16(const float* gate, const float* up, float* out, uint16_t* out16, int64_t n, Stream s) {
   if (n == 0) return;
-  LaunchKernel(SwiGLUF16Kernel, Blocks(n, kThreads), kThreads, 0, s, gate, up, out, out16, n);
+  LaunchKernel(SwiGLUKernel<true>, Blocks(n, kThreads), kThreads, 0, s, gate, up, out, out16, n);
 }
 
 void LaunchAdd(float* x, const float* y, int64_t n, Stream s) {

@@ -37,14 +37,14 @@ __global__ void RmsNormKernel(float* x, const float* residual, const float* w, f
   for (int i = threadIdx.x; i < dim; i += blockDim.x) out[base + i] = xr[i] * inv * w[i];
 }
 
+// The rows of up to kRegThreads * kRegPer values: every load of the row is
+// issued before the first use, the sum of squares reduced once, and the
+// normalized row left in registers (o; 0 past dim) for what the caller stores.
+// With kAddResidual, x += residual is written back to x first.
 template <bool kAddResidual>
-__global__ void __launch_bounds__(kRegThreads)
-    RmsNormRegKernel(float* x, const float* residual, const float* w, float* out, int dim,
-                     float eps) {
-  __shared__ float scratch[kMaxWaves];
-  GridDependencyBegin();
-  const int64_t base = static_cast<int64_t>(blockIdx.x) * dim;
-  float* xr = x + base;
+__device__ __forceinline__ void NormalizeRowInRegisters(float* xr, const float* rr, const float* w,
+                                                        int dim, float eps, float* scratch,
+                                                        float (&o)[kRegPer]) {
   float v[kRegPer], wv[kRegPer];
 #pragma unroll
   for (int k = 0; k < kRegPer; ++k) {
@@ -52,7 +52,7 @@ __global__ void __launch_bounds__(kRegThreads)
     v[k] = i < dim ? xr[i] : 0.0f;
     wv[k] = i < dim ? w[i] : 0.0f;  // loaded with x: no round trip after the reduction
     if constexpr (kAddResidual) {
-      if (i < dim) v[k] += residual[base + i];
+      if (i < dim) v[k] += rr[i];
     }
   }
   float ss = 0.0f;
@@ -60,46 +60,6 @@ __global__ void __launch_bounds__(kRegThreads)
   for (int k = 0; k < kRegPer; ++k) ss += v[k] * v[k];
   ss = BlockSum(ss, scratch);
   const float inv = rsqrtf(ss / dim + eps);
-#pragma unroll
-  for (int k = 0; k < kRegPer; ++k) {
-    const int i = threadIdx.x + k * kRegThreads;
-    if (i < dim) {
-      if constexpr (kAddResidual) xr[i] = v[k];
-      out[base + i] = v[k] * inv * wv[k];
-    }
-  }
-}
-
-// RmsNormRegKernel plus quantization of the output row to ActQ8 slices
-// (kRule 1: Q8_0 rule, 2: Q8_K rule), with the helpers the stand-alone
-// quantize kernel uses, so the integers are the same. Value i of the row sits
-// in thread i % 512, register i / 512: a 32-value slice is 32 consecutive
-// lanes, a 256-value Q8_K group is half the block for one register index.
-// dim <= 8192 and a multiple of 32 (Q8_0) or 256 (Q8_K).
-template <bool kAddResidual, int kRule>
-__global__ void __launch_bounds__(kRegThreads)
-    RmsNormQuantKernel(float* x, const float* residual, const float* w, float* out, int dim,
-                       float eps, ActQ8* xq) {
-  __shared__ float scratch[kMaxWaves];
-  GridDependencyBegin();
-  const int64_t base = static_cast<int64_t>(blockIdx.x) * dim;
-  float* xr = x + base;
-  float v[kRegPer], wv[kRegPer];
-#pragma unroll
-  for (int k = 0; k < kRegPer; ++k) {
-    const int i = threadIdx.x + k * kRegThreads;
-    v[k] = i < dim ? xr[i] : 0.0f;
-    wv[k] = i < dim ? w[i] : 0.0f;  // loaded with x: no round trip after the reduction
-    if constexpr (kAddResidual) {
-      if (i < dim) v[k] += residual[base + i];
-    }
-  }
-  float ss = 0.0f;
-#pragma unroll
-  for (int k = 0; k < kRegPer; ++k) ss += v[k] * v[k];
-  ss = BlockSum(ss, scratch);
-  const float inv = rsqrtf(ss / dim + eps);
-  float o[kRegPer];
 #pragma unroll
   for (int k = 0; k < kRegPer; ++k) {
     const int i = threadIdx.x + k * kRegThreads;
@@ -107,49 +67,40 @@ __global__ void __launch_bounds__(kRegThreads)
     if (i < dim) {
       if constexpr (kAddResidual) xr[i] = v[k];
       o[k] = v[k] * inv * wv[k];
-      out[base + i] = o[k];
     }
   }
-  BlockQuantizeRow<kRegThreads, kRegPer, kRule>(o, base, dim, xq);
 }
 
-// RmsNormRegKernel that also writes its output rounded to f16 (round to
-// nearest even of the same float) for a dense f16 GEMM that reads it next:
-// the same loads, sums and products, so `out` and `out16` are bit for bit
-// RmsNormRegKernel's output and LaunchConvertF16 of it.
-template <bool kAddResidual>
+// One launch per row for the register-resident rows. Besides the float output
+// it may write, from the same registers (so bit for bit what a separate pass
+// over `out` would produce):
+//   kF16:       out16, each value rounded to f16 (round to nearest even), for a
+//               dense f16 GEMM that reads the row next;
+//   kQuantRule: the row as ActQ8 slices for the int8 matmul that reads it next
+//               (1: Q8_0 rule, 2: Q8_K rule; 0: none), with the stand-alone
+//               quantize kernel's helpers, so the integers are the same. Value i
+//               sits in thread i % 512, register i / 512: a 32-value slice is 32
+//               consecutive lanes, a 256-value Q8_K group half the block for one
+//               register index. dim a multiple of 32 (Q8_0) or 256 (Q8_K).
+template <bool kAddResidual, bool kF16, int kQuantRule>
 __global__ void __launch_bounds__(kRegThreads)
-    RmsNormRegF16Kernel(float* x, const float* residual, const float* w, float* out, uint16_t* out16,
-                        int dim, float eps) {
+    RmsNormRegKernel(float* x, const float* residual, const float* w, float* out, int dim, float eps,
+                     uint16_t* out16, ActQ8* xq) {
   __shared__ float scratch[kMaxWaves];
   GridDependencyBegin();
   const int64_t base = static_cast<int64_t>(blockIdx.x) * dim;
-  float* xr = x + base;
-  float v[kRegPer], wv[kRegPer];
-#pragma unroll
-  for (int k = 0; k < kRegPer; ++k) {
-    const int i = threadIdx.x + k * kRegThreads;
-    v[k] = i < dim ? xr[i] : 0.0f;
-    wv[k] = i < dim ? w[i] : 0.0f;
-    if constexpr (kAddResidual) {
-      if (i < dim) v[k] += residual[base + i];
-    }
-  }
-  float ss = 0.0f;
-#pragma unroll
-  for (int k = 0; k < kRegPer; ++k) ss += v[k] * v[k];
-  ss = BlockSum(ss, scratch);
-  const float inv = rsqrtf(ss / dim + eps);
+  float o[kRegPer];
+  NormalizeRowInRegisters<kAddResidual>(x + base, kAddResidual ? residual + base : nullptr, w, dim,
+                                        eps, scratch, o);
 #pragma unroll
   for (int k = 0; k < kRegPer; ++k) {
     const int i = threadIdx.x + k * kRegThreads;
     if (i < dim) {
-      if constexpr (kAddResidual) xr[i] = v[k];
-      const float o = v[k] * inv * wv[k];
-      out[base + i] = o;
-      out16[base + i] = __half_as_ushort(__float2half_rn(o));
+      out[base + i] = o[k];
+      if constexpr (kF16) out16[base + i] = __half_as_ushort(__float2half_rn(o[k]));
     }
   }
+  if constexpr (kQuantRule != 0) BlockQuantizeRow<kRegThreads, kRegPer, kQuantRule>(o, base, dim, xq);
 }
 
 template <bool kAddResidual>
@@ -157,7 +108,8 @@ void Launch(float* x, const float* residual, const float* w, float* out, int n, 
             Stream s) {
   if (n == 0) return;
   if (dim <= kRegThreads * kRegPer) {
-    LaunchKernel(RmsNormRegKernel<kAddResidual>, n, kRegThreads, 0, s, x, residual, w, out, dim, eps);
+    LaunchKernel(RmsNormRegKernel<kAddResidual, false, 0>, n, kRegThreads, 0, s, x, residual, w, out,
+                 dim, eps, static_cast<uint16_t*>(nullptr), static_cast<ActQ8*>(nullptr));
   } else {
     LaunchKernel(RmsNormKernel<kAddResidual>, n, kThreads, 0, s, x, residual, w, out, dim, eps);
   }
@@ -180,14 +132,15 @@ bool RmsNormF16Supported(int dim) { return dim > 0 && dim <= kRegThreads * kRegP
 void LaunchRmsNormF16(const float* x, const float* w, float* out, uint16_t* out16, int n, int dim, float eps,
                       Stream s) {
   if (n == 0) return;
-  LaunchKernel(RmsNormRegF16Kernel<false>, n, kRegThreads, 0, s, const_cast<float*>(x),
-               static_cast<const float*>(nullptr), w, out, out16, dim, eps);
+  LaunchKernel(RmsNormRegKernel<false, true, 0>, n, kRegThreads, 0, s, const_cast<float*>(x),
+               static_cast<const float*>(nullptr), w, out, dim, eps, out16, static_cast<ActQ8*>(nullptr));
 }
 
 void LaunchAddRmsNormF16(float* x, const float* residual, const float* w, float* out, uint16_t* out16, int n,
                          int dim, float eps, Stream s) {
   if (n == 0) return;
-  LaunchKernel(RmsNormRegF16Kernel<true>, n, kRegThreads, 0, s, x, residual, w, out, out16, dim, eps);
+  LaunchKernel(RmsNormRegKernel<true, true, 0>, n, kRegThreads, 0, s, x, residual, w, out, dim, eps, out16,
+               static_cast<ActQ8*>(nullptr));
 }
 
 bool RmsNormQuantizeSupported(GgmlType weight_type, int dim) {
@@ -203,11 +156,11 @@ void LaunchQuantized(float* x, const float* residual, const float* w, float* out
   if (n == 0) return;
   auto* q = static_cast<ActQ8*>(xq);
   if (ActivationRule(weight_type) == 1) {
-    LaunchKernel(RmsNormQuantKernel<kAddResidual, 1>, n, kRegThreads, 0, s, x, residual, w, out, dim,
-                 eps, q);
+    LaunchKernel(RmsNormRegKernel<kAddResidual, false, 1>, n, kRegThreads, 0, s, x, residual, w, out,
+                 dim, eps, static_cast<uint16_t*>(nullptr), q);
   } else {
-    LaunchKernel(RmsNormQuantKernel<kAddResidual, 2>, n, kRegThreads, 0, s, x, residual, w, out, dim,
-                 eps, q);
+    LaunchKernel(RmsNormRegKernel<kAddResidual, false, 2>, n, kRegThreads, 0, s, x, residual, w, out,
+                 dim, eps, static_cast<uint16_t*>(nullptr), q);
   }
 }
 }  // namespace

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <string>
 
+#include "engine/backend/gpu/sample_row_params.h"
 #include "engine/sampling/sampler.h"
 #include "tests/gpu/gpu_test_util.h"
 
@@ -339,24 +340,9 @@ std::vector<WideMode> WideModes() {
 // parameters GpuBackend::Sample builds); also checks the tokens against `tokens`.
 std::vector<int> DevicePaths(GpuBackend* gpu, const float* dev_logits, int rows, int vocab,
                              const std::vector<SampleRequest>& req, const std::vector<SampleResult>& tokens) {
-  std::vector<gpu::SampleRowParams> params(rows);
+  std::vector<gpu::SampleRowParams> params;
   std::vector<int32_t> recent;
-  for (int r = 0; r < rows; ++r) {
-    const SamplingParams& sp = req[r].params;
-    gpu::SampleRowParams& p = params[r];
-    p.temperature = sp.temperature;
-    p.top_k = sp.top_k;
-    p.top_p = sp.top_p;
-    p.min_p = sp.min_p;
-    p.repetition_penalty = sp.repetition_penalty;
-    const size_t window = std::min(req[r].recent.size(), static_cast<size_t>(std::max(0, sp.repetition_window)));
-    p.recent_offset = static_cast<int32_t>(recent.size());
-    p.recent_count = static_cast<int32_t>(window);
-    recent.insert(recent.end(), req[r].recent.end() - window, req[r].recent.end());
-    p.n_top_logprobs = sp.logprobs;
-    p.seed = sp.seed;
-    p.step = req[r].step;
-  }
+  EXPECT_TRUE(PackSampleRows(req.data(), rows, &params, &recent).ok());
   recent.push_back(0);  // never empty
   auto dp = gpu->Alloc(params.size() * sizeof(gpu::SampleRowParams));
   auto drec = gpu->Alloc(recent.size() * sizeof(int32_t));

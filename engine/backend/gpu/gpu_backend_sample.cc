@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <cstring>
 
-#include "absl/strings/str_cat.h"
 #include "engine/backend/gpu/gpu_backend.h"
+#include "engine/backend/gpu/sample_row_params.h"
 #include "engine/common/status_macros.h"
 
 namespace rocmforge {
@@ -16,32 +16,9 @@ absl::Status GpuBackend::Sample(const float* logits, int n_rows, int vocab,
   RF_RETURN_IF_ERROR(Flush());  // the step's deferred ops produce the logits
   if (n_rows <= 0) return absl::OkStatus();
   if (vocab <= 0) return absl::InvalidArgumentError("Sample: vocab must be positive");
-  std::vector<gpu::SampleRowParams> params(n_rows);
+  std::vector<gpu::SampleRowParams> params;
   std::vector<int32_t> recent;
-  for (int r = 0; r < n_rows; ++r) {
-    const SampleRequest& q = requests[r];
-    const SamplingParams& sp = q.params;
-    if (sp.logprobs > gpu::kMaxTopLogprobs) {
-      return absl::InvalidArgumentError(absl::StrCat("logprobs ", sp.logprobs, " exceeds the GPU limit of ",
-                                                     gpu::kMaxTopLogprobs));
-    }
-    gpu::SampleRowParams& p = params[r];
-    p.temperature = sp.temperature;
-    p.top_k = sp.top_k;
-    p.top_p = sp.top_p;
-    p.min_p = sp.min_p;
-    p.repetition_penalty = sp.repetition_penalty;
-    // Only the last repetition_window tokens count, as on the CPU.
-    const size_t window = sp.repetition_window > 0
-                              ? std::min(q.recent.size(), static_cast<size_t>(sp.repetition_window))
-                              : 0;
-    p.recent_offset = static_cast<int32_t>(recent.size());
-    p.recent_count = static_cast<int32_t>(window);
-    recent.insert(recent.end(), q.recent.end() - window, q.recent.end());
-    p.n_top_logprobs = std::max(0, sp.logprobs);
-    p.seed = sp.seed;
-    p.step = q.step;
-  }
+  RF_RETURN_IF_ERROR(PackSampleRows(requests, n_rows, &params, &recent));
   const size_t params_bytes = params.size() * sizeof(gpu::SampleRowParams);
   const size_t recent_off = (params_bytes + 255) / 256 * 256;
   const size_t results_off = (recent_off + recent.size() * sizeof(int32_t) + 255) / 256 * 256;
