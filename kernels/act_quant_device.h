@@ -55,6 +55,59 @@ __device__ __forceinline__ void QuantizeQ8_0Value(float v, int64_t i, bool store
   StoreSliceValue(q, d16, i, store, out);
 }
 
+// The Q8_0 rule for a thread's kPer registers at once: value i = threadIdx.x +
+// k * kThreads of a block's row sits in o[k] and goes to flattened index
+// base + i; values at i >= n are not stored (n a multiple of 32 and the same
+// for the whole block). The slice reductions of four registers run
+// interleaved, so their shuffle latencies overlap instead of adding up: a
+// register-by-register loop of QuantizeQ8_0Value made the batch-1 RMSNorm +
+// quantize kernel 7.1 us against 4.1 us for the norm alone on the H100.
+// The integers, d and s are QuantizeQ8_0Value's (max and integer sums do not
+// depend on the order).
+template <int kThreads, int kPer>
+__device__ __forceinline__ void QuantizeQ8_0Registers(const float (&o)[kPer], int64_t base, int n,
+                                                      ActQ8* out) {
+  constexpr int kChunk = kPer % 4 == 0 ? 4 : (kPer % 2 == 0 ? 2 : 1);
+#pragma unroll
+  for (int k0 = 0; k0 < kPer; k0 += kChunk) {
+    if (k0 * kThreads >= n) continue;  // block-uniform
+    float amax[kChunk], d16[kChunk];
+    int q[kChunk], qsum[kChunk];
+#pragma unroll
+    for (int j = 0; j < kChunk; ++j) amax[j] = fabsf(o[k0 + j]);
+#pragma unroll
+    for (int m = 16; m > 0; m >>= 1) {
+#pragma unroll
+      for (int j = 0; j < kChunk; ++j) amax[j] = fmaxf(amax[j], WaveShflXor(amax[j], m));
+    }
+#pragma unroll
+    for (int j = 0; j < kChunk; ++j) {
+      const float d = amax[j] / 127.0f;
+      const float id = d != 0.0f ? 1.0f / d : 0.0f;
+      q[j] = static_cast<int>(roundf(o[k0 + j] * id));
+      d16[j] = __half2float(__float2half(d));  // the CPU keeps d as f16
+      qsum[j] = q[j];
+    }
+#pragma unroll
+    for (int m = 16; m > 0; m >>= 1) {
+#pragma unroll
+      for (int j = 0; j < kChunk; ++j) qsum[j] += WaveShflXor(qsum[j], m);
+    }
+#pragma unroll
+    for (int j = 0; j < kChunk; ++j) {
+      const int64_t i = threadIdx.x + (k0 + j) * kThreads;
+      if (i < n) {
+        ActQ8& b = out[(base + i) / 32];
+        b.qs[(base + i) % 32] = static_cast<int8_t>(q[j]);
+        if ((base + i) % 32 == 0) {
+          b.d = d16[j];
+          b.s = d16[j] * static_cast<float>(qsum[j]);
+        }
+      }
+    }
+  }
+}
+
 // Q8_K rule (k-quant weights), given m = the value of largest magnitude of the
 // value's 256-group (first one on ties; 0 for an all-zero group):
 // iscale = -127 / m, q = clamp(round-half-even(iscale * x), -127, 127), d = 1 / iscale.
@@ -104,11 +157,7 @@ __device__ __forceinline__ void BlockQuantizeRow(const float (&o)[kPer], int64_t
                                                  ActQ8* xq) {
   static_assert(kThreads % 256 == 0, "a Q8_K group must not straddle registers");
   if constexpr (kRule == 1) {
-#pragma unroll
-    for (int k = 0; k < kPer; ++k) {
-      const int i = threadIdx.x + k * kThreads;
-      if (k * kThreads < dim) QuantizeQ8_0Value(o[k], base + i, i < dim, xq);  // block-uniform
-    }
+    QuantizeQ8_0Registers<kThreads, kPer>(o, base, dim, xq);
   } else {
     constexpr int kGroups = kPer * kThreads / 256;
     __shared__ AbsMaxArg red[kPer][kThreads / 32];

@@ -51,11 +51,7 @@ __device__ __forceinline__ void QuantizeChunk(const float (&o)[kPer], int64_t ba
                                               ActQ8* xq) {
   static_assert(kPer * kThreads >= kOut && kOut % 32 == 0, "whole 32-value slices");
   if (rule == 1) {
-#pragma unroll
-    for (int k = 0; k < kPer; ++k) {
-      const int i = threadIdx.x + k * kThreads;
-      if (k * kThreads < kOut) QuantizeQ8_0Value(o[k], base + i, i < kOut, xq);  // block-uniform
-    }
+    QuantizeQ8_0Registers<kThreads, kPer>(o, base, kOut, xq);
     return;
   }
   if constexpr (kOut % 256 == 0 && 256 % kThreads == 0) {

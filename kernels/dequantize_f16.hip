@@ -130,10 +130,26 @@ unsigned GridFor(int64_t work_items) {
 }
 
 template <GgmlType T>
-void Launch(const void* w, int64_t rows, int64_t cols, uint16_t* out, Stream s) {
+void Launch(const void* w, int64_t rows, int64_t cols, uint16_t* out, unsigned grid, Stream s) {
   const int64_t row_bytes = cols / BlockElems(T) * BlockBytes(T);
-  DequantizeF16Kernel<T><<<GridFor(rows), kThreads, 0, ToStream(s)>>>(static_cast<const uint8_t*>(w), rows, cols,
-                                                                      row_bytes, out);
+  DequantizeF16Kernel<T><<<grid, kThreads, 0, ToStream(s)>>>(static_cast<const uint8_t*>(w), rows, cols, row_bytes,
+                                                             out);
+}
+
+// The one type switch of both launchers: the same kernel in any grid (each
+// block walks rows), so the same values.
+void LaunchGrid(GgmlType type, const void* w, int64_t rows, int64_t cols, uint16_t* out, unsigned grid, Stream s) {
+  switch (type) {
+    case GgmlType::F32: return Launch<GgmlType::F32>(w, rows, cols, out, grid, s);
+    case GgmlType::F16: return Launch<GgmlType::F16>(w, rows, cols, out, grid, s);
+    case GgmlType::BF16: return Launch<GgmlType::BF16>(w, rows, cols, out, grid, s);
+    case GgmlType::Q8_0: return Launch<GgmlType::Q8_0>(w, rows, cols, out, grid, s);
+    case GgmlType::Q4_0: return Launch<GgmlType::Q4_0>(w, rows, cols, out, grid, s);
+    case GgmlType::Q4_K: return Launch<GgmlType::Q4_K>(w, rows, cols, out, grid, s);
+    case GgmlType::Q5_K: return Launch<GgmlType::Q5_K>(w, rows, cols, out, grid, s);
+    case GgmlType::Q6_K: return Launch<GgmlType::Q6_K>(w, rows, cols, out, grid, s);
+    default: return;
+  }
 }
 
 }  // namespace
@@ -150,36 +166,14 @@ bool DequantizeF16Supported(GgmlType type) {
 
 void LaunchDequantizeF16(GgmlType type, const void* w, int64_t rows, int64_t cols, uint16_t* out, Stream s) {
   if (rows <= 0 || cols <= 0) return;
-  switch (type) {
-    case GgmlType::F32: return Launch<GgmlType::F32>(w, rows, cols, out, s);
-    case GgmlType::F16: return Launch<GgmlType::F16>(w, rows, cols, out, s);
-    case GgmlType::BF16: return Launch<GgmlType::BF16>(w, rows, cols, out, s);
-    case GgmlType::Q8_0: return Launch<GgmlType::Q8_0>(w, rows, cols, out, s);
-    case GgmlType::Q4_0: return Launch<GgmlType::Q4_0>(w, rows, cols, out, s);
-    case GgmlType::Q4_K: return Launch<GgmlType::Q4_K>(w, rows, cols, out, s);
-    case GgmlType::Q5_K: return Launch<GgmlType::Q5_K>(w, rows, cols, out, s);
-    case GgmlType::Q6_K: return Launch<GgmlType::Q6_K>(w, rows, cols, out, s);
-    default: return;
-  }
+  LaunchGrid(type, w, rows, cols, out, GridFor(rows), s);
 }
 
 void LaunchDequantizeF16Blocks(GgmlType type, const void* w, int64_t rows, int64_t cols, uint16_t* out,
                                int64_t blocks, Stream s) {
   if (rows <= 0 || cols <= 0) return;
-  if (blocks <= 0) return LaunchDequantizeF16(type, w, rows, cols, out, s);
-  const int64_t row_bytes = cols / BlockElems(type) * BlockBytes(type);
-  const unsigned grid = static_cast<unsigned>(std::min<int64_t>(blocks, rows));
-  const auto* wb = static_cast<const uint8_t*>(w);
-  switch (type) {
-#define RF_DQ_CASE(T) \
-  case GgmlType::T: \
-    DequantizeF16Kernel<GgmlType::T><<<grid, kThreads, 0, ToStream(s)>>>(wb, rows, cols, row_bytes, out); \
-    return;
-    RF_DQ_CASE(F32) RF_DQ_CASE(F16) RF_DQ_CASE(BF16) RF_DQ_CASE(Q8_0) RF_DQ_CASE(Q4_0) RF_DQ_CASE(Q4_K)
-    RF_DQ_CASE(Q5_K) RF_DQ_CASE(Q6_K)
-#undef RF_DQ_CASE
-    default: return;
-  }
+  const unsigned grid = blocks <= 0 ? GridFor(rows) : static_cast<unsigned>(std::min<int64_t>(blocks, rows));
+  LaunchGrid(type, w, rows, cols, out, grid, s);
 }
 
 GpuStatus StreamCreateHighPriority(Stream* s) {

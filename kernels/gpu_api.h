@@ -255,6 +255,20 @@ struct DenseGemmConfig {
 };
 void SetDenseGemmConfig(const DenseGemmConfig& c);
 DenseGemmConfig GetDenseGemmConfig();
+// Dense GEMM tile extras (NVIDIA; kernels/matmul_dense.hip), 0 = the default
+// (measured on the H100): tile224 = 1 lets the automatic row tile pick
+// 128 x 224 where its waves of one block per SM fill the chip better than
+// 128 x 256's (e.g. 14336 rows at n = 512), -1 never (DenseGemmConfig::row_tile
+// = 224 forces it); stages = 3 or 4 pipeline stages for the 64-wide K steps of
+// the 224 / 256 tiles; short_tile = 128 or 256: the row tile of grids short of
+// one wave (K split), e.g. 4096 rows at n = 512. Global; read at each launch.
+struct DenseTileConfig {
+  int tile224 = 0;
+  int stages = 0;
+  int short_tile = 0;
+};
+void SetDenseTileConfig(const DenseTileConfig& c);
+DenseTileConfig GetDenseTileConfig();
 // Shape of the small-batch matvec kernels, for benchmark sweeps: threads per
 // weight row (0 = auto: 32 for rows of >= 8192 Q4_K/Q5_K/Q4_0 values on NVIDIA,
 // else 64; or 32, 64, 128; widths other than 64 apply at batch 1 only) and,
@@ -307,6 +321,28 @@ struct MatVecPart {
 };
 void LaunchMatVecQuantizedGroup(GgmlType type, int64_t cols, const void* xq, const MatVecPart* parts,
                                 int n_parts, Stream s);
+// The same group launch for Q, K and V of one token (parts 0, 1, 2) with the
+// RoPE + KV store folded into its epilogue: the block that sums rows 2i and
+// 2i + 1 of a part rotates them (NORM pairs, head_dim / rot_dim as
+// LaunchRopeStoreKv, at positions[0]) for Q and K, and stores K and V as f16
+// at k_cache / v_cache row slots[0] (a row = parts[1].rows values). y holds
+// what LaunchMatVecQuantizedGroup then LaunchRopeStoreKv (neox false) would
+// leave, bit for bit. MatVecGroupRopeKvSupported says whether the launch can
+// (quantized type whose chosen shape gives blocks an even number of rows,
+// parts' rows whole heads, K and V the same rows); nothing runs otherwise.
+struct MatVecRopeKv {
+  const int32_t* positions = nullptr;
+  const int32_t* slots = nullptr;
+  int head_dim = 0, rot_dim = 0;
+  float freq_base = 0.0f;
+  uint16_t* k_cache = nullptr;
+  uint16_t* v_cache = nullptr;
+};
+bool MatVecGroupRopeKvSupported(GgmlType type, int64_t cols, const MatVecPart* parts, int n_parts,
+                                int head_dim, int rot_dim);
+void LaunchMatVecQuantizedGroupRopeKv(GgmlType type, int64_t cols, const void* xq,
+                                      const MatVecPart* parts, int n_parts, const MatVecRopeKv& r,
+                                      Stream s);
 // n > kSmallBatchMax (the matrix-core GEMM, LaunchMatMulMma), several weights of
 // one type and width reading the same float activations x[n][cols] (Q, K and V;
 // gate and up): parts[i].y = x . parts[i].w^T in one launch whose grid holds

@@ -7,7 +7,7 @@
 // The classic multistage design: a block owns BM = 128 tokens x BN = 128 or 256
 // weight rows (AutoRowTile) and walks K in steps of BK = 64. Each step's two
 // tiles travel global -> shared by 16-byte async copies (cp.async), three steps
-// deep, into rows padded to 72 halves (144 bytes: the 8 rows an ldmatrix phase
+// deep (four as an option for the one-block-per-SM tiles), into rows padded to 72 halves (144 bytes: the 8 rows an ldmatrix phase
 // reads start in distinct 16-byte bank groups). One barrier per step; the
 // 128 x 256 tile puts it before the step's last 16-wide MMA slice (CUTLASS's
 // multistage order: the next stage's first fragments load while the last slice
@@ -17,6 +17,12 @@
 // fragments of the next slice loaded while the current one multiplies. Chunks
 // past n, rows or cols are zero-filled in shared memory by plain stores, and
 // results are stored guarded.
+//
+// A third row tile, 128 x 224 (waves 4 tokens x 2 rows of 32 x 112
+// accumulators), exists for grids that 256-row tiles fill unevenly: 14336
+// rows at n = 512 make 224 blocks of 128 x 256 (1.7 waves of one block per SM
+// on 132 SMs) but 256 of 128 x 224 (1.94 waves). Optionally 4 stages instead
+// of 3 for the 64-wide K steps of the one-block-per-SM tiles (DenseTileConfig).
 //
 // Grid: x = token tiles (fastest: blocks running together share a weight tile
 // through L2), y = row tiles, z = K splits. When rows x tokens give too few
@@ -55,23 +61,29 @@ constexpr int Stages(int) { return 2; }
 // phase reads start in distinct 16-byte bank groups.
 constexpr int Ld(int bk) { return bk + 8; }
 
-template <int BN, int BK>
+// kSt: pipeline stages (0 = Stages(BK)).
+constexpr int StagesOf(int bk, int st) { return st > 0 ? st : Stages(bk); }
+template <int BN, int BK, int kSt>
 constexpr size_t DenseSmemBytes() {
-  return sizeof(__half) * static_cast<size_t>(Stages(BK)) * (kBM + BN) * Ld(BK);
+  return sizeof(__half) * static_cast<size_t>(StagesOf(BK, kSt)) * (kBM + BN) * Ld(BK);
 }
-// 128 x 128: <= 128 registers a thread, two blocks per SM; 128 x 256: one.
+// 128 x 128: <= 128 registers a thread, two blocks per SM; 128 x 224 / 256: one.
 constexpr int DenseMinBlocks(int bn) { return bn <= 128 ? 2 : 1; }
+// Waves along the token dimension: 2 (wave tiles of 64 tokens), or 4 for the
+// 224-row tile (32 tokens x 112 rows: 224 / 4 = 56 rows would not be whole
+// 16-row fragments).
+constexpr int WavesM(int bn) { return bn == 224 ? 4 : 2; }
 
-template <int BN, int BK, bool kOverlap>
+template <int BN, int BK, bool kOverlap, int kSt>
 __global__ void __launch_bounds__(kThreads, DenseMinBlocks(BN))
     GemmDenseKernel(const __half* __restrict__ w, int64_t rows, int64_t cols, const __half* __restrict__ x,
                     float* __restrict__ y, int n, int steps_per_split, bool accumulate) {
   constexpr int kWaves = kThreads / kWaveSize;  // 8 (NVIDIA, RDNA) or 4 (CDNA)
-  constexpr int kWavesM = 2, kWavesN = kWaves / kWavesM;
+  constexpr int kWavesM = WavesM(BN), kWavesN = kWaves / kWavesM;
   constexpr int kWM = kBM / kWavesM, kWN = BN / kWavesN;  // one wave's tile
   constexpr int kFT = kWM / 16, kFR = kWN / 16;          // fragments per wave
   static_assert(kWN % 16 == 0 && kWM % 16 == 0, "wave tile must be whole 16x16 fragments");
-  constexpr int kBK = BK, kLd = Ld(BK), kStages = Stages(BK);
+  constexpr int kBK = BK, kLd = Ld(BK), kStages = StagesOf(BK, kSt);
   constexpr int kChunksPerRow = kBK / 8;                  // 16-byte chunks per tile row per step
   constexpr int kRowsPerPass = kThreads / kChunksPerRow;  // tile rows one pass of copies covers
   constexpr int kStageHalves = (kBM + BN) * kLd;
@@ -239,8 +251,43 @@ DenseGemmConfig InitialDenseConfig() {
   return c;
 }
 DenseGemmConfig g_dense = InitialDenseConfig();
+DenseTileConfig g_tiles;
+// The defaults of DenseTileConfig's 0, from pp512 A/B runs of bench_gpu_decode
+// on the H100 (tok/s, Q4_K_M / Q8_0, same call each): 4 stages 13805 / 13978
+// vs 3 stages 13730 / 13832 at 08:43 UTC, but 13792 / 13901 vs 13802 / 13863
+// at 08:57 (noise: 3 kept); 224 tiles 13448 / 13440 and 13497 / 13465
+// (slower while the side stream dequantizes the next matrix: it loses the SMs
+// the ragged second wave of 256-row tiles leaves it), yet with resident f16
+// weights (GpuBackend::SetDenseResidentF16, nothing dequantized) 16011 / 16177
+// vs 15402 / 15561; 128 x 128 for short grids 13556 / 13676 and 13497 / 13742.
+constexpr bool kTile224Default = false;
+constexpr int kStagesDefault = 3;
+[[maybe_unused]] constexpr int kShortTileDefault = 256;
+[[maybe_unused]] bool Tile224On() { return g_tiles.tile224 > 0 || (g_tiles.tile224 == 0 && kTile224Default); }
+[[maybe_unused]] int StagesK64() { return g_tiles.stages == 3 || g_tiles.stages == 4 ? g_tiles.stages : kStagesDefault; }
 
-template <int BN, int BK, bool kOverlap>
+// Raises the kernel's dynamic shared memory limit to what its tile needs (once
+// per process); false where the device cannot give that much (e.g. 216 KiB
+// for 128 x 256 with 4 stages on a GPU of 164 KiB per block).
+template <int BN, int BK, bool kOverlap, int kSt>
+bool EnsureSmem() {
+  static const bool ok = [] {
+#if defined(RF_GPU_CUDA)
+    const auto attr = cudaFuncAttributeMaxDynamicSharedMemorySize;
+#else
+    const auto attr = hipFuncAttributeMaxDynamicSharedMemorySize;
+#endif
+    const bool set = hipFuncSetAttribute(reinterpret_cast<const void*>(&GemmDenseKernel<BN, BK, kOverlap, kSt>), attr,
+                                         static_cast<int>(DenseSmemBytes<BN, BK, kSt>())) == hipSuccess;
+    // A refused size is answered by the caller (it falls back), not left for
+    // the next launch check.
+    if (!set) (void)hipGetLastError();
+    return set;
+  }();
+  return ok;
+}
+
+template <int BN, int BK, bool kOverlap, int kSt = 0>
 void LaunchTile(const __half* w, int64_t rows, int64_t cols, const __half* x, float* y, int n, int splits_hint,
                 Stream s) {
   const unsigned tok_tiles = Blocks(n, kBM), row_tiles = Blocks(rows, BN);
@@ -257,19 +304,10 @@ void LaunchTile(const __half* w, int64_t rows, int64_t cols, const __half* x, fl
   const int64_t per = (n_steps + splits - 1) / splits;
   splits = (n_steps + per - 1) / per;
   if (splits > 1) (void)hipMemsetAsync(y, 0, sizeof(float) * static_cast<size_t>(n) * rows, ToStream(s));
-  constexpr size_t kSmem = DenseSmemBytes<BN, BK>();
-  static const bool smem_ok = [] {
-#if defined(RF_GPU_CUDA)
-    const auto attr = cudaFuncAttributeMaxDynamicSharedMemorySize;
-#else
-    const auto attr = hipFuncAttributeMaxDynamicSharedMemorySize;
-#endif
-    return hipFuncSetAttribute(reinterpret_cast<const void*>(&GemmDenseKernel<BN, BK, kOverlap>), attr,
-                               static_cast<int>(kSmem)) == hipSuccess;
-  }();
-  (void)smem_ok;  // a failure shows as the launch's error
+  constexpr size_t kSmem = DenseSmemBytes<BN, BK, kSt>();
+  (void)EnsureSmem<BN, BK, kOverlap, kSt>();  // a failure shows as the launch's error
   const dim3 grid(tok_tiles, row_tiles, static_cast<unsigned>(splits));
-  GemmDenseKernel<BN, BK, kOverlap>
+  GemmDenseKernel<BN, BK, kOverlap, kSt>
       <<<grid, kThreads, kSmem, ToStream(s)>>>(w, rows, cols, x, y, n, static_cast<int>(per), splits > 1);
 }
 
@@ -280,12 +318,30 @@ void LaunchTile(const __half* w, int64_t rows, int64_t cols, const __half* x, fl
 // blocks, up to 512 K values each) or a second wave that is >= 80% full. With
 // more or ragged waves the 128 x 128 tile's two blocks per SM hide the tail
 // better (e.g. 14336 x 4096 at n = 384: 237 vs 207 TFLOP/s).
+//
+// 128 x 224 (DenseTileConfig::tile224, Tile224On) where the grid needs no K split and
+// its whole waves of one block per SM cost less than 256's (224 rows of work
+// a wave, plus 5% for its narrower wave tiles: 9 fragment loads per 14 MMAs
+// against 8 per 16) and fill >= 90% of them: 14336 rows at n = 512 (2 waves
+// of 224 instead of 2 of 256) or 1024.
+[[maybe_unused]] bool Tile224Fits(int64_t rows, int n, int64_t sms) {
+  const int64_t tok = Blocks(n, kBM);
+  const int64_t t224 = tok * Blocks(rows, 224), t256 = tok * Blocks(rows, 256);
+  if (t256 <= sms) return false;  // short grids: K splits
+  const int64_t w224 = (t224 + sms - 1) / sms, w256 = (t256 + sms - 1) / sms;
+  return 100 * t224 >= 90 * w224 * sms && 105 * 224 * w224 < 100 * 256 * w256;
+}
+
 int AutoRowTile(int64_t rows, int64_t cols, int n) {
 #if defined(RF_GPU_CUDA)
   const int64_t sms = MultiprocessorCount();
+  if (Tile224On() && Tile224Fits(rows, n, sms)) return 224;
   const int64_t tiles256 = static_cast<int64_t>(Blocks(n, kBM)) * Blocks(rows, 256);
   const int64_t max_splits = std::max<int64_t>(1, cols / 512);
-  if (tiles256 <= sms) return tiles256 * max_splits >= sms ? 256 : 128;
+  if (tiles256 <= sms) {
+    const int st = g_tiles.short_tile == 128 || g_tiles.short_tile == 256 ? g_tiles.short_tile : kShortTileDefault;
+    return tiles256 * max_splits >= sms ? st : 128;
+  }
   if (tiles256 <= 2 * sms) return 10 * tiles256 >= 8 * 2 * sms ? 256 : 128;
   return 128;
 #else
@@ -300,16 +356,27 @@ constexpr size_t Align256(size_t b) { return (b + 255) / 256 * 256; }
 
 void SetDenseGemmConfig(const DenseGemmConfig& c) { g_dense = c; }
 DenseGemmConfig GetDenseGemmConfig() { return g_dense; }
+void SetDenseTileConfig(const DenseTileConfig& c) { g_tiles = c; }
+DenseTileConfig GetDenseTileConfig() { return g_tiles; }
 
 void LaunchGemmF16(const uint16_t* w16, int64_t rows, int64_t cols, const uint16_t* x16, float* y, int n,
                    Stream s) {
   if (n <= 0 || rows <= 0) return;
   const __half* w = reinterpret_cast<const __half*>(w16);
   const __half* x = reinterpret_cast<const __half*>(x16);
-  const int tile = g_dense.row_tile == 128 || g_dense.row_tile == 256 ? g_dense.row_tile : AutoRowTile(rows, cols, n);
+  const int rt = g_dense.row_tile;
+  const int tile = rt == 128 || rt == 224 || rt == 256 ? rt : AutoRowTile(rows, cols, n);
   const int sp = g_dense.splits;
 #if defined(RF_GPU_CUDA)
   const bool k32 = g_dense.k_step == 32;
+  // 128 x 224: the overlapped loop, 64-wide K steps (the only variant built).
+  // 4 stages only where the device gives the tile that much shared memory.
+  const bool deep = StagesK64() == 4 && !k32 &&
+                    (tile == 224 ? EnsureSmem<224, 64, true, 4>() : EnsureSmem<256, 64, true, 4>());
+  if (tile == 224) {
+    return deep ? LaunchTile<224, 64, true, 4>(w, rows, cols, x, y, n, sp, s)
+                : LaunchTile<224, 64, true>(w, rows, cols, x, y, n, sp, s);
+  }
   // Main loop: the overlapped one only for 128 x 256 (at 128 x 128 it spills
   // under the 128-register cap of two blocks per SM and runs 10-30% slower).
   const bool overlap = g_dense.overlap > 0 || (g_dense.overlap == 0 && tile == 256);
@@ -322,8 +389,9 @@ void LaunchGemmF16(const uint16_t* w16, int64_t rows, int64_t cols, const uint16
                : LaunchTile<128, 64, false>(w, rows, cols, x, y, n, sp, s);
   }
   if (tile == 256) {
-    return k32 ? LaunchTile<256, 32, true>(w, rows, cols, x, y, n, sp, s)
-               : LaunchTile<256, 64, true>(w, rows, cols, x, y, n, sp, s);
+    if (k32) return LaunchTile<256, 32, true>(w, rows, cols, x, y, n, sp, s);
+    return deep ? LaunchTile<256, 64, true, 4>(w, rows, cols, x, y, n, sp, s)
+                : LaunchTile<256, 64, true>(w, rows, cols, x, y, n, sp, s);
   }
   if (k32) return LaunchTile<128, 32, true>(w, rows, cols, x, y, n, sp, s);
   LaunchTile<128, kDefaultBK, true>(w, rows, cols, x, y, n, sp, s);

@@ -28,11 +28,27 @@
 // Per block: 128 weight rows x BN tokens (16, 32 or 64), K in 256-value spans.
 // Each span's weight bytes (the rows' blocks) and activation slices (8 ActQ8
 // of each token, 320 bytes) go to shared memory by 16-byte async copies, kS
-// spans ahead. 8 waves: 4 row groups of 32 rows x 2 token groups; every wave
-// walks the whole span. Blocks splitting K (blockIdx.z) meet in y through
-// atomicAdd after LaunchZeroParts, as v5. Rows past the matrix and tokens past
-// n are not copied: their stale shared bytes reach only C rows / columns that
-// are never stored. NVIDIA only; elsewhere MatMulMmqTakes is false.
+// spans ahead (per-thread copy offsets worked out once, not per copy). 8 waves
+// of 16 rows x all BN tokens: each weight fragment is decoded once per block
+// and met with every token fragment; the Q4_K mins term is one exact f16 mma
+// per 16 rows x 8 tokens and span on the integer slice sums. Blocks splitting
+// K (blockIdx.z) meet in y through atomicAdd after LaunchZeroParts, as v5.
+// Rows past the matrix and tokens past n are not copied: their stale shared
+// bytes reach only C rows / columns that are never stored. NVIDIA only;
+// elsewhere MatMulMmqTakes is false.
+//
+// History (H100, 2026-11-26, `bench_gpu_kernels mmq`): the first version gave
+// each wave 32 rows x half the tokens, so both token-group waves decoded the
+// same A fragments, took the mins as one float FMA per C element and
+// sub-block, and spent ~30 instructions of index math per 16-byte copy (~10
+// thread instructions a weight, issue-bound); this one is 1.1-1.6x faster at
+// every shape (gate/up n = 32: 44.5 vs 63.0 us, 10:00 UTC). Measured and
+// dropped (08:47 UTC): this compute with Hopper bulk copies (one
+// cp.async.bulk per 144-224-byte row span and per token, issued by one wave,
+// completing on an mbarrier) ran 1.3-2x slower than the first version: ~45 SM
+// cycles per small bulk copy, 71% of the warps' time waiting at the barrier
+// for the issuing wave. Whole-tile copies (cp.async.bulk.tensor with a tensor
+// map, one per span) would avoid that.
 #include <algorithm>
 
 #include "kernels/gemm_parts.h"
@@ -73,52 +89,97 @@ __device__ __forceinline__ uint32_t Word(const uint8_t* p) {  // p 2-byte aligne
   LoadWords<1>(p, w);
   return w[0];
 }
-// Byte b (0..15, a constant after unrolling) of four words.
-__device__ __forceinline__ uint32_t ByteOf(const uint32_t (&w)[4], int b) { return (w[b >> 2] >> (8 * (b & 3))) & 0xffu; }
 // q in 0..63 per byte -> q - 32 as s8 per byte (no borrow between bytes: 128 + q - 32 >= 96).
 __device__ __forceinline__ uint32_t Minus32(uint32_t q) { return ((q | 0x80808080u) - 0x20202020u) ^ 0x80808080u; }
+
+// f16 pair (lo, hi) of two integers that f16 holds exactly (here: below 64, or
+// multiples of 64 up to 4096 in magnitude).
+__device__ __forceinline__ uint32_t HalfPair(int lo, int hi) {
+  return static_cast<uint32_t>(__half_as_ushort(__int2half_rn(lo))) |
+         (static_cast<uint32_t>(__half_as_ushort(__int2half_rn(hi))) << 16);
+}
+// Bytes b, b + 1 of w (0..63 each) as an exact f16 pair: 0x64XX is the f16
+// 1024 + XX, then 1024 is taken off.
+__device__ __forceinline__ uint32_t BytePairHalf(uint32_t w, uint32_t b) {
+  const uint32_t biased = __byte_perm(w, 0x64646464u, b | (4u << 4) | ((b + 1) << 8) | (4u << 12));
+  const __half2 h = __hsub2(*reinterpret_cast<const __half2*>(&biased), __half2half2(__ushort_as_half(0x6400)));
+  return *reinterpret_cast<const uint32_t*>(&h);
+}
+// C (16 x 8, f32) += A . B, f16 operands (m16n8k16): a0 = A[g][2t..], a1 =
+// A[g+8][2t..], a2 = A[g][2t+8..], a3 = A[g+8][2t+8..]; b0 = B[2t..][g], b1 =
+// B[2t+8..][g]; C in FragCI8's layout.
+__device__ __forceinline__ void MmaF16(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
+                                       uint32_t b0, uint32_t b1) {
+  asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
 
 template <GgmlType T, int BN, int kS>
 __global__ void __launch_bounds__(kThreads, 2)
     GemmMmqKernel(const GemmParts parts, int64_t cols, int64_t row_bytes, const uint8_t* __restrict__ xq, int n,
-                  int spans_per_split, bool accumulate) {
+                      int spans_per_split, bool accumulate) {
   constexpr int kSpan = SpanBytes(T), kSlot = SlotBytes(T), kChunks16 = kSlot / 16;
   constexpr int kStage = StageBytes(T, BN);
-  constexpr int kWCopies = kBM * kChunks16, kXCopies = BN * kActChunks;
-  constexpr int kCopyIters = (kWCopies + kXCopies + kThreads - 1) / kThreads;
-  constexpr int kWavesR = 4, kWavesT = 2, kFR = 2;  // a wave: 32 rows (2 fragments) x BN / 2 tokens
-  constexpr int kWaveToks = BN / kWavesT, kFT = kWaveToks / 8;
-  static_assert(kThreads / 32 == kWavesR * kWavesT && kWavesR * 16 * kFR == kBM && kFT >= 1);
+  constexpr int kFT = BN / 8;  // token fragments: every wave takes 16 rows x all BN tokens
+  // Copies: weight chunk i (row i / kChunks16, chunk i % kChunks16) goes to
+  // stage byte 16 i; a Q4_K row's span is chunks 0..8 (144 = 9 x 16, aligned),
+  // a Q6_K row's (210 bytes, 2-byte aligned) all 14 chunks from its start
+  // rounded down to 16. Thread t copies chunks t + j kThreads: weights for j <
+  // kWIters, activations after (token chunk i - kWCopies: token / 20, 16-byte
+  // piece % 20).
+  constexpr int kWCopies = kBM * kChunks16, kWIters = kWCopies / kThreads;
+  constexpr int kSpanChunks = T == GgmlType::Q4_K ? kSpan / 16 : kChunks16;
+  constexpr int kXCopies = BN * kActChunks, kXIters = (kXCopies + kThreads - 1) / kThreads;
+  constexpr uint32_t kSkip = 0xffffffffu;
+  static_assert(kThreads / 32 * 16 == kBM && kWCopies % kThreads == 0 && (kSpan % 16 == 0 || kSpanChunks * 16 >= kSpan + 14));
 
   extern __shared__ __align__(16) unsigned char smem_raw[];
+  // Q4_K mins operand of the current span (see below): token tk's pair q at 4 tk + q.
+  __shared__ uint2 mins_b[T == GgmlType::Q4_K ? BN * 4 : 1];
   const int t = threadIdx.x, lane = t % 32, wave = t / 32;
   const int g = lane / 4, q = lane % 4;
   const int tok0 = blockIdx.x * BN;
   const int tile_toks = n - tok0 < BN ? n - tok0 : BN;
   const GemmPart part = PartOfTile(parts, static_cast<int>(blockIdx.y), kBM);
-  const uint8_t* __restrict__ const w = part.w;
   const int64_t rows = part.rows, row0 = part.row0;
+  const int tile_rows = rows - row0 < kBM ? static_cast<int>(rows - row0) : kBM;
   const int64_t n_spans = cols / 256, slices = cols / 32;
   const int64_t span_begin = static_cast<int64_t>(blockIdx.z) * spans_per_split;
   const int64_t span_end = span_begin + spans_per_split < n_spans ? span_begin + spans_per_split : n_spans;
-  const uint8_t* const w_end = w + rows * row_bytes;
+  const uint8_t* const w_end = part.w + rows * row_bytes;
+  const uint8_t* const w_tile = part.w + row0 * row_bytes;  // 16-byte aligned (128 rows of whole spans)
+  const uint8_t* const x_tile = xq + static_cast<int64_t>(tok0) * slices * 40;
+  const uint32_t tok_bytes = static_cast<uint32_t>(slices * 40);
 
-  // Span kb into stage buf: weight chunk c of row r at slot byte 16 c (the
-  // 16-byte chunks overlapping the row's span), then token r's 8 slices.
+  // This thread's weight chunks as byte offsets from w_tile (the span's offset
+  // added per span; MmqTile keeps a tile's bytes under 2^28): Q4_K the chunk's
+  // own, Q6_K the row's with the chunk index in the top 4 bits; kSkip for
+  // rows past the matrix and chunks past the span.
+  uint32_t woff[kWIters];
+#pragma unroll
+  for (int j = 0; j < kWIters; ++j) {
+    const int i = t + j * kThreads, r = i / kChunks16, c = i % kChunks16;
+    const uint32_t row_off = static_cast<uint32_t>(r) * static_cast<uint32_t>(row_bytes);
+    woff[j] = r >= tile_rows || c >= kSpanChunks ? kSkip
+              : T == GgmlType::Q4_K              ? row_off + 16u * static_cast<uint32_t>(c)
+                                                 : row_off | (static_cast<uint32_t>(c) << 28);
+  }
+  // Span kb into stage buf (16-byte async copies, one commit group per span).
+  // Rows past the matrix and tokens past n are not copied: their stale shared
+  // bytes reach only C rows / columns that are never stored.
   auto copy_span = [&](int64_t kb, int buf) {
-    uint8_t* const wdst = smem_raw + buf * kStage;
-    uint8_t* const xdst = wdst + kBM * kSlot;
-#pragma unroll 1
-    for (int j = 0; j < kCopyIters; ++j) {
-      const int i = t + j * kThreads;
-      if (i < kWCopies) {
-        const int r = i / kChunks16, c = i % kChunks16;
-        if (row0 + r >= rows) continue;
-        const int64_t start = (row0 + r) * row_bytes + kb * kSpan;
-        const int64_t first = start & ~int64_t{15};
-        if (first + 16 * c >= start + kSpan) continue;  // past the span's last chunk
-        const uint8_t* src = w + first + 16 * c;
-        uint8_t* d = wdst + r * kSlot + 16 * c;
+    uint8_t* const wdst = smem_raw + buf * kStage + 16 * t;
+    const uint32_t kb_off = static_cast<uint32_t>(kb) * kSpan;
+#pragma unroll
+    for (int j = 0; j < kWIters; ++j) {
+      if (woff[j] == kSkip) continue;
+      uint8_t* const d = wdst + 16 * kThreads * j;
+      if constexpr (T == GgmlType::Q4_K) {
+        AsyncCopy16(d, w_tile + (woff[j] + kb_off));
+      } else {
+        const uint8_t* const src = w_tile + (((woff[j] & 0x0fffffffu) + kb_off) & ~15u) + 16u * (woff[j] >> 28);
         if (src + 16 <= w_end) {
           AsyncCopy16(d, src);
         } else {  // the matrix's last chunk, cut short: every type's bytes come in pairs
@@ -126,24 +187,26 @@ __global__ void __launch_bounds__(kThreads, 2)
             *reinterpret_cast<uint16_t*>(d + b) = *reinterpret_cast<const uint16_t*>(src + b);
           }
         }
-      } else if (i < kWCopies + kXCopies) {
-        const int r = (i - kWCopies) / kActChunks, c = (i - kWCopies) % kActChunks;
-        if (r >= tile_toks) continue;
-        const uint8_t* src = xq + ((static_cast<int64_t>(tok0 + r) * slices + kb * 8) * 40 + 16 * c);
-        AsyncCopy16(xdst + r * kActStride + 16 * c, src);
+      }
+    }
+    uint8_t* const xdst = smem_raw + buf * kStage + kBM * kSlot;
+    const uint8_t* const xsrc = x_tile + kb * (8 * 40);
+#pragma unroll
+    for (int j = 0; j < kXIters; ++j) {
+      const int i = t + j * kThreads;
+      const int r = i / kActChunks, c = i % kActChunks;
+      if (i < kXCopies && r < tile_toks) {
+        AsyncCopy16(xdst + r * kActStride + 16 * c, xsrc + (static_cast<uint32_t>(r) * tok_bytes + 16u * c));
       }
     }
   };
 
-  const int wr = (wave % kWavesR) * 32;           // the wave's first row in the tile
-  const int wt = (wave / kWavesR) * kWaveToks;    // the wave's first token in the tile
-  float acc[kFR][kFT][4];
+  const int wr = wave * 16;  // the wave's first row in the tile
+  float acc[kFT][4];
 #pragma unroll
-  for (int f = 0; f < kFR; ++f)
+  for (int i = 0; i < kFT; ++i)
 #pragma unroll
-    for (int i = 0; i < kFT; ++i)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) acc[f][i][e] = 0.0f;
+    for (int e = 0; e < 4; ++e) acc[i][e] = 0.0f;
 
 #pragma unroll
   for (int p = 0; p < kS - 1; ++p) {
@@ -151,196 +214,204 @@ __global__ void __launch_bounds__(kThreads, 2)
     AsyncCommit();
   }
   for (int64_t span = span_begin; span < span_end; ++span) {
-    const int64_t rel = span - span_begin;
+    const int rel = static_cast<int>(span - span_begin);
+    const int buf = rel % kS;
     AsyncWait<kS - 2>();  // this thread's copies of span rel are done
     // Every thread's copies of span rel are visible; every thread is done with
-    // the stage of span rel - 1, which the copy below refills.
+    // the stage of span rel - 1, which the copy below refills, and with mins_b.
     __syncthreads();
-    if (span + kS - 1 < span_end) copy_span(span + kS - 1, static_cast<int>((rel + kS - 1) % kS));
+    if (span + kS - 1 < span_end) copy_span(span + kS - 1, (rel + kS - 1) % kS);
     AsyncCommit();
 
-    const uint8_t* const ws = smem_raw + static_cast<int>(rel % kS) * kStage;
+    const uint8_t* const ws = smem_raw + buf * kStage;
     const uint8_t* const xs = ws + kBM * kSlot;
-    // The activation scale d_a of the span for this lane's C tokens.
-    float da[kFT][2];
+    if constexpr (T == GgmlType::Q4_K) {
+      // Mins: sum_j m_j s_j = d_a * sum_j m_j S_j with S_j the integer sum of
+      // slice j (s_j / d_a, exact after rounding), as ONE f16 product of k 16:
+      // A[r][k] = m_{k % 8}, B[k][tok] = 64-multiple part of S_k (k < 8) / its
+      // low 6 bits (k >= 8). Every operand (|S_j| <= 32 x 127) and partial sum
+      // is an integer of at most 24 bits: exact. B (the same for every wave) is
+      // made once per span here: thread 4 tk + pq makes token tk's k pair 2pq,
+      // 2pq + 1 (its b0 / b1 registers), published by the barrier before the mins.
+      if (t < BN * 4) {
+        const uint8_t* const xt = xs + (t / 4) * kActStride;
+        const int pq = t % 4;
+        const float dt = LoadF32(xt);
+        const float inv = dt != 0.0f ? __fdividef(1.0f, dt) : 0.0f;
+        const int s0 = __float2int_rn(LoadF32(xt + 40 * (2 * pq) + 4) * inv);
+        const int s1 = __float2int_rn(LoadF32(xt + 40 * (2 * pq + 1) + 4) * inv);
+        mins_b[t] = make_uint2(HalfPair(s0 - (s0 & 63), s1 - (s1 & 63)), HalfPair(s0 & 63, s1 & 63));
+      }
+    }
+    // This lane's rows: h = 0 (row g) / 1 (row g + 8) of the wave's 16.
+    const uint8_t* rp[2];
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int r = wr + 8 * h + g;
+      rp[h] = ws + r * kSlot;
+      if constexpr (kSpan % 16 != 0) {  // Q6_K: the span starts at its offset within the first 16 bytes
+        const uint32_t start = static_cast<uint32_t>(row0 + r) * static_cast<uint32_t>(row_bytes) +
+                               static_cast<uint32_t>(span) * static_cast<uint32_t>(kSpan);
+        rp[h] += start & 15u;
+      }
+    }
+    int ci[kFT][4];
 #pragma unroll
     for (int i = 0; i < kFT; ++i)
 #pragma unroll
-      for (int e = 0; e < 2; ++e) da[i][e] = LoadF32(xs + (wt + 8 * i + 2 * q + e) * kActStride);
-    // This lane's rows: fragment f, h = 0 (row g) / 1 (row g + 8).
-    const uint8_t* rp[kFR][2];
-#pragma unroll
-    for (int f = 0; f < kFR; ++f)
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const int r = wr + 16 * f + 8 * h + g;
-        rp[f][h] = ws + r * kSlot;
-        if constexpr (kSpan % 16 != 0) {  // Q6_K's 210-byte spans: 2-byte aligned
-          const uint32_t start = static_cast<uint32_t>(row0 + r) * static_cast<uint32_t>(row_bytes) +
-                                 static_cast<uint32_t>(span) * static_cast<uint32_t>(kSpan);
-          rp[f][h] += start & 15u;
-        }
-      }
-    int ci[kFR][kFT][4];
-#pragma unroll
-    for (int f = 0; f < kFR; ++f)
-#pragma unroll
-      for (int i = 0; i < kFT; ++i)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) ci[f][i][e] = 0;
-    float dr[kFR][2];
+      for (int e = 0; e < 4; ++e) ci[i][e] = 0;
+    float dr[2];
 
     if constexpr (T == GgmlType::Q4_K) {
       // d, dmin, then the 12 packed 6-bit scale / min bytes: sc / m of
       // sub-blocks 0..3 and 4..7 as four byte-vectors.
-      uint32_t sc03[kFR][2], sc47[kFR][2], m03[kFR][2], m47[kFR][2];
-      float dm[kFR][2];
+      uint32_t sc03[2], sc47[2], m03[2], m47[2];
+      float dm[2];
 #pragma unroll
-      for (int f = 0; f < kFR; ++f)
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {
-          const uint4 head = *reinterpret_cast<const uint4*>(rp[f][h]);
-          dr[f][h] = HalfBitsToFloat(static_cast<uint16_t>(head.x & 0xffffu));
-          dm[f][h] = HalfBitsToFloat(static_cast<uint16_t>(head.x >> 16));
-          sc03[f][h] = head.y & 0x3F3F3F3Fu;
-          m03[f][h] = head.z & 0x3F3F3F3Fu;
-          sc47[f][h] = (head.w & 0x0F0F0F0Fu) | ((head.y >> 2) & 0x30303030u);
-          m47[f][h] = ((head.w >> 4) & 0x0F0F0F0Fu) | ((head.z >> 2) & 0x30303030u);
-        }
+      for (int h = 0; h < 2; ++h) {
+        const uint4 head = *reinterpret_cast<const uint4*>(rp[h]);
+        dr[h] = HalfBitsToFloat(static_cast<uint16_t>(head.x & 0xffffu));
+        dm[h] = HalfBitsToFloat(static_cast<uint16_t>(head.x >> 16));
+        sc03[h] = head.y & 0x3F3F3F3Fu;
+        m03[h] = head.z & 0x3F3F3F3Fu;
+        sc47[h] = (head.w & 0x0F0F0F0Fu) | ((head.y >> 2) & 0x30303030u);
+        m47[h] = ((head.w >> 4) & 0x0F0F0F0Fu) | ((head.z >> 2) & 0x30303030u);
+      }
 #pragma unroll
       for (int c = 0; c < 4; ++c) {
-        uint2 qw[kFR][2];
+        uint2 qw[2];
 #pragma unroll
-        for (int f = 0; f < kFR; ++f)
-#pragma unroll
-          for (int h = 0; h < 2; ++h) qw[f][h] = *reinterpret_cast<const uint2*>(rp[f][h] + 16 + 32 * c + 8 * q);
+        for (int h = 0; h < 2; ++h) qw[h] = *reinterpret_cast<const uint2*>(rp[h] + 16 + 32 * c + 8 * q);
 #pragma unroll
         for (int hi = 0; hi < 2; ++hi) {
           const int j = 2 * c + hi;  // sub-block (= activation slice) of the span
-          mma::FragAI8 a[kFR];
-          int sc[kFR][2];
-          float mm[kFR][2];  // dmin * m_j
+          mma::FragAI8 a;
+          int sc[2];
 #pragma unroll
-          for (int f = 0; f < kFR; ++f)
-#pragma unroll
-            for (int h = 0; h < 2; ++h) {
-              a[f].x[h] = (qw[f][h].x >> (4 * hi)) & 0x0F0F0F0Fu;
-              a[f].x[2 + h] = (qw[f][h].y >> (4 * hi)) & 0x0F0F0F0Fu;
-              const uint32_t scw = j < 4 ? sc03[f][h] : sc47[f][h];
-              const uint32_t mw = j < 4 ? m03[f][h] : m47[f][h];
-              sc[f][h] = static_cast<int>((scw >> (8 * (j & 3))) & 0xffu);
-              mm[f][h] = dm[f][h] * static_cast<float>((mw >> (8 * (j & 3))) & 0xffu);
-            }
+          for (int h = 0; h < 2; ++h) {
+            a.x[h] = (qw[h].x >> (4 * hi)) & 0x0F0F0F0Fu;
+            a.x[2 + h] = (qw[h].y >> (4 * hi)) & 0x0F0F0F0Fu;
+            sc[h] = static_cast<int>(((j < 4 ? sc03[h] : sc47[h]) >> (8 * (j & 3))) & 0xffu);
+          }
 #pragma unroll
           for (int i = 0; i < kFT; ++i) {
-            const uint2 bw = *reinterpret_cast<const uint2*>(xs + (wt + 8 * i + g) * kActStride + 40 * j + 8 + 8 * q);
+            const uint2 bw = *reinterpret_cast<const uint2*>(xs + (8 * i + g) * kActStride + 40 * j + 8 + 8 * q);
             const mma::FragBI8 b{{bw.x, bw.y}};
-            const float s0 = LoadF32(xs + (wt + 8 * i + 2 * q) * kActStride + 40 * j + 4);
-            const float s1 = LoadF32(xs + (wt + 8 * i + 2 * q + 1) * kActStride + 40 * j + 4);
-#pragma unroll
-            for (int f = 0; f < kFR; ++f) {
-              mma::FragCI8 cc{{0, 0, 0, 0}};
-              mma::MmaI8(cc, a[f], b);
-              ci[f][i][0] += sc[f][0] * cc.x[0];
-              ci[f][i][1] += sc[f][0] * cc.x[1];
-              ci[f][i][2] += sc[f][1] * cc.x[2];
-              ci[f][i][3] += sc[f][1] * cc.x[3];
-              acc[f][i][0] -= mm[f][0] * s0;
-              acc[f][i][1] -= mm[f][0] * s1;
-              acc[f][i][2] -= mm[f][1] * s0;
-              acc[f][i][3] -= mm[f][1] * s1;
-            }
+            mma::FragCI8 cc{{0, 0, 0, 0}};
+            mma::MmaI8(cc, a, b);
+            ci[i][0] += sc[0] * cc.x[0];
+            ci[i][1] += sc[0] * cc.x[1];
+            ci[i][2] += sc[1] * cc.x[2];
+            ci[i][3] += sc[1] * cc.x[3];
           }
         }
       }
-    } else {  // Q6_K: ql[128], qh[64], int8 scales[16], d
-      uint32_t scw[kFR][2][4];
+      // The mins product (its B made above): A = this lane's m_{2q}, m_{2q+1}
+      // of rows g and g + 8, for k and k + 8 alike.
+      const uint32_t mb = 2u * static_cast<uint32_t>(q & 1);
+      const uint32_t am0 = BytePairHalf(q < 2 ? m03[0] : m47[0], mb);
+      const uint32_t am1 = BytePairHalf(q < 2 ? m03[1] : m47[1], mb);
+      __syncthreads();  // mins_b of this span is complete
 #pragma unroll
-      for (int f = 0; f < kFR; ++f)
+      for (int i = 0; i < kFT; ++i) {
+        const uint2 bm = mins_b[(8 * i + g) * 4 + q];  // token 8i + g: B's column
+        float cm[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+        MmaF16(cm, am0, am1, am0, am1, bm.x, bm.y);
+        // acc += d_a * (d * sum_j sc_j c_j - dmin * sum_j m_j S_j), d_a of the lane's C tokens.
+        const float da0 = LoadF32(xs + (8 * i + 2 * q) * kActStride);
+        const float da1 = LoadF32(xs + (8 * i + 2 * q + 1) * kActStride);
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const float v = dr[e >> 1] * static_cast<float>(ci[i][e]) - dm[e >> 1] * cm[e];
+          acc[i][e] += (e & 1 ? da1 : da0) * v;
+        }
+      }
+    } else {  // Q6_K: ql[128], qh[64], int8 scales[16], d
+      uint32_t scw[2][4];
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        LoadWords<4>(rp[h] + 192, scw[h]);
+        dr[h] = HalfBitsToFloat(*reinterpret_cast<const uint16_t*>(rp[h] + 208));
+      }
+      // One 128-value half at a time (not unrolled: the whole span's loads
+      // hoisted at once would spill); its 8 scale bytes by selects.
+#pragma unroll 1
+      for (int hh = 0; hh < 2; ++hh) {
+        uint32_t sch[2][2];
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
-          LoadWords<4>(rp[f][h] + 192, scw[f][h]);
-          dr[f][h] = HalfBitsToFloat(*reinterpret_cast<const uint16_t*>(rp[f][h] + 208));
+          sch[h][0] = hh != 0 ? scw[h][2] : scw[h][0];
+          sch[h][1] = hh != 0 ? scw[h][3] : scw[h][1];
         }
-#pragma unroll
-      for (int hh = 0; hh < 2; ++hh)  // 128-value half
-#pragma unroll
+#pragma unroll 1
         for (int s = 0; s < 2; ++s) {  // 16-value unit within each 32-slice
-          uint32_t qh[kFR][2];
+          uint32_t qh[2];
 #pragma unroll
-          for (int f = 0; f < kFR; ++f)
-#pragma unroll
-            for (int h = 0; h < 2; ++h) qh[f][h] = Word(rp[f][h] + 128 + 32 * hh + 16 * s + 4 * q);
+          for (int h = 0; h < 2; ++h) qh[h] = Word(rp[h] + 128 + 32 * hh + 16 * s + 4 * q);
 #pragma unroll
           for (int p = 0; p < 2; ++p) {
-            uint32_t ql[kFR][2];
+            uint32_t ql[2];
 #pragma unroll
-            for (int f = 0; f < kFR; ++f)
-#pragma unroll
-              for (int h = 0; h < 2; ++h) ql[f][h] = Word(rp[f][h] + 64 * hh + 32 * p + 16 * s + 4 * q);
+            for (int h = 0; h < 2; ++h) ql[h] = Word(rp[h] + 64 * hh + 32 * p + 16 * s + 4 * q);
 #pragma unroll
             for (int nib = 0; nib < 2; ++nib) {
               const int qq = p + 2 * nib;  // quarter of the half: slice j = 4 hh + qq
               const int j = 4 * hh + qq;
-              mma::FragAI8 a[kFR];
-              int sc[kFR][2];
+              mma::FragAI8 a;
+              int sc[2];
 #pragma unroll
-              for (int f = 0; f < kFR; ++f)
-#pragma unroll
-                for (int h = 0; h < 2; ++h) {
-                  const uint32_t lo = (ql[f][h] >> (4 * nib)) & 0x0F0F0F0Fu;
-                  const uint32_t hi = ((qh[f][h] >> (2 * qq)) & 0x03030303u) << 4;
-                  a[f].x[h] = Minus32(lo | hi);
-                  a[f].x[2 + h] = 0;
-                  sc[f][h] = static_cast<int>(static_cast<int8_t>(ByteOf(scw[f][h], 8 * hh + 2 * qq + s)));
-                }
+              for (int h = 0; h < 2; ++h) {
+                const uint32_t lo = (ql[h] >> (4 * nib)) & 0x0F0F0F0Fu;
+                const uint32_t hi = ((qh[h] >> (2 * qq)) & 0x03030303u) << 4;
+                a.x[h] = Minus32(lo | hi);
+                a.x[2 + h] = 0;
+                // Scale byte 8 hh + 2 qq + s: word qq / 2 of the half (a constant index).
+                sc[h] = static_cast<int>(static_cast<int8_t>((sch[h][qq >> 1] >> (8 * (2 * (qq & 1) + s))) & 0xffu));
+              }
 #pragma unroll
               for (int i = 0; i < kFT; ++i) {
                 const uint32_t bw =
-                    *reinterpret_cast<const uint32_t*>(xs + (wt + 8 * i + g) * kActStride + 40 * j + 8 + 16 * s + 4 * q);
+                    *reinterpret_cast<const uint32_t*>(xs + (8 * i + g) * kActStride + 40 * j + 8 + 16 * s + 4 * q);
                 const mma::FragBI8 b{{bw, 0u}};
-#pragma unroll
-                for (int f = 0; f < kFR; ++f) {
-                  mma::FragCI8 cc{{0, 0, 0, 0}};
-                  mma::MmaI8K16(cc, a[f], b);
-                  ci[f][i][0] += sc[f][0] * cc.x[0];
-                  ci[f][i][1] += sc[f][0] * cc.x[1];
-                  ci[f][i][2] += sc[f][1] * cc.x[2];
-                  ci[f][i][3] += sc[f][1] * cc.x[3];
-                }
+                mma::FragCI8 cc{{0, 0, 0, 0}};
+                mma::MmaI8K16(cc, a, b);
+                ci[i][0] += sc[0] * cc.x[0];
+                ci[i][1] += sc[0] * cc.x[1];
+                ci[i][2] += sc[1] * cc.x[2];
+                ci[i][3] += sc[1] * cc.x[3];
               }
             }
           }
         }
+      }
+      // The span's float scales, once: acc += d_a * d * (int32 sum).
+#pragma unroll
+      for (int i = 0; i < kFT; ++i) {
+        const float da0 = LoadF32(xs + (8 * i + 2 * q) * kActStride);
+        const float da1 = LoadF32(xs + (8 * i + 2 * q + 1) * kActStride);
+#pragma unroll
+        for (int e = 0; e < 4; ++e) acc[i][e] += (e & 1 ? da1 : da0) * (dr[e >> 1] * static_cast<float>(ci[i][e]));
+      }
     }
-    // The span's float scales, once: acc += d_a * d * (int32 sum).
-#pragma unroll
-    for (int f = 0; f < kFR; ++f)
-#pragma unroll
-      for (int i = 0; i < kFT; ++i)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) acc[f][i][e] += dr[f][e >> 1] * da[i][e & 1] * static_cast<float>(ci[f][i][e]);
-  }
+    }
   AsyncWaitAll();  // no copy may outlive the block (only empty groups remain)
 
   float* const y = part.y;
 #pragma unroll
-  for (int f = 0; f < kFR; ++f)
+  for (int i = 0; i < kFT; ++i)
 #pragma unroll
-    for (int i = 0; i < kFT; ++i)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int tok = tok0 + wt + 8 * i + 2 * q + (e & 1);
-        const int64_t r = row0 + wr + 16 * f + 8 * (e >> 1) + g;
-        if (tok < n && r < rows) {
-          float* p = y + static_cast<int64_t>(tok) * rows + r;
-          if (accumulate) {
-            atomicAdd(p, acc[f][i][e]);
-          } else {
-            *p = acc[f][i][e];
-          }
+    for (int e = 0; e < 4; ++e) {
+      const int tok = tok0 + 8 * i + 2 * q + (e & 1);
+      const int64_t r = row0 + wr + 8 * (e >> 1) + g;
+      if (tok < n && r < rows) {
+        float* p = y + static_cast<int64_t>(tok) * rows + r;
+        if (accumulate) {
+          atomicAdd(p, acc[i][e]);
+        } else {
+          *p = acc[i][e];
         }
       }
+    }
 }
 
 // The K split with the least modelled time (fit to the H100 sweep of
@@ -392,11 +463,10 @@ void PrepareKernels() {
 
 template <GgmlType T, int BN>
 void LaunchTile(const GemmParts& parts, int64_t cols, const void* xq, int n, Stream s) {
-  constexpr int kS = Stages(T, BN);
-  static_assert(kS >= 2);
-  constexpr auto kKernel = &GemmMmqKernel<T, BN, kS>;
+  static_assert(Stages(T, BN) >= 2);
   constexpr size_t kSmem = TileSmem<T, BN>();
   const GemmConfig cfg = GetGemmConfig();
+  const auto kernel = &GemmMmqKernel<T, BN, Stages(T, BN)>;
   const int64_t row_bytes = cols / 256 * SpanBytes(T);
   const unsigned tok_tiles = Blocks(n, BN), row_tiles = static_cast<unsigned>(parts.tiles);
   const int64_t n_spans = cols / 256;
@@ -419,8 +489,8 @@ void LaunchTile(const GemmParts& parts, int64_t cols, const void* xq, int n, Str
   if (splits > 1) LaunchZeroParts(parts, n, s);
   PrepareKernels();
   const dim3 grid(tok_tiles, row_tiles, static_cast<unsigned>(splits));
-  kKernel<<<grid, kThreads, kSmem, ToStream(s)>>>(parts, cols, row_bytes, static_cast<const uint8_t*>(xq), n,
-                                                  static_cast<int>(per), splits > 1);
+  kernel<<<grid, kThreads, kSmem, ToStream(s)>>>(parts, cols, row_bytes, static_cast<const uint8_t*>(xq), n,
+                                                 static_cast<int>(per), splits > 1);
 }
 
 template <GgmlType T>
@@ -452,7 +522,8 @@ bool AutoTakes(GgmlType t, int n) {
 // even if the config changed in between).
 int MmqTile(GgmlType t, const void* w, int64_t cols, int n, bool chosen) {
 #if defined(RF_GPU_CUDA)
-  if (!MmqType(t) || n <= 0 || n > kMmqMaxTokens || cols <= 0 || cols % 256 != 0 ||
+  // cols bound: a 128-row tile's bytes stay under 2^28 (GemmMmqKernel's offsets).
+  if (!MmqType(t) || n <= 0 || n > kMmqMaxTokens || cols <= 0 || cols % 256 != 0 || cols > (int64_t{1} << 20) ||
       reinterpret_cast<uintptr_t>(w) % 16 != 0) {
     return 0;
   }

@@ -15,6 +15,7 @@
 #include "kernels/gpu_api.h"
 #include "kernels/launch_util.h"
 #include "kernels/quant_device.h"
+#include "kernels/rope_device.h"
 
 namespace rocmforge::gpu {
 namespace {
@@ -31,11 +32,51 @@ constexpr int RowsPerBlock() { return kThreads / kTpr; }
 template <int kTpr, int kRpt>
 constexpr int BlockRows() { return kThreads / kTpr * kRpt; }
 
+// The RoPE + KV store epilogue of a batch-1 group launch (Q, K, V): what a
+// part's rows get besides y. Roles per part: kPlain (y only), kRope (y
+// rotated: NORM pairs 2i, 2i+1 of each head), kRopeK (rotated, and stored as
+// f16 into the K cache at the token's slot), kStoreV (y, and stored into the
+// V cache). Off (on == false) for every other launch.
+enum EpiRole : int { kPlain = 0, kRope = 1, kRopeK = 2, kStoreV = 3 };
+struct RopeKvEpi {
+  bool on = false;
+  int role[kMaxMatVecParts] = {kPlain, kPlain, kPlain};
+  const int32_t* positions = nullptr;  // [1]
+  const int32_t* slots = nullptr;      // [1]
+  __half* k_cache = nullptr;
+  __half* v_cache = nullptr;
+  int head_dim = 0, rot_dim = 0;
+  int64_t kv_dim = 0;  // a cache row: the K and V parts' rows
+  float freq_base = 0.0f;
+};
+
+// Rows r, r + 1 (r even) of a part with their final sums v0, v1: the same
+// rotation (rope_device.h) and f16 conversion as RopeStoreKvKernel, so the
+// values are those of the separate kernel.
+__device__ __forceinline__ void EpiPair(const RopeKvEpi& e, int role, int64_t r, float v0, float v1,
+                                        float* y) {
+  const int j = static_cast<int>(r % e.head_dim);
+  if ((role == kRope || role == kRopeK) && j < e.rot_dim) {
+    RopeRotate(e.positions[0], j / 2, e.rot_dim, e.freq_base, &v0, &v1);
+  }
+  y[r] = v0;
+  y[r + 1] = v1;
+  if (role == kRopeK || role == kStoreV) {
+    __half* cache = role == kRopeK ? e.k_cache : e.v_cache;
+    const int64_t dst = static_cast<int64_t>(e.slots[0]) * e.kv_dim + r;
+    cache[dst] = __float2half(v0);
+    cache[dst + 1] = __float2half(v1);
+  }
+}
+
 // Sums acc[i][0..N) over the kTpr threads of each row group; thread q < kRpt*N
-// of the group writes y[q % N][r0 + q / N].
+// of the group writes y[q % N][r0 + q / N]. With the epilogue (N == 1, role
+// != kPlain) thread p of the block sums the block's rows 2p and 2p + 1 instead
+// (same additions in the same order) and finishes both (EpiPair).
 template <int kTpr, int kRpt, int N>
 __device__ __forceinline__ void ReduceRows(float (&acc)[kRpt][N], int64_t r0, int64_t rows,
-                                           float* y) {
+                                           float* y, const RopeKvEpi* epi = nullptr,
+                                           int role = kPlain, int64_t block_r0 = 0) {
   __shared__ float part[RowsPerBlock<kTpr>()][kTpr / 32][kRpt * N];
   const int rr = threadIdx.x / kTpr, tr = threadIdx.x % kTpr;
   const int lane = threadIdx.x % kWaveSize, wave_in_row = tr / kWaveSize;
@@ -48,6 +89,23 @@ __device__ __forceinline__ void ReduceRows(float (&acc)[kRpt][N], int64_t r0, in
     }
   }
   __syncthreads();
+  if constexpr (N == 1 && BlockRows<kTpr, kRpt>() % 2 == 0) {
+    if (role != kPlain) {
+      constexpr int kPairs = BlockRows<kTpr, kRpt>() / 2;
+      const int p = threadIdx.x;
+      const int64_t r = block_r0 + 2 * p;
+      if (p < kPairs && r < rows) {  // rows is even: r + 1 < rows
+        const int l0 = 2 * p, l1 = 2 * p + 1;
+        float v0 = 0.0f, v1 = 0.0f;
+#pragma unroll
+        for (int w = 0; w < kTpr / kWaveSize; ++w) v0 += part[l0 / kRpt][w][l0 % kRpt];
+#pragma unroll
+        for (int w = 0; w < kTpr / kWaveSize; ++w) v1 += part[l1 / kRpt][w][l1 % kRpt];
+        EpiPair(*epi, role, r, v0, v1, y);
+      }
+      return;
+    }
+  }
   if (tr < kRpt * N && r0 + tr / N < rows) {
     float v = 0.0f;
 #pragma unroll
@@ -88,19 +146,26 @@ struct Part {
   float* y;
   int64_t rows;
   unsigned block;
+  int index;
 };
 __device__ __forceinline__ Part PickPart(const Parts& a, unsigned b) {
   static_assert(kMaxMatVecParts == 3);
-  if (b < a.end[0]) return {a.w[0], a.y[0], a.rows[0], b};
-  if (b < a.end[1]) return {a.w[1], a.y[1], a.rows[1], b - a.end[0]};
-  return {a.w[2], a.y[2], a.rows[2], b - a.end[1]};
+  if (b < a.end[0]) return {a.w[0], a.y[0], a.rows[0], b, 0};
+  if (b < a.end[1]) return {a.w[1], a.y[1], a.rows[1], b - a.end[0], 1};
+  return {a.w[2], a.y[2], a.rows[2], b - a.end[1], 2};
+}
+// The part's epilogue role (kPlain when the launch has none).
+__device__ __forceinline__ int EpiRoleOf(const RopeKvEpi& e, int index) {
+  if (!e.on) return kPlain;
+  return index == 0 ? e.role[0] : index == 1 ? e.role[1] : e.role[2];
 }
 
 template <GgmlType T, int N, int kTpr, int kRpt>
 __global__ void __launch_bounds__(kThreads) MatVecQKernel(const Parts parts, int64_t cols,
                                                           int64_t row_bytes,
                                                           const ActQ8* __restrict__ xq,
-                                                          int prefetch) {
+                                                          int prefetch,
+                                                          const RopeKvEpi epi) {
   const Part part = PickPart(parts, blockIdx.x);
   const uint8_t* __restrict__ w = part.w;
   float* __restrict__ y = part.y;
@@ -139,7 +204,7 @@ __global__ void __launch_bounds__(kThreads) MatVecQKernel(const Parts parts, int
       }
     }
   }
-  ReduceRows<kTpr, kRpt, N>(acc, r0, rows, y);
+  ReduceRows<kTpr, kRpt, N>(acc, r0, rows, y, &epi, EpiRoleOf(epi, part.index), block_r0);
 }
 
 // Q4_K / Q5_K with one thread per pair of slices (DotPairK): the 32 quant
@@ -148,7 +213,8 @@ template <GgmlType T, int N, int kTpr, int kRpt>
 __global__ void __launch_bounds__(kThreads) MatVecQPairKernel(const Parts parts, int64_t cols,
                                                               int64_t row_bytes,
                                                               const ActQ8* __restrict__ xq,
-                                                              int prefetch) {
+                                                              int prefetch,
+                                                          const RopeKvEpi epi) {
   const Part part = PickPart(parts, blockIdx.x);
   const uint8_t* __restrict__ w = part.w;
   float* __restrict__ y = part.y;
@@ -188,7 +254,7 @@ __global__ void __launch_bounds__(kThreads) MatVecQPairKernel(const Parts parts,
       }
     }
   }
-  ReduceRows<kTpr, kRpt, N>(acc, r0, rows, y);
+  ReduceRows<kTpr, kRpt, N>(acc, r0, rows, y, &epi, EpiRoleOf(epi, part.index), block_r0);
 }
 
 // 16 weight bytes that are read once: on NVIDIA through the non-coherent path
@@ -577,7 +643,8 @@ bool Aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0;
 
 // Quantized weights: one launch over the parts.
 template <GgmlType T, int N, int kTpr, int kRpt>
-void LaunchPartsTpr(const MatVecPart* ps, int n_parts, int64_t cols, const void* xq, Stream s) {
+void LaunchPartsTpr(const MatVecPart* ps, int n_parts, int64_t cols, const void* xq, Stream s,
+                    const RopeKvEpi& epi = RopeKvEpi{}) {
   const int64_t row_bytes = cols / BlockElems(T) * BlockBytes(T);
   Parts parts{};
   unsigned blocks = 0;
@@ -597,7 +664,7 @@ void LaunchPartsTpr(const MatVecPart* ps, int n_parts, int64_t cols, const void*
   if constexpr (T == GgmlType::Q4_0 && N == 1 && kRpt <= 2) {
     bool runs = Q4_0Runs(all_rows, cols) && cols % 256 == 0 && Aligned16(xq);
     for (int i = 0; i < n_parts; ++i) runs = runs && Aligned16(ps[i].w);
-    if (runs) {
+    if (runs && !epi.on) {
       LaunchKernel(MatVecQ4_0RunsKernel<kTpr, kRpt>, blocks, kThreads, 0, s, parts, cols, row_bytes,
                    x8, pf);
       return;
@@ -606,12 +673,12 @@ void LaunchPartsTpr(const MatVecPart* ps, int n_parts, int64_t cols, const void*
   if constexpr (T == GgmlType::Q4_K || T == GgmlType::Q5_K) {
     if (N == 1 ? UsePairs<T>(all_rows, cols) : g_config.pairs) {
       LaunchKernel(MatVecQPairKernel<T, N, kTpr, kRpt>, blocks, kThreads, 0, s, parts, cols,
-                   row_bytes, x8, pf);
+                   row_bytes, x8, pf, epi);
       return;
     }
   }
   LaunchKernel(MatVecQKernel<T, N, kTpr, kRpt>, blocks, kThreads, 0, s, parts, cols, row_bytes, x8,
-               pf);
+               pf, epi);
 }
 
 template <GgmlType T, int N, int kTpr, int kRpt>
@@ -793,24 +860,89 @@ int ActivationRule(GgmlType type) {
 namespace {
 template <GgmlType T, int kTpr>
 void LaunchGroupRpt(int rpt, const MatVecPart* parts, int n_parts, int64_t cols, const void* xq,
-                    Stream s) {
-  if (rpt == 4) return LaunchPartsTpr<T, 1, kTpr, 4>(parts, n_parts, cols, xq, s);
-  if (rpt == 2) return LaunchPartsTpr<T, 1, kTpr, 2>(parts, n_parts, cols, xq, s);
-  return LaunchPartsTpr<T, 1, kTpr, 1>(parts, n_parts, cols, xq, s);
+                    Stream s, const RopeKvEpi& epi) {
+  if (rpt == 4) return LaunchPartsTpr<T, 1, kTpr, 4>(parts, n_parts, cols, xq, s, epi);
+  if (rpt == 2) return LaunchPartsTpr<T, 1, kTpr, 2>(parts, n_parts, cols, xq, s, epi);
+  return LaunchPartsTpr<T, 1, kTpr, 1>(parts, n_parts, cols, xq, s, epi);
 }
 template <GgmlType T>
-void LaunchGroupType(const MatVecPart* parts, int n_parts, int64_t cols, const void* xq, Stream s) {
+void LaunchGroupType(const MatVecPart* parts, int n_parts, int64_t cols, const void* xq, Stream s,
+                     const RopeKvEpi& epi = RopeKvEpi{}) {
   int64_t rows = 0;
   for (int i = 0; i < n_parts; ++i) rows += parts[i].rows;
   const int tpr = BatchOneTpr<T>(rows, cols), rpt = BatchOneRpt<T>(rows, cols);
 #if defined(RF_GPU_CUDA)
-  if (tpr == 32) return LaunchGroupRpt<T, 32>(rpt, parts, n_parts, cols, xq, s);
+  if (tpr == 32) return LaunchGroupRpt<T, 32>(rpt, parts, n_parts, cols, xq, s, epi);
 #endif
-  if (tpr == 128) return LaunchGroupRpt<T, 128>(rpt, parts, n_parts, cols, xq, s);
-  if (tpr == 256) return LaunchGroupRpt<T, 256>(rpt, parts, n_parts, cols, xq, s);
-  return LaunchGroupRpt<T, 64>(rpt, parts, n_parts, cols, xq, s);
+  if (tpr == 128) return LaunchGroupRpt<T, 128>(rpt, parts, n_parts, cols, xq, s, epi);
+  if (tpr == 256) return LaunchGroupRpt<T, 256>(rpt, parts, n_parts, cols, xq, s, epi);
+  return LaunchGroupRpt<T, 64>(rpt, parts, n_parts, cols, xq, s, epi);
+}
+
+// Whether the group launch of these parts can carry the RoPE + KV store
+// epilogue: a quantized slice / pairs kernel (not the Q4_0 runs kernel) whose
+// blocks own an even number of rows (so a NORM pair never straddles blocks),
+// every part's rows a whole number of heads.
+template <GgmlType T>
+bool GroupEpiShapeOk(const MatVecPart* parts, int n_parts, int64_t cols) {
+  int64_t rows = 0;
+  for (int i = 0; i < n_parts; ++i) rows += parts[i].rows;
+  const int tpr = BatchOneTpr<T>(rows, cols), rpt = BatchOneRpt<T>(rows, cols);
+  const int block_rows = kThreads / tpr * rpt;
+  if (block_rows % 2 != 0) return false;
+  if constexpr (T == GgmlType::Q4_0) {
+    if (rpt <= 2 && Q4_0Runs(rows, cols) && cols % 256 == 0) return false;
+  }
+  return true;
 }
 }  // namespace
+
+bool MatVecGroupRopeKvSupported(GgmlType type, int64_t cols, const MatVecPart* parts, int n_parts,
+                                int head_dim, int rot_dim) {
+  if (n_parts != 3 || head_dim <= 0 || head_dim % 2 != 0 || rot_dim % 2 != 0 || rot_dim <= 0 ||
+      rot_dim > head_dim) {
+    return false;
+  }
+  if (parts[1].rows != parts[2].rows) return false;
+  for (int i = 0; i < n_parts; ++i) {
+    if (parts[i].rows <= 0 || parts[i].rows % head_dim != 0) return false;
+  }
+  switch (type) {
+    case GgmlType::Q8_0: return GroupEpiShapeOk<GgmlType::Q8_0>(parts, n_parts, cols);
+    case GgmlType::Q4_0: return GroupEpiShapeOk<GgmlType::Q4_0>(parts, n_parts, cols);
+    case GgmlType::Q4_K: return GroupEpiShapeOk<GgmlType::Q4_K>(parts, n_parts, cols);
+    case GgmlType::Q5_K: return GroupEpiShapeOk<GgmlType::Q5_K>(parts, n_parts, cols);
+    case GgmlType::Q6_K: return GroupEpiShapeOk<GgmlType::Q6_K>(parts, n_parts, cols);
+    default: return false;
+  }
+}
+
+void LaunchMatVecQuantizedGroupRopeKv(GgmlType type, int64_t cols, const void* xq,
+                                      const MatVecPart* parts, int n_parts, const MatVecRopeKv& r,
+                                      Stream s) {
+  if (!MatVecGroupRopeKvSupported(type, cols, parts, n_parts, r.head_dim, r.rot_dim)) return;
+  RopeKvEpi e;
+  e.on = true;
+  e.role[0] = kRope;
+  e.role[1] = kRopeK;
+  e.role[2] = kStoreV;
+  e.positions = r.positions;
+  e.slots = r.slots;
+  e.k_cache = reinterpret_cast<__half*>(r.k_cache);
+  e.v_cache = reinterpret_cast<__half*>(r.v_cache);
+  e.head_dim = r.head_dim;
+  e.rot_dim = r.rot_dim;
+  e.kv_dim = parts[1].rows;
+  e.freq_base = r.freq_base;
+  switch (type) {
+    case GgmlType::Q8_0: return LaunchGroupType<GgmlType::Q8_0>(parts, n_parts, cols, xq, s, e);
+    case GgmlType::Q4_0: return LaunchGroupType<GgmlType::Q4_0>(parts, n_parts, cols, xq, s, e);
+    case GgmlType::Q4_K: return LaunchGroupType<GgmlType::Q4_K>(parts, n_parts, cols, xq, s, e);
+    case GgmlType::Q5_K: return LaunchGroupType<GgmlType::Q5_K>(parts, n_parts, cols, xq, s, e);
+    case GgmlType::Q6_K: return LaunchGroupType<GgmlType::Q6_K>(parts, n_parts, cols, xq, s, e);
+    default: return;
+  }
+}
 
 void LaunchMatVecQuantizedGroup(GgmlType type, int64_t cols, const void* xq, const MatVecPart* parts,
                                 int n_parts, Stream s) {

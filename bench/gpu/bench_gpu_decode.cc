@@ -77,6 +77,31 @@ StepBatch Seq(const std::vector<int32_t>& tokens, int32_t start, const std::vect
   return b;
 }
 
+// tg128: 128 decode steps of one sequence from position 0, each token sampled
+// on the GPU with `sp` (seed 42) and fed back; three runs, the best of the
+// last two in *best (seconds).
+absl::Status TimeTg128(Model& model, GpuBackend* gpu, int32_t vocab, const SamplingParams& sp,
+                       const std::vector<int32_t>& table, int32_t block, double* best) {
+  *best = 1e30;
+  for (int rep = 0; rep < 3; ++rep) {
+    int32_t tok = 1;
+    auto a = Clock::now();
+    for (int32_t pos = 0; pos < 128; ++pos) {
+      auto logits = model.Forward(Seq({tok}, pos, table, block));
+      if (!logits.ok()) return logits.status();
+      SampleRequest rq;
+      rq.params = sp;
+      rq.params.seed = 42;
+      rq.step = pos;
+      SampleResult r;
+      RF_RETURN_IF_ERROR(gpu->Sample(*logits, 1, vocab, &rq, &r));
+      tok = r.token;
+    }
+    if (rep > 0) *best = std::min(*best, Seconds(a));
+  }
+  return absl::OkStatus();
+}
+
 // ---- batch mode ----------------------------------------------------------
 
 // The sequences of one batched-decode experiment: `n_dec` decoding sequences
@@ -467,25 +492,8 @@ int main(int argc, char** argv) {
   }
 
   if (sample_mode) {
-    auto tg = [&](const SamplingParams& sp, double* best) -> absl::Status {
-      *best = 1e30;
-      for (int rep = 0; rep < 3; ++rep) {
-        int32_t tok = 1;
-        auto a = Clock::now();
-        for (int32_t pos = 0; pos < 128; ++pos) {
-          auto logits = (*model)->Forward(Seq({tok}, pos, table, kBlock));
-          if (!logits.ok()) return logits.status();
-          SampleRequest rq;
-          rq.params = sp;
-          rq.params.seed = 42;
-          rq.step = pos;
-          SampleResult r;
-          RF_RETURN_IF_ERROR(gpu->Sample(*logits, 1, c.n_vocab, &rq, &r));
-          tok = r.token;
-        }
-        if (rep > 0) *best = std::min(*best, Seconds(a));
-      }
-      return absl::OkStatus();
+    auto tg = [&](const SamplingParams& sp, double* best) {
+      return TimeTg128(**model, gpu, c.n_vocab, sp, table, kBlock, best);
     };
     SamplingParams greedy;
     greedy.temperature = 0.0f;
@@ -518,10 +526,13 @@ int main(int argc, char** argv) {
   for (auto& t : prompt) t = static_cast<int32_t>(rng() % c.n_vocab);
   double pp_best = 1e30;
   // RF_PROFILE_PP=1: the second pp512 forward runs between ProfilerStart/Stop
-  // (run_on_device.sh stage profile_prefill: per-kernel time of a prefill step).
+  // (run_on_device.sh stage profile_prefill: per-kernel time of a prefill step),
+  // and the program ends after the pp512 forwards.
   const bool profile_pp = std::getenv("RF_PROFILE_PP") != nullptr;
+  GpuBackend::DensePrefillStats pp_s0, pp_s1;  // the last forward's dense prefill stats
   for (int rep = 0; rep < 4; ++rep) {
     if (profile_pp && rep == 1) gpu::ProfilerStart();
+    if (rep == 3) pp_s0 = gpu->dense_prefill_stats();
     auto a = Clock::now();
     auto logits = (*model)->Forward(Seq(prompt, 0, table, kBlock));
     if (!logits.ok()) return Fail(logits.status());
@@ -529,6 +540,81 @@ int main(int argc, char** argv) {
     if (profile_pp && rep == 1) gpu::ProfilerStop();
     const double s = Seconds(a);
     if (rep > 0) pp_best = std::min(pp_best, s);  // first run is warm-up
+    if (rep == 3) pp_s1 = gpu->dense_prefill_stats();
+  }
+  std::printf("pp512 default, 4th forward: %lld weight dequantizations overlapped, %lld in line\n",
+              static_cast<long long>(pp_s1.prefetch_hits - pp_s0.prefetch_hits),
+              static_cast<long long>(pp_s1.prefetch_misses - pp_s0.prefetch_misses));
+  if (profile_pp) {  // the profiled forward is done: no need to run the rest under the profiler
+    std::printf("pp512 %.0f tok/s\n", 512.0 / pp_best);
+    return 0;
+  }
+  // Dense GEMM tiles (gpu::SetDenseTileConfig): 3 pipeline stages (the
+  // default), 4, 128 x 224 tiles where they fill the waves better, 128 x 128
+  // tiles for grids short of a wave (K split); alternating, best of 5 each.
+  {
+    const gpu::DenseTileConfig saved = gpu::GetDenseTileConfig();
+    struct TileVariant {
+      const char* name;
+      gpu::DenseTileConfig c;
+    };
+    const TileVariant variants[] = {{"3 stages (default)", {-1, 3, 256}},
+                                    {"4 stages", {-1, 4, 256}},
+                                    {"224 tile + 4 stages", {1, 4, 256}},
+                                    {"4 stages + short grids 128", {-1, 4, 128}}};
+    constexpr int kVariants = 4;
+    double best[kVariants] = {1e30, 1e30, 1e30, 1e30};
+    for (int rep = 0; rep < 5; ++rep) {
+      for (int k = 0; k < kVariants; ++k) {
+        gpu::SetDenseTileConfig(variants[k].c);
+        auto a = Clock::now();
+        auto logits = (*model)->Forward(Seq(prompt, 0, table, kBlock));
+        if (!logits.ok()) return Fail(logits.status());
+        if (auto st = gpu->Synchronize(); !st.ok()) return Fail(st);
+        best[k] = std::min(best[k], Seconds(a));
+      }
+    }
+    gpu::SetDenseTileConfig(saved);
+    std::printf("pp512 by dense GEMM tiles (tok/s, best of 5):");
+    for (int k = 0; k < kVariants; ++k) std::printf(" %s %.0f;", variants[k].name, 512.0 / best[k]);
+    std::printf("\n");
+  }
+  // Resident f16 weights (GpuBackend::SetDenseResidentF16): no dequantization
+  // after the first forward, the most a GEMM dequantizing in its loader could
+  // save; with them, the GEMM tiles again (no side stream competes for SMs).
+  // Three forwards without, one to fill the copies, then alternating default
+  // tiles / 128 x 224 tiles, best of 3 each. (On the H100 at 08:57 UTC the
+  // three forwards without ran ~10% under the default lines of the same run,
+  // unexplained: compare "on" with those too.)
+  {
+    auto forward = [&]() -> absl::StatusOr<double> {
+      auto a = Clock::now();
+      auto logits = (*model)->Forward(Seq(prompt, 0, table, kBlock));
+      if (!logits.ok()) return logits.status();
+      RF_RETURN_IF_ERROR(gpu->Synchronize());
+      return Seconds(a);
+    };
+    const gpu::DenseTileConfig saved = gpu::GetDenseTileConfig();
+    double best[3] = {1e30, 1e30, 1e30};  // off; on; on + 224 tiles
+    for (int rep = 0; rep < 3; ++rep) {
+      auto t = forward();
+      if (!t.ok()) return Fail(t.status());
+      best[0] = std::min(best[0], *t);
+    }
+    gpu->SetDenseResidentF16(true);
+    if (auto t = forward(); !t.ok()) return Fail(t.status());  // fills the copies
+    for (int rep = 0; rep < 3; ++rep) {
+      for (int k : {1, 2}) {
+        gpu::SetDenseTileConfig(gpu::DenseTileConfig{k == 2 ? 1 : -1, 0, 0});
+        auto t = forward();
+        if (!t.ok()) return Fail(t.status());
+        best[k] = std::min(best[k], *t);
+      }
+    }
+    gpu::SetDenseTileConfig(saved);
+    gpu->SetDenseResidentF16(false);
+    std::printf("pp512 with resident f16 weights (tok/s, best of 3): off %.0f; on %.0f; on + 224 tiles %.0f\n",
+                512.0 / best[0], 512.0 / best[1], 512.0 / best[2]);
   }
   // Prefill attention on the matrix cores vs the SIMT token-tile kernel
   // (gpu::SetPrefillAttnConfig), alternating, best of two each.
@@ -595,27 +681,12 @@ int main(int argc, char** argv) {
     gpu->SetDensePrefill(saved);
   }
   // ---- tg128, with the decode step as one graph launch (default) and without
-  SampleRequest req;
-  req.params.temperature = 0.0f;
-  auto tg128 = [&](bool graphs, unsigned fusions, double* best) -> absl::Status {
+  SamplingParams greedy_params;
+  greedy_params.temperature = 0.0f;
+  auto tg128 = [&](bool graphs, unsigned fusions, double* best) {
     gpu->SetAutoGraphs(graphs);
     gpu->SetFusions(fusions);
-    *best = 1e30;
-    for (int rep = 0; rep < 3; ++rep) {
-      int32_t tok = 1;
-      auto a = Clock::now();
-      for (int32_t pos = 0; pos < 128; ++pos) {
-        auto logits = (*model)->Forward(Seq({tok}, pos, table, kBlock));
-        if (!logits.ok()) return logits.status();
-        SampleResult r;
-        req.step = pos;
-        RF_RETURN_IF_ERROR(gpu->Sample(*logits, 1, c.n_vocab, &req, &r));
-        tok = r.token;
-      }
-      const double s = Seconds(a);
-      if (rep > 0) *best = std::min(*best, s);
-    }
-    return absl::OkStatus();
+    return TimeTg128(**model, gpu, c.n_vocab, greedy_params, table, kBlock, best);
   };
   double tg_nograph = 0.0, tg_best = 0.0;
   // The split-K merge folded into the attention kernel (gpu::SetAttentionMergeFold)
@@ -651,6 +722,21 @@ int main(int argc, char** argv) {
     }
     std::printf("\n");
     gpu->SetWeightPrefetch(0, 0);
+    // Fusion bits over the default fusions, alternating, three repeats each:
+    // none; RoPE + KV store in the Q/K/V group matvec's epilogue
+    // (kFuseMatVecRopeKv, 64, on by default); norm + Q8_K quantize
+    // (kFuseNormQuantizeK, 32, k-quant weights only, off); both.
+    static_assert(GpuBackend::kFuseMatVecRopeKv == 64 && GpuBackend::kFuseNormQuantizeK == 32);
+    std::printf("tg128 with graphs, default fusions without 32 and 64, plus: (tok/s):");
+    for (int rep = 0; rep < 3; ++rep) {
+      for (unsigned extra : {0u, 64u, 32u, 96u}) {
+        const unsigned base = GpuBackend::kDefaultFusions & ~96u;
+        double t = 0.0;
+        if (auto st = tg128(true, base | extra, &t); !st.ok()) return Fail(st);
+        std::printf(" +%u %.1f;", extra, 128.0 / t);
+      }
+    }
+    std::printf("\n");
   }
   if (!quick) {
   if (auto st = tg128(false, GpuBackend::kDefaultFusions, &tg_nograph); !st.ok()) return Fail(st);

@@ -701,6 +701,46 @@ int main(int argc, char** argv) {
     RunMmqBench(s);
     return 0;
   }
+  // `bench_gpu_kernels mmq1 TYPE ROWS[+ROWS..] K N`: 20 launches of one
+  // MMQ group (forced, auto tile and splits) on
+  // quantized random activations, for a profiler.
+  if (argc == 6 && std::string(argv[1]) == "mmq1") {
+    GgmlType type = GgmlType::Q4_K;
+    if (!ParseTypeName(argv[2], &type)) return 2;
+    std::vector<int64_t> rows;
+    for (const char* p = argv[3]; *p != '\0';) {
+      char* end = nullptr;
+      rows.push_back(std::strtoll(p, &end, 10));
+      p = *end == '+' ? end + 1 : end;
+      if (rows.back() <= 0 || rows.size() > size_t{gpu::kMaxMatVecParts}) return 2;
+    }
+    const int64_t k = std::atoll(argv[4]);
+    const int n = std::atoi(argv[5]);
+    gpu::MatVecPart parts[gpu::kMaxMatVecParts];
+    for (size_t i = 0; i < rows.size(); ++i) {
+      float* y = nullptr;
+      CHECK_GPU(gpu::Malloc(reinterpret_cast<void**>(&y), size_t(n) * rows[i] * sizeof(float)));
+      parts[i] = gpu::MatVecPart{MakeWeights(type, rows[i], k, 1, s)[0], y, rows[i]};
+    }
+    float* x = nullptr;
+    void* xq = nullptr;
+    CHECK_GPU(gpu::Malloc(reinterpret_cast<void**>(&x), size_t(n) * k * sizeof(float)));
+    CHECK_GPU(gpu::Malloc(&xq, gpu::MatMulMmqScratchBytes(k, n)));
+    std::vector<float> hx(size_t(n) * k);
+    std::mt19937 rng(5);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    for (float& v : hx) v = nd(rng);
+    CHECK_GPU(gpu::CopyToDevice(x, hx.data(), hx.size() * sizeof(float), s));
+    gpu::LaunchQuantizeActivation(type, x, int64_t(n) * k, xq, s);
+    gpu::SetGemmConfig(gpu::GemmConfig{0, 0, 3, 0});
+    for (int i = 0; i < 20; ++i) {
+      gpu::LaunchMatMulMmqGroup(type, k, xq, n, parts, static_cast<int>(rows.size()), s);
+    }
+    CHECK_GPU(gpu::LastLaunchError());
+    CHECK_GPU(gpu::StreamSync(s));
+    std::printf("mmq1 %s %s x %lld n=%d done\n", argv[2], argv[3], static_cast<long long>(k), n);
+    return 0;
+  }
   if (argc > 1 && std::string(argv[1]) == "crossover") {
     RunCrossoverBench(s);
     return 0;

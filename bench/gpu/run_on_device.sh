@@ -46,7 +46,10 @@ if [[ $mode == pack ]]; then
   # The working tree (models included) and the carried binaries share a 64 MiB limit.
   # xz -9: its 64 MiB window spans all three binaries, which share most of their
   # device code (~10 MB; xz's default 8 MiB window gives ~26 MB, gzip more).
-  (cd "$bin" && XZ_OPT=-9 tar -cJf ../.device-bin.txz . && rm -rf ./* && mv ../.device-bin.txz bin.txz)
+  # The archive is written beside the bundle under the bundle's own name: two
+  # engineers packing different bundles at once must not share a temp file.
+  tmp_txz="$bin.txz.tmp"
+  (cd "$bin" && XZ_OPT=-9 tar -cJf "$tmp_txz" . && rm -rf ./* && mv "$tmp_txz" bin.txz)
   du -sh "$bin"
   exit 0
 fi
@@ -122,6 +125,17 @@ if want profile; then
     --metrics gpu__time_duration.sum --csv --log-file "$out/ncu_decode.csv" \
     "$bin/bench_gpu_decode" Q4_K_M /tmp profile
   ncu_by_kernel "$out/ncu_decode.csv" 2 0 | tee "$out/ncu_by_kernel.txt" | tee -a "$summary"
+fi
+
+if want profile_breakdown; then  # one Q8_0 and one Q4_K_M decode step per kernel and grid (matvec shapes), with DRAM read TB/s
+  for m in Q8_0 Q4_K_M; do
+    stage "ncu_break_$m.log" 150 ncu --profile-from-start off --clock-control none --cache-control none \
+      --metrics gpu__time_duration.sum,dram__bytes_read.sum --csv --log-file "$out/ncu_break_$m.csv" \
+      "$bin/bench_gpu_decode" "$m" /tmp profile  # also writes the model
+    note "ncu, one $m decode step (bench/gpu/decode_breakdown.py):"
+    python3 "$root/bench/gpu/decode_breakdown.py" "$out/ncu_break_$m.csv" 2 | tee "$out/break_$m.md" | tee -a "$summary"
+    rm -f "/tmp/llama3-8b-$m.gguf"
+  done
 fi
 
 if want profile_prefill; then  # where a pp512 step's time goes (one forward of 512 tokens under ncu)
@@ -234,9 +248,10 @@ want prefill_memcheck && stage memcheck_prefill.log 100 compute-sanitizer --tool
   head -20 | tee -a "$summary"
 want decode && decode Q4_K_M 120
 
-# memcheck over the kernel tests (the model tests only repeat the same kernels)
+# memcheck over the kernel tests (the model tests only repeat the same kernels);
+# RF_MEMCHECK_FILTER narrows it to the suites a change touched.
 want memcheck && stage memcheck.log 280 compute-sanitizer --tool memcheck --error-exitcode 3 --print-limit 20 \
-  "$bin/test_gpu" --gtest_filter='*GpuOps.*:*GpuMatMul*:*GpuMatVec*:*GpuGemmGroup*:*GpuDense*:*GpuSampling.*:*GpuAttention*:*GpuPrefetch*:*GpuPdl*:*GpuMmq*:*DensePrefill*:*F16Producers*:*DequantizeGridsAndX16*'
+  "$bin/test_gpu" --gtest_filter="${RF_MEMCHECK_FILTER:-*GpuOps.*:*GpuMatMul*:*GpuMatVec*:*GpuGemmGroup*:*GpuDense*:*GpuSampling.*:*GpuAttention*:*GpuPrefetch*:*GpuPdl*:*GpuMmq*:*DensePrefill*:*F16Producers*:*DequantizeGridsAndX16*:*GpuDecodeFusion*}"
 [[ -f $out/memcheck.log ]] && grep -E 'ERROR SUMMARY|Invalid|FAILED' "$out/memcheck.log" | head -20 | tee -a "$summary"
 
 want q8 && decode Q8_0 120

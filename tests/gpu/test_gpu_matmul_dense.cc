@@ -251,14 +251,22 @@ TEST(GpuDenseGemm, GemmF16AwkwardSizes) {
     DevMem w(wh.size() * 2), x(xh.size() * 2);
     ASSERT_TRUE(gpu->Upload(w.p, wh.data(), wh.size() * 2).ok());
     ASSERT_TRUE(gpu->Upload(x.p, xh.data(), xh.size() * 2).ok());
-    // {row tile, splits, min_n, K step, overlap}: every kernel variant, with and without K splits.
-    for (gpu::DenseGemmConfig cfg :
-         {gpu::DenseGemmConfig{128, 1, 0, 0, 0}, gpu::DenseGemmConfig{256, 1, 0, 0, 0},
-          gpu::DenseGemmConfig{0, 0, 0, 0, 0}, gpu::DenseGemmConfig{128, 5, 0, 0, 0},
-          gpu::DenseGemmConfig{128, 1, 0, 32, 1}, gpu::DenseGemmConfig{256, 3, 0, 32, 0},
-          gpu::DenseGemmConfig{128, 2, 0, 0, 1}, gpu::DenseGemmConfig{256, 1, 0, 32, -1},
-          gpu::DenseGemmConfig{128, 1, 0, 32, -1}, gpu::DenseGemmConfig{256, 1, 0, 0, -1}}) {
+    // {row tile, splits, min_n, K step, overlap}: every kernel variant, with and
+    // without K splits; the last three with 4 pipeline stages (DenseTileConfig).
+    const gpu::DenseGemmConfig cfgs[] = {
+        gpu::DenseGemmConfig{128, 1, 0, 0, 0},  gpu::DenseGemmConfig{256, 1, 0, 0, 0},
+        gpu::DenseGemmConfig{0, 0, 0, 0, 0},    gpu::DenseGemmConfig{128, 5, 0, 0, 0},
+        gpu::DenseGemmConfig{128, 1, 0, 32, 1}, gpu::DenseGemmConfig{256, 3, 0, 32, 0},
+        gpu::DenseGemmConfig{128, 2, 0, 0, 1},  gpu::DenseGemmConfig{256, 1, 0, 32, -1},
+        gpu::DenseGemmConfig{128, 1, 0, 32, -1}, gpu::DenseGemmConfig{256, 1, 0, 0, -1},
+        gpu::DenseGemmConfig{224, 1, 0, 0, 0},  gpu::DenseGemmConfig{224, 3, 0, 0, 0},
+        gpu::DenseGemmConfig{224, 1, 0, 0, 0},  gpu::DenseGemmConfig{256, 1, 0, 0, 0},
+        gpu::DenseGemmConfig{224, 2, 0, 0, 0}};
+    constexpr int kCfgs = sizeof(cfgs) / sizeof(cfgs[0]), kDeepFrom = kCfgs - 3;
+    for (int ci = 0; ci < kCfgs; ++ci) {
+      const gpu::DenseGemmConfig& cfg = cfgs[ci];
       gpu::SetDenseGemmConfig(cfg);
+      gpu::SetDenseTileConfig(gpu::DenseTileConfig{0, ci >= kDeepFrom ? 4 : 3, 0});
       Buf y(gpu.get(), std::vector<float>(size_t(sh.n) * sh.rows, std::nanf("")));
       gpu::LaunchGemmF16(static_cast<const uint16_t*>(w.p), sh.rows, sh.cols, static_cast<const uint16_t*>(x.p),
                          y.p, sh.n, gpu->stream());
@@ -266,10 +274,67 @@ TEST(GpuDenseGemm, GemmF16AwkwardSizes) {
       ASSERT_TRUE(gpu->Synchronize().ok());
       EXPECT_LE(RelErr(y.Get(), ref), 1e-4) << "rows " << sh.rows << " cols " << sh.cols << " n " << sh.n
                                             << " tile " << cfg.row_tile << " splits " << cfg.splits
-                                            << " k step " << cfg.k_step << " overlap " << cfg.overlap;
+                                            << " k step " << cfg.k_step << " overlap " << cfg.overlap
+                                            << (ci >= kDeepFrom ? " 4 stages" : "");
     }
   }
   gpu::SetDenseGemmConfig(saved);
+  gpu::SetDenseTileConfig(gpu::DenseTileConfig{});
+}
+
+// Without a K split every tile and pipeline depth accumulates each output in
+// the same order (64-wide K steps, 16-wide MMA slices in sequence), so the
+// 128 x 224 tile and 4 stages give the old 128 x 256 / 3-stage results bit
+// for bit; and the automatic choice with the 224 tile allowed (a shape where
+// it is taken on a 132-SM H100, 14336 x 520 at n = 512, and ones where it is
+// not) equals the automatic choice without it.
+TEST(GpuDenseGemm, Tile224AndDeepPipelineBitIdentical) {
+  RF_REQUIRE_GPU(gpu);
+  if (!gpu::MatMulMmaAvailable()) GTEST_SKIP() << "device has no matrix cores";
+  std::mt19937 rng(std::random_device{}());
+  struct Shape {
+    int64_t rows, cols;
+    int n;
+  };
+  const gpu::DenseGemmConfig saved = gpu::GetDenseGemmConfig();
+  const gpu::DenseTileConfig saved_tiles = gpu::GetDenseTileConfig();
+  for (Shape sh : {Shape{14336, 520, 512}, Shape{4099, 264, 129}, Shape{300, 1032, 200}}) {
+    std::vector<uint16_t> wh(size_t(sh.rows) * sh.cols), xh(size_t(sh.n) * sh.cols);
+    const auto wf = RandomVec(rng, wh.size()), xf = RandomVec(rng, xh.size());
+    for (size_t i = 0; i < wh.size(); ++i) wh[i] = FloatToHalf(wf[i]);
+    for (size_t i = 0; i < xh.size(); ++i) xh[i] = FloatToHalf(xf[i]);
+    DevMem w(wh.size() * 2), x(xh.size() * 2);
+    ASSERT_TRUE(gpu->Upload(w.p, wh.data(), wh.size() * 2).ok());
+    ASSERT_TRUE(gpu->Upload(x.p, xh.data(), xh.size() * 2).ok());
+    auto run = [&](gpu::DenseGemmConfig cfg, gpu::DenseTileConfig tiles) {
+      gpu::SetDenseGemmConfig(cfg);
+      gpu::SetDenseTileConfig(tiles);
+      Buf y(gpu.get(), std::vector<float>(size_t(sh.n) * sh.rows, std::nanf("")));
+      gpu::LaunchGemmF16(static_cast<const uint16_t*>(w.p), sh.rows, sh.cols, static_cast<const uint16_t*>(x.p),
+                         y.p, sh.n, gpu->stream());
+      EXPECT_TRUE(gpu::LastLaunchError().ok);
+      EXPECT_TRUE(gpu->Synchronize().ok());
+      return y.Get();
+    };
+    const auto want = run(gpu::DenseGemmConfig{256, 1, 0, 0, 0}, gpu::DenseTileConfig{-1, 3, 0});
+    for (float f : want) ASSERT_TRUE(std::isfinite(f));
+    const std::string what = std::to_string(sh.rows) + "x" + std::to_string(sh.cols) + " n " + std::to_string(sh.n);
+    auto same = [&](const std::vector<float>& got, const char* how) {
+      ASSERT_EQ(got.size(), want.size());
+      EXPECT_EQ(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)), 0) << what << " " << how;
+    };
+    same(run(gpu::DenseGemmConfig{224, 1, 0, 0, 0}, gpu::DenseTileConfig{-1, 3, 0}), "224 tile");
+    same(run(gpu::DenseGemmConfig{224, 1, 0, 0, 0}, gpu::DenseTileConfig{-1, 4, 0}), "224 tile, 4 stages");
+    same(run(gpu::DenseGemmConfig{256, 1, 0, 0, 0}, gpu::DenseTileConfig{-1, 4, 0}), "256 tile, 4 stages");
+    same(run(gpu::DenseGemmConfig{128, 1, 0, 0, 0}, gpu::DenseTileConfig{-1, 3, 0}), "128 tile");
+    // Automatic tiles (K split only on short grids: none of these shapes at
+    // 1 split), 224 allowed or not.
+    same(run(gpu::DenseGemmConfig{0, 1, 0, 0, 0}, gpu::DenseTileConfig{1, 0, 0}), "auto, 224 allowed");
+    same(run(gpu::DenseGemmConfig{0, 1, 0, 0, 0}, gpu::DenseTileConfig{-1, 0, 0}), "auto, no 224");
+    same(run(gpu::DenseGemmConfig{0, 1, 0, 0, 0}, gpu::DenseTileConfig{1, 4, 128}), "auto, short grids 128");
+  }
+  gpu::SetDenseGemmConfig(saved);
+  gpu::SetDenseTileConfig(saved_tiles);
 }
 
 // The activation conversion: exact round-to-nearest-even, odd totals and an

@@ -91,6 +91,53 @@ TEST_P(GpuMmq, MatchesCpuInt8Reference) {
   gpu::SetGemmConfig(saved);
 }
 
+// The kernel takes the Q4_K mins through the
+// integer slice sums S_j = s_j / d_a (an f16 product on integer operands):
+// activations of large magnitude with outliers (s_j far past the f16 range)
+// and all-zero 256-groups (d_a = 0) must match the CPU as ordinary inputs do;
+// every tile, split 1 and auto.
+TEST_P(GpuMmq, LargeOutlierAndZeroActivations) {
+  RF_REQUIRE_GPU(gpu);
+  const GgmlType type = GetParam();
+  if (!gpu::MatMulMmqSupported(type)) GTEST_SKIP() << "no int8 MMQ path on this device";
+  auto cpu = MakeCpu();
+  ASSERT_NE(cpu, nullptr);
+  std::mt19937 rng(std::random_device{}());
+  const int64_t rows = 259, cols = 1024;
+  const int n = 37;
+  HostTensor t = MakeTensor(rng, type, rows, cols);
+  auto wg = gpu->LoadWeight(t.info);
+  auto wc = cpu->LoadWeight(t.info);
+  ASSERT_TRUE(wg.ok() && wc.ok());
+  std::vector<float> x = RandomVec(rng, size_t(n) * cols, 3000.0f);
+  std::uniform_int_distribution<size_t> pick(0, x.size() - 1);
+  for (int i = 0; i < 40; ++i) x[pick(rng)] = (i % 2 != 0 ? 1.0f : -1.0f) * 2.0e5f;  // outliers
+  for (int k = 0; k < 256; ++k) {
+    x[size_t(3) * cols + 512 + k] = 0.0f;  // token 3, group 2: d_a = 0
+    x[size_t(n - 1) * cols + k] = 0.0f;    // the last token, group 0
+    x[size_t(10) * cols + 768 + k] = k % 32 < 16 ? 50000.0f : -1.0f;  // |S_j| = 16 x 127
+  }
+  const std::vector<float> ref = CpuMatMul(cpu.get(), *wc, x, n);
+  Buf xg(gpu.get(), x);
+  auto xq = gpu->Alloc(gpu::MatMulMmqScratchBytes(cols, n));
+  ASSERT_TRUE(xq.ok());
+  gpu::LaunchQuantizeActivation(type, xg.p, int64_t(n) * cols, *xq, gpu->stream());
+  const gpu::GemmConfig saved = gpu::GetGemmConfig();
+  for (int tile : {16, 32, 64}) {
+    for (int splits : {0, 1}) {
+      gpu::SetGemmConfig(gpu::GemmConfig{tile, 0, 3, splits});
+      Buf y(gpu.get(), std::vector<float>(size_t(n) * rows, std::nanf("")));
+      const gpu::MatVecPart part{wg->data, y.p, rows};
+      gpu::LaunchMatMulMmqGroup(type, cols, *xq, n, &part, 1, gpu->stream());
+      ASSERT_TRUE(gpu::LastLaunchError().ok);
+      ASSERT_TRUE(gpu->Synchronize().ok());
+      EXPECT_LE(RelErr(y.Get(), ref), 2e-5) << TypeName(type) << " tile " << tile << " splits " << splits;
+    }
+  }
+  gpu::SetGemmConfig(saved);
+  gpu->Free(*xq);
+}
+
 INSTANTIATE_TEST_SUITE_P(Types, GpuMmq, ::testing::Values(GgmlType::Q4_K, GgmlType::Q6_K),
                          [](const ::testing::TestParamInfo<GgmlType>& i) { return std::string(TypeName(i.param)); });
 

@@ -244,6 +244,13 @@ gpu::DenseScratch GpuBackend::DenseScratchFor(GgmlType type, const void* w, int6
   // bookkeeping); the grouped matmuls issued since the last call write their
   // outputs over the f16 copy's source?
   ++dense_calls_;
+  // The order of batched matmuls, dense or not (the overlapped dequantization
+  // forks the next dense one's, gpu_backend_dense.cc).
+  if (dense_last_w_ != nullptr && dense_last_w_ != w) {
+    DenseWeightRef& next = next_dense_[dense_last_w_];
+    if (next.w != w) next = DenseWeightRef{w, type, rows, cols};
+  }
+  dense_last_w_ = w;
   for (int i = 0; i < gemm_group_.n_parts; ++i) {
     X16NoteWrite(gemm_group_.parts[i].y, static_cast<int64_t>(gemm_group_.n) * gemm_group_.parts[i].rows);
   }
@@ -348,6 +355,7 @@ void GpuBackend::MatMul(const Weight& w, const float* x, float* y, int n) {
     act_cols_ = cols;
     act_rule_ = rule;
   }
+  if (ropes_after_group_) EmitHeld();  // RoPEs held behind the group launch with it first
   if (n == 1) {
     // Joins the open group when it reads the same quantized activations.
     MatVecGroup& g = mv_group_;

@@ -277,6 +277,10 @@ class GpuBackend final : public Backend {
   };
   HeldRope held_rope_[2];
   int n_held_rope_ = 0;
+  // The held RoPEs came after the open Q/K/V matvec group (kFuseMatVecRopeKv):
+  // the group launches before them, or with them as its epilogue at StoreKv.
+  bool ropes_after_group_ = false;
+  bool RopeJoinsMatVecGroup(const HeldRope& r) const;
   unsigned fusions_ = kDefaultFusions;
   void EmitHeldOp();
   void EmitHeldRopes();
@@ -296,11 +300,14 @@ class GpuBackend final : public Backend {
     kFuseRopeStoreKv = 8,     // RoPE Q + RoPE K + StoreKv
     kFuseAttentionQuantize = 16,  // split-K merge + activation quantization
     kFuseNormQuantizeK = 32,  // RmsNorm / AddRmsNorm + quantization, Q8_K rule (k-quants)
-    kAllFusions = 63,
+    kFuseMatVecRopeKv = 64,   // batch 1: RoPE Q + RoPE K + StoreKv in the Q/K/V group matvec
+    kAllFusions = 127,
   };
   // Measured on the H100 (docs/gpu.md, v5): every fusion but kFuseNormQuantizeK
   // pays; that one runs the 256-wide Q8_K group reductions inside the single
   // block of a batch-1 RMSNorm and made Q4_K_M decode ~1% slower (317 -> 313 tok/s).
+  // kFuseMatVecRopeKv: on since 2026-11-26 (same H100 call, tg128 off -> on:
+  // Q8_0 272.3 -> 275.3 tok/s, Q4_K_M 337.6 -> 339.3, best of 3 each).
   static constexpr unsigned kDefaultFusions = kAllFusions & ~kFuseNormQuantizeK;
   void SetFusions(unsigned mask);
   unsigned fusions() const { return fusions_; }
@@ -383,7 +390,9 @@ class GpuBackend final : public Backend {
   void X16NoteWrite(const float* p, int64_t count);
   // Overlapped dequantization: buffer 0 is dense_w16_, buffer 1 grows to its
   // size while overlap_dequant is on; next_dense_ maps a weight to the dense
-  // matmul that followed it last time.
+  // matmul that followed it last time. (Since session 6: to the batched
+  // matmul that followed it, dense or not, learned in DenseScratchFor with
+  // dense_last_w_; the fork walks it to the next one that is dense now.)
   struct DenseWeightRef {
     const void* w = nullptr;
     GgmlType type = GgmlType::F32;
@@ -406,6 +415,30 @@ class GpuBackend final : public Backend {
   size_t loaded_weights_n_ = 0;
   bool DenseOverlapReady();
   void* DenseW16(int buf) const { return buf == 0 ? dense_w16_ : dense_ovl_.w16b; }
+
+ public:
+  // Off by default: the dense path keeps the f16 copy of every weight it
+  // dequantizes (device memory: 2 bytes a weight, ~14 GB for Llama-3-8B) and
+  // reuses it in later prefills, which then dequantize nothing: what a GEMM
+  // that dequantizes in its loader could save at most. Falls back to the
+  // per-call dequantization once an allocation fails. Same values, so results
+  // are bit for bit those without it. H100, pp512 of the Llama-3-8B-shaped
+  // model (2026-11-26 08:57 UTC): Q4_K_M 15402 tok/s, Q8_0 15561 (default
+  // path ~13900 / ~14000 in the same run); with 128 x 224 GEMM tiles
+  // (gpu::DenseTileConfig::tile224 = 1) 16011 / 16177.
+  void SetDenseResidentF16(bool on);
+
+ private:
+  struct DenseResident {  // freed with the backend
+    std::unordered_map<const void*, void*> w16;
+    bool on = false, failed = false;
+    void Clear();
+    ~DenseResident() { Clear(); }
+  };
+  DenseResident dense_res_;
+  // The resident f16 copy of w (dequantized now, on the main stream, if new);
+  // nullptr when resident copies are off or out of memory.
+  const uint16_t* DenseResidentW16(GgmlType type, const void* w, int64_t rows, int64_t cols);
 };
 
 // Backend on a given device (CreateGpuBackend() uses device 0).

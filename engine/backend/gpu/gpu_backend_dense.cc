@@ -16,8 +16,11 @@
 // earlier GEMM (main waited for each) has finished reading it; GEMM_i is
 // dispatched first (higher priority), the dequantization fills the SMs it
 // leaves idle and the time until the next GEMM, which waits for side_done.
-// next(W) is the dense matmul that followed W last time (a forward's matmuls
-// repeat in order), so a wrong guess costs a wasted dequantization only.
+// next(W) is the first matmul after W last time (a forward's matmuls repeat
+// in order) that takes the dense path under the current call's rules; the
+// order is learned over every batched matmul, dense or not, so it holds when
+// n or the options change which ones are dense. A wrong guess costs a wasted
+// dequantization only.
 #include <algorithm>
 
 #include "engine/backend/gpu/gpu_backend.h"
@@ -25,6 +28,9 @@
 namespace rocmforge {
 
 namespace {
+// Matmuls the fork looks ahead past ones that stay off the dense path (a
+// Llama layer has at most 2 in a row: K and V).
+constexpr int kMaxOrderHops = 8;
 bool Overlaps(const float* a, int64_t na, const float* b, int64_t nb) { return a < b + nb && b < a + na; }
 }  // namespace
 
@@ -44,6 +50,41 @@ void GpuBackend::SetDensePrefill(const DensePrefillOptions& o) {
   dense_opts_ = o;
   dense_pf_ = DenseWeightRef{};
   x16_.x = nullptr;
+}
+
+void GpuBackend::DenseResident::Clear() {
+  for (auto& [w, p] : w16) gpu::Free(p);
+  w16.clear();
+}
+
+void GpuBackend::SetDenseResidentF16(bool on) {
+  EmitHeld();
+  JoinSideStream();
+  if (!on) {
+    (void)Flush();
+    (void)gpu::StreamSync(stream_);  // no queued GEMM may still read a copy
+    dense_res_.Clear();
+  }
+  dense_res_.on = on;
+  dense_res_.failed = false;
+}
+
+const uint16_t* GpuBackend::DenseResidentW16(GgmlType type, const void* w, int64_t rows, int64_t cols) {
+  if (!dense_res_.on || dense_res_.failed || defer_ || explicit_capture_) return nullptr;
+  if (const auto it = dense_res_.w16.find(w); it != dense_res_.w16.end()) return static_cast<uint16_t*>(it->second);
+  if (loaded_weights_.count(w) == 0) return nullptr;  // only weights, which never change
+  void* p = nullptr;
+  if (!gpu::Malloc(&p, gpu::MatMulDenseWeightBytes(type, rows, cols)).ok) {
+    (void)gpu::LastLaunchError();  // the failed allocation is answered here
+    dense_res_.failed = true;
+    return nullptr;
+  }
+  dense_res_.w16[w] = p;
+  const gpu::Stream st = stream_;
+  Enqueue(Sig(68, type, w, rows, cols, p), [=] {
+    gpu::LaunchDequantizeF16(type, w, rows, cols, static_cast<uint16_t*>(p), st);
+  });
+  return static_cast<uint16_t*>(p);
 }
 
 bool GpuBackend::X16Valid(const float* x, int n, int64_t cols, const void* buf) const {
@@ -134,10 +175,19 @@ bool GpuBackend::EnqueueDenseMatMul(GgmlType type, const void* wd, int64_t rows,
   }
   x16_ = X16Cache{x, n, cols, x16, dense_drops_, dense_calls_};
 
-  // 2. f16 weights: in place (F16), dequantized by the side stream (a hit), or here.
+  // 2. f16 weights: in place (F16), resident (SetDenseResidentF16), dequantized
+  // by the side stream (a hit), or here.
+  if (loaded_weights_n_ != weights_.size()) {
+    loaded_weights_.clear();
+    loaded_weights_.insert(weights_.begin(), weights_.end());
+    loaded_weights_n_ = weights_.size();
+  }
   const uint16_t* w16 = static_cast<const uint16_t*>(wd);
+  const uint16_t* const resident = type != GgmlType::F16 ? DenseResidentW16(type, wd, rows, cols) : nullptr;
   int used = -1;
-  if (type != GgmlType::F16) {
+  if (resident != nullptr) {
+    w16 = resident;
+  } else if (type != GgmlType::F16) {
     const bool hit = overlap && dense_pf_.w == wd && dense_pf_.type == type && dense_pf_.rows == rows &&
                      dense_pf_.cols == cols && dense_pf_buf_ >= 0 && dense_pf_caps_[0] == dense_w16_cap_ &&
                      dense_pf_caps_[1] == dense_ovl_.w16b_cap;
@@ -159,24 +209,31 @@ bool GpuBackend::EnqueueDenseMatMul(GgmlType type, const void* wd, int64_t rows,
     dense_pf_ = DenseWeightRef{};
   }
 
-  // 3. Learn the order; fork the next matmul's dequantization beside this GEMM.
-  if (dense_last_w_ != nullptr && dense_last_w_ != wd) {
-    next_dense_[dense_last_w_] = DenseWeightRef{wd, type, rows, cols};
-  }
-  dense_last_w_ = wd;
+  // 3. Fork the next dense matmul's dequantization beside this GEMM: walk the
+  // learned order of batched matmuls (DenseScratchFor) from this one to the
+  // first that would take the dense path under this call's rules (which
+  // matmuls do depends on n and the options: the small Q4_K ones from 1024
+  // tokens or with dense_small_q4k), and dequantize it unless it is F16.
   DenseWeightRef next;
-  if (overlap) {
-    if (const auto it = next_dense_.find(wd); it != next_dense_.end()) next = it->second;
-    if (loaded_weights_n_ != weights_.size()) {
-      loaded_weights_.clear();
-      loaded_weights_.insert(weights_.begin(), weights_.end());
-      loaded_weights_n_ = weights_.size();
+  if (overlap && resident == nullptr) {
+    const void* at = wd;
+    for (int hop = 0; hop < kMaxOrderHops; ++hop) {
+      const auto it = next_dense_.find(at);
+      if (it == next_dense_.end() || it->second.w == wd) break;
+      const DenseWeightRef& c = it->second;
+      const size_t wb = gpu::MatMulDenseWeightBytes(c.type, c.rows, c.cols);
+      if (gpu::MatMulDenseSuitsPrepared(c.type, c.w, c.rows, c.cols, n, dense.operands_prepared) &&
+          wb <= dense_w16_cap_) {
+        if (c.type != GgmlType::F16 && gpu::DequantizeF16Supported(c.type) && loaded_weights_.count(c.w) != 0 &&
+            wb <= dense_ovl_.w16b_cap) {
+          next = c;
+        }
+        break;
+      }
+      at = c.w;
     }
   }
-  const bool fork = overlap && next.w != nullptr && next.w != wd && next.type != GgmlType::F16 &&
-                    gpu::DequantizeF16Supported(next.type) && loaded_weights_.count(next.w) != 0 &&
-                    gpu::MatMulDenseWeightBytes(next.type, next.rows, next.cols) <= dense_ovl_.w16b_cap &&
-                    gpu::MatMulDenseWeightBytes(next.type, next.rows, next.cols) <= dense_w16_cap_;
+  const bool fork = overlap && next.w != nullptr;
   if (fork) {
     const int target = used >= 0 ? 1 - used : (dense_pf_buf_ >= 0 ? dense_pf_buf_ : 1);
     void* const dst = DenseW16(target);

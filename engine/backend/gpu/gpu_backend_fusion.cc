@@ -7,6 +7,8 @@
 // sync point (Enqueue of any other op, Flush, capture end) launches what is
 // held first, so ops still run in issue order. With every fusion a Llama layer
 // runs 10 kernels instead of 17. Fused results are bit-identical to unfused.
+// kFuseMatVecRopeKv goes one further at batch 1: RoPE of Q and K and the KV
+// store become the epilogue of the Q/K/V group matvec (9 kernels a layer).
 #include <algorithm>
 
 #include "engine/backend/gpu/gpu_backend.h"
@@ -27,6 +29,15 @@ void GpuBackend::SetFusions(unsigned mask) {
 
 void GpuBackend::EmitHeld() {
   EmitHeldOp();
+  if (ropes_after_group_) {
+    // RoPEs held behind the open Q/K/V group (kFuseMatVecRopeKv) that did
+    // not fuse: the group was issued first, so it launches first.
+    ropes_after_group_ = false;
+    const int count = n_held_rope_;
+    n_held_rope_ = 0;  // the group's Enqueue emits what is held: not these
+    EmitMatVecGroup();
+    n_held_rope_ = count;
+  }
   EmitHeldRopes();
   EmitMatVecGroup();
   EmitGemmGroup();
@@ -181,11 +192,37 @@ void GpuBackend::Add(float* x, const float* y, int64_t n) {
   HoldOp(HeldOp{HeldOp::kAdd, x, y, nullptr, x, 0, 0, n, 0.0f});
 }
 
+bool GpuBackend::RopeJoinsMatVecGroup(const HeldRope& r) const {
+  const MatVecGroup& g = mv_group_;
+  if ((fusions_ & kFuseMatVecRopeKv) == 0 || r.neox || r.n != 1 || n_tokens_ != 1 ||
+      held_.kind != HeldOp::kNone || held_attn_.valid || g.n_parts != 3 || gemm_group_.n_parts != 0) {
+    return false;
+  }
+  const int i = n_held_rope_;  // 0: RoPE of Q (part 0), 1: of K (part 1)
+  if (i > 1 || (i == 1) != ropes_after_group_) return false;
+  if (r.x != g.parts[i].y || g.parts[i].rows != static_cast<int64_t>(r.n_heads) * r.head_dim) return false;
+  if (i == 1) {
+    const HeldRope& q = held_rope_[0];
+    if (q.head_dim != r.head_dim || q.rot_dim != r.rot_dim || q.freq_base != r.freq_base ||
+        q.positions != r.positions) {
+      return false;
+    }
+  }
+  return gpu::MatVecGroupRopeKvSupported(g.type, g.cols, g.parts, g.n_parts, r.head_dim, r.rot_dim);
+}
+
 void GpuBackend::Rope(float* x, int n, int n_heads, int head_dim, int rot_dim, float freq_base,
                       RopeStyle style) {
   DropActivationCache();
   const HeldRope r{x, DevI32(layout_.positions), n, n_heads, head_dim, rot_dim, freq_base,
                    style == RopeStyle::kNeox};
+  // Q and K of the open Q/K/V matvec group: held with the group, to become
+  // its epilogue at StoreKv.
+  if (RopeJoinsMatVecGroup(r)) {
+    held_rope_[n_held_rope_++] = r;
+    ropes_after_group_ = true;
+    return;
+  }
   if ((fusions_ & kFuseRopeStoreKv) != 0 && n_held_rope_ == 1 && held_.kind == HeldOp::kNone &&
       !held_attn_.valid && mv_group_.n_parts == 0) {
     const HeldRope& q = held_rope_[0];
@@ -207,6 +244,33 @@ void GpuBackend::StoreKv(int layer, const float* k, const float* v) {
   uint16_t* kc = k_cache_[layer];
   uint16_t* vc = v_cache_[layer];
   const gpu::Stream st = stream_;
+  if (ropes_after_group_ && n_held_rope_ == 2) {
+    // Q/K/V group + RoPE of Q and K + this store: one launch, the rotation
+    // and the f16 stores in the matvec's epilogue.
+    const MatVecGroup g = mv_group_;
+    const HeldRope r = held_rope_[1];
+    if (g.n_parts == 3 && n == 1 && r.x == k && g.parts[1].y == k && g.parts[2].y == v &&
+        g.parts[1].rows == kv_dim && g.parts[2].rows == kv_dim && r.n_heads == n_kv && r.head_dim == hd) {
+      mv_group_.n_parts = 0;
+      n_held_rope_ = 0;
+      ropes_after_group_ = false;
+      std::string sig = Sig(70, g.type, g.cols, g.xq, g.n_parts);
+      for (int i = 0; i < g.n_parts; ++i) sig += Sig(71, g.parts[i].w, g.parts[i].y, g.parts[i].rows);
+      sig += Sig(72, r.positions, slots, hd, r.rot_dim, r.freq_base, kc, vc);
+      gpu::MatVecRopeKv e;
+      e.positions = r.positions;
+      e.slots = slots;
+      e.head_dim = hd;
+      e.rot_dim = r.rot_dim;
+      e.freq_base = r.freq_base;
+      e.k_cache = kc;
+      e.v_cache = vc;
+      Enqueue(std::move(sig), [=] {
+        gpu::LaunchMatVecQuantizedGroupRopeKv(g.type, g.cols, g.xq, g.parts, g.n_parts, e, st);
+      });
+      return;
+    }
+  }
   if (n_held_rope_ > 0) {
     // RoPE of K (and of Q before it) + this store as one kernel, when K is the
     // last rotated tensor and no two of q, k, v share memory (the fused

@@ -1,0 +1,127 @@
+// Batch-1 decode fusions that fold small ops into a matvec's epilogue
+// (GpuBackend::kFuseMatVecRopeKv): results must be bit for bit those of the
+// separate kernels (the Q/K/V group matvec, then RoPE + KV store).
+#include <cstring>
+
+#include "tests/gpu/gpu_test_util.h"
+
+namespace rocmforge::gputest {
+namespace {
+
+StepBatch OneToken(int pos) {
+  StepBatch b;
+  BatchSeq s;
+  s.token_start = 0;
+  s.n_tokens = 1;
+  s.kv_len = pos + 1;
+  for (int i = 0; i < (pos + 16) / 16; ++i) s.block_table.push_back(i);
+  b.tokens.push_back(0);
+  b.positions.push_back(pos);
+  b.slots.push_back(pos);
+  b.logit_rows.push_back(0);
+  b.seqs.push_back(s);
+  return b;
+}
+
+bool SameBits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+struct Shape {
+  GgmlType type;
+  int cols, n_heads, n_kv, hd, rot;
+  bool neox;
+};
+
+// Q, K, V matvecs + RoPE(Q), RoPE(K) + StoreKv at one token, with the
+// epilogue fusion off and on, under several batch-1 matvec shapes (blocks of
+// 2..32 rows, the pairs kernel for Q4_K / Q5_K, and 256 x 1, whose one-row
+// blocks cannot carry the epilogue and fall back). NEOX falls back too.
+TEST(GpuDecodeFusion, MatVecRopeKvBitIdenticalToSeparateKernels) {
+  RF_REQUIRE_GPU(gpu);
+  std::mt19937 rng(std::random_device{}());
+  const gpu::MatVecConfig saved = gpu::GetMatVecConfig();
+  const Shape shapes[] = {
+      {GgmlType::Q8_0, 800, 6, 2, 128, 128, false},  {GgmlType::Q4_0, 416, 5, 1, 64, 32, false},
+      {GgmlType::Q4_K, 768, 12, 4, 64, 64, false},   {GgmlType::Q5_K, 512, 3, 3, 96, 96, false},
+      {GgmlType::Q6_K, 1280, 7, 1, 128, 64, false},  {GgmlType::Q8_0, 288, 4, 2, 64, 64, true},
+  };
+  struct Cfg {
+    int tpr, rpt;
+  };
+  const Cfg cfgs[] = {{0, 0}, {128, 2}, {64, 4}, {32, 1}, {64, 1}, {256, 1}, {-2, 0}};
+  const unsigned on = GpuBackend::kDefaultFusions | GpuBackend::kFuseMatVecRopeKv;
+  const unsigned off = on & ~GpuBackend::kFuseMatVecRopeKv;
+  for (const Shape& s : shapes) {
+    const int q_rows = s.n_heads * s.hd, kv_dim = s.n_kv * s.hd;
+    HostTensor wq = MakeTensor(rng, s.type, q_rows, s.cols), wk = MakeTensor(rng, s.type, kv_dim, s.cols),
+               wv = MakeTensor(rng, s.type, kv_dim, s.cols);
+    std::vector<Weight> w;
+    for (HostTensor* t : {&wq, &wk, &wv}) {
+      auto l = gpu->LoadWeight(t->info);
+      ASSERT_TRUE(l.ok()) << l.status();
+      w.push_back(*l);
+    }
+    const auto x0 = RandomVec(rng, s.cols);
+    const KvCacheShape cache_shape{1, s.n_kv, s.hd, 16, 64};
+    const size_t cache_elems = size_t(16) * 64 * kv_dim;
+    for (const Cfg& c : cfgs) {
+      gpu::MatVecConfig mc;
+      mc.threads_per_row = c.tpr;
+      mc.rows_per_thread = c.rpt;
+      gpu::SetMatVecConfig(mc);
+      if (c.tpr == 0 && !s.neox) {  // the default shapes carry the epilogue: the fused path is tested
+        const gpu::MatVecPart parts[3] = {{w[0].data, nullptr, q_rows}, {w[1].data, nullptr, kv_dim},
+                                          {w[2].data, nullptr, kv_dim}};
+        EXPECT_TRUE(gpu::MatVecGroupRopeKvSupported(s.type, s.cols, parts, 3, s.hd, s.rot))
+            << TypeName(s.type);
+      }
+      const int pos = static_cast<int>(rng() % 1000);
+      std::vector<float> out[2][3];
+      std::vector<uint16_t> kc[2], vc[2];
+      for (int fused = 0; fused < 2; ++fused) {
+        gpu->SetFusions(fused == 1 ? on : off);
+        ASSERT_TRUE(gpu->InitKvCache(cache_shape).ok());
+        // Non-zero cache contents, so a store to the wrong slot shows.
+        const std::vector<uint16_t> fill(cache_elems, 0x3c00);
+        ASSERT_TRUE(gpu->Upload(const_cast<uint16_t*>(gpu->KCache(0)), fill.data(), cache_elems * 2).ok());
+        ASSERT_TRUE(gpu->Upload(const_cast<uint16_t*>(gpu->VCache(0)), fill.data(), cache_elems * 2).ok());
+        Buf x(gpu.get(), x0), q(gpu.get(), size_t(q_rows)), k(gpu.get(), size_t(kv_dim)),
+            v(gpu.get(), size_t(kv_dim));
+        ASSERT_TRUE(gpu->BeginStep(OneToken(pos)).ok());
+        gpu->MatMul(w[0], x.p, q.p, 1);
+        gpu->MatMul(w[1], x.p, k.p, 1);
+        gpu->MatMul(w[2], x.p, v.p, 1);
+        const RopeStyle style = s.neox ? RopeStyle::kNeox : RopeStyle::kNorm;
+        gpu->Rope(q.p, 1, s.n_heads, s.hd, s.rot, 5e5f, style);
+        gpu->Rope(k.p, 1, s.n_kv, s.hd, s.rot, 5e5f, style);
+        gpu->StoreKv(0, k.p, v.p);
+        ASSERT_TRUE(gpu->Synchronize().ok());
+        out[fused][0] = q.Get();
+        out[fused][1] = k.Get();
+        out[fused][2] = v.Get();
+        kc[fused].resize(cache_elems);
+        vc[fused].resize(cache_elems);
+        ASSERT_TRUE(gpu->Download(kc[fused].data(), gpu->KCache(0), cache_elems * 2).ok());
+        ASSERT_TRUE(gpu->Download(vc[fused].data(), gpu->VCache(0), cache_elems * 2).ok());
+      }
+      const std::string what = std::string(TypeName(s.type)) + " tpr " + std::to_string(c.tpr) + " rpt " +
+                               std::to_string(c.rpt) + (s.neox ? " neox" : "") + " pos " + std::to_string(pos);
+      for (int i = 0; i < 3; ++i) {
+        EXPECT_TRUE(SameBits(out[0][i], out[1][i])) << what << " buffer " << i;
+        for (float f : out[1][i]) ASSERT_TRUE(std::isfinite(f)) << what;
+      }
+      EXPECT_TRUE(kc[0] == kc[1]) << what << " K cache";
+      EXPECT_TRUE(vc[0] == vc[1]) << what << " V cache";
+      // The token's slot was written (by both): not the fill value everywhere.
+      int changed = 0;
+      for (int i = 0; i < kv_dim; ++i) changed += kc[1][size_t(pos) * kv_dim + i] != 0x3c00;
+      EXPECT_GT(changed, kv_dim / 2) << what;
+    }
+  }
+  gpu::SetMatVecConfig(saved);
+  gpu->SetFusions(GpuBackend::kDefaultFusions);
+}
+
+}  // namespace
+}  // namespace rocmforge::gputest
