@@ -42,7 +42,7 @@
 // same A fragments, took the mins as one float FMA per C element and
 // sub-block, and spent ~30 instructions of index math per 16-byte copy (~10
 // thread instructions a weight, issue-bound); this one is 1.1-1.6x faster at
-// every shape (gate/up n = 32: 44.5 vs 63.0 us, 10:00 UTC). Measured and
+// every shape (gate/up n = 32: 44.5 vs 63.0 us, 09:15 UTC). Measured and
 // dropped (08:47 UTC): this compute with Hopper bulk copies (one
 // cp.async.bulk per 144-224-byte row span and per token, issued by one wave,
 // completing on an mbarrier) ran 1.3-2x slower than the first version: ~45 SM
@@ -419,9 +419,14 @@ __global__ void __launch_bounds__(kThreads, 2)
 // alone on an SM): with s splits of `per` spans, an SM holding k blocks of the
 // launch takes per * F(k) (F(1) = 1; two resident blocks share the SM: F(2) =
 // 1.7; further blocks queue in pairs) plus 0.8 per pair of blocks (pipeline
-// fill, epilogue), plus 0.05 a split (zeroing, atomics). It fills the chip
-// with whole waves: 8 splits for 4096x14336 and Q/K/V up to 64 tokens, 4 for
-// Q/K/V at 96-128 tokens, 2 for gate/up at 96-128.
+// fill, epilogue), plus kSplitCost a split (zeroing, atomics). 0.05 fit the
+// first kernel; the row-owning one spends less per span, so a split's fixed
+// cost weighs more: at 0.05 gate/up took 4 splits at 16..64 tokens where none
+// was 6-7% faster (sweep of 09:25 UTC: n = 32 41.4 vs 44.3 us). With 0.4
+// (the sweep's best or within 2% at every shape of the Llama-3-8B layers):
+// none for gate/up to 64 tokens, 2 at 96-128; 4 for Q/K/V and O (was 8 to 64
+// tokens); 8 for 4096 x 14336 and the 1024-row V.
+constexpr double kSplitCost = 0.4;
 int64_t AutoSplits(int64_t tiles, int64_t n_spans, int64_t sms) {
   auto f = [](int64_t k) { return k <= 1 ? 1.0 : 1.7 * static_cast<double>(k / 2) + (k % 2 != 0 ? 1.0 : 0.0); };
   int64_t best = 1;
@@ -431,7 +436,7 @@ int64_t AutoSplits(int64_t tiles, int64_t n_spans, int64_t sms) {
     if (real != s) continue;  // the same launch as a smaller s
     const int64_t kmax = (tiles * s + sms - 1) / sms;
     const double cost = static_cast<double>(per) * f(kmax) + 0.8 * static_cast<double>((kmax + 1) / 2) +
-                        0.05 * static_cast<double>(s - 1);
+                        kSplitCost * static_cast<double>(s - 1);
     if (cost < best_cost - 1e-9) {
       best_cost = cost;
       best = s;

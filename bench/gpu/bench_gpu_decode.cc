@@ -301,6 +301,21 @@ int BatchMain(const gguf::GgufFile& file, GpuBackend* gpu, int32_t n, int32_t ct
     }
     gpu::SetGemmConfig(gemm_saved);
   }
+  // RMSNorm + Q8_K quantization fused for batches (GpuBackend::kFuseNormQuantizeKBatch:
+  // the MMQ inputs Q/K/V and gate/up) off and on, in turn, twice.
+  for (int rep = 0; rep < 2; ++rep) {
+    for (bool chunk : {false, true}) {
+      for (bool on : {false, true}) {
+        constexpr unsigned kBit = GpuBackend::kFuseNormQuantizeKBatch;
+        gpu->SetFusions(on ? GpuBackend::kDefaultFusions | kBit : GpuBackend::kDefaultFusions & ~kBit);
+        if (auto st = RunSteps(**model, gpu, &bs, n, chunk, false, kWarm, kTimed, &t); !st.ok()) return Fail(st);
+        std::snprintf(what, sizeof what, "N=%d%s, norm + Q8_K fusion for batches %s, rep %d", n,
+                      chunk ? " + 64-token prefill chunk" : "", on ? "on" : "off", rep);
+        t.Print(what);
+      }
+    }
+  }
+  gpu->SetFusions(GpuBackend::kDefaultFusions);
   struct Variant { bool graphs, chunk, sync; const char* name; };
   for (const Variant& v : {Variant{true, false, false, "auto graphs on"},
                            Variant{false, false, false, "auto graphs off"},

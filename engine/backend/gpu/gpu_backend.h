@@ -301,14 +301,19 @@ class GpuBackend final : public Backend {
     kFuseAttentionQuantize = 16,  // split-K merge + activation quantization
     kFuseNormQuantizeK = 32,  // RmsNorm / AddRmsNorm + quantization, Q8_K rule (k-quants)
     kFuseMatVecRopeKv = 64,   // batch 1: RoPE Q + RoPE K + StoreKv in the Q/K/V group matvec
-    kAllFusions = 127,
+    kFuseNormQuantizeKBatch = 128,  // kFuseNormQuantizeK for batches of 2+ tokens (MMQ inputs)
+    kAllFusions = 255,
   };
   // Measured on the H100 (docs/gpu.md, v5): every fusion but kFuseNormQuantizeK
   // pays; that one runs the 256-wide Q8_K group reductions inside the single
   // block of a batch-1 RMSNorm and made Q4_K_M decode ~1% slower (317 -> 313 tok/s).
   // kFuseMatVecRopeKv: on since 2026-11-26 (same H100 call, tg128 off -> on:
   // Q8_0 272.3 -> 275.3 tok/s, Q4_K_M 337.6 -> 339.3, best of 3 each).
-  static constexpr unsigned kDefaultFusions = kAllFusions & ~kFuseNormQuantizeK;
+  // kFuseNormQuantizeKBatch: off, measured slower (H100, 2026-11-26 09:36 UTC, 32-decode
+  // step 6.43 ms on vs 6.19-6.23 off): one 512-thread block per row does the Q8_K
+  // group reductions, 32 blocks for the 132 SMs, where the stand-alone quantize
+  // kernel spreads them.
+  static constexpr unsigned kDefaultFusions = kAllFusions & ~kFuseNormQuantizeK & ~kFuseNormQuantizeKBatch;
   void SetFusions(unsigned mask);
   unsigned fusions() const { return fusions_; }
   // All fusions (true) or none: each op its own kernel (false).

@@ -118,7 +118,12 @@ bool GpuBackend::EmitHeldFusedWithQuantize(GgmlType type, const float* x, int n,
   if (h.kind == HeldOp::kNone || h.out != x || h.total != static_cast<int64_t>(n) * cols) return false;
   const gpu::Stream st = stream_;
   if (h.kind == HeldOp::kRmsNorm || h.kind == HeldOp::kAddRmsNorm) {
-    const unsigned bit = gpu::ActivationRule(type) == 2 ? kFuseNormQuantizeK : kFuseNormQuantize;
+    // Q8_K rule: at batch 1 its 256-wide group reductions sit in the one
+    // block of the norm (a loss, see kFuseNormQuantizeK); a batch's rows are
+    // separate blocks and the fusion saves the quantize kernel.
+    const unsigned bit = gpu::ActivationRule(type) != 2 ? kFuseNormQuantize
+                         : h.n == 1                     ? kFuseNormQuantizeK
+                                                        : kFuseNormQuantizeKBatch;
     if ((fusions_ & bit) == 0 || h.dim != cols || !gpu::RmsNormQuantizeSupported(type, h.dim)) return false;
     held_.kind = HeldOp::kNone;
     if (h.kind == HeldOp::kRmsNorm) {
