@@ -533,7 +533,11 @@ int MmqTile(GgmlType t, const void* w, int64_t cols, int n, bool chosen) {
     return 0;
   }
   const GemmConfig cfg = GetGemmConfig();
-  const int auto_tile = n <= 16 ? 16 : n <= 32 ? 32 : 64;
+  // Q4_K at 65..96 tokens: three 32-token tiles beat two 64-token ones (H100,
+  // `bench_gpu_kernels mmq` sweep, 2026-11-26 09:25 UTC, n = 96: gate/up 105.8
+  // vs 115.8 us, down 53.8 vs 59.0, O 21.5 vs 22.7, Q/K/V 31.6 vs 32.0); Q6_K
+  // keeps 64 there (down 106.1 vs 102.1).
+  const int auto_tile = n <= 16 ? 16 : n <= 32 ? 32 : (n <= 96 && n > 64 && t == GgmlType::Q4_K) ? 32 : 64;
   if (cfg.narrow == 3) {
     const int f = cfg.token_tile;
     return f == 16 || f == 32 || f == 64 ? f : auto_tile;
