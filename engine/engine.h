@@ -35,6 +35,7 @@ struct EngineOptions {
   int32_t max_running = 64;          // sequences in the running batch at most
   int32_t max_prefill_tokens_with_decodes = 0;  // prefill cap in steps with decodes (0: none)
   bool fill_step_sizes = true;       // raise that cap to the backend's StepTokenSizes()
+  bool trim_step_sizes = true;       // and cut steps just past one of them back to it
   int32_t kv_block_size = 16;
   int32_t kv_blocks = 0;             // 0 = sized from available memory
   double kv_memory_fraction = 0.9;   // of the backend's available memory when sizing

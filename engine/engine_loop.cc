@@ -33,7 +33,8 @@ EngineImpl::EngineImpl(const EngineOptions& options, Parts parts, EngineObserver
       sched_(sched::SchedulerOptions{options.max_batch_tokens, options.max_running,
                                      options.max_prefill_tokens_with_decodes,
                                      options.fill_step_sizes ? backend_->StepTokenSizes()
-                                                             : std::vector<int32_t>{}},
+                                                             : std::vector<int32_t>{},
+                                     options.trim_step_sizes},
              &kv_) {
   stats_.total_kv_blocks = kv_.num_blocks();
   stats_.free_kv_blocks = kv_.num_free_blocks();

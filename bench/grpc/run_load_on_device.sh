@@ -66,13 +66,15 @@ metrics_step_summary() {
 }
 port=50061
 for cfg in ${CONFIGS:-512:64}; do
-  # MBT:CAP[:nofill]: nofill runs the worker with --no-fill-step-sizes.
+  # MBT:CAP[:nofill|:notrim]: nofill runs the worker with --no-fill-step-sizes,
+  # notrim with --no-trim-step-sizes.
   mbt=${cfg%%:*} rest=${cfg#*:}
   cap=${rest%%:*} fill_arg=""
   [[ $rest == *:nofill ]] && { fill_arg=--no-fill-step-sizes; cap=$cap-nofill; }
+  [[ $rest == *:notrim ]] && { fill_arg=--no-trim-step-sizes; cap=$cap-notrim; }
   log=$out/worker-mbt$mbt-cap$cap.log
   "$b/rocmforge" worker --model "$model" --device gpu --host 127.0.0.1 --port $port --metrics-port 9091 \
-    --max-batch-tokens "$mbt" --max-prefill-with-decodes "${cap%-nofill}" $fill_arg --max-running "${MAX_RUNNING:-64}" \
+    --max-batch-tokens "$mbt" --max-prefill-with-decodes "${cap%-no*}" $fill_arg --max-running "${MAX_RUNNING:-64}" \
     --ctx 4096 ${WORKER_ARGS:-} >"$log" 2>&1 &
   wpid=$!
   for _ in $(seq 1 240); do grep -q "listening on" "$log" && break; kill -0 $wpid 2>/dev/null || break; sleep 0.5; done

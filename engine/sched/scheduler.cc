@@ -13,6 +13,22 @@ int32_t PrefillCapWithDecodes(const SchedulerOptions& options, int32_t decodes) 
   return cap;
 }
 
+int32_t PrefillTrimmedToStepSize(const SchedulerOptions& options, int32_t decodes, int32_t prefill) {
+  const int32_t total = decodes + prefill;
+  int32_t lower = 0;
+  for (const int32_t size : options.step_token_sizes) {  // ascending
+    if (size <= total) {
+      lower = size;
+      continue;
+    }
+    // total lies in (lower, size): cut back when the step would pay for the
+    // next tile with less than half of it used, and prefill still advances.
+    const bool just_past = total > lower && 2 * (total - lower) < size - lower;
+    return just_past && lower > decodes ? lower - decodes : prefill;
+  }
+  return prefill;  // a size exactly, or past the last one
+}
+
 Scheduler::Scheduler(const SchedulerOptions& options, kv::KvCacheManager* kv)
     : options_(options), kv_(kv) {
   options_.max_batch_tokens = std::max(options_.max_batch_tokens, 1);
@@ -161,7 +177,32 @@ bool Scheduler::TrySchedule(StepPlan& plan) {
     plan.seqs.push_back({s.id, s.num_computed, chunk, true, chunk == s.remaining()});
     budget -= chunk;
   }
+  if (has_decodes && options_.trim_to_step_sizes) TrimPrefillToStepSize(plan);
   return !plan.empty();
+}
+
+void Scheduler::TrimPrefillToStepSize(StepPlan& plan) const {
+  int32_t decodes = 0, prefill = 0, trimmable = 0;
+  for (const ScheduledSeq& p : plan.seqs) {
+    if (!p.is_prefill) {
+      ++decodes;
+      continue;
+    }
+    prefill += p.n_tokens;
+    trimmable += p.n_tokens - 1;  // every chunk keeps a token: no admission is undone
+  }
+  int32_t excess = prefill - PrefillTrimmedToStepSize(options_, decodes, prefill);
+  if (excess == 0 || excess > trimmable) return;
+  // The newest chunks give their tokens back first. Blocks stay reserved for
+  // them (the sequence needs them next step anyway).
+  for (auto it = plan.seqs.rbegin(); it != plan.seqs.rend() && excess > 0; ++it) {
+    if (!it->is_prefill) continue;
+    const int32_t cut = std::min(excess, it->n_tokens - 1);
+    if (cut == 0) continue;
+    it->n_tokens -= cut;
+    it->samples_after = false;
+    excess -= cut;
+  }
 }
 
 void Scheduler::Commit(const StepPlan& plan) {

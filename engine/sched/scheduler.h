@@ -13,7 +13,9 @@
 //    Where the backend's step time rises in steps (`step_token_sizes`), the
 //    cap is raised so the step fills the size it already costs: 32 decodes
 //    with a cap of 64 make a 96-token step, which costs what 128 tokens cost
-//    on the GPU, so prefill takes 96.
+//    on the GPU, so prefill takes 96. When too little prefill is waiting to
+//    fill the size, a step that would end just past a smaller size is cut
+//    back to it (PrefillTrimmedToStepSize); the cut tokens run next step.
 //  * Admission FCFS within priority (higher first); the queue head is never
 //    overtaken, so a big request cannot starve.
 //  * KV blocks are reserved here for every planned token. When a running
@@ -45,12 +47,21 @@ struct SchedulerOptions {
   int32_t max_running = 64;  // clamped to max_batch_tokens (each decode needs a token)
   int32_t max_prefill_tokens_with_decodes = 0;  // 0: no cap beyond max_batch_tokens
   std::vector<int32_t> step_token_sizes = {};  // ascending; Backend::StepTokenSizes()
+  bool trim_to_step_sizes = true;  // cut steps just past a size back to it (PrefillTrimmedToStepSize)
 };
 
 // The most prefill tokens a step that carries `decodes` decode tokens may take
 // (before the token budget): max_prefill_tokens_with_decodes, raised to fill the
 // smallest step size >= decodes + that cap; 0 means no cap.
 int32_t PrefillCapWithDecodes(const SchedulerOptions& options, int32_t decodes);
+
+// How many of the `prefill` tokens a step with `decodes` decode tokens keeps so
+// that it does not end just past a step size: when decodes + prefill lies in
+// the first half of the span between two sizes, the step is cut back to the
+// lower size (a 72-token step of 27 decodes runs as 64; the next size costs a
+// whole new GEMM tile for 8 tokens), provided some prefill remains. Otherwise,
+// and without sizes, all of `prefill`.
+int32_t PrefillTrimmedToStepSize(const SchedulerOptions& options, int32_t decodes, int32_t prefill);
 
 struct Sequence {
   uint64_t id = 0;
@@ -95,6 +106,9 @@ class Scheduler {
   static QueueKey KeyOf(const Sequence& s) { return {-static_cast<int64_t>(s.priority), s.arrival}; }
 
   bool TrySchedule(StepPlan& plan);
+  // Cuts the plan's newest prefill chunks back by what PrefillTrimmedToStepSize
+  // says the step should not take (only when every chunk keeps a token).
+  void TrimPrefillToStepSize(StepPlan& plan) const;
   void Preempt(uint64_t id, StepPlan& plan);
   void InsertRunning(uint64_t id);
   // Largest chunk <= want that fits in the blocks available to `s`.

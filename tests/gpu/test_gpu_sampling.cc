@@ -50,6 +50,20 @@ std::vector<Mode> MoreModes() {
   return m;
 }
 
+// `rows` requests with `params`, each with a fresh seed and step and 20 recent
+// tokens (for the repetition penalty).
+std::vector<SampleRequest> RandomRequests(std::mt19937& rng, const SamplingParams& params, int rows,
+                                          int vocab) {
+  std::vector<SampleRequest> req(rows);
+  for (SampleRequest& q : req) {
+    q.params = params;
+    q.params.seed = (uint64_t(rng()) << 32) | rng();
+    q.step = rng() % 100000;
+    for (int i = 0; i < 20; ++i) q.recent.push_back(static_cast<int32_t>(rng() % vocab));
+  }
+  return req;
+}
+
 // Samples `rows` rows of `logits` on the GPU with `mode` (fresh seed and step
 // per row, recent tokens for the penalty) and compares with the CPU sampler.
 // Returns the number of rows whose pick differs; logprobs of equal picks and
@@ -57,13 +71,7 @@ std::vector<Mode> MoreModes() {
 int CountMismatches(GpuBackend* gpu, std::mt19937& rng, const std::vector<float>& logits, int rows,
                     int vocab, const Mode& mode) {
   Buf lg(gpu, logits);
-  std::vector<SampleRequest> req(rows);
-  for (int r = 0; r < rows; ++r) {
-    req[r].params = mode.p;
-    req[r].params.seed = (uint64_t(rng()) << 32) | rng();
-    req[r].step = rng() % 100000;
-    for (int i = 0; i < 20; ++i) req[r].recent.push_back(static_cast<int32_t>(rng() % vocab));
-  }
+  const std::vector<SampleRequest> req = RandomRequests(rng, mode.p, rows, vocab);
   std::vector<SampleResult> got(rows);
   const absl::Status st = gpu->Sample(lg.p, rows, vocab, req.data(), got.data());
   EXPECT_TRUE(st.ok()) << st;
@@ -392,13 +400,7 @@ TEST(GpuSampling, WideRowsRefinedMatchCpu) {
           }
         }
         Buf lg(gpu.get(), logits);
-        std::vector<SampleRequest> req(rows);
-        for (int r = 0; r < rows; ++r) {
-          req[r].params = mode.p;
-          req[r].params.seed = (uint64_t(rng()) << 32) | rng();
-          req[r].step = rng() % 100000;
-          for (int i = 0; i < 20; ++i) req[r].recent.push_back(static_cast<int32_t>(rng() % vocab));
-        }
+        const std::vector<SampleRequest> req = RandomRequests(rng, mode.p, rows, vocab);
         std::vector<SampledToken> want(rows);
         for (int r = 0; r < rows; ++r) {
           want[r] = SampleToken(logits.data() + size_t(r) * vocab, vocab, req[r].params, req[r].step,

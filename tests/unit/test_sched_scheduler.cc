@@ -272,6 +272,60 @@ TEST(Scheduler, StepSizesRaiseThePrefillCap) {
   h.ExpectAllCorrect();
 }
 
+TEST(Scheduler, PrefillTrimmedToStepSizeCutsStepsJustPastASize) {
+  SchedulerOptions opt{.max_batch_tokens = 512, .max_running = 64, .max_prefill_tokens_with_decodes = 64};
+  EXPECT_EQ(PrefillTrimmedToStepSize(opt, 27, 45), 45);  // no sizes: untouched
+  opt.step_token_sizes = {8, 16, 32, 64, 96, 128};
+  EXPECT_EQ(PrefillTrimmedToStepSize(opt, 27, 45), 37);    // 72 -> 64
+  EXPECT_EQ(PrefillTrimmedToStepSize(opt, 27, 60), 60);    // 87: past half of 64..96, keep
+  EXPECT_EQ(PrefillTrimmedToStepSize(opt, 27, 101), 101);  // 128 exactly
+  EXPECT_EQ(PrefillTrimmedToStepSize(opt, 27, 10), 5);     // 37 -> 32
+  EXPECT_EQ(PrefillTrimmedToStepSize(opt, 27, 3), 3);      // 30: past half of 16..32, keep
+  EXPECT_EQ(PrefillTrimmedToStepSize(opt, 40, 30), 24);    // 70 -> 64
+  EXPECT_EQ(PrefillTrimmedToStepSize(opt, 64, 3), 3);      // 64 would leave no prefill
+  EXPECT_EQ(PrefillTrimmedToStepSize(opt, 90, 10), 6);     // 100 -> 96
+  EXPECT_EQ(PrefillTrimmedToStepSize(opt, 100, 200), 200); // past the last size
+  EXPECT_EQ(PrefillTrimmedToStepSize(opt, 3, 0), 0);
+}
+
+// With the GPU's step sizes, a mixed load (decodes plus prompts arriving over
+// time) never runs a trimmable step just past a size, and every sequence still
+// gets exactly its tokens.
+TEST(Scheduler, StepsEndOnStepSizesAndResultsStayExact) {
+  SchedulerOptions opt{.max_batch_tokens = 512, .max_running = 32, .max_prefill_tokens_with_decodes = 64,
+                       .step_token_sizes = {8, 16, 32, 64, 96, 128}};
+  Harness h(opt, 4000, 16);
+  std::mt19937 rng(11);
+  uint64_t next_id = 1;
+  int steps_on_a_size = 0;  // with decodes and prefill
+  for (int step = 0; step < 400; ++step) {
+    // Short prompts, one new request a step at most: prefill is scarce, so
+    // steps often have less than their size's worth of it.
+    if (h.sched().num_running() + h.sched().num_waiting() < 28 && next_id <= 150) {
+      h.Add(next_id++, {RandomPrompt(rng, 8 + static_cast<int>(rng() % 60)),
+                        20 + static_cast<int32_t>(rng() % 60), 0});
+    }
+    const StepPlan plan = h.Step();
+    int32_t decodes = 0, prefill = 0, trimmable = 0;
+    for (const auto& p : plan.seqs) {
+      if (p.is_prefill) {
+        prefill += p.n_tokens;
+        trimmable += p.n_tokens - 1;
+      } else {
+        ++decodes;
+      }
+    }
+    if (decodes == 0 || prefill == 0) continue;
+    const int32_t keep = PrefillTrimmedToStepSize(opt, decodes, prefill);
+    // Either nothing to cut, or the cut could not keep a token in every chunk.
+    EXPECT_TRUE(keep == prefill || prefill - keep > trimmable) << "step " << step;
+    for (int32_t size : opt.step_token_sizes) steps_on_a_size += plan.num_tokens == size && size > decodes;
+  }
+  EXPECT_GT(steps_on_a_size, 0);
+  h.RunToCompletion();
+  h.ExpectAllCorrect();
+}
+
 TEST(Scheduler, AdmissionIsFcfsWithinPriorityHigherFirst) {
   SchedulerOptions opt{.max_batch_tokens = 256, .max_running = 1};
   Harness h(opt, 100, 8);
