@@ -41,6 +41,9 @@ struct EngineOptions {
   double kv_memory_fraction = 0.9;   // of the backend's available memory when sizing
   int64_t kv_memory_cap_bytes = 0;   // 0 = no cap
   bool prefix_cache = true;
+  // Let the backend keep caches in the memory the KV pool leaves unused
+  // (Backend::UseSpareMemory; the GPU's f16 weight copies for prefill).
+  bool use_spare_memory = true;
 };
 
 struct GenerationRequest {

@@ -13,6 +13,7 @@
 #include <cstdint>
 
 #include "kernels/gpu_runtime.h"
+#include "kernels/act_quant_launch.h"
 #include "kernels/quant_device.h"
 
 namespace rocmforge::gpu {
@@ -187,6 +188,114 @@ __device__ __forceinline__ void BlockQuantizeRow(const float (&o)[kPer], int64_t
       if (k * kThreads < dim) {
         QuantizeQ8_KValue(o[k], i < dim ? group_max[i / 256] : 0.0f, base + i, i < dim, xq);
       }
+    }
+  }
+}
+
+// ---- 256 consecutive values per 32 lanes, 8 per lane --------------------
+// The layout of the group-per-warp quantizers (quantize_activation.hip,
+// the RMSNorm + quantize kernel): lane l of a 32-lane group holds values
+// 8l .. 8l + 7 of a 256-value run (one Q8_K group, eight Q8_0 slices), so a
+// slice is 4 lanes and a Q8_K group 32: the reductions are mostly within a
+// thread's registers (2 shuffles a slice, 10 a Q8_K group, instead of 10 a
+// slice of 32 lanes and a cross-wave shared-memory pass a group), and each lane
+// stores its 8 integers with one 8-byte store. Same rules, same integers, d
+// and s as QuantizeQ8_0Value / QuantizeQ8_KValue (maxima and integer sums do
+// not depend on the order; the Q8_K maximum is a unique element).
+
+// Lane l's 8 integers (already in int8 range) as one 8-byte store.
+__device__ __forceinline__ void StoreEight(const int (&q)[8], int8_t* dst) {
+  uint32_t lo = 0, hi = 0;
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+    lo |= (static_cast<uint32_t>(q[j]) & 0xffu) << (8 * j);
+    hi |= (static_cast<uint32_t>(q[j + 4]) & 0xffu) << (8 * j);
+  }
+  *reinterpret_cast<uint2*>(dst) = make_uint2(lo, hi);
+}
+
+// Quantizes v (lane l: values 8l .. 8l + 7 of a 256-value run whose first
+// value is flattened index `first`, a multiple of 256 for kRule 2, of 32 for
+// kRule 1) into out. Lanes with store == false hold zeros and store nothing;
+// for kRule 1 the 4 lanes of a slice agree on it, for kRule 2 all 32 store.
+// All 32 lanes of the group call it (lanes 32j .. 32j + 31 of a wave).
+template <int kRule>
+__device__ __forceinline__ void QuantizeEightPerLane(const float (&v)[8], int64_t first, bool store,
+                                                     ActQ8* out) {
+  const int lane = threadIdx.x % 32;
+  int q[8];
+  float d;
+  if constexpr (kRule == 1) {
+    float amax = 0.0f;
+#pragma unroll
+    for (int j = 0; j < 8; ++j) amax = fmaxf(amax, fabsf(v[j]));
+    amax = fmaxf(amax, WaveShflXor(amax, 1));
+    amax = fmaxf(amax, WaveShflXor(amax, 2));
+    const float dd = amax / 127.0f;
+    const float id = dd != 0.0f ? 1.0f / dd : 0.0f;
+#pragma unroll
+    for (int j = 0; j < 8; ++j) q[j] = static_cast<int>(roundf(v[j] * id));
+    d = __half2float(__float2half(dd));  // the CPU keeps d as f16
+  } else {
+    // The lane's first value of largest magnitude, then the group's: the
+    // lowest lane among those holding the maximum (lanes are in index order).
+    float best = fabsf(v[0]), best_v = v[0];
+#pragma unroll
+    for (int j = 1; j < 8; ++j) {
+      if (fabsf(v[j]) > best) {
+        best = fabsf(v[j]);
+        best_v = v[j];
+      }
+    }
+    float amax = best;
+#pragma unroll
+    for (int m = 16; m > 0; m >>= 1) amax = fmaxf(amax, WaveShflXor(amax, m));
+    int src = best == amax ? lane : 32;
+#pragma unroll
+    for (int m = 16; m > 0; m >>= 1) src = min(src, WaveShflXor(src, m));
+    const float mv = WaveShfl(best_v, (static_cast<int>(threadIdx.x % kWaveSize) & ~31) + src);
+    const float m = amax == 0.0f ? 0.0f : mv;
+    d = 0.0f;
+#pragma unroll
+    for (int j = 0; j < 8; ++j) q[j] = 0;
+    if (m != 0.0f) {
+      const float iscale = -127.0f / m;
+#pragma unroll
+      for (int j = 0; j < 8; ++j) q[j] = min(127, max(-127, __float2int_rn(iscale * v[j])));
+      d = 1.0f / iscale;
+    }
+  }
+  int qsum = 0;
+#pragma unroll
+  for (int j = 0; j < 8; ++j) qsum += q[j];
+  qsum += WaveShflXor(qsum, 1);
+  qsum += WaveShflXor(qsum, 2);
+  if (store) {
+    const int64_t i = first + 8 * lane;
+    ActQ8& b = out[i / 32];
+    StoreEight(q, b.qs + i % 32);
+    if (lane % 4 == 0) {
+      b.d = d;
+      b.s = d * static_cast<float>(qsum);
+    }
+  }
+}
+
+// Zeroes every span, grid-stride over all threads of the launch (call after
+// GridDependencyWait: the spans may be read by the kernel before this one).
+__device__ __forceinline__ void ZeroSpansGridStride(const ZeroSpans& z) {
+  const int64_t tid = static_cast<int64_t>(blockIdx.y * gridDim.x + blockIdx.x) * blockDim.x + threadIdx.x;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * gridDim.y * blockDim.x;
+#pragma unroll
+  for (int k = 0; k < ZeroSpans::kMax; ++k) {
+    if (k >= z.n) continue;  // (not break: the loop is unrolled)
+    float* const p = k == 0 ? z.p[0] : k == 1 ? z.p[1] : z.p[2];
+    const int64_t c = k == 0 ? z.count[0] : k == 1 ? z.count[1] : z.count[2];
+    if (c % 4 == 0 && reinterpret_cast<uintptr_t>(p) % 16 == 0) {  // 16-byte stores
+      float4* const p4 = reinterpret_cast<float4*>(p);
+      for (int64_t i = tid; i < c / 4; i += stride) p4[i] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    } else {
+      for (int64_t i = tid; i < c; i += stride) p[i] = 0.0f;
     }
   }
 }

@@ -92,13 +92,17 @@ __device__ __forceinline__ void Dequant8Wide(const uint8_t* row, int64_t e0, flo
   }
 }
 
+// rows: rows of out. w_odd null: out row r is row r of w; else rows 2i and
+// 2i + 1 of out are row i of w and of w_odd (a gate / up pair interleaved for
+// the SwiGLU GEMM epilogue, LaunchGemmF16SwiGLU).
 template <GgmlType T>
-__global__ void __launch_bounds__(kThreads) DequantizeF16Kernel(const uint8_t* __restrict__ w, int64_t rows,
+__global__ void __launch_bounds__(kThreads) DequantizeF16Kernel(const uint8_t* __restrict__ w,
+                                                                const uint8_t* __restrict__ w_odd, int64_t rows,
                                                                 int64_t cols, int64_t row_bytes,
                                                                 uint16_t* __restrict__ out) {
   const int64_t chunks = cols / 8;  // cols % 8 == 0
   for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
-    const uint8_t* row = w + r * row_bytes;
+    const uint8_t* row = w_odd == nullptr ? w + r * row_bytes : ((r & 1) != 0 ? w_odd : w) + (r >> 1) * row_bytes;
     uint4* dst = reinterpret_cast<uint4*>(out + r * cols);
     for (int64_t c = threadIdx.x; c < chunks; c += kThreads) {
       float v[8];
@@ -130,24 +134,25 @@ unsigned GridFor(int64_t work_items) {
 }
 
 template <GgmlType T>
-void Launch(const void* w, int64_t rows, int64_t cols, uint16_t* out, unsigned grid, Stream s) {
+void Launch(const void* w, const void* w_odd, int64_t rows, int64_t cols, uint16_t* out, unsigned grid, Stream s) {
   const int64_t row_bytes = cols / BlockElems(T) * BlockBytes(T);
-  DequantizeF16Kernel<T><<<grid, kThreads, 0, ToStream(s)>>>(static_cast<const uint8_t*>(w), rows, cols, row_bytes,
-                                                             out);
+  DequantizeF16Kernel<T><<<grid, kThreads, 0, ToStream(s)>>>(
+      static_cast<const uint8_t*>(w), static_cast<const uint8_t*>(w_odd), rows, cols, row_bytes, out);
 }
 
-// The one type switch of both launchers: the same kernel in any grid (each
-// block walks rows), so the same values.
-void LaunchGrid(GgmlType type, const void* w, int64_t rows, int64_t cols, uint16_t* out, unsigned grid, Stream s) {
+// The one type switch of the launchers: the same kernel in any grid (each
+// block walks rows), so the same values. rows: rows of out (w_odd: pairs).
+void LaunchGrid(GgmlType type, const void* w, const void* w_odd, int64_t rows, int64_t cols, uint16_t* out,
+                unsigned grid, Stream s) {
   switch (type) {
-    case GgmlType::F32: return Launch<GgmlType::F32>(w, rows, cols, out, grid, s);
-    case GgmlType::F16: return Launch<GgmlType::F16>(w, rows, cols, out, grid, s);
-    case GgmlType::BF16: return Launch<GgmlType::BF16>(w, rows, cols, out, grid, s);
-    case GgmlType::Q8_0: return Launch<GgmlType::Q8_0>(w, rows, cols, out, grid, s);
-    case GgmlType::Q4_0: return Launch<GgmlType::Q4_0>(w, rows, cols, out, grid, s);
-    case GgmlType::Q4_K: return Launch<GgmlType::Q4_K>(w, rows, cols, out, grid, s);
-    case GgmlType::Q5_K: return Launch<GgmlType::Q5_K>(w, rows, cols, out, grid, s);
-    case GgmlType::Q6_K: return Launch<GgmlType::Q6_K>(w, rows, cols, out, grid, s);
+    case GgmlType::F32: return Launch<GgmlType::F32>(w, w_odd, rows, cols, out, grid, s);
+    case GgmlType::F16: return Launch<GgmlType::F16>(w, w_odd, rows, cols, out, grid, s);
+    case GgmlType::BF16: return Launch<GgmlType::BF16>(w, w_odd, rows, cols, out, grid, s);
+    case GgmlType::Q8_0: return Launch<GgmlType::Q8_0>(w, w_odd, rows, cols, out, grid, s);
+    case GgmlType::Q4_0: return Launch<GgmlType::Q4_0>(w, w_odd, rows, cols, out, grid, s);
+    case GgmlType::Q4_K: return Launch<GgmlType::Q4_K>(w, w_odd, rows, cols, out, grid, s);
+    case GgmlType::Q5_K: return Launch<GgmlType::Q5_K>(w, w_odd, rows, cols, out, grid, s);
+    case GgmlType::Q6_K: return Launch<GgmlType::Q6_K>(w, w_odd, rows, cols, out, grid, s);
     default: return;
   }
 }
@@ -166,14 +171,23 @@ bool DequantizeF16Supported(GgmlType type) {
 
 void LaunchDequantizeF16(GgmlType type, const void* w, int64_t rows, int64_t cols, uint16_t* out, Stream s) {
   if (rows <= 0 || cols <= 0) return;
-  LaunchGrid(type, w, rows, cols, out, GridFor(rows), s);
+  LaunchGrid(type, w, nullptr, rows, cols, out, GridFor(rows), s);
+}
+
+void LaunchDequantizeF16Pair(GgmlType type, const void* w_even, const void* w_odd, int64_t rows, int64_t cols,
+                             uint16_t* out, int64_t blocks, Stream s) {
+  if (rows <= 0 || cols <= 0) return;
+  const int64_t out_rows = 2 * rows;
+  const unsigned grid =
+      blocks <= 0 ? GridFor(out_rows) : static_cast<unsigned>(std::min<int64_t>(blocks, out_rows));
+  LaunchGrid(type, w_even, w_odd, out_rows, cols, out, grid, s);
 }
 
 void LaunchDequantizeF16Blocks(GgmlType type, const void* w, int64_t rows, int64_t cols, uint16_t* out,
                                int64_t blocks, Stream s) {
   if (rows <= 0 || cols <= 0) return;
   const unsigned grid = blocks <= 0 ? GridFor(rows) : static_cast<unsigned>(std::min<int64_t>(blocks, rows));
-  LaunchGrid(type, w, rows, cols, out, grid, s);
+  LaunchGrid(type, w, nullptr, rows, cols, out, grid, s);
 }
 
 GpuStatus StreamCreateHighPriority(Stream* s) {

@@ -50,6 +50,8 @@ __host__ __device__ inline GemmPart PartOfTile(const GemmParts& p, int ty, int b
 
 // y[0 .. n * rows) = 0 for every part, one launch (before a K split's
 // atomics: one small kernel instead of a memset per part). kernels/matmul_mma.hip.
+// Launches nothing for a table whose outputs the producer of the GEMM's input
+// already zeroed (MarkOutputsZeroed, kernels/act_quant_launch.h).
 void LaunchZeroParts(const GemmParts& parts, int n, Stream s);
 
 // A table of one matrix.

@@ -224,6 +224,22 @@ void LaunchMatMulDenseX16(GgmlType type, const void* w, int64_t rows, int64_t co
 // side stream beside a GEMM that must get SMs as they free up.
 void LaunchDequantizeF16Blocks(GgmlType type, const void* w, int64_t rows, int64_t cols, uint16_t* out,
                                int64_t blocks, Stream s);
+// The gate / up pair of a SwiGLU FFN as one GEMM (GpuBackend's dense prefill
+// option fuse_gate_up_swiglu): out rows 2i and 2i + 1 = LaunchDequantizeF16 of
+// row i of w_even and of w_odd (same type and shape: rows x cols each), in a
+// grid of at most `blocks` blocks (<= 0: the default grid); out holds 2 x rows
+// rows.
+void LaunchDequantizeF16Pair(GgmlType type, const void* w_even, const void* w_odd, int64_t rows, int64_t cols,
+                             uint16_t* out, int64_t blocks, Stream s);
+// LaunchGemmF16 over such an interleaved w16 (rows = 2 x FFN rows, even) with
+// SwiGLU in its epilogue: for token t and FFN column i, with g and u the float
+// sums of rows 2i and 2i + 1, out[t][i] = g / (1 + expf(-g)) * u (the
+// expression of LaunchSwiGLU) and out16[t][i] = f16(out[t][i]) (round to
+// nearest even); gate[t][i] = g and up[t][i] = u where not null (neither may
+// overlap out). Never splits K, so the sums are those of LaunchGemmF16 without
+// a K split: bit for bit the two GEMMs + LaunchSwiGLUF16.
+void LaunchGemmF16SwiGLU(const uint16_t* w16, int64_t rows, int64_t cols, const uint16_t* x16, float* out,
+                         uint16_t* out16, float* gate, float* up, int n, Stream s);
 // A stream of the device's highest priority (non-blocking): its pending blocks
 // are dispatched before those of default-priority streams.
 GpuStatus StreamCreateHighPriority(Stream* s);
@@ -262,10 +278,14 @@ DenseGemmConfig GetDenseGemmConfig();
 // = 224 forces it); stages = 3 or 4 pipeline stages for the 64-wide K steps of
 // the 224 / 256 tiles; short_tile = 128 or 256: the row tile of grids short of
 // one wave (K split), e.g. 4096 rows at n = 512. Global; read at each launch.
+// swiglu_tile: the row tile of the fused gate / up + SwiGLU GEMM
+// (LaunchGemmF16SwiGLU): 0 = the plain GEMM's rule, 128, 224 or 256 forced
+// (DenseGemmConfig::row_tile, when set, overrides it).
 struct DenseTileConfig {
   int tile224 = 0;
   int stages = 0;
   int short_tile = 0;
+  int swiglu_tile = 0;
 };
 void SetDenseTileConfig(const DenseTileConfig& c);
 DenseTileConfig GetDenseTileConfig();
@@ -373,8 +393,13 @@ constexpr int kMmqMaxTokens = 128;
 // Batches from this size up take MMQ rather than the small-batch kernels, whose
 // time grows with every token (each token's dot products are separate): H100,
 // Llama-3-8B Q4_K_M step at 8 tokens 9.55 ms on them against 6.14 ms for 9
-// tokens on MMQ's 16-token tile, at 4 tokens 6.09 ms (a tie: 4 stays).
-constexpr int kMmqMinTokens = 5;
+// tokens on MMQ's 16-token tile, at 4 tokens 6.09 ms (a tie: 4 stayed). With
+// the row-owning MMQ kernel an 8-token step is 4.51 ms against 5.95 ms for 4
+// tokens and 4.10 ms for 2 on the small-batch kernels; 4 tokens on MMQ took
+// 4.96 ms even with a 15-35% slower MMQ variant (H100, 2026-11-26 10:59 UTC,
+// `bench_gpu_decode Q4_K_M /tmp batch 32 512`; 3 tokens not timed): from 3
+// tokens up MMQ is the cheaper path.
+constexpr int kMmqMinTokens = 3;
 bool MatMulMmqSupported(GgmlType type);  // whatever the config: the device and the type
 bool MatMulMmqTakes(GgmlType type, const void* w, int64_t cols, int n);
 size_t MatMulMmqScratchBytes(int64_t cols, int n);

@@ -74,10 +74,35 @@ constexpr int DenseMinBlocks(int bn) { return bn <= 128 ? 2 : 1; }
 // 16-row fragments).
 constexpr int WavesM(int bn) { return bn == 224 ? 4 : 2; }
 
-template <int BN, int BK, bool kOverlap, int kSt>
+// Epilogues: kEpiPlain writes y[n][rows] (or adds to it: K splits);
+// kEpiSwiGLU reads rows 2i / 2i + 1 as gate / up of FFN column i (a weight
+// matrix interleaved by LaunchDequantizeF16Pair) and writes
+// o = silu(gate) * up as float into y[n][rows / 2] and as f16 into
+// e.out16, plus the gate / up values themselves into e.gate / e.up where not
+// null (never with K splits).
+constexpr int kEpiPlain = 0, kEpiSwiGLU = 1;
+struct SwiGLUEpilogue {
+  uint16_t* out16 = nullptr;
+  float* gate = nullptr;
+  float* up = nullptr;
+};
+
+#if !defined(RF_GPU_CUDA)
+// The SwiGLU kernel's expression (kernels/elementwise.hip SwiGLUKernel), so the
+// same float; f16 by round to nearest even, as LaunchSwiGLUF16.
+__device__ __forceinline__ void StoreSwiGLU(float g, float u, float* out, const SwiGLUEpilogue& e, int64_t i) {
+  const float o = g / (1.0f + expf(-g)) * u;
+  if (e.gate != nullptr) e.gate[i] = g;
+  if (e.up != nullptr) e.up[i] = u;
+  out[i] = o;
+  e.out16[i] = __half_as_ushort(__float2half_rn(o));
+}
+#endif
+
+template <int BN, int BK, bool kOverlap, int kSt, int kEpi = kEpiPlain>
 __global__ void __launch_bounds__(kThreads, DenseMinBlocks(BN))
     GemmDenseKernel(const __half* __restrict__ w, int64_t rows, int64_t cols, const __half* __restrict__ x,
-                    float* __restrict__ y, int n, int steps_per_split, bool accumulate) {
+                    float* __restrict__ y, int n, int steps_per_split, bool accumulate, SwiGLUEpilogue epi) {
   constexpr int kWaves = kThreads / kWaveSize;  // 8 (NVIDIA, RDNA) or 4 (CDNA)
   constexpr int kWavesM = WavesM(BN), kWavesN = kWaves / kWavesM;
   constexpr int kWM = kBM / kWavesM, kWN = BN / kWavesN;  // one wave's tile
@@ -221,23 +246,111 @@ __global__ void __launch_bounds__(kThreads, DenseMinBlocks(BN))
   }
   AsyncWaitAll();  // no copy may outlive the block (only empty groups remain)
 
-  // acc[i][j] element (m, c) is y[token tok0 + wm + 16i + m][row row0 + wn + 16j + c].
+  if constexpr (kEpi == kEpiSwiGLU) {
+    // Rows row0 + wn + 16j + c with c even are gates, c + 1 their ups: both in
+    // this lane on NVIDIA (C fragment columns 2q, 2q + 1), in lanes l and
+    // l ^ 1 on AMD (one C column a lane).
+    const int64_t half_rows = rows / 2;
+#if defined(RF_GPU_CUDA)
+    // Staged through shared memory (free once every wave is past the main
+    // loop): one pass per written array (out + out16, gate, up), each thread
+    // putting its values of the block's kBM x BN/2 tile in place, then the
+    // block writing whole rows with 16-byte (f32) / 8-byte (f16) stores. The
+    // fragment layout alone would give 4- and 2-byte stores spread over 8 rows.
+    constexpr int kHalf = BN / 2, kSLd = kHalf + 4;  // kSLd % 32 == 4: conflict-free fragment writes
+    static_assert(sizeof(float) * kBM * kSLd <= DenseSmemBytes<BN, BK, kSt>(), "staging tile must fit");
+    float* const stage = reinterpret_cast<float*>(smem_raw);
+    const int l = static_cast<int>(threadIdx.x % 32), g = l / 4, q = (l % 4) * 2;
+    const int64_t col0 = row0 / 2;  // first FFN column of the block (row0 even)
+    const bool vec = half_rows % 4 == 0 && reinterpret_cast<uintptr_t>(y) % 16 == 0 &&
+                     reinterpret_cast<uintptr_t>(epi.out16) % 8 == 0 &&
+                     (epi.gate == nullptr || reinterpret_cast<uintptr_t>(epi.gate) % 16 == 0) &&
+                     (epi.up == nullptr || reinterpret_cast<uintptr_t>(epi.up) % 16 == 0);
+    for (int pass = 0; pass < 3; ++pass) {
+      float* const dst = pass == 0 ? y : pass == 1 ? epi.gate : epi.up;
+      if (dst == nullptr) continue;  // uniform across the block
+      __syncthreads();  // the main loop's (or the last pass's) reads of shared memory are done
 #pragma unroll
-  for (int i = 0; i < kFT; ++i) {
+      for (int i = 0; i < kFT; ++i) {
 #pragma unroll
-    for (int j = 0; j < kFR; ++j) {
-      mma::ForEachAcc(acc[i][j], [&](int m, int c, float v) {
-        const int tok = tok0 + wm + 16 * i + m;
-        const int64_t r = row0 + wn + 16 * j + c;
-        if (tok < n && r < rows) {
-          float* p = y + static_cast<int64_t>(tok) * rows + r;
-          if (accumulate) {
-            atomicAdd(p, v);
-          } else {
-            *p = v;
+        for (int j = 0; j < kFR; ++j) {
+#pragma unroll
+          for (int h = 0; h < 2; ++h) {
+#pragma unroll
+            for (int hm = 0; hm < 2; ++hm) {
+              const float gv = acc[i][j].x[4 * h + 2 * hm], uv = acc[i][j].x[4 * h + 2 * hm + 1];
+              // The SwiGLU kernel's expression (elementwise.hip), so the same float.
+              const float v = pass == 0 ? gv / (1.0f + expf(-gv)) * uv : pass == 1 ? gv : uv;
+              stage[(wm + 16 * i + g + 8 * hm) * kSLd + (wn + 16 * j + 8 * h + q) / 2] = v;
+            }
           }
         }
-      });
+      }
+      __syncthreads();
+      constexpr int kQuads = kHalf / 4;  // 16-byte chunks per staged row
+      for (int e = threadIdx.x; e < kBM * kQuads; e += kThreads) {
+        const int m = e / kQuads, c = 4 * (e % kQuads);
+        const int tok = tok0 + m;
+        const int64_t col = col0 + c;
+        if (tok >= n || col >= half_rows) continue;
+        const float4 v = *reinterpret_cast<const float4*>(stage + m * kSLd + c);
+        const int64_t at = static_cast<int64_t>(tok) * half_rows + col;
+        if (vec) {  // half_rows % 4 == 0: the chunk is whole
+          *reinterpret_cast<float4*>(dst + at) = v;
+          if (pass == 0) {
+            const uint32_t lo = __half_as_ushort(__float2half_rn(v.x)) |
+                                (static_cast<uint32_t>(__half_as_ushort(__float2half_rn(v.y))) << 16);
+            const uint32_t hi = __half_as_ushort(__float2half_rn(v.z)) |
+                                (static_cast<uint32_t>(__half_as_ushort(__float2half_rn(v.w))) << 16);
+            *reinterpret_cast<uint2*>(epi.out16 + at) = make_uint2(lo, hi);
+          }
+        } else {
+          const float vs[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+          for (int k = 0; k < 4; ++k) {
+            if (col + k < half_rows) {
+              dst[at + k] = vs[k];
+              if (pass == 0) epi.out16[at + k] = __half_as_ushort(__float2half_rn(vs[k]));
+            }
+          }
+        }
+      }
+    }
+#else
+#pragma unroll
+    for (int i = 0; i < kFT; ++i) {
+#pragma unroll
+      for (int j = 0; j < kFR; ++j) {
+        mma::ForEachAcc(acc[i][j], [&](int m, int c, float v) {
+          const float partner = WaveShflXor(v, 1);
+          const int tok = tok0 + wm + 16 * i + m;
+          const int64_t r = row0 + wn + 16 * j + c;
+          if (c % 2 == 0 && tok < n && r + 1 < rows) {
+            StoreSwiGLU(v, partner, y, epi, static_cast<int64_t>(tok) * half_rows + r / 2);
+          }
+        });
+      }
+    }
+#endif
+  } else {
+    // acc[i][j] element (m, c) is y[token tok0 + wm + 16i + m][row row0 + wn + 16j + c].
+#pragma unroll
+    for (int i = 0; i < kFT; ++i) {
+#pragma unroll
+      for (int j = 0; j < kFR; ++j) {
+        mma::ForEachAcc(acc[i][j], [&](int m, int c, float v) {
+          const int tok = tok0 + wm + 16 * i + m;
+          const int64_t r = row0 + wn + 16 * j + c;
+          if (tok < n && r < rows) {
+            float* p = y + static_cast<int64_t>(tok) * rows + r;
+            if (accumulate) {
+              atomicAdd(p, v);
+            } else {
+              *p = v;
+            }
+          }
+        });
+      }
     }
   }
 }
@@ -269,7 +382,7 @@ constexpr int kStagesDefault = 3;
 // Raises the kernel's dynamic shared memory limit to what its tile needs (once
 // per process); false where the device cannot give that much (e.g. 216 KiB
 // for 128 x 256 with 4 stages on a GPU of 164 KiB per block).
-template <int BN, int BK, bool kOverlap, int kSt>
+template <int BN, int BK, bool kOverlap, int kSt, int kEpi = kEpiPlain>
 bool EnsureSmem() {
   static const bool ok = [] {
 #if defined(RF_GPU_CUDA)
@@ -277,7 +390,7 @@ bool EnsureSmem() {
 #else
     const auto attr = hipFuncAttributeMaxDynamicSharedMemorySize;
 #endif
-    const bool set = hipFuncSetAttribute(reinterpret_cast<const void*>(&GemmDenseKernel<BN, BK, kOverlap, kSt>), attr,
+    const bool set = hipFuncSetAttribute(reinterpret_cast<const void*>(&GemmDenseKernel<BN, BK, kOverlap, kSt, kEpi>), attr,
                                          static_cast<int>(DenseSmemBytes<BN, BK, kSt>())) == hipSuccess;
     // A refused size is answered by the caller (it falls back), not left for
     // the next launch check.
@@ -287,9 +400,9 @@ bool EnsureSmem() {
   return ok;
 }
 
-template <int BN, int BK, bool kOverlap, int kSt = 0>
+template <int BN, int BK, bool kOverlap, int kSt = 0, int kEpi = kEpiPlain>
 void LaunchTile(const __half* w, int64_t rows, int64_t cols, const __half* x, float* y, int n, int splits_hint,
-                Stream s) {
+                Stream s, SwiGLUEpilogue epi = {}) {
   const unsigned tok_tiles = Blocks(n, kBM), row_tiles = Blocks(rows, BN);
   const int64_t n_steps = (cols + BK - 1) / BK;
   const int64_t tiles = static_cast<int64_t>(tok_tiles) * row_tiles;
@@ -301,14 +414,18 @@ void LaunchTile(const __half* w, int64_t rows, int64_t cols, const __half* x, fl
     splits = tiles >= resident ? 1 : resident / tiles;
   }
   splits = std::max<int64_t>(1, std::min<int64_t>(splits, n_steps * BK / 512));
-  const int64_t per = (n_steps + splits - 1) / splits;
+  int64_t per = (n_steps + splits - 1) / splits;
   splits = (n_steps + per - 1) / per;
+  if constexpr (kEpi != kEpiPlain) {  // the epilogue needs whole sums
+    splits = 1;
+    per = n_steps;
+  }
   if (splits > 1) (void)hipMemsetAsync(y, 0, sizeof(float) * static_cast<size_t>(n) * rows, ToStream(s));
   constexpr size_t kSmem = DenseSmemBytes<BN, BK, kSt>();
-  (void)EnsureSmem<BN, BK, kOverlap, kSt>();  // a failure shows as the launch's error
+  (void)EnsureSmem<BN, BK, kOverlap, kSt, kEpi>();  // a failure shows as the launch's error
   const dim3 grid(tok_tiles, row_tiles, static_cast<unsigned>(splits));
-  GemmDenseKernel<BN, BK, kOverlap, kSt>
-      <<<grid, kThreads, kSmem, ToStream(s)>>>(w, rows, cols, x, y, n, static_cast<int>(per), splits > 1);
+  GemmDenseKernel<BN, BK, kOverlap, kSt, kEpi>
+      <<<grid, kThreads, kSmem, ToStream(s)>>>(w, rows, cols, x, y, n, static_cast<int>(per), splits > 1, epi);
 }
 
 // Row tile by grid shape (H100 sweep, docs/gpu.md "Dense prefill GEMM"): 128 x
@@ -398,6 +515,37 @@ void LaunchGemmF16(const uint16_t* w16, int64_t rows, int64_t cols, const uint16
 #else
   (void)tile;  // AMD: 128 x 128, 32-wide steps, the simple loop
   LaunchTile<128, kDefaultBK, false>(w, rows, cols, x, y, n, sp, s);
+#endif
+}
+
+void LaunchGemmF16SwiGLU(const uint16_t* w16, int64_t rows, int64_t cols, const uint16_t* x16, float* out,
+                         uint16_t* out16, float* gate, float* up, int n, Stream s) {
+  if (n <= 0 || rows <= 0) return;
+  const __half* w = reinterpret_cast<const __half*>(w16);
+  const __half* x = reinterpret_cast<const __half*>(x16);
+  const SwiGLUEpilogue e{out16, gate, up};
+  constexpr int kE = kEpiSwiGLU;
+#if defined(RF_GPU_CUDA)
+  // The plain GEMM's tile rule (no K splits: the grid of 2 x FFN rows is
+  // wide), its main loop per tile; 64-wide K steps only.
+  const int rt = g_dense.row_tile, st = g_tiles.swiglu_tile;
+  const int tile = rt == 128 || rt == 224 || rt == 256   ? rt
+                   : st == 128 || st == 224 || st == 256 ? st
+                                                         : AutoRowTile(rows, cols, n);
+  const bool deep = StagesK64() == 4 && (tile == 224   ? EnsureSmem<224, 64, true, 4, kE>()
+                                         : tile == 256 ? EnsureSmem<256, 64, true, 4, kE>()
+                                                       : false);
+  if (tile == 224) {
+    return deep ? LaunchTile<224, 64, true, 4, kE>(w, rows, cols, x, out, n, 1, s, e)
+                : LaunchTile<224, 64, true, 0, kE>(w, rows, cols, x, out, n, 1, s, e);
+  }
+  if (tile == 256) {
+    return deep ? LaunchTile<256, 64, true, 4, kE>(w, rows, cols, x, out, n, 1, s, e)
+                : LaunchTile<256, 64, true, 0, kE>(w, rows, cols, x, out, n, 1, s, e);
+  }
+  LaunchTile<128, 64, false, 0, kE>(w, rows, cols, x, out, n, 1, s, e);
+#else
+  LaunchTile<128, kDefaultBK, false, 0, kE>(w, rows, cols, x, out, n, 1, s, e);
 #endif
 }
 

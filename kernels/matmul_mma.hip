@@ -41,6 +41,7 @@
 #include "kernels/gemm_parts.h"
 #include "kernels/gpu_api.h"
 #include "kernels/launch_util.h"
+#include "kernels/act_quant_launch.h"
 #include "kernels/quant_device.h"
 
 namespace rocmforge::gpu {
@@ -951,9 +952,48 @@ bool LaunchParts(GgmlType type, const GemmParts& parts, int64_t cols, const floa
   }
 }
 
+// MarkOutputsZeroed's parts (kernels/act_quant_launch.h), per host thread:
+// launches are enqueued by the thread that runs the backend.
+struct ZeroedOutputs {
+  float* y[kMaxMatVecParts] = {};
+  int64_t rows[kMaxMatVecParts] = {};
+  int count = 0, n = 0;
+  bool asked = false;  // a LaunchZeroParts call came since MarkOutputsZeroed
+};
+thread_local ZeroedOutputs t_zeroed;
+
+bool AlreadyZeroed(const GemmParts& parts, int n) {
+  const ZeroedOutputs& z = t_zeroed;
+  if (z.count == 0 || z.n != n) return false;
+  for (int p = 0; p < parts.count; ++p) {
+    bool found = false;
+    for (int i = 0; i < z.count; ++i) found = found || (z.y[i] == parts.y[p] && z.rows[i] == parts.rows[p]);
+    if (!found) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
+void MarkOutputsZeroed(const MatVecPart* parts, int n_parts, int n) {
+  ZeroedOutputs z;
+  for (int i = 0; i < n_parts && i < kMaxMatVecParts; ++i) {
+    z.y[z.count] = parts[i].y;
+    z.rows[z.count++] = parts[i].rows;
+  }
+  z.n = n;
+  t_zeroed = z;
+}
+
+bool ClearOutputsZeroed() {
+  const bool asked = t_zeroed.asked;
+  t_zeroed = ZeroedOutputs{};
+  return asked;
+}
+
 void LaunchZeroParts(const GemmParts& parts, int n, Stream s) {
+  t_zeroed.asked = true;
+  if (AlreadyZeroed(parts, n)) return;  // the producer of the GEMM's input zeroed them
   int64_t total = 0;
   for (int p = 0; p < parts.count; ++p) total += static_cast<int64_t>(n) * parts.rows[p];
   if (total <= 0) return;

@@ -1,4 +1,4 @@
-// Batched-decode GEMM on the int8 matrix cores ("MMQ"), 9..128 tokens of Q4_K /
+// Batched-decode GEMM on the int8 matrix cores ("MMQ"), kMmqMinTokens..128 tokens of Q4_K /
 // Q6_K: y[n][rows] = xq . W^T, where xq holds the activations already quantized
 // to ActQ8 slices with the Q8_K rule (LaunchQuantizeActivation; one d per 256
 // values). Chosen by the caller through MatMulMmqTakes (kernels/gpu_api.h).
@@ -48,7 +48,16 @@
 // completing on an mbarrier) ran 1.3-2x slower than the first version: ~45 SM
 // cycles per small bulk copy, 71% of the warps' time waiting at the barrier
 // for the issuing wave. Whole-tile copies (cp.async.bulk.tensor with a tensor
-// map, one per span) would avoid that.
+// map, one per span) would avoid that. Measured and dropped (10:59 UTC): copies
+// of one row's span by a thread pair (one base pointer + constants, ~3
+// instructions a copy instead of ~16), the Q4_K mins applied one span late
+// (one barrier per span instead of two) and Q6_K words read as two aligned
+// shared words + a funnel shift (LoadWords' integer cast made them generic
+// loads): 7% / 30% fewer instructions for gate/up Q4_K / down Q6_K at n = 32,
+// but 1.15-1.38x slower for Q4_K and 1.04-1.14x for Q6_K: in each copy
+// instruction the warp's 32 chunks lay in 16 rows, so every 32-byte sector was
+// requested twice (L2 throughput 67% vs 56%, DRAM 36% vs 50%). A retry must
+// keep the warp's chunks contiguous (chunk t + 256 j of the tile, as here).
 #include <algorithm>
 
 #include "kernels/gemm_parts.h"

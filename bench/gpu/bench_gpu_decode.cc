@@ -316,6 +316,21 @@ int BatchMain(const gguf::GgufFile& file, GpuBackend* gpu, int32_t n, int32_t ct
     }
   }
   gpu->SetFusions(GpuBackend::kDefaultFusions);
+  // The K-split GEMM outputs zeroed by the producer of the GEMM's input
+  // (GpuBackend::SetProducerZeroing) or by a zeroing kernel before the GEMM,
+  // in turn, twice.
+  for (int rep = 0; rep < 2; ++rep) {
+    for (bool chunk : {false, true}) {
+      for (bool on : {false, true}) {
+        gpu->SetProducerZeroing(on);
+        if (auto st = RunSteps(**model, gpu, &bs, n, chunk, false, kWarm, kTimed, &t); !st.ok()) return Fail(st);
+        std::snprintf(what, sizeof what, "N=%d%s, producer zeroing %s, rep %d", n,
+                      chunk ? " + 64-token prefill chunk" : "", on ? "on" : "off", rep);
+        t.Print(what);
+      }
+    }
+  }
+  gpu->SetProducerZeroing(true);
   struct Variant { bool graphs, chunk, sync; const char* name; };
   for (const Variant& v : {Variant{true, false, false, "auto graphs on"},
                            Variant{false, false, false, "auto graphs off"},
@@ -451,6 +466,15 @@ int main(int argc, char** argv) {
   if (auto st = gpu->InitKvCache({c.n_layers, c.n_kv_heads, c.head_dim, kBlock, kBlocks}); !st.ok()) {
     return Fail(st);
   }
+  // As the engine does after sizing its KV pool: spare memory may hold the f16
+  // weight cache (resident copies + fused gate/up/SwiGLU + 224 tiles). The
+  // table's pp512 is measured that way; the A/B lines after it start from the
+  // plain defaults (no cache) and say so.
+  const GpuBackend::DensePrefillOptions plain_dense = gpu->dense_prefill();
+  const gpu::DenseTileConfig plain_tiles = gpu::GetDenseTileConfig();
+  const size_t cache_bytes = gpu->UseSpareMemory(gpu->AvailableMemoryBytes());
+  std::printf("f16 weight cache in spare memory (the engine's default): %s (%.1f GB)\n",
+              cache_bytes > 0 ? "on" : "off", static_cast<double>(cache_bytes) / 1e9);
   std::vector<int32_t> table(kBlocks);
   for (int i = 0; i < kBlocks; ++i) table[i] = i;
 
@@ -563,6 +587,12 @@ int main(int argc, char** argv) {
   if (profile_pp) {  // the profiled forward is done: no need to run the rest under the profiler
     std::printf("pp512 %.0f tok/s\n", 512.0 / pp_best);
     return 0;
+  }
+  if (cache_bytes > 0) {  // the A/B lines below compare against the plain defaults
+    gpu->SetDenseResidentF16(false);
+    gpu->SetDensePrefill(plain_dense);
+    gpu::SetDenseTileConfig(plain_tiles);
+    std::printf("pp512 A/B lines below: from the plain defaults (no f16 weight cache)\n");
   }
   // Dense GEMM tiles (gpu::SetDenseTileConfig): 3 pipeline stages (the
   // default), 4, 128 x 224 tiles where they fill the waves better, 128 x 128
@@ -695,6 +725,71 @@ int main(int argc, char** argv) {
                 static_cast<long long>(s1.prefetch_misses - s0.prefetch_misses));
     gpu->SetDensePrefill(saved);
   }
+  // Gate / up + SwiGLU in one dense GEMM (DensePrefillOptions::
+  // fuse_gate_up_swiglu): off, on, on with the gate / up outputs unwritten;
+  // then with resident f16 weights and 128 x 224 tiles allowed, off / on;
+  // alternating, best of 3 each (the first forward of each learns its order).
+  {
+    const GpuBackend::DensePrefillOptions saved = gpu->dense_prefill();
+    const gpu::DenseTileConfig saved_tiles = gpu::GetDenseTileConfig();
+    auto opts = [&](bool fuse, bool unwritten) {
+      GpuBackend::DensePrefillOptions o = saved;
+      o.fuse_gate_up_swiglu = fuse;
+      o.fused_gate_up_unwritten = unwritten;
+      return o;
+    };
+    auto forward = [&]() -> absl::StatusOr<double> {
+      auto a = Clock::now();
+      auto logits = (*model)->Forward(Seq(prompt, 0, table, kBlock));
+      if (!logits.ok()) return logits.status();
+      RF_RETURN_IF_ERROR(gpu->Synchronize());
+      return Seconds(a);
+    };
+    const GpuBackend::DensePrefillOptions variants[] = {opts(false, false), opts(true, false), opts(true, true)};
+    // The fused GEMM's row tile (DenseTileConfig::swiglu_tile): automatic, 224, 256, 128.
+    const int fused_tiles[] = {0, 224, 256, 128};
+    double best[6] = {1e30, 1e30, 1e30, 1e30, 1e30, 1e30};
+    for (int rep = 0; rep < 4; ++rep) {
+      for (int k = 0; k < 6; ++k) {
+        gpu->SetDensePrefill(variants[k < 3 ? k : 1]);
+        gpu::DenseTileConfig tc = saved_tiles;
+        tc.swiglu_tile = k < 3 ? 0 : fused_tiles[k - 2];
+        gpu::SetDenseTileConfig(tc);
+        auto t = forward();
+        if (!t.ok()) return Fail(t.status());
+        if (rep > 0) best[k] = std::min(best[k], *t);
+      }
+    }
+    gpu::SetDenseTileConfig(saved_tiles);
+    gpu->SetDensePrefill(variants[1]);
+    const GpuBackend::DensePrefillStats s0 = gpu->dense_prefill_stats();
+    if (auto t = forward(); !t.ok()) return Fail(t.status());
+    const GpuBackend::DensePrefillStats s1 = gpu->dense_prefill_stats();
+    std::printf("pp512 gate/up + SwiGLU fusion (tok/s, best of 3): off %.0f; on %.0f; on, gate/up unwritten %.0f; "
+                "on, fused tile 224 %.0f / 256 %.0f / 128 %.0f "
+                "(one forward on: %lld fused, %lld dequantizations overlapped, %lld in line)\n",
+                512.0 / best[0], 512.0 / best[1], 512.0 / best[2], 512.0 / best[3], 512.0 / best[4],
+                512.0 / best[5], static_cast<long long>(s1.swiglu_fused - s0.swiglu_fused),
+                static_cast<long long>(s1.prefetch_hits - s0.prefetch_hits),
+                static_cast<long long>(s1.prefetch_misses - s0.prefetch_misses));
+    double res[3] = {1e30, 1e30, 1e30};  // resident: off; on; on + unwritten (224 tiles allowed)
+    gpu->SetDenseResidentF16(true);
+    gpu::SetDenseTileConfig(gpu::DenseTileConfig{1, 0, 0});
+    for (int rep = 0; rep < 4; ++rep) {  // the first fills the copies
+      for (int k = 0; k < 3; ++k) {
+        gpu->SetDensePrefill(variants[k]);
+        auto t = forward();
+        if (!t.ok()) return Fail(t.status());
+        if (rep > 0) res[k] = std::min(res[k], *t);
+      }
+    }
+    gpu->SetDenseResidentF16(false);
+    gpu::SetDenseTileConfig(saved_tiles);
+    gpu->SetDensePrefill(saved);
+    std::printf("pp512 gate/up + SwiGLU fusion with resident f16 weights + 224 tiles (tok/s, best of 3): off %.0f; "
+                "on %.0f; on, gate/up unwritten %.0f\n",
+                512.0 / res[0], 512.0 / res[1], 512.0 / res[2]);
+  }
   // ---- tg128, with the decode step as one graph launch (default) and without
   SamplingParams greedy_params;
   greedy_params.temperature = 0.0f;
@@ -737,6 +832,20 @@ int main(int argc, char** argv) {
     }
     std::printf("\n");
     gpu->SetWeightPrefetch(0, 0);
+    // The RMSNorm + quantize kernel (gpu::SetRmsNormQuantRunLayout): the
+    // register kernel with BlockQuantizeRow (old) / the 8-values-per-lane
+    // layout (new), alternating, two repeats each.
+    std::printf("tg128 with graphs, default fusions, RMSNorm + quantize kernel old / new (tok/s):");
+    for (int rep = 0; rep < 2; ++rep) {
+      for (bool run_layout : {false, true}) {
+        gpu::SetRmsNormQuantRunLayout(run_layout);
+        double t = 0.0;
+        if (auto st = tg128(true, GpuBackend::kDefaultFusions, &t); !st.ok()) return Fail(st);
+        std::printf(" %s %.1f;", run_layout ? "new" : "old", 128.0 / t);
+      }
+    }
+    std::printf("\n");
+    gpu::SetRmsNormQuantRunLayout(false);  // the default
     // Fusion bits over the default fusions, alternating, three repeats each:
     // none; RoPE + KV store in the Q/K/V group matvec's epilogue
     // (kFuseMatVecRopeKv, 64, on by default); norm + Q8_K quantize

@@ -27,7 +27,7 @@ constexpr int64_t kDefaultPrefillWithDecodes = 64;
 constexpr char kUsage[] =
     "worker --model M.gguf [--port 50061] [--metrics-port 9091] [--device cpu|gpu] "
     "[--host 127.0.0.1|0.0.0.0] [--threads N] [--ctx N] [--kv-blocks N] [--kv-memory-mb N] "
-    "[--max-batch-tokens N] [--max-running N] [--max-prefill-with-decodes N] [--no-fill-step-sizes] [--no-trim-step-sizes] "
+    "[--max-batch-tokens N] [--max-running N] [--max-prefill-with-decodes N] [--no-fill-step-sizes] [--no-trim-step-sizes] [--no-f16-weight-cache] "
     "[--drain-timeout S] [--tls-cert F --tls-key F [--tls-client-ca F]]";
 
 struct Parsed {
@@ -42,7 +42,7 @@ absl::StatusOr<Parsed> ParseArgs(const std::vector<std::string>& args) {
                              "kv-blocks", "kv-memory-mb", "max-batch-tokens", "max-running", "max-prefill-with-decodes",
                              "drain-timeout",
                              "tls-cert", "tls-key", "tls-client-ca"},
-                            {"no-fill-step-sizes", "no-trim-step-sizes"});
+                            {"no-fill-step-sizes", "no-trim-step-sizes", "no-f16-weight-cache"});
   if (!flags.ok()) return flags.status();
   if (!flags->positional().empty()) {
     return absl::InvalidArgumentError(absl::StrCat("unexpected argument '", flags->positional()[0], "'"));
@@ -95,6 +95,8 @@ absl::StatusOr<Parsed> ParseArgs(const std::vector<std::string>& args) {
   p.engine.fill_step_sizes = !flags->Has("no-fill-step-sizes");
   // Off: a step that ends just past a step size is not cut back to it.
   p.engine.trim_step_sizes = !flags->Has("no-trim-step-sizes");
+  // Off: no f16 weight copies in the memory the KV pool leaves (slower prefill).
+  p.engine.use_spare_memory = !flags->Has("no-f16-weight-cache");
   auto drain = flags->GetDouble("drain-timeout", 30);
   if (!drain.ok()) return drain.status();
   if (!(*drain >= 0)) return absl::InvalidArgumentError("--drain-timeout must be >= 0 seconds");

@@ -96,6 +96,11 @@ class Backend {
   // (the CPU keeps f32, the GPU f16).
   virtual absl::Status InitKvCache(const KvCacheShape& shape) = 0;
   virtual const KvCacheShape& kv_shape() const = 0;
+  // Called once after InitKvCache with the memory the KV pool left unused
+  // (what AvailableMemoryBytes() reports then). A backend may keep caches there
+  // that make steps faster without changing their results, never more than
+  // `spare_bytes`. Returns the bytes it will use (0: none; the default).
+  virtual size_t UseSpareMemory(size_t spare_bytes);
 
   // ---- per step --------------------------------------------------------
   virtual absl::Status BeginStep(const StepBatch& batch) = 0;

@@ -228,7 +228,8 @@ TEST_P(GpuAttention, TileEdgesOnBothTileKernels) {
 // Attention followed by the output projection at batch <= 8: the backend
 // folds the projection's activation quantization into the split-K merge.
 // With fusions on and off the attention output and the projection must be
-// bit-identical (decode tokens at long contexts, so the merge runs).
+// bit-identical (decode tokens at long contexts, so the merge runs), the
+// projection within rounding where it does not reproduce itself.
 TEST_P(GpuAttention, QuantizeFoldedIntoMergeMatchesUnfused) {
   RF_REQUIRE_GPU(gpu);
   const AttnCase c = GetParam();
@@ -244,19 +245,26 @@ TEST_P(GpuAttention, QuantizeFoldedIntoMergeMatchesUnfused) {
     HostTensor wo = MakeTensor(rng, type, 96, q_dim);
     auto w = gpu->LoadWeight(wo.info);
     ASSERT_TRUE(w.ok()) << w.status();
-    std::vector<float> attn[2], y[2];
-    for (int fused = 0; fused < 2; ++fused) {
-      gpu->SetFusion(fused == 1);
+    // Runs 0 and 2 unfused, run 1 fused. The projection of 3 tokens may sum a
+    // K split with atomics (MMQ from 3 tokens), which does not reproduce bit
+    // for bit: then its outputs are compared within rounding.
+    std::vector<float> attn[3], y[3];
+    for (int run = 0; run < 3; ++run) {
+      gpu->SetFusion(run == 1);
       ASSERT_TRUE(gpu->BeginStep(step).ok());
       Buf qg(gpu.get(), q), og(gpu.get(), size_t(n) * q_dim), yg(gpu.get(), size_t(n) * 96);
       gpu->Attention(0, qg.p, og.p, c.n_heads, 0.1f);
       gpu->MatMul(*w, og.p, yg.p, n);
       ASSERT_TRUE(gpu->Synchronize().ok());
-      attn[fused] = og.Get();
-      y[fused] = yg.Get();
+      attn[run] = og.Get();
+      y[run] = yg.Get();
     }
     EXPECT_EQ(attn[0], attn[1]) << TypeName(type);
-    EXPECT_EQ(y[0], y[1]) << TypeName(type);
+    if (y[0] == y[2]) {
+      EXPECT_EQ(y[0], y[1]) << TypeName(type);
+    } else {
+      EXPECT_LE(RelErr(y[1], y[0]), 1e-5) << TypeName(type);
+    }
   }
 }
 

@@ -90,11 +90,12 @@ TEST_P(GpuAttentionFold, FoldedMergeEqualsMergeKernelBitForBit) {
           const StepOut got = run(true, fusions);
           EXPECT_EQ(got.attn, want.attn) << n << " tokens, " << TypeName(type) << ", fusions "
                                          << fusions << ", run " << rep;
-          // The projection at n <= kSmallBatchMax reads the quantized
-          // activations (folded or not); larger n run the GEMM on `attn`,
-          // whose K-split sums are not bit-reproducible between runs: every
-          // value written (the outputs start as NaN) and equal within rounding.
-          if (n <= gpu::kSmallBatchMax) {
+          // The projection on the small-batch kernels reads the quantized
+          // activations (folded or not); from kMmqMinTokens (MMQ) or past
+          // kSmallBatchMax a GEMM runs, whose K-split sums are not
+          // bit-reproducible between runs: every value written (the outputs
+          // start as NaN) and equal within rounding.
+          if (n <= gpu::kSmallBatchMax && !gpu::MatMulMmqTakes(type, w->data, q_dim, n)) {
             EXPECT_EQ(got.y, want.y) << n << " tokens, " << TypeName(type) << ", fusions "
                                      << fusions << ", run " << rep;
           } else {

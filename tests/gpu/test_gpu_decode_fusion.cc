@@ -1,6 +1,7 @@
 // Batch-1 decode fusions that fold small ops into a matvec's epilogue
 // (GpuBackend::kFuseMatVecRopeKv): results must be bit for bit those of the
 // separate kernels (the Q/K/V group matvec, then RoPE + KV store).
+#include <cmath>
 #include <cstring>
 
 #include "tests/gpu/gpu_test_util.h"
@@ -120,6 +121,85 @@ TEST(GpuDecodeFusion, MatVecRopeKvBitIdenticalToSeparateKernels) {
     }
   }
   gpu::SetMatVecConfig(saved);
+  gpu->SetFusions(GpuBackend::kDefaultFusions);
+}
+
+// The MMQ groups of a batched step (Add + RMSNorm -> Q, K (Q4_K) and V (Q6_K,
+// a second group on the same x); SwiGLU -> down) with the GEMM outputs zeroed
+// by the producer of their input (GpuBackend::SetProducerZeroing) and by the
+// GEMM's own zeroing kernel: bit for bit the same results. Two K splits, so
+// the atomics add two partial sums to zero in either order (the same float).
+// The outputs start as garbage, so a zero missing on either side shows; the
+// step runs three times with zeroing on (the first learns which groups split
+// K) and the producers must have zeroed some groups.
+TEST(GpuDecodeFusion, ProducerZeroingMatchesGemmZeroing) {
+  RF_REQUIRE_GPU(gpu);
+  if (!gpu::MatMulMmqSupported(GgmlType::Q4_K) || !gpu::MatMulMmqSupported(GgmlType::Q6_K)) {
+    GTEST_SKIP() << "no int8 MMQ GEMM on this device";
+  }
+  std::mt19937 rng(std::random_device{}());
+  const gpu::GemmConfig saved = gpu::GetGemmConfig();
+  gpu::GemmConfig gc = saved;
+  gc.narrow = 3;  // MMQ
+  gc.splits = 2;
+  gpu::SetGemmConfig(gc);
+  const int dim = 768, kv = 256, ffn = 1280;
+  HostTensor wq = MakeTensor(rng, GgmlType::Q4_K, dim, dim), wk = MakeTensor(rng, GgmlType::Q4_K, kv, dim),
+             wv = MakeTensor(rng, GgmlType::Q6_K, kv, dim), wd = MakeTensor(rng, GgmlType::Q6_K, dim, ffn),
+             nw = MakeTensor(rng, GgmlType::F32, 1, dim);
+  std::vector<Weight> w;
+  for (HostTensor* t : {&wq, &wk, &wv, &wd, &nw}) {
+    auto l = gpu->LoadWeight(t->info);
+    ASSERT_TRUE(l.ok()) << l.status();
+    w.push_back(*l);
+  }
+  ASSERT_TRUE(gpu->InitKvCache(KvCacheShape{1, 1, 64, 16, 4}).ok());  // for BeginStep
+  for (int n : {8, 21, 32}) {
+    // Norm + Q8_K quantization fused (a fused producer zeroes) and not (the
+    // stand-alone quantization zeroes).
+    const unsigned unfused_norm = GpuBackend::kAllFusions & ~unsigned{GpuBackend::kFuseNormQuantizeKBatch};
+    for (unsigned fusions : {unsigned{GpuBackend::kAllFusions}, unfused_norm}) {
+      const auto x0 = RandomVec(rng, size_t(n) * dim, 2.0f), r0 = RandomVec(rng, size_t(n) * dim);
+      const auto g0 = RandomVec(rng, size_t(n) * ffn, 3.0f), u0 = RandomVec(rng, size_t(n) * ffn);
+      const std::vector<float> garbage(size_t(n) * dim, 1e3f);
+      auto run = [&](bool zeroing, std::vector<std::vector<float>>* out) {
+        gpu->SetFusions(fusions);
+        gpu->SetProducerZeroing(zeroing);
+        Buf x(gpu.get(), x0), r(gpu.get(), r0), h(gpu.get(), size_t(n) * dim), g(gpu.get(), g0), u(gpu.get(), u0);
+        Buf q(gpu.get(), garbage), k(gpu.get(), garbage), v(gpu.get(), garbage), d(gpu.get(), garbage);
+        ASSERT_TRUE(gpu->BeginStep(OneToken(0)).ok());  // no attention: any step metadata
+        gpu->Add(x.p, r.p, int64_t(n) * dim);
+        gpu->RmsNorm(x.p, w[4], h.p, n, dim, 1e-5f);
+        gpu->MatMul(w[0], h.p, q.p, n);
+        gpu->MatMul(w[1], h.p, k.p, n);
+        gpu->MatMul(w[2], h.p, v.p, n);
+        gpu->SwiGLU(g.p, u.p, g.p, int64_t(n) * ffn);
+        gpu->MatMul(w[3], g.p, d.p, n);
+        ASSERT_TRUE(gpu->Synchronize().ok());
+        out->clear();
+        for (Buf* b : {&x, &h, &q, &k, &v, &g, &d}) out->push_back(b->Get());
+        out->at(3).resize(size_t(n) * kv);
+        out->at(4).resize(size_t(n) * kv);
+      };
+      std::vector<std::vector<float>> ref, got;
+      run(false, &ref);
+      const std::string what = "n " + std::to_string(n) + " fusions " + std::to_string(fusions);
+      const int before = gpu->producer_zeroed_groups();
+      for (int rep = 0; rep < 3; ++rep) {
+        run(true, &got);
+        for (size_t i = 0; i < ref.size(); ++i) {
+          EXPECT_TRUE(SameBits(ref[i], got[i])) << what << " rep " << rep << " buffer " << i;
+        }
+      }
+      // Q/K, V and down each split K: zeroed by their producers in reps 1 and 2.
+      EXPECT_GE(gpu->producer_zeroed_groups() - before, 6) << what;
+      for (const auto& b : got) {
+        for (float f : b) ASSERT_TRUE(std::isfinite(f)) << what;
+      }
+    }
+  }
+  gpu::SetGemmConfig(saved);
+  gpu->SetProducerZeroing(true);
   gpu->SetFusions(GpuBackend::kDefaultFusions);
 }
 

@@ -37,8 +37,9 @@ TEST_P(GpuMmq, MatchesCpuInt8Reference) {
     std::vector<int> ns;
   };
   const std::vector<Shape> shapes = {
-      {{333, 128, 40}, 256, {1, 5, 8, 9, 16, 17, 31, 32, 33, 64, 96, 100, 128}},
-      {{200, 1000}, 4096, {5, 9, 16, 17, 31, 32, 33, 64, 96, 100, 128}},
+      {{333, 128, 40}, 256, {1, 3, 4, 5, 8, 9, 16, 17, 31, 32, 33, 64, 96, 100, 128}},
+      {{200, 1000}, 4096, {3, 5, 9, 16, 17, 31, 32, 33, 64, 96, 100, 128}},
+      {{259}, 1024, {4, 33, 65}},
       {{130}, 14336, {7, 9, 33, 128}},
   };
   const gpu::GemmConfig saved = gpu::GetGemmConfig();
@@ -170,9 +171,9 @@ TEST(GpuMmqBackend, DecodeStepMatchesV5AndCpu) {
   const int vocab = models[0]->config().n_vocab;
   std::mt19937 rng(std::random_device{}());
   std::uniform_int_distribution<int32_t> tok(3, vocab - 1);
-  // 32 sequences: MMQ against v5; 6 (a small batch MMQ takes from
+  // 32 sequences: MMQ against v5; 6 and 3 (small batches MMQ takes from
   // gpu::kMmqMinTokens): MMQ against the small-batch kernels (narrow 1: no MMQ).
-  for (const int seqs : {kSeqs, 6}) {
+  for (const int seqs : {kSeqs, 6, gpu::kMmqMinTokens}) {
     StepBatch batch;
     for (int s = 0; s < seqs; ++s) {
       BatchSeq q;

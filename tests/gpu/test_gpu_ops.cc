@@ -9,6 +9,7 @@
 #include <numeric>
 
 #include "engine/common/fp16.h"
+#include "kernels/act_quant_launch.h"
 #include "tests/gpu/gpu_test_util.h"
 
 namespace rocmforge::gputest {
@@ -289,9 +290,12 @@ TEST(GpuOps, FusedNormQuantizeMatchesCpu) {
   ForEachQuantCase({{GgmlType::Q8_0, {96, 352, 4096, 8192}}, {GgmlType::Q4_K, {256, 768, 4096, 8192}}},
                    [&](GgmlType type, int dim, int n) {
     ASSERT_TRUE(gpu::RmsNormQuantizeSupported(type, dim));
-    for (bool add : {false, true}) {
+    for (int variant = 0; variant < 4; ++variant) {  // {plain, add} x {8-per-lane, register kernel}
+      const bool add = variant % 2 == 1;
+      gpu::SetRmsNormQuantRunLayout(variant < 2);
       const std::string what = std::string(TypeName(type)) + (add ? " add" : "") + " dim " +
-                               std::to_string(dim) + " n " + std::to_string(n);
+                               std::to_string(dim) + " n " + std::to_string(n) +
+                               (variant < 2 ? "" : " register kernel");
       HostTensor w = MakeTensor(rng, GgmlType::F32, 1, dim);
       auto wg = gpu->LoadWeight(w.info);
       auto wc = cpu->LoadWeight(w.info);
@@ -314,6 +318,7 @@ TEST(GpuOps, FusedNormQuantizeMatchesCpu) {
       EXPECT_LE(RelErr(out, oc.Get()), 1e-5) << what;
       ExpectSameQuantization(type, out, n, dim, xq.Get<HostActQ8>(), what);
     }
+    gpu::SetRmsNormQuantRunLayout(false);  // the default
   });
 }
 
@@ -336,6 +341,95 @@ TEST(GpuOps, FusedSwiGLUQuantizeMatchesCpu) {
     EXPECT_LE(RelErr(out, gc.Get()), 1e-5) << what;
     ExpectSameQuantization(type, out, n, cols, xq.Get<HostActQ8>(), what);
   });
+}
+
+// The activation quantization alone (LaunchQuantizeActivation: 8 values per
+// lane where the array is 16-byte aligned and whole slices / groups, else one
+// value per thread) and with zeroing (LaunchQuantizeActivationZeroing): the
+// CPU reference's integers and scales, and the spans zeroed.
+TEST(GpuOps, QuantizeActivationMatchesCpu) {
+  RF_REQUIRE_GPU(gpu);
+  std::mt19937 rng(std::random_device{}());
+  ForEachQuantCase({{GgmlType::Q8_0, {96, 352, 4096}}, {GgmlType::Q4_K, {256, 768, 14336}}},
+                   [&](GgmlType type, int cols, int n) {
+    const int64_t total = int64_t(n) * cols;
+    const auto x = RandomVec(rng, size_t(total) + 4, 2.0f);
+    Buf xg(gpu.get(), x);
+    for (int offset : {0, 1}) {  // 1: a misaligned array takes the per-value kernel
+      const std::string what = std::string(TypeName(type)) + " cols " + std::to_string(cols) + " n " +
+                               std::to_string(n) + " offset " + std::to_string(offset);
+      DevBytes xq(gpu.get(), size_t(total) / 32 * sizeof(HostActQ8));
+      gpu::LaunchQuantizeActivation(type, xg.p + offset, total, xq.p, gpu->stream());
+      const std::vector<float> in(x.begin() + offset, x.begin() + offset + total);
+      ExpectSameQuantization(type, in, n, cols, xq.Get<HostActQ8>(), what);
+    }
+    ASSERT_TRUE(gpu::QuantizeZeroingSupported(type, xg.p, total));
+    Buf z0(gpu.get(), RandomVec(rng, 1000)), z1(gpu.get(), RandomVec(rng, 37));
+    gpu::ZeroSpans z;
+    z.p[0] = z0.p, z.count[0] = 1000, z.p[1] = z1.p, z.count[1] = 37, z.n = 2;
+    DevBytes xq(gpu.get(), size_t(total) / 32 * sizeof(HostActQ8));
+    gpu::LaunchQuantizeActivationZeroing(type, xg.p, total, xq.p, z, gpu->stream());
+    const std::string what = std::string(TypeName(type)) + " zeroing cols " + std::to_string(cols);
+    ExpectSameQuantization(type, std::vector<float>(x.begin(), x.begin() + total), n, cols, xq.Get<HostActQ8>(),
+                           what);
+    EXPECT_EQ(z0.Get(), std::vector<float>(1000, 0.0f)) << what;
+    EXPECT_EQ(z1.Get(), std::vector<float>(37, 0.0f)) << what;
+  });
+}
+
+// The zeroing variants of the fused producers: the same outputs as without
+// (bit for bit) and the spans zeroed.
+TEST(GpuOps, FusedProducersZeroSpans) {
+  RF_REQUIRE_GPU(gpu);
+  std::mt19937 rng(std::random_device{}());
+  const gpu::Stream st = gpu->stream();
+  for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_K}) {
+    for (int n : {1, 5, 32}) {
+      const int dim = type == GgmlType::Q8_0 ? 352 : 768;
+      const std::string what = std::string(TypeName(type)) + " n " + std::to_string(n);
+      const size_t total = size_t(n) * dim;
+      const auto x0 = RandomVec(rng, total, 2.0f), r0 = RandomVec(rng, total), w0 = RandomVec(rng, dim);
+      Buf w(gpu.get(), w0), r(gpu.get(), r0);
+      std::vector<float> outs[2][2];
+      std::vector<HostActQ8> qs[2];
+      for (int zeroing = 0; zeroing < 2; ++zeroing) {
+        Buf x(gpu.get(), x0), out(gpu.get(), total), z0(gpu.get(), RandomVec(rng, 3000)),
+            z1(gpu.get(), RandomVec(rng, 514));
+        DevBytes xq(gpu.get(), total / 32 * sizeof(HostActQ8));
+        ASSERT_TRUE(gpu::RmsNormQuantizeZeroingSupported(x.p, r.p, w.p, out.p));
+        gpu::ZeroSpans z;
+        z.p[0] = z0.p, z.count[0] = 3000, z.p[1] = z1.p + 1, z.count[1] = 513, z.n = 2;  // the second misaligned
+        if (zeroing == 1) {
+          gpu::LaunchAddRmsNormQuantizeZeroing(x.p, r.p, w.p, out.p, n, dim, 1e-5f, type, xq.p, z, st);
+          EXPECT_EQ(z0.Get(), std::vector<float>(3000, 0.0f)) << what;
+          const std::vector<float> z1v = z1.Get();
+          EXPECT_EQ(std::vector<float>(z1v.begin() + 1, z1v.end()), std::vector<float>(513, 0.0f)) << what;
+        } else {
+          gpu::LaunchAddRmsNormQuantize(x.p, r.p, w.p, out.p, n, dim, 1e-5f, type, xq.p, st);
+        }
+        outs[zeroing][0] = x.Get();
+        outs[zeroing][1] = out.Get();
+        qs[zeroing] = xq.Get<HostActQ8>();
+      }
+      EXPECT_EQ(outs[0][0], outs[1][0]) << what;
+      EXPECT_EQ(outs[0][1], outs[1][1]) << what;
+      EXPECT_EQ(std::memcmp(qs[0].data(), qs[1].data(), qs[0].size() * sizeof(HostActQ8)), 0) << what;
+      // SwiGLU + quantization with zeroing, in place as the model calls it.
+      const size_t ff = size_t(n) * 1280;
+      const auto g0 = RandomVec(rng, ff, 3.0f), u0 = RandomVec(rng, ff);
+      Buf ga(gpu.get(), g0), gb(gpu.get(), g0), u(gpu.get(), u0), zz(gpu.get(), RandomVec(rng, 999));
+      DevBytes qa(gpu.get(), ff / 32 * sizeof(HostActQ8)), qb(gpu.get(), ff / 32 * sizeof(HostActQ8));
+      ASSERT_TRUE(gpu::SwiGLUQuantizeZeroingSupported(type, gb.p, u.p, gb.p, int64_t(ff)));
+      gpu::ZeroSpans z;
+      z.p[0] = zz.p, z.count[0] = 999, z.n = 1;
+      gpu::LaunchSwiGLUQuantize(ga.p, u.p, ga.p, int64_t(ff), type, qa.p, st);
+      gpu::LaunchSwiGLUQuantizeZeroing(gb.p, u.p, gb.p, int64_t(ff), type, qb.p, z, st);
+      EXPECT_EQ(ga.Get(), gb.Get()) << what;
+      const auto qva = qa.Get<HostActQ8>(), qvb = qb.Get<HostActQ8>();
+      EXPECT_EQ(std::memcmp(qva.data(), qvb.data(), qva.size() * sizeof(HostActQ8)), 0) << what;
+      EXPECT_EQ(zz.Get(), std::vector<float>(999, 0.0f)) << what;
+    }
+  }
 }
 
 // The fused RoPE + KV store kernel against RoPE and StoreKv run separately

@@ -130,8 +130,13 @@ size_t GpuBackend::AvailableMemoryBytes() const {
 }
 
 std::vector<int32_t> GpuBackend::StepTokenSizes() const {
-  // Steps of 9..128 tokens run the GEMMs in token tiles of 16, 32, 64 and 128
-  // (kernels/matmul_mma*.hip); from 192 the dense path grows smoothly with n.
+  // Steps of 5..128 tokens run the int8 GEMM in token tiles (kernels/matmul_mmq.hip):
+  // one of 16, 32 or 64 tokens, then two (Q4_K: three of 32 up to 96); the step
+  // time jumps just past 32 and 64 (H100, 32 decodes + k prefill tokens: 32 ->
+  // 6.1 ms, 48 -> 7.9, 64 -> 8.1, 80 -> 10.9, 96 -> 11.2, 112 -> 12.1, 128 ->
+  // 12.3). 96 is left out on purpose: the scheduler fills a step to the next
+  // size, and 128 tokens cost 10% more than 96 for a third more work. From 192
+  // the dense path grows smoothly with n.
   if (!gpu::MatMulMmaAvailable()) return {};
   return {gpu::kSmallBatchMax, 16, 32, 64, 128};
 }
@@ -187,6 +192,7 @@ absl::StatusOr<Weight> GpuBackend::LoadWeight(const gguf::TensorInfo& t) {
     dense_max_cols_ = std::max(dense_max_cols_, cols);
     const size_t wb = gpu::MatMulDenseWeightBytes(t.type, rows, cols);
     if (wb > dense_w16_cap_) RF_RETURN_IF_ERROR(Grow(&dense_w16_, &dense_w16_cap_, wb));
+    dense_resident_bytes_ += wb;
   }
   Weight w;
   w.type = t.type;
@@ -318,9 +324,20 @@ void GpuBackend::MatMul(const Weight& w, const float* x, float* y, int n) {
         // runs before the group: a held op emits the open group first when
         // it launches, so the two must never be held together. For MMQ the
         // producer quantizes x in its own pass where it can (as at n <= 8).
-        if (!mmq || !EmitHeldFusedWithQuantize(type, x, n, cols, scratch)) {
+        // With producer zeroing the producer (norm / SwiGLU + quantization,
+        // or the quantization) launches with the group instead, which knows
+        // every part's output by then (EmitGemmGroup).
+        const bool defer = mmq && producer_zeroing_ && !held_attn_.valid;
+        if (defer && HeldFusesWithQuantize(type, x, n, cols)) {
+          group_held_ = held_;
+          held_.kind = HeldOp::kNone;
           EmitHeld();
-          if (mmq) {
+          group_producer_ = GroupProducer::kFused;
+        } else if (!mmq || !EmitHeldFusedWithQuantize(type, x, n, cols, scratch)) {
+          EmitHeld();
+          if (defer) {
+            group_producer_ = GroupProducer::kQuantize;
+          } else if (mmq) {
             Enqueue(Sig(42, type, x, n, cols, scratch), [=] {
               gpu::LaunchQuantizeActivation(type, x, static_cast<int64_t>(n) * cols, scratch, st);
             });
@@ -384,13 +401,43 @@ void GpuBackend::EmitGemmGroup() {
   if (gemm_group_.n_parts == 0) return;
   const GemmGroup g = gemm_group_;
   gemm_group_.n_parts = 0;  // before Enqueue, which emits an open group first
+  const GroupProducer producer = group_producer_;
+  group_producer_ = GroupProducer::kNone;
   const gpu::Stream st = stream_;
   std::string sig = Sig(40, g.type, g.cols, g.x, g.n, g.n_parts);
   for (int i = 0; i < g.n_parts; ++i) sig += Sig(41, g.parts[i].w, g.parts[i].y, g.parts[i].rows);
   if (g.xq != nullptr) {
     sig += Sig(43, g.xq);
-    Enqueue(std::move(sig),
-            [=] { gpu::LaunchMatMulMmqGroup(g.type, g.cols, g.xq, g.n, g.parts, g.n_parts, st); });
+    gpu::ZeroSpans z;
+    if (producer != GroupProducer::kNone) {
+      const auto it = group_splits_.find(sig);
+      if (it != group_splits_.end() && it->second) z = GroupZeroSpans(g, producer == GroupProducer::kFused);
+      producer_zeroed_groups_ += z.n > 0;
+      void* const xq = const_cast<void*>(g.xq);
+      if (producer == GroupProducer::kFused) {
+        EnqueueFusedProducer(group_held_, g.type, xq, z);
+      } else {
+        const GgmlType type = g.type;
+        const float* x = g.x;
+        const int64_t total = static_cast<int64_t>(g.n) * g.cols;
+        Enqueue(Sig(42, type, x, g.n, g.cols, xq, z.n, z.p[0], z.p[1], z.p[2]), [=] {
+          if (z.n > 0) {
+            gpu::LaunchQuantizeActivationZeroing(type, x, total, xq, z, st);
+          } else {
+            gpu::LaunchQuantizeActivation(type, x, total, xq, st);
+          }
+        });
+      }
+    }
+    // Whether the GEMM split K (asked for zeroed outputs): remembered for the
+    // next launch of the same group.
+    bool* const split = &group_splits_[sig];
+    const int zeroed_parts = z.n > 0 ? g.n_parts : 0;
+    Enqueue(sig + Sig(44, zeroed_parts), [=] {
+      gpu::MarkOutputsZeroed(g.parts, zeroed_parts, g.n);
+      gpu::LaunchMatMulMmqGroup(g.type, g.cols, g.xq, g.n, g.parts, g.n_parts, st);
+      *split = gpu::ClearOutputsZeroed();
+    });
     return;
   }
   Enqueue(std::move(sig), [=] { gpu::LaunchMatMulMmaGroup(g.type, g.cols, g.x, g.n, g.parts, g.n_parts, st); });

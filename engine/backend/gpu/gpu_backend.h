@@ -24,6 +24,7 @@
 
 #include "engine/backend/backend.h"
 #include "kernels/gpu_api.h"
+#include "kernels/act_quant_launch.h"
 
 namespace rocmforge {
 
@@ -98,6 +99,15 @@ class GpuBackend final : public Backend {
   // grouped GEMM (default) or one launch each (for tests and benchmarks).
   void SetGemmGrouping(bool on);
   bool gemm_grouping() const { return gemm_grouping_; }
+  // Whether the producer of an MMQ GEMM group's input (quantization, RMSNorm +
+  // quantization, SwiGLU + quantization) launches with the group and also
+  // zeroes the outputs of a GEMM that splits K, instead of a zeroing kernel
+  // before the GEMM (kernels/act_quant_launch.h; on by default). The same
+  // integers either way; with K splits the float sums are atomics' as before.
+  void SetProducerZeroing(bool on);
+  bool producer_zeroing() const { return producer_zeroing_; }
+  // MMQ group launches whose producer zeroed the outputs (for tests).
+  int producer_zeroed_groups() const { return producer_zeroed_groups_; }
   int graphs_captured() const { return graphs_captured_; }
   int graphs_replayed() const { return graphs_replayed_; }
 
@@ -151,6 +161,7 @@ class GpuBackend final : public Backend {
   void* dense_x16_ = nullptr;
   size_t dense_x16_cap_ = 0;
   int64_t dense_max_cols_ = 0;
+  size_t dense_resident_bytes_ = 0;  // every dense-path weight's f16 copy (UseSpareMemory)
   gpu::DenseScratch DenseScratchFor(GgmlType type, const void* w, int64_t rows, int64_t cols, int n);
   void* attn_scratch_ = nullptr;
   size_t attn_scratch_cap_ = 0;
@@ -254,6 +265,27 @@ class GpuBackend final : public Backend {
     float eps = 0.0f;
   };
   HeldOp held_;
+  // The producer of the open MMQ group's x while producer zeroing is on,
+  // launched by EmitGemmGroup just before the GEMM: kQuantize (x's plain
+  // quantization) or kFused (group_held_, a norm or SwiGLU, + quantization).
+  // It zeroes the parts' outputs when the group's GEMM split K the last time
+  // it ran (group_splits_, by group signature; a wrong guess costs time, never
+  // results: unzeroed outputs are zeroed by the GEMM launch as before).
+  enum class GroupProducer { kNone, kQuantize, kFused };
+  GroupProducer group_producer_ = GroupProducer::kNone;
+  HeldOp group_held_;
+  bool producer_zeroing_ = true;
+  int producer_zeroed_groups_ = 0;
+  std::unordered_map<std::string, bool> group_splits_;
+  // Whether the held norm / SwiGLU (not attention) can launch fused with x's
+  // quantization for `type` (what EmitHeldFusedWithQuantize would do).
+  bool HeldFusesWithQuantize(GgmlType type, const float* x, int n, int64_t cols) const;
+  // Enqueues held op h fused with the quantization (and zeroing, zero.n > 0).
+  void EnqueueFusedProducer(const HeldOp& h, GgmlType type, void* xq, const gpu::ZeroSpans& zero);
+  // The outputs of group g for its producer to zero (group_held_ when fused,
+  // else x's quantization); none where a span would overlap what the producer
+  // reads or writes, or the producer's arrays do not suit its zeroing kernel.
+  gpu::ZeroSpans GroupZeroSpans(const GemmGroup& g, bool fused) const;
   struct HeldAttention {
     bool valid = false;
     const float* q = nullptr;
@@ -313,6 +345,12 @@ class GpuBackend final : public Backend {
   // step 6.43 ms on vs 6.19-6.23 off): one 512-thread block per row does the Q8_K
   // group reductions, 32 blocks for the 132 SMs, where the stand-alone quantize
   // kernel spreads them.
+  // Re-measured with the 8-values-per-lane RMSNorm + quantize kernel
+  // (kernels/rmsnorm.hip, RmsNormQuantKernel; H100, 2026-11-26 11:05 UTC):
+  // still slower, both stay off. tg128 Q4_K_M +32 328.2-328.9 vs +0
+  // 340.1-340.3 tok/s; 32-decode step with kFuseNormQuantizeKBatch 6.73-6.74 ms
+  // vs 6.60-6.64 off: one 512-thread block per row stays a longer serial chain
+  // than the norm + a many-block quantize kernel overlapped by PDL.
   static constexpr unsigned kDefaultFusions = kAllFusions & ~kFuseNormQuantizeK & ~kFuseNormQuantizeKBatch;
   void SetFusions(unsigned mask);
   unsigned fusions() const { return fusions_; }
@@ -352,11 +390,34 @@ class GpuBackend final : public Backend {
   // Defaults: the three measured faster on the H100 (pp512 of the
   // Llama-3-8B-shaped model, same run, all off -> on: Q4_K_M 12442 -> 13900
   // tok/s, Q8_0 12245 -> 14074).
+  // - fuse_gate_up_swiglu (with any of the first three): two dense matmuls
+  //   of one type and shape reading the same x (gate, up) followed by
+  //   SwiGLU(their outputs) run as ONE GEMM over the two matrices' rows
+  //   interleaved (gpu::LaunchDequantizeF16Pair; the resident f16 copy and
+  //   the side-stream dequantization the same way) with SwiGLU in its
+  //   epilogue (gpu::LaunchGemmF16SwiGLU), which also writes the result as
+  //   f16 for the next dense matmul (the down projection): no SwiGLU kernel,
+  //   no f16 conversion. The two matmuls are held until the next op shows
+  //   whether SwiGLU follows (otherwise they launch unchanged). Same sums,
+  //   same SwiGLU expression: bit for bit the unfused outputs.
+  //   Off by default: on the H100 (2026-11-26 ~11:08 UTC, pp512 of the
+  //   Llama-3-8B-shaped model, one call, off / on / on + unwritten) Q4_K_M
+  //   13520 / 13850 / 13733 tok/s, Q8_0 13810 / 13598 / 13641: a wash while
+  //   the weights are dequantized per forward (the interleaved pair's
+  //   dequantization has only the short O projection's GEMM to hide behind).
+  //   With resident f16 weights (SetDenseResidentF16) + 224 tiles it pays:
+  //   Q4_K_M 15636 -> 16791 tok/s (16928 unwritten), Q8_0 15791 -> 16764
+  //   (16953), i.e. ~31% of the 763 TFLOP/s fp16 peak.
+  // - fused_gate_up_unwritten (with the fusion): the fused GEMM does not write
+  //   the gate and up outputs (only SwiGLU's out): for callers that, like the
+  //   Llama FFN, never read them after SwiGLU; by default they are written.
   struct DensePrefillOptions {
     bool reuse_x16 = true;
     bool f16_producers = true;
     bool overlap_dequant = true;
     bool dense_small_q4k = false;
+    bool fuse_gate_up_swiglu = false;
+    bool fused_gate_up_unwritten = false;
   };
   void SetDensePrefill(const DensePrefillOptions& o);
   const DensePrefillOptions& dense_prefill() const { return dense_opts_; }
@@ -366,6 +427,7 @@ class GpuBackend final : public Backend {
     int64_t f16_produced = 0;     // conversions skipped: producer wrote f16
     int64_t prefetch_hits = 0;    // dense matmuls whose weights a side stream had dequantized
     int64_t prefetch_misses = 0;  // overlap on, weights dequantized in line
+    int64_t swiglu_fused = 0;     // gate + up + SwiGLU run as one GEMM (fuse_gate_up_swiglu)
   };
   const DensePrefillStats& dense_prefill_stats() const { return dense_stats_; }
 
@@ -408,6 +470,10 @@ class GpuBackend final : public Backend {
     size_t w16b_cap = 0;
     gpu::Stream gemm = nullptr;  // high priority
     gpu::Event before_gemm = nullptr, after_gemm = nullptr, side_done = nullptr;
+    // f16 output of the fused gate / up + SwiGLU GEMM: the down projection's
+    // input (dense_x16_ holds the GEMM's own input meanwhile).
+    void* x16b = nullptr;
+    size_t x16b_cap = 0;
     ~DenseOverlapRes();
   };
   DenseOverlapRes dense_ovl_;
@@ -420,6 +486,42 @@ class GpuBackend final : public Backend {
   size_t loaded_weights_n_ = 0;
   bool DenseOverlapReady();
   void* DenseW16(int buf) const { return buf == 0 ? dense_w16_ : dense_ovl_.w16b; }
+  // fuse_gate_up_swiglu: dense_pf_ is the gate of an interleaved pair whose
+  // up is this (null: a single matrix); dense_pairs_ maps each gate fused so
+  // far to its up (the fork dequantizes the pair).
+  const void* dense_pf_pair_ = nullptr;
+  std::unordered_map<const void*, const void*> dense_pairs_;
+  // One dense GEMM with its weights' f16 source (resident, side-stream hit,
+  // or dequantized now) and the fork of the next one's dequantization: w_up
+  // non-null = the fused gate / up + SwiGLU GEMM (out, out16, gate, up).
+  struct DenseGemmJob {
+    GgmlType type = GgmlType::F32;
+    const void* w = nullptr;
+    const void* w_up = nullptr;
+    int64_t rows = 0, cols = 0;  // of one matrix
+    const uint16_t* x16 = nullptr;
+    float* y = nullptr;
+    int n = 0;
+    bool prepared = false;  // DenseScratch::operands_prepared
+    bool overlap = false;
+    uint16_t* out16 = nullptr;
+    float* gate = nullptr;
+    float* up = nullptr;
+  };
+  void EnqueueDenseGemm(const DenseGemmJob& j);
+  // Dense matmuls held for the fusion: a gate candidate, then its up.
+  struct HeldDense {
+    int count = 0;
+    DenseGemmJob parts[2];
+    const float* x = nullptr;
+  };
+  HeldDense held_dense_;
+  void EmitHeldDense();
+  // SwiGLU over the outputs of the held pair: the fused GEMM; false if not.
+  bool FuseHeldGateUpSwiGLU(const float* gate, const float* up, float* out, int64_t total);
+  // Room for a fused pair of rows x cols at n tokens (grows the f16 weight
+  // buffers to twice a matrix and the f16 output; may flush).
+  bool DensePairRoom(GgmlType type, int64_t rows, int64_t cols, int n);
 
  public:
   // Off by default: the dense path keeps the f16 copy of every weight it
@@ -432,10 +534,17 @@ class GpuBackend final : public Backend {
   // path ~13900 / ~14000 in the same run); with 128 x 224 GEMM tiles
   // (gpu::DenseTileConfig::tile224 = 1) 16011 / 16177.
   void SetDenseResidentF16(bool on);
+  // Spare memory (after the KV pool) holds the resident f16 copies when all of
+  // them fit (dense_resident_bytes_, ~14 GB for Llama-3-8B); then prefill also
+  // runs gate / up / SwiGLU as one GEMM and 128 x 224 tiles, the combination
+  // that pays with resident weights (H100, 2026-11-26 11:08 UTC: pp512 Q4_K_M
+  // 16791 tok/s, Q8_0 16764, ~31% of the fp16 peak; ~26% without).
+  size_t UseSpareMemory(size_t spare_bytes) override;
 
  private:
   struct DenseResident {  // freed with the backend
     std::unordered_map<const void*, void*> w16;
+    std::unordered_map<const void*, void*> pair16;  // gate -> interleaved gate / up copy
     bool on = false, failed = false;
     void Clear();
     ~DenseResident() { Clear(); }
@@ -444,6 +553,8 @@ class GpuBackend final : public Backend {
   // The resident f16 copy of w (dequantized now, on the main stream, if new);
   // nullptr when resident copies are off or out of memory.
   const uint16_t* DenseResidentW16(GgmlType type, const void* w, int64_t rows, int64_t cols);
+  // The same for an interleaved gate / up pair (keyed by the gate).
+  const uint16_t* DenseResidentPairW16(GgmlType type, const void* gate, const void* up, int64_t rows, int64_t cols);
 };
 
 // Backend on a given device (CreateGpuBackend() uses device 0).

@@ -28,6 +28,7 @@ void GpuBackend::SetFusions(unsigned mask) {
 }
 
 void GpuBackend::EmitHeld() {
+  EmitHeldDense();  // held dense matmuls (gate / up fusion) were issued before anything held now
   EmitHeldOp();
   if (ropes_after_group_) {
     // RoPEs held behind the open Q/K/V group (kFuseMatVecRopeKv) that did
@@ -114,9 +115,16 @@ bool GpuBackend::EmitHeldFusedWithQuantize(GgmlType type, const float* x, int n,
             });
     return true;
   }
+  if (!HeldFusesWithQuantize(type, x, n, cols)) return false;
   const HeldOp h = held_;
+  held_.kind = HeldOp::kNone;
+  EnqueueFusedProducer(h, type, xq, gpu::ZeroSpans{});
+  return true;
+}
+
+bool GpuBackend::HeldFusesWithQuantize(GgmlType type, const float* x, int n, int64_t cols) const {
+  const HeldOp& h = held_;
   if (h.kind == HeldOp::kNone || h.out != x || h.total != static_cast<int64_t>(n) * cols) return false;
-  const gpu::Stream st = stream_;
   if (h.kind == HeldOp::kRmsNorm || h.kind == HeldOp::kAddRmsNorm) {
     // Q8_K rule: at batch 1 its 256-wide group reductions sit in the one
     // block of the norm (a loss, see kFuseNormQuantizeK); a batch's rows are
@@ -124,28 +132,78 @@ bool GpuBackend::EmitHeldFusedWithQuantize(GgmlType type, const float* x, int n,
     const unsigned bit = gpu::ActivationRule(type) != 2 ? kFuseNormQuantize
                          : h.n == 1                     ? kFuseNormQuantizeK
                                                         : kFuseNormQuantizeKBatch;
-    if ((fusions_ & bit) == 0 || h.dim != cols || !gpu::RmsNormQuantizeSupported(type, h.dim)) return false;
-    held_.kind = HeldOp::kNone;
-    if (h.kind == HeldOp::kRmsNorm) {
-      Enqueue(Sig(16, h.x, h.w, h.out, h.n, h.dim, h.eps, type, xq), [=] {
-        gpu::LaunchRmsNormQuantize(h.x, h.w, h.out, h.n, h.dim, h.eps, type, xq, st);
-      });
-    } else {
-      Enqueue(Sig(17, h.x, h.y, h.w, h.out, h.n, h.dim, h.eps, type, xq), [=] {
-        gpu::LaunchAddRmsNormQuantize(h.x, h.y, h.w, h.out, h.n, h.dim, h.eps, type, xq, st);
-      });
-    }
-    return true;
+    return (fusions_ & bit) != 0 && h.dim == cols && gpu::RmsNormQuantizeSupported(type, h.dim);
   }
   if (h.kind == HeldOp::kSwiGLU) {
     const int64_t group = gpu::ActivationRule(type) == 2 ? 256 : 32;
-    if ((fusions_ & kFuseSwiGLUQuantize) == 0 || h.total % group != 0) return false;
-    held_.kind = HeldOp::kNone;
-    Enqueue(Sig(18, h.x, h.y, h.out, h.total, type, xq),
-            [=] { gpu::LaunchSwiGLUQuantize(h.x, h.y, h.out, h.total, type, xq, st); });
-    return true;
+    return (fusions_ & kFuseSwiGLUQuantize) != 0 && h.total % group == 0;
   }
   return false;
+}
+
+void GpuBackend::EnqueueFusedProducer(const HeldOp& h, GgmlType type, void* xq, const gpu::ZeroSpans& z) {
+  const gpu::Stream st = stream_;
+  std::string zsig;
+  if (z.n > 0) zsig = Sig(21, z.n, z.p[0], z.p[1], z.p[2], z.count[0], z.count[1], z.count[2]);
+  // The norm kernel's layout is read at launch: part of what a graph captures.
+  zsig += Sig(22, gpu::GetRmsNormQuantRunLayout());
+  if (h.kind == HeldOp::kRmsNorm) {
+    Enqueue(Sig(16, h.x, h.w, h.out, h.n, h.dim, h.eps, type, xq) + zsig, [=] {
+      if (z.n > 0) {
+        gpu::LaunchRmsNormQuantizeZeroing(h.x, h.w, h.out, h.n, h.dim, h.eps, type, xq, z, st);
+      } else {
+        gpu::LaunchRmsNormQuantize(h.x, h.w, h.out, h.n, h.dim, h.eps, type, xq, st);
+      }
+    });
+  } else if (h.kind == HeldOp::kAddRmsNorm) {
+    Enqueue(Sig(17, h.x, h.y, h.w, h.out, h.n, h.dim, h.eps, type, xq) + zsig, [=] {
+      if (z.n > 0) {
+        gpu::LaunchAddRmsNormQuantizeZeroing(h.x, h.y, h.w, h.out, h.n, h.dim, h.eps, type, xq, z, st);
+      } else {
+        gpu::LaunchAddRmsNormQuantize(h.x, h.y, h.w, h.out, h.n, h.dim, h.eps, type, xq, st);
+      }
+    });
+  } else if (h.kind == HeldOp::kSwiGLU) {
+    Enqueue(Sig(18, h.x, h.y, h.out, h.total, type, xq) + zsig, [=] {
+      if (z.n > 0) {
+        gpu::LaunchSwiGLUQuantizeZeroing(h.x, h.y, h.out, h.total, type, xq, z, st);
+      } else {
+        gpu::LaunchSwiGLUQuantize(h.x, h.y, h.out, h.total, type, xq, st);
+      }
+    });
+  }
+}
+
+gpu::ZeroSpans GpuBackend::GroupZeroSpans(const GemmGroup& g, bool fused) const {
+  const gpu::ZeroSpans none;
+  const HeldOp& h = group_held_;
+  const int64_t total = static_cast<int64_t>(g.n) * g.cols;
+  if (fused) {
+    const bool add = h.kind == HeldOp::kAddRmsNorm;
+    const bool ok = h.kind == HeldOp::kSwiGLU
+                        ? gpu::SwiGLUQuantizeZeroingSupported(g.type, h.x, h.y, h.out, h.total)
+                        : gpu::RmsNormQuantizeZeroingSupported(h.x, add ? h.y : nullptr, h.w, h.out);
+    if (!ok) return none;
+  } else if (!gpu::QuantizeZeroingSupported(g.type, g.x, total)) {
+    return none;
+  }
+  gpu::ZeroSpans z;
+  for (int i = 0; i < g.n_parts && i < gpu::ZeroSpans::kMax; ++i) {
+    float* const y = g.parts[i].y;
+    const int64_t count = static_cast<int64_t>(g.n) * g.parts[i].rows;
+    const bool clash = fused ? Overlap(y, count, h.x, h.total) || Overlap(y, count, h.out, h.total) ||
+                                   (h.y != nullptr && Overlap(y, count, h.y, h.total))
+                             : Overlap(y, count, g.x, total);
+    if (clash) return none;
+    z.p[z.n] = y;
+    z.count[z.n++] = count;
+  }
+  return g.n_parts <= gpu::ZeroSpans::kMax ? z : none;
+}
+
+void GpuBackend::SetProducerZeroing(bool on) {
+  EmitHeld();
+  producer_zeroing_ = on;
 }
 
 void GpuBackend::EmitHeldRopes() {
@@ -189,6 +247,9 @@ void GpuBackend::AddRmsNorm(float* x, const float* residual, const Weight& w, fl
 
 void GpuBackend::SwiGLU(const float* gate, const float* up, float* out, int64_t n) {
   DropActivationCache();
+  // Held dense gate / up matmuls of these outputs: one GEMM with SwiGLU in its
+  // epilogue (gpu_backend_dense.cc).
+  if (FuseHeldGateUpSwiGLU(gate, up, out, n)) return;
   HoldOp(HeldOp{HeldOp::kSwiGLU, const_cast<float*>(gate), up, nullptr, out, 0, 0, n, 0.0f});
 }
 
