@@ -33,6 +33,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstdio>
+#include <functional>
 #include <filesystem>
 #include <random>
 #include <string>
@@ -805,17 +806,26 @@ int main(int argc, char** argv) {
   // PDL / matvec sweeps, no run without graphs).
   const bool quick = std::getenv("RF_DECODE_QUICK") != nullptr;
   {
-    const bool fold_saved = gpu::GetAttentionMergeFold();
-    std::printf("tg128 with graphs, default fusions, attention merge fold off / on (tok/s):");
-    for (int rep = 0; rep < 2; ++rep) {
-      for (bool fold : {false, true}) {
-        gpu::SetAttentionMergeFold(fold);
-        double t = 0.0;
-        if (auto st = tg128(true, GpuBackend::kDefaultFusions, &t); !st.ok()) return Fail(st);
-        std::printf(" %s %.1f;", fold ? "on" : "off", 128.0 / t);
+    // tg128 (graphs, default fusions) under a setting off (name0) and on
+    // (name1), alternating, two repeats each; `set` switches it.
+    auto off_on = [&](const char* title, const char* name0, const char* name1,
+                      const std::function<void(bool)>& set) -> absl::Status {
+      std::printf("tg128 with graphs, default fusions, %s (tok/s):", title);
+      for (int rep = 0; rep < 2; ++rep) {
+        for (bool on : {false, true}) {
+          set(on);
+          double t = 0.0;
+          RF_RETURN_IF_ERROR(tg128(true, GpuBackend::kDefaultFusions, &t));
+          std::printf(" %s %.1f;", on ? name1 : name0, 128.0 / t);
+        }
       }
+      std::printf("\n");
+      return absl::OkStatus();
+    };
+    const bool fold_saved = gpu::GetAttentionMergeFold();
+    if (auto st = off_on("attention merge fold off / on", "off", "on", gpu::SetAttentionMergeFold); !st.ok()) {
+      return Fail(st);
     }
-    std::printf("\n");
     gpu::SetAttentionMergeFold(fold_saved);
     // Weight prefetch into L2 on a side stream (GpuBackend::SetWeightPrefetch):
     // MB of the O projection during attention / MB of the next matrix after a
@@ -835,16 +845,10 @@ int main(int argc, char** argv) {
     // The RMSNorm + quantize kernel (gpu::SetRmsNormQuantRunLayout): the
     // register kernel with BlockQuantizeRow (old) / the 8-values-per-lane
     // layout (new), alternating, two repeats each.
-    std::printf("tg128 with graphs, default fusions, RMSNorm + quantize kernel old / new (tok/s):");
-    for (int rep = 0; rep < 2; ++rep) {
-      for (bool run_layout : {false, true}) {
-        gpu::SetRmsNormQuantRunLayout(run_layout);
-        double t = 0.0;
-        if (auto st = tg128(true, GpuBackend::kDefaultFusions, &t); !st.ok()) return Fail(st);
-        std::printf(" %s %.1f;", run_layout ? "new" : "old", 128.0 / t);
-      }
+    if (auto st = off_on("RMSNorm + quantize kernel old / new", "old", "new", gpu::SetRmsNormQuantRunLayout);
+        !st.ok()) {
+      return Fail(st);
     }
-    std::printf("\n");
     gpu::SetRmsNormQuantRunLayout(false);  // the default
     // Fusion bits over the default fusions, alternating, three repeats each:
     // none; RoPE + KV store in the Q/K/V group matvec's epilogue

@@ -111,6 +111,22 @@ inline HostTensor MakeTensor(std::mt19937& rng, GgmlType type, int64_t rows, int
   return t;
 }
 
+// Raw device memory for kernel-level tests, freed at scope exit.
+struct DevMem {
+  void* p = nullptr;
+  explicit DevMem(size_t bytes) { EXPECT_TRUE(gpu::Malloc(&p, bytes).ok); }
+  ~DevMem() { gpu::Free(p); }
+  DevMem(const DevMem&) = delete;
+  DevMem& operator=(const DevMem&) = delete;
+};
+
+// `count` f16 values (raw bits) from device memory.
+inline std::vector<uint16_t> DownloadHalves(Backend* g, const void* p, size_t count) {
+  std::vector<uint16_t> v(count);
+  EXPECT_TRUE(g->Download(v.data(), p, count * sizeof(uint16_t)).ok());
+  return v;
+}
+
 // Device (or host, for the CPU) copy of `v`, freed with the backend's Free.
 struct Buf {
   Backend* b = nullptr;

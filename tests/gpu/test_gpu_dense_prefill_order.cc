@@ -11,88 +11,24 @@
 #include <vector>
 
 #include "kernels/gpu_api.h"
+#include "tests/gpu/dense_stack_test_util.h"
 #include "tests/gpu/gpu_test_util.h"
 
 namespace rocmforge::gputest {
 namespace {
 
-StepBatch OneSequence(int n, int block_size) {
-  StepBatch b;
-  BatchSeq s;
-  s.token_start = 0;
-  s.n_tokens = n;
-  s.kv_len = n;
-  for (int i = 0; i < (n + block_size - 1) / block_size; ++i) s.block_table.push_back(i);
-  for (int i = 0; i < n; ++i) {
-    b.tokens.push_back(0);
-    b.positions.push_back(i);
-    b.slots.push_back(i);
-  }
-  b.logit_rows.push_back(n - 1);
-  b.seqs.push_back(s);
-  return b;
-}
-
-constexpr int kDim = 512, kHeads = 8, kKv = 2, kHd = 64, kFfn = 1280, kKvDim = kKv * kHd, kLayers = 2;
-
-struct LayerW {
-  Weight q, k, v, o, gate, up, down, n1, n2;
-};
+using dense_stack::LayerW;
+constexpr int kDim = dense_stack::kDim, kFfn = 1280;
 
 std::vector<LayerW> LoadLayers(GpuBackend* gpu, std::mt19937& rng) {
-  using G = GgmlType;
-  std::vector<LayerW> lw(kLayers);
-  for (LayerW& l : lw) {
-    auto load = [&](G type, int64_t rows, int64_t cols, Weight* out) {
-      HostTensor t = MakeTensor(rng, type, rows, cols);
-      auto w = gpu->LoadWeight(t.info);
-      EXPECT_TRUE(w.ok()) << w.status();
-      if (w.ok()) *out = *w;
-    };
-    load(G::Q8_0, kDim, kDim, &l.q);
-    load(G::Q4_K, kKvDim, kDim, &l.k);
-    load(G::Q6_K, kKvDim, kDim, &l.v);
-    load(G::Q4_K, kDim, kDim, &l.o);
-    load(G::Q4_K, kFfn, kDim, &l.gate);
-    load(G::Q4_K, kFfn, kDim, &l.up);
-    load(G::Q6_K, kDim, kFfn, &l.down);
-    load(G::F32, 1, kDim, &l.n1);
-    load(G::F32, 1, kDim, &l.n2);
-  }
-  return lw;
+  return dense_stack::LoadLayers(gpu, rng, /*q8=*/false, kFfn);
 }
 
-// One prefill of the stack over x0 (fresh KV cache); returns the residual
-// stream and the last layer's attention output.
+// The residual stream and the last layer's attention output of one prefill.
 std::vector<float> Forward(GpuBackend* gpu, const std::vector<LayerW>& lw, const std::vector<float>& x0, int n) {
-  EXPECT_TRUE(gpu->InitKvCache(KvCacheShape{kLayers, kKv, kHd, 16, 32}).ok());
-  Buf x(gpu, x0), h(gpu, size_t(n) * kDim), q(gpu, size_t(n) * kDim), k(gpu, size_t(n) * kKvDim),
-      v(gpu, size_t(n) * kKvDim), attn(gpu, size_t(n) * kDim), g(gpu, size_t(n) * kFfn), u(gpu, size_t(n) * kFfn);
-  EXPECT_TRUE(gpu->BeginStep(OneSequence(n, 16)).ok());
-  for (int li = 0; li < kLayers; ++li) {
-    const LayerW& l = lw[li];
-    if (li > 0) gpu->Add(x.p, h.p, int64_t(n) * kDim);
-    gpu->RmsNorm(x.p, l.n1, h.p, n, kDim, 1e-5f);
-    gpu->MatMul(l.q, h.p, q.p, n);
-    gpu->MatMul(l.k, h.p, k.p, n);
-    gpu->MatMul(l.v, h.p, v.p, n);
-    gpu->Rope(q.p, n, kHeads, kHd, kHd, 5e5f, RopeStyle::kNorm);
-    gpu->Rope(k.p, n, kKv, kHd, kHd, 5e5f, RopeStyle::kNorm);
-    gpu->StoreKv(li, k.p, v.p);
-    gpu->Attention(li, q.p, attn.p, kHeads, 0.125f);
-    gpu->MatMul(l.o, attn.p, h.p, n);
-    gpu->AddRmsNorm(x.p, h.p, l.n2, h.p, n, kDim, 1e-5f);
-    gpu->MatMul(l.gate, h.p, g.p, n);
-    gpu->MatMul(l.up, h.p, u.p, n);
-    gpu->SwiGLU(g.p, u.p, g.p, int64_t(n) * kFfn);
-    gpu->MatMul(l.down, g.p, h.p, n);
-  }
-  gpu->Add(x.p, h.p, int64_t(n) * kDim);
-  EXPECT_TRUE(gpu->Synchronize().ok());
-  std::vector<float> out = x.Get();
-  const std::vector<float> a = attn.Get();
-  out.insert(out.end(), a.begin(), a.end());
-  return out;
+  dense_stack::StackOut o = dense_stack::RunStack(gpu, lw, x0, n, kFfn, /*separate_out=*/false);
+  o.x.insert(o.x.end(), o.attn.begin(), o.attn.end());
+  return o.x;
 }
 
 using O = GpuBackend::DensePrefillOptions;

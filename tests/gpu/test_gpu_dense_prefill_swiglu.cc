@@ -14,24 +14,11 @@
 #include <vector>
 
 #include "kernels/gpu_api.h"
+#include "tests/gpu/dense_stack_test_util.h"
 #include "tests/gpu/gpu_test_util.h"
 
 namespace rocmforge::gputest {
 namespace {
-
-struct DevMem {
-  void* p = nullptr;
-  explicit DevMem(size_t bytes) { EXPECT_TRUE(gpu::Malloc(&p, bytes).ok); }
-  ~DevMem() { gpu::Free(p); }
-  DevMem(const DevMem&) = delete;
-  DevMem& operator=(const DevMem&) = delete;
-};
-
-std::vector<uint16_t> Halves(GpuBackend* g, const void* p, size_t count) {
-  std::vector<uint16_t> v(count);
-  EXPECT_TRUE(g->Download(v.data(), p, count * sizeof(uint16_t)).ok());
-  return v;
-}
 
 bool SameBits(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
@@ -64,13 +51,13 @@ TEST(GpuDenseSwiGLU, FusedGemmMatchesUnfusedKernelsBitForBit) {
     const gpu::Stream st = gpu->stream();
     gpu::LaunchDequantizeF16(sh.type, wg.p, sh.rows, sh.cols, static_cast<uint16_t*>(g16.p), st);
     gpu::LaunchDequantizeF16(sh.type, wu.p, sh.rows, sh.cols, static_cast<uint16_t*>(u16.p), st);
-    const auto hg = Halves(gpu.get(), g16.p, one), hu = Halves(gpu.get(), u16.p, one);
+    const auto hg = DownloadHalves(gpu.get(), g16.p, one), hu = DownloadHalves(gpu.get(), u16.p, one);
     for (int64_t blocks : {int64_t{0}, 2 * sh.rows, int64_t{3}}) {
       ASSERT_TRUE(gpu::Memset(pair16.p, 0xff, 2 * one * 2, st).ok);  // NaN halves
       gpu::LaunchDequantizeF16Pair(sh.type, wg.p, wu.p, sh.rows, sh.cols, static_cast<uint16_t*>(pair16.p), blocks,
                                    st);
       ASSERT_TRUE(gpu::LastLaunchError().ok);
-      const auto hp = Halves(gpu.get(), pair16.p, 2 * one);
+      const auto hp = DownloadHalves(gpu.get(), pair16.p, 2 * one);
       bool same = true;
       for (int64_t r = 0; r < sh.rows && same; ++r) {
         same = std::memcmp(&hp[size_t(2 * r) * sh.cols], &hg[size_t(r) * sh.cols], sh.cols * 2) == 0 &&
@@ -94,7 +81,7 @@ TEST(GpuDenseSwiGLU, FusedGemmMatchesUnfusedKernelsBitForBit) {
     ASSERT_TRUE(gpu::LastLaunchError().ok);
     ASSERT_TRUE(gpu->Synchronize().ok());
     const auto want_g = rg.Get(), want_u = ru.Get(), want_o = ro.Get();
-    const auto want_16 = Halves(gpu.get(), r16.p, vals);
+    const auto want_16 = DownloadHalves(gpu.get(), r16.p, vals);
     for (float f : want_o) ASSERT_TRUE(std::isfinite(f)) << what;
     struct Variant {
       int row_tile, stages;
@@ -113,7 +100,7 @@ TEST(GpuDenseSwiGLU, FusedGemmMatchesUnfusedKernelsBitForBit) {
       ASSERT_TRUE(gpu->Synchronize().ok());
       const std::string vw = what + " tile " + std::to_string(v.row_tile) + " stages " + std::to_string(v.stages);
       EXPECT_TRUE(SameBits(fo.Get(), want_o)) << vw << ": out";
-      EXPECT_TRUE(Halves(gpu.get(), o16.p, vals) == want_16) << vw << ": out16";
+      EXPECT_TRUE(DownloadHalves(gpu.get(), o16.p, vals) == want_16) << vw << ": out16";
       if (v.write_gate_up) {
         EXPECT_TRUE(SameBits(fg.Get(), want_g)) << vw << ": gate";
         EXPECT_TRUE(SameBits(fu.Get(), want_u)) << vw << ": up";
@@ -128,85 +115,19 @@ TEST(GpuDenseSwiGLU, FusedGemmMatchesUnfusedKernelsBitForBit) {
 
 // ---- whole backend prefills ----------------------------------------------
 
-StepBatch OneSequence(int n, int block_size) {
-  StepBatch b;
-  BatchSeq s;
-  s.token_start = 0;
-  s.n_tokens = n;
-  s.kv_len = n;
-  for (int i = 0; i < (n + block_size - 1) / block_size; ++i) s.block_table.push_back(i);
-  for (int i = 0; i < n; ++i) {
-    b.tokens.push_back(0);
-    b.positions.push_back(i);
-    b.slots.push_back(i);
-  }
-  b.logit_rows.push_back(n - 1);
-  b.seqs.push_back(s);
-  return b;
-}
+using dense_stack::kDim;
+using dense_stack::kHd;
+using dense_stack::kKv;
+using dense_stack::OneSequence;
+using dense_stack::kLayers;
+using dense_stack::LayerW;
+using dense_stack::LoadLayers;
 
-constexpr int kDim = 512, kHeads = 8, kKv = 2, kHd = 64, kKvDim = kKv * kHd, kLayers = 2;
-
-struct LayerW {
-  Weight q, k, v, o, gate, up, down, n1, n2;
-};
-
-// A Q4_K_M-like mix (gate / up Q4_K, down Q6_K) or all Q8_0; ffn not a
-// multiple of any row tile.
-std::vector<LayerW> LoadLayers(GpuBackend* gpu, std::mt19937& rng, bool q8, int ffn) {
-  using G = GgmlType;
-  std::vector<LayerW> lw(kLayers);
-  for (LayerW& l : lw) {
-    auto load = [&](G type, int64_t rows, int64_t cols, Weight* out, const char* name) {
-      HostTensor t = MakeTensor(rng, type, rows, cols, 0.5f, name);
-      auto w = gpu->LoadWeight(t.info);
-      EXPECT_TRUE(w.ok()) << w.status();
-      if (w.ok()) *out = *w;
-    };
-    load(G::Q8_0, kDim, kDim, &l.q, "blk.0.attn_q.weight");
-    load(q8 ? G::Q8_0 : G::Q4_K, kKvDim, kDim, &l.k, "blk.0.attn_k.weight");
-    load(q8 ? G::Q8_0 : G::Q6_K, kKvDim, kDim, &l.v, "blk.0.attn_v.weight");
-    load(q8 ? G::Q8_0 : G::Q4_K, kDim, kDim, &l.o, "blk.0.attn_output.weight");
-    load(q8 ? G::Q8_0 : G::Q4_K, ffn, kDim, &l.gate, "blk.0.ffn_gate.weight");
-    load(q8 ? G::Q8_0 : G::Q4_K, ffn, kDim, &l.up, "blk.0.ffn_up.weight");
-    load(q8 ? G::Q8_0 : G::Q6_K, kDim, ffn, &l.down, "blk.0.ffn_down.weight");
-    load(G::F32, 1, kDim, &l.n1, "n1");
-    load(G::F32, 1, kDim, &l.n2, "n2");
-  }
-  return lw;
-}
-
-// One prefill over x0; returns x, the last layer's gate and up outputs and
-// SwiGLU's out (out of place when `separate_out`, else over the gate).
+// x, the last layer's gate and up outputs and SwiGLU's out of one prefill.
 std::vector<std::vector<float>> Forward(GpuBackend* gpu, const std::vector<LayerW>& lw, const std::vector<float>& x0,
                                         int n, int ffn, bool separate_out) {
-  EXPECT_TRUE(gpu->InitKvCache(KvCacheShape{kLayers, kKv, kHd, 16, 32}).ok());
-  const std::vector<float> poison(size_t(n) * ffn, std::nanf(""));
-  Buf x(gpu, x0), h(gpu, size_t(n) * kDim), q(gpu, size_t(n) * kDim), k(gpu, size_t(n) * kKvDim),
-      v(gpu, size_t(n) * kKvDim), attn(gpu, size_t(n) * kDim), g(gpu, poison), u(gpu, poison), s(gpu, poison);
-  EXPECT_TRUE(gpu->BeginStep(OneSequence(n, 16)).ok());
-  for (int li = 0; li < kLayers; ++li) {
-    const LayerW& l = lw[li];
-    if (li > 0) gpu->Add(x.p, h.p, int64_t(n) * kDim);
-    gpu->RmsNorm(x.p, l.n1, h.p, n, kDim, 1e-5f);
-    gpu->MatMul(l.q, h.p, q.p, n);
-    gpu->MatMul(l.k, h.p, k.p, n);
-    gpu->MatMul(l.v, h.p, v.p, n);
-    gpu->Rope(q.p, n, kHeads, kHd, kHd, 5e5f, RopeStyle::kNorm);
-    gpu->Rope(k.p, n, kKv, kHd, kHd, 5e5f, RopeStyle::kNorm);
-    gpu->StoreKv(li, k.p, v.p);
-    gpu->Attention(li, q.p, attn.p, kHeads, 0.125f);
-    gpu->MatMul(l.o, attn.p, h.p, n);
-    gpu->AddRmsNorm(x.p, h.p, l.n2, h.p, n, kDim, 1e-5f);
-    gpu->MatMul(l.gate, h.p, g.p, n);
-    gpu->MatMul(l.up, h.p, u.p, n);
-    float* out = separate_out ? s.p : g.p;
-    gpu->SwiGLU(g.p, u.p, out, int64_t(n) * ffn);
-    gpu->MatMul(l.down, out, h.p, n);
-  }
-  gpu->Add(x.p, h.p, int64_t(n) * kDim);
-  EXPECT_TRUE(gpu->Synchronize().ok());
-  return {x.Get(), g.Get(), u.Get(), s.Get()};
+  dense_stack::StackOut o = dense_stack::RunStack(gpu, lw, x0, n, ffn, separate_out);
+  return {o.x, o.gate, o.up, o.out};
 }
 
 using O = GpuBackend::DensePrefillOptions;

@@ -78,20 +78,6 @@ std::vector<float> ReferenceF16Gemm(const std::vector<float>& w, int64_t rows, i
   return DoubleGemm(wh, rows, cols, xh, n);
 }
 
-struct DevMem {
-  void* p = nullptr;
-  explicit DevMem(size_t bytes) { EXPECT_TRUE(gpu::Malloc(&p, bytes).ok); }
-  ~DevMem() { gpu::Free(p); }
-  DevMem(const DevMem&) = delete;
-  DevMem& operator=(const DevMem&) = delete;
-};
-
-std::vector<uint16_t> DownloadHalves(GpuBackend* g, const void* p, size_t count) {
-  std::vector<uint16_t> v(count);
-  EXPECT_TRUE(g->Download(v.data(), p, count * sizeof(uint16_t)).ok());
-  return v;
-}
-
 class GpuDense : public ::testing::TestWithParam<GgmlType> {};
 
 // Every value of the f16 copy is the CPU's float dequantization rounded to f16
