@@ -28,10 +28,14 @@
 // Per block: 128 weight rows x BN tokens (16, 32 or 64), K in 256-value spans.
 // Each span's weight bytes (the rows' blocks) and activation slices (8 ActQ8
 // of each token, 320 bytes) go to shared memory by 16-byte async copies, kS
-// spans ahead (per-thread copy offsets worked out once, not per copy). 8 waves
-// of 16 rows x all BN tokens: each weight fragment is decoded once per block
-// and met with every token fragment; the Q4_K mins term is one exact f16 mma
-// per 16 rows x 8 tokens and span on the integer slice sums. Blocks splitting
+// spans ahead: weight chunk t + 256 j of the tile per thread (each warp
+// instruction covers contiguous bytes), offsets worked out once, shared memory
+// addressed by its 32-bit window address. 8 waves of 16 rows x all BN tokens: each weight fragment is
+// decoded once per block and met with every token fragment; the Q4_K mins term
+// is one exact f16 mma per 16 rows x 8 tokens and span on the integer slice
+// sums, applied one span late so that one barrier per span suffices; Q6_K
+// words (2-byte aligned spans) are read as two aligned shared words and a
+// funnel shift. Blocks splitting
 // K (blockIdx.z) meet in y through atomicAdd after LaunchZeroParts, as v5.
 // Rows past the matrix and tokens past n are not copied: their stale shared
 // bytes reach only C rows / columns that are never stored. NVIDIA only;
@@ -48,16 +52,17 @@
 // completing on an mbarrier) ran 1.3-2x slower than the first version: ~45 SM
 // cycles per small bulk copy, 71% of the warps' time waiting at the barrier
 // for the issuing wave. Whole-tile copies (cp.async.bulk.tensor with a tensor
-// map, one per span) would avoid that. Measured and dropped (10:59 UTC): copies
-// of one row's span by a thread pair (one base pointer + constants, ~3
-// instructions a copy instead of ~16), the Q4_K mins applied one span late
-// (one barrier per span instead of two) and Q6_K words read as two aligned
-// shared words + a funnel shift (LoadWords' integer cast made them generic
-// loads): 7% / 30% fewer instructions for gate/up Q4_K / down Q6_K at n = 32,
-// but 1.15-1.38x slower for Q4_K and 1.04-1.14x for Q6_K: in each copy
-// instruction the warp's 32 chunks lay in 16 rows, so every 32-byte sector was
-// requested twice (L2 throughput 67% vs 56%, DRAM 36% vs 50%). A retry must
-// keep the warp's chunks contiguous (chunk t + 256 j of the tile, as here).
+// map, one per span) would avoid that. ncu of the row-owning kernel at n = 32
+// (10:22 UTC): gate/up Q4_K 547 warp instructions per span and wave, ~115 of
+// them the copies' index math, 15% of the stall samples at the second (mins)
+// barrier; down Q6_K 1427, with ~250 for the copies and generic (not shared)
+// loads for the misaligned Q6_K words through LoadWords' integer cast. The
+// copy scheme (warp chunks contiguous, cheap addressing), the one-barrier mins
+// and the funnel-shift loads above replace them. H100, 2026-11-26 11:50 UTC,
+// `bench_gpu_kernels mmq`, before -> after (us): down Q6_K n = 32 42.8 -> 36.7,
+// n = 96 104.1 -> 89.5, V Q6_K n = 32 12.1 -> 10.5; Q4_K within -1..+7% (gate/up
+// n = 32 41.6 -> 43.1, n = 96 103.8 -> 110.9: the one-barrier mins may cost
+// Q4_K what the copies save); 32-decode step 5.90 -> 5.80 ms, N = 8 4.58 -> 4.28.
 #include <algorithm>
 
 #include "kernels/gemm_parts.h"
@@ -93,11 +98,6 @@ constexpr int Stages(GgmlType t, int bn) {
 }
 
 __device__ __forceinline__ float LoadF32(const uint8_t* p) { return *reinterpret_cast<const float*>(p); }
-__device__ __forceinline__ uint32_t Word(const uint8_t* p) {  // p 2-byte aligned
-  uint32_t w[1];
-  LoadWords<1>(p, w);
-  return w[0];
-}
 // q in 0..63 per byte -> q - 32 as s8 per byte (no borrow between bytes: 128 + q - 32 >= 96).
 __device__ __forceinline__ uint32_t Minus32(uint32_t q) { return ((q | 0x80808080u) - 0x20202020u) ^ 0x80808080u; }
 
@@ -125,28 +125,50 @@ __device__ __forceinline__ void MmaF16(float (&c)[4], uint32_t a0, uint32_t a1, 
       : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
+// 16-byte asynchronous copy to a shared-window address (AsyncCopy16 takes a
+// generic pointer and converts it per copy; here the block's shared base is
+// converted once).
+__device__ __forceinline__ void CopyAsync16(uint32_t smem, const void* gmem) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(smem), "l"(gmem) : "memory");
+}
+// The 4 bytes at p + 2 * (shift / 16) where p is 4-byte aligned, shift 0 or 16
+// (a Q6_K span starts 2-byte aligned in shared memory): two aligned shared
+// loads and a funnel shift.
+__device__ __forceinline__ uint32_t ShiftedWord(const uint8_t* p, uint32_t shift) {
+  return __funnelshift_r(*reinterpret_cast<const uint32_t*>(p), *reinterpret_cast<const uint32_t*>(p + 4), shift);
+}
+
 template <GgmlType T, int BN, int kS>
 __global__ void __launch_bounds__(kThreads, 2)
     GemmMmqKernel(const GemmParts parts, int64_t cols, int64_t row_bytes, const uint8_t* __restrict__ xq, int n,
                       int spans_per_split, bool accumulate) {
-  constexpr int kSpan = SpanBytes(T), kSlot = SlotBytes(T), kChunks16 = kSlot / 16;
+  constexpr int kSpan = SpanBytes(T), kSlot = SlotBytes(T);
   constexpr int kStage = StageBytes(T, BN);
   constexpr int kFT = BN / 8;  // token fragments: every wave takes 16 rows x all BN tokens
-  // Copies: weight chunk i (row i / kChunks16, chunk i % kChunks16) goes to
-  // stage byte 16 i; a Q4_K row's span is chunks 0..8 (144 = 9 x 16, aligned),
-  // a Q6_K row's (210 bytes, 2-byte aligned) all 14 chunks from its start
-  // rounded down to 16. Thread t copies chunks t + j kThreads: weights for j <
-  // kWIters, activations after (token chunk i - kWCopies: token / 20, 16-byte
-  // piece % 20).
-  constexpr int kWCopies = kBM * kChunks16, kWIters = kWCopies / kThreads;
+  // Copies, one commit group per span. Weights: tile chunk i = t + kThreads j
+  // (row i / kChunks16, 16-byte chunk i % kChunks16 of its slot) goes to stage
+  // byte 16 i, so each copy instruction of a warp covers 512 contiguous slot
+  // bytes (whole 32-byte sectors of a few rows); a Q4_K row's span is chunks
+  // 0..8 (144 bytes, aligned), a Q6_K row's (210 bytes, 2-byte aligned) the 14
+  // chunks from its start rounded down to 16. Activations: kTPT threads a
+  // token, chunks (t % kTPT) + kTPT jj of its 8 slices (20 chunks). Offsets are
+  // worked out once; a copy costs ~4 instructions.
+  constexpr int kChunks16 = kSlot / 16;
   constexpr int kSpanChunks = T == GgmlType::Q4_K ? kSpan / 16 : kChunks16;
-  constexpr int kXCopies = BN * kActChunks, kXIters = (kXCopies + kThreads - 1) / kThreads;
+  constexpr int kWIters = kBM * kChunks16 / kThreads;
+  constexpr int kTPT = kThreads / BN;
+  constexpr int kXIters = (kActChunks + kTPT - 1) / kTPT;
   constexpr uint32_t kSkip = 0xffffffffu;
-  static_assert(kThreads / 32 * 16 == kBM && kWCopies % kThreads == 0 && (kSpan % 16 == 0 || kSpanChunks * 16 >= kSpan + 14));
+  static_assert(kBM * kChunks16 % kThreads == 0);
+  static_assert(kThreads / 32 * 16 == kBM && kThreads % BN == 0);
+  static_assert(kSpan % 16 == 0 || kSpanChunks * 16 >= kSpan + 14);
 
   extern __shared__ __align__(16) unsigned char smem_raw[];
-  // Q4_K mins operand of the current span (see below): token tk's pair q at 4 tk + q.
-  __shared__ uint2 mins_b[T == GgmlType::Q4_K ? BN * 4 : 1];
+  // Q4_K mins operand of a span (see below), two spans' worth: token tk's pair
+  // q at 4 tk + q; and the tokens' activation scales d_a of that span.
+  constexpr int kMinsTok = T == GgmlType::Q4_K ? BN : 1;
+  __shared__ uint2 mins_b[2][kMinsTok * 4];
+  __shared__ float mins_da[2][kMinsTok];
   const int t = threadIdx.x, lane = t % 32, wave = t / 32;
   const int g = lane / 4, q = lane % 4;
   const int tok0 = blockIdx.x * BN;
@@ -161,51 +183,55 @@ __global__ void __launch_bounds__(kThreads, 2)
   const uint8_t* const w_tile = part.w + row0 * row_bytes;  // 16-byte aligned (128 rows of whole spans)
   const uint8_t* const x_tile = xq + static_cast<int64_t>(tok0) * slices * 40;
   const uint32_t tok_bytes = static_cast<uint32_t>(slices * 40);
+  const uint32_t smem_base = static_cast<uint32_t>(__cvta_generic_to_shared(smem_raw));
 
-  // This thread's weight chunks as byte offsets from w_tile (the span's offset
-  // added per span; MmqTile keeps a tile's bytes under 2^28): Q4_K the chunk's
-  // own, Q6_K the row's with the chunk index in the top 4 bits; kSkip for
-  // rows past the matrix and chunks past the span.
+  // This thread's copies (offsets from w_tile / x_tile below 2^28: MmqTile):
+  // chunk j's offset in span 0 (Q6_K: before rounding down; adding a multiple
+  // of 16 commutes with it), kSkip for rows past the matrix (not copied) and a
+  // Q4_K slot's pad chunk. Q6_K: a thread with a chunk of the matrix's last
+  // row copies with care (its last chunk may pass the matrix's end).
   uint32_t woff[kWIters];
+  bool w_tail = false;
 #pragma unroll
   for (int j = 0; j < kWIters; ++j) {
     const int i = t + j * kThreads, r = i / kChunks16, c = i % kChunks16;
-    const uint32_t row_off = static_cast<uint32_t>(r) * static_cast<uint32_t>(row_bytes);
-    woff[j] = r >= tile_rows || c >= kSpanChunks ? kSkip
-              : T == GgmlType::Q4_K              ? row_off + 16u * static_cast<uint32_t>(c)
-                                                 : row_off | (static_cast<uint32_t>(c) << 28);
+    woff[j] = r >= tile_rows || c >= kSpanChunks
+                  ? kSkip
+                  : static_cast<uint32_t>(r) * static_cast<uint32_t>(row_bytes) + 16u * static_cast<uint32_t>(c);
+    w_tail |= T == GgmlType::Q6_K && row0 + r == rows - 1;
   }
-  // Span kb into stage buf (16-byte async copies, one commit group per span).
-  // Rows past the matrix and tokens past n are not copied: their stale shared
-  // bytes reach only C rows / columns that are never stored.
+  const uint32_t w_dst = smem_base + 16u * static_cast<uint32_t>(t);
+  const int x_tok = t / kTPT, x_c0 = t % kTPT;
+  const bool x_on = x_tok < tile_toks;  // tokens past n are not copied
+  const uint32_t x_off = static_cast<uint32_t>(x_tok) * tok_bytes + 16u * static_cast<uint32_t>(x_c0);
+  const uint32_t x_dst = smem_base + static_cast<uint32_t>(kBM * kSlot + x_tok * kActStride + 16 * x_c0);
+  // Rows past the matrix and tokens past n keep stale shared bytes: they reach
+  // only C rows / columns that are never stored.
   auto copy_span = [&](int64_t kb, int buf) {
-    uint8_t* const wdst = smem_raw + buf * kStage + 16 * t;
+    const uint32_t stage = static_cast<uint32_t>(buf * kStage);
     const uint32_t kb_off = static_cast<uint32_t>(kb) * kSpan;
 #pragma unroll
     for (int j = 0; j < kWIters; ++j) {
       if (woff[j] == kSkip) continue;
-      uint8_t* const d = wdst + 16 * kThreads * j;
-      if constexpr (T == GgmlType::Q4_K) {
-        AsyncCopy16(d, w_tile + (woff[j] + kb_off));
-      } else {
-        const uint8_t* const src = w_tile + (((woff[j] & 0x0fffffffu) + kb_off) & ~15u) + 16u * (woff[j] >> 28);
-        if (src + 16 <= w_end) {
-          AsyncCopy16(d, src);
-        } else {  // the matrix's last chunk, cut short: every type's bytes come in pairs
-          for (int b = 0; src + b < w_end; b += 2) {
-            *reinterpret_cast<uint16_t*>(d + b) = *reinterpret_cast<const uint16_t*>(src + b);
-          }
+      const uint32_t o = woff[j] + kb_off;
+      const uint8_t* const src = w_tile + (T == GgmlType::Q4_K ? o : o & ~15u);
+      const uint32_t dst = w_dst + stage + 16u * kThreads * j;
+      if (!w_tail || src + 16 <= w_end) {
+        CopyAsync16(dst, src);
+      } else {  // the matrix's last chunk, cut short: every type's bytes come in pairs
+        uint8_t* const d = smem_raw + (dst - smem_base);
+        for (int b = 0; src + b < w_end; b += 2) {
+          *reinterpret_cast<uint16_t*>(d + b) = *reinterpret_cast<const uint16_t*>(src + b);
         }
       }
     }
-    uint8_t* const xdst = smem_raw + buf * kStage + kBM * kSlot;
-    const uint8_t* const xsrc = x_tile + kb * (8 * 40);
+    if (x_on) {
+      const uint8_t* const src = x_tile + (static_cast<uint32_t>(kb) * (8 * 40) + x_off);
 #pragma unroll
-    for (int j = 0; j < kXIters; ++j) {
-      const int i = t + j * kThreads;
-      const int r = i / kActChunks, c = i % kActChunks;
-      if (i < kXCopies && r < tile_toks) {
-        AsyncCopy16(xdst + r * kActStride + 16 * c, xsrc + (static_cast<uint32_t>(r) * tok_bytes + 16u * c));
+      for (int jj = 0; jj < kXIters; ++jj) {
+        if ((jj + 1) * kTPT <= kActChunks || x_c0 + jj * kTPT < kActChunks) {
+          CopyAsync16(x_dst + stage + 16 * kTPT * jj, src + 16 * kTPT * jj);
+        }
       }
     }
   };
@@ -217,6 +243,23 @@ __global__ void __launch_bounds__(kThreads, 2)
 #pragma unroll
     for (int e = 0; e < 4; ++e) acc[i][e] = 0.0f;
 
+  // Q4_K mins of the previous span, applied one span late (after the next
+  // top-of-loop barrier, which publishes mins_b / mins_da: no second barrier
+  // per span): this lane's m pairs of its two rows and their dmin.
+  uint32_t am_prev[2] = {0u, 0u};
+  float dm_prev[2] = {0.0f, 0.0f};
+  auto apply_mins = [&](int mbuf) {
+#pragma unroll
+    for (int i = 0; i < kFT; ++i) {
+      const uint2 bm = mins_b[mbuf][(8 * i + g) * 4 + q];  // token 8i + g: B's column
+      float cm[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+      MmaF16(cm, am_prev[0], am_prev[1], am_prev[0], am_prev[1], bm.x, bm.y);
+      const float da0 = mins_da[mbuf][8 * i + 2 * q], da1 = mins_da[mbuf][8 * i + 2 * q + 1];
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[i][e] -= ((e & 1 ? da1 : da0) * dm_prev[e >> 1]) * cm[e];
+    }
+  };
+
 #pragma unroll
   for (int p = 0; p < kS - 1; ++p) {
     if (span_begin + p < span_end) copy_span(span_begin + p, p);
@@ -226,8 +269,9 @@ __global__ void __launch_bounds__(kThreads, 2)
     const int rel = static_cast<int>(span - span_begin);
     const int buf = rel % kS;
     AsyncWait<kS - 2>();  // this thread's copies of span rel are done
-    // Every thread's copies of span rel are visible; every thread is done with
-    // the stage of span rel - 1, which the copy below refills, and with mins_b.
+    // Every thread's copies of span rel (and the mins operand of span rel - 1)
+    // are visible; every thread is done with the stage of span rel - 1, which
+    // the copy below refills, and with mins_b[rel % 2].
     __syncthreads();
     if (span + kS - 1 < span_end) copy_span(span + kS - 1, (rel + kS - 1) % kS);
     AsyncCommit();
@@ -235,13 +279,14 @@ __global__ void __launch_bounds__(kThreads, 2)
     const uint8_t* const ws = smem_raw + buf * kStage;
     const uint8_t* const xs = ws + kBM * kSlot;
     if constexpr (T == GgmlType::Q4_K) {
+      if (rel > 0) apply_mins((rel - 1) & 1);
       // Mins: sum_j m_j s_j = d_a * sum_j m_j S_j with S_j the integer sum of
       // slice j (s_j / d_a, exact after rounding), as ONE f16 product of k 16:
       // A[r][k] = m_{k % 8}, B[k][tok] = 64-multiple part of S_k (k < 8) / its
       // low 6 bits (k >= 8). Every operand (|S_j| <= 32 x 127) and partial sum
       // is an integer of at most 24 bits: exact. B (the same for every wave) is
       // made once per span here: thread 4 tk + pq makes token tk's k pair 2pq,
-      // 2pq + 1 (its b0 / b1 registers), published by the barrier before the mins.
+      // 2pq + 1 (its b0 / b1 registers); used in the next iteration.
       if (t < BN * 4) {
         const uint8_t* const xt = xs + (t / 4) * kActStride;
         const int pq = t % 4;
@@ -249,19 +294,8 @@ __global__ void __launch_bounds__(kThreads, 2)
         const float inv = dt != 0.0f ? __fdividef(1.0f, dt) : 0.0f;
         const int s0 = __float2int_rn(LoadF32(xt + 40 * (2 * pq) + 4) * inv);
         const int s1 = __float2int_rn(LoadF32(xt + 40 * (2 * pq + 1) + 4) * inv);
-        mins_b[t] = make_uint2(HalfPair(s0 - (s0 & 63), s1 - (s1 & 63)), HalfPair(s0 & 63, s1 & 63));
-      }
-    }
-    // This lane's rows: h = 0 (row g) / 1 (row g + 8) of the wave's 16.
-    const uint8_t* rp[2];
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const int r = wr + 8 * h + g;
-      rp[h] = ws + r * kSlot;
-      if constexpr (kSpan % 16 != 0) {  // Q6_K: the span starts at its offset within the first 16 bytes
-        const uint32_t start = static_cast<uint32_t>(row0 + r) * static_cast<uint32_t>(row_bytes) +
-                               static_cast<uint32_t>(span) * static_cast<uint32_t>(kSpan);
-        rp[h] += start & 15u;
+        mins_b[rel & 1][t] = make_uint2(HalfPair(s0 - (s0 & 63), s1 - (s1 & 63)), HalfPair(s0 & 63, s1 & 63));
+        if (pq == 0) mins_da[rel & 1][t / 4] = dt;
       }
     }
     int ci[kFT][4];
@@ -272,15 +306,18 @@ __global__ void __launch_bounds__(kThreads, 2)
     float dr[2];
 
     if constexpr (T == GgmlType::Q4_K) {
+      // This lane's rows: h = 0 (row g) / 1 (row g + 8) of the wave's 16.
+      const uint8_t* rp[2];
+#pragma unroll
+      for (int h = 0; h < 2; ++h) rp[h] = ws + (wr + 8 * h + g) * kSlot;
       // d, dmin, then the 12 packed 6-bit scale / min bytes: sc / m of
       // sub-blocks 0..3 and 4..7 as four byte-vectors.
       uint32_t sc03[2], sc47[2], m03[2], m47[2];
-      float dm[2];
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         const uint4 head = *reinterpret_cast<const uint4*>(rp[h]);
         dr[h] = HalfBitsToFloat(static_cast<uint16_t>(head.x & 0xffffu));
-        dm[h] = HalfBitsToFloat(static_cast<uint16_t>(head.x >> 16));
+        dm_prev[h] = HalfBitsToFloat(static_cast<uint16_t>(head.x >> 16));
         sc03[h] = head.y & 0x3F3F3F3Fu;
         m03[h] = head.z & 0x3F3F3F3Fu;
         sc47[h] = (head.w & 0x0F0F0F0Fu) | ((head.y >> 2) & 0x30303030u);
@@ -315,32 +352,28 @@ __global__ void __launch_bounds__(kThreads, 2)
           }
         }
       }
-      // The mins product (its B made above): A = this lane's m_{2q}, m_{2q+1}
-      // of rows g and g + 8, for k and k + 8 alike.
+      // The mins operand A of this span (applied next iteration): this lane's
+      // m_{2q}, m_{2q+1} of rows g and g + 8, for k and k + 8 alike.
       const uint32_t mb = 2u * static_cast<uint32_t>(q & 1);
-      const uint32_t am0 = BytePairHalf(q < 2 ? m03[0] : m47[0], mb);
-      const uint32_t am1 = BytePairHalf(q < 2 ? m03[1] : m47[1], mb);
-      __syncthreads();  // mins_b of this span is complete
-#pragma unroll
-      for (int i = 0; i < kFT; ++i) {
-        const uint2 bm = mins_b[(8 * i + g) * 4 + q];  // token 8i + g: B's column
-        float cm[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-        MmaF16(cm, am0, am1, am0, am1, bm.x, bm.y);
-        // acc += d_a * (d * sum_j sc_j c_j - dmin * sum_j m_j S_j), d_a of the lane's C tokens.
-        const float da0 = LoadF32(xs + (8 * i + 2 * q) * kActStride);
-        const float da1 = LoadF32(xs + (8 * i + 2 * q + 1) * kActStride);
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const float v = dr[e >> 1] * static_cast<float>(ci[i][e]) - dm[e >> 1] * cm[e];
-          acc[i][e] += (e & 1 ? da1 : da0) * v;
-        }
-      }
+      am_prev[0] = BytePairHalf(q < 2 ? m03[0] : m47[0], mb);
+      am_prev[1] = BytePairHalf(q < 2 ? m03[1] : m47[1], mb);
     } else {  // Q6_K: ql[128], qh[64], int8 scales[16], d
+      // This lane's rows h = 0 (g) / 1 (g + 8): the span starts at byte m
+      // (even) of the row's slot; words are read from the 4-byte aligned base
+      // rb with a funnel shift of 16 bits when m % 4 == 2.
+      const uint8_t* rb[2];
+      uint32_t sh[2];
       uint32_t scw[2][4];
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
-        LoadWords<4>(rp[h] + 192, scw[h]);
-        dr[h] = HalfBitsToFloat(*reinterpret_cast<const uint16_t*>(rp[h] + 208));
+        const int r = wr + 8 * h + g;
+        const uint32_t m = (static_cast<uint32_t>(row0 + r) * static_cast<uint32_t>(row_bytes) +
+                            static_cast<uint32_t>(span) * static_cast<uint32_t>(kSpan)) & 15u;
+        rb[h] = ws + r * kSlot + (m & 12u);
+        sh[h] = (m & 2u) * 8u;
+#pragma unroll
+        for (int w = 0; w < 4; ++w) scw[h][w] = ShiftedWord(rb[h] + 192 + 4 * w, sh[h]);
+        dr[h] = HalfBitsToFloat(*reinterpret_cast<const uint16_t*>(rb[h] + (m & 2u) + 208));
       }
       // One 128-value half at a time (not unrolled: the whole span's loads
       // hoisted at once would spill); its 8 scale bytes by selects.
@@ -354,14 +387,15 @@ __global__ void __launch_bounds__(kThreads, 2)
         }
 #pragma unroll 1
         for (int s = 0; s < 2; ++s) {  // 16-value unit within each 32-slice
+          const int o = 4 * q + 16 * s;
           uint32_t qh[2];
 #pragma unroll
-          for (int h = 0; h < 2; ++h) qh[h] = Word(rp[h] + 128 + 32 * hh + 16 * s + 4 * q);
+          for (int h = 0; h < 2; ++h) qh[h] = ShiftedWord(rb[h] + 128 + 32 * hh + o, sh[h]);
 #pragma unroll
           for (int p = 0; p < 2; ++p) {
             uint32_t ql[2];
 #pragma unroll
-            for (int h = 0; h < 2; ++h) ql[h] = Word(rp[h] + 64 * hh + 32 * p + 16 * s + 4 * q);
+            for (int h = 0; h < 2; ++h) ql[h] = ShiftedWord(rb[h] + 64 * hh + 32 * p + o, sh[h]);
 #pragma unroll
             for (int nib = 0; nib < 2; ++nib) {
               const int qq = p + 2 * nib;  // quarter of the half: slice j = 4 hh + qq
@@ -393,17 +427,22 @@ __global__ void __launch_bounds__(kThreads, 2)
           }
         }
       }
-      // The span's float scales, once: acc += d_a * d * (int32 sum).
-#pragma unroll
-      for (int i = 0; i < kFT; ++i) {
-        const float da0 = LoadF32(xs + (8 * i + 2 * q) * kActStride);
-        const float da1 = LoadF32(xs + (8 * i + 2 * q + 1) * kActStride);
-#pragma unroll
-        for (int e = 0; e < 4; ++e) acc[i][e] += (e & 1 ? da1 : da0) * (dr[e >> 1] * static_cast<float>(ci[i][e]));
-      }
     }
+    // The span's float scales, once: acc += d_a * d * (int32 sum) (Q4_K: its
+    // mins term follows next iteration).
+#pragma unroll
+    for (int i = 0; i < kFT; ++i) {
+      const float da0 = LoadF32(xs + (8 * i + 2 * q) * kActStride);
+      const float da1 = LoadF32(xs + (8 * i + 2 * q + 1) * kActStride);
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[i][e] += ((e & 1 ? da1 : da0) * dr[e >> 1]) * static_cast<float>(ci[i][e]);
     }
+  }
   AsyncWaitAll();  // no copy may outlive the block (only empty groups remain)
+  if constexpr (T == GgmlType::Q4_K) {
+    __syncthreads();  // the last span's mins operand is complete
+    if (span_end > span_begin) apply_mins(static_cast<int>(span_end - span_begin - 1) & 1);
+  }
 
   float* const y = part.y;
 #pragma unroll
