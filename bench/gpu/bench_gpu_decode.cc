@@ -564,6 +564,14 @@ int main(int argc, char** argv) {
   // ---- pp512
   std::vector<int32_t> prompt(512);
   for (auto& t : prompt) t = static_cast<int32_t>(rng() % c.n_vocab);
+  // One 512-token prefill of `prompt` from position 0, synchronized: seconds.
+  auto pp512_forward = [&]() -> absl::StatusOr<double> {
+    const auto a = Clock::now();
+    auto logits = (*model)->Forward(Seq(prompt, 0, table, kBlock));
+    if (!logits.ok()) return logits.status();
+    RF_RETURN_IF_ERROR(gpu->Synchronize());
+    return Seconds(a);
+  };
   double pp_best = 1e30;
   // RF_PROFILE_PP=1: the second pp512 forward runs between ProfilerStart/Stop
   // (run_on_device.sh stage profile_prefill: per-kernel time of a prefill step),
@@ -573,12 +581,10 @@ int main(int argc, char** argv) {
   for (int rep = 0; rep < 4; ++rep) {
     if (profile_pp && rep == 1) gpu::ProfilerStart();
     if (rep == 3) pp_s0 = gpu->dense_prefill_stats();
-    auto a = Clock::now();
-    auto logits = (*model)->Forward(Seq(prompt, 0, table, kBlock));
-    if (!logits.ok()) return Fail(logits.status());
-    if (auto st = gpu->Synchronize(); !st.ok()) return Fail(st);
+    const auto t = pp512_forward();
+    if (!t.ok()) return Fail(t.status());
     if (profile_pp && rep == 1) gpu::ProfilerStop();
-    const double s = Seconds(a);
+    const double s = *t;
     if (rep > 0) pp_best = std::min(pp_best, s);  // first run is warm-up
     if (rep == 3) pp_s1 = gpu->dense_prefill_stats();
   }
@@ -613,11 +619,9 @@ int main(int argc, char** argv) {
     for (int rep = 0; rep < 5; ++rep) {
       for (int k = 0; k < kVariants; ++k) {
         gpu::SetDenseTileConfig(variants[k].c);
-        auto a = Clock::now();
-        auto logits = (*model)->Forward(Seq(prompt, 0, table, kBlock));
-        if (!logits.ok()) return Fail(logits.status());
-        if (auto st = gpu->Synchronize(); !st.ok()) return Fail(st);
-        best[k] = std::min(best[k], Seconds(a));
+        const auto t = pp512_forward();
+        if (!t.ok()) return Fail(t.status());
+        best[k] = std::min(best[k], *t);
       }
     }
     gpu::SetDenseTileConfig(saved);
@@ -633,26 +637,19 @@ int main(int argc, char** argv) {
   // three forwards without ran ~10% under the default lines of the same run,
   // unexplained: compare "on" with those too.)
   {
-    auto forward = [&]() -> absl::StatusOr<double> {
-      auto a = Clock::now();
-      auto logits = (*model)->Forward(Seq(prompt, 0, table, kBlock));
-      if (!logits.ok()) return logits.status();
-      RF_RETURN_IF_ERROR(gpu->Synchronize());
-      return Seconds(a);
-    };
     const gpu::DenseTileConfig saved = gpu::GetDenseTileConfig();
     double best[3] = {1e30, 1e30, 1e30};  // off; on; on + 224 tiles
     for (int rep = 0; rep < 3; ++rep) {
-      auto t = forward();
+      auto t = pp512_forward();
       if (!t.ok()) return Fail(t.status());
       best[0] = std::min(best[0], *t);
     }
     gpu->SetDenseResidentF16(true);
-    if (auto t = forward(); !t.ok()) return Fail(t.status());  // fills the copies
+    if (auto t = pp512_forward(); !t.ok()) return Fail(t.status());  // fills the copies
     for (int rep = 0; rep < 3; ++rep) {
       for (int k : {1, 2}) {
         gpu::SetDenseTileConfig(gpu::DenseTileConfig{k == 2 ? 1 : -1, 0, 0});
-        auto t = forward();
+        auto t = pp512_forward();
         if (!t.ok()) return Fail(t.status());
         best[k] = std::min(best[k], *t);
       }
@@ -670,11 +667,9 @@ int main(int argc, char** argv) {
     for (int rep = 0; rep < 2; ++rep) {
       for (int k : {0, 1}) {
         gpu::SetPrefillAttnConfig(gpu::PrefillAttnConfig{k == 0 ? 1 : -1});
-        auto a = Clock::now();
-        auto logits = (*model)->Forward(Seq(prompt, 0, table, kBlock));
-        if (!logits.ok()) return Fail(logits.status());
-        if (auto st = gpu->Synchronize(); !st.ok()) return Fail(st);
-        best[k] = std::min(best[k], Seconds(a));
+        const auto t = pp512_forward();
+        if (!t.ok()) return Fail(t.status());
+        best[k] = std::min(best[k], *t);
       }
     }
     gpu::SetPrefillAttnConfig(saved);
@@ -702,11 +697,9 @@ int main(int argc, char** argv) {
     for (int rep = 0; rep < 3; ++rep) {
       for (int k = 0; k < kVariants; ++k) {
         gpu->SetDensePrefill(variants[k].o);
-        auto a = Clock::now();
-        auto logits = (*model)->Forward(Seq(prompt, 0, table, kBlock));
-        if (!logits.ok()) return Fail(logits.status());
-        if (auto st = gpu->Synchronize(); !st.ok()) return Fail(st);
-        best[k] = std::min(best[k], Seconds(a));
+        const auto t = pp512_forward();
+        if (!t.ok()) return Fail(t.status());
+        best[k] = std::min(best[k], *t);
       }
     }
     std::printf("pp512 by dense prefill options (tok/s, best of 3):");
@@ -714,9 +707,7 @@ int main(int argc, char** argv) {
     std::printf("\n");
     gpu->SetDensePrefill(variants[3].o);
     const GpuBackend::DensePrefillStats s0 = gpu->dense_prefill_stats();
-    auto logits = (*model)->Forward(Seq(prompt, 0, table, kBlock));
-    if (!logits.ok()) return Fail(logits.status());
-    if (auto st = gpu->Synchronize(); !st.ok()) return Fail(st);
+    if (const auto t = pp512_forward(); !t.ok()) return Fail(t.status());
     const GpuBackend::DensePrefillStats s1 = gpu->dense_prefill_stats();
     std::printf("dense prefill, all on, one forward: %lld conversions reused, %lld written by producers, "
                 "%lld weight dequantizations overlapped, %lld in line\n",
@@ -739,13 +730,6 @@ int main(int argc, char** argv) {
       o.fused_gate_up_unwritten = unwritten;
       return o;
     };
-    auto forward = [&]() -> absl::StatusOr<double> {
-      auto a = Clock::now();
-      auto logits = (*model)->Forward(Seq(prompt, 0, table, kBlock));
-      if (!logits.ok()) return logits.status();
-      RF_RETURN_IF_ERROR(gpu->Synchronize());
-      return Seconds(a);
-    };
     const GpuBackend::DensePrefillOptions variants[] = {opts(false, false), opts(true, false), opts(true, true)};
     // The fused GEMM's row tile (DenseTileConfig::swiglu_tile): automatic, 224, 256, 128.
     const int fused_tiles[] = {0, 224, 256, 128};
@@ -756,7 +740,7 @@ int main(int argc, char** argv) {
         gpu::DenseTileConfig tc = saved_tiles;
         tc.swiglu_tile = k < 3 ? 0 : fused_tiles[k - 2];
         gpu::SetDenseTileConfig(tc);
-        auto t = forward();
+        auto t = pp512_forward();
         if (!t.ok()) return Fail(t.status());
         if (rep > 0) best[k] = std::min(best[k], *t);
       }
@@ -764,7 +748,7 @@ int main(int argc, char** argv) {
     gpu::SetDenseTileConfig(saved_tiles);
     gpu->SetDensePrefill(variants[1]);
     const GpuBackend::DensePrefillStats s0 = gpu->dense_prefill_stats();
-    if (auto t = forward(); !t.ok()) return Fail(t.status());
+    if (auto t = pp512_forward(); !t.ok()) return Fail(t.status());
     const GpuBackend::DensePrefillStats s1 = gpu->dense_prefill_stats();
     std::printf("pp512 gate/up + SwiGLU fusion (tok/s, best of 3): off %.0f; on %.0f; on, gate/up unwritten %.0f; "
                 "on, fused tile 224 %.0f / 256 %.0f / 128 %.0f "
@@ -779,7 +763,7 @@ int main(int argc, char** argv) {
     for (int rep = 0; rep < 4; ++rep) {  // the first fills the copies
       for (int k = 0; k < 3; ++k) {
         gpu->SetDensePrefill(variants[k]);
-        auto t = forward();
+        auto t = pp512_forward();
         if (!t.ok()) return Fail(t.status());
         if (rep > 0) res[k] = std::min(res[k], *t);
       }
