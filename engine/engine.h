@@ -100,10 +100,24 @@ struct EngineStats {
 };
 
 // Hooks for metrics; called on the engine thread. All have empty defaults.
+// Where one engine step's wall time went, in the order the phases run. The
+// device works from the first kernel Forward enqueues until Sample has its
+// results, so plan + stream (and the host part of forward before its first
+// kernel) are time the device may sit idle between steps.
+struct StepPhases {
+  double plan_seconds = 0;     // scheduling the step and building its batch (host)
+  double forward_seconds = 0;  // Model::Forward (host preparation, kernel enqueue), then the
+                               // last step's token events handed to their sinks
+  double sample_seconds = 0;   // Backend::Sample: waits for the forward pass, then samples
+  double stream_seconds = 0;   // committing the step: detokenizing, stop checks (host)
+};
+
 class EngineObserver {
  public:
   virtual ~EngineObserver() = default;
   virtual void OnStep(int32_t /*batch_sequences*/, int32_t /*batch_tokens*/, double /*step_seconds*/) {}
+  // Called with OnStep, for every step that ran a forward pass.
+  virtual void OnStepPhases(const StepPhases& /*phases*/) {}
   virtual void OnPreemption() {}
   virtual void OnPrefixLookup(int32_t /*prompt_tokens*/, int32_t /*cached_tokens*/) {}
   virtual void OnFirstToken(double /*queue_seconds*/, double /*ttft_seconds*/) {}

@@ -123,6 +123,7 @@ void EngineImpl::Loop() {
     bool stopping = false;
     added.clear();
     cancels.clear();
+    if (active_.empty()) DeliverEvents();  // TakeInbox may wait
     TakeInbox(&added, &cancels, &stopping);
     for (auto& a : added) {
       const uint64_t id = a->id;
@@ -135,6 +136,7 @@ void EngineImpl::Loop() {
       if (it != active_.end()) Finish(*it->second, FinishReason::kCancelled, "");
     }
     if (stopping) {
+      DeliverEvents();
       std::vector<uint64_t> ids;
       for (const auto& [id, a] : active_) ids.push_back(id);
       for (uint64_t id : ids) Finish(*active_.at(id), FinishReason::kCancelled, "");
@@ -169,6 +171,7 @@ void EngineImpl::RunStep() {
     stats_.prefix_hit_tokens += hit_tokens;
   }
   if (plan.empty()) {
+    DeliverEvents();
     // Only possible when the queue head cannot fit an empty pool, which
     // SizeKvPool rules out; fail rather than spin.
     if (sched_.num_running() == 0 && sched_.num_waiting() > 0) {
@@ -209,7 +212,17 @@ void EngineImpl::RunStep() {
     plan_ids.push_back(p.seq_id);
   }
 
+  StepPhases phases;
+  Clock::time_point mark = t0;
+  auto lap = [this, &mark](double* phase) {
+    const Clock::time_point now = Clock::now();
+    *phase = Seconds(mark, now);
+    mark = now;
+  };
+  lap(&phases.plan_seconds);
   const absl::StatusOr<const float*> logits = model_->Forward(batch);
+  DeliverEvents();  // the last step's tokens, while the device runs this one
+  lap(&phases.forward_seconds);
   if (!logits.ok()) {
     FailAll(plan_ids, absl::StrCat("model forward pass failed: ", logits.status().message()));
     return;
@@ -234,11 +247,14 @@ void EngineImpl::RunStep() {
       return;
     }
   }
+  lap(&phases.sample_seconds);
   sched_.Commit(plan);
   for (size_t r = 0; r < sampling_ids.size(); ++r) OnSampled(*active_.at(sampling_ids[r]), results[r]);
+  lap(&phases.stream_seconds);
 
-  const double secs = Seconds(t0, Clock::now());
+  const double secs = Seconds(t0, mark);
   observer_->OnStep(static_cast<int32_t>(plan.seqs.size()), plan.num_tokens, secs);
+  observer_->OnStepPhases(phases);
   PublishStats(static_cast<int32_t>(sampling_ids.size()), secs);
 }
 
@@ -266,7 +282,7 @@ void EngineImpl::OnSampled(Active& a, const SampleResult& r) {
   }
   if (out.finish == FinishReason::kNone) {
     sched_.AppendToken(a.id, r.token);
-    a.sink(std::move(ev));
+    undelivered_.push_back({a.sink, std::move(ev)});
     return;
   }
   ev.finished = true;
@@ -277,11 +293,20 @@ void EngineImpl::OnSampled(Active& a, const SampleResult& r) {
   const uint64_t id = a.id;
   sched_.Remove(id);
   observer_->OnFinish(out.finish, ev.usage);
-  a.sink(std::move(ev));
+  undelivered_.push_back({std::move(a.sink), std::move(ev)});
   active_.erase(id);
 }
 
+void EngineImpl::DeliverEvents() {
+  // A sink may not re-enter the loop's state, but a vector swapped out first
+  // stays valid whatever it does.
+  std::vector<UndeliveredEvent> events;
+  events.swap(undelivered_);
+  for (UndeliveredEvent& e : events) e.sink(std::move(e.event));
+}
+
 void EngineImpl::Finish(Active& a, FinishReason reason, std::string text, std::string error) {
+  DeliverEvents();  // the sequence's earlier tokens before its final event
   TokenEvent ev;
   ev.text = std::move(text);
   ev.finished = true;

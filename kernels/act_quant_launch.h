@@ -18,33 +18,14 @@
 
 namespace rocmforge::gpu {
 
-// Float spans to zero, passed by value to the producer kernels. The spans must
-// not overlap anything the producer reads or writes (the caller checks).
-struct ZeroSpans {
-  static constexpr int kMax = 3;
-  float* p[kMax] = {nullptr, nullptr, nullptr};
-  int64_t count[kMax] = {0, 0, 0};  // floats
-  int n = 0;
-};
+// ZeroSpans (the spans) is in gpu_api.h: every quantizing producer there
+// (LaunchQuantizeActivation, LaunchSwiGLUQuantize, LaunchRmsNormQuantize,
+// LaunchAddRmsNormQuantize) takes one as its last, optional argument.
 
-// The quantizing producers with zeroing; each is bit for bit its plain
-// counterpart in gpu_api.h (LaunchQuantizeActivation, LaunchSwiGLUQuantize,
-// LaunchRmsNormQuantize, LaunchAddRmsNormQuantize) plus the zeros. Use only
-// where the matching *Supported is true (otherwise nothing is launched).
-bool QuantizeZeroingSupported(GgmlType weight_type, const float* x, int64_t total);
-void LaunchQuantizeActivationZeroing(GgmlType weight_type, const float* x, int64_t total, void* out,
-                                     const ZeroSpans& zero, Stream s);
-bool SwiGLUQuantizeZeroingSupported(GgmlType weight_type, const float* gate, const float* up, const float* out,
-                                    int64_t n);
-void LaunchSwiGLUQuantizeZeroing(const float* gate, const float* up, float* out, int64_t n, GgmlType weight_type,
-                                 void* xq, const ZeroSpans& zero, Stream s);
-// RmsNormQuantizeSupported(weight_type, dim) and RmsNormQuantizeZeroingSupported
-// (16-byte aligned arrays; residual null for the plain RMSNorm) cover these.
-bool RmsNormQuantizeZeroingSupported(const float* x, const float* residual, const float* w, const float* out);
-void LaunchRmsNormQuantizeZeroing(const float* x, const float* w, float* out, int n, int dim, float eps,
-                                  GgmlType weight_type, void* xq, const ZeroSpans& zero, Stream s);
-void LaunchAddRmsNormQuantizeZeroing(float* x, const float* residual, const float* w, float* out, int n, int dim,
-                                     float eps, GgmlType weight_type, void* xq, const ZeroSpans& zero, Stream s);
+// Zeroes the spans in a launch of its own: what those producers do where
+// their kernel cannot zero in its own pass (unaligned arrays, a kernel
+// without zeroing).
+void LaunchZeroSpans(const ZeroSpans& zero, Stream s);
 
 // Tells the GEMM launches that follow on this host thread that these parts'
 // outputs (y[0 .. n * rows) of each) are already zero: LaunchZeroParts
@@ -60,8 +41,8 @@ bool ClearOutputsZeroed();
 // one that quantizes in the 8-values-per-lane layout of QuantizeEightPerLane
 // (kernels/act_quant_device.h, RmsNormQuantKernel), false (default) the
 // register kernel with BlockQuantizeRow. The same floats and integers either
-// way; the zeroing variants always take the first. Default false: on the H100
-// (2026-11-26 11:05 UTC, tg128 with graphs) Q8_0 278.4 tok/s with the
+// way; with spans to zero, the first where the arrays are 16-byte aligned.
+// Default false: on the H100 (2026-11-26 11:05 UTC, tg128 with graphs) Q8_0 278.4 tok/s with the
 // register kernel vs 270.4 with the new one (Q4_K_M with kFuseNormQuantizeK
 // on: 314.0 vs 330.9, but 340.2 with that fusion off).
 void SetRmsNormQuantRunLayout(bool on);

@@ -10,6 +10,11 @@
 // its query heads, for head_dim 64/128/256) and AttentionKernel below (one
 // block per query head, any even head_dim <= 256), which takes the other
 // shapes, or every shape with RF_ATTN=old in the environment (for comparison).
+// On NVIDIA the grouped blocks run on the matrix cores instead
+// (attention_grouped.hip, DecodeMmaKernel; gpu::DecodeAttnConfig, default for
+// head_dim 64/128): its split rule aims at one wave of resident blocks, and
+// with one split it quantizes its own output for the output projection (and
+// zeroes that GEMM's K-split outputs), so no merge or quantize kernel runs.
 // In batches of >= 256 tokens, runs of >= 2 consecutive tokens of one
 // sequence inside a tile of the batch (prefill chunks) take the token-tile
 // kernel (kernels/attention_prefill.hip) beside the grouped one, for head_dim
@@ -19,6 +24,7 @@
 #include <cstring>
 
 #include "kernels/act_quant_device.h"
+#include "kernels/act_quant_launch.h"
 #include "kernels/attention_device.h"
 #include "kernels/gpu_api.h"
 #include "kernels/launch_util.h"
@@ -164,8 +170,10 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 // grid: (n_heads, n_tokens). Merges the splits of one (token, head).
+// PDL (LaunchKernel): waits for the attention kernel before anything else.
 __global__ void CombineSplitsKernel(const float* partials, float* out, int n_heads, int head_dim,
                                     int n_splits) {
+  GridDependencyBegin();
   const int64_t idx = static_cast<int64_t>(blockIdx.y) * n_heads + blockIdx.x;
   const float* base = partials + idx * n_splits * (head_dim + 2);
   for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
@@ -182,10 +190,12 @@ __global__ void CombineSplitsKernel(const float* partials, float* out, int n_hea
 // serial split loops on one SM made decode 8% slower than not fusing.)
 constexpr int kCombineThreads = 256;
 
+// Also zeroes `zero` (the output projection's K-split outputs, grid-stride).
 template <int kRule>
 __global__ void __launch_bounds__(kCombineThreads)
     CombineSplitsQuantKernel(const float* partials, float* out, int n_heads, int head_dim,
-                             int n_splits, ActQ8* xq) {
+                             int n_splits, ActQ8* xq, ZeroSpans zero) {
+  GridDependencyBegin();  // PDL, as CombineSplitsKernel
   const int t = blockIdx.y;
   const int dim = n_heads * head_dim;
   const int i = blockIdx.x * kCombineThreads + threadIdx.x;  // dim is a multiple of 256
@@ -197,6 +207,7 @@ __global__ void __launch_bounds__(kCombineThreads)
   out[flat] = o;
   float regs[1] = {o};
   BlockQuantizeRow<kCombineThreads, 1, kRule>(regs, flat - threadIdx.x, kCombineThreads, xq);
+  ZeroSpansGridStride(zero);
 }
 
 int SplitCount(int n_tokens, int n_heads, int max_ctx) {
@@ -248,6 +259,33 @@ bool UseGrouped(int n_heads, int n_kv_heads, int head_dim, const void* k_cache,
          attn::GroupedSupported(n_heads, n_kv_heads, head_dim, k_cache, v_cache);
 }
 
+// gpu::DecodeAttnConfig; start-up value from RF_DECODE_ATTN=mma|simt.
+DecodeAttnConfig DecodeConfigFromEnv() {
+  DecodeAttnConfig c;
+  const char* e = std::getenv("RF_DECODE_ATTN");
+  if (e != nullptr && std::strcmp(e, "mma") == 0) c.kernel = 1;
+  if (e != nullptr && std::strcmp(e, "simt") == 0) c.kernel = -1;
+  return c;
+}
+DecodeAttnConfig g_decode_config = DecodeConfigFromEnv();
+// Auto takes the matrix-core decode kernel from this many tokens a batch:
+// every batch. H100 (2026-11-26 13:27 UTC, bench_gpu_kernels attention,
+// Llama-3-8B heads, SIMT -> matrix cores): 32 x 512 keys 41.8 -> 30.6 us
+// (1.60 -> 2.19 TB/s), 64 x 2048 210.3 -> 204.5 us, 8 x 512 22.0 -> 15.2 us,
+// 1 x 512 10.8 -> 7.4 us; tg128 Q8_0 281.3 -> 289.1 tok/s. Costs accuracy
+// margin: the Q4_K_M top-1 agreement test went 0.958 / 0.955 -> 0.955 / 0.951
+// (bar 0.95) with batch 1 on it (f16 P); 2 keeps batch 1 on the SIMT kernel.
+constexpr int kDecodeMmaMinTokens = 1;
+
+bool UseDecodeMma(const AttnBatch& b, int n_heads, int n_kv_heads, int head_dim,
+                  const void* k_cache, const void* v_cache) {
+  const DecodeAttnConfig& c = g_decode_config;
+  if (c.kernel < 0 || !attn::DecodeMmaSupported(n_heads, n_kv_heads, head_dim, k_cache, v_cache)) {
+    return false;
+  }
+  return c.kernel == 1 || b.n_tokens >= (c.min_tokens > 0 ? c.min_tokens : kDecodeMmaMinTokens);
+}
+
 // SetAttentionMergeFold. Off: on the H100 (2026-11-26) the fold made tg128
 // ~1.5% slower (Q8_0 270.0 / 267.6 vs 273.2 / 272.5 tok/s, Q4_K_M 323.7 /
 // 322.5 vs 329.6 / 326.2): the last split's fence + count + merge sit on the
@@ -261,20 +299,27 @@ bool g_merge_fold = false;
 int EnqueueAttention(const float* q, float* out, const AttnBatch& b, int n_heads, int n_kv_heads,
                      int head_dim, float scale, const uint16_t* k_cache, const uint16_t* v_cache,
                      int block_size, void* scratch, Stream s, int fold_rule = -1,
-                     void* xq = nullptr) {
+                     void* xq = nullptr, const ZeroSpans& zero = {}, bool* zeroed = nullptr) {
   const auto* kc = reinterpret_cast<const __half*>(k_cache);
   const auto* vc = reinterpret_cast<const __half*>(v_cache);
   const bool grouped = UseGrouped(n_heads, n_kv_heads, head_dim, k_cache, v_cache);
-  const int splits =
-      grouped ? attn::GroupedSplitCount(
-                    b.n_tokens, n_heads / attn::GroupedHeadsPerBlock(n_heads / n_kv_heads),
-                    b.max_ctx)
-              : SplitCount(b.n_tokens, n_heads, b.max_ctx);
-  float* partials = splits == 1 ? nullptr : attn::PartialsIn(scratch);
+  const int per_token = n_heads / attn::GroupedHeadsPerBlock(n_heads / n_kv_heads);
   // Prefill chunks (runs of a sequence's tokens) go to the token-tile kernel,
   // the rest of the batch to the grouped one (large batches only, see above).
   const bool tiles = grouped && b.n_tokens >= std::max(2, TileMinTokens()) &&
                      attn::PrefillTilesSupported(n_heads, n_kv_heads, head_dim, k_cache, v_cache);
+  // The folded merge is the SIMT kernel's (SetAttentionMergeFold). Beside the
+  // tile kernel (batches of >= 256 tokens) the few tokens outside runs keep
+  // the SIMT kernel too: the matrix-core one's blocks (97 KB of shared memory,
+  // 2 an SM) would mostly start only to skip their token.
+  const bool mma = grouped && !tiles && !g_merge_fold &&
+                   UseDecodeMma(b, n_heads, n_kv_heads, head_dim, k_cache, v_cache);
+  const int splits =
+      mma       ? attn::DecodeMmaSplitCount(b.n_tokens, per_token, b.max_ctx, head_dim,
+                                            g_decode_config.target_blocks)
+      : grouped ? attn::GroupedSplitCount(b.n_tokens, per_token, b.max_ctx)
+                : SplitCount(b.n_tokens, n_heads, b.max_ctx);
+  float* partials = splits == 1 ? nullptr : attn::PartialsIn(scratch);
   if (grouped && !tiles && g_merge_fold && fold_rule >= 0 &&
       attn::GroupedFoldSupported(n_heads, n_kv_heads, head_dim, b.n_tokens, splits, fold_rule)) {
     attn::LaunchGroupedAttentionFolded(q, out, b, n_heads, n_kv_heads, head_dim, scale, kc, vc,
@@ -290,8 +335,23 @@ int EnqueueAttention(const float* q, float* out, const AttnBatch& b, int n_heads
       attn::LaunchPrefillTileAttention(q, out, b, n_heads, n_kv_heads, head_dim, scale, kc, vc,
                                        block_size, splits, partials, ToStream(s));
     }
-    attn::LaunchGroupedAttention(q, out, b, n_heads, n_kv_heads, head_dim, scale, kc, vc,
-                                 block_size, splits, partials, ToStream(s), tile_tokens);
+    // One split on the matrix-core kernel: its blocks write the final output
+    // and quantize it (and zero `zero`) themselves, no merge or quantize kernel.
+    const bool fold_mma = mma && splits == 1 && fold_rule > 0 &&
+                          attn::DecodeMmaQuantizeSupported(n_heads, n_kv_heads, head_dim, fold_rule);
+    // Either kernel takes any split count (each divides a token's own keys).
+    if (mma && attn::LaunchDecodeMma(q, out, b, n_heads, n_kv_heads, head_dim, scale, kc, vc,
+                                     block_size, splits, partials, ToStream(s), tile_tokens,
+                                     fold_mma ? fold_rule : -1, static_cast<ActQ8*>(xq),
+                                     fold_mma ? zero : ZeroSpans{})) {
+      if (fold_mma) {
+        if (zeroed != nullptr) *zeroed = true;
+        return 0;
+      }
+    } else {
+      attn::LaunchGroupedAttention(q, out, b, n_heads, n_kv_heads, head_dim, scale, kc, vc,
+                                   block_size, splits, partials, ToStream(s), tile_tokens);
+    }
   } else {
     const int keys_per_split =
         splits == 1 ? (b.max_ctx > 0 ? b.max_ctx : 1) : (b.max_ctx + splits - 1) / splits;
@@ -322,6 +382,9 @@ GpuStatus AttentionScratchInit(void* scratch, size_t bytes, Stream s) {
   return Memset(scratch, 0, std::min(bytes, attn::kFoldCounterBytes), s);
 }
 
+void SetDecodeAttnConfig(const DecodeAttnConfig& c) { g_decode_config = c; }
+DecodeAttnConfig GetDecodeAttnConfig() { return g_decode_config; }
+
 void SetAttentionMergeFold(bool on) { g_merge_fold = on; }
 bool GetAttentionMergeFold() { return g_merge_fold; }
 
@@ -332,8 +395,8 @@ void LaunchAttention(const float* q, float* out, const AttnBatch& b, int n_heads
   const int splits = EnqueueAttention(q, out, b, n_heads, n_kv_heads, head_dim, scale, k_cache,
                                       v_cache, block_size, scratch, s, /*fold_rule=*/0);
   if (splits > 1) {
-    CombineSplitsKernel<<<dim3(n_heads, b.n_tokens), kThreads, 0, ToStream(s)>>>(
-        attn::PartialsIn(scratch), out, n_heads, head_dim, splits);
+    LaunchKernel(CombineSplitsKernel, dim3(n_heads, b.n_tokens), kThreads, 0, s,
+                 static_cast<const float*>(attn::PartialsIn(scratch)), out, n_heads, head_dim, splits);
   }
 }
 
@@ -346,26 +409,33 @@ bool AttentionQuantizeSupported(GgmlType weight_type, int n_heads, int head_dim)
 void LaunchAttentionQuantize(const float* q, float* out, const AttnBatch& b, int n_heads,
                              int n_kv_heads, int head_dim, float scale, const uint16_t* k_cache,
                              const uint16_t* v_cache, int block_size, void* scratch,
-                             GgmlType weight_type, void* xq, Stream s) {
-  if (b.n_tokens == 0) return;
+                             GgmlType weight_type, void* xq, Stream s, const ZeroSpans& zero) {
+  if (b.n_tokens == 0) {
+    if (zero.n > 0) LaunchZeroSpans(zero, s);
+    return;
+  }
+  bool zeroed = false;
   const int splits = EnqueueAttention(q, out, b, n_heads, n_kv_heads, head_dim, scale, k_cache,
                                       v_cache, block_size, scratch, s, ActivationRule(weight_type),
-                                      xq);
-  if (splits == 0) return;  // merged and quantized in the attention kernel
+                                      xq, zero, &zeroed);
+  if (splits == 0) {  // merged and quantized in the attention kernel
+    if (zero.n > 0 && !zeroed) LaunchZeroSpans(zero, s);
+    return;
+  }
   if (splits == 1) {  // no merge kernel to fold the quantization into
     LaunchQuantizeActivation(weight_type, out, static_cast<int64_t>(b.n_tokens) * n_heads * head_dim,
-                             xq, s);
+                             xq, s, zero);
     return;
   }
   const auto* partials = attn::PartialsIn(scratch);
   auto* act = static_cast<ActQ8*>(xq);
   const dim3 grid(n_heads * head_dim / kCombineThreads, b.n_tokens);
   if (ActivationRule(weight_type) == 1) {
-    CombineSplitsQuantKernel<1><<<grid, kCombineThreads, 0, ToStream(s)>>>(
-        partials, out, n_heads, head_dim, splits, act);
+    LaunchKernel(CombineSplitsQuantKernel<1>, grid, kCombineThreads, 0, s, partials, out, n_heads,
+                 head_dim, splits, act, zero);
   } else {
-    CombineSplitsQuantKernel<2><<<grid, kCombineThreads, 0, ToStream(s)>>>(
-        partials, out, n_heads, head_dim, splits, act);
+    LaunchKernel(CombineSplitsQuantKernel<2>, grid, kCombineThreads, 0, s, partials, out, n_heads,
+                 head_dim, splits, act, zero);
   }
 }
 

@@ -115,6 +115,32 @@ void LaunchGroupedAttentionFolded(const float* q, float* out, const AttnBatch& b
                                   float* partials, unsigned* counters, int fold_rule, ActQ8* xq,
                                   hipStream_t s);
 
+// ---- matrix-core decode kernel (kernels/attention_grouped.hip, NVIDIA only)
+// The grouped kernel's blocks, outputs and partials layout with the products
+// on mma.sync (gpu::DecodeAttnConfig). Split s of a token with ctx keys takes
+// keys [s * per, (s + 1) * per), per = max(ceil(ctx / n_splits), 64) rounded
+// up to a multiple of 16. Supported: head_dim 64 / 128 where GroupedSupported
+// holds, on NVIDIA builds (false elsewhere).
+bool DecodeMmaSupported(int n_heads, int n_kv_heads, int head_dim, const void* k_cache,
+                        const void* v_cache);
+// Splits for about one wave of resident blocks (target_blocks > 0: that many
+// instead), at least 64 keys each, at most 16; never more than
+// GroupedSplitCount (so AttentionScratchBytes covers it).
+int DecodeMmaSplitCount(int n_tokens, int kv_blocks_per_token, int max_ctx, int head_dim,
+                        int target_blocks);
+// Enqueues it as LaunchGroupedAttention would (partials == nullptr: n_splits
+// 1, the final output); false when nothing was launched. With one split and
+// no tile tokens, fold_rule 1 / 2 also quantizes the output into xq (as
+// LaunchQuantizeActivation: the same integers; needs DecodeMmaQuantizeSupported)
+// and the blocks zero `zero` (the next matmul's K-split outputs); otherwise
+// fold_rule, xq and zero are ignored.
+bool DecodeMmaQuantizeSupported(int n_heads, int n_kv_heads, int head_dim, int fold_rule);
+bool LaunchDecodeMma(const float* q, float* out, const AttnBatch& b, int n_heads, int n_kv_heads,
+                     int head_dim, float scale, const __half* k_cache, const __half* v_cache,
+                     int block_size, int n_splits, float* partials, hipStream_t s,
+                     int tile_tokens = 0, int fold_rule = -1, ActQ8* xq = nullptr,
+                     const ZeroSpans& zero = {});
+
 // ---- prefill tiles (kernels/attention_prefill.hip)
 // The batch is cut into tiles of `tile` consecutive tokens (tile t covers
 // tokens [t * tile, (t + 1) * tile)). Token t belongs to the prefill tile

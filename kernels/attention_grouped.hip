@@ -9,6 +9,7 @@
 // (kDims / 8 16-byte loads of K and of V). A slot keeps an online softmax per
 // query head (every lane of the slot holds the same m, l); slots merge through
 // shared memory at the end, as the waves of AttentionKernel do.
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -457,6 +458,387 @@ void LaunchForHeadDim(int per_block, dim3 grid, const float* q, float* out, cons
 #undef RF_GROUPED
 }
 
+#if defined(RF_GPU_CUDA)
+// ---- matrix-core decode kernel (NVIDIA) -------------------------------------
+// The SIMT kernel above spends ~70 instructions a key and KV head (f16
+// unpacking, 4 x 8 FMAs a lane per head, a 16-lane shuffle reduction per head,
+// the online softmax on every lane) and waits a DRAM round trip per pass: at
+// 32 sequences x 512 keys it moved K/V at 1.6 TB/s. Here the two products run
+// on mma.sync m16n8k16 (f16 in, f32 accumulation) with the block's query heads
+// as the rows of A (rows kGroup..15 zero), and each warp streams its own
+// 16-key tiles through a cp.async ring of kStages shared-memory stages:
+//   S = Q K^T   A = Q (scaled by scale * log2 e, split into f16 hi + lo parts
+//               so the scores keep ~f32 precision), B = K rows [key][dim]
+//   O += P V    A = P (split into f16 hi + lo parts the same way),
+//               B = V rows through ldmatrix.trans
+// The score accumulators are P's A fragment as they stand (the m16n8k16 C and
+// A layouts match). Rows live on lanes 4g..4g+3 (g = head), so a row's max and
+// sum reduce over 2 shuffles. Shared K/V rows are swizzled (16-byte chunk c of
+// key r at c ^ (r % 8)): the 8 rows an ldmatrix reads hit 8 distinct bank
+// groups. Warps keep their own online softmax (base 2) and merge through
+// shared memory at the end; the block writes the split-K partials in the
+// layout of attention_device.h (m in natural-log units) or, unsplit, the output.
+namespace mma_decode {
+
+constexpr int kWarps = 4;
+constexpr int kThreads = kWarps * 32;
+constexpr int kTileKeys = 16;  // keys of one warp per stage
+constexpr int kStages = 3;
+constexpr int kMinKeysPerSplit = kWarps * kTileKeys;
+constexpr int kMaxSplits = 16;
+constexpr float kLog2e = 1.4426950408889634f;
+constexpr float kLn2 = 0.6931471805599453f;
+
+template <int kHeadDim>
+constexpr int SmemBytes() {
+  return kWarps * kStages * 2 * kTileKeys * kHeadDim * 2;  // K and V, f16
+}
+
+__device__ __forceinline__ unsigned SmemAddr(const void* p) {
+  return static_cast<unsigned>(__cvta_generic_to_shared(p));
+}
+// 16 bytes global -> shared; zeros instead when !valid (src is not read).
+__device__ __forceinline__ void CopyOrZero16(void* smem, const void* gmem, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(SmemAddr(smem)), "l"(gmem),
+               "r"(valid ? 16 : 0)
+               : "memory");
+}
+__device__ __forceinline__ void LoadMatrices(unsigned (&r)[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(SmemAddr(p)));
+}
+__device__ __forceinline__ void LoadMatricesT(unsigned (&r)[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(SmemAddr(p)));
+}
+// c += A B for one 16 x 8 x 16 tile whose A rows 8..15 are zero: a0 / a2 are
+// row g's k pairs (2q, 2q+1) and (2q+8, 2q+9); c0, c1 = row g, columns 2q, 2q+1.
+__device__ __forceinline__ void MmaTopRows(float& c0, float& c1, unsigned a0, unsigned a2,
+                                           unsigned b0, unsigned b1) {
+  float d2 = 0.0f, d3 = 0.0f;  // rows 8..15: zero, dropped
+  asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(c0), "+f"(c1), "+f"(d2), "+f"(d3)
+      : "r"(a0), "r"(0u), "r"(a2), "r"(0u), "r"(b0), "r"(b1));
+}
+__device__ __forceinline__ unsigned PackHalf2(float lo, float hi) {
+  const __half2 h = __floats2half2_rn(lo, hi);
+  unsigned u;
+  memcpy(&u, &h, sizeof(u));
+  return u;
+}
+// What PackHalf2 rounded away: the f16 pair of (lo, hi) - the pair in `packed`.
+__device__ __forceinline__ unsigned PackHalf2Rest(float lo, float hi, unsigned packed) {
+  __half2 h;
+  memcpy(&h, &packed, sizeof(h));
+  const float2 f = __half22float2(h);
+  return PackHalf2(lo - f.x, hi - f.y);
+}
+
+// grid: (n_kv_heads * chunks, n_tokens, n_splits), kThreads threads, SmemBytes.
+template <int kHeadDim, int kGroup>
+__global__ void __launch_bounds__(kThreads)
+    DecodeMmaKernel(const float* __restrict__ q, float* __restrict__ out, AttnBatch b, int n_heads,
+                    int n_kv_heads, float scale, const __half* __restrict__ k_cache,
+                    const __half* __restrict__ v_cache, int block_size,
+                    float* __restrict__ partials, int tile_tokens, int fold_rule,
+                    ActQ8* __restrict__ xq, ZeroSpans zero) {
+  static_assert(kGroup >= 1 && kGroup <= 8, "query heads are rows 0..7 of A");
+  constexpr int kChunks = kHeadDim / 8;             // 16-byte chunks of a K / V row
+  constexpr int kKSteps = kHeadDim / 16;            // k steps of S = Q K^T
+  constexpr int kNTiles = kHeadDim / 8;             // n tiles of O
+  constexpr int kKeysPerCopy = 32 / kChunks;        // rows a warp copies at once
+  constexpr int kCopies = kTileKeys / kKeysPerCopy;  // copies per row array per tile
+  constexpr int kStageHalves = 2 * kTileKeys * kHeadDim;
+  static_assert(kChunks >= 8 && kChunks <= 32, "head_dim 64 or 128 (swizzle over 8 chunks)");
+  extern __shared__ uint4 smem_raw[];
+  __half* const smem = reinterpret_cast<__half*>(smem_raw);
+
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int group = n_heads / n_kv_heads;
+  const int chunks = group / kGroup;
+  const int kv_h = blockIdx.x / chunks;
+  const int h0 = kv_h * group + (blockIdx.x % chunks) * kGroup;
+  const int t = blockIdx.y, split = blockIdx.z, n_splits = gridDim.z;
+  // Launched with PDL (LaunchKernel): the step metadata (b; uploaded before
+  // the step's first kernel, written by no kernel) is read before
+  // GridDependencyWait, so the chain token -> sequence -> block table overlaps
+  // the previous kernel's tail; q and the KV cache (written by the kernels
+  // before) only after it.
+  const bool skip = tile_tokens > 0 && TokenInTileRun(b, t, tile_tokens);  // the tile kernel's
+  const int ctx = b.token_ctx[t];
+  const int32_t* table = b.block_tables + b.seq_table_off[b.token_seq[t]];
+  // Splits of whole tiles: per = max(ceil(ctx / n_splits), 64) rounded up to 16.
+  const int per_split =
+      (max((ctx + n_splits - 1) / n_splits, kMinKeysPerSplit) + kTileKeys - 1) / kTileKeys * kTileKeys;
+  const int key_begin = split * per_split;
+  const int key_end = min(ctx, key_begin + per_split);
+  const int n_tiles = key_end > key_begin ? (key_end - key_begin + kTileKeys - 1) / kTileKeys : 0;
+  const int my_tiles = n_tiles > warp ? (n_tiles - warp + kWarps - 1) / kWarps : 0;
+
+  const int copy_key = lane / kChunks, copy_chunk = lane % kChunks;
+  // Cache row of the tile's key (lane % 16), looked up one tile ahead.
+  auto row_of_tile = [&](int i) -> int {
+    const int j = key_begin + (warp + i * kWarps) * kTileKeys + lane % kTileKeys;
+    if (i >= my_tiles || j >= key_end) return -1;
+    return table[j / block_size] * block_size + j % block_size;
+  };
+  // The first kStages tiles' cache rows (metadata only) before the wait.
+  int first_rows[kStages];
+#pragma unroll
+  for (int i = 0; i < kStages; ++i) first_rows[i] = skip ? -1 : row_of_tile(i);
+  GridDependencyWait();
+  if (skip) return;
+
+  // The warp's ring of stages: [stage][K | V][key][chunk ^ (key % 8)].
+  __half* const ring = smem + warp * kStages * kStageHalves;
+  const int64_t kv_dim = static_cast<int64_t>(n_kv_heads) * kHeadDim;
+  const __half* const kbase = k_cache + kv_h * kHeadDim;
+  const __half* const vbase = v_cache + kv_h * kHeadDim;
+  auto issue = [&](int i, int row16) {  // tile i of this warp into stage i % kStages
+    __half* const st = ring + (i % kStages) * kStageHalves;
+#pragma unroll
+    for (int c = 0; c < kCopies; ++c) {
+      const int key = c * kKeysPerCopy + copy_key;
+      const int row = __shfl_sync(0xffffffffu, row16, key);
+      const int sw = (copy_chunk ^ (key & 7)) * 8;
+      const int64_t off = static_cast<int64_t>(row < 0 ? 0 : row) * kv_dim + copy_chunk * 8;
+      CopyOrZero16(st + key * kHeadDim + sw, kbase + off, row >= 0);
+      CopyOrZero16(st + (kTileKeys + key) * kHeadDim + sw, vbase + off, row >= 0);
+    }
+  };
+#pragma unroll
+  for (int i = 0; i < kStages - 1; ++i) {
+    if (i < my_tiles) issue(i, first_rows[i]);
+    asm volatile("cp.async.commit_group;\n" ::: "memory");
+  }
+  int next_row = first_rows[kStages - 1];
+
+  // Q rows of the chunk as A fragments, loaded while the first tiles are in
+  // flight: lane (g, qd) holds head g's dims ks*16 + qd + {0, 1} (a0) and
+  // + 8 (a2), hi and lo f16 parts.
+  const int g = lane / 4, qd = (lane % 4) * 2;
+  unsigned q_hi[kKSteps][2], q_lo[kKSteps][2];
+  {
+    const float sl = scale * kLog2e;
+    const float* qrow = q + (static_cast<int64_t>(t) * n_heads + h0 + min(g, kGroup - 1)) * kHeadDim;
+#pragma unroll
+    for (int ks = 0; ks < kKSteps; ++ks) {
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        float2 x = make_float2(0.0f, 0.0f);
+        if (g < kGroup) {
+          x = *reinterpret_cast<const float2*>(qrow + ks * 16 + r * 8 + qd);
+          x.x *= sl;
+          x.y *= sl;
+        }
+        const __half2 hi = __floats2half2_rn(x.x, x.y);
+        const float2 hf = __half22float2(hi);
+        memcpy(&q_hi[ks][r], &hi, 4);
+        q_lo[ks][r] = PackHalf2(x.x - hf.x, x.y - hf.y);
+      }
+    }
+  }
+
+  float m = -INFINITY, l = 0.0f;  // row g's running max (base 2) and this lane's share of the sum
+  float acc[kNTiles][2];
+#pragma unroll
+  for (int n = 0; n < kNTiles; ++n) acc[n][0] = acc[n][1] = 0.0f;
+  // ldmatrix row addresses: matrix mi = lane / 8, row lane % 8.
+  const int lm = lane / 8, lr = lane % 8;
+  for (int i = 0; i < my_tiles; ++i) {
+    // Keep kStages - 1 tiles in flight: issue tile i + kStages - 1 first.
+    if (i + kStages - 1 < my_tiles) issue(i + kStages - 1, next_row);
+    asm volatile("cp.async.commit_group;\n" ::: "memory");
+    next_row = row_of_tile(i + kStages);
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(kStages - 1) : "memory");
+    __syncwarp();
+    const __half* const kt = ring + (i % kStages) * kStageHalves;
+    const __half* const vt = kt + kTileKeys * kHeadDim;
+
+    // [key tile of 8][column pair]; the hi and lo products in separate
+    // accumulators (two dependency chains), summed after the k loop.
+    float s[2][2] = {{0.0f, 0.0f}, {0.0f, 0.0f}}, s_lo[2][2] = {{0.0f, 0.0f}, {0.0f, 0.0f}};
+#pragma unroll
+    for (int ks = 0; ks < kKSteps; ++ks) {
+      // m0 (keys 0-7, chunk 2ks), m1 (keys 0-7, chunk 2ks+1), m2 / m3 keys 8-15.
+      const int key = (lm / 2) * 8 + lr, chunk = 2 * ks + lm % 2;
+      unsigned kb[4];
+      LoadMatrices(kb, kt + key * kHeadDim + (chunk ^ lr) * 8);
+#pragma unroll
+      for (int n = 0; n < 2; ++n) {
+        MmaTopRows(s[n][0], s[n][1], q_hi[ks][0], q_hi[ks][1], kb[2 * n], kb[2 * n + 1]);
+        MmaTopRows(s_lo[n][0], s_lo[n][1], q_lo[ks][0], q_lo[ks][1], kb[2 * n], kb[2 * n + 1]);
+      }
+    }
+#pragma unroll
+    for (int n = 0; n < 2; ++n) {
+      s[n][0] += s_lo[n][0];
+      s[n][1] += s_lo[n][1];
+    }
+    const int key0 = key_begin + (warp + i * kWarps) * kTileKeys;
+    float mx = -INFINITY;
+#pragma unroll
+    for (int n = 0; n < 2; ++n) {
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        if (key0 + n * 8 + qd + e >= key_end) s[n][e] = -INFINITY;
+        mx = fmaxf(mx, s[n][e]);
+      }
+    }
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+    const float m_new = fmaxf(m, mx);  // finite: the tile's first key is visible
+    const float corr = exp2f(m - m_new);
+    m = m_new;
+    float p[2][2];
+#pragma unroll
+    for (int n = 0; n < 2; ++n) {
+#pragma unroll
+      for (int e = 0; e < 2; ++e) p[n][e] = exp2f(s[n][e] - m_new);
+    }
+    l = l * corr + (p[0][0] + p[0][1]) + (p[1][0] + p[1][1]);
+    // P as f16 hi + lo parts, as Q: with P in f16 alone (~1e-3 relative) the
+    // Q4_K_M top-1 agreement with the CPU path fell from 95.5% to 95.1%
+    // (qwen2; the bar is 95%). The second product is nearly free: the kernel
+    // waits on memory (ncu, 32 x 512: issue slots 20% busy).
+    const unsigned pa0 = PackHalf2(p[0][0], p[0][1]), pa2 = PackHalf2(p[1][0], p[1][1]);
+    const unsigned pl0 = PackHalf2Rest(p[0][0], p[0][1], pa0), pl2 = PackHalf2Rest(p[1][0], p[1][1], pa2);
+#pragma unroll
+    for (int np = 0; np < kNTiles / 2; ++np) {
+      // m0 (keys 0-7, chunk 2np), m1 (keys 8-15, chunk 2np), m2 / m3 chunk 2np+1.
+      const int key = (lm % 2) * 8 + lr, chunk = 2 * np + lm / 2;
+      unsigned vb[4];
+      LoadMatricesT(vb, vt + key * kHeadDim + (chunk ^ lr) * 8);
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        float& c0 = acc[2 * np + h][0];
+        float& c1 = acc[2 * np + h][1];
+        c0 *= corr;
+        c1 *= corr;
+        MmaTopRows(c0, c1, pa0, pa2, vb[2 * h], vb[2 * h + 1]);
+        MmaTopRows(c0, c1, pl0, pl2, vb[2 * h], vb[2 * h + 1]);
+      }
+    }
+    __syncwarp();  // every lane's ldmatrix of this stage before it is refilled
+  }
+  asm volatile("cp.async.wait_all;\n" ::: "memory");
+  GridDependencyLaunchDependents();  // the next kernel may launch during the merge below
+  l += __shfl_xor_sync(0xffffffffu, l, 1);
+  l += __shfl_xor_sync(0xffffffffu, l, 2);
+
+  // Merge the warps (natural-log units from here, as the partials' layout).
+  __syncthreads();  // every warp is done with its ring: reuse it
+  float* const s_acc = reinterpret_cast<float*>(smem);  // [warp][head][dim]
+  __shared__ float s_m[kWarps][kGroup], s_l[kWarps][kGroup], s_w[kWarps][kGroup];
+  __shared__ float s_gm[kGroup], s_gl[kGroup];
+  if (g < kGroup) {
+    if (lane % 4 == 0) {
+      s_m[warp][g] = m == -INFINITY ? -INFINITY : m * kLn2;
+      s_l[warp][g] = l;
+    }
+    float* const a = s_acc + (warp * kGroup + g) * kHeadDim + qd;
+#pragma unroll
+    for (int n = 0; n < kNTiles; ++n) *reinterpret_cast<float2*>(a + n * 8) = make_float2(acc[n][0], acc[n][1]);
+  }
+  __syncthreads();
+  if (static_cast<int>(threadIdx.x) < kGroup) {
+    const int h = threadIdx.x;
+    float gm = -INFINITY;
+    for (int w = 0; w < kWarps; ++w) gm = fmaxf(gm, s_m[w][h]);
+    float gl = 0.0f;
+    for (int w = 0; w < kWarps; ++w) {
+      const float wt = s_m[w][h] == -INFINITY ? 0.0f : expf(s_m[w][h] - gm);
+      s_w[w][h] = wt;
+      gl += s_l[w][h] * wt;
+    }
+    s_gm[h] = gm;
+    s_gl[h] = gl;
+  }
+  __syncthreads();
+  const int64_t row0 = static_cast<int64_t>(t) * n_heads + h0;
+  // Value idx = threadIdx.x + k * kThreads of the chunk (head h, dim d) in ov[k].
+  constexpr int kOut = kGroup * kHeadDim;
+  constexpr int kPer = (kOut + kThreads - 1) / kThreads;
+  float ov[kPer];
+#pragma unroll
+  for (int k = 0; k < kPer; ++k) {
+    const int idx = threadIdx.x + k * kThreads;
+    ov[k] = 0.0f;
+    if (idx >= kOut) continue;
+    const int h = idx / kHeadDim, d = idx % kHeadDim;
+    float v = 0.0f;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) v += s_acc[(w * kGroup + h) * kHeadDim + d] * s_w[w][h];
+    if (partials == nullptr) {
+      const float gl = s_gl[h];
+      ov[k] = gl > 0.0f ? v / gl : 0.0f;
+      out[row0 * kHeadDim + idx] = ov[k];
+    } else {
+      float* pr = PartialAt(partials, (row0 + h) * n_splits + split, kHeadDim);
+      if (d == 0) {
+        pr[0] = s_gm[h];
+        pr[1] = s_gl[h];
+      }
+      pr[2 + d] = v;
+    }
+  }
+  // One split: the output quantized for the next matmul here (fold_rule 1 /
+  // 2, as LaunchQuantizeActivation: the same integers), and that matmul's
+  // K-split outputs zeroed (the grid is 2-D then).
+  if (partials == nullptr && fold_rule > 0) QuantizeChunk<kThreads, kOut>(ov, row0 * kHeadDim, fold_rule, xq);
+  ZeroSpansGridStride(zero);
+}
+
+// What a one-split launch does after the keys (DecodeMmaKernel's fold_rule, xq, zero).
+struct Fold {
+  int rule = -1;
+  ActQ8* xq = nullptr;
+  ZeroSpans zero;
+};
+
+template <int kHeadDim, int kGroup>
+bool Launch(dim3 grid, const float* q, float* out, const AttnBatch& b, int n_heads, int n_kv_heads,
+            float scale, const __half* kc, const __half* vc, int block_size, float* partials,
+            hipStream_t s, int tile_tokens, const Fold& f) {
+  constexpr int kSmem = SmemBytes<kHeadDim>();
+  static const bool ok = [] {
+    const bool set = cudaFuncSetAttribute(reinterpret_cast<const void*>(&DecodeMmaKernel<kHeadDim, kGroup>),
+                                          cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem) == cudaSuccess;
+    if (!set) (void)cudaGetLastError();
+    return set;
+  }();
+  if (!ok) return false;
+  LaunchKernel(DecodeMmaKernel<kHeadDim, kGroup>, grid, kThreads, kSmem, s, q, out, b, n_heads,
+               n_kv_heads, scale, kc, vc, block_size, partials, tile_tokens, f.rule, f.xq, f.zero);
+  return true;
+}
+
+template <int kHeadDim>
+bool LaunchForGroup(int per_block, dim3 grid, const float* q, float* out, const AttnBatch& b,
+                    int n_heads, int n_kv_heads, float scale, const __half* kc, const __half* vc,
+                    int block_size, float* partials, hipStream_t s, int tile_tokens, const Fold& f) {
+  switch (per_block) {
+    case 1:
+      return Launch<kHeadDim, 1>(grid, q, out, b, n_heads, n_kv_heads, scale, kc, vc, block_size,
+                                 partials, s, tile_tokens, f);
+    case 2:
+      return Launch<kHeadDim, 2>(grid, q, out, b, n_heads, n_kv_heads, scale, kc, vc, block_size,
+                                 partials, s, tile_tokens, f);
+    case 4:
+      return Launch<kHeadDim, 4>(grid, q, out, b, n_heads, n_kv_heads, scale, kc, vc, block_size,
+                                 partials, s, tile_tokens, f);
+    default:
+      return Launch<kHeadDim, 8>(grid, q, out, b, n_heads, n_kv_heads, scale, kc, vc, block_size,
+                                 partials, s, tile_tokens, f);
+  }
+}
+
+}  // namespace mma_decode
+#endif  // RF_GPU_CUDA
+
 }  // namespace
 
 bool GroupedSupported(int n_heads, int n_kv_heads, int head_dim, const void* k_cache,
@@ -482,6 +864,74 @@ int GroupedSplitCount(int n_tokens, int kv_blocks_per_token, int max_ctx) {
   int64_t splits = want < by_keys ? want : by_keys;
   if (splits > kMaxSplits) splits = kMaxSplits;
   return splits < 1 ? 1 : static_cast<int>(splits);
+}
+
+bool DecodeMmaSupported(int n_heads, int n_kv_heads, int head_dim, const void* k_cache,
+                        const void* v_cache) {
+#if defined(RF_GPU_CUDA)
+  return (head_dim == 64 || head_dim == 128) &&
+         GroupedSupported(n_heads, n_kv_heads, head_dim, k_cache, v_cache);
+#else
+  (void)n_heads, (void)n_kv_heads, (void)head_dim, (void)k_cache, (void)v_cache;
+  return false;
+#endif
+}
+
+int DecodeMmaSplitCount(int n_tokens, int kv_blocks_per_token, int max_ctx, int head_dim,
+                        int target_blocks) {
+#if defined(RF_GPU_CUDA)
+  const int per_block_smem = (head_dim == 64 ? mma_decode::SmemBytes<64>() : mma_decode::SmemBytes<128>()) + 2048;
+  const int64_t resident = static_cast<int64_t>(MultiprocessorCount()) * std::max(1, (227 << 10) / per_block_smem);
+  int64_t target = target_blocks > 0 ? target_blocks : resident;
+  if (target > kTargetBlocks) target = kTargetBlocks;  // stays within GroupedSplitCount (scratch)
+  const int64_t base = static_cast<int64_t>(n_tokens) * std::max(1, kv_blocks_per_token);
+  int64_t splits = target / base;  // whole waves: never more blocks than the target
+  const int64_t by_keys = (max_ctx + mma_decode::kMinKeysPerSplit - 1) / mma_decode::kMinKeysPerSplit;
+  // At most 16 splits: H100 (13:27 UTC), one sequence at 2048 keys took 12.7
+  // us with 16 splits against 18.8 with 32 (the merge of 32 partials and
+  // blocks of one tile a warp); every other shape of the table splits less.
+  splits = std::min<int64_t>(std::min<int64_t>(splits, by_keys), mma_decode::kMaxSplits);
+  splits = std::max<int64_t>(splits, 1);
+  return std::min(static_cast<int>(splits), GroupedSplitCount(n_tokens, kv_blocks_per_token, max_ctx));
+#else
+  (void)head_dim, (void)target_blocks;
+  return GroupedSplitCount(n_tokens, kv_blocks_per_token, max_ctx);
+#endif
+}
+
+bool DecodeMmaQuantizeSupported(int n_heads, int n_kv_heads, int head_dim, int fold_rule) {
+  if (n_kv_heads <= 0 || n_heads % n_kv_heads != 0 || fold_rule < 1 || fold_rule > 2) return false;
+  const int chunk = GroupedHeadsPerBlock(n_heads / n_kv_heads) * head_dim;  // values a block writes
+  return chunk % (fold_rule == 2 ? 256 : 32) == 0;
+}
+
+bool LaunchDecodeMma(const float* q, float* out, const AttnBatch& b, int n_heads, int n_kv_heads,
+                     int head_dim, float scale, const __half* k_cache, const __half* v_cache,
+                     int block_size, int n_splits, float* partials, hipStream_t s, int tile_tokens,
+                     int fold_rule, ActQ8* xq, const ZeroSpans& zero) {
+#if defined(RF_GPU_CUDA)
+  const int per_block = GroupedHeadsPerBlock(n_heads / n_kv_heads);
+  const dim3 grid(n_heads / per_block, b.n_tokens, n_splits);
+  mma_decode::Fold f;
+  if (n_splits == 1 && partials == nullptr && tile_tokens == 0) {
+    f.rule = fold_rule;
+    f.xq = xq;
+    f.zero = zero;
+  }
+  if (head_dim == 64) {
+    return mma_decode::LaunchForGroup<64>(per_block, grid, q, out, b, n_heads, n_kv_heads, scale,
+                                          k_cache, v_cache, block_size, partials, s, tile_tokens, f);
+  }
+  if (head_dim == 128) {
+    return mma_decode::LaunchForGroup<128>(per_block, grid, q, out, b, n_heads, n_kv_heads, scale,
+                                           k_cache, v_cache, block_size, partials, s, tile_tokens, f);
+  }
+#else
+  (void)q, (void)out, (void)b, (void)n_heads, (void)n_kv_heads, (void)head_dim, (void)scale;
+  (void)k_cache, (void)v_cache, (void)block_size, (void)n_splits, (void)partials, (void)s;
+  (void)tile_tokens, (void)fold_rule, (void)xq, (void)zero;
+#endif
+  return false;
 }
 
 namespace {

@@ -95,19 +95,31 @@ void LaunchRope(float* x, const int32_t* positions, int n, int n_heads, int head
                 float freq_base, bool neox, Stream s);
 void LaunchAddBias(float* y, const float* bias, int n, int cols, Stream s);
 void LaunchSwiGLU(const float* gate, const float* up, float* out, int64_t n, Stream s);
+// Float spans to zero, passed by value to the producers of a K-split GEMM's
+// input (kernels/act_quant_launch.h says why). The spans must not overlap
+// anything the producer reads or writes (the caller checks).
+struct ZeroSpans {
+  static constexpr int kMax = 3;
+  float* p[kMax] = {nullptr, nullptr, nullptr};
+  int64_t count[kMax] = {0, 0, 0};  // floats
+  int n = 0;
+};
 // Fused producers of an int8-matmul input: the op above AND, in the same pass,
 // xq = LaunchQuantizeActivation(weight_type, out, n * dim) (bit-identical
 // integers and scales; kernels/act_quant_device.h). For the RMSNorms, n rows of
 // `dim` with RmsNormQuantizeSupported(weight_type, dim) (dim <= 8192 and a
 // multiple of 32 for the Q8_0 rule, of 256 for Q8_K); for SwiGLU, n values,
 // a multiple of 32 (Q8_0 rule) or 256 (Q8_K rule). out may alias x / gate.
+// `zero` (optional): spans also set to 0.0f, in the kernel's own pass where it
+// can, else by a separate launch; the other results are the same either way.
 bool RmsNormQuantizeSupported(GgmlType weight_type, int dim);
 void LaunchRmsNormQuantize(const float* x, const float* w, float* out, int n, int dim, float eps,
-                           GgmlType weight_type, void* xq, Stream s);
+                           GgmlType weight_type, void* xq, Stream s, const ZeroSpans& zero = {});
 void LaunchAddRmsNormQuantize(float* x, const float* residual, const float* w, float* out, int n,
-                              int dim, float eps, GgmlType weight_type, void* xq, Stream s);
+                              int dim, float eps, GgmlType weight_type, void* xq, Stream s,
+                              const ZeroSpans& zero = {});
 void LaunchSwiGLUQuantize(const float* gate, const float* up, float* out, int64_t n,
-                          GgmlType weight_type, void* xq, Stream s);
+                          GgmlType weight_type, void* xq, Stream s, const ZeroSpans& zero = {});
 void LaunchAdd(float* x, const float* y, int64_t n, Stream s);
 // out[r][:] = x[rows[r]][:].
 void LaunchGatherRows(const float* x, const int32_t* rows, int n_rows, int dim, float* out,
@@ -192,6 +204,11 @@ struct DenseScratch {
   // crossovers of DenseMinTokensFor, measured with both costs in line, give
   // way to kDenseMinTokens (MatMulDenseSuitsPrepared).
   bool operands_prepared = false;
+  // The caller holds a resident f16 copy of every dense-path weight
+  // (GpuBackend::UseSpareMemory): the dense path costs no dequantization and
+  // takes the shapes whose crossover is kDenseMinTokens from right past the
+  // MMQ GEMM's range (kDenseMinTokensResident).
+  bool weights_resident = false;
 };
 size_t MatMulDenseActivationBytes(int64_t cols, int n);
 size_t MatMulDenseWeightBytes(GgmlType type, int64_t rows, int64_t cols);
@@ -200,15 +217,24 @@ size_t MatMulDenseWeightBytes(GgmlType type, int64_t rows, int64_t cols);
 // per-shape crossover that replaces it where measured (DenseMinTokensFor;
 // DenseGemmConfig::min_n overrides both). Never n <= kSmallBatchMax.
 constexpr int kDenseMinTokens = 192;
+// The crossover with resident f16 weights (DenseScratch::weights_resident):
+// right past kMmqMaxTokens. H100, bench_gpu_decode Q4_K_M batch 32 512
+// (2026-11-26 12:44 and 13:58 UTC), ms a step of 32 decodes + a chunk: 128
+// tokens MMQ 11.1 vs dense 12.3; 160 tokens in-loop GEMM 31.6 vs dense 16.3
+// (every shape dense); 192 and up the same path either way.
+constexpr int kDenseMinTokensResident = 129;
 int DenseMinTokensFor(GgmlType type, int64_t rows, int64_t cols);
 // Whether the dense path suits the matmul, scratch aside: a device with matrix
 // cores, a type other than F32 (kept exact), n >= the crossover, cols % 8 == 0.
 bool MatMulDenseSuits(GgmlType type, const void* w, int64_t rows, int64_t cols, int n);
 // MatMulDenseSuits, or with `prepared` (DenseScratch::operands_prepared) the
-// crossover kDenseMinTokens for every shape (DenseGemmConfig::min_n still overrides).
-bool MatMulDenseSuitsPrepared(GgmlType type, const void* w, int64_t rows, int64_t cols, int n, bool prepared);
-// Whether LaunchMatMul takes the dense path: MatMulDenseSuitsPrepared(d.operands_prepared)
-// and scratch large enough.
+// crossover kDenseMinTokens for every shape; with `resident`
+// (DenseScratch::weights_resident) kDenseMinTokensResident wherever the
+// crossover would be kDenseMinTokens (DenseGemmConfig::min_n still overrides).
+bool MatMulDenseSuitsPrepared(GgmlType type, const void* w, int64_t rows, int64_t cols, int n, bool prepared,
+                              bool resident = false);
+// Whether LaunchMatMul takes the dense path: MatMulDenseSuitsPrepared(d.operands_prepared,
+// d.weights_resident) and scratch large enough.
 bool MatMulDenseTakes(GgmlType type, const void* w, int64_t rows, int64_t cols, int n, const DenseScratch& d);
 // Convert x, dequantize w (unless F16), GEMM. Needs MatMulDenseTakes.
 void LaunchMatMulDense(GgmlType type, const void* w, int64_t rows, int64_t cols, const float* x, float* y, int n,
@@ -328,8 +354,9 @@ MatVecConfig GetMatVecConfig();
 // input once for several weights of the same kind (Q, K and V; gate and up).
 // ActivationRule(type) names the rule; equal rules share quantized activations.
 int ActivationRule(GgmlType type);  // 0 = float (no quantization), 1 = Q8_0, 2 = Q8_K
+// `zero` as for the fused producers above (LaunchRmsNormQuantize).
 void LaunchQuantizeActivation(GgmlType weight_type, const float* x, int64_t total, void* out,
-                              Stream s);
+                              Stream s, const ZeroSpans& zero = {});
 // Batch 1, several weights of one quantized type and width reading the same
 // quantized activation xq (Q, K and V; gate and up) in one launch:
 // parts[i].y[r] = row r of parts[i].w . x. n_parts <= kMaxMatVecParts.
@@ -385,11 +412,12 @@ void LaunchMatMulMmaGroup(GgmlType type, int64_t cols, const float* x, int n, co
 // per-32 / per-16 scales are applied to the int32 sums. Same parts table as
 // LaunchMatMulMmaGroup (n_parts <= kMaxMatVecParts, one launch). NVIDIA only
 // (mma.sync s8); MatMulMmqTakes is false elsewhere. Selection: GemmConfig::narrow
-// = 3 forces it wherever it applies (token_tile 16 / 32 / 64 picks the tile),
+// = 3 forces it wherever it applies (token_tile 16 / 32 / 64 / 128 picks the tile),
 // 0 (auto) takes it for the (type, n) where it measured faster than v5, any
 // other value never. With a K split (GemmConfig::splits != 1) y is zeroed and
 // accumulated with atomics, as the other GEMMs.
 constexpr int kMmqMaxTokens = 128;
+static_assert(kDenseMinTokensResident == kMmqMaxTokens + 1, "the resident crossover follows MMQ's range");
 // Batches from this size up take MMQ rather than the small-batch kernels, whose
 // time grows with every token (each token's dot products are separate): H100,
 // Llama-3-8B Q4_K_M step at 8 tokens 9.55 ms on them against 6.14 ms for 9
@@ -442,6 +470,22 @@ struct PrefillAttnConfig {
 };
 void SetPrefillAttnConfig(const PrefillAttnConfig& c);
 PrefillAttnConfig GetPrefillAttnConfig();
+// Which kernel computes decode tokens (every token outside a prefill tile):
+// kernel 0 = auto, 1 = the matrix-core decode kernel (NVIDIA mma.sync; head_dim
+// 64 / 128, up to 8 query heads per KV-head block; other shapes and AMD take
+// the SIMT one), -1 = the SIMT grouped kernel (kernels/attention_grouped.hip).
+// min_tokens: auto takes the matrix-core kernel from this many tokens in the
+// batch (0 = the built-in default); target_blocks: blocks its split rule aims
+// for (0 = default). Outputs agree within f32 rounding (the matrix-core kernel
+// splits Q and the softmax weights into f16 hi + lo parts). Start-up value from RF_DECODE_ATTN=mma|simt. Process-wide, read at
+// each launch (the backend keys graphs by it).
+struct DecodeAttnConfig {
+  int kernel = 0;
+  int min_tokens = 0;
+  int target_blocks = 0;
+};
+void SetDecodeAttnConfig(const DecodeAttnConfig& c);
+DecodeAttnConfig GetDecodeAttnConfig();
 // Bytes of scratch Attention needs (split-K partial results).
 size_t AttentionScratchBytes(int n_tokens, int n_heads, int head_dim, int max_ctx);
 // Readies a newly allocated attention scratch buffer: zeroes the split
@@ -466,12 +510,15 @@ void LaunchAttention(const float* q, float* out, const AttnBatch& b, int n_heads
 // n_tokens * n_heads * head_dim) for the output projection, the quantization
 // folded into the split-K merge kernel where there is one. Needs
 // AttentionQuantizeSupported (a quantized weight type; n_heads * head_dim a
-// multiple of 256).
+// multiple of 256). `zero` (optional): spans also set to 0.0f (the output
+// projection's K-split outputs), by the merge kernel where there is one, else
+// by the quantization or a launch of their own; the other results are the same.
 bool AttentionQuantizeSupported(GgmlType weight_type, int n_heads, int head_dim);
 void LaunchAttentionQuantize(const float* q, float* out, const AttnBatch& b, int n_heads,
                              int n_kv_heads, int head_dim, float scale, const uint16_t* k_cache,
                              const uint16_t* v_cache, int block_size, void* scratch,
-                             GgmlType weight_type, void* xq, Stream s);
+                             GgmlType weight_type, void* xq, Stream s,
+                             const ZeroSpans& zero = {});
 
 // ---- sampling ----------------------------------------------------------------
 // Per-row parameters in device memory.

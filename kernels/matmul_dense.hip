@@ -576,17 +576,26 @@ bool MatMulDenseSuits(GgmlType type, const void* w, int64_t rows, int64_t cols, 
   return MatMulDenseSuitsPrepared(type, w, rows, cols, n, false);
 }
 
-bool MatMulDenseSuitsPrepared(GgmlType type, const void* w, int64_t rows, int64_t cols, int n, bool prepared) {
+bool MatMulDenseSuitsPrepared(GgmlType type, const void* w, int64_t rows, int64_t cols, int n, bool prepared,
+                              bool resident) {
   if (!MatMulMmaAvailable() || !DequantizeF16Supported(type)) return false;
   // F32 weights keep their exact float path (f32 results within 1e-3).
   if (type == GgmlType::F32) return false;
-  const int min_n = g_dense.min_n > 0 ? g_dense.min_n : prepared ? kDenseMinTokens : DenseMinTokensFor(type, rows, cols);
+  int min_n = prepared ? kDenseMinTokens : DenseMinTokensFor(type, rows, cols);
+  // Resident weights lower the general crossover only: the shapes kept
+  // in-loop longer (small Q4_K) stay so, and results stay bit for bit those
+  // without the cache from kDenseMinTokens on.
+  if (resident && min_n == kDenseMinTokens) min_n = kDenseMinTokensResident;
+  if (g_dense.min_n > 0) min_n = g_dense.min_n;
   if (n < min_n || n <= kSmallBatchMax || rows <= 0 || cols <= 0 || cols % 8 != 0) return false;
   return type != GgmlType::F16 || reinterpret_cast<uintptr_t>(w) % 16 == 0;
 }
 
 bool MatMulDenseTakes(GgmlType type, const void* w, int64_t rows, int64_t cols, int n, const DenseScratch& d) {
-  if (d.x16 == nullptr || !MatMulDenseSuitsPrepared(type, w, rows, cols, n, d.operands_prepared)) return false;
+  if (d.x16 == nullptr ||
+      !MatMulDenseSuitsPrepared(type, w, rows, cols, n, d.operands_prepared, d.weights_resident)) {
+    return false;
+  }
   if (MatMulDenseActivationBytes(cols, n) > d.x16_bytes) return false;
   const size_t wb = MatMulDenseWeightBytes(type, rows, cols);
   return wb == 0 || (d.w16 != nullptr && wb <= d.w16_bytes);

@@ -25,7 +25,8 @@
 // 16 + 4t..), and B takes the 8 activation bytes at 8t of the slice the same
 // way. Q6_K uses m16n8k16 per 16-value unit, natural order.
 //
-// Per block: 128 weight rows x BN tokens (16, 32 or 64), K in 256-value spans.
+// Per block: 128 weight rows x BN tokens (16, 32, 64 or 128; two blocks an SM,
+// one at 128), K in 256-value spans.
 // Each span's weight bytes (the rows' blocks) and activation slices (8 ActQ8
 // of each token, 320 bytes) go to shared memory by 16-byte async copies, kS
 // spans ahead: weight chunk t + 256 j of the tile per thread (each warp
@@ -35,7 +36,8 @@
 // is one exact f16 mma per 16 rows x 8 tokens and span on the integer slice
 // sums, applied one span late so that one barrier per span suffices; Q6_K
 // words (2-byte aligned spans) are read as two aligned shared words and a
-// funnel shift. Blocks splitting
+// funnel shift. A tile's last block along tokens runs only the token
+// fragments below n (one body per fragment count, picked per block). Blocks splitting
 // K (blockIdx.z) meet in y through atomicAdd after LaunchZeroParts, as v5.
 // Rows past the matrix and tokens past n are not copied: their stale shared
 // bytes reach only C rows / columns that are never stored. NVIDIA only;
@@ -63,7 +65,17 @@
 // n = 96 104.1 -> 89.5, V Q6_K n = 32 12.1 -> 10.5; Q4_K within -1..+7% (gate/up
 // n = 32 41.6 -> 43.1, n = 96 103.8 -> 110.9: the one-barrier mins may cost
 // Q4_K what the copies save); 32-decode step 5.90 -> 5.80 ms, N = 8 4.58 -> 4.28.
+// 13:04-13:17 UTC: the 128-token tile (16 fragments a wave, 227 registers, one
+// block an SM) alone was slower than 64-token tiles at n = 112..128 (gate/up
+// 132 vs 118 us; ncu: 8 warps an SM, issue slots 35% busy against 55% for
+// 32-token tiles) and won
+// only with 10-12 live fragments (AutoTile); skipping a partial tile's dead
+// fragments gave n = 40 / 48 (64-token tile) gate/up 50.7 / 53.4 us against
+// the full tile's 63-65. Measured and dropped: the Q4_K mins in their own span
+// (a second barrier, scales and mins in one pass): equal or up to 5% slower
+// at every shape and n = 24..128 (gate/up n = 64 66.5 vs 63.2 us).
 #include <algorithm>
+#include <type_traits>
 
 #include "kernels/gemm_parts.h"
 #include "kernels/gpu_api.h"
@@ -91,9 +103,15 @@ constexpr int SpanBytes(GgmlType t) { return t == GgmlType::Q4_K ? 144 : 210; }
 // 8-byte A loads of rows g..g+3 x 4 lanes are conflict-free).
 constexpr int SlotBytes(GgmlType t) { return t == GgmlType::Q4_K ? 160 : 224; }
 constexpr int StageBytes(GgmlType t, int bn) { return kBM * SlotBytes(t) + bn * kActStride; }
-constexpr int kSmemBudget = 113 * 1024;  // two blocks per SM
+// Resident blocks per SM: two for tiles up to 64 tokens; the 128-token tile
+// (64 f32 accumulators + 64 int32 span sums a lane) takes one block with up to
+// 255 registers a thread and the whole shared memory.
+constexpr int BlocksPerSm(int bn) { return bn >= 128 ? 1 : 2; }
+// Dynamic shared memory per block: two blocks per SM, or one (less the static
+// mins arrays, 9 KB at 128 tokens).
+constexpr int SmemBudget(int bn) { return BlocksPerSm(bn) == 1 ? 216 * 1024 : 113 * 1024; }
 constexpr int Stages(GgmlType t, int bn) {
-  const int s = kSmemBudget / StageBytes(t, bn);
+  const int s = SmemBudget(bn) / StageBytes(t, bn);
   return s > 4 ? 4 : s;
 }
 
@@ -138,8 +156,23 @@ __device__ __forceinline__ uint32_t ShiftedWord(const uint8_t* p, uint32_t shift
   return __funnelshift_r(*reinterpret_cast<const uint32_t*>(p), *reinterpret_cast<const uint32_t*>(p + 4), shift);
 }
 
+// f(std::integral_constant<int, NF>) for the smallest NF = kNf - i * kStep
+// (i >= 0, NF >= kStep) that is >= nf: one body per NF, picked by uniform branches.
+template <int kNf, int kStep, typename F>
+__device__ __forceinline__ void WithFragments(int nf, F&& f) {
+  if constexpr (kNf <= kStep) {
+    f(std::integral_constant<int, kNf>{});
+  } else {
+    if (nf > kNf - kStep) {
+      f(std::integral_constant<int, kNf>{});
+    } else {
+      WithFragments<kNf - kStep, kStep>(nf, f);
+    }
+  }
+}
+
 template <GgmlType T, int BN, int kS>
-__global__ void __launch_bounds__(kThreads, 2)
+__global__ void __launch_bounds__(kThreads, BlocksPerSm(BN))
     GemmMmqKernel(const GemmParts parts, int64_t cols, int64_t row_bytes, const uint8_t* __restrict__ xq, int n,
                       int spans_per_split, bool accumulate) {
   constexpr int kSpan = SpanBytes(T), kSlot = SlotBytes(T);
@@ -248,9 +281,9 @@ __global__ void __launch_bounds__(kThreads, 2)
   // per span): this lane's m pairs of its two rows and their dmin.
   uint32_t am_prev[2] = {0u, 0u};
   float dm_prev[2] = {0.0f, 0.0f};
-  auto apply_mins = [&](int mbuf) {
+  auto apply_mins = [&](int mbuf, auto nf_c) {
 #pragma unroll
-    for (int i = 0; i < kFT; ++i) {
+    for (int i = 0; i < decltype(nf_c)::value; ++i) {
       const uint2 bm = mins_b[mbuf][(8 * i + g) * 4 + q];  // token 8i + g: B's column
       float cm[4] = {0.0f, 0.0f, 0.0f, 0.0f};
       MmaF16(cm, am_prev[0], am_prev[1], am_prev[0], am_prev[1], bm.x, bm.y);
@@ -259,6 +292,14 @@ __global__ void __launch_bounds__(kThreads, 2)
       for (int e = 0; e < 4; ++e) acc[i][e] -= ((e & 1 ? da1 : da0) * dm_prev[e >> 1]) * cm[e];
     }
   };
+
+  // Token fragments holding tokens below n (a partial tile, the last along
+  // tokens, skips the rest: they would only multiply stale shared bytes),
+  // rounded up to kNfStep; the span's work runs as the body for that constant
+  // (WithFragments), so acc stays in registers.
+  constexpr int kNfStep = kFT >= 8 ? 2 : 1;
+  const int live_nf = (tile_toks + 8 * kNfStep - 1) / (8 * kNfStep) * kNfStep;
+  auto with_live_fragments = [&](auto f) { WithFragments<kFT, kNfStep>(live_nf, f); };
 
 #pragma unroll
   for (int p = 0; p < kS - 1; ++p) {
@@ -278,170 +319,178 @@ __global__ void __launch_bounds__(kThreads, 2)
 
     const uint8_t* const ws = smem_raw + buf * kStage;
     const uint8_t* const xs = ws + kBM * kSlot;
-    if constexpr (T == GgmlType::Q4_K) {
-      if (rel > 0) apply_mins((rel - 1) & 1);
-      // Mins: sum_j m_j s_j = d_a * sum_j m_j S_j with S_j the integer sum of
-      // slice j (s_j / d_a, exact after rounding), as ONE f16 product of k 16:
-      // A[r][k] = m_{k % 8}, B[k][tok] = 64-multiple part of S_k (k < 8) / its
-      // low 6 bits (k >= 8). Every operand (|S_j| <= 32 x 127) and partial sum
-      // is an integer of at most 24 bits: exact. B (the same for every wave) is
-      // made once per span here: thread 4 tk + pq makes token tk's k pair 2pq,
-      // 2pq + 1 (its b0 / b1 registers); used in the next iteration.
-      if (t < BN * 4) {
-        const uint8_t* const xt = xs + (t / 4) * kActStride;
-        const int pq = t % 4;
-        const float dt = LoadF32(xt);
-        const float inv = dt != 0.0f ? __fdividef(1.0f, dt) : 0.0f;
-        const int s0 = __float2int_rn(LoadF32(xt + 40 * (2 * pq) + 4) * inv);
-        const int s1 = __float2int_rn(LoadF32(xt + 40 * (2 * pq + 1) + 4) * inv);
-        mins_b[rel & 1][t] = make_uint2(HalfPair(s0 - (s0 & 63), s1 - (s1 & 63)), HalfPair(s0 & 63, s1 & 63));
-        if (pq == 0) mins_da[rel & 1][t / 4] = dt;
-      }
-    }
-    int ci[kFT][4];
+    // The span's work on the tile's first NF token fragments (with_live_fragments).
+    auto span_body = [&](auto nf_c) {
+      constexpr int NF = decltype(nf_c)::value;
+      if constexpr (T == GgmlType::Q4_K) {
+        if (rel > 0) apply_mins((rel - 1) & 1, nf_c);
+        // Mins: sum_j m_j s_j = d_a * sum_j m_j S_j with S_j the integer sum of
+        // slice j (s_j / d_a, exact after rounding), as ONE f16 product of k 16:
+        // A[r][k] = m_{k % 8}, B[k][tok] = 64-multiple part of S_k (k < 8) / its
+        // low 6 bits (k >= 8). Every operand (|S_j| <= 32 x 127) and partial sum
+        // is an integer of at most 24 bits: exact. B (the same for every wave) is
+        // made once per span here: thread 4 tk + pq makes token tk's k pair 2pq,
+        // 2pq + 1 (its b0 / b1 registers); used in the next iteration.
 #pragma unroll
-    for (int i = 0; i < kFT; ++i)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) ci[i][e] = 0;
-    float dr[2];
-
-    if constexpr (T == GgmlType::Q4_K) {
-      // This lane's rows: h = 0 (row g) / 1 (row g + 8) of the wave's 16.
-      const uint8_t* rp[2];
-#pragma unroll
-      for (int h = 0; h < 2; ++h) rp[h] = ws + (wr + 8 * h + g) * kSlot;
-      // d, dmin, then the 12 packed 6-bit scale / min bytes: sc / m of
-      // sub-blocks 0..3 and 4..7 as four byte-vectors.
-      uint32_t sc03[2], sc47[2], m03[2], m47[2];
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const uint4 head = *reinterpret_cast<const uint4*>(rp[h]);
-        dr[h] = HalfBitsToFloat(static_cast<uint16_t>(head.x & 0xffffu));
-        dm_prev[h] = HalfBitsToFloat(static_cast<uint16_t>(head.x >> 16));
-        sc03[h] = head.y & 0x3F3F3F3Fu;
-        m03[h] = head.z & 0x3F3F3F3Fu;
-        sc47[h] = (head.w & 0x0F0F0F0Fu) | ((head.y >> 2) & 0x30303030u);
-        m47[h] = ((head.w >> 4) & 0x0F0F0F0Fu) | ((head.z >> 2) & 0x30303030u);
-      }
-#pragma unroll
-      for (int c = 0; c < 4; ++c) {
-        uint2 qw[2];
-#pragma unroll
-        for (int h = 0; h < 2; ++h) qw[h] = *reinterpret_cast<const uint2*>(rp[h] + 16 + 32 * c + 8 * q);
-#pragma unroll
-        for (int hi = 0; hi < 2; ++hi) {
-          const int j = 2 * c + hi;  // sub-block (= activation slice) of the span
-          mma::FragAI8 a;
-          int sc[2];
-#pragma unroll
-          for (int h = 0; h < 2; ++h) {
-            a.x[h] = (qw[h].x >> (4 * hi)) & 0x0F0F0F0Fu;
-            a.x[2 + h] = (qw[h].y >> (4 * hi)) & 0x0F0F0F0Fu;
-            sc[h] = static_cast<int>(((j < 4 ? sc03[h] : sc47[h]) >> (8 * (j & 3))) & 0xffu);
-          }
-#pragma unroll
-          for (int i = 0; i < kFT; ++i) {
-            const uint2 bw = *reinterpret_cast<const uint2*>(xs + (8 * i + g) * kActStride + 40 * j + 8 + 8 * q);
-            const mma::FragBI8 b{{bw.x, bw.y}};
-            mma::FragCI8 cc{{0, 0, 0, 0}};
-            mma::MmaI8(cc, a, b);
-            ci[i][0] += sc[0] * cc.x[0];
-            ci[i][1] += sc[0] * cc.x[1];
-            ci[i][2] += sc[1] * cc.x[2];
-            ci[i][3] += sc[1] * cc.x[3];
-          }
+        for (int tt = t; tt < NF * 32; tt += kThreads) {
+          const uint8_t* const xt = xs + (tt / 4) * kActStride;
+          const int pq = tt % 4;
+          const float dt = LoadF32(xt);
+          const float inv = dt != 0.0f ? __fdividef(1.0f, dt) : 0.0f;
+          const int s0 = __float2int_rn(LoadF32(xt + 40 * (2 * pq) + 4) * inv);
+          const int s1 = __float2int_rn(LoadF32(xt + 40 * (2 * pq + 1) + 4) * inv);
+          mins_b[rel & 1][tt] = make_uint2(HalfPair(s0 - (s0 & 63), s1 - (s1 & 63)), HalfPair(s0 & 63, s1 & 63));
+          if (pq == 0) mins_da[rel & 1][tt / 4] = dt;
         }
       }
-      // The mins operand A of this span (applied next iteration): this lane's
-      // m_{2q}, m_{2q+1} of rows g and g + 8, for k and k + 8 alike.
-      const uint32_t mb = 2u * static_cast<uint32_t>(q & 1);
-      am_prev[0] = BytePairHalf(q < 2 ? m03[0] : m47[0], mb);
-      am_prev[1] = BytePairHalf(q < 2 ? m03[1] : m47[1], mb);
-    } else {  // Q6_K: ql[128], qh[64], int8 scales[16], d
-      // This lane's rows h = 0 (g) / 1 (g + 8): the span starts at byte m
-      // (even) of the row's slot; words are read from the 4-byte aligned base
-      // rb with a funnel shift of 16 bits when m % 4 == 2.
-      const uint8_t* rb[2];
-      uint32_t sh[2];
-      uint32_t scw[2][4];
+      int ci[NF][4];
 #pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const int r = wr + 8 * h + g;
-        const uint32_t m = (static_cast<uint32_t>(row0 + r) * static_cast<uint32_t>(row_bytes) +
-                            static_cast<uint32_t>(span) * static_cast<uint32_t>(kSpan)) & 15u;
-        rb[h] = ws + r * kSlot + (m & 12u);
-        sh[h] = (m & 2u) * 8u;
+      for (int i = 0; i < NF; ++i)
 #pragma unroll
-        for (int w = 0; w < 4; ++w) scw[h][w] = ShiftedWord(rb[h] + 192 + 4 * w, sh[h]);
-        dr[h] = HalfBitsToFloat(*reinterpret_cast<const uint16_t*>(rb[h] + (m & 2u) + 208));
-      }
-      // One 128-value half at a time (not unrolled: the whole span's loads
-      // hoisted at once would spill); its 8 scale bytes by selects.
-#pragma unroll 1
-      for (int hh = 0; hh < 2; ++hh) {
-        uint32_t sch[2][2];
+        for (int e = 0; e < 4; ++e) ci[i][e] = 0;
+      float dr[2];
+
+      if constexpr (T == GgmlType::Q4_K) {
+        // This lane's rows: h = 0 (row g) / 1 (row g + 8) of the wave's 16.
+        const uint8_t* rp[2];
+#pragma unroll
+        for (int h = 0; h < 2; ++h) rp[h] = ws + (wr + 8 * h + g) * kSlot;
+        // d, dmin, then the 12 packed 6-bit scale / min bytes: sc / m of
+        // sub-blocks 0..3 and 4..7 as four byte-vectors.
+        uint32_t sc03[2], sc47[2], m03[2], m47[2];
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
-          sch[h][0] = hh != 0 ? scw[h][2] : scw[h][0];
-          sch[h][1] = hh != 0 ? scw[h][3] : scw[h][1];
+          const uint4 head = *reinterpret_cast<const uint4*>(rp[h]);
+          dr[h] = HalfBitsToFloat(static_cast<uint16_t>(head.x & 0xffffu));
+          dm_prev[h] = HalfBitsToFloat(static_cast<uint16_t>(head.x >> 16));
+          sc03[h] = head.y & 0x3F3F3F3Fu;
+          m03[h] = head.z & 0x3F3F3F3Fu;
+          sc47[h] = (head.w & 0x0F0F0F0Fu) | ((head.y >> 2) & 0x30303030u);
+          m47[h] = ((head.w >> 4) & 0x0F0F0F0Fu) | ((head.z >> 2) & 0x30303030u);
         }
+#pragma unroll
+        for (int c = 0; c < 4; ++c) {
+          uint2 qw[2];
+#pragma unroll
+          for (int h = 0; h < 2; ++h) qw[h] = *reinterpret_cast<const uint2*>(rp[h] + 16 + 32 * c + 8 * q);
+#pragma unroll
+          for (int hi = 0; hi < 2; ++hi) {
+            const int j = 2 * c + hi;  // sub-block (= activation slice) of the span
+            mma::FragAI8 a;
+            int sc[2];
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+              a.x[h] = (qw[h].x >> (4 * hi)) & 0x0F0F0F0Fu;
+              a.x[2 + h] = (qw[h].y >> (4 * hi)) & 0x0F0F0F0Fu;
+              sc[h] = static_cast<int>(((j < 4 ? sc03[h] : sc47[h]) >> (8 * (j & 3))) & 0xffu);
+            }
+#pragma unroll
+            for (int i = 0; i < NF; ++i) {
+              const uint2 bw = *reinterpret_cast<const uint2*>(xs + (8 * i + g) * kActStride + 40 * j + 8 + 8 * q);
+              const mma::FragBI8 b{{bw.x, bw.y}};
+              mma::FragCI8 cc{{0, 0, 0, 0}};
+              mma::MmaI8(cc, a, b);
+              ci[i][0] += sc[0] * cc.x[0];
+              ci[i][1] += sc[0] * cc.x[1];
+              ci[i][2] += sc[1] * cc.x[2];
+              ci[i][3] += sc[1] * cc.x[3];
+            }
+          }
+        }
+        // The mins operand A of this span (applied next iteration): this lane's
+        // m_{2q}, m_{2q+1} of rows g and g + 8, for k and k + 8 alike.
+        const uint32_t mb = 2u * static_cast<uint32_t>(q & 1);
+        am_prev[0] = BytePairHalf(q < 2 ? m03[0] : m47[0], mb);
+        am_prev[1] = BytePairHalf(q < 2 ? m03[1] : m47[1], mb);
+      } else {  // Q6_K: ql[128], qh[64], int8 scales[16], d
+        // This lane's rows h = 0 (g) / 1 (g + 8): the span starts at byte m
+        // (even) of the row's slot; words are read from the 4-byte aligned base
+        // rb with a funnel shift of 16 bits when m % 4 == 2.
+        const uint8_t* rb[2];
+        uint32_t sh[2];
+        uint32_t scw[2][4];
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const int r = wr + 8 * h + g;
+          const uint32_t m = (static_cast<uint32_t>(row0 + r) * static_cast<uint32_t>(row_bytes) +
+                              static_cast<uint32_t>(span) * static_cast<uint32_t>(kSpan)) & 15u;
+          rb[h] = ws + r * kSlot + (m & 12u);
+          sh[h] = (m & 2u) * 8u;
+#pragma unroll
+          for (int w = 0; w < 4; ++w) scw[h][w] = ShiftedWord(rb[h] + 192 + 4 * w, sh[h]);
+          dr[h] = HalfBitsToFloat(*reinterpret_cast<const uint16_t*>(rb[h] + (m & 2u) + 208));
+        }
+        // One 128-value half at a time (not unrolled: the whole span's loads
+        // hoisted at once would spill); its 8 scale bytes by selects.
 #pragma unroll 1
-        for (int s = 0; s < 2; ++s) {  // 16-value unit within each 32-slice
-          const int o = 4 * q + 16 * s;
-          uint32_t qh[2];
+        for (int hh = 0; hh < 2; ++hh) {
+          uint32_t sch[2][2];
 #pragma unroll
-          for (int h = 0; h < 2; ++h) qh[h] = ShiftedWord(rb[h] + 128 + 32 * hh + o, sh[h]);
+          for (int h = 0; h < 2; ++h) {
+            sch[h][0] = hh != 0 ? scw[h][2] : scw[h][0];
+            sch[h][1] = hh != 0 ? scw[h][3] : scw[h][1];
+          }
+#pragma unroll 1
+          for (int s = 0; s < 2; ++s) {  // 16-value unit within each 32-slice
+            const int o = 4 * q + 16 * s;
+            uint32_t qh[2];
 #pragma unroll
-          for (int p = 0; p < 2; ++p) {
-            uint32_t ql[2];
+            for (int h = 0; h < 2; ++h) qh[h] = ShiftedWord(rb[h] + 128 + 32 * hh + o, sh[h]);
 #pragma unroll
-            for (int h = 0; h < 2; ++h) ql[h] = ShiftedWord(rb[h] + 64 * hh + 32 * p + o, sh[h]);
+            for (int p = 0; p < 2; ++p) {
+              uint32_t ql[2];
 #pragma unroll
-            for (int nib = 0; nib < 2; ++nib) {
-              const int qq = p + 2 * nib;  // quarter of the half: slice j = 4 hh + qq
-              const int j = 4 * hh + qq;
-              mma::FragAI8 a;
-              int sc[2];
+              for (int h = 0; h < 2; ++h) ql[h] = ShiftedWord(rb[h] + 64 * hh + 32 * p + o, sh[h]);
 #pragma unroll
-              for (int h = 0; h < 2; ++h) {
-                const uint32_t lo = (ql[h] >> (4 * nib)) & 0x0F0F0F0Fu;
-                const uint32_t hi = ((qh[h] >> (2 * qq)) & 0x03030303u) << 4;
-                a.x[h] = Minus32(lo | hi);
-                a.x[2 + h] = 0;
-                // Scale byte 8 hh + 2 qq + s: word qq / 2 of the half (a constant index).
-                sc[h] = static_cast<int>(static_cast<int8_t>((sch[h][qq >> 1] >> (8 * (2 * (qq & 1) + s))) & 0xffu));
-              }
+              for (int nib = 0; nib < 2; ++nib) {
+                const int qq = p + 2 * nib;  // quarter of the half: slice j = 4 hh + qq
+                const int j = 4 * hh + qq;
+                mma::FragAI8 a;
+                int sc[2];
 #pragma unroll
-              for (int i = 0; i < kFT; ++i) {
-                const uint32_t bw =
-                    *reinterpret_cast<const uint32_t*>(xs + (8 * i + g) * kActStride + 40 * j + 8 + 16 * s + 4 * q);
-                const mma::FragBI8 b{{bw, 0u}};
-                mma::FragCI8 cc{{0, 0, 0, 0}};
-                mma::MmaI8K16(cc, a, b);
-                ci[i][0] += sc[0] * cc.x[0];
-                ci[i][1] += sc[0] * cc.x[1];
-                ci[i][2] += sc[1] * cc.x[2];
-                ci[i][3] += sc[1] * cc.x[3];
+                for (int h = 0; h < 2; ++h) {
+                  const uint32_t lo = (ql[h] >> (4 * nib)) & 0x0F0F0F0Fu;
+                  const uint32_t hi = ((qh[h] >> (2 * qq)) & 0x03030303u) << 4;
+                  a.x[h] = Minus32(lo | hi);
+                  a.x[2 + h] = 0;
+                  // Scale byte 8 hh + 2 qq + s: word qq / 2 of the half (a constant index).
+                  sc[h] = static_cast<int>(static_cast<int8_t>((sch[h][qq >> 1] >> (8 * (2 * (qq & 1) + s))) & 0xffu));
+                }
+#pragma unroll
+                for (int i = 0; i < NF; ++i) {
+                  const uint32_t bw =
+                      *reinterpret_cast<const uint32_t*>(xs + (8 * i + g) * kActStride + 40 * j + 8 + 16 * s + 4 * q);
+                  const mma::FragBI8 b{{bw, 0u}};
+                  mma::FragCI8 cc{{0, 0, 0, 0}};
+                  mma::MmaI8K16(cc, a, b);
+                  ci[i][0] += sc[0] * cc.x[0];
+                  ci[i][1] += sc[0] * cc.x[1];
+                  ci[i][2] += sc[1] * cc.x[2];
+                  ci[i][3] += sc[1] * cc.x[3];
+                }
               }
             }
           }
         }
       }
-    }
-    // The span's float scales, once: acc += d_a * d * (int32 sum) (Q4_K: its
-    // mins term follows next iteration).
+      // The span's float scales, once: acc += d_a * d * (int32 sum) (Q4_K: its
+      // mins term follows next iteration).
 #pragma unroll
-    for (int i = 0; i < kFT; ++i) {
-      const float da0 = LoadF32(xs + (8 * i + 2 * q) * kActStride);
-      const float da1 = LoadF32(xs + (8 * i + 2 * q + 1) * kActStride);
+      for (int i = 0; i < NF; ++i) {
+        const float da0 = LoadF32(xs + (8 * i + 2 * q) * kActStride);
+        const float da1 = LoadF32(xs + (8 * i + 2 * q + 1) * kActStride);
 #pragma unroll
-      for (int e = 0; e < 4; ++e) acc[i][e] += ((e & 1 ? da1 : da0) * dr[e >> 1]) * static_cast<float>(ci[i][e]);
-    }
+        for (int e = 0; e < 4; ++e) acc[i][e] += ((e & 1 ? da1 : da0) * dr[e >> 1]) * static_cast<float>(ci[i][e]);
+      }
+    };
+    with_live_fragments(span_body);
   }
   AsyncWaitAll();  // no copy may outlive the block (only empty groups remain)
   if constexpr (T == GgmlType::Q4_K) {
     __syncthreads();  // the last span's mins operand is complete
-    if (span_end > span_begin) apply_mins(static_cast<int>(span_end - span_begin - 1) & 1);
+    if (span_end > span_begin) {
+      with_live_fragments([&](auto nf_c) { apply_mins(static_cast<int>(span_end - span_begin - 1) & 1, nf_c); });
+    }
   }
 
   float* const y = part.y;
@@ -475,15 +524,20 @@ __global__ void __launch_bounds__(kThreads, 2)
 // none for gate/up to 64 tokens, 2 at 96-128; 4 for Q/K/V and O (was 8 to 64
 // tokens); 8 for 4096 x 14336 and the 1024-row V.
 constexpr double kSplitCost = 0.4;
-int64_t AutoSplits(int64_t tiles, int64_t n_spans, int64_t sms) {
-  auto f = [](int64_t k) { return k <= 1 ? 1.0 : 1.7 * static_cast<double>(k / 2) + (k % 2 != 0 ? 1.0 : 0.0); };
+// One resident block a SM (the 128-token tile): an SM takes per * k, plus 0.8
+// a block.
+int64_t AutoSplits(int64_t tiles, int64_t n_spans, int64_t sms, int res) {
+  auto f = [res](int64_t k) {
+    if (res == 1) return static_cast<double>(k);
+    return k <= 1 ? 1.0 : 1.7 * static_cast<double>(k / 2) + (k % 2 != 0 ? 1.0 : 0.0);
+  };
   int64_t best = 1;
   double best_cost = 1e30;
   for (int64_t s = 1; s <= std::max<int64_t>(1, n_spans / 2); ++s) {
     const int64_t per = (n_spans + s - 1) / s, real = (n_spans + per - 1) / per;
     if (real != s) continue;  // the same launch as a smaller s
     const int64_t kmax = (tiles * s + sms - 1) / sms;
-    const double cost = static_cast<double>(per) * f(kmax) + 0.8 * static_cast<double>((kmax + 1) / 2) +
+    const double cost = static_cast<double>(per) * f(kmax) + 0.8 * static_cast<double>((kmax + res - 1) / res) +
                         kSplitCost * static_cast<double>(s - 1);
     if (cost < best_cost - 1e-9) {
       best_cost = cost;
@@ -509,8 +563,9 @@ bool SetTileSmem() {
 // tokens are captured) never makes the first, non-stream runtime call.
 void PrepareKernels() {
   static const bool ok = SetTileSmem<GgmlType::Q4_K, 16>() & SetTileSmem<GgmlType::Q4_K, 32>() &
-                         SetTileSmem<GgmlType::Q4_K, 64>() & SetTileSmem<GgmlType::Q6_K, 16>() &
-                         SetTileSmem<GgmlType::Q6_K, 32>() & SetTileSmem<GgmlType::Q6_K, 64>();
+                         SetTileSmem<GgmlType::Q4_K, 64>() & SetTileSmem<GgmlType::Q4_K, 128>() &
+                         SetTileSmem<GgmlType::Q6_K, 16>() & SetTileSmem<GgmlType::Q6_K, 32>() &
+                         SetTileSmem<GgmlType::Q6_K, 64>() & SetTileSmem<GgmlType::Q6_K, 128>();
   (void)ok;  // a failure shows as the launch's error
 }
 
@@ -534,7 +589,7 @@ void LaunchTile(const GemmParts& parts, int64_t cols, const void* xq, int n, Str
     const int64_t target = sms * cfg.blocks_per_sm;
     splits = std::min(tiles >= target ? 1 : (target + tiles - 1) / tiles, n_spans / 2);
   } else {
-    splits = AutoSplits(tiles, n_spans, sms);
+    splits = AutoSplits(tiles, n_spans, sms, BlocksPerSm(BN));
   }
   splits = std::max<int64_t>(1, std::min(splits, n_spans));
   const int64_t per = (n_spans + splits - 1) / splits;
@@ -551,7 +606,8 @@ void LaunchType(const GemmParts& parts, int64_t cols, const void* xq, int n, int
   switch (bn) {
     case 16: return LaunchTile<T, 16>(parts, cols, xq, n, s);
     case 32: return LaunchTile<T, 32>(parts, cols, xq, n, s);
-    default: return LaunchTile<T, 64>(parts, cols, xq, n, s);
+    case 64: return LaunchTile<T, 64>(parts, cols, xq, n, s);
+    default: return LaunchTile<T, 128>(parts, cols, xq, n, s);
   }
 }
 
@@ -569,10 +625,39 @@ bool AutoTakes(GgmlType t, int n) {
 }
 #endif  // RF_GPU_CUDA
 
-// Token tile for these arguments, 0 = MMQ cannot take them. `chosen`: also
-// require the selection (GemmConfig::narrow 3, or 0 and the auto table);
-// without it only the arguments count (a launch honours what the caller took,
-// even if the config changed in between).
+#if defined(RF_GPU_CUDA)
+// Automatic token tile for n tokens and a launch of row_tiles 128-row tiles.
+// A partial last tile along tokens costs only its live fragments
+// (with_live_fragments). The 128-token tile (one block per SM) wins where it
+// runs 10-12 fragments (n = 65..96) on launches of >= 32 row tiles, and for
+// Q6_K (heavier decode, shared by more tokens) up to 128; Q4_K at 97..128 runs
+// a 64-token tile plus a partial one (14-16 fragments a wave lose to the
+// latency of 8 warps an SM); the 1024-row Q6_K V (8 row tiles) keeps 64.
+// H100, `bench_gpu_kernels mmq 24,32,40,48,64,80,96,112,128`, 2026-11-26
+// 13:17 UTC, us, t64 (+ partial) -> t128 at n = 80 / 96 / 112 / 128:
+//   gate/up Q4_K 100.9 / 107.0 / 112.7 / 118.4 -> 92.3 / 105.2 / 121.2 / 133.5
+//   down Q4_K     59.2 /  60.3 /  60.0 /  59.2 -> 45.4 /  52.3 /  59.2 /  64.2
+//   O Q4_K        23.0 /  23.1 /  23.1 /  23.8 -> 20.9 /  23.0 /  25.6 /  27.5
+//   Q/K/V Q4_K    31.3 /  33.9 /  32.5 /  33.0 -> 29.9 /  33.6 /  37.6 /  41.6
+//   down Q6_K     92.9 /  93.1 /  93.2 /  94.0 -> 61.9 /  71.7 /  78.0 /  85.0
+//   V Q6_K        14.1 /  14.0 /  14.1 /  15.0 -> 14.7 /  16.3 /  17.2 /  18.8
+// (the previous rule, three 32-token tiles for Q4_K at 65..96: gate/up 99.9 /
+// 110.2, down 60.7 / 56.1).
+constexpr int kAutoTile = 1;  // MmqTile's "automatic": AutoTile decides at launch
+constexpr int kWideMinRowTiles = 32;
+int AutoTile(GgmlType t, int n, int row_tiles) {
+  if (n <= 16) return 16;
+  if (n <= 32) return 32;
+  const bool wide = row_tiles >= kWideMinRowTiles && n > 64 && (t == GgmlType::Q6_K || n <= 96);
+  return wide ? 128 : 64;
+}
+#endif  // RF_GPU_CUDA
+
+// The forced token tile for these arguments, kAutoTile for the automatic
+// choice (AutoTile, made at launch, where the row tiles are known), 0 = MMQ
+// cannot take them. `chosen`: also require the selection (GemmConfig::narrow
+// 3, or 0 and the auto table); without it only the arguments count (a launch
+// honours what the caller took, even if the config changed in between).
 int MmqTile(GgmlType t, const void* w, int64_t cols, int n, bool chosen) {
 #if defined(RF_GPU_CUDA)
   // cols bound: a 128-row tile's bytes stay under 2^28 (GemmMmqKernel's offsets).
@@ -581,14 +666,10 @@ int MmqTile(GgmlType t, const void* w, int64_t cols, int n, bool chosen) {
     return 0;
   }
   const GemmConfig cfg = GetGemmConfig();
-  // Q4_K at 65..96 tokens: three 32-token tiles beat two 64-token ones (H100,
-  // `bench_gpu_kernels mmq` sweep, 2026-11-26 09:25 UTC, n = 96: gate/up 105.8
-  // vs 115.8 us, down 53.8 vs 59.0, O 21.5 vs 22.7, Q/K/V 31.6 vs 32.0); Q6_K
-  // keeps 64 there (down 106.1 vs 102.1).
-  const int auto_tile = n <= 16 ? 16 : n <= 32 ? 32 : (n <= 96 && n > 64 && t == GgmlType::Q4_K) ? 32 : 64;
+  const int auto_tile = kAutoTile;
   if (cfg.narrow == 3) {
     const int f = cfg.token_tile;
-    return f == 16 || f == 32 || f == 64 ? f : auto_tile;
+    return f == 16 || f == 32 || f == 64 || f == 128 ? f : auto_tile;
   }
   if (!chosen || (cfg.narrow == 0 && cfg.token_tile == 0 && AutoTakes(t, n))) return auto_tile;
   return 0;
@@ -637,6 +718,7 @@ void LaunchMatMulMmqGroup(GgmlType type, int64_t cols, const void* xq, int n, co
   }
   if (p.count == 0) return;
 #if defined(RF_GPU_CUDA)
+  if (bn == kAutoTile) bn = AutoTile(type, n, p.tiles);
   if (type == GgmlType::Q4_K) {
     LaunchType<GgmlType::Q4_K>(p, cols, xq, n, bn, s);
   } else {

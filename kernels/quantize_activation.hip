@@ -9,6 +9,8 @@
 // Each ActQ8 slice carries its d and s = d * sum(q). The per-value math lives in
 // kernels/act_quant_device.h, shared with the fused producers (RMSNorm in
 // rmsnorm.hip, SwiGLU below), so every path yields the same integers.
+#include <algorithm>
+
 #include "kernels/act_quant_device.h"
 #include "kernels/gpu_api.h"
 #include "kernels/launch_util.h"
@@ -154,46 +156,44 @@ void Launch(GgmlType weight_type, Producer f, int64_t total, ActQ8* out, Stream 
   }
 }
 
+// The spans alone, for producers that cannot zero them in their own pass.
+__global__ void ZeroSpansKernel(ZeroSpans zero) {
+  GridDependencyBegin();
+  ZeroSpansGridStride(zero);
+}
+
 }  // namespace
 
-void LaunchQuantizeActivation(GgmlType weight_type, const float* x, int64_t total, void* out,
-                              Stream s) {
-  if (RunsByDefault(weight_type) &&
-      LaunchRuns(weight_type, Plain8{x}, total, static_cast<ActQ8*>(out), ZeroSpans{}, s)) {
+void LaunchZeroSpans(const ZeroSpans& zero, Stream s) {
+  if (zero.n <= 0) return;
+  int64_t most = 0;
+  for (int k = 0; k < zero.n && k < ZeroSpans::kMax; ++k) most = std::max(most, zero.count[k]);
+  if (most == 0) return;
+  // 4 floats a thread (16-byte stores where the span allows), at most 1024 blocks.
+  const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(1024, (most / 4 + kThreads - 1) / kThreads + 1));
+  LaunchKernel(ZeroSpansKernel, blocks, kThreads, 0, s, zero);
+}
+
+// The runs kernel where it must zero (or for the Q8_K rule, RunsByDefault)
+// and applies; else the one-value-per-thread kernels, then the zeros apart.
+void LaunchQuantizeActivation(GgmlType weight_type, const float* x, int64_t total, void* out, Stream s,
+                              const ZeroSpans& zero) {
+  if ((zero.n > 0 || RunsByDefault(weight_type)) &&
+      LaunchRuns(weight_type, Plain8{x}, total, static_cast<ActQ8*>(out), zero, s)) {
     return;
   }
   Launch(weight_type, Plain{x}, total, static_cast<ActQ8*>(out), s);
+  LaunchZeroSpans(zero, s);
 }
 
-void LaunchSwiGLUQuantize(const float* gate, const float* up, float* out, int64_t n,
-                          GgmlType weight_type, void* xq, Stream s) {
-  if (RunsByDefault(weight_type) &&
-      LaunchRuns(weight_type, SwiGLU8{gate, up, out}, n, static_cast<ActQ8*>(xq), ZeroSpans{}, s)) {
+void LaunchSwiGLUQuantize(const float* gate, const float* up, float* out, int64_t n, GgmlType weight_type, void* xq,
+                          Stream s, const ZeroSpans& zero) {
+  if ((zero.n > 0 || RunsByDefault(weight_type)) &&
+      LaunchRuns(weight_type, SwiGLU8{gate, up, out}, n, static_cast<ActQ8*>(xq), zero, s)) {
     return;
   }
   Launch(weight_type, SwiGLUValue{gate, up, out}, n, static_cast<ActQ8*>(xq), s);
-}
-
-bool QuantizeZeroingSupported(GgmlType weight_type, const float* x, int64_t total) {
-  const int rule = ActivationRule(weight_type);
-  return rule != 0 && total > 0 && total % (rule == 2 ? 256 : 32) == 0 && Plain8{x}.Aligned();
-}
-
-bool SwiGLUQuantizeZeroingSupported(GgmlType weight_type, const float* gate, const float* up, const float* out,
-                                    int64_t n) {
-  const int rule = ActivationRule(weight_type);
-  return rule != 0 && n > 0 && n % (rule == 2 ? 256 : 32) == 0 &&
-         SwiGLU8{gate, up, const_cast<float*>(out)}.Aligned();
-}
-
-void LaunchQuantizeActivationZeroing(GgmlType weight_type, const float* x, int64_t total, void* out,
-                                     const ZeroSpans& zero, Stream s) {
-  (void)LaunchRuns(weight_type, Plain8{x}, total, static_cast<ActQ8*>(out), zero, s);
-}
-
-void LaunchSwiGLUQuantizeZeroing(const float* gate, const float* up, float* out, int64_t n, GgmlType weight_type,
-                                 void* xq, const ZeroSpans& zero, Stream s) {
-  (void)LaunchRuns(weight_type, SwiGLU8{gate, up, out}, n, static_cast<ActQ8*>(xq), zero, s);
+  LaunchZeroSpans(zero, s);
 }
 
 }  // namespace rocmforge::gpu

@@ -21,6 +21,13 @@ prometheus::Gauge& SingleGauge(prometheus::Registry& r, const char* name, const 
 prometheus::Counter& SingleCounter(prometheus::Registry& r, const char* name, const char* help) {
   return BuildCounter().Name(name).Help(help).Register(r).Add({});
 }
+prometheus::Counter& StepPhaseCounter(prometheus::Registry& r, const char* phase) {
+  return BuildCounter()
+      .Name("rocmforge_step_phase_seconds_total")
+      .Help("Engine step time by phase: plan (schedule, build the batch), forward (enqueue; the last step's tokens to their streams), sample (waits for the device), stream (commit: detokenize, stop checks)")
+      .Register(r)
+      .Add({{"phase", phase}});
+}
 
 }  // namespace
 
@@ -87,6 +94,10 @@ WorkerMetrics::WorkerMetrics()
       batch_size_(SingleHistogram(*registry_, "rocmforge_batch_size", "Sequences per engine step", BatchSizeBuckets())),
       batch_tokens_(SingleHistogram(*registry_, "rocmforge_batch_tokens", "Tokens per engine step (decode tokens + prompt tokens)", BatchTokenBuckets())),
       step_duration_(SingleHistogram(*registry_, "rocmforge_step_duration_seconds", "One engine step (forward + sample)", StepBuckets())),
+      phase_plan_(StepPhaseCounter(*registry_, "plan")),
+      phase_forward_(StepPhaseCounter(*registry_, "forward")),
+      phase_sample_(StepPhaseCounter(*registry_, "sample")),
+      phase_stream_(StepPhaseCounter(*registry_, "stream")),
       preemptions_(SingleCounter(*registry_, "rocmforge_preemptions_total", "Sequences preempted for KV space")),
       draining_(SingleGauge(*registry_, "rocmforge_worker_draining", "1 while draining")),
       memory_used_(BuildGauge().Name("rocmforge_device_memory_used_bytes").Help("Device memory in use (GPU memory on a GPU worker, process RSS on the CPU)").Register(*registry_)),
@@ -129,6 +140,12 @@ void WorkerMetrics::OnStep(int32_t batch_sequences, int32_t batch_tokens, double
   batch_size_.Observe(batch_sequences);
   batch_tokens_.Observe(batch_tokens);
   step_duration_.Observe(step_seconds);
+}
+void WorkerMetrics::OnStepPhases(const StepPhases& phases) {
+  phase_plan_.Increment(phases.plan_seconds);
+  phase_forward_.Increment(phases.forward_seconds);
+  phase_sample_.Increment(phases.sample_seconds);
+  phase_stream_.Increment(phases.stream_seconds);
 }
 void WorkerMetrics::OnPreemption() { preemptions_.Increment(); }
 void WorkerMetrics::OnFirstToken(double queue_seconds, double ttft_seconds) {

@@ -53,6 +53,7 @@ class WorkerMetrics : public EngineObserver {
 
   // EngineObserver.
   void OnStep(int32_t batch_sequences, int32_t batch_tokens, double step_seconds) override;
+  void OnStepPhases(const StepPhases& phases) override;
   void OnPreemption() override;
   void OnFirstToken(double queue_seconds, double ttft_seconds) override;
   void OnToken(double inter_token_seconds) override;
@@ -89,6 +90,11 @@ class WorkerMetrics : public EngineObserver {
   prometheus::Histogram& batch_size_;
   prometheus::Histogram& batch_tokens_;
   prometheus::Histogram& step_duration_;
+  // rocmforge_step_phase_seconds_total by phase: plan, forward, sample, stream.
+  prometheus::Counter& phase_plan_;
+  prometheus::Counter& phase_forward_;
+  prometheus::Counter& phase_sample_;
+  prometheus::Counter& phase_stream_;
   prometheus::Counter& preemptions_;
   prometheus::Gauge& draining_;
   prometheus::Family<prometheus::Gauge>& memory_used_;

@@ -239,7 +239,7 @@ int BatchMain(const gguf::GgufFile& file, GpuBackend* gpu, int32_t n, int32_t ct
   bs.ctx = ctx;
   constexpr int32_t kMaxSteps = 64;  // positions ctx .. ctx + kMaxSteps - 1 per decoder
   bs.blocks_per_seq = (ctx + kMaxSteps + bs.block - 1) / bs.block;
-  constexpr int32_t kMaxChunk = 128;
+  constexpr int32_t kMaxChunk = 448;  // the largest chunk swept below
   bs.chunk_blocks = kMaxChunk / bs.block;
   bs.last_token.assign(n, 1);
   constexpr int32_t kPrefillChunk = 512;
@@ -252,6 +252,11 @@ int BatchMain(const gguf::GgufFile& file, GpuBackend* gpu, int32_t n, int32_t ct
   if (auto st = gpu->InitKvCache({c.n_layers, c.n_kv_heads, c.head_dim, bs.block, n_blocks}); !st.ok()) {
     return Fail(st);
   }
+  // As the engine does after sizing its KV pool (the f16 weight cache: chunk
+  // steps from the dense crossover run on resident f16 weights).
+  const size_t cache_bytes = gpu->UseSpareMemory(gpu->AvailableMemoryBytes());
+  std::printf("f16 weight cache in spare memory (the engine's default): %s (%.1f GB)\n",
+              cache_bytes > 0 ? "on" : "off", static_cast<double>(cache_bytes) / 1e9);
   // Prefill: each sequence's ctx tokens in chunks of <= 512 (untimed for the steps).
   std::mt19937 rng(7);
   t0 = Clock::now();
@@ -374,6 +379,24 @@ int BatchMain(const gguf::GgufFile& file, GpuBackend* gpu, int32_t n, int32_t ct
     std::snprintf(what, sizeof what, "N=%d + %d-token prefill chunk (%d tokens)", n, k, n + k);
     t.Print(what);
   }
+  // Larger chunks (a larger prefill cap in the scheduler) against the dense
+  // path's crossover: the default (kDenseMinTokensResident with the cache's
+  // resident f16 weights, else kDenseMinTokens) and forced lower ones. Per prefill token, a chunk
+  // step costs (step - the plain N-decode step) / k.
+  for (int min_n : {0, 96, 128}) {
+    gpu::DenseGemmConfig dc = dense_saved;
+    if (min_n > 0) dc.min_n = min_n;
+    gpu::SetDenseGemmConfig(dc);
+    for (int32_t k : {96, 128, 160, 224, 288, 416}) {
+      if (k > kMaxChunk) continue;
+      bs.chunk_tokens = k;
+      if (auto st = RunSteps(**model, gpu, &bs, n, true, false, kWarm, kTimed, &t); !st.ok()) return Fail(st);
+      std::snprintf(what, sizeof what, "N=%d + %d-token prefill chunk (%d tokens), dense from %d", n, k, n + k,
+                    min_n > 0 ? min_n : cache_bytes > 0 ? gpu::kDenseMinTokensResident : gpu::kDenseMinTokens);
+      t.Print(what);
+    }
+  }
+  gpu::SetDenseGemmConfig(dense_saved);
   bs.chunk_tokens = 64;
   // Step time against batch size (graphs apply up to kSmallBatchMax tokens).
   for (int32_t m : {1, 2, 4, 8, 9, 12, 16, 24}) {

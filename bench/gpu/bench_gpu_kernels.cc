@@ -8,6 +8,7 @@
 //    grouped launch; `crossover`: the dense path vs the in-loop GEMM per shape;
 //  * device-to-device copy bandwidth (bytes read + written);
 //  * the sampler at a 128k vocabulary, GPU vs the CPU reference sampler.
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstdio>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "bench/gpu/bench_timer.h"
+#include "engine/common/fp16.h"
 #include "engine/backend/gpu/gpu_backend.h"
 #include "engine/gguf/quant.h"
 #include "engine/sampling/sampler.h"
@@ -422,7 +424,8 @@ void RunGroupBench(gpu::Stream s) {
 // forced (narrow 1), and MMQ (narrow 3) with and without its activation
 // quantization (the backend fuses that into the producer where it can).
 // Weights rotate over copies worth > 256 MiB; events, median of 3 x 20.
-void RunMmqBench(gpu::Stream s) {
+// `bench_gpu_kernels mmq [N,N,..]`: token counts (default 16,32,64,96,128).
+void RunMmqBench(gpu::Stream s, const std::vector<int>& ns) {
   struct Group {
     const char* name;
     GgmlType type;
@@ -470,7 +473,7 @@ void RunMmqBench(gpu::Stream s) {
     auto parts_of = [&](int i, gpu::MatVecPart* parts) {
       for (size_t p = 0; p < np; ++p) parts[p] = gpu::MatVecPart{w[p][i % copies], y[p], g.rows[p]};
     };
-    for (int n : {16, 32, 64, 96, 128}) {
+    for (int n : ns) {
       auto time_float = [&](gpu::GemmConfig cfg) {
         gpu::SetGemmConfig(cfg);
         return bench::MedianMs(s, [&](int i) {
@@ -503,7 +506,9 @@ void RunMmqBench(gpu::Stream s) {
       std::string sweep;
       for (gpu::GemmConfig c : {gpu::GemmConfig{0, 0, 3, 1}, gpu::GemmConfig{0, 0, 3, 2}, gpu::GemmConfig{0, 0, 3, 4},
                                 gpu::GemmConfig{0, 0, 3, 8}, gpu::GemmConfig{0, 3, 3, 0}, gpu::GemmConfig{0, 4, 3, 0},
-                                gpu::GemmConfig{16, 0, 3, 0}, gpu::GemmConfig{32, 0, 3, 0}, gpu::GemmConfig{64, 0, 3, 0}}) {
+                                gpu::GemmConfig{16, 0, 3, 0}, gpu::GemmConfig{32, 0, 3, 0}, gpu::GemmConfig{64, 0, 3, 0},
+                                gpu::GemmConfig{128, 0, 3, 0}, gpu::GemmConfig{128, 0, 3, 1},
+                                gpu::GemmConfig{128, 0, 3, 2}, gpu::GemmConfig{128, 0, 3, 4}}) {
         gpu::SetGemmConfig(c);
         const double ms = bench::MedianMs(s, [&](int i) {
           gpu::MatVecPart parts[gpu::kMaxMatVecParts];
@@ -671,6 +676,133 @@ void RunWideSamplerBench(GpuBackend* be, gpu::Stream s) {
   gpu::Free(dscr);
 }
 
+
+// ---- batched decode attention (`bench_gpu_kernels attention`): Llama-3-8B
+// heads (32 query / 8 KV, head_dim 128, f16 K/V in pages of 16 positions) at
+// 1 / 8 / 32 / 64 sequences x contexts 128 / 512 / 2048, one decode token
+// each, for the SIMT grouped kernel and the matrix-core one
+// (gpu::DecodeAttnConfig), merge kernel included. Each launch reads another
+// set of scattered pages of a 512 MiB pool (sets rotate over > 4x L2 where the
+// pool allows), so K/V come from device memory; TB/s = K/V bytes / time.
+// Random K/V, queries and tables; events, median of 7 x 20.
+// only_seqs > 0: that one shape, kernel `only_kernel` (DecodeAttnConfig::kernel),
+// 20 launches and no table (`bench_gpu_kernels attention1 SEQS CTX KERNEL`, for a profiler).
+void RunAttentionBench(gpu::Stream s, int only_seqs = 0, int only_ctx = 0, int only_kernel = 0) {
+  constexpr int kHeads = 32, kKv = 8, kDim = 128, kPage = 16;
+  constexpr int kPoolPages = 8192;  // 131072 positions x 8 KV heads x 128 x 2 (K, V) x 2 B = 512 MiB
+  const int64_t kv_dim = kKv * kDim;
+  const size_t cache_halves = size_t{kPoolPages} * kPage * kv_dim;
+  uint16_t *kc = nullptr, *vc = nullptr;
+  CHECK_GPU(gpu::Malloc(reinterpret_cast<void**>(&kc), cache_halves * 2));
+  CHECK_GPU(gpu::Malloc(reinterpret_cast<void**>(&vc), cache_halves * 2));
+  {
+    std::mt19937 rng(3);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    std::vector<uint16_t> h(size_t{8} << 20);
+    for (auto& x : h) x = Fp32ToFp16(nd(rng));
+    for (size_t off = 0; off < cache_halves; off += h.size()) {
+      const size_t n = std::min(h.size(), cache_halves - off);
+      CHECK_GPU(gpu::CopyToDevice(kc + off, h.data(), n * 2, s));
+      CHECK_GPU(gpu::CopyToDevice(vc + (cache_halves - off - n), h.data(), n * 2, s));
+    }
+  }
+  const int max_seqs = 64;
+  float *q = nullptr, *out = nullptr;
+  CHECK_GPU(gpu::Malloc(reinterpret_cast<void**>(&q), size_t{max_seqs} * kHeads * kDim * 4));
+  CHECK_GPU(gpu::Malloc(reinterpret_cast<void**>(&out), size_t{max_seqs} * kHeads * kDim * 4));
+  {
+    std::vector<float> hq(size_t{max_seqs} * kHeads * kDim);
+    std::mt19937 rng(4);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    for (float& v : hq) v = nd(rng);
+    CHECK_GPU(gpu::CopyToDevice(q, hq.data(), hq.size() * 4, s));
+  }
+  const size_t scratch_bytes = gpu::AttentionScratchBytes(max_seqs, kHeads, kDim, 2048);
+  void* scratch = nullptr;
+  CHECK_GPU(gpu::Malloc(&scratch, std::max<size_t>(scratch_bytes, 16)));
+  CHECK_GPU(gpu::AttentionScratchInit(scratch, scratch_bytes, s));
+  const gpu::DecodeAttnConfig saved = gpu::GetDecodeAttnConfig();
+  std::printf("\n| decode attention (32 q / 8 kv heads, d 128) | seqs | ctx | K/V MiB | kernel | us | TB/s |\n"
+              "|---|---|---|---|---|---|---|\n");
+  for (int seqs : {1, 8, 32, 64}) {
+    for (int ctx : {128, 512, 2048}) {
+      if (only_seqs > 0 && (seqs != only_seqs || ctx != only_ctx)) continue;
+      const int pages = seqs * ((ctx + kPage - 1) / kPage);
+      const double bytes = 2.0 * seqs * ctx * kv_dim * 2;
+      // Table sets: disjoint pages while the pool allows, enough to rotate
+      // over >= 256 MiB when it does.
+      const int sets = std::max(1, std::min<int>(kPoolPages / pages, static_cast<int>((256.0 * 1048576) / bytes) + 1));
+      std::mt19937 rng(seqs * 7919 + ctx);
+      std::vector<int32_t> ids(kPoolPages);
+      for (int i = 0; i < kPoolPages; ++i) ids[i] = i;
+      std::shuffle(ids.begin(), ids.end(), rng);
+      std::vector<int32_t> h_tables(size_t(sets) * pages), h_seq(seqs), h_ctx(seqs), h_off(seqs);
+      for (size_t i = 0; i < h_tables.size(); ++i) h_tables[i] = ids[i % kPoolPages];
+      for (int i = 0; i < seqs; ++i) {
+        h_seq[i] = i;
+        h_ctx[i] = ctx;
+        h_off[i] = i * ((ctx + kPage - 1) / kPage);
+      }
+      int32_t *d_tables = nullptr, *d_meta = nullptr;
+      CHECK_GPU(gpu::Malloc(reinterpret_cast<void**>(&d_tables), h_tables.size() * 4));
+      CHECK_GPU(gpu::Malloc(reinterpret_cast<void**>(&d_meta), size_t(seqs) * 3 * 4));
+      CHECK_GPU(gpu::CopyToDevice(d_tables, h_tables.data(), h_tables.size() * 4, s));
+      CHECK_GPU(gpu::CopyToDevice(d_meta, h_seq.data(), size_t(seqs) * 4, s));
+      CHECK_GPU(gpu::CopyToDevice(d_meta + seqs, h_ctx.data(), size_t(seqs) * 4, s));
+      CHECK_GPU(gpu::CopyToDevice(d_meta + 2 * seqs, h_off.data(), size_t(seqs) * 4, s));
+      auto batch = [&](int i) {
+        gpu::AttnBatch b;
+        b.token_seq = d_meta;
+        b.token_ctx = d_meta + seqs;
+        b.seq_table_off = d_meta + 2 * seqs;
+        b.block_tables = d_tables + size_t(i % sets) * pages;
+        b.n_tokens = seqs;
+        b.max_ctx = ctx;
+        return b;
+      };
+      // SIMT, matrix cores (PDL on, the default, and off; PDL overlaps a
+      // launch's metadata reads with the previous launch's tail), and matrix
+      // cores split for 132 / 1024 blocks instead of one wave of resident ones.
+      struct Variant {
+        const char* name;
+        gpu::DecodeAttnConfig cfg;
+        bool pdl;
+      };
+      const bool pdl_saved = gpu::GetPdl();
+      const Variant variants[] = {{"simt", {-1, 0, 0}, pdl_saved},      {"mma", {1, 0, 0}, pdl_saved},
+                                  {"mma, PDL off", {1, 0, 0}, false},   {"mma t132", {1, 0, 132}, pdl_saved},
+                                  {"mma t1024", {1, 0, 1024}, pdl_saved}};
+      if (only_seqs > 0) {
+        gpu::SetDecodeAttnConfig(gpu::DecodeAttnConfig{only_kernel, 0, 0});
+        for (int i = 0; i < 20; ++i) {
+          gpu::LaunchAttention(q, out, batch(i), kHeads, kKv, kDim, 0.088f, kc, vc, kPage, scratch, s);
+        }
+        CHECK_GPU(gpu::StreamSync(s));
+      }
+      for (const Variant& v : variants) {
+        if (only_seqs > 0) break;
+        gpu::SetDecodeAttnConfig(v.cfg);
+        gpu::SetPdl(v.pdl);
+        const double ms = bench::MedianMs(s, [&](int i) {
+          gpu::LaunchAttention(q, out, batch(i), kHeads, kKv, kDim, 0.088f, kc, vc, kPage, scratch, s);
+        }, 20, 7, 5);
+        CHECK_GPU(gpu::LastLaunchError());
+        std::printf("| | %d | %d | %.1f | %s | %.1f | %.2f |\n", seqs, ctx, bytes / 1048576.0, v.name,
+                    ms * 1e3, bytes / (ms * 1e-3) / 1e12);
+        std::fflush(stdout);
+      }
+      gpu::SetPdl(pdl_saved);
+      gpu::Free(d_tables);
+      gpu::Free(d_meta);
+    }
+  }
+  gpu::SetDecodeAttnConfig(saved);
+  gpu::Free(scratch);
+  gpu::Free(q);
+  gpu::Free(out);
+  gpu::Free(kc);
+  gpu::Free(vc);
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -686,6 +818,17 @@ int main(int argc, char** argv) {
     RunWideSamplerBench(be->get(), s);
     return 0;
   }
+  // `bench_gpu_kernels attention`: batched decode attention, SIMT vs matrix cores.
+  if (argc > 1 && std::string(argv[1]) == "attention") {
+    RunAttentionBench(s);
+    return 0;
+  }
+  if (argc == 5 && std::string(argv[1]) == "attention1") {
+    const int seqs = std::atoi(argv[2]), ctx = std::atoi(argv[3]);
+    if (seqs <= 0 || seqs > 64 || ctx <= 0 || ctx > 2048) return 2;
+    RunAttentionBench(s, seqs, ctx, std::atoi(argv[4]));
+    return 0;
+  }
   // `bench_gpu_kernels gemm`: the GEMM table alone.
   if (argc > 1 && std::string(argv[1]) == "gemm") {
     RunGemmBench(s, argc > 2 && std::string(argv[2]) == "sweep");
@@ -698,13 +841,24 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (argc > 1 && std::string(argv[1]) == "mmq") {
-    RunMmqBench(s);
+    std::vector<int> ns = {16, 32, 64, 96, 128};
+    if (argc > 2) {
+      ns.clear();
+      for (const char* p = argv[2]; *p != '\0';) {
+        char* end = nullptr;
+        const long v = std::strtol(p, &end, 10);
+        if (end == p || v < 1 || v > 128) return 2;
+        ns.push_back(static_cast<int>(v));
+        p = *end == ',' ? end + 1 : end;
+      }
+    }
+    RunMmqBench(s, ns);
     return 0;
   }
-  // `bench_gpu_kernels mmq1 TYPE ROWS[+ROWS..] K N`: 20 launches of one
-  // MMQ group (forced, auto tile and splits) on
+  // `bench_gpu_kernels mmq1 TYPE ROWS[+ROWS..] K N [TILE]`: 20 launches of one
+  // MMQ group (forced, auto or TILE token tile, auto splits) on
   // quantized random activations, for a profiler.
-  if (argc == 6 && std::string(argv[1]) == "mmq1") {
+  if ((argc == 6 || argc == 7) && std::string(argv[1]) == "mmq1") {
     GgmlType type = GgmlType::Q4_K;
     if (!ParseTypeName(argv[2], &type)) return 2;
     std::vector<int64_t> rows;
@@ -732,7 +886,7 @@ int main(int argc, char** argv) {
     for (float& v : hx) v = nd(rng);
     CHECK_GPU(gpu::CopyToDevice(x, hx.data(), hx.size() * sizeof(float), s));
     gpu::LaunchQuantizeActivation(type, x, int64_t(n) * k, xq, s);
-    gpu::SetGemmConfig(gpu::GemmConfig{0, 0, 3, 0});
+    gpu::SetGemmConfig(gpu::GemmConfig{argc == 7 ? std::atoi(argv[6]) : 0, 0, 3, 0});
     for (int i = 0; i < 20; ++i) {
       gpu::LaunchMatMulMmqGroup(type, k, xq, n, parts, static_cast<int>(rows.size()), s);
     }

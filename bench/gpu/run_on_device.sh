@@ -174,6 +174,35 @@ if want gemm_group; then  # grouped vs separate batched GEMMs; dense vs in-loop 
   stage bench_crossover.md 150 "$bin/bench_gpu_kernels" crossover
   cat "$out/bench_crossover.md" | tee -a "$summary"
 fi
+if want attn; then  # decode attention: SIMT vs matrix cores (gpu::DecodeAttnConfig; RF_DECODE_ATTN=simt|mma)
+  stage bench_attention.md 100 "$bin/bench_gpu_kernels" attention
+  cat "$out/bench_attention.md" | tee -a "$summary"
+  for k in ${RF_ATTN_NCU_KERNELS:-1}; do  # ncu --set full of one kernel (-1 SIMT, 1 matrix cores) at 32 x 512
+    stage "ncu_attn_k$k.log" 60 ncu --set full -k regex:'GroupedAttention|DecodeMma' --launch-skip 5 --launch-count 1 \
+      "$bin/bench_gpu_kernels" attention1 "${RF_ATTN_NCU_SEQS:-32}" "${RF_ATTN_NCU_CTX:-512}" "$k"
+    grep -E "Duration|DRAM Throughput|Issue Slots|Registers Per|Achieved Occupancy|No Eligible|Memory Throughput" \
+      "$out/ncu_attn_k$k.log" | sed "s/^/[kernel $k] /" | tee -a "$summary"
+  done
+  for k in simt mma; do  # batched steps (32 x 512, N = 1..32, + prefill chunks)
+    RF_DECODE_ATTN=$k stage "decode_batch_$k.log" 100 "$bin/bench_gpu_decode" Q4_K_M /tmp batch "${RF_BATCH_N:-32}" "${RF_BATCH_CTX:-512}"
+    grep -E '^\| N=(1|8|16|24|32)( \||, GEMM narrow 0|, producer| \+ (16|32|64|96)-token prefill chunk( \(|, GEMM narrow 0))' \
+      "$out/decode_batch_$k.log" | grep -v dense | sed "s/^/[$k] /" | tee -a "$summary"
+  done
+  for k in ${RF_ATTN_STEP_NCU:-mma}; do  # one 32-decode step's kernels under ncu (durations)
+    RF_DECODE_ATTN=$k stage "ncu_batch_$k.log" 60 ncu --profile-from-start off --clock-control none --cache-control none \
+      --metrics gpu__time_duration.sum --csv --log-file "$out/ncu_batch_$k.csv" \
+      "$bin/bench_gpu_decode" Q4_K_M /tmp batch "${RF_BATCH_N:-32}" "${RF_BATCH_CTX:-512}" profile
+    note "ncu, batch step with $k attention (top 12 kernels):"
+    ncu_by_kernel "$out/ncu_batch_$k.csv" 2 12 | tee -a "$summary"
+  done
+fi
+if want attn_tg; then  # tg128 (RF_DECODE_QUICK) per MODEL:KERNEL, in this order
+  for run in ${RF_ATTN_TG_RUNS:-Q8_0:simt Q8_0:mma Q4_K_M:mma Q4_K_M:simt}; do
+    m=${run%%:*} k=${run#*:}
+    RF_DECODE_QUICK=1 RF_DECODE_ATTN=$k stage "decode_${m}_$k.log" 70 "$bin/bench_gpu_decode" "$m" /tmp
+    grep -E 'tg128|^\| llama3' "$out/decode_${m}_$k.log" | sed "s/^/[$m $k] /" | tee -a "$summary"
+  done
+fi
 if want batch_step; then  # batched decode steps only (no ncu): grouping on / off, dense from 65
   stage decode_batch.log 150 "$bin/bench_gpu_decode" Q4_K_M /tmp batch "${RF_BATCH_N:-32}" "${RF_BATCH_CTX:-512}"
   grep -E '^\||prefilled|batched decode' "$out/decode_batch.log" | tee -a "$summary"

@@ -48,8 +48,9 @@ echo "make-model: $(( $(date +%s) - t0 )) s"
 # defaults): the per-step token budget and the prefill tokens a step may carry
 # while streams decode trade prefill throughput against inter-token latency.
 # metrics_step_summary BEFORE AFTER LABEL WALL_S: engine steps between two
-# /metrics snapshots: count, mean step time, mean sequences and tokens per step, and the
-# share of the wall time the steps took (the rest: host work between steps).
+# /metrics snapshots: count, mean step time, mean sequences and tokens per step, the
+# share of the wall time the steps took (the rest: host work between steps), and
+# the mean step's phases (rocmforge_step_phase_seconds_total).
 metrics_step_summary() {
   awk -v label="$3" -v wall="$4" '
     FNR == 1 { f++ }
@@ -57,11 +58,17 @@ metrics_step_summary() {
     /^rocmforge_step_duration_seconds_count/ { sc[f] = $2 }
     /^rocmforge_batch_size_sum/ { bs[f] = $2 }
     /^rocmforge_batch_tokens_sum/ { bt[f] = $2 }
+    /^rocmforge_step_phase_seconds_total/ { split($1, a, "\""); ph[a[2], f] = $2; names[a[2]] = 1 }
     END {
       n = sc[2] - sc[1]; if (n <= 0) { print "steps " label ": none"; exit }
       t = ss[2] - ss[1]
-      printf "steps %s: %d steps, mean %.2f ms, mean batch %.1f seqs / %.1f tokens, steps %.1f s of %.1f s wall\n",
-             label, n, 1000 * t / n, (bs[2] - bs[1]) / n, (bt[2] - bt[1]) / n, t, wall
+      phases = ""
+      split("plan forward sample stream", order, " ")
+      for (i = 1; i <= 4; i++) if (order[i] in names)
+        phases = phases sprintf(" %s %.2f", order[i], 1000 * (ph[order[i], 2] - ph[order[i], 1]) / n)
+      printf "steps %s: %d steps, mean %.2f ms, mean batch %.1f seqs / %.1f tokens, steps %.1f s of %.1f s wall%s\n",
+             label, n, 1000 * t / n, (bs[2] - bs[1]) / n, (bt[2] - bt[1]) / n, t, wall,
+             phases == "" ? "" : ", ms a step:" phases
     }' "$1" "$2"
 }
 port=50061

@@ -86,6 +86,14 @@ panels = [
     panel(23, "Workers draining", [q('sum(rocmforge_worker_draining)', "draining")], 16, 52, w=8),
     panel(24, "Model served", [q('rocmforge_model_info', "{{model}} {{quantization}} on {{device}}")],
           0, 60, w=24, h=5, kind="table"),
+    panel(25, "Engine step time by phase (share of wall time)",
+          [q('sum by (instance, phase) (rate(rocmforge_step_phase_seconds_total[$__rate_interval]))',
+             "{{instance}} {{phase}}")],
+          0, 65, w=24, unit="percentunit",
+          desc="plan: scheduling and building the batch; forward: host preparation and kernel enqueue, "
+               "then the previous step's tokens handed to their streams; sample: waits for the device, "
+               "then samples; stream: committing the step (detokenizing, stop checks). On a GPU worker "
+               "plan + stream is host time between two steps' device work."),
 ]
 
 dashboard = {

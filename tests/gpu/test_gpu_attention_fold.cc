@@ -32,6 +32,9 @@ TEST_P(GpuAttentionFold, FoldedMergeEqualsMergeKernelBitForBit) {
   const AttnCase c = GetParam();
   std::mt19937 rng(std::random_device{}());
   const bool fold_saved = gpu::GetAttentionMergeFold();
+  // The fold is the SIMT grouped kernel's: both sides of the comparison on it.
+  const gpu::DecodeAttnConfig decode_saved = gpu::GetDecodeAttnConfig();
+  gpu::SetDecodeAttnConfig(gpu::DecodeAttnConfig{-1, 0, 0});
   const int q_dim = c.n_heads * c.head_dim, kv_dim = c.n_kv_heads * c.head_dim;
   // (tokens, context of the first token): one key; 130 keys, the tg128
   // case (5 of 8 splits active); 4097 keys (all 32 splits); then batches.
@@ -109,6 +112,7 @@ TEST_P(GpuAttentionFold, FoldedMergeEqualsMergeKernelBitForBit) {
     }
   }
   gpu::SetAttentionMergeFold(fold_saved);
+  gpu::SetDecodeAttnConfig(decode_saved);
   gpu->SetFusions(GpuBackend::kDefaultFusions);
 }
 

@@ -181,6 +181,25 @@ TEST_P(GpuDense, LaunchMatMulDensePathMatchesReference) {
       const int below = gpu::DenseMinTokensFor(type, sh.rows, sh.cols) - 1;
       EXPECT_FALSE(gpu::MatMulDenseTakes(type, wg->data, sh.rows, sh.cols, std::min(below, n), d)) << what;
       EXPECT_FALSE(gpu::MatMulDenseTakes(type, wg->data, sh.rows, sh.cols, gpu::kSmallBatchMax, d)) << what;
+      // The three crossovers: per shape, prepared operands, resident weights
+      // (which lower only the general one; each rule's first n takes the path,
+      // the n before it does not).
+      if (type != GgmlType::F32) {
+        gpu::DenseScratch rule = d;
+        rule.x16_bytes = gpu::MatMulDenseActivationBytes(sh.cols, n);
+        for (int r = 0; r < 3; ++r) {
+          rule.operands_prepared = r == 1;
+          rule.weights_resident = r == 2;
+          const int per_shape = gpu::DenseMinTokensFor(type, sh.rows, sh.cols);
+          const int first = r == 0   ? per_shape
+                            : r == 1 ? gpu::kDenseMinTokens
+                            : per_shape == gpu::kDenseMinTokens ? gpu::kDenseMinTokensResident
+                                                                : per_shape;
+          if (first > n) continue;  // the scratch is sized for n
+          EXPECT_TRUE(gpu::MatMulDenseTakes(type, wg->data, sh.rows, sh.cols, first, rule)) << what << " rule " << r;
+          EXPECT_FALSE(gpu::MatMulDenseTakes(type, wg->data, sh.rows, sh.cols, first - 1, rule)) << what << " rule " << r;
+        }
+      }
     }
   }
   gpu::SetDenseGemmConfig(saved);

@@ -4,8 +4,10 @@
 // so the two differ only in float summation order: the tolerance is tight
 // (an f16 path such as v5 is ~1e-3 off). Outputs start as NaN, inputs are
 // fresh random, shapes are awkward (rows not a multiple of the 128-row tile,
-// n not a multiple of the token tile), every token tile and K split count is
-// forced, and groups of 3 parts run in one launch. Then a whole forward of a
+// n not a multiple of the token tile: a partial tile runs only its live
+// token fragments, one kernel body per count), every token tile (16 / 32 / 64
+// / 128) and K split count is forced, a launch of 33 row tiles takes the
+// automatic 128-token tile, and groups of 3 parts run in one launch. Then a whole forward of a
 // 32-sequence decode step with MMQ (GemmConfig::narrow = 3) against v5
 // (narrow = 1) and the CPU backend.
 #include <cmath>
@@ -37,10 +39,11 @@ TEST_P(GpuMmq, MatchesCpuInt8Reference) {
     std::vector<int> ns;
   };
   const std::vector<Shape> shapes = {
-      {{333, 128, 40}, 256, {1, 3, 4, 5, 8, 9, 16, 17, 31, 32, 33, 64, 96, 100, 128}},
-      {{200, 1000}, 4096, {3, 5, 9, 16, 17, 31, 32, 33, 64, 96, 100, 128}},
-      {{259}, 1024, {4, 33, 65}},
+      {{333, 128, 40}, 256, {1, 3, 4, 5, 8, 9, 16, 17, 31, 32, 33, 64, 65, 96, 97, 100, 127, 128}},
+      {{200, 1000}, 4096, {3, 5, 9, 16, 17, 31, 32, 33, 64, 80, 96, 100, 128}},
+      {{259}, 1024, {4, 33, 65, 113}},
       {{130}, 14336, {7, 9, 33, 128}},
+      {{4100}, 256, {65, 96, 97, 128}},  // 33 row tiles: the automatic 128-token tile
   };
   const gpu::GemmConfig saved = gpu::GetGemmConfig();
   for (const Shape& sh : shapes) {
@@ -66,7 +69,8 @@ TEST_P(GpuMmq, MatchesCpuInt8Reference) {
       // Automatic tile with splits auto / 1..4, then each tile forced.
       std::vector<gpu::GemmConfig> cfgs;
       for (int s = 0; s <= 4; ++s) cfgs.push_back(gpu::GemmConfig{0, 0, 3, s});
-      for (int tile : {16, 32, 64}) cfgs.push_back(gpu::GemmConfig{tile, 0, 3, tile == 32 ? 0 : 2});
+      for (int tile : {16, 32, 64, 128}) cfgs.push_back(gpu::GemmConfig{tile, 0, 3, tile == 32 ? 0 : 2});
+      cfgs.push_back(gpu::GemmConfig{128, 0, 3, 0});  // one block a SM: its own split plan
       for (const gpu::GemmConfig& cfg : cfgs) {
         gpu::SetGemmConfig(cfg);
         std::vector<std::unique_ptr<Buf>> ys;
@@ -124,7 +128,7 @@ TEST_P(GpuMmq, LargeOutlierAndZeroActivations) {
   ASSERT_TRUE(xq.ok());
   gpu::LaunchQuantizeActivation(type, xg.p, int64_t(n) * cols, *xq, gpu->stream());
   const gpu::GemmConfig saved = gpu::GetGemmConfig();
-  for (int tile : {16, 32, 64}) {
+  for (int tile : {16, 32, 64, 128}) {
     for (int splits : {0, 1}) {
       gpu::SetGemmConfig(gpu::GemmConfig{tile, 0, 3, splits});
       Buf y(gpu.get(), std::vector<float>(size_t(n) * rows, std::nanf("")));

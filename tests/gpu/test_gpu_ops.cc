@@ -345,7 +345,7 @@ TEST(GpuOps, FusedSwiGLUQuantizeMatchesCpu) {
 
 // The activation quantization alone (LaunchQuantizeActivation: 8 values per
 // lane where the array is 16-byte aligned and whole slices / groups, else one
-// value per thread) and with zeroing (LaunchQuantizeActivationZeroing): the
+// value per thread) and with spans to zero (its `zero` argument): the
 // CPU reference's integers and scales, and the spans zeroed.
 TEST(GpuOps, QuantizeActivationMatchesCpu) {
   RF_REQUIRE_GPU(gpu);
@@ -363,12 +363,11 @@ TEST(GpuOps, QuantizeActivationMatchesCpu) {
       const std::vector<float> in(x.begin() + offset, x.begin() + offset + total);
       ExpectSameQuantization(type, in, n, cols, xq.Get<HostActQ8>(), what);
     }
-    ASSERT_TRUE(gpu::QuantizeZeroingSupported(type, xg.p, total));
     Buf z0(gpu.get(), RandomVec(rng, 1000)), z1(gpu.get(), RandomVec(rng, 37));
     gpu::ZeroSpans z;
     z.p[0] = z0.p, z.count[0] = 1000, z.p[1] = z1.p, z.count[1] = 37, z.n = 2;
     DevBytes xq(gpu.get(), size_t(total) / 32 * sizeof(HostActQ8));
-    gpu::LaunchQuantizeActivationZeroing(type, xg.p, total, xq.p, z, gpu->stream());
+    gpu::LaunchQuantizeActivation(type, xg.p, total, xq.p, gpu->stream(), z);
     const std::string what = std::string(TypeName(type)) + " zeroing cols " + std::to_string(cols);
     ExpectSameQuantization(type, std::vector<float>(x.begin(), x.begin() + total), n, cols, xq.Get<HostActQ8>(),
                            what);
@@ -377,7 +376,7 @@ TEST(GpuOps, QuantizeActivationMatchesCpu) {
   });
 }
 
-// The zeroing variants of the fused producers: the same outputs as without
+// The fused producers with spans to zero: the same outputs as without
 // (bit for bit) and the spans zeroed.
 TEST(GpuOps, FusedProducersZeroSpans) {
   RF_REQUIRE_GPU(gpu);
@@ -396,11 +395,10 @@ TEST(GpuOps, FusedProducersZeroSpans) {
         Buf x(gpu.get(), x0), out(gpu.get(), total), z0(gpu.get(), RandomVec(rng, 3000)),
             z1(gpu.get(), RandomVec(rng, 514));
         DevBytes xq(gpu.get(), total / 32 * sizeof(HostActQ8));
-        ASSERT_TRUE(gpu::RmsNormQuantizeZeroingSupported(x.p, r.p, w.p, out.p));
         gpu::ZeroSpans z;
         z.p[0] = z0.p, z.count[0] = 3000, z.p[1] = z1.p + 1, z.count[1] = 513, z.n = 2;  // the second misaligned
         if (zeroing == 1) {
-          gpu::LaunchAddRmsNormQuantizeZeroing(x.p, r.p, w.p, out.p, n, dim, 1e-5f, type, xq.p, z, st);
+          gpu::LaunchAddRmsNormQuantize(x.p, r.p, w.p, out.p, n, dim, 1e-5f, type, xq.p, st, z);
           EXPECT_EQ(z0.Get(), std::vector<float>(3000, 0.0f)) << what;
           const std::vector<float> z1v = z1.Get();
           EXPECT_EQ(std::vector<float>(z1v.begin() + 1, z1v.end()), std::vector<float>(513, 0.0f)) << what;
@@ -419,11 +417,10 @@ TEST(GpuOps, FusedProducersZeroSpans) {
       const auto g0 = RandomVec(rng, ff, 3.0f), u0 = RandomVec(rng, ff);
       Buf ga(gpu.get(), g0), gb(gpu.get(), g0), u(gpu.get(), u0), zz(gpu.get(), RandomVec(rng, 999));
       DevBytes qa(gpu.get(), ff / 32 * sizeof(HostActQ8)), qb(gpu.get(), ff / 32 * sizeof(HostActQ8));
-      ASSERT_TRUE(gpu::SwiGLUQuantizeZeroingSupported(type, gb.p, u.p, gb.p, int64_t(ff)));
       gpu::ZeroSpans z;
       z.p[0] = zz.p, z.count[0] = 999, z.n = 1;
       gpu::LaunchSwiGLUQuantize(ga.p, u.p, ga.p, int64_t(ff), type, qa.p, st);
-      gpu::LaunchSwiGLUQuantizeZeroing(gb.p, u.p, gb.p, int64_t(ff), type, qb.p, z, st);
+      gpu::LaunchSwiGLUQuantize(gb.p, u.p, gb.p, int64_t(ff), type, qb.p, st, z);
       EXPECT_EQ(ga.Get(), gb.Get()) << what;
       const auto qva = qa.Get<HostActQ8>(), qvb = qb.Get<HostActQ8>();
       EXPECT_EQ(std::memcmp(qva.data(), qvb.data(), qva.size() * sizeof(HostActQ8)), 0) << what;

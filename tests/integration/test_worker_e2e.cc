@@ -237,6 +237,17 @@ TEST_F(WorkerE2eTest, MetricsReflectTheTrafficServed) {
   EXPECT_GE(testing::MetricValue(m, "rocmforge_batch_tokens_sum").value_or(0),
             testing::MetricValue(m, "rocmforge_batch_size_sum").value_or(1e9));
   EXPECT_GE(testing::MetricValue(m, "rocmforge_batch_tokens_sum").value_or(0), 12.0);
+  // The step phases partition the step time: they add up to its sum.
+  double phases = 0;
+  for (const std::string phase : {"plan", "forward", "sample", "stream"}) {
+    const auto v = testing::MetricValue(m, "rocmforge_step_phase_seconds_total", "phase=\"" + phase + "\"");
+    ASSERT_TRUE(v.has_value()) << phase;
+    EXPECT_GE(*v, 0.0) << phase;
+    phases += *v;
+  }
+  const double steps = testing::MetricValue(m, "rocmforge_step_duration_seconds_sum").value_or(-1);
+  EXPECT_GT(testing::MetricValue(m, "rocmforge_step_phase_seconds_total", "phase=\"forward\"").value_or(0), 0.0);
+  EXPECT_NEAR(phases, steps, 1e-6 + 1e-6 * steps);
   EXPECT_NE(m.find("rocmforge_model_info{device=\"cpu\",model=\"tiny-llama-spm\",quantization=\"F16\"} 1"),
             std::string::npos);
   // The CPU "device" memory: this process's resident set (the bundled model is

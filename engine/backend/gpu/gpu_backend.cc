@@ -271,11 +271,17 @@ gpu::DenseScratch GpuBackend::DenseScratchFor(GgmlType type, const void* w, int6
   // prefill options take both off the critical path.
   const DensePrefillOptions& po = dense_opts_;
   const bool prepared = po.dense_small_q4k && po.reuse_x16 && po.overlap_dequant && !explicit_capture_ && !defer_;
-  if (dense_max_cols_ == 0 || !gpu::MatMulDenseSuitsPrepared(type, w, rows, cols, n, prepared)) return done({});
+  // With the resident f16 copies (UseSpareMemory) the dense path costs no
+  // dequantization and takes every step past the MMQ GEMM's range.
+  const bool resident = dense_res_.on && !dense_res_.failed && !explicit_capture_ && !defer_;
+  if (dense_max_cols_ == 0 || !gpu::MatMulDenseSuitsPrepared(type, w, rows, cols, n, prepared, resident)) {
+    return done({});
+  }
   // No f16 room for this matrix (the vocabulary-sized ones were left out at load).
   if (gpu::MatMulDenseWeightBytes(type, rows, cols) > dense_w16_cap_) return done({});
   gpu::DenseScratch d;
   d.operands_prepared = prepared;
+  d.weights_resident = resident;
   d.w16 = dense_w16_;
   d.w16_bytes = dense_w16_cap_;
   const size_t need = gpu::MatMulDenseActivationBytes(cols, n);
@@ -328,7 +334,14 @@ void GpuBackend::MatMul(const Weight& w, const float* x, float* y, int n) {
         // or the quantization) launches with the group instead, which knows
         // every part's output by then (EmitGemmGroup).
         const bool defer = mmq && producer_zeroing_ && !held_attn_.valid;
-        if (defer && HeldFusesWithQuantize(type, x, n, cols)) {
+        if (mmq && producer_zeroing_ && HeldAttentionFusesWithQuantize(type, x, n, cols)) {
+          // Attention + merge + quantization launches with the group too,
+          // its merge zeroing the parts' outputs.
+          group_held_attn_ = held_attn_;
+          held_attn_.valid = false;
+          EmitHeld();
+          group_producer_ = GroupProducer::kAttention;
+        } else if (defer && HeldFusesWithQuantize(type, x, n, cols)) {
           group_held_ = held_;
           held_.kind = HeldOp::kNone;
           EmitHeld();
@@ -411,22 +424,22 @@ void GpuBackend::EmitGemmGroup() {
     gpu::ZeroSpans z;
     if (producer != GroupProducer::kNone) {
       const auto it = group_splits_.find(sig);
-      if (it != group_splits_.end() && it->second) z = GroupZeroSpans(g, producer == GroupProducer::kFused);
+      if (it != group_splits_.end() && it->second) {
+        z = producer == GroupProducer::kAttention ? AttentionZeroSpans(g, group_held_attn_)
+                                                  : GroupZeroSpans(g, producer == GroupProducer::kFused);
+      }
       producer_zeroed_groups_ += z.n > 0;
       void* const xq = const_cast<void*>(g.xq);
-      if (producer == GroupProducer::kFused) {
+      if (producer == GroupProducer::kAttention) {
+        EnqueueAttentionQuantize(group_held_attn_, g.type, xq, z);
+      } else if (producer == GroupProducer::kFused) {
         EnqueueFusedProducer(group_held_, g.type, xq, z);
       } else {
         const GgmlType type = g.type;
         const float* x = g.x;
         const int64_t total = static_cast<int64_t>(g.n) * g.cols;
-        Enqueue(Sig(42, type, x, g.n, g.cols, xq, z.n, z.p[0], z.p[1], z.p[2]), [=] {
-          if (z.n > 0) {
-            gpu::LaunchQuantizeActivationZeroing(type, x, total, xq, z, st);
-          } else {
-            gpu::LaunchQuantizeActivation(type, x, total, xq, st);
-          }
-        });
+        Enqueue(Sig(42, type, x, g.n, g.cols, xq, z.n, z.p[0], z.p[1], z.p[2]),
+                [=] { gpu::LaunchQuantizeActivation(type, x, total, xq, st, z); });
       }
     }
     // Whether the GEMM split K (asked for zeroed outputs): remembered for the

@@ -271,7 +271,9 @@ class GpuBackend final : public Backend {
   // It zeroes the parts' outputs when the group's GEMM split K the last time
   // it ran (group_splits_, by group signature; a wrong guess costs time, never
   // results: unzeroed outputs are zeroed by the GEMM launch as before).
-  enum class GroupProducer { kNone, kQuantize, kFused };
+  // kAttention: group_held_attn_, attention + merge + quantization
+  // (LaunchAttentionQuantize), whose merge kernel zeroes the outputs.
+  enum class GroupProducer { kNone, kQuantize, kFused, kAttention };
   GroupProducer group_producer_ = GroupProducer::kNone;
   HeldOp group_held_;
   bool producer_zeroing_ = true;
@@ -298,6 +300,15 @@ class GpuBackend final : public Backend {
     void* scratch = nullptr;
   };
   HeldAttention held_attn_;
+  HeldAttention group_held_attn_;  // GroupProducer::kAttention
+  // Whether the held attention can launch with x's quantization for `type`
+  // (what EmitHeldFusedWithQuantize would do with it).
+  bool HeldAttentionFusesWithQuantize(GgmlType type, const float* x, int n, int64_t cols) const;
+  // Enqueues attention a with the quantization of its output (and zeroing).
+  void EnqueueAttentionQuantize(const HeldAttention& a, GgmlType type, void* xq, const gpu::ZeroSpans& zero);
+  // GroupZeroSpans for the attention producer a: none where a span would
+  // overlap its query, output or scratch.
+  gpu::ZeroSpans AttentionZeroSpans(const GemmGroup& g, const HeldAttention& a) const;
   void HoldAttention(const HeldAttention& a);
   // RoPE of Q then K held until StoreKv of that K (one fused kernel).
   struct HeldRope {

@@ -10,12 +10,23 @@
 // kFuseMatVecRopeKv goes one further at batch 1: RoPE of Q and K and the KV
 // store become the epilogue of the Q/K/V group matvec (9 kernels a layer).
 #include <algorithm>
+#include <cstdio>
+#include <string>
 
 #include "engine/backend/gpu/gpu_backend.h"
 
 namespace rocmforge {
 
 namespace {
+// The decode attention kernel choice is read at launch: part of what a graph
+// captures (appended to the attention launches' signatures).
+std::string DecodeAttnSig() {
+  const gpu::DecodeAttnConfig c = gpu::GetDecodeAttnConfig();
+  char buf[48];
+  std::snprintf(buf, sizeof(buf), "a%d,%d,%d;", c.kernel, c.min_tokens, c.target_blocks);
+  return buf;
+}
+
 // [a, a + na) and [b, b + nb) share memory.
 bool Overlap(const float* a, int64_t na, const float* b, int64_t nb) {
   return a < b + nb && b < a + na;
@@ -64,7 +75,8 @@ void GpuBackend::EmitHeldOp() {
     const int n_kv = kv_.n_kv_heads, hd = kv_.head_dim, bs = kv_.block_size;
     const gpu::Stream st = stream_;
     Enqueue(Sig(10, a.q, a.out, a.b.token_seq, a.b.token_ctx, a.b.seq_table_off, a.b.block_tables,
-                a.b.n_tokens, a.b.max_ctx, a.n_heads, a.scale, a.k_cache, a.v_cache, a.scratch),
+                a.b.n_tokens, a.b.max_ctx, a.n_heads, a.scale, a.k_cache, a.v_cache, a.scratch) +
+                DecodeAttnSig(),
             [=] {
               gpu::LaunchAttention(a.q, a.out, a.b, a.n_heads, n_kv, hd, a.scale, a.k_cache,
                                    a.v_cache, bs, a.scratch, st);
@@ -98,21 +110,10 @@ void GpuBackend::EmitHeldOp() {
 bool GpuBackend::EmitHeldFusedWithQuantize(GgmlType type, const float* x, int n, int64_t cols,
                                            void* xq) {
   if (held_attn_.valid) {  // only held with kFuseAttentionQuantize
+    if (!HeldAttentionFusesWithQuantize(type, x, n, cols)) return false;
     const HeldAttention a = held_attn_;
-    const int n_kv = kv_.n_kv_heads, hd = kv_.head_dim, bs = kv_.block_size;
-    if (a.out != x || a.b.n_tokens != n || static_cast<int64_t>(a.n_heads) * hd != cols ||
-        !gpu::AttentionQuantizeSupported(type, a.n_heads, hd)) {
-      return false;
-    }
     held_attn_.valid = false;
-    const gpu::Stream st = stream_;
-    Enqueue(Sig(20, a.q, a.out, a.b.token_seq, a.b.token_ctx, a.b.seq_table_off, a.b.block_tables,
-                a.b.n_tokens, a.b.max_ctx, a.n_heads, a.scale, a.k_cache, a.v_cache, a.scratch, type,
-                xq),
-            [=] {
-              gpu::LaunchAttentionQuantize(a.q, a.out, a.b, a.n_heads, n_kv, hd, a.scale, a.k_cache,
-                                           a.v_cache, bs, a.scratch, type, xq, st);
-            });
+    EnqueueAttentionQuantize(a, type, xq, gpu::ZeroSpans{});
     return true;
   }
   if (!HeldFusesWithQuantize(type, x, n, cols)) return false;
@@ -120,6 +121,47 @@ bool GpuBackend::EmitHeldFusedWithQuantize(GgmlType type, const float* x, int n,
   held_.kind = HeldOp::kNone;
   EnqueueFusedProducer(h, type, xq, gpu::ZeroSpans{});
   return true;
+}
+
+bool GpuBackend::HeldAttentionFusesWithQuantize(GgmlType type, const float* x, int n, int64_t cols) const {
+  const HeldAttention& a = held_attn_;
+  return a.valid && a.out == x && a.b.n_tokens == n &&
+         static_cast<int64_t>(a.n_heads) * kv_.head_dim == cols &&
+         gpu::AttentionQuantizeSupported(type, a.n_heads, kv_.head_dim);
+}
+
+void GpuBackend::EnqueueAttentionQuantize(const HeldAttention& a, GgmlType type, void* xq,
+                                          const gpu::ZeroSpans& z) {
+  const int n_kv = kv_.n_kv_heads, hd = kv_.head_dim, bs = kv_.block_size;
+  const gpu::Stream st = stream_;
+  std::string zsig;  // empty without zeroing: the signature of the plain launch
+  if (z.n > 0) zsig = Sig(21, z.n, z.p[0], z.p[1], z.p[2], z.count[0], z.count[1], z.count[2]);
+  Enqueue(Sig(20, a.q, a.out, a.b.token_seq, a.b.token_ctx, a.b.seq_table_off, a.b.block_tables,
+              a.b.n_tokens, a.b.max_ctx, a.n_heads, a.scale, a.k_cache, a.v_cache, a.scratch, type, xq) +
+              DecodeAttnSig() + zsig,
+          [=] {
+            gpu::LaunchAttentionQuantize(a.q, a.out, a.b, a.n_heads, n_kv, hd, a.scale, a.k_cache,
+                                         a.v_cache, bs, a.scratch, type, xq, st, z);
+          });
+}
+
+gpu::ZeroSpans GpuBackend::AttentionZeroSpans(const GemmGroup& g, const HeldAttention& a) const {
+  const gpu::ZeroSpans none;
+  const int64_t qo = static_cast<int64_t>(a.b.n_tokens) * a.n_heads * kv_.head_dim;
+  const int64_t scratch_floats = static_cast<int64_t>(
+      gpu::AttentionScratchBytes(a.b.n_tokens, a.n_heads, kv_.head_dim, a.b.max_ctx) / sizeof(float));
+  gpu::ZeroSpans z;
+  for (int i = 0; i < g.n_parts && i < gpu::ZeroSpans::kMax; ++i) {
+    float* const y = g.parts[i].y;
+    const int64_t count = static_cast<int64_t>(g.n) * g.parts[i].rows;
+    if (Overlap(y, count, a.q, qo) || Overlap(y, count, a.out, qo) ||
+        (a.scratch != nullptr && Overlap(y, count, static_cast<const float*>(a.scratch), scratch_floats))) {
+      return none;
+    }
+    z.p[z.n] = y;
+    z.count[z.n++] = count;
+  }
+  return g.n_parts <= gpu::ZeroSpans::kMax ? z : none;
 }
 
 bool GpuBackend::HeldFusesWithQuantize(GgmlType type, const float* x, int n, int64_t cols) const {
@@ -148,29 +190,14 @@ void GpuBackend::EnqueueFusedProducer(const HeldOp& h, GgmlType type, void* xq, 
   // The norm kernel's layout is read at launch: part of what a graph captures.
   zsig += Sig(22, gpu::GetRmsNormQuantRunLayout());
   if (h.kind == HeldOp::kRmsNorm) {
-    Enqueue(Sig(16, h.x, h.w, h.out, h.n, h.dim, h.eps, type, xq) + zsig, [=] {
-      if (z.n > 0) {
-        gpu::LaunchRmsNormQuantizeZeroing(h.x, h.w, h.out, h.n, h.dim, h.eps, type, xq, z, st);
-      } else {
-        gpu::LaunchRmsNormQuantize(h.x, h.w, h.out, h.n, h.dim, h.eps, type, xq, st);
-      }
-    });
+    Enqueue(Sig(16, h.x, h.w, h.out, h.n, h.dim, h.eps, type, xq) + zsig,
+            [=] { gpu::LaunchRmsNormQuantize(h.x, h.w, h.out, h.n, h.dim, h.eps, type, xq, st, z); });
   } else if (h.kind == HeldOp::kAddRmsNorm) {
-    Enqueue(Sig(17, h.x, h.y, h.w, h.out, h.n, h.dim, h.eps, type, xq) + zsig, [=] {
-      if (z.n > 0) {
-        gpu::LaunchAddRmsNormQuantizeZeroing(h.x, h.y, h.w, h.out, h.n, h.dim, h.eps, type, xq, z, st);
-      } else {
-        gpu::LaunchAddRmsNormQuantize(h.x, h.y, h.w, h.out, h.n, h.dim, h.eps, type, xq, st);
-      }
-    });
+    Enqueue(Sig(17, h.x, h.y, h.w, h.out, h.n, h.dim, h.eps, type, xq) + zsig,
+            [=] { gpu::LaunchAddRmsNormQuantize(h.x, h.y, h.w, h.out, h.n, h.dim, h.eps, type, xq, st, z); });
   } else if (h.kind == HeldOp::kSwiGLU) {
-    Enqueue(Sig(18, h.x, h.y, h.out, h.total, type, xq) + zsig, [=] {
-      if (z.n > 0) {
-        gpu::LaunchSwiGLUQuantizeZeroing(h.x, h.y, h.out, h.total, type, xq, z, st);
-      } else {
-        gpu::LaunchSwiGLUQuantize(h.x, h.y, h.out, h.total, type, xq, st);
-      }
-    });
+    Enqueue(Sig(18, h.x, h.y, h.out, h.total, type, xq) + zsig,
+            [=] { gpu::LaunchSwiGLUQuantize(h.x, h.y, h.out, h.total, type, xq, st, z); });
   }
 }
 
@@ -178,15 +205,6 @@ gpu::ZeroSpans GpuBackend::GroupZeroSpans(const GemmGroup& g, bool fused) const 
   const gpu::ZeroSpans none;
   const HeldOp& h = group_held_;
   const int64_t total = static_cast<int64_t>(g.n) * g.cols;
-  if (fused) {
-    const bool add = h.kind == HeldOp::kAddRmsNorm;
-    const bool ok = h.kind == HeldOp::kSwiGLU
-                        ? gpu::SwiGLUQuantizeZeroingSupported(g.type, h.x, h.y, h.out, h.total)
-                        : gpu::RmsNormQuantizeZeroingSupported(h.x, add ? h.y : nullptr, h.w, h.out);
-    if (!ok) return none;
-  } else if (!gpu::QuantizeZeroingSupported(g.type, g.x, total)) {
-    return none;
-  }
   gpu::ZeroSpans z;
   for (int i = 0; i < g.n_parts && i < gpu::ZeroSpans::kMax; ++i) {
     float* const y = g.parts[i].y;

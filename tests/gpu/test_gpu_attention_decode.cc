@@ -1,0 +1,212 @@
+// The matrix-core decode kernel (gpu::DecodeAttnConfig kernel 1; NVIDIA builds)
+// against the CPU backend and the SIMT grouped kernel (kernel -1) on the same
+// caches and queries: decode batches of 1, 3, 17 and 64 tokens at contexts
+// 1..4097 (every split count the rule picks, plus forced targets that give
+// 1 split and odd ones), alone and with a 30-token prefill chunk in the step,
+// over scattered block tables, for GQA 2/3/4/8, MQA and MHA at head_dim 64 and
+// 128. Queries at two scales: flat and peaked softmax. Per token, outputs
+// poisoned with NaN. The two kernels compute the same f32 math in another
+// order (the matrix-core kernel splits Q and P into f16 hi + lo parts; K and V
+// are f16 in the cache): bound 1e-4 relative.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "engine/backend/gpu/gpu_backend.h"
+#include "kernels/gpu_api.h"
+#include "tests/gpu/attention_test_util.h"
+#include "tests/gpu/gpu_test_util.h"
+
+namespace rocmforge::gputest {
+namespace {
+
+class GpuAttentionDecodeMma : public ::testing::TestWithParam<AttnCase> {};
+
+// Worst per-token relative error of a against b (rows of `width` values).
+double WorstRow(const std::vector<float>& a, const std::vector<float>& b, int width) {
+  double worst = 0.0;
+  for (size_t r = 0; r * width < a.size(); ++r) {
+    const std::vector<float> x(a.begin() + r * width, a.begin() + (r + 1) * width);
+    const std::vector<float> y(b.begin() + r * width, b.begin() + (r + 1) * width);
+    worst = std::max(worst, RelErr(x, y));
+  }
+  return worst;
+}
+
+TEST_P(GpuAttentionDecodeMma, MatchesCpuAndSimtKernel) {
+  RF_REQUIRE_GPU(gpu);
+  auto cpu = MakeCpu();
+  const AttnCase c = GetParam();
+  std::mt19937 rng(std::random_device{}());
+  const gpu::DecodeAttnConfig saved = gpu::GetDecodeAttnConfig();
+  const int q_dim = c.n_heads * c.head_dim, kv_dim = c.n_kv_heads * c.head_dim;
+  for (int n : {1, 3, 17, 64}) {
+    for (bool chunk : {false, true}) {
+      std::uniform_int_distribution<int> any_ctx(1, 4097), short_ctx(1, 600);
+      std::vector<int> ctx, n_new;
+      for (int i = 0; i < n; ++i) ctx.push_back(n <= 3 ? any_ctx(rng) : short_ctx(rng));
+      if (n > 1) {  // the extremes: one key, and 4097 (65 tiles of 16 + 1)
+        ctx[0] = 1;
+        ctx[1] = 4097;
+      }
+      n_new.assign(ctx.size(), 1);
+      if (chunk) {
+        ctx.push_back(std::uniform_int_distribution<int>(30, 900)(rng));
+        n_new.push_back(30);
+      }
+      int blocks = 0;
+      for (int x : ctx) blocks += (x + kBlock - 1) / kBlock;
+      const auto tables = ScatteredTables(rng, ctx, blocks);
+      const KvCacheShape shape{1, c.n_kv_heads, c.head_dim, kBlock, blocks};
+      ASSERT_TRUE(gpu->InitKvCache(shape).ok());
+      ASSERT_TRUE(cpu->InitKvCache(shape).ok());
+      // Every position (the step's own tokens too) stored in one fill step.
+      const StepBatch fill = MakeStep(ctx, ctx, tables);
+      {
+        ASSERT_TRUE(gpu->BeginStep(fill).ok());
+        ASSERT_TRUE(cpu->BeginStep(fill).ok());
+        const int m = fill.n_tokens();
+        const auto k = RandomVec(rng, size_t(m) * kv_dim), v = RandomVec(rng, size_t(m) * kv_dim);
+        Buf kg(gpu.get(), k), kc(cpu.get(), k), vg(gpu.get(), v), vc(cpu.get(), v);
+        gpu->StoreKv(0, kg.p, vg.p);
+        cpu->StoreKv(0, kc.p, vc.p);
+        ASSERT_TRUE(gpu->Synchronize().ok());
+      }
+      const StepBatch step = MakeStep(ctx, n_new, tables);
+      const int tokens = step.n_tokens();
+      // Peaked softmax (q scale 6) once per shape: the CPU reference costs.
+      for (float q_scale : {1.0f, 6.0f}) {
+        if (q_scale != 1.0f && n != 17) continue;
+        const auto q = RandomVec(rng, size_t(tokens) * q_dim, q_scale);
+        const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+        ASSERT_TRUE(cpu->BeginStep(step).ok());
+        Buf qc(cpu.get(), q), oc(cpu.get(), size_t(tokens) * q_dim);
+        cpu->Attention(0, qc.p, oc.p, c.n_heads, scale);
+        const std::vector<float> want = oc.Get();
+        auto run_gpu = [&](gpu::DecodeAttnConfig cfg) {
+          gpu::SetDecodeAttnConfig(cfg);
+          EXPECT_TRUE(gpu->BeginStep(step).ok());
+          Buf qg(gpu.get(), q), og(gpu.get(), std::vector<float>(size_t(tokens) * q_dim, NAN));
+          gpu->Attention(0, qg.p, og.p, c.n_heads, scale);
+          EXPECT_TRUE(gpu->Synchronize().ok());
+          return og.Get();
+        };
+        const std::vector<float> simt = run_gpu(gpu::DecodeAttnConfig{-1, 0, 0});
+        EXPECT_LE(WorstRow(simt, want, q_dim), 1e-2) << "simt, " << n << " tokens";
+        // The automatic split rule, one split (target 1 block), odd splits.
+        for (int target : {0, 1, 7 * c.n_kv_heads, 1000}) {
+          const std::vector<float> mma = run_gpu(gpu::DecodeAttnConfig{1, 0, target});
+          const std::string what = std::to_string(n) + " decode tokens" + (chunk ? " + a chunk" : "") +
+                                   ", q scale " + std::to_string(q_scale) + ", target " +
+                                   std::to_string(target);
+          EXPECT_LE(WorstRow(mma, want, q_dim), 1e-2) << what;
+          EXPECT_LE(WorstRow(mma, simt, q_dim), 1e-4) << what;
+        }
+      }
+    }
+  }
+  gpu::SetDecodeAttnConfig(saved);
+}
+
+// Attention feeding the output projection (an MMQ GEMM split over K) with the
+// projection's outputs zeroed by the attention's merge + quantization
+// (GpuBackend::SetProducerZeroing; the merge kernel where the keys split, the
+// quantization kernel where they do not) and by the GEMM's own zeroing kernel:
+// bit for bit the same attention output and projection. Batches of 8 and 32
+// tokens at contexts 1..700 on both kernels (split keys: the merge kernel
+// zeroes; the matrix-core kernel forced to one split: the attention kernel
+// itself quantizes and zeroes), and against the unfused launches;
+// the projection outputs start as garbage, so a missing
+// zero shows; three runs with zeroing on (the first learns that the GEMM
+// splits K), and the producer must have zeroed the group in the last two.
+TEST(GpuAttentionZeroing, MergeZeroesOutputProjectionLikeGemm) {
+  RF_REQUIRE_GPU(gpu);
+  if (!gpu::MatMulMmqSupported(GgmlType::Q4_K)) GTEST_SKIP() << "no int8 MMQ GEMM on this device";
+  std::mt19937 rng(std::random_device{}());
+  const gpu::GemmConfig gemm_saved = gpu::GetGemmConfig();
+  const gpu::DecodeAttnConfig attn_saved = gpu::GetDecodeAttnConfig();
+  gpu::GemmConfig gc = gemm_saved;
+  gc.narrow = 3;  // MMQ
+  gc.splits = 2;
+  gpu::SetGemmConfig(gc);
+  const AttnCase c{8, 2, 128};
+  const int q_dim = c.n_heads * c.head_dim, kv_dim = c.n_kv_heads * c.head_dim, rows = 384;
+  HostTensor wo = MakeTensor(rng, GgmlType::Q4_K, rows, q_dim);
+  auto w = gpu->LoadWeight(wo.info);
+  ASSERT_TRUE(w.ok()) << w.status();
+  for (int n : {8, 32}) {
+    std::uniform_int_distribution<int> any_ctx(1, 700);
+    std::vector<int> ctx;
+    for (int i = 0; i < n; ++i) ctx.push_back(any_ctx(rng));
+    int blocks = 0;
+    for (int x : ctx) blocks += (x + kBlock - 1) / kBlock;
+    const auto tables = ScatteredTables(rng, ctx, blocks);
+    ASSERT_TRUE(gpu->InitKvCache(KvCacheShape{1, c.n_kv_heads, c.head_dim, kBlock, blocks}).ok());
+    const StepBatch fill = MakeStep(ctx, ctx, tables);
+    {
+      ASSERT_TRUE(gpu->BeginStep(fill).ok());
+      const int m = fill.n_tokens();
+      Buf k(gpu.get(), RandomVec(rng, size_t(m) * kv_dim)), v(gpu.get(), RandomVec(rng, size_t(m) * kv_dim));
+      gpu->StoreKv(0, k.p, v.p);
+      ASSERT_TRUE(gpu->Synchronize().ok());
+    }
+    const StepBatch step = MakeStep(ctx, std::vector<int>(ctx.size(), 1), tables);
+    const auto q0 = RandomVec(rng, size_t(n) * q_dim);
+    const std::vector<float> garbage(size_t(n) * rows, 1e3f);
+    // SIMT, matrix cores (split keys: the merge kernel zeroes), matrix cores
+    // with one split (no merge kernel: the quantization kernel zeroes).
+    for (gpu::DecodeAttnConfig cfg : {gpu::DecodeAttnConfig{-1, 0, 0}, gpu::DecodeAttnConfig{1, 0, 0},
+                                      gpu::DecodeAttnConfig{1, 0, 1}}) {
+      gpu::SetDecodeAttnConfig(cfg);
+      auto run = [&](bool zeroing, std::vector<std::vector<float>>* out, bool fused = true) {
+        gpu->SetFusions(fused ? GpuBackend::kDefaultFusions : 0u);
+        gpu->SetProducerZeroing(zeroing);
+        ASSERT_TRUE(gpu->BeginStep(step).ok());
+        Buf q(gpu.get(), q0), o(gpu.get(), size_t(n) * q_dim), y(gpu.get(), garbage);
+        gpu->Attention(0, q.p, o.p, c.n_heads, 0.09f);
+        gpu->MatMul(*w, o.p, y.p, n);
+        ASSERT_TRUE(gpu->Synchronize().ok());
+        *out = {o.Get(), y.Get()};
+      };
+      std::vector<std::vector<float>> ref, got, plain;
+      run(false, &ref);
+      // Unfused (attention, then the projection's own quantization and
+      // zeroing) gives the same bits as the fused producer.
+      run(false, &plain, /*fused=*/false);
+      for (size_t i = 0; i < ref.size(); ++i) {
+        EXPECT_EQ(0, std::memcmp(ref[i].data(), plain[i].data(), ref[i].size() * sizeof(float)))
+            << "fused vs unfused, " << n << " tokens, buffer " << i;
+      }
+      const std::string what = std::to_string(n) + " tokens, kernel " + std::to_string(cfg.kernel) +
+                               ", target " + std::to_string(cfg.target_blocks);
+      int zeroed = 0;
+      for (int rep = 0; rep < 3; ++rep) {
+        const int before = gpu->producer_zeroed_groups();
+        run(true, &got);
+        zeroed += rep > 0 ? gpu->producer_zeroed_groups() - before : 0;
+        for (size_t i = 0; i < ref.size(); ++i) {
+          EXPECT_EQ(0, std::memcmp(ref[i].data(), got[i].data(), ref[i].size() * sizeof(float)))
+              << what << " rep " << rep << " buffer " << i;
+        }
+      }
+      EXPECT_EQ(zeroed, 2) << what;
+      for (float f : got[1]) ASSERT_TRUE(std::isfinite(f) && std::fabs(f) < 1e3f) << what;
+    }
+  }
+  gpu::SetGemmConfig(gemm_saved);
+  gpu::SetDecodeAttnConfig(attn_saved);
+  gpu->SetProducerZeroing(true);
+  gpu->SetFusions(GpuBackend::kDefaultFusions);
+}
+
+// The shapes the matrix-core kernel takes (head_dim 64 / 128; chunks of 1, 2,
+// 4 and 8 query heads); the others fall back to the kernels GpuAttention covers.
+INSTANTIATE_TEST_SUITE_P(Heads, GpuAttentionDecodeMma,
+                         ::testing::Values(AttnCase{8, 2, 64}, AttnCase{4, 1, 64},
+                                           AttnCase{8, 8, 128}, AttnCase{32, 8, 128},
+                                           AttnCase{16, 2, 128}, AttnCase{32, 1, 128},
+                                           AttnCase{12, 4, 64}),
+                         AttnCaseName);
+
+}  // namespace
+}  // namespace rocmforge::gputest
