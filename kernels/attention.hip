@@ -272,9 +272,9 @@ DecodeAttnConfig g_decode_config = DecodeConfigFromEnv();
 // every batch. H100 (2026-11-26 13:27 UTC, bench_gpu_kernels attention,
 // Llama-3-8B heads, SIMT -> matrix cores): 32 x 512 keys 41.8 -> 30.6 us
 // (1.60 -> 2.19 TB/s), 64 x 2048 210.3 -> 204.5 us, 8 x 512 22.0 -> 15.2 us,
-// 1 x 512 10.8 -> 7.4 us; tg128 Q8_0 281.3 -> 289.1 tok/s. Costs accuracy
-// margin: the Q4_K_M top-1 agreement test went 0.958 / 0.955 -> 0.955 / 0.951
-// (bar 0.95) with batch 1 on it (f16 P); 2 keeps batch 1 on the SIMT kernel.
+// 1 x 512 10.8 -> 7.4 us; tg128 Q8_0 281.3 -> 289.1 tok/s. With P rounded to
+// f16 the Q4_K_M top-1 agreement test fell to 0.955 / 0.951 (bar 0.95); P as
+// f16 hi + lo parts (the kernel since 13:48) keeps 0.958 / 0.955.
 constexpr int kDecodeMmaMinTokens = 1;
 
 bool UseDecodeMma(const AttnBatch& b, int n_heads, int n_kv_heads, int head_dim,

@@ -11,6 +11,7 @@
 // store become the epilogue of the Q/K/V group matvec (9 kernels a layer).
 #include <algorithm>
 #include <cstdio>
+#include <initializer_list>
 #include <string>
 
 #include "engine/backend/gpu/gpu_backend.h"
@@ -30,6 +31,31 @@ std::string DecodeAttnSig() {
 // [a, a + na) and [b, b + nb) share memory.
 bool Overlap(const float* a, int64_t na, const float* b, int64_t nb) {
   return a < b + nb && b < a + na;
+}
+
+// Floats a producer kernel reads or writes (p null: none).
+struct FloatSpan {
+  const float* p;
+  int64_t n;
+};
+
+// The outputs of a GEMM's parts (n tokens) as spans for its producer to zero,
+// or none where one would overlap what the producer reads or writes (the
+// zeroing would race with it) or the parts outnumber ZeroSpans' slots.
+gpu::ZeroSpans PartOutputsClearOf(const gpu::MatVecPart* parts, int n_parts, int n,
+                                  std::initializer_list<FloatSpan> producer) {
+  if (n_parts > gpu::ZeroSpans::kMax) return {};
+  gpu::ZeroSpans z;
+  for (int i = 0; i < n_parts; ++i) {
+    float* const y = parts[i].y;
+    const int64_t count = static_cast<int64_t>(n) * parts[i].rows;
+    for (const FloatSpan& s : producer) {
+      if (s.p != nullptr && Overlap(y, count, s.p, s.n)) return {};
+    }
+    z.p[z.n] = y;
+    z.count[z.n++] = count;
+  }
+  return z;
 }
 }  // namespace
 
@@ -146,22 +172,11 @@ void GpuBackend::EnqueueAttentionQuantize(const HeldAttention& a, GgmlType type,
 }
 
 gpu::ZeroSpans GpuBackend::AttentionZeroSpans(const GemmGroup& g, const HeldAttention& a) const {
-  const gpu::ZeroSpans none;
   const int64_t qo = static_cast<int64_t>(a.b.n_tokens) * a.n_heads * kv_.head_dim;
   const int64_t scratch_floats = static_cast<int64_t>(
       gpu::AttentionScratchBytes(a.b.n_tokens, a.n_heads, kv_.head_dim, a.b.max_ctx) / sizeof(float));
-  gpu::ZeroSpans z;
-  for (int i = 0; i < g.n_parts && i < gpu::ZeroSpans::kMax; ++i) {
-    float* const y = g.parts[i].y;
-    const int64_t count = static_cast<int64_t>(g.n) * g.parts[i].rows;
-    if (Overlap(y, count, a.q, qo) || Overlap(y, count, a.out, qo) ||
-        (a.scratch != nullptr && Overlap(y, count, static_cast<const float*>(a.scratch), scratch_floats))) {
-      return none;
-    }
-    z.p[z.n] = y;
-    z.count[z.n++] = count;
-  }
-  return g.n_parts <= gpu::ZeroSpans::kMax ? z : none;
+  return PartOutputsClearOf(g.parts, g.n_parts, g.n,
+                            {{a.q, qo}, {a.out, qo}, {static_cast<const float*>(a.scratch), scratch_floats}});
 }
 
 bool GpuBackend::HeldFusesWithQuantize(GgmlType type, const float* x, int n, int64_t cols) const {
@@ -202,21 +217,9 @@ void GpuBackend::EnqueueFusedProducer(const HeldOp& h, GgmlType type, void* xq, 
 }
 
 gpu::ZeroSpans GpuBackend::GroupZeroSpans(const GemmGroup& g, bool fused) const {
-  const gpu::ZeroSpans none;
   const HeldOp& h = group_held_;
-  const int64_t total = static_cast<int64_t>(g.n) * g.cols;
-  gpu::ZeroSpans z;
-  for (int i = 0; i < g.n_parts && i < gpu::ZeroSpans::kMax; ++i) {
-    float* const y = g.parts[i].y;
-    const int64_t count = static_cast<int64_t>(g.n) * g.parts[i].rows;
-    const bool clash = fused ? Overlap(y, count, h.x, h.total) || Overlap(y, count, h.out, h.total) ||
-                                   (h.y != nullptr && Overlap(y, count, h.y, h.total))
-                             : Overlap(y, count, g.x, total);
-    if (clash) return none;
-    z.p[z.n] = y;
-    z.count[z.n++] = count;
-  }
-  return g.n_parts <= gpu::ZeroSpans::kMax ? z : none;
+  if (fused) return PartOutputsClearOf(g.parts, g.n_parts, g.n, {{h.x, h.total}, {h.out, h.total}, {h.y, h.total}});
+  return PartOutputsClearOf(g.parts, g.n_parts, g.n, {{g.x, static_cast<int64_t>(g.n) * g.cols}});
 }
 
 void GpuBackend::SetProducerZeroing(bool on) {
