@@ -292,14 +292,24 @@ bool UseDecodeMma(const AttnBatch& b, int n_heads, int n_kv_heads, int head_dim,
 // critical path, and the merge kernel they replace costs less inside a graph.
 bool g_merge_fold = false;
 
-// Enqueues the attention kernel that suits the shape; returns its split count
-// (> 1: the partials in `scratch` still need a merge kernel), or 0 when the
-// output is complete: the merge (and with fold_rule 1 / 2 the quantization
-// into xq) folded into the grouped kernel. fold_rule -1: no fold.
-int EnqueueAttention(const float* q, float* out, const AttnBatch& b, int n_heads, int n_kv_heads,
-                     int head_dim, float scale, const uint16_t* k_cache, const uint16_t* v_cache,
-                     int block_size, void* scratch, Stream s, int fold_rule = -1,
-                     void* xq = nullptr, const ZeroSpans& zero = {}, bool* zeroed = nullptr) {
+// What EnqueueAttention launched, so its callers know what is left to do.
+struct EnqueuedAttention {
+  int splits = 1;                // > 1: unless complete, the partials in scratch need a merge
+  bool output_complete = false;  // merged (with fold_rule 1 / 2 also quantized into xq) by the
+                                 // attention kernel itself: no merge or quantize kernel follows
+  bool zeroed = false;           // ... and it cleared `zero` too (the one-split matrix-core fold;
+                                 // the SIMT merge fold leaves that to the caller)
+};
+
+// Enqueues the attention kernel that suits the shape. Two folds complete the
+// output inside the attention kernel: the SIMT grouped kernel's merge fold
+// (SetAttentionMergeFold) and the matrix-core kernel with one split, which
+// also quantizes and zeroes `zero`. fold_rule -1: no fold.
+EnqueuedAttention EnqueueAttention(const float* q, float* out, const AttnBatch& b, int n_heads,
+                                   int n_kv_heads, int head_dim, float scale,
+                                   const uint16_t* k_cache, const uint16_t* v_cache,
+                                   int block_size, void* scratch, Stream s, int fold_rule = -1,
+                                   void* xq = nullptr, const ZeroSpans& zero = {}) {
   const auto* kc = reinterpret_cast<const __half*>(k_cache);
   const auto* vc = reinterpret_cast<const __half*>(v_cache);
   const bool grouped = UseGrouped(n_heads, n_kv_heads, head_dim, k_cache, v_cache);
@@ -326,7 +336,7 @@ int EnqueueAttention(const float* q, float* out, const AttnBatch& b, int n_heads
                                        block_size, splits, partials,
                                        static_cast<unsigned*>(scratch), fold_rule,
                                        static_cast<ActQ8*>(xq), ToStream(s));
-    return 0;
+    return {splits, /*output_complete=*/true, /*zeroed=*/false};
   }
   if (grouped) {
     int tile_tokens = 0;
@@ -344,10 +354,7 @@ int EnqueueAttention(const float* q, float* out, const AttnBatch& b, int n_heads
                                      block_size, splits, partials, ToStream(s), tile_tokens,
                                      fold_mma ? fold_rule : -1, static_cast<ActQ8*>(xq),
                                      fold_mma ? zero : ZeroSpans{})) {
-      if (fold_mma) {
-        if (zeroed != nullptr) *zeroed = true;
-        return 0;
-      }
+      if (fold_mma) return {splits, /*output_complete=*/true, /*zeroed=*/true};
     } else {
       attn::LaunchGroupedAttention(q, out, b, n_heads, n_kv_heads, head_dim, scale, kc, vc,
                                    block_size, splits, partials, ToStream(s), tile_tokens);
@@ -360,7 +367,7 @@ int EnqueueAttention(const float* q, float* out, const AttnBatch& b, int n_heads
                                                         scale, kc, vc, block_size, keys_per_split,
                                                         partials);
   }
-  return splits;
+  return {splits, /*output_complete=*/false, /*zeroed=*/false};
 }
 
 }  // namespace
@@ -392,11 +399,13 @@ void LaunchAttention(const float* q, float* out, const AttnBatch& b, int n_heads
                      int head_dim, float scale, const uint16_t* k_cache, const uint16_t* v_cache,
                      int block_size, void* scratch, Stream s) {
   if (b.n_tokens == 0) return;
-  const int splits = EnqueueAttention(q, out, b, n_heads, n_kv_heads, head_dim, scale, k_cache,
-                                      v_cache, block_size, scratch, s, /*fold_rule=*/0);
-  if (splits > 1) {
+  const EnqueuedAttention e = EnqueueAttention(q, out, b, n_heads, n_kv_heads, head_dim, scale,
+                                               k_cache, v_cache, block_size, scratch, s,
+                                               /*fold_rule=*/0);
+  if (!e.output_complete && e.splits > 1) {
     LaunchKernel(CombineSplitsKernel, dim3(n_heads, b.n_tokens), kThreads, 0, s,
-                 static_cast<const float*>(attn::PartialsIn(scratch)), out, n_heads, head_dim, splits);
+                 static_cast<const float*>(attn::PartialsIn(scratch)), out, n_heads, head_dim,
+                 e.splits);
   }
 }
 
@@ -414,14 +423,14 @@ void LaunchAttentionQuantize(const float* q, float* out, const AttnBatch& b, int
     if (zero.n > 0) LaunchZeroSpans(zero, s);
     return;
   }
-  bool zeroed = false;
-  const int splits = EnqueueAttention(q, out, b, n_heads, n_kv_heads, head_dim, scale, k_cache,
-                                      v_cache, block_size, scratch, s, ActivationRule(weight_type),
-                                      xq, zero, &zeroed);
-  if (splits == 0) {  // merged and quantized in the attention kernel
-    if (zero.n > 0 && !zeroed) LaunchZeroSpans(zero, s);
+  const EnqueuedAttention e = EnqueueAttention(q, out, b, n_heads, n_kv_heads, head_dim, scale,
+                                               k_cache, v_cache, block_size, scratch, s,
+                                               ActivationRule(weight_type), xq, zero);
+  if (e.output_complete) {  // merged and quantized in the attention kernel
+    if (zero.n > 0 && !e.zeroed) LaunchZeroSpans(zero, s);
     return;
   }
+  const int splits = e.splits;
   if (splits == 1) {  // no merge kernel to fold the quantization into
     LaunchQuantizeActivation(weight_type, out, static_cast<int64_t>(b.n_tokens) * n_heads * head_dim,
                              xq, s, zero);

@@ -465,14 +465,23 @@ void LaunchForHeadDim(int per_block, dim3 grid, const float* q, float* out, cons
 // the online softmax on every lane) and waits a DRAM round trip per pass: at
 // 32 sequences x 512 keys it moved K/V at 1.6 TB/s. Here the two products run
 // on mma.sync m16n8k16 (f16 in, f32 accumulation) with the block's query heads
-// as the rows of A (rows kGroup..15 zero), and each warp streams its own
-// 16-key tiles through a cp.async ring of kStages shared-memory stages:
+// as rows 0..7 of A (the f16 hi parts; rows kGroup..7 zero) and the same
+// heads' lo parts as rows 8..15, and each warp streams a contiguous run of the
+// split's 16-key tiles through a cp.async ring of kStages shared-memory stages
+// (cache rows from a register window of the block table):
 //   S = Q K^T   A = Q (scaled by scale * log2 e, split into f16 hi + lo parts
 //               so the scores keep ~f32 precision), B = K rows [key][dim]
 //   O += P V    A = P (split into f16 hi + lo parts the same way),
 //               B = V rows through ldmatrix.trans
-// The score accumulators are P's A fragment as they stand (the m16n8k16 C and
-// A layouts match). Rows live on lanes 4g..4g+3 (g = head), so a row's max and
+// Output rows g and g + 8 are the hi and lo products of head g, on the same
+// lane. The score accumulators are P's A fragment as they stand (the m16n8k16
+// C and A layouts match). H100, 32 sequences x 512 keys (bench_gpu_kernels
+// attention, 15:37 UTC): 30.3 us = 2.22 TB/s against 31.8 for the kernel
+// before these three changes (a table load per tile in each warp's chain, the
+// hi and lo parts in separate mma with rows 8..15 zero, tiles interleaved
+// over the warps); ncu: DRAM 62% busy over the kernel, 8 warps an SM (96 KB
+// of shared memory and 159 registers a block: 2 blocks), the rest ramp-up,
+// tail and per-warp latency. Rows live on lanes 4g..4g+3 (g = head), so a row's max and
 // sum reduce over 2 shuffles. Shared K/V rows are swizzled (16-byte chunk c of
 // key r at c ^ (r % 8)): the 8 rows an ldmatrix reads hit 8 distinct bank
 // groups. Warps keep their own online softmax (base 2) and merge through
@@ -513,15 +522,15 @@ __device__ __forceinline__ void LoadMatricesT(unsigned (&r)[4], const void* p) {
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                : "r"(SmemAddr(p)));
 }
-// c += A B for one 16 x 8 x 16 tile whose A rows 8..15 are zero: a0 / a2 are
-// row g's k pairs (2q, 2q+1) and (2q+8, 2q+9); c0, c1 = row g, columns 2q, 2q+1.
-__device__ __forceinline__ void MmaTopRows(float& c0, float& c1, unsigned a0, unsigned a2,
-                                           unsigned b0, unsigned b1) {
-  float d2 = 0.0f, d3 = 0.0f;  // rows 8..15: zero, dropped
+// c += A B for one full 16 x 8 x 16 tile: a0 / a2 row g's k pairs (2q, 2q+1)
+// and (2q+8, 2q+9), a1 / a3 the same of row g + 8; c0, c1 = row g, c2, c3 =
+// row g + 8 (columns 2q, 2q+1).
+__device__ __forceinline__ void MmaFull(float (&c)[4], unsigned a0, unsigned a1, unsigned a2,
+                                        unsigned a3, unsigned b0, unsigned b1) {
   asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
       "{%0,%1,%2,%3};\n"
-      : "+f"(c0), "+f"(c1), "+f"(d2), "+f"(d3)
-      : "r"(a0), "r"(0u), "r"(a2), "r"(0u), "r"(b0), "r"(b1));
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 __device__ __forceinline__ unsigned PackHalf2(float lo, float hi) {
   const __half2 h = __floats2half2_rn(lo, hi);
@@ -576,14 +585,44 @@ __global__ void __launch_bounds__(kThreads)
   const int key_begin = split * per_split;
   const int key_end = min(ctx, key_begin + per_split);
   const int n_tiles = key_end > key_begin ? (key_end - key_begin + kTileKeys - 1) / kTileKeys : 0;
-  const int my_tiles = n_tiles > warp ? (n_tiles - warp + kWarps - 1) / kWarps : 0;
+  // The warp's tiles: the run [tile0, tile0 + my_tiles) of the split's tiles.
+  const int per_warp = (n_tiles + kWarps - 1) / kWarps;
+  const int tile0 = min(n_tiles, warp * per_warp);
+  const int my_tiles = min(n_tiles, tile0 + per_warp) - tile0;
+  // First key of the warp's tile i.
+  auto tile_key0 = [&](int i) { return key_begin + (tile0 + i) * kTileKeys; };
 
   const int copy_key = lane / kChunks, copy_chunk = lane % kChunks;
-  // Cache row of the tile's key (lane % 16), looked up one tile ahead.
+  // Block-table entries w0 + lane (pt_cur) and w0 + 32 + lane (pt_next) of
+  // the warp's pages [w0 .., page_end): the rows of a tile come from these
+  // registers (shuffles), not from a table load per tile on the critical path
+  // (the kernel before, 13:48 UTC, waited on one each 16 keys: ncu at 32 x
+  // 512, long-scoreboard stalls half its cycles). A window is left when a
+  // tile's first key passes it (a tile spans <= 16 pages, so its keys lie in
+  // the two) and the next one loaded then, 32 pages ahead of its use.
+  const int warp_key_end = min(key_end, tile_key0(my_tiles));
+  const int page_end = my_tiles > 0 && !skip ? (warp_key_end - 1) / block_size + 1 : 0;
+  int w0 = my_tiles > 0 ? tile_key0(0) / block_size : 0, pt_cur = 0, pt_next = 0;
+  // log2(block_size) for a power of two (shifts instead of divisions), else -1.
+  const int bs_shift = (block_size & (block_size - 1)) == 0 ? __ffs(block_size) - 1 : -1;
+  auto load_pages = [&](int w) -> int { return w + lane < page_end ? table[w + lane] : 0; };
+  pt_cur = load_pages(w0);
+  pt_next = load_pages(w0 + 32);
+  // Cache row of the tile's key (lane % 16), -1 past the warp's keys; call
+  // with i = 0, 1, 2, ... in order (the window moves forward).
   auto row_of_tile = [&](int i) -> int {
-    const int j = key_begin + (warp + i * kWarps) * kTileKeys + lane % kTileKeys;
-    if (i >= my_tiles || j >= key_end) return -1;
-    return table[j / block_size] * block_size + j % block_size;
+    const int j = tile_key0(i) + lane % kTileKeys;
+    if (i < my_tiles && tile_key0(i) / block_size - w0 >= 32) {  // warp-uniform
+      pt_cur = pt_next;
+      w0 += 32;
+      pt_next = load_pages(w0 + 32);
+    }
+    const int rel = (bs_shift >= 0 ? j >> bs_shift : j / block_size) - w0;
+    const int in_cur = __shfl_sync(0xffffffffu, pt_cur, rel & 31);
+    const int in_next = __shfl_sync(0xffffffffu, pt_next, rel & 31);
+    if (i >= my_tiles || j >= warp_key_end) return -1;
+    return (rel < 32 ? in_cur : in_next) * block_size +
+           (bs_shift >= 0 ? j & (block_size - 1) : j % block_size);
   };
   // The first kStages tiles' cache rows (metadata only) before the wait.
   int first_rows[kStages];
@@ -643,9 +682,7 @@ __global__ void __launch_bounds__(kThreads)
   }
 
   float m = -INFINITY, l = 0.0f;  // row g's running max (base 2) and this lane's share of the sum
-  float acc[kNTiles][2];
-#pragma unroll
-  for (int n = 0; n < kNTiles; ++n) acc[n][0] = acc[n][1] = 0.0f;
+  float acc[kNTiles][4] = {};  // [2], [3]: the lo rows (P lo V), added at the end
   // ldmatrix row addresses: matrix mi = lane / 8, row lane % 8.
   const int lm = lane / 8, lr = lane % 8;
   for (int i = 0; i < my_tiles; ++i) {
@@ -658,9 +695,10 @@ __global__ void __launch_bounds__(kThreads)
     const __half* const kt = ring + (i % kStages) * kStageHalves;
     const __half* const vt = kt + kTileKeys * kHeadDim;
 
-    // [key tile of 8][column pair]; the hi and lo products in separate
-    // accumulators (two dependency chains), summed after the k loop.
-    float s[2][2] = {{0.0f, 0.0f}, {0.0f, 0.0f}}, s_lo[2][2] = {{0.0f, 0.0f}, {0.0f, 0.0f}};
+    // S: Q hi in rows 0..7 of A, Q lo in rows 8..15, so c[2], c[3] are the
+    // lo products of c[0], c[1] (one mma a k step, not one per part); even
+    // and odd k steps in separate chains. [key tile of 8][k step parity][c].
+    float c[2][2][4] = {};
 #pragma unroll
     for (int ks = 0; ks < kKSteps; ++ks) {
       // m0 (keys 0-7, chunk 2ks), m1 (keys 0-7, chunk 2ks+1), m2 / m3 keys 8-15.
@@ -669,16 +707,17 @@ __global__ void __launch_bounds__(kThreads)
       LoadMatrices(kb, kt + key * kHeadDim + (chunk ^ lr) * 8);
 #pragma unroll
       for (int n = 0; n < 2; ++n) {
-        MmaTopRows(s[n][0], s[n][1], q_hi[ks][0], q_hi[ks][1], kb[2 * n], kb[2 * n + 1]);
-        MmaTopRows(s_lo[n][0], s_lo[n][1], q_lo[ks][0], q_lo[ks][1], kb[2 * n], kb[2 * n + 1]);
+        MmaFull(c[n][ks % 2], q_hi[ks][0], q_lo[ks][0], q_hi[ks][1], q_lo[ks][1], kb[2 * n],
+                kb[2 * n + 1]);
       }
     }
+    float s[2][2];  // [key tile of 8][column pair]
 #pragma unroll
     for (int n = 0; n < 2; ++n) {
-      s[n][0] += s_lo[n][0];
-      s[n][1] += s_lo[n][1];
+#pragma unroll
+      for (int e = 0; e < 2; ++e) s[n][e] = (c[n][0][e] + c[n][0][e + 2]) + (c[n][1][e] + c[n][1][e + 2]);
     }
-    const int key0 = key_begin + (warp + i * kWarps) * kTileKeys;
+    const int key0 = tile_key0(i);
     float mx = -INFINITY;
 #pragma unroll
     for (int n = 0; n < 2; ++n) {
@@ -702,10 +741,19 @@ __global__ void __launch_bounds__(kThreads)
     l = l * corr + (p[0][0] + p[0][1]) + (p[1][0] + p[1][1]);
     // P as f16 hi + lo parts, as Q: with P in f16 alone (~1e-3 relative) the
     // Q4_K_M top-1 agreement with the CPU path fell from 95.5% to 95.1%
-    // (qwen2; the bar is 95%). The second product is nearly free: the kernel
-    // waits on memory (ncu, 32 x 512: issue slots 20% busy).
+    // (qwen2; the bar is 95%).
     const unsigned pa0 = PackHalf2(p[0][0], p[0][1]), pa2 = PackHalf2(p[1][0], p[1][1]);
     const unsigned pl0 = PackHalf2Rest(p[0][0], p[0][1], pa0), pl2 = PackHalf2Rest(p[1][0], p[1][1], pa2);
+    // O += P V: P hi in rows 0..7 of A, P lo in rows 8..15 (one mma a V
+    // tile), the lo products accumulated apart (acc[n][2], [3]). The rescale
+    // is skipped while no row's max moved (corr exactly 1).
+    if (__any_sync(0xffffffffu, corr != 1.0f)) {
+#pragma unroll
+      for (int n = 0; n < kNTiles; ++n) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) acc[n][e] *= corr;
+      }
+    }
 #pragma unroll
     for (int np = 0; np < kNTiles / 2; ++np) {
       // m0 (keys 0-7, chunk 2np), m1 (keys 8-15, chunk 2np), m2 / m3 chunk 2np+1.
@@ -713,19 +761,17 @@ __global__ void __launch_bounds__(kThreads)
       unsigned vb[4];
       LoadMatricesT(vb, vt + key * kHeadDim + (chunk ^ lr) * 8);
 #pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        float& c0 = acc[2 * np + h][0];
-        float& c1 = acc[2 * np + h][1];
-        c0 *= corr;
-        c1 *= corr;
-        MmaTopRows(c0, c1, pa0, pa2, vb[2 * h], vb[2 * h + 1]);
-        MmaTopRows(c0, c1, pl0, pl2, vb[2 * h], vb[2 * h + 1]);
-      }
+      for (int h = 0; h < 2; ++h) MmaFull(acc[2 * np + h], pa0, pl0, pa2, pl2, vb[2 * h], vb[2 * h + 1]);
     }
     __syncwarp();  // every lane's ldmatrix of this stage before it is refilled
   }
   asm volatile("cp.async.wait_all;\n" ::: "memory");
   GridDependencyLaunchDependents();  // the next kernel may launch during the merge below
+#pragma unroll
+  for (int n = 0; n < kNTiles; ++n) {
+    acc[n][0] += acc[n][2];
+    acc[n][1] += acc[n][3];
+  }
   l += __shfl_xor_sync(0xffffffffu, l, 1);
   l += __shfl_xor_sync(0xffffffffu, l, 2);
 

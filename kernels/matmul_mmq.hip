@@ -74,6 +74,36 @@
 // the full tile's 63-65. Measured and dropped: the Q4_K mins in their own span
 // (a second barrier, scales and mins in one pass): equal or up to 5% slower
 // at every shape and n = 24..128 (gate/up n = 64 66.5 vs 63.2 us).
+// Measured and dropped (15:11 UTC): Q4_K with the sub-block scale folded into
+// A (sc = 8 sh + sl, A = q sh and q sl as s8, two products a slice that
+// accumulate over the span in the matrix cores, no integer multiply-add per C
+// element): slower at every shape and n (gate/up n = 32 / 64 / 128: 51.8 /
+// 92.2 / 162.4 us against 43.4 / 67.0 / 125.5; 128-token step 13.7 vs 11.6 ms).
+// Doubling the products cost more than the IMADs saved, yet not for the
+// tensor rate: mma.sync completes 1290 int8 TOPS in a pure loop
+// (`bench_gpu_kernels mma_rate`, 15:35) and the prescaled gate/up at n = 128
+// ran ~370 (the products' serial accumulation chains and twice the B-operand
+// use are the suspects; not profiled).
+// Measured and dropped (15:46-15:59 UTC, H100): (1) the 128-token tile as 16
+// waves (8 row groups x 2 token halves of 64, <= 128 registers, 4 warps a
+// scheduler): equal to the 8-wave tile (gate/up n = 96 / 128: 105.7 / 130.2 vs
+// 105.0 / 129.2 us; down Q6_K n = 128 86.7 vs 84.4), so occupancy is not the
+// bound. ncu (--set full, gate/up n = 128): t64 issue slots 56% busy, 1.36
+// eligible warps a scheduler; per IMMA ~16 instructions (4.7 IMAD, 1.8 LDS,
+// 1.1 FMUL, 1.0 FFMA, 0.5 I2FP: the span's float epilogue and mins are ~1/4
+// of them); the top stalls sit on the IMADs ("math": the half-rate integer
+// FMA pipe, in bursts after each slice's IMMAs); SMs are active 82-84% of
+// the time at t128 and at n = 32 (224 tiles on 132 SMs: a partial last
+// round), 94% at t64 n = 128. (2) Blocks of
+// even shares of the launch's (tile, span) units, crossing tile boundaries
+// (stream-K style, atomics), against the tail: only gate/up n = 96 (t128, 132
+// blocks) gained (99.2 vs 104.5 us); n = 24 / 32 / 64 / 128 lost (42.9 / 44.7 /
+// 67.8 / 125.0 vs 40.0 / 43.0 / 65.0 / 118.2; two resident 64-token blocks
+// already share an SM's tail, and the looped kernel spills), and the 32-decode
+// + 64-token chunk step was 10.8 vs 10.45 ms. The bound to attack is the
+// per-slice IMAD (one a C element and slice) and the issue slots around it:
+// wgmma (1944 int8 TOPS measured) with the scales folded into A (two
+// products a slice) would need neither IMADs nor per-fragment B loads.
 #include <algorithm>
 #include <type_traits>
 

@@ -23,6 +23,7 @@
 #include "engine/gguf/quant.h"
 #include "engine/sampling/sampler.h"
 #include "kernels/gpu_api.h"
+#include "kernels/mma_rate_probe.h"
 
 using namespace rocmforge;
 
@@ -679,7 +680,8 @@ void RunWideSamplerBench(GpuBackend* be, gpu::Stream s) {
 
 // ---- batched decode attention (`bench_gpu_kernels attention`): Llama-3-8B
 // heads (32 query / 8 KV, head_dim 128, f16 K/V in pages of 16 positions) at
-// 1 / 8 / 32 / 64 sequences x contexts 128 / 512 / 2048, one decode token
+// 1 / 8 / 32 / 64 sequences x contexts 128 / 512 / 2048 (and, from 8
+// sequences, contexts spread over 100..1500 as in the worker), one decode token
 // each, for the SIMT grouped kernel and the matrix-core one
 // (gpu::DecodeAttnConfig), merge kernel included. Each launch reads another
 // set of scattered pages of a 512 MiB pool (sets rotate over > 4x L2 where the
@@ -725,10 +727,19 @@ void RunAttentionBench(gpu::Stream s, int only_seqs = 0, int only_ctx = 0, int o
   std::printf("\n| decode attention (32 q / 8 kv heads, d 128) | seqs | ctx | K/V MiB | kernel | us | TB/s |\n"
               "|---|---|---|---|---|---|---|\n");
   for (int seqs : {1, 8, 32, 64}) {
-    for (int ctx : {128, 512, 2048}) {
+    // ctx 0: the worker's mix, contexts spread over 100..1500 in shuffled order.
+    for (int ctx : {128, 512, 2048, 0}) {
       if (only_seqs > 0 && (seqs != only_seqs || ctx != only_ctx)) continue;
-      const int pages = seqs * ((ctx + kPage - 1) / kPage);
-      const double bytes = 2.0 * seqs * ctx * kv_dim * 2;
+      if (ctx == 0 && seqs < 8) continue;
+      auto ctx_of = [&](int i) { return ctx > 0 ? ctx : 100 + 1400 * ((i * 7) % seqs) / (seqs - 1); };
+      int pages = 0;
+      double keys = 0.0;
+      for (int i = 0; i < seqs; ++i) {
+        pages += (ctx_of(i) + kPage - 1) / kPage;
+        keys += ctx_of(i);
+      }
+      const double bytes = 2.0 * keys * kv_dim * 2;
+      const std::string ctx_label = ctx > 0 ? std::to_string(ctx) : "100..1500";
       // Table sets: disjoint pages while the pool allows, enough to rotate
       // over >= 256 MiB when it does.
       const int sets = std::max(1, std::min<int>(kPoolPages / pages, static_cast<int>((256.0 * 1048576) / bytes) + 1));
@@ -738,10 +749,11 @@ void RunAttentionBench(gpu::Stream s, int only_seqs = 0, int only_ctx = 0, int o
       std::shuffle(ids.begin(), ids.end(), rng);
       std::vector<int32_t> h_tables(size_t(sets) * pages), h_seq(seqs), h_ctx(seqs), h_off(seqs);
       for (size_t i = 0; i < h_tables.size(); ++i) h_tables[i] = ids[i % kPoolPages];
-      for (int i = 0; i < seqs; ++i) {
+      for (int i = 0, off = 0; i < seqs; ++i) {
         h_seq[i] = i;
-        h_ctx[i] = ctx;
-        h_off[i] = i * ((ctx + kPage - 1) / kPage);
+        h_ctx[i] = ctx_of(i);
+        h_off[i] = off;
+        off += (ctx_of(i) + kPage - 1) / kPage;
       }
       int32_t *d_tables = nullptr, *d_meta = nullptr;
       CHECK_GPU(gpu::Malloc(reinterpret_cast<void**>(&d_tables), h_tables.size() * 4));
@@ -757,7 +769,7 @@ void RunAttentionBench(gpu::Stream s, int only_seqs = 0, int only_ctx = 0, int o
         b.seq_table_off = d_meta + 2 * seqs;
         b.block_tables = d_tables + size_t(i % sets) * pages;
         b.n_tokens = seqs;
-        b.max_ctx = ctx;
+        b.max_ctx = ctx > 0 ? ctx : 1500;
         return b;
       };
       // SIMT, matrix cores (PDL on, the default, and off; PDL overlaps a
@@ -787,7 +799,7 @@ void RunAttentionBench(gpu::Stream s, int only_seqs = 0, int only_ctx = 0, int o
           gpu::LaunchAttention(q, out, batch(i), kHeads, kKv, kDim, 0.088f, kc, vc, kPage, scratch, s);
         }, 20, 7, 5);
         CHECK_GPU(gpu::LastLaunchError());
-        std::printf("| | %d | %d | %.1f | %s | %.1f | %.2f |\n", seqs, ctx, bytes / 1048576.0, v.name,
+        std::printf("| | %d | %s | %.1f | %s | %.1f | %.2f |\n", seqs, ctx_label.c_str(), bytes / 1048576.0, v.name,
                     ms * 1e3, bytes / (ms * 1e-3) / 1e12);
         std::fflush(stdout);
       }
@@ -838,6 +850,19 @@ int main(int argc, char** argv) {
   // GEMMs; dense path vs in-loop GEMM per shape at n = 64..512.
   if (argc > 1 && std::string(argv[1]) == "gemm_group") {
     RunGroupBench(s);
+    return 0;
+  }
+  // `bench_gpu_kernels mma_rate`: what mma.sync completes at best (int8 and
+  // f16 products, no memory traffic), the ceiling of the MMQ / matrix-core GEMMs.
+  if (argc > 1 && std::string(argv[1]) == "mma_rate") {
+    for (int rep = 0; rep < 3; ++rep) {
+      std::printf("matrix-core rate, rep %d: mma.sync int8 m16n8k32 %.0f TOPS, mma.sync f16 m16n8k16 (f32 accumulate) "
+                  "%.0f TFLOP/s, wgmma int8 m64n128k32 (A in registers) %.0f TOPS (0 = not in this build)\n",
+                  rep, gpu::MeasureMmaRate(gpu::MmaRateKind::kInt8M16N8K32, 20000, s),
+                  gpu::MeasureMmaRate(gpu::MmaRateKind::kF16M16N8K16, 20000, s),
+                  gpu::MeasureMmaRate(gpu::MmaRateKind::kInt8WgmmaM64N128K32, 5000, s));
+    }
+    CHECK_GPU(gpu::LastLaunchError());
     return 0;
   }
   if (argc > 1 && std::string(argv[1]) == "mmq") {

@@ -20,7 +20,8 @@
 # (ncu_decode.csv, ncu_by_kernel.txt); `profile_batch` times batched decode steps
 # (`bench_gpu_decode Q4_K_M /tmp batch 32 512`, RF_BATCH_N / RF_BATCH_CTX) and profiles two
 # of them without and with a 64-token prefill chunk (ncu_batch_profile*.{csv,txt});
-# `prefill_memcheck` runs compute-sanitizer over the dense-prefill option tests only.
+# `prefill_memcheck` runs compute-sanitizer over the dense-prefill option tests only;
+# `mma_rate` = mma.sync's best int8 / f16 product rate (bench_gpu_kernels mma_rate).
 set -u
 mode=${1:-run}
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -202,6 +203,10 @@ if want attn_tg; then  # tg128 (RF_DECODE_QUICK) per MODEL:KERNEL, in this order
     RF_DECODE_QUICK=1 RF_DECODE_ATTN=$k stage "decode_${m}_$k.log" 70 "$bin/bench_gpu_decode" "$m" /tmp
     grep -E 'tg128|^\| llama3' "$out/decode_${m}_$k.log" | sed "s/^/[$m $k] /" | tee -a "$summary"
   done
+fi
+if want mma_rate; then  # mma.sync's best int8 / f16 product rate on this card (kernels/mma_rate_probe.h)
+  stage mma_rate.log 30 "$bin/bench_gpu_kernels" mma_rate
+  cat "$out/mma_rate.log" | tee -a "$summary"
 fi
 if want batch_step; then  # batched decode steps only (no ncu): grouping on / off, dense from 65
   stage decode_batch.log 150 "$bin/bench_gpu_decode" Q4_K_M /tmp batch "${RF_BATCH_N:-32}" "${RF_BATCH_CTX:-512}"

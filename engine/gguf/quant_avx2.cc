@@ -122,63 +122,46 @@ float Avx2DotQ8_0(const void* w, const void* a, int64_t n) {
   return HsumF32x8(acc);
 }
 
-float Avx2DotQ4_0(const void* w, const void* a, int64_t n) {
-  const auto* x = static_cast<const BlockQ4_0*>(w);
+// The 32 unsigned codes of a Q4_x / Q5_x block as bytes in element order
+// (the layout LegacyPair in quant_internal.h reads): nibbles, plus 16 where a
+// Q5 block's fifth bit is set.
+template <class Block>
+inline __m256i LegacyCodes32(const Block& b) {
+  const __m256i nibbles = Nibbles32(b.qs);
+  if constexpr (kHasQh<Block>) {
+    return _mm256_or_si256(nibbles, _mm256_and_si256(BytesFromBits32(b.qh), _mm256_set1_epi8(16)));
+  } else {
+    return nibbles;
+  }
+}
+
+// Q4_0 / Q5_0: signed values code - zero, then a signed byte dot product.
+template <class Block>
+float Avx2DotSymmetric(const void* w, const void* a, int64_t n) {
+  const auto* x = static_cast<const Block*>(w);
   const auto* y = static_cast<const BlockQ8_0*>(a);
+  const __m256i zero = _mm256_set1_epi8(kHasQh<Block> ? 16 : 8);
   __m256 acc = _mm256_setzero_ps();
-  const __m256i off = _mm256_set1_epi8(8);
-  for (int64_t i = 0; i < n / kQK4_0; ++i) {
+  for (int64_t i = 0; i < n / kQK8_0; ++i) {
     const __m256 d = _mm256_set1_ps(H2F(x[i].d) * H2F(y[i].d));
-    const __m256i qx = _mm256_sub_epi8(Nibbles32(x[i].qs), off);
+    const __m256i qx = _mm256_sub_epi8(LegacyCodes32(x[i]), zero);
     acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(DotI8x32(qx, Load32(y[i].qs))), acc);
   }
   return HsumF32x8(acc);
 }
 
-float Avx2DotQ4_1(const void* w, const void* a, int64_t n) {
-  const auto* x = static_cast<const BlockQ4_1*>(w);
+// Q4_1 / Q5_1: codes are unsigned, so maddubs takes them directly; the min
+// meets the activation through the block's sum of y.
+template <class Block>
+float Avx2DotWithMin(const void* w, const void* a, int64_t n) {
+  const auto* x = static_cast<const Block*>(w);
   const auto* y = static_cast<const BlockQ8_0*>(a);
-  __m256 acc = _mm256_setzero_ps();
   const __m256i ones16 = _mm256_set1_epi16(1);
-  __m256 acc_min = _mm256_setzero_ps();
-  for (int64_t i = 0; i < n / kQK4_1; ++i) {
+  __m256 acc = _mm256_setzero_ps(), acc_min = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / kQK8_0; ++i) {
     const float dy = H2F(y[i].d);
     const __m256i qy = Load32(y[i].qs);
-    // Codes are 0..15, unsigned: maddubs takes them directly.
-    const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(Nibbles32(x[i].qs), qy), ones16);
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(H2F(x[i].d) * dy), _mm256_cvtepi32_ps(p), acc);
-    const __m256i sy = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), qy), ones16);
-    acc_min = _mm256_fmadd_ps(_mm256_set1_ps(H2F(x[i].m) * dy), _mm256_cvtepi32_ps(sy), acc_min);
-  }
-  return HsumF32x8(_mm256_add_ps(acc, acc_min));
-}
-
-float Avx2DotQ5_0(const void* w, const void* a, int64_t n) {
-  const auto* x = static_cast<const BlockQ5_0*>(w);
-  const auto* y = static_cast<const BlockQ8_0*>(a);
-  __m256 acc = _mm256_setzero_ps();
-  const __m256i k16 = _mm256_set1_epi8(16);
-  for (int64_t i = 0; i < n / kQK5_0; ++i) {
-    const __m256i hb = _mm256_and_si256(BytesFromBits32(x[i].qh), k16);
-    const __m256i qx = _mm256_sub_epi8(_mm256_or_si256(Nibbles32(x[i].qs), hb), k16);
-    const __m256 d = _mm256_set1_ps(H2F(x[i].d) * H2F(y[i].d));
-    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(DotI8x32(qx, Load32(y[i].qs))), acc);
-  }
-  return HsumF32x8(acc);
-}
-
-float Avx2DotQ5_1(const void* w, const void* a, int64_t n) {
-  const auto* x = static_cast<const BlockQ5_1*>(w);
-  const auto* y = static_cast<const BlockQ8_0*>(a);
-  __m256 acc = _mm256_setzero_ps();
-  const __m256i ones16 = _mm256_set1_epi16(1);
-  const __m256i k16 = _mm256_set1_epi8(16);
-  __m256 acc_min = _mm256_setzero_ps();
-  for (int64_t i = 0; i < n / kQK5_1; ++i) {
-    const float dy = H2F(y[i].d);
-    const __m256i qy = Load32(y[i].qs);
-    const __m256i qx = _mm256_or_si256(Nibbles32(x[i].qs), _mm256_and_si256(BytesFromBits32(x[i].qh), k16));
-    const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(qx, qy), ones16);
+    const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(LegacyCodes32(x[i]), qy), ones16);
     acc = _mm256_fmadd_ps(_mm256_set1_ps(H2F(x[i].d) * dy), _mm256_cvtepi32_ps(p), acc);
     const __m256i sy = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), qy), ones16);
     acc_min = _mm256_fmadd_ps(_mm256_set1_ps(H2F(x[i].m) * dy), _mm256_cvtepi32_ps(sy), acc_min);
@@ -256,8 +239,12 @@ float Avx2DotQ8_K(const void* w, const void* a, int64_t n) {
   return sum;
 }
 
-float Avx2DotQ4_K(const void* w, const void* a, int64_t n) {
-  const auto* x = static_cast<const BlockQ4_K*>(w);
+// Q4_K / Q5_K: 8 sub-blocks of 32 with 6-bit scales and mins; the codes of
+// sub-block pair j are the low / high nibbles of qs[32j..32j+31], Q5_K adding
+// bits 2j / 2j+1 of qh as fifth bits.
+template <class Block>
+float Avx2DotK45(const void* w, const void* a, int64_t n) {
+  const auto* x = static_cast<const Block*>(w);
   const auto* y = static_cast<const BlockQ8_K*>(a);
   const __m256i m4 = _mm256_set1_epi8(0x0F);
   float sum = 0;
@@ -269,39 +256,16 @@ float Avx2DotQ4_K(const void* w, const void* a, int64_t n) {
     __m256i sumi = _mm256_setzero_si256();
     for (int j = 0; j < 4; ++j) {
       const __m256i q4 = Load32(x[i].qs + 32 * j);
-      const __m256i lo = _mm256_and_si256(q4, m4);
-      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), m4);
-      const __m256i plo = _mm256_maddubs_epi16(lo, Load32(y[i].qs + 64 * j));
-      const __m256i phi = _mm256_maddubs_epi16(hi, Load32(y[i].qs + 64 * j + 32));
-      sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(plo, _mm256_set1_epi16(sc[2 * j])));
-      sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(phi, _mm256_set1_epi16(sc[2 * j + 1])));
-    }
-    sum += y[i].d * H2F(x[i].d) * HsumI32x8(sumi) - y[i].d * H2F(x[i].dmin) * summs;
-  }
-  return sum;
-}
-
-float Avx2DotQ5_K(const void* w, const void* a, int64_t n) {
-  const auto* x = static_cast<const BlockQ5_K*>(w);
-  const auto* y = static_cast<const BlockQ8_K*>(a);
-  const __m256i m4 = _mm256_set1_epi8(0x0F);
-  const __m256i one = _mm256_set1_epi8(1);
-  float sum = 0;
-  for (int64_t i = 0; i < n / kQK_K; ++i) {
-    uint8_t sc[8], mn[8];
-    for (int j = 0; j < 8; ++j) ScaleMinK4(j, x[i].scales, &sc[j], &mn[j]);
-    int summs = 0;
-    for (int j = 0; j < 8; ++j) summs += mn[j] * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
-    const __m256i qh = Load32(x[i].qh);
-    __m256i sumi = _mm256_setzero_si256();
-    for (int j = 0; j < 4; ++j) {
-      const __m256i q4 = Load32(x[i].qs + 32 * j);
-      // Fifth bits of this pair of sub-blocks are bits 2j and 2j+1 of qh.
-      const __m256i h0 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * j), one);
-      const __m256i h1 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * j + 1), one);
-      const __m256i lo = _mm256_or_si256(_mm256_and_si256(q4, m4), _mm256_slli_epi16(h0, 4));
-      const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q4, 4), m4),
-                                         _mm256_slli_epi16(h1, 4));
+      __m256i lo = _mm256_and_si256(q4, m4);
+      __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), m4);
+      if constexpr (kHasQh<Block>) {
+        const __m256i qh = Load32(x[i].qh);
+        const __m256i one = _mm256_set1_epi8(1);
+        const __m256i h0 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * j), one);
+        const __m256i h1 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * j + 1), one);
+        lo = _mm256_or_si256(lo, _mm256_slli_epi16(h0, 4));
+        hi = _mm256_or_si256(hi, _mm256_slli_epi16(h1, 4));
+      }
       const __m256i plo = _mm256_maddubs_epi16(lo, Load32(y[i].qs + 64 * j));
       const __m256i phi = _mm256_maddubs_epi16(hi, Load32(y[i].qs + 64 * j + 32));
       sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(plo, _mm256_set1_epi16(sc[2 * j])));
@@ -357,14 +321,14 @@ DotFn Avx2DotFor(GgmlType t) {
     case GgmlType::F16: return Avx2DotF16;
     case GgmlType::BF16: return Avx2DotBF16;
     case GgmlType::Q8_0: return Avx2DotQ8_0;
-    case GgmlType::Q4_0: return Avx2DotQ4_0;
-    case GgmlType::Q4_1: return Avx2DotQ4_1;
-    case GgmlType::Q5_0: return Avx2DotQ5_0;
-    case GgmlType::Q5_1: return Avx2DotQ5_1;
+    case GgmlType::Q4_0: return Avx2DotSymmetric<BlockQ4_0>;
+    case GgmlType::Q4_1: return Avx2DotWithMin<BlockQ4_1>;
+    case GgmlType::Q5_0: return Avx2DotSymmetric<BlockQ5_0>;
+    case GgmlType::Q5_1: return Avx2DotWithMin<BlockQ5_1>;
     case GgmlType::Q2_K: return Avx2DotQ2_K;
     case GgmlType::Q3_K: return Avx2DotQ3_K;
-    case GgmlType::Q4_K: return Avx2DotQ4_K;
-    case GgmlType::Q5_K: return Avx2DotQ5_K;
+    case GgmlType::Q4_K: return Avx2DotK45<BlockQ4_K>;
+    case GgmlType::Q5_K: return Avx2DotK45<BlockQ5_K>;
     case GgmlType::Q6_K: return Avx2DotQ6_K;
     case GgmlType::Q8_K: return Avx2DotQ8_K;
     default: return nullptr;

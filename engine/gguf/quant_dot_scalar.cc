@@ -6,106 +6,54 @@
 
 namespace rocmforge::quant::internal {
 namespace {
-constexpr int kQK = 32;
-}  // namespace
 
-float DotF32_F32(const void* w, const void* a, int64_t n) {
-  const auto* x = static_cast<const float*>(w);
+constexpr int kQK = 32;
+
+inline float F32Value(float v) { return v; }
+
+// Float weights against an F32 row; ToF32 widens one stored element (a
+// template argument, so it is inlined: no call through a pointer per element).
+template <class T, float (*ToF32)(T)>
+float DotFloat(const void* w, const void* a, int64_t n) {
+  const auto* x = static_cast<const T*>(w);
   const auto* y = static_cast<const float*>(a);
   double sum = 0;  // double: the reference must not be the noisy one
-  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i]) * y[i];
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(ToF32(x[i])) * y[i];
   return static_cast<float>(sum);
 }
 
-float DotF16_F32(const void* w, const void* a, int64_t n) {
-  const auto* x = static_cast<const uint16_t*>(w);
-  const auto* y = static_cast<const float*>(a);
-  double sum = 0;
-  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(Fp16ToFp32(x[i])) * y[i];
-  return static_cast<float>(sum);
-}
-
-float DotBF16_F32(const void* w, const void* a, int64_t n) {
-  const auto* x = static_cast<const uint16_t*>(w);
-  const auto* y = static_cast<const float*>(a);
-  double sum = 0;
-  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(Bf16ToFp32(x[i])) * y[i];
-  return static_cast<float>(sum);
-}
-
-float DotQ4_0_Q8_0(const void* w, const void* a, int64_t n) {
-  const auto* x = static_cast<const BlockQ4_0*>(w);
+// Q4_0..Q5_1 against Q8_0: the integer products of a block are summed
+// exactly and scaled once; the _1 kinds add min * (sum of the activations).
+template <class Block>
+float DotNibbles(const void* w, const void* a, int64_t n) {
+  const auto* x = static_cast<const Block*>(w);
   const auto* y = static_cast<const BlockQ8_0*>(a);
   float sum = 0;
   for (int64_t i = 0; i < n / kQK; ++i) {
+    const uint32_t qh = FifthBits(x[i]);
     int sumi = 0;
     for (int j = 0; j < kQK / 2; ++j) {
-      sumi += ((x[i].qs[j] & 0x0F) - 8) * y[i].qs[j];
-      sumi += ((x[i].qs[j] >> 4) - 8) * y[i].qs[j + kQK / 2];
-    }
-    sum += sumi * (H2F(x[i].d) * H2F(y[i].d));
-  }
-  return sum;
-}
-
-float DotQ4_1_Q8_0(const void* w, const void* a, int64_t n) {
-  const auto* x = static_cast<const BlockQ4_1*>(w);
-  const auto* y = static_cast<const BlockQ8_0*>(a);
-  float sum = 0;
-  for (int64_t i = 0; i < n / kQK; ++i) {
-    int sumi = 0, sumy = 0;
-    for (int j = 0; j < kQK / 2; ++j) {
-      sumi += (x[i].qs[j] & 0x0F) * y[i].qs[j] + (x[i].qs[j] >> 4) * y[i].qs[j + kQK / 2];
-      sumy += y[i].qs[j] + y[i].qs[j + kQK / 2];
+      int lo, hi;
+      LegacyPair(x[i], qh, j, &lo, &hi);
+      sumi += lo * y[i].qs[j];
+      sumi += hi * y[i].qs[j + kQK / 2];
     }
     const float dy = H2F(y[i].d);
-    sum += sumi * (H2F(x[i].d) * dy) + sumy * (H2F(x[i].m) * dy);
-  }
-  return sum;
-}
-
-float DotQ5_0_Q8_0(const void* w, const void* a, int64_t n) {
-  const auto* x = static_cast<const BlockQ5_0*>(w);
-  const auto* y = static_cast<const BlockQ8_0*>(a);
-  float sum = 0;
-  for (int64_t i = 0; i < n / kQK; ++i) {
-    uint32_t qh;
-    std::memcpy(&qh, x[i].qh, 4);
-    int sumi = 0;
-    for (int j = 0; j < kQK / 2; ++j) {
-      const int h0 = ((qh >> j) << 4) & 0x10;
-      const int h1 = (qh >> (j + 12)) & 0x10;
-      sumi += (((x[i].qs[j] & 0x0F) | h0) - 16) * y[i].qs[j];
-      sumi += (((x[i].qs[j] >> 4) | h1) - 16) * y[i].qs[j + kQK / 2];
+    if constexpr (kHasMin<Block>) {
+      int sumy = 0;
+      for (int j = 0; j < kQK; ++j) sumy += y[i].qs[j];
+      sum += sumi * (H2F(x[i].d) * dy) + sumy * (H2F(x[i].m) * dy);
+    } else {
+      sum += sumi * (H2F(x[i].d) * dy);
     }
-    sum += sumi * (H2F(x[i].d) * H2F(y[i].d));
   }
   return sum;
 }
 
-float DotQ5_1_Q8_0(const void* w, const void* a, int64_t n) {
-  const auto* x = static_cast<const BlockQ5_1*>(w);
-  const auto* y = static_cast<const BlockQ8_0*>(a);
-  float sum = 0;
-  for (int64_t i = 0; i < n / kQK; ++i) {
-    uint32_t qh;
-    std::memcpy(&qh, x[i].qh, 4);
-    int sumi = 0, sumy = 0;
-    for (int j = 0; j < kQK / 2; ++j) {
-      const int h0 = ((qh >> j) << 4) & 0x10;
-      const int h1 = (qh >> (j + 12)) & 0x10;
-      sumi += ((x[i].qs[j] & 0x0F) | h0) * y[i].qs[j];
-      sumi += ((x[i].qs[j] >> 4) | h1) * y[i].qs[j + kQK / 2];
-      sumy += y[i].qs[j] + y[i].qs[j + kQK / 2];
-    }
-    const float dy = H2F(y[i].d);
-    sum += sumi * (H2F(x[i].d) * dy) + sumy * (H2F(x[i].m) * dy);
-  }
-  return sum;
-}
-
-float DotQ8_0_Q8_0(const void* w, const void* a, int64_t n) {
-  const auto* x = static_cast<const BlockQ8_0*>(w);
+// Q8_0 / Q8_1 against Q8_0 (Q8_1's stored sum is not needed here).
+template <class Block>
+float DotQ8(const void* w, const void* a, int64_t n) {
+  const auto* x = static_cast<const Block*>(w);
   const auto* y = static_cast<const BlockQ8_0*>(a);
   float sum = 0;
   for (int64_t i = 0; i < n / kQK; ++i) {
@@ -116,17 +64,46 @@ float DotQ8_0_Q8_0(const void* w, const void* a, int64_t n) {
   return sum;
 }
 
-float DotQ8_1_Q8_0(const void* w, const void* a, int64_t n) {
-  const auto* x = static_cast<const BlockQ8_1*>(w);
-  const auto* y = static_cast<const BlockQ8_0*>(a);
+// Q4_K / Q5_K against Q8_K: 8 sub-blocks of 32, each with a 6-bit scale and
+// min; the mins meet the activation through its 16-value sums (bsums).
+template <class Block>
+float DotK45(const void* w, const void* a, int64_t n) {
+  const auto* x = static_cast<const Block*>(w);
+  const auto* y = static_cast<const BlockQ8_K*>(a);
   float sum = 0;
-  for (int64_t i = 0; i < n / kQK; ++i) {
-    int sumi = 0;
-    for (int j = 0; j < kQK; ++j) sumi += x[i].qs[j] * y[i].qs[j];
-    sum += sumi * (H2F(x[i].d) * H2F(y[i].d));
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    const int8_t* q8 = y[i].qs;
+    int isum = 0, summs = 0;
+    for (int p = 0; p < 4; ++p, q8 += 64) {
+      uint8_t sc1, m1, sc2, m2;
+      ScaleMinK4(2 * p, x[i].scales, &sc1, &m1);
+      ScaleMinK4(2 * p + 1, x[i].scales, &sc2, &m2);
+      int s1 = 0, s2 = 0;
+      for (int l = 0; l < 32; ++l) {
+        s1 += CodeK45(x[i], p, 0, l) * q8[l];
+        s2 += CodeK45(x[i], p, 1, l) * q8[l + 32];
+      }
+      isum += sc1 * s1 + sc2 * s2;
+      summs += m1 * (y[i].bsums[4 * p] + y[i].bsums[4 * p + 1]) +
+               m2 * (y[i].bsums[4 * p + 2] + y[i].bsums[4 * p + 3]);
+    }
+    sum += y[i].d * H2F(x[i].d) * isum - y[i].d * H2F(x[i].dmin) * summs;
   }
   return sum;
 }
+
+}  // namespace
+
+float DotF32_F32(const void* w, const void* a, int64_t n) { return DotFloat<float, F32Value>(w, a, n); }
+float DotF16_F32(const void* w, const void* a, int64_t n) { return DotFloat<uint16_t, Fp16ToFp32>(w, a, n); }
+float DotBF16_F32(const void* w, const void* a, int64_t n) { return DotFloat<uint16_t, Bf16ToFp32>(w, a, n); }
+
+float DotQ4_0_Q8_0(const void* w, const void* a, int64_t n) { return DotNibbles<BlockQ4_0>(w, a, n); }
+float DotQ4_1_Q8_0(const void* w, const void* a, int64_t n) { return DotNibbles<BlockQ4_1>(w, a, n); }
+float DotQ5_0_Q8_0(const void* w, const void* a, int64_t n) { return DotNibbles<BlockQ5_0>(w, a, n); }
+float DotQ5_1_Q8_0(const void* w, const void* a, int64_t n) { return DotNibbles<BlockQ5_1>(w, a, n); }
+float DotQ8_0_Q8_0(const void* w, const void* a, int64_t n) { return DotQ8<BlockQ8_0>(w, a, n); }
+float DotQ8_1_Q8_0(const void* w, const void* a, int64_t n) { return DotQ8<BlockQ8_1>(w, a, n); }
 
 // ---- k-quants against Q8_K ----
 
@@ -181,59 +158,8 @@ float DotQ3_K_Q8_K(const void* w, const void* a, int64_t n) {
   return sum;
 }
 
-float DotQ4_K_Q8_K(const void* w, const void* a, int64_t n) {
-  const auto* x = static_cast<const BlockQ4_K*>(w);
-  const auto* y = static_cast<const BlockQ8_K*>(a);
-  float sum = 0;
-  for (int64_t i = 0; i < n / kQK_K; ++i) {
-    const uint8_t* q = x[i].qs;
-    const int8_t* q8 = y[i].qs;
-    int isum = 0, summs = 0;
-    for (int j = 0; j < 8; j += 2, q += 32, q8 += 64) {
-      uint8_t sc1, m1, sc2, m2;
-      ScaleMinK4(j, x[i].scales, &sc1, &m1);
-      ScaleMinK4(j + 1, x[i].scales, &sc2, &m2);
-      int s1 = 0, s2 = 0;
-      for (int l = 0; l < 32; ++l) {
-        s1 += (q[l] & 0xF) * q8[l];
-        s2 += (q[l] >> 4) * q8[l + 32];
-      }
-      isum += sc1 * s1 + sc2 * s2;
-      summs += m1 * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]) +
-               m2 * (y[i].bsums[2 * j + 2] + y[i].bsums[2 * j + 3]);
-    }
-    sum += y[i].d * H2F(x[i].d) * isum - y[i].d * H2F(x[i].dmin) * summs;
-  }
-  return sum;
-}
-
-float DotQ5_K_Q8_K(const void* w, const void* a, int64_t n) {
-  const auto* x = static_cast<const BlockQ5_K*>(w);
-  const auto* y = static_cast<const BlockQ8_K*>(a);
-  float sum = 0;
-  for (int64_t i = 0; i < n / kQK_K; ++i) {
-    const uint8_t* ql = x[i].qs;
-    const uint8_t* qh = x[i].qh;
-    const int8_t* q8 = y[i].qs;
-    uint8_t u1 = 1, u2 = 2;
-    int isum = 0, summs = 0;
-    for (int j = 0; j < 8; j += 2, ql += 32, q8 += 64, u1 <<= 2, u2 <<= 2) {
-      uint8_t sc1, m1, sc2, m2;
-      ScaleMinK4(j, x[i].scales, &sc1, &m1);
-      ScaleMinK4(j + 1, x[i].scales, &sc2, &m2);
-      int s1 = 0, s2 = 0;
-      for (int l = 0; l < 32; ++l) {
-        s1 += ((ql[l] & 0xF) + (qh[l] & u1 ? 16 : 0)) * q8[l];
-        s2 += ((ql[l] >> 4) + (qh[l] & u2 ? 16 : 0)) * q8[l + 32];
-      }
-      isum += sc1 * s1 + sc2 * s2;
-      summs += m1 * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]) +
-               m2 * (y[i].bsums[2 * j + 2] + y[i].bsums[2 * j + 3]);
-    }
-    sum += y[i].d * H2F(x[i].d) * isum - y[i].d * H2F(x[i].dmin) * summs;
-  }
-  return sum;
-}
+float DotQ4_K_Q8_K(const void* w, const void* a, int64_t n) { return DotK45<BlockQ4_K>(w, a, n); }
+float DotQ5_K_Q8_K(const void* w, const void* a, int64_t n) { return DotK45<BlockQ5_K>(w, a, n); }
 
 float DotQ6_K_Q8_K(const void* w, const void* a, int64_t n) {
   const auto* x = static_cast<const BlockQ6_K*>(w);

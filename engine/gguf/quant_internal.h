@@ -4,7 +4,9 @@
 //
 // Naming: Dequant<T>(src, dst, n), Quant<T>(src, dst, n) with n a multiple of
 // the block size; Dot<W>_<A>(w, a, n) for weight format W against activation
-// format A (scalar reference); the Avx2* twins live in quant_avx2.cc.
+// format A (scalar reference); the Avx2* twins live in quant_avx2.cc. The
+// inline block decoders below (LegacyPair, CodeK45) are shared by the
+// dequantizers and the scalar dot products, so each layout is written once.
 #pragma once
 
 #include <cmath>
@@ -44,6 +46,68 @@ inline int ScaleQ3K(int j, const uint8_t* scales) {
   const int low = j < 8 ? (scales[j] & 0xF) : (scales[j - 8] >> 4);
   const int high = (scales[8 + j % 4] >> (2 * (j / 4))) & 3;
   return (low | (high << 4)) - 32;
+}
+
+// The value of largest magnitude among x[0..n-1] (the first such on ties),
+// with that magnitude in *amax_out; 0 and 0 when all are zero. The symmetric
+// quantizers map this value to their extreme negative code.
+inline float SignedAbsMax(const float* x, int n, float* amax_out) {
+  float max = 0.f, amax = 0.f;
+  for (int i = 0; i < n; ++i) {
+    if (std::fabs(x[i]) > amax) {
+      amax = std::fabs(x[i]);
+      max = x[i];
+    }
+  }
+  *amax_out = amax;
+  return max;
+}
+
+// Block traits, read off the layouts in ggml_types.h: the Q5 kinds (and
+// Q5_K) keep fifth bits in qh; Q4_1 / Q5_1 carry an fp16 min m.
+template <class Block>
+inline constexpr bool kHasQh = requires(const Block& b) { b.qh; };
+template <class Block>
+inline constexpr bool kHasMin = requires(const Block& b) { b.m; };
+
+// The fifth bits of a Q5_0 / Q5_1 block (bit j for element j); 0 for the
+// other legacy kinds, which have none.
+template <class Block>
+inline uint32_t FifthBits(const Block& b) {
+  uint32_t qh = 0;
+  if constexpr (kHasQh<Block>) std::memcpy(&qh, b.qh, 4);
+  return qh;
+}
+
+// The integer values of elements j and j + 16 (j in 0..15) of a Q4_0, Q4_1,
+// Q5_0 or Q5_1 block, before the fp16 scale; qh = FifthBits(b). Byte j of qs
+// holds element j in its low nibble and element j + 16 in its high one; Q5
+// takes element j's fifth bit from bit j of qh. The _0 kinds subtract their
+// zero point (8, or 16 for Q5_0) here; the _1 kinds give the raw code (the
+// caller adds their min). One decoder serves dequantization and the scalar dot
+// products, so the two cannot disagree about the layout; it works on pairs
+// because that is how the nibbles are stored, which keeps the callers' loops
+// as tight as hand-written ones.
+template <class Block>
+inline void LegacyPair(const Block& b, uint32_t qh, int j, int* lo, int* hi) {
+  constexpr int kZero = kHasMin<Block> ? 0 : (kHasQh<Block> ? 16 : 8);
+  *lo = ((b.qs[j] & 0x0F) | (((qh >> j) << 4) & 0x10)) - kZero;  // fifth bit: bit j
+  *hi = ((b.qs[j] >> 4) | ((qh >> (j + 12)) & 0x10)) - kZero;     // bit j + 16
+}
+
+// Code of element l (0..31) of the first (second = 0) or second (second = 1)
+// 32-value sub-block of pair p (0..3) of a Q4_K / Q5_K super-block: the low
+// or high nibble of qs[32p + l]; Q5_K adds bit 2p + second of qh[l] as the
+// fifth bit.
+template <class Block>
+inline int CodeK45(const Block& b, int p, int second, int l) {
+  const uint8_t byte = b.qs[32 * p + l];
+  const int code = second ? byte >> 4 : byte & 0xF;
+  if constexpr (kHasQh<Block>) {
+    const uint8_t fifth_bit = static_cast<uint8_t>(1 << (2 * p + second));
+    return code + (b.qh[l] & fifth_bit ? 16 : 0);
+  }
+  return code;
 }
 
 // ---- float formats (quant_float.cc) ----

@@ -19,43 +19,50 @@ namespace {
 constexpr int kQK = kQK_K;
 constexpr float kGroupMaxEps = 1e-15f;
 
+// Rounds x[i] * iscale to codes l in [-nmax, nmax-1] and sums the weighted
+// (w = x^2) least-squares terms of the fit x ~ scale * l: *sumlx = sum w x l,
+// *suml2 = sum w l^2. Stores l + offset into L unless L is null.
+inline void RoundAndFit(int n, int nmax, const float* x, float iscale, int8_t* L, int offset,
+                        float* sumlx, float* suml2) {
+  float slx = 0, sl2 = 0;
+  for (int i = 0; i < n; ++i) {
+    const int l = std::clamp(NearestInt(iscale * x[i]), -nmax, nmax - 1);
+    if (L) L[i] = static_cast<int8_t>(l + offset);
+    const float w = x[i] * x[i];
+    slx += w * x[i] * l;
+    sl2 += w * l * l;
+  }
+  *sumlx = slx;
+  *suml2 = sl2;
+}
+
+// The start both symmetric searches share: *max = the value of largest
+// magnitude, codes rounded against -nmax / *max (l + offset into L) and their
+// fit. A group of (near) zeros gets all-zero codes and false: scale 0.
+bool StartSymmetricFit(int n, int nmax, const float* x, int8_t* L, int offset, float* max, float* sumlx,
+                       float* suml2) {
+  float amax;
+  *max = SignedAbsMax(x, n, &amax);
+  if (amax < kGroupMaxEps) {
+    for (int i = 0; i < n; ++i) L[i] = 0;
+    return false;
+  }
+  RoundAndFit(n, nmax, x, -nmax / *max, L, offset, sumlx, suml2);
+  return true;
+}
+
 // Symmetric scale search for signed codes in [-nmax, nmax-1]: starting at
 // -nmax/max, tries 18 nearby scales and keeps the one with the best weighted
 // (w = x^2) least-squares fit. Writes codes + nmax into L; returns the scale.
 float MakeQxQuants(int n, int nmax, const float* x, int8_t* L) {
-  float max = 0, amax = 0;
-  for (int i = 0; i < n; ++i) {
-    const float ax = std::fabs(x[i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[i];
-    }
-  }
-  if (amax < kGroupMaxEps) {
-    for (int i = 0; i < n; ++i) L[i] = 0;
-    return 0.f;
-  }
-  float iscale = -nmax / max;
-  float sumlx = 0, suml2 = 0;
-  for (int i = 0; i < n; ++i) {
-    const int l = std::clamp(NearestInt(iscale * x[i]), -nmax, nmax - 1);
-    L[i] = static_cast<int8_t>(l + nmax);
-    const float w = x[i] * x[i];
-    sumlx += w * x[i] * l;
-    suml2 += w * l * l;
-  }
+  float max, sumlx, suml2;
+  if (!StartSymmetricFit(n, nmax, x, L, nmax, &max, &sumlx, &suml2)) return 0.f;
   float scale = suml2 ? sumlx / suml2 : 0.0f;
   float best = scale * sumlx;
   for (int is = -9; is <= 9; ++is) {
     if (is == 0) continue;
-    iscale = -(nmax + 0.1f * is) / max;
-    sumlx = suml2 = 0;
-    for (int i = 0; i < n; ++i) {
-      const int l = std::clamp(NearestInt(iscale * x[i]), -nmax, nmax - 1);
-      const float w = x[i] * x[i];
-      sumlx += w * x[i] * l;
-      suml2 += w * l * l;
-    }
+    const float iscale = -(nmax + 0.1f * is) / max;
+    RoundAndFit(n, nmax, x, iscale, nullptr, 0, &sumlx, &suml2);
     if (suml2 > 0 && sumlx * sumlx > best * suml2) {
       for (int i = 0; i < n; ++i) {
         L[i] = static_cast<int8_t>(nmax + std::clamp(NearestInt(iscale * x[i]), -nmax, nmax - 1));
@@ -70,27 +77,8 @@ float MakeQxQuants(int n, int nmax, const float* x, int8_t* L) {
 // Q3_K's variant: after the first rounding, moves single codes while that
 // improves the weighted fit (up to 5 sweeps). Codes + nmax go into L.
 float MakeQ3Quants(int n, int nmax, const float* x, int8_t* L) {
-  float max = 0, amax = 0;
-  for (int i = 0; i < n; ++i) {
-    const float ax = std::fabs(x[i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[i];
-    }
-  }
-  if (amax < kGroupMaxEps) {
-    for (int i = 0; i < n; ++i) L[i] = 0;
-    return 0.f;
-  }
-  const float iscale = -nmax / max;
-  float sumlx = 0, suml2 = 0;
-  for (int i = 0; i < n; ++i) {
-    const int l = std::clamp(NearestInt(iscale * x[i]), -nmax, nmax - 1);
-    L[i] = static_cast<int8_t>(l);
-    const float w = x[i] * x[i];
-    sumlx += w * x[i] * l;
-    suml2 += w * l * l;
-  }
+  float max, sumlx, suml2;
+  if (!StartSymmetricFit(n, nmax, x, L, 0, &max, &sumlx, &suml2)) return 0.f;
   for (int itry = 0; itry < 5; ++itry) {
     int n_changed = 0;
     for (int i = 0; i < n; ++i) {
@@ -184,6 +172,17 @@ float MakeQkx2Quants(int n, int nmax, const float* x, const float* weights, uint
   return scale;
 }
 
+// Re-rounds the n values x of one sub-block against its scale d and min dm
+// as they will decode (x ~ d * code - dm): codes clamp(round((x + dm) / d),
+// lo, hi) - lo. A zero scale keeps the codes of the search, as ggml does.
+// (The symmetric formats pass dm = 0; x + 0 is x for every x but -0, and
+// -0 and +0 round to the same code.)
+template <class Code>
+void ReRound(const float* x, int n, float d, float dm, int lo, int hi, Code* L) {
+  if (!d) return;
+  for (int i = 0; i < n; ++i) L[i] = static_cast<Code>(std::clamp(NearestInt((x[i] + dm) / d), lo, hi) - lo);
+}
+
 // Packs 2-bit codes L[0..255] the way Q2_K/Q3_K store them: byte l of each
 // 32-byte half holds elements l, l+32, l+64, l+96 of that 128-value half.
 void Pack2Bit(const uint8_t* L, uint8_t* qs) {
@@ -233,11 +232,24 @@ void QuantizeScalesMins32(const float* x, int nmax, float rmin, float rdelta, in
   for (int j = 0; j < kQK / 32; ++j) {
     uint8_t sc, m;
     ScaleMinK4(j, packed, &sc, &m);
-    const float d = H2F(*d_out) * sc;
-    if (!d) continue;
-    const float dm = H2F(*dmin_out) * m;
-    for (int ii = 0; ii < 32; ++ii) {
-      L[32 * j + ii] = static_cast<uint8_t>(std::clamp(NearestInt((x[32 * j + ii] + dm) / d), 0, nmax));
+    ReRound(x + 32 * j, 32, H2F(*d_out) * sc, H2F(*dmin_out) * m, 0, nmax, L + 32 * j);
+  }
+}
+
+// Q4_K / Q5_K: 8 sub-blocks of 32, value = d * scale * code - dmin * min.
+template <class Block>
+void DequantK45(const void* src, float* y, int64_t n) {
+  const auto* b = static_cast<const Block*>(src);
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    const float d = H2F(b[i].d), min = H2F(b[i].dmin);
+    for (int p = 0; p < 4; ++p) {
+      uint8_t sc, m;
+      ScaleMinK4(2 * p, b[i].scales, &sc, &m);
+      const float d1 = d * sc, m1 = min * m;
+      ScaleMinK4(2 * p + 1, b[i].scales, &sc, &m);
+      const float d2 = d * sc, m2 = min * m;
+      for (int l = 0; l < 32; ++l) *y++ = d1 * CodeK45(b[i], p, 0, l) - m1;
+      for (int l = 0; l < 32; ++l) *y++ = d2 * CodeK45(b[i], p, 1, l) - m2;
     }
   }
 }
@@ -285,41 +297,8 @@ void DequantQ3_K(const void* src, float* y, int64_t n) {
   }
 }
 
-void DequantQ4_K(const void* src, float* y, int64_t n) {
-  const auto* b = static_cast<const BlockQ4_K*>(src);
-  for (int64_t i = 0; i < n / kQK; ++i) {
-    const float d = H2F(b[i].d), min = H2F(b[i].dmin);
-    const uint8_t* q = b[i].qs;
-    for (int is = 0; is < 8; is += 2, q += 32) {
-      uint8_t sc, m;
-      ScaleMinK4(is, b[i].scales, &sc, &m);
-      const float d1 = d * sc, m1 = min * m;
-      ScaleMinK4(is + 1, b[i].scales, &sc, &m);
-      const float d2 = d * sc, m2 = min * m;
-      for (int l = 0; l < 32; ++l) *y++ = d1 * (q[l] & 0xF) - m1;
-      for (int l = 0; l < 32; ++l) *y++ = d2 * (q[l] >> 4) - m2;
-    }
-  }
-}
-
-void DequantQ5_K(const void* src, float* y, int64_t n) {
-  const auto* b = static_cast<const BlockQ5_K*>(src);
-  for (int64_t i = 0; i < n / kQK; ++i) {
-    const float d = H2F(b[i].d), min = H2F(b[i].dmin);
-    const uint8_t* ql = b[i].qs;
-    const uint8_t* qh = b[i].qh;
-    uint8_t u1 = 1, u2 = 2;
-    for (int is = 0; is < 8; is += 2, ql += 32, u1 <<= 2, u2 <<= 2) {
-      uint8_t sc, m;
-      ScaleMinK4(is, b[i].scales, &sc, &m);
-      const float d1 = d * sc, m1 = min * m;
-      ScaleMinK4(is + 1, b[i].scales, &sc, &m);
-      const float d2 = d * sc, m2 = min * m;
-      for (int l = 0; l < 32; ++l) *y++ = d1 * ((ql[l] & 0xF) + (qh[l] & u1 ? 16 : 0)) - m1;
-      for (int l = 0; l < 32; ++l) *y++ = d2 * ((ql[l] >> 4) + (qh[l] & u2 ? 16 : 0)) - m2;
-    }
-  }
-}
+void DequantQ4_K(const void* src, float* y, int64_t n) { DequantK45<BlockQ4_K>(src, y, n); }
+void DequantQ5_K(const void* src, float* y, int64_t n) { DequantK45<BlockQ5_K>(src, y, n); }
 
 void DequantQ6_K(const void* src, float* y, int64_t n) {
   const auto* b = static_cast<const BlockQ6_K*>(src);
@@ -386,11 +365,7 @@ void QuantQ2_K(const float* x, void* dst, int64_t n) {
     }
     for (int j = 0; j < kQK / 16; ++j) {
       const float d = H2F(b[i].d) * (b[i].scales[j] & 0xF);
-      if (!d) continue;
-      const float dm = H2F(b[i].dmin) * (b[i].scales[j] >> 4);
-      for (int ii = 0; ii < 16; ++ii) {
-        L[16 * j + ii] = static_cast<uint8_t>(std::clamp(NearestInt((x[16 * j + ii] + dm) / d), 0, 3));
-      }
+      ReRound(x + 16 * j, 16, d, H2F(b[i].dmin) * (b[i].scales[j] >> 4), 0, 3, L + 16 * j);
     }
     Pack2Bit(L, b[i].qs);
   }
@@ -401,15 +376,9 @@ void QuantQ3_K(const float* x, void* dst, int64_t n) {
   for (int64_t i = 0; i < n / kQK; ++i, x += kQK) {
     int8_t L[kQK];
     float scales[kQK / 16];
-    float max_scale = 0, amax = 0;
-    for (int j = 0; j < kQK / 16; ++j) {
-      scales[j] = MakeQ3Quants(16, 4, x + 16 * j, L + 16 * j);
-      const float scale = std::fabs(scales[j]);
-      if (scale > amax) {
-        amax = scale;
-        max_scale = scales[j];
-      }
-    }
+    for (int j = 0; j < kQK / 16; ++j) scales[j] = MakeQ3Quants(16, 4, x + 16 * j, L + 16 * j);
+    float amax;
+    const float max_scale = SignedAbsMax(scales, kQK / 16, &amax);
     std::memset(b[i].scales, 0, 12);
     if (max_scale) {
       const float iscale = -32.f / max_scale;
@@ -427,11 +396,7 @@ void QuantQ3_K(const float* x, void* dst, int64_t n) {
       b[i].d = F2H(0.f);
     }
     for (int j = 0; j < kQK / 16; ++j) {
-      const float d = H2F(b[i].d) * ScaleQ3K(j, b[i].scales);
-      if (!d) continue;
-      for (int ii = 0; ii < 16; ++ii) {
-        L[16 * j + ii] = static_cast<int8_t>(std::clamp(NearestInt(x[16 * j + ii] / d), -4, 3) + 4);
-      }
+      ReRound(x + 16 * j, 16, H2F(b[i].d) * ScaleQ3K(j, b[i].scales), 0.f, -4, 3, L + 16 * j);
     }
     // High bit of element j goes to bit j/32 of hmask[j%32].
     uint8_t U[kQK];
@@ -491,14 +456,9 @@ void QuantQ6_K(const float* x, void* dst, int64_t n) {
   for (int64_t i = 0; i < n / kQK; ++i, x += kQK) {
     int8_t L[kQK];
     float scales[kQK / 16];
-    float max_scale = 0, max_abs_scale = 0;
-    for (int ib = 0; ib < kQK / 16; ++ib) {
-      scales[ib] = MakeQxQuants(16, 32, x + 16 * ib, L + 16 * ib);
-      if (std::fabs(scales[ib]) > max_abs_scale) {
-        max_abs_scale = std::fabs(scales[ib]);
-        max_scale = scales[ib];
-      }
-    }
+    for (int ib = 0; ib < kQK / 16; ++ib) scales[ib] = MakeQxQuants(16, 32, x + 16 * ib, L + 16 * ib);
+    float max_abs_scale;
+    const float max_scale = SignedAbsMax(scales, kQK / 16, &max_abs_scale);
     if (max_abs_scale < kGroupMaxEps) {
       std::memset(&b[i], 0, sizeof(BlockQ6_K));
       continue;
@@ -509,11 +469,7 @@ void QuantQ6_K(const float* x, void* dst, int64_t n) {
       b[i].scales[ib] = static_cast<int8_t>(std::min(127, NearestInt(iscale * scales[ib])));
     }
     for (int j = 0; j < kQK / 16; ++j) {
-      const float d = H2F(b[i].d) * b[i].scales[j];
-      if (!d) continue;
-      for (int ii = 0; ii < 16; ++ii) {
-        L[16 * j + ii] = static_cast<int8_t>(std::clamp(NearestInt(x[16 * j + ii] / d), -32, 31) + 32);
-      }
+      ReRound(x + 16 * j, 16, H2F(b[i].d) * b[i].scales[j], 0.f, -32, 31, L + 16 * j);
     }
     uint8_t* ql = b[i].ql;
     uint8_t* qh = b[i].qh;

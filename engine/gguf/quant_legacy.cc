@@ -19,20 +19,6 @@ namespace {
 
 constexpr int kQK = 32;
 
-// Absolute maximum, and the signed value that has it (the _0 kinds map that
-// value to the extreme negative code so the full code range is used).
-void AbsMax(const float* x, float* amax, float* max) {
-  *amax = 0.f;
-  *max = 0.f;
-  for (int j = 0; j < kQK; ++j) {
-    const float v = x[j];
-    if (*amax < std::fabs(v)) {
-      *amax = std::fabs(v);
-      *max = v;
-    }
-  }
-}
-
 void MinMax(const float* x, float* min, float* max) {
   *min = 3.4e38f;
   *max = -3.4e38f;
@@ -42,176 +28,134 @@ void MinMax(const float* x, float* min, float* max) {
   }
 }
 
+template <class Block>
+void DequantNibbles(const void* src, float* dst, int64_t n) {
+  const auto* b = static_cast<const Block*>(src);
+  for (int64_t i = 0; i < n / kQK; ++i, dst += kQK) {
+    // Decoded into v first, then scaled in a loop of its own, which the
+    // compiler vectorizes (fused, every float store might change the block's
+    // bytes as far as it can tell).
+    int v[kQK];
+    const uint32_t qh = FifthBits(b[i]);
+    for (int j = 0; j < kQK / 2; ++j) LegacyPair(b[i], qh, j, &v[j], &v[j + kQK / 2]);
+    const float d = H2F(b[i].d);
+    if constexpr (kHasMin<Block>) {
+      const float m = H2F(b[i].m);
+      for (int j = 0; j < kQK; ++j) dst[j] = v[j] * d + m;
+    } else {
+      for (int j = 0; j < kQK; ++j) dst[j] = v[j] * d;
+    }
+  }
+}
+
+template <class Block>
+void DequantQ8(const void* src, float* dst, int64_t n) {
+  const auto* b = static_cast<const Block*>(src);
+  for (int64_t i = 0; i < n / kQK; ++i, dst += kQK) {
+    const float d = H2F(b[i].d);
+    for (int j = 0; j < kQK; ++j) dst[j] = b[i].qs[j] * d;
+  }
+}
+
+// Stores the codes of elements j and j + 16 (0..15, or 0..31 for Q5) the way
+// LegacyPair reads them; a Q5 block's fifth bits collect in *qh, which the
+// caller copies into the block once all 16 pairs are in.
+template <class Block>
+inline void StorePair(int j, int q0, int q1, Block* b, uint32_t* qh) {
+  b->qs[j] = static_cast<uint8_t>((q0 & 0x0F) | ((q1 & 0x0F) << 4));
+  if constexpr (kHasQh<Block>) {
+    *qh |= static_cast<uint32_t>((q0 & 0x10) >> 4) << j;
+    *qh |= static_cast<uint32_t>((q1 & 0x10) >> 4) << (j + kQK / 2);
+  }
+}
+
+template <class Block>
+inline void StoreFifthBits(uint32_t qh, Block* b) {
+  if constexpr (kHasQh<Block>) std::memcpy(b->qh, &qh, 4);
+}
+
+// Q4_0 / Q5_0: d = max / -zero puts the value of largest magnitude at code 0,
+// so the full code range is used; codes are round(x / d) + zero.
+template <class Block>
+void QuantSymmetric(const float* x, void* dst, int64_t n) {
+  constexpr int kZero = kHasQh<Block> ? 16 : 8;
+  auto* b = static_cast<Block*>(dst);
+  for (int64_t i = 0; i < n / kQK; ++i, x += kQK) {
+    float amax;
+    const float max = SignedAbsMax(x, kQK, &amax);
+    const float d = max / -kZero;
+    const float id = d ? 1.0f / d : 0.0f;
+    b[i].d = F2H(d);
+    auto code = [&](float v) {
+      return std::min(2 * kZero - 1, static_cast<int>(static_cast<int8_t>(v * id + (kZero + 0.5f))));
+    };
+    uint32_t qh = 0;
+    for (int j = 0; j < kQK / 2; ++j) StorePair(j, code(x[j]), code(x[j + kQK / 2]), &b[i], &qh);
+    StoreFifthBits(qh, &b[i]);
+  }
+}
+
+// Q4_1 / Q5_1: codes round((x - min) / d) in [0, nmax] with d = (max - min) /
+// nmax. ggml clamps Q4_1's codes but not Q5_1's; the clamp cannot fire for
+// either ((x - min) * id is at most nmax plus a few ulps, so + 0.5 truncates
+// to nmax), so one rule serves both.
+template <class Block>
+void QuantWithMin(const float* x, void* dst, int64_t n) {
+  constexpr int kNmax = kHasQh<Block> ? 31 : 15;
+  auto* b = static_cast<Block*>(dst);
+  for (int64_t i = 0; i < n / kQK; ++i, x += kQK) {
+    float min, max;
+    MinMax(x, &min, &max);
+    const float d = (max - min) / kNmax;
+    const float id = d ? 1.0f / d : 0.0f;
+    b[i].d = F2H(d);
+    b[i].m = F2H(min);
+    auto code = [&](float v) {
+      return std::min(kNmax, static_cast<int>(static_cast<int8_t>((v - min) * id + 0.5f)));
+    };
+    uint32_t qh = 0;
+    for (int j = 0; j < kQK / 2; ++j) StorePair(j, code(x[j]), code(x[j + kQK / 2]), &b[i], &qh);
+    StoreFifthBits(qh, &b[i]);
+  }
+}
+
+// Q8_0 / Q8_1 codes round(x / d) with d = amax / 127; returns d.
+float QuantQ8Codes(const float* x, int8_t* qs) {
+  float amax;
+  SignedAbsMax(x, kQK, &amax);
+  const float d = amax / 127;
+  const float id = d ? 1.0f / d : 0.0f;
+  for (int j = 0; j < kQK; ++j) qs[j] = static_cast<int8_t>(std::round(x[j] * id));
+  return d;
+}
+
 }  // namespace
 
-void DequantQ4_0(const void* src, float* dst, int64_t n) {
-  const auto* b = static_cast<const BlockQ4_0*>(src);
-  for (int64_t i = 0; i < n / kQK; ++i, dst += kQK) {
-    const float d = H2F(b[i].d);
-    for (int j = 0; j < kQK / 2; ++j) {
-      dst[j] = ((b[i].qs[j] & 0x0F) - 8) * d;
-      dst[j + kQK / 2] = ((b[i].qs[j] >> 4) - 8) * d;
-    }
-  }
-}
+void DequantQ4_0(const void* src, float* dst, int64_t n) { DequantNibbles<BlockQ4_0>(src, dst, n); }
+void DequantQ4_1(const void* src, float* dst, int64_t n) { DequantNibbles<BlockQ4_1>(src, dst, n); }
+void DequantQ5_0(const void* src, float* dst, int64_t n) { DequantNibbles<BlockQ5_0>(src, dst, n); }
+void DequantQ5_1(const void* src, float* dst, int64_t n) { DequantNibbles<BlockQ5_1>(src, dst, n); }
+void DequantQ8_0(const void* src, float* dst, int64_t n) { DequantQ8<BlockQ8_0>(src, dst, n); }
+void DequantQ8_1(const void* src, float* dst, int64_t n) { DequantQ8<BlockQ8_1>(src, dst, n); }
 
-void DequantQ4_1(const void* src, float* dst, int64_t n) {
-  const auto* b = static_cast<const BlockQ4_1*>(src);
-  for (int64_t i = 0; i < n / kQK; ++i, dst += kQK) {
-    const float d = H2F(b[i].d), m = H2F(b[i].m);
-    for (int j = 0; j < kQK / 2; ++j) {
-      dst[j] = (b[i].qs[j] & 0x0F) * d + m;
-      dst[j + kQK / 2] = (b[i].qs[j] >> 4) * d + m;
-    }
-  }
-}
-
-void DequantQ5_0(const void* src, float* dst, int64_t n) {
-  const auto* b = static_cast<const BlockQ5_0*>(src);
-  for (int64_t i = 0; i < n / kQK; ++i, dst += kQK) {
-    const float d = H2F(b[i].d);
-    uint32_t qh;
-    std::memcpy(&qh, b[i].qh, 4);
-    for (int j = 0; j < kQK / 2; ++j) {
-      const int h0 = ((qh >> j) << 4) & 0x10;
-      const int h1 = (qh >> (j + 12)) & 0x10;
-      dst[j] = (((b[i].qs[j] & 0x0F) | h0) - 16) * d;
-      dst[j + kQK / 2] = (((b[i].qs[j] >> 4) | h1) - 16) * d;
-    }
-  }
-}
-
-void DequantQ5_1(const void* src, float* dst, int64_t n) {
-  const auto* b = static_cast<const BlockQ5_1*>(src);
-  for (int64_t i = 0; i < n / kQK; ++i, dst += kQK) {
-    const float d = H2F(b[i].d), m = H2F(b[i].m);
-    uint32_t qh;
-    std::memcpy(&qh, b[i].qh, 4);
-    for (int j = 0; j < kQK / 2; ++j) {
-      const int h0 = ((qh >> j) << 4) & 0x10;
-      const int h1 = (qh >> (j + 12)) & 0x10;
-      dst[j] = ((b[i].qs[j] & 0x0F) | h0) * d + m;
-      dst[j + kQK / 2] = ((b[i].qs[j] >> 4) | h1) * d + m;
-    }
-  }
-}
-
-void DequantQ8_0(const void* src, float* dst, int64_t n) {
-  const auto* b = static_cast<const BlockQ8_0*>(src);
-  for (int64_t i = 0; i < n / kQK; ++i, dst += kQK) {
-    const float d = H2F(b[i].d);
-    for (int j = 0; j < kQK; ++j) dst[j] = b[i].qs[j] * d;
-  }
-}
-
-void DequantQ8_1(const void* src, float* dst, int64_t n) {
-  const auto* b = static_cast<const BlockQ8_1*>(src);
-  for (int64_t i = 0; i < n / kQK; ++i, dst += kQK) {
-    const float d = H2F(b[i].d);
-    for (int j = 0; j < kQK; ++j) dst[j] = b[i].qs[j] * d;
-  }
-}
-
-void QuantQ4_0(const float* x, void* dst, int64_t n) {
-  auto* b = static_cast<BlockQ4_0*>(dst);
-  for (int64_t i = 0; i < n / kQK; ++i, x += kQK) {
-    float amax, max;
-    AbsMax(x, &amax, &max);
-    const float d = max / -8;
-    const float id = d ? 1.0f / d : 0.0f;
-    b[i].d = F2H(d);
-    for (int j = 0; j < kQK / 2; ++j) {
-      const int q0 = std::min(15, static_cast<int>(static_cast<int8_t>(x[j] * id + 8.5f)));
-      const int q1 = std::min(15, static_cast<int>(static_cast<int8_t>(x[j + kQK / 2] * id + 8.5f)));
-      b[i].qs[j] = static_cast<uint8_t>(q0 | (q1 << 4));
-    }
-  }
-}
-
-void QuantQ4_1(const float* x, void* dst, int64_t n) {
-  auto* b = static_cast<BlockQ4_1*>(dst);
-  for (int64_t i = 0; i < n / kQK; ++i, x += kQK) {
-    float min, max;
-    MinMax(x, &min, &max);
-    const float d = (max - min) / 15;
-    const float id = d ? 1.0f / d : 0.0f;
-    b[i].d = F2H(d);
-    b[i].m = F2H(min);
-    for (int j = 0; j < kQK / 2; ++j) {
-      const int q0 = std::min(15, static_cast<int>(static_cast<int8_t>((x[j] - min) * id + 0.5f)));
-      const int q1 =
-          std::min(15, static_cast<int>(static_cast<int8_t>((x[j + kQK / 2] - min) * id + 0.5f)));
-      b[i].qs[j] = static_cast<uint8_t>(q0 | (q1 << 4));
-    }
-  }
-}
-
-void QuantQ5_0(const float* x, void* dst, int64_t n) {
-  auto* b = static_cast<BlockQ5_0*>(dst);
-  for (int64_t i = 0; i < n / kQK; ++i, x += kQK) {
-    float amax, max;
-    AbsMax(x, &amax, &max);
-    const float d = max / -16;
-    const float id = d ? 1.0f / d : 0.0f;
-    b[i].d = F2H(d);
-    uint32_t qh = 0;
-    for (int j = 0; j < kQK / 2; ++j) {
-      const int q0 = std::min(31, static_cast<int>(static_cast<int8_t>(x[j] * id + 16.5f)));
-      const int q1 = std::min(31, static_cast<int>(static_cast<int8_t>(x[j + kQK / 2] * id + 16.5f)));
-      b[i].qs[j] = static_cast<uint8_t>((q0 & 0x0F) | ((q1 & 0x0F) << 4));
-      qh |= static_cast<uint32_t>((q0 & 0x10) >> 4) << j;
-      qh |= static_cast<uint32_t>((q1 & 0x10) >> 4) << (j + kQK / 2);
-    }
-    std::memcpy(b[i].qh, &qh, 4);
-  }
-}
-
-void QuantQ5_1(const float* x, void* dst, int64_t n) {
-  auto* b = static_cast<BlockQ5_1*>(dst);
-  for (int64_t i = 0; i < n / kQK; ++i, x += kQK) {
-    float min, max;
-    MinMax(x, &min, &max);
-    const float d = (max - min) / 31;
-    const float id = d ? 1.0f / d : 0.0f;
-    b[i].d = F2H(d);
-    b[i].m = F2H(min);
-    uint32_t qh = 0;
-    for (int j = 0; j < kQK / 2; ++j) {
-      const int q0 = static_cast<int>(static_cast<int8_t>((x[j] - min) * id + 0.5f));
-      const int q1 = static_cast<int>(static_cast<int8_t>((x[j + kQK / 2] - min) * id + 0.5f));
-      b[i].qs[j] = static_cast<uint8_t>((q0 & 0x0F) | ((q1 & 0x0F) << 4));
-      qh |= static_cast<uint32_t>((q0 & 0x10) >> 4) << j;
-      qh |= static_cast<uint32_t>((q1 & 0x10) >> 4) << (j + kQK / 2);
-    }
-    std::memcpy(b[i].qh, &qh, 4);
-  }
-}
+void QuantQ4_0(const float* x, void* dst, int64_t n) { QuantSymmetric<BlockQ4_0>(x, dst, n); }
+void QuantQ5_0(const float* x, void* dst, int64_t n) { QuantSymmetric<BlockQ5_0>(x, dst, n); }
+void QuantQ4_1(const float* x, void* dst, int64_t n) { QuantWithMin<BlockQ4_1>(x, dst, n); }
+void QuantQ5_1(const float* x, void* dst, int64_t n) { QuantWithMin<BlockQ5_1>(x, dst, n); }
 
 void QuantQ8_0(const float* x, void* dst, int64_t n) {
   auto* b = static_cast<BlockQ8_0*>(dst);
-  for (int64_t i = 0; i < n / kQK; ++i, x += kQK) {
-    float amax, max;
-    AbsMax(x, &amax, &max);
-    const float d = amax / 127;
-    const float id = d ? 1.0f / d : 0.0f;
-    b[i].d = F2H(d);
-    for (int j = 0; j < kQK; ++j) b[i].qs[j] = static_cast<int8_t>(std::round(x[j] * id));
-  }
+  for (int64_t i = 0; i < n / kQK; ++i, x += kQK) b[i].d = F2H(QuantQ8Codes(x, b[i].qs));
 }
 
+// Q8_1 also stores s = d * (sum of the codes), as its layout defines.
 void QuantQ8_1(const float* x, void* dst, int64_t n) {
   auto* b = static_cast<BlockQ8_1*>(dst);
   for (int64_t i = 0; i < n / kQK; ++i, x += kQK) {
-    float amax, max;
-    AbsMax(x, &amax, &max);
-    const float d = amax / 127;
-    const float id = d ? 1.0f / d : 0.0f;
+    const float d = QuantQ8Codes(x, b[i].qs);
     b[i].d = F2H(d);
     int sum = 0;
-    for (int j = 0; j < kQK; ++j) {
-      b[i].qs[j] = static_cast<int8_t>(std::round(x[j] * id));
-      sum += b[i].qs[j];
-    }
+    for (int j = 0; j < kQK; ++j) sum += b[i].qs[j];
     b[i].s = F2H(sum * d);
   }
 }

@@ -39,6 +39,16 @@ inline std::vector<float> DoubleGemm(const std::vector<float>& w, int64_t rows, 
   return y;
 }
 
+// Parameter of the per-weight-type matmul tests: a type and the relative error
+// its GPU product may have against the CPU backend; named by the type.
+struct TypeCase {
+  GgmlType type;
+  double tol;
+};
+inline std::string TypeCaseName(const ::testing::TestParamInfo<TypeCase>& i) {
+  return std::string(TypeName(i.param.type));
+}
+
 // The GPU backend, or nullptr with the reason in *why (no device: skip).
 // RF_MATVEC="THREADS_PER_ROW,PAIRS" runs the tests with another batch-1 matvec
 // shape (gpu::MatVecConfig), e.g. to compare the numerics of two shapes.

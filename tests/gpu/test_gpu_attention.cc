@@ -13,6 +13,7 @@
 #include <cmath>
 
 #include "tests/gpu/attention_test_util.h"
+#include "tests/gpu/gpu_config_guard.h"
 #include "tests/gpu/gpu_test_util.h"
 
 namespace rocmforge::gputest {
@@ -200,7 +201,7 @@ TEST_P(GpuAttention, TileEdgesOnBothTileKernels) {
   const AttnCase c = GetParam();
   std::mt19937 rng(std::random_device{}());
   std::uniform_int_distribution<int> decode_ctx(1, 500);
-  const gpu::PrefillAttnConfig saved = gpu::GetPrefillAttnConfig();
+  const GpuConfigGuard restore_settings;
   for (int kernel : {1, -1}) {
     gpu::SetPrefillAttnConfig(gpu::PrefillAttnConfig{kernel});
     for (int start : {0, 3, 37, 300}) {
@@ -222,7 +223,6 @@ TEST_P(GpuAttention, TileEdgesOnBothTileKernels) {
           << "tile kernel " << kernel << ", runs at " << start;
     }
   }
-  gpu::SetPrefillAttnConfig(saved);
 }
 
 // Attention followed by the output projection at batch <= 8: the backend
@@ -268,13 +268,7 @@ TEST_P(GpuAttention, QuantizeFoldedIntoMergeMatchesUnfused) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Heads, GpuAttention,
-                         ::testing::Values(AttnCase{8, 2, 64}, AttnCase{4, 1, 64},
-                                           AttnCase{8, 8, 128}, AttnCase{32, 8, 128},
-                                           AttnCase{16, 2, 128}, AttnCase{32, 1, 128},
-                                           AttnCase{12, 4, 64}, AttnCase{8, 4, 256},
-                                           AttnCase{6, 2, 96}),
-                         AttnCaseName);
+INSTANTIATE_TEST_SUITE_P(Heads, GpuAttention, ::testing::ValuesIn(AllAttnCases()), AttnCaseName);
 
 }  // namespace
 }  // namespace rocmforge::gputest

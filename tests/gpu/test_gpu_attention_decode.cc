@@ -15,6 +15,7 @@
 #include "engine/backend/gpu/gpu_backend.h"
 #include "kernels/gpu_api.h"
 #include "tests/gpu/attention_test_util.h"
+#include "tests/gpu/gpu_config_guard.h"
 #include "tests/gpu/gpu_test_util.h"
 
 namespace rocmforge::gputest {
@@ -38,7 +39,7 @@ TEST_P(GpuAttentionDecodeMma, MatchesCpuAndSimtKernel) {
   auto cpu = MakeCpu();
   const AttnCase c = GetParam();
   std::mt19937 rng(std::random_device{}());
-  const gpu::DecodeAttnConfig saved = gpu::GetDecodeAttnConfig();
+  const GpuConfigGuard restore_settings;
   const int q_dim = c.n_heads * c.head_dim, kv_dim = c.n_kv_heads * c.head_dim;
   for (int n : {1, 3, 17, 64}) {
     for (bool chunk : {false, true}) {
@@ -61,17 +62,7 @@ TEST_P(GpuAttentionDecodeMma, MatchesCpuAndSimtKernel) {
       ASSERT_TRUE(gpu->InitKvCache(shape).ok());
       ASSERT_TRUE(cpu->InitKvCache(shape).ok());
       // Every position (the step's own tokens too) stored in one fill step.
-      const StepBatch fill = MakeStep(ctx, ctx, tables);
-      {
-        ASSERT_TRUE(gpu->BeginStep(fill).ok());
-        ASSERT_TRUE(cpu->BeginStep(fill).ok());
-        const int m = fill.n_tokens();
-        const auto k = RandomVec(rng, size_t(m) * kv_dim), v = RandomVec(rng, size_t(m) * kv_dim);
-        Buf kg(gpu.get(), k), kc(cpu.get(), k), vg(gpu.get(), v), vc(cpu.get(), v);
-        gpu->StoreKv(0, kg.p, vg.p);
-        cpu->StoreKv(0, kc.p, vc.p);
-        ASSERT_TRUE(gpu->Synchronize().ok());
-      }
+      ASSERT_TRUE(StoreRandomKv(rng, MakeStep(ctx, ctx, tables), kv_dim, {gpu.get(), cpu.get()}));
       const StepBatch step = MakeStep(ctx, n_new, tables);
       const int tokens = step.n_tokens();
       // Peaked softmax (q scale 6) once per shape: the CPU reference costs.
@@ -105,7 +96,64 @@ TEST_P(GpuAttentionDecodeMma, MatchesCpuAndSimtKernel) {
       }
     }
   }
-  gpu::SetDecodeAttnConfig(saved);
+}
+
+// KV blocks of other sizes than the suites' 16: the matrix-core kernel reads a
+// window of 32 block-table entries a lane and maps keys to pages by shifts
+// (powers of two) or divisions (others), so pages of 1, 8, 32 and 48
+// positions (a 16-key tile spans 16 pages, half a page, or a page's part),
+// at contexts 1..1500 over scattered tables: against the SIMT kernel (1e-4)
+// and the CPU (1e-2).
+TEST(GpuAttentionDecodeMmaBlocks, OtherBlockSizesMatchSimtAndCpu) {
+  RF_REQUIRE_GPU(gpu);
+  auto cpu = MakeCpu();
+  std::mt19937 rng(std::random_device{}());
+  const GpuConfigGuard restore_settings;
+  for (const AttnCase c : {AttnCase{32, 8, 128}, AttnCase{8, 2, 64}}) {
+    const int q_dim = c.n_heads * c.head_dim, kv_dim = c.n_kv_heads * c.head_dim;
+    for (int block : {1, 8, 32, 48}) {
+      for (int n : {3, 17}) {
+        std::uniform_int_distribution<int> any_ctx(1, 1500);
+        std::vector<int> ctx;
+        for (int i = 0; i < n; ++i) ctx.push_back(any_ctx(rng));
+        ctx[0] = 1;
+        ctx[1] = block * 33 + 5 <= 1500 ? block * 33 + 5 : 1500;  // past a 32-entry window
+        const std::vector<int> n_new(ctx.size(), 1);
+        int blocks = 0;
+        for (int x : ctx) blocks += (x + block - 1) / block;
+        const auto tables = ScatteredTables(rng, ctx, blocks, block);
+        const KvCacheShape shape{1, c.n_kv_heads, c.head_dim, block, blocks};
+        ASSERT_TRUE(gpu->InitKvCache(shape).ok());
+        ASSERT_TRUE(cpu->InitKvCache(shape).ok());
+        ASSERT_TRUE(StoreRandomKv(rng, MakeStep(ctx, ctx, tables, block), kv_dim, {gpu.get(), cpu.get()}));
+        const StepBatch step = MakeStep(ctx, n_new, tables, block);
+        const int tokens = step.n_tokens();
+        const auto q = RandomVec(rng, size_t(tokens) * q_dim);
+        const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+        ASSERT_TRUE(cpu->BeginStep(step).ok());
+        Buf qc(cpu.get(), q), oc(cpu.get(), size_t(tokens) * q_dim);
+        cpu->Attention(0, qc.p, oc.p, c.n_heads, scale);
+        const std::vector<float> want = oc.Get();
+        auto run_gpu = [&](gpu::DecodeAttnConfig cfg) {
+          gpu::SetDecodeAttnConfig(cfg);
+          EXPECT_TRUE(gpu->BeginStep(step).ok());
+          Buf qg(gpu.get(), q), og(gpu.get(), std::vector<float>(size_t(tokens) * q_dim, NAN));
+          gpu->Attention(0, qg.p, og.p, c.n_heads, scale);
+          EXPECT_TRUE(gpu->Synchronize().ok());
+          return og.Get();
+        };
+        const std::vector<float> simt = run_gpu(gpu::DecodeAttnConfig{-1, 0, 0});
+        for (int target : {0, 1}) {
+          const std::vector<float> mma = run_gpu(gpu::DecodeAttnConfig{1, 0, target});
+          const std::string what = AttnCaseName(::testing::TestParamInfo<AttnCase>(c, 0)) + ", block " +
+                                   std::to_string(block) + ", " + std::to_string(n) + " tokens, target " +
+                                   std::to_string(target);
+          EXPECT_LE(WorstRow(mma, want, q_dim), 1e-2) << what;
+          EXPECT_LE(WorstRow(mma, simt, q_dim), 1e-4) << what;
+        }
+      }
+    }
+  }
 }
 
 // Attention feeding the output projection (an MMQ GEMM split over K) with the
@@ -123,9 +171,8 @@ TEST(GpuAttentionZeroing, MergeZeroesOutputProjectionLikeGemm) {
   RF_REQUIRE_GPU(gpu);
   if (!gpu::MatMulMmqSupported(GgmlType::Q4_K)) GTEST_SKIP() << "no int8 MMQ GEMM on this device";
   std::mt19937 rng(std::random_device{}());
-  const gpu::GemmConfig gemm_saved = gpu::GetGemmConfig();
-  const gpu::DecodeAttnConfig attn_saved = gpu::GetDecodeAttnConfig();
-  gpu::GemmConfig gc = gemm_saved;
+  const GpuConfigGuard restore_settings;
+  gpu::GemmConfig gc = restore_settings.gemm();
   gc.narrow = 3;  // MMQ
   gc.splits = 2;
   gpu::SetGemmConfig(gc);
@@ -142,14 +189,7 @@ TEST(GpuAttentionZeroing, MergeZeroesOutputProjectionLikeGemm) {
     for (int x : ctx) blocks += (x + kBlock - 1) / kBlock;
     const auto tables = ScatteredTables(rng, ctx, blocks);
     ASSERT_TRUE(gpu->InitKvCache(KvCacheShape{1, c.n_kv_heads, c.head_dim, kBlock, blocks}).ok());
-    const StepBatch fill = MakeStep(ctx, ctx, tables);
-    {
-      ASSERT_TRUE(gpu->BeginStep(fill).ok());
-      const int m = fill.n_tokens();
-      Buf k(gpu.get(), RandomVec(rng, size_t(m) * kv_dim)), v(gpu.get(), RandomVec(rng, size_t(m) * kv_dim));
-      gpu->StoreKv(0, k.p, v.p);
-      ASSERT_TRUE(gpu->Synchronize().ok());
-    }
+    ASSERT_TRUE(StoreRandomKv(rng, MakeStep(ctx, ctx, tables), kv_dim, {gpu.get()}));
     const StepBatch step = MakeStep(ctx, std::vector<int>(ctx.size(), 1), tables);
     const auto q0 = RandomVec(rng, size_t(n) * q_dim);
     const std::vector<float> garbage(size_t(n) * rows, 1e3f);
@@ -193,20 +233,11 @@ TEST(GpuAttentionZeroing, MergeZeroesOutputProjectionLikeGemm) {
       for (float f : got[1]) ASSERT_TRUE(std::isfinite(f) && std::fabs(f) < 1e3f) << what;
     }
   }
-  gpu::SetGemmConfig(gemm_saved);
-  gpu::SetDecodeAttnConfig(attn_saved);
-  gpu->SetProducerZeroing(true);
-  gpu->SetFusions(GpuBackend::kDefaultFusions);
 }
 
 // The shapes the matrix-core kernel takes (head_dim 64 / 128; chunks of 1, 2,
 // 4 and 8 query heads); the others fall back to the kernels GpuAttention covers.
-INSTANTIATE_TEST_SUITE_P(Heads, GpuAttentionDecodeMma,
-                         ::testing::Values(AttnCase{8, 2, 64}, AttnCase{4, 1, 64},
-                                           AttnCase{8, 8, 128}, AttnCase{32, 8, 128},
-                                           AttnCase{16, 2, 128}, AttnCase{32, 1, 128},
-                                           AttnCase{12, 4, 64}),
-                         AttnCaseName);
+INSTANTIATE_TEST_SUITE_P(Heads, GpuAttentionDecodeMma, ::testing::ValuesIn(kMmaAttnCases), AttnCaseName);
 
 }  // namespace
 }  // namespace rocmforge::gputest

@@ -15,6 +15,7 @@
 #include <cmath>
 
 #include "tests/gpu/attention_test_util.h"
+#include "tests/gpu/gpu_config_guard.h"
 #include "tests/gpu/gpu_test_util.h"
 
 namespace rocmforge::gputest {
@@ -31,9 +32,8 @@ TEST_P(GpuAttentionFold, FoldedMergeEqualsMergeKernelBitForBit) {
   RF_REQUIRE_GPU(gpu);
   const AttnCase c = GetParam();
   std::mt19937 rng(std::random_device{}());
-  const bool fold_saved = gpu::GetAttentionMergeFold();
+  const GpuConfigGuard restore_settings;
   // The fold is the SIMT grouped kernel's: both sides of the comparison on it.
-  const gpu::DecodeAttnConfig decode_saved = gpu::GetDecodeAttnConfig();
   gpu::SetDecodeAttnConfig(gpu::DecodeAttnConfig{-1, 0, 0});
   const int q_dim = c.n_heads * c.head_dim, kv_dim = c.n_kv_heads * c.head_dim;
   // (tokens, context of the first token): one key; 130 keys, the tg128
@@ -57,14 +57,7 @@ TEST_P(GpuAttentionFold, FoldedMergeEqualsMergeKernelBitForBit) {
     KvCacheShape shape{1, c.n_kv_heads, c.head_dim, kBlock, blocks};
     ASSERT_TRUE(gpu->InitKvCache(shape).ok());
     // Fill every position (the decode tokens' own K/V included) in one step.
-    const StepBatch fill = MakeStep(ctx, ctx, tables);
-    {
-      ASSERT_TRUE(gpu->BeginStep(fill).ok());
-      const int m = fill.n_tokens();
-      Buf k(gpu.get(), RandomVec(rng, size_t(m) * kv_dim)), v(gpu.get(), RandomVec(rng, size_t(m) * kv_dim));
-      gpu->StoreKv(0, k.p, v.p);
-      ASSERT_TRUE(gpu->Synchronize().ok());
-    }
+    ASSERT_TRUE(StoreRandomKv(rng, MakeStep(ctx, ctx, tables), kv_dim, {gpu.get()}));
     const StepBatch step = MakeStep(ctx, std::vector<int>(n, 1), tables);
     const auto q = RandomVec(rng, size_t(n) * q_dim);
     for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_K}) {
@@ -111,9 +104,6 @@ TEST_P(GpuAttentionFold, FoldedMergeEqualsMergeKernelBitForBit) {
       }
     }
   }
-  gpu::SetAttentionMergeFold(fold_saved);
-  gpu::SetDecodeAttnConfig(decode_saved);
-  gpu->SetFusions(GpuBackend::kDefaultFusions);
 }
 
 INSTANTIATE_TEST_SUITE_P(Heads, GpuAttentionFold,

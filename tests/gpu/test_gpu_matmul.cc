@@ -8,17 +8,13 @@
 #include <vector>
 
 #include "kernels/gpu_api.h"
+#include "tests/gpu/gpu_config_guard.h"
 #include "tests/gpu/gpu_test_util.h"
 
 namespace rocmforge::gputest {
 namespace {
 
-struct Case {
-  GgmlType type;
-  double tol;  // relative error bound vs the CPU reference
-};
-
-class GpuMatMul : public ::testing::TestWithParam<Case> {};
+class GpuMatMul : public ::testing::TestWithParam<TypeCase> {};
 
 // y[n][rows] = x . W^T in double precision from the dequantized weights: an
 // independent reference for the matrix-core GEMM.
@@ -35,7 +31,7 @@ std::vector<float> ReferenceGemm(const HostTensor& t, int64_t rows, int64_t cols
 TEST_P(GpuMatMul, MatchesCpuAtAwkwardShapes) {
   RF_REQUIRE_GPU(gpu);
   auto cpu = MakeCpu();
-  const Case c = GetParam();
+  const TypeCase c = GetParam();
   std::mt19937 rng(std::random_device{}());
   struct Shape {
     int64_t rows, cols;
@@ -85,7 +81,7 @@ TEST_P(GpuMatMul, MatchesCpuAtAwkwardShapes) {
 TEST_P(GpuMatMul, MatrixCoreGemmMatchesReferences) {
   RF_REQUIRE_GPU(gpu);
   auto cpu = MakeCpu();
-  const Case c = GetParam();
+  const TypeCase c = GetParam();
   if (c.type == GgmlType::F32) GTEST_SKIP() << "F32 weights take the float tiled path (tested above)";
   std::mt19937 rng(std::random_device{}());
   const bool k_quant = GetTypeInfo(c.type)->block_size == 256;
@@ -122,7 +118,7 @@ TEST_P(GpuMatMul, MatrixCoreGemmMatchesReferences) {
       EXPECT_LE(RelErr(got, cpu_y), 1e-2) << "vs CPU backend, " << what;
       EXPECT_LE(RelErr(y2.Get(), ref), 3e-3) << "LaunchMatMul, " << what;
       // Every tile the benchmark sweep can force, and a deep K split.
-      const gpu::GemmConfig saved = gpu::GetGemmConfig();
+      const GpuConfigGuard restore_settings;
       for (gpu::GemmConfig cfg : {gpu::GemmConfig{32, 0}, gpu::GemmConfig{64, 0}, gpu::GemmConfig{128, 0},
                                   gpu::GemmConfig{129, 0}, gpu::GemmConfig{0, 8}}) {
         gpu::SetGemmConfig(cfg);
@@ -133,7 +129,6 @@ TEST_P(GpuMatMul, MatrixCoreGemmMatchesReferences) {
         EXPECT_LE(RelErr(y3.Get(), ref), 3e-3)
             << "tile " << cfg.token_tile << " blocks/SM " << cfg.blocks_per_sm << ", " << what;
       }
-      gpu::SetGemmConfig(saved);
     }
   }
 }
@@ -150,7 +145,7 @@ TEST_P(GpuMatMul, MatrixCoreGemmMatchesReferences) {
 TEST_P(GpuMatMul, NarrowGemmMatchesReferences) {
   RF_REQUIRE_GPU(gpu);
   auto cpu = MakeCpu();
-  const Case c = GetParam();
+  const TypeCase c = GetParam();
   if (c.type == GgmlType::F32) GTEST_SKIP() << "F32 weights take the float tiled path (tested above)";
   std::mt19937 rng(std::random_device{}());
   const bool narrow_type = c.type == GgmlType::Q4_K || c.type == GgmlType::Q6_K || c.type == GgmlType::Q8_0;
@@ -158,7 +153,7 @@ TEST_P(GpuMatMul, NarrowGemmMatchesReferences) {
   struct Shape {
     int64_t rows, cols;
   };
-  const gpu::GemmConfig saved = gpu::GetGemmConfig();
+  const GpuConfigGuard restore_settings;
   for (Shape sh : {Shape{67, 256}, Shape{333, 768}, Shape{130, 2048}}) {
     HostTensor t = MakeTensor(rng, c.type, sh.rows, sh.cols);
     auto wg = gpu->LoadWeight(t.info);
@@ -204,7 +199,6 @@ TEST_P(GpuMatMul, NarrowGemmMatchesReferences) {
       }
     }
   }
-  gpu::SetGemmConfig(saved);
 }
 
 // Every batch-1 matvec kernel shape the benchmark sweeps (gpu::MatVecConfig)
@@ -212,9 +206,9 @@ TEST_P(GpuMatMul, NarrowGemmMatchesReferences) {
 TEST_P(GpuMatMul, EveryMatVecConfigMatchesCpu) {
   RF_REQUIRE_GPU(gpu);
   auto cpu = MakeCpu();
-  const Case c = GetParam();
+  const TypeCase c = GetParam();
   std::mt19937 rng(std::random_device{}());
-  const gpu::MatVecConfig saved = gpu::GetMatVecConfig();
+  const GpuConfigGuard restore_settings;
   for (int64_t cols : {int64_t{256}, int64_t{1792}, int64_t{8448}}) {
     const int64_t rows = 37 + static_cast<int64_t>(rng() % 40);
     HostTensor t = MakeTensor(rng, c.type, rows, cols);
@@ -240,7 +234,6 @@ TEST_P(GpuMatMul, EveryMatVecConfigMatchesCpu) {
     }
     gpu::Free(scratch);
   }
-  gpu::SetMatVecConfig(saved);
 }
 
 // Batch-1 matmuls on one input are launched as groups of up to three
@@ -287,11 +280,11 @@ TEST(GpuMatMulGroup, SharedInputMatVecsMatchCpu) {
 
 INSTANTIATE_TEST_SUITE_P(
     Types, GpuMatMul,
-    ::testing::Values(Case{GgmlType::F32, 1e-5}, Case{GgmlType::F16, 3e-3}, Case{GgmlType::BF16, 3e-3},
-                      Case{GgmlType::Q8_0, 1e-2},
-                      Case{GgmlType::Q4_0, 1e-2}, Case{GgmlType::Q4_K, 1e-2},
-                      Case{GgmlType::Q5_K, 1e-2}, Case{GgmlType::Q6_K, 1e-2}),
-    [](const ::testing::TestParamInfo<Case>& i) { return std::string(TypeName(i.param.type)); });
+    ::testing::Values(TypeCase{GgmlType::F32, 1e-5}, TypeCase{GgmlType::F16, 3e-3},
+                      TypeCase{GgmlType::BF16, 3e-3}, TypeCase{GgmlType::Q8_0, 1e-2},
+                      TypeCase{GgmlType::Q4_0, 1e-2}, TypeCase{GgmlType::Q4_K, 1e-2},
+                      TypeCase{GgmlType::Q5_K, 1e-2}, TypeCase{GgmlType::Q6_K, 1e-2}),
+    TypeCaseName);
 
 }  // namespace
 }  // namespace rocmforge::gputest

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "kernels/gpu_api.h"
+#include "tests/gpu/gpu_config_guard.h"
 #include "tests/gpu/gpu_test_util.h"
 
 namespace rocmforge::gputest {
@@ -78,6 +79,43 @@ std::vector<float> ReferenceF16Gemm(const std::vector<float>& w, int64_t rows, i
   return DoubleGemm(wh, rows, cols, xh, n);
 }
 
+// An f16 GEMM's shape: W [rows][cols], x [n][cols].
+struct GemmShape {
+  int64_t rows, cols;
+  int n;
+};
+
+// Random W and x for `sh`, as floats and as their f16 roundings on the device.
+struct F16Operands {
+  std::vector<float> wf, xf;
+  DevMem w, x;
+
+  F16Operands(std::mt19937& rng, const GemmShape& sh)
+      : wf(RandomVec(rng, size_t(sh.rows) * sh.cols)),
+        xf(RandomVec(rng, size_t(sh.n) * sh.cols)),
+        w(wf.size() * 2),
+        x(xf.size() * 2) {}
+
+  // Copies the f16 roundings to the device; false if an upload fails.
+  bool Upload(GpuBackend* gpu) const {
+    std::vector<uint16_t> wh(wf.size()), xh(xf.size());
+    for (size_t i = 0; i < wf.size(); ++i) wh[i] = FloatToHalf(wf[i]);
+    for (size_t i = 0; i < xf.size(); ++i) xh[i] = FloatToHalf(xf[i]);
+    return gpu->Upload(w.p, wh.data(), wh.size() * 2).ok() && gpu->Upload(x.p, xh.data(), xh.size() * 2).ok();
+  }
+};
+
+// y = x . W^T by LaunchGemmF16 under the current DenseGemmConfig / DenseTileConfig,
+// into an output that starts as NaN.
+std::vector<float> RunGemmF16(GpuBackend* gpu, const F16Operands& ops, const GemmShape& sh) {
+  Buf y(gpu, std::vector<float>(size_t(sh.n) * sh.rows, std::nanf("")));
+  gpu::LaunchGemmF16(static_cast<const uint16_t*>(ops.w.p), sh.rows, sh.cols, static_cast<const uint16_t*>(ops.x.p),
+                     y.p, sh.n, gpu->stream());
+  EXPECT_TRUE(gpu::LastLaunchError().ok);
+  EXPECT_TRUE(gpu->Synchronize().ok());
+  return y.Get();
+}
+
 class GpuDense : public ::testing::TestWithParam<GgmlType> {};
 
 // Every value of the f16 copy is the CPU's float dequantization rounded to f16
@@ -130,7 +168,7 @@ TEST_P(GpuDense, LaunchMatMulDensePathMatchesReference) {
   const std::vector<Shape> shapes =
       k_quant ? std::vector<Shape>{{1, 256, {513}}, {17, 512, {255}}, {129, 768, {513, 64}}, {4099, 256, {129, 96}}}
               : std::vector<Shape>{{1, 32, {513}}, {17, 96, {255}}, {129, 800, {513, 64}}, {4099, 224, {129, 96}}};
-  const gpu::DenseGemmConfig saved = gpu::GetDenseGemmConfig();
+  const GpuConfigGuard restore_settings;
   for (const Shape& sh : shapes) {
     HostTensor t = MakeTensor(rng, type, sh.rows, sh.cols);
     auto wg = gpu->LoadWeight(t.info);
@@ -202,7 +240,6 @@ TEST_P(GpuDense, LaunchMatMulDensePathMatchesReference) {
       }
     }
   }
-  gpu::SetDenseGemmConfig(saved);
 }
 
 // Through the backend's MatMul (its own scratch, sized at LoadWeight): n above
@@ -240,22 +277,12 @@ TEST(GpuDenseGemm, GemmF16AwkwardSizes) {
   RF_REQUIRE_GPU(gpu);
   if (!gpu::MatMulMmaAvailable()) GTEST_SKIP() << "device has no matrix cores";
   std::mt19937 rng(std::random_device{}());
-  struct Shape {
-    int64_t rows, cols;
-    int n;
-  };
-  const gpu::DenseGemmConfig saved = gpu::GetDenseGemmConfig();
-  for (Shape sh : {Shape{1, 40, 129}, Shape{17, 1000, 255}, Shape{129, 32, 513}, Shape{4099, 264, 129},
-                   Shape{300, 4104, 200}}) {
-    const auto wf = RandomVec(rng, size_t(sh.rows) * sh.cols);
-    const auto xf = RandomVec(rng, size_t(sh.n) * sh.cols);
-    std::vector<uint16_t> wh(wf.size()), xh(xf.size());
-    for (size_t i = 0; i < wf.size(); ++i) wh[i] = FloatToHalf(wf[i]);
-    for (size_t i = 0; i < xf.size(); ++i) xh[i] = FloatToHalf(xf[i]);
-    const auto ref = ReferenceF16Gemm(wf, sh.rows, sh.cols, xf, sh.n);
-    DevMem w(wh.size() * 2), x(xh.size() * 2);
-    ASSERT_TRUE(gpu->Upload(w.p, wh.data(), wh.size() * 2).ok());
-    ASSERT_TRUE(gpu->Upload(x.p, xh.data(), xh.size() * 2).ok());
+  const GpuConfigGuard restore_settings;
+  for (GemmShape sh : {GemmShape{1, 40, 129}, GemmShape{17, 1000, 255}, GemmShape{129, 32, 513},
+                       GemmShape{4099, 264, 129}, GemmShape{300, 4104, 200}}) {
+    const F16Operands ops(rng, sh);
+    ASSERT_TRUE(ops.Upload(gpu.get()));
+    const auto ref = ReferenceF16Gemm(ops.wf, sh.rows, sh.cols, ops.xf, sh.n);
     // {row tile, splits, min_n, K step, overlap}: every kernel variant, with and
     // without K splits; the last three with 4 pipeline stages (DenseTileConfig).
     const gpu::DenseGemmConfig cfgs[] = {
@@ -272,19 +299,12 @@ TEST(GpuDenseGemm, GemmF16AwkwardSizes) {
       const gpu::DenseGemmConfig& cfg = cfgs[ci];
       gpu::SetDenseGemmConfig(cfg);
       gpu::SetDenseTileConfig(gpu::DenseTileConfig{0, ci >= kDeepFrom ? 4 : 3, 0});
-      Buf y(gpu.get(), std::vector<float>(size_t(sh.n) * sh.rows, std::nanf("")));
-      gpu::LaunchGemmF16(static_cast<const uint16_t*>(w.p), sh.rows, sh.cols, static_cast<const uint16_t*>(x.p),
-                         y.p, sh.n, gpu->stream());
-      ASSERT_TRUE(gpu::LastLaunchError().ok);
-      ASSERT_TRUE(gpu->Synchronize().ok());
-      EXPECT_LE(RelErr(y.Get(), ref), 1e-4) << "rows " << sh.rows << " cols " << sh.cols << " n " << sh.n
+      EXPECT_LE(RelErr(RunGemmF16(gpu.get(), ops, sh), ref), 1e-4) << "rows " << sh.rows << " cols " << sh.cols << " n " << sh.n
                                             << " tile " << cfg.row_tile << " splits " << cfg.splits
                                             << " k step " << cfg.k_step << " overlap " << cfg.overlap
                                             << (ci >= kDeepFrom ? " 4 stages" : "");
     }
   }
-  gpu::SetDenseGemmConfig(saved);
-  gpu::SetDenseTileConfig(gpu::DenseTileConfig{});
 }
 
 // Without a K split every tile and pipeline depth accumulates each output in
@@ -297,29 +317,14 @@ TEST(GpuDenseGemm, Tile224AndDeepPipelineBitIdentical) {
   RF_REQUIRE_GPU(gpu);
   if (!gpu::MatMulMmaAvailable()) GTEST_SKIP() << "device has no matrix cores";
   std::mt19937 rng(std::random_device{}());
-  struct Shape {
-    int64_t rows, cols;
-    int n;
-  };
-  const gpu::DenseGemmConfig saved = gpu::GetDenseGemmConfig();
-  const gpu::DenseTileConfig saved_tiles = gpu::GetDenseTileConfig();
-  for (Shape sh : {Shape{14336, 520, 512}, Shape{4099, 264, 129}, Shape{300, 1032, 200}}) {
-    std::vector<uint16_t> wh(size_t(sh.rows) * sh.cols), xh(size_t(sh.n) * sh.cols);
-    const auto wf = RandomVec(rng, wh.size()), xf = RandomVec(rng, xh.size());
-    for (size_t i = 0; i < wh.size(); ++i) wh[i] = FloatToHalf(wf[i]);
-    for (size_t i = 0; i < xh.size(); ++i) xh[i] = FloatToHalf(xf[i]);
-    DevMem w(wh.size() * 2), x(xh.size() * 2);
-    ASSERT_TRUE(gpu->Upload(w.p, wh.data(), wh.size() * 2).ok());
-    ASSERT_TRUE(gpu->Upload(x.p, xh.data(), xh.size() * 2).ok());
+  const GpuConfigGuard restore_settings;
+  for (GemmShape sh : {GemmShape{14336, 520, 512}, GemmShape{4099, 264, 129}, GemmShape{300, 1032, 200}}) {
+    const F16Operands ops(rng, sh);
+    ASSERT_TRUE(ops.Upload(gpu.get()));
     auto run = [&](gpu::DenseGemmConfig cfg, gpu::DenseTileConfig tiles) {
       gpu::SetDenseGemmConfig(cfg);
       gpu::SetDenseTileConfig(tiles);
-      Buf y(gpu.get(), std::vector<float>(size_t(sh.n) * sh.rows, std::nanf("")));
-      gpu::LaunchGemmF16(static_cast<const uint16_t*>(w.p), sh.rows, sh.cols, static_cast<const uint16_t*>(x.p),
-                         y.p, sh.n, gpu->stream());
-      EXPECT_TRUE(gpu::LastLaunchError().ok);
-      EXPECT_TRUE(gpu->Synchronize().ok());
-      return y.Get();
+      return RunGemmF16(gpu.get(), ops, sh);
     };
     const auto want = run(gpu::DenseGemmConfig{256, 1, 0, 0, 0}, gpu::DenseTileConfig{-1, 3, 0});
     for (float f : want) ASSERT_TRUE(std::isfinite(f));
@@ -338,8 +343,6 @@ TEST(GpuDenseGemm, Tile224AndDeepPipelineBitIdentical) {
     same(run(gpu::DenseGemmConfig{0, 1, 0, 0, 0}, gpu::DenseTileConfig{-1, 0, 0}), "auto, no 224");
     same(run(gpu::DenseGemmConfig{0, 1, 0, 0, 0}, gpu::DenseTileConfig{1, 4, 128}), "auto, short grids 128");
   }
-  gpu::SetDenseGemmConfig(saved);
-  gpu::SetDenseTileConfig(saved_tiles);
 }
 
 // The activation conversion: exact round-to-nearest-even, odd totals and an
@@ -390,7 +393,7 @@ TEST_P(GpuDense, DequantizeGridsAndX16InputMatchPlainPath) {
   }
   // GEMM from an f16 input made beforehand vs the plain path (no K split:
   // atomics would reorder the last bits).
-  const gpu::DenseGemmConfig saved = gpu::GetDenseGemmConfig();
+  const GpuConfigGuard restore_settings;
   gpu::SetDenseGemmConfig(gpu::DenseGemmConfig{0, 1, 0, 0, 0});
   const auto x = RandomVec(rng, size_t(n) * cols);
   Buf xg(gpu.get(), x);
@@ -412,7 +415,6 @@ TEST_P(GpuDense, DequantizeGridsAndX16InputMatchPlainPath) {
   ASSERT_EQ(r1.size(), r2.size());
   EXPECT_EQ(std::memcmp(r1.data(), r2.data(), r1.size() * sizeof(float)), 0) << TypeName(type);
   for (float f : r2) ASSERT_TRUE(std::isfinite(f)) << TypeName(type);
-  gpu::SetDenseGemmConfig(saved);
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, GpuDense,

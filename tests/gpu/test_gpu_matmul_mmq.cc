@@ -150,7 +150,8 @@ INSTANTIATE_TEST_SUITE_P(Types, GpuMmq, ::testing::Values(GgmlType::Q4_K, GgmlTy
 // Q4_K_M quantization of the qwen2 reference model (dim 512, ffn 1024: every
 // matmul width is whole 256-value spans) through the backend: MMQ (narrow 3)
 // against narrow 1 (v5 at 32 tokens, the small-batch kernels at 6) and the CPU
-// backend, all logit rows. The 6-token step runs as a captured decode graph.
+// backend, all logit rows. The steps run as captured decode graphs; then
+// graphs against direct launches for 9- to 32-sequence steps.
 TEST(GpuMmqBackend, DecodeStepMatchesV5AndCpu) {
   RF_REQUIRE_GPU(gpu);
   if (!gpu::MatMulMmqSupported(GgmlType::Q4_K)) GTEST_SKIP() << "no int8 MMQ path on this device";
@@ -220,6 +221,59 @@ TEST(GpuMmqBackend, DecodeStepMatchesV5AndCpu) {
     EXPECT_LE(e_mmq, 0.05) << seqs;
     EXPECT_LE(e_mmq, e_other * 1.5 + 1e-3) << seqs;
   }
+
+  // Batched decode steps run as automatic graphs when the graph limit allows
+  // (GpuBackend::SetGraphMaxTokens; off by default past 8 tokens): captured
+  // once per step size, replayed after, with the results of direct launches
+  // (MMQ's K splits add through atomics, so the last bits may differ: a tight
+  // tolerance, not equality). The GEMM settings are part of a graph's key: a
+  // step under other settings is captured anew, never replayed from the old
+  // graph.
+  gpu->SetGraphMaxTokens(32);
+  for (const int seqs : {9, 17, 32}) {
+    StepBatch batch;
+    for (int s = 0; s < seqs; ++s) {
+      BatchSeq q;
+      q.token_start = s;
+      q.n_tokens = 1;
+      q.kv_len = 1;
+      q.block_table = {s};
+      batch.tokens.push_back(tok(rng));
+      batch.positions.push_back(0);
+      batch.slots.push_back(s * kBlock);
+      batch.logit_rows.push_back(s);
+      batch.seqs.push_back(q);
+    }
+    auto run = [&] {
+      auto logits = models[0]->Forward(batch);
+      EXPECT_TRUE(logits.ok()) << logits.status();
+      std::vector<float> out(size_t(seqs) * vocab);
+      if (logits.ok()) {
+        EXPECT_TRUE(gpu->Download(out.data(), *logits, out.size() * sizeof(float)).ok());
+      }
+      return out;
+    };
+    gpu->SetAutoGraphs(false);
+    const auto direct = run();
+    gpu->SetAutoGraphs(true);
+    const int captured0 = gpu->graphs_captured(), replayed0 = gpu->graphs_replayed();
+    const auto first = run(), second = run();
+    EXPECT_EQ(gpu->graphs_captured() - captured0, 1) << seqs;
+    EXPECT_EQ(gpu->graphs_replayed() - replayed0, 1) << seqs;
+    EXPECT_LE(RelErr(first, direct), 1e-5) << seqs;
+    EXPECT_LE(RelErr(second, direct), 1e-5) << seqs;
+    const gpu::GemmConfig saved = gpu::GetGemmConfig();
+    gpu::GemmConfig cfg = saved;
+    cfg.narrow = 1;  // v5 instead of MMQ: other kernels, so another graph
+    cfg.splits = 1;  // (a setting the steps above did not run under)
+    gpu::SetGemmConfig(cfg);
+    const int captured1 = gpu->graphs_captured();
+    const auto v5 = run();
+    gpu::SetGemmConfig(saved);
+    EXPECT_EQ(gpu->graphs_captured() - captured1, 1) << seqs << ": a step under other GEMM settings replayed";
+    EXPECT_LE(RelErr(v5, direct), 0.05) << seqs;
+  }
+  gpu->SetGraphMaxTokens(GpuBackend::kGraphMaxTokens);
   std::filesystem::remove(q4);
 }
 

@@ -11,17 +11,13 @@
 #include <vector>
 
 #include "kernels/gpu_api.h"
+#include "tests/gpu/gpu_config_guard.h"
 #include "tests/gpu/gpu_test_util.h"
 
 namespace rocmforge::gputest {
 namespace {
 
-struct MvCase {
-  GgmlType type;
-  double tol;  // relative error bound vs the CPU reference
-};
-
-class GpuMatVec : public ::testing::TestWithParam<MvCase> {};
+class GpuMatVec : public ::testing::TestWithParam<TypeCase> {};
 
 // Every shape the benchmark can select, for one weight.
 std::vector<gpu::MatVecConfig> AllShapes(GgmlType type) {
@@ -59,9 +55,9 @@ std::string Describe(const gpu::MatVecConfig& c) {
 TEST_P(GpuMatVec, EveryShapeMatchesCpuAndDefault) {
   RF_REQUIRE_GPU(gpu);
   auto cpu = MakeCpu();
-  const MvCase c = GetParam();
+  const TypeCase c = GetParam();
   std::mt19937 rng(std::random_device{}());
-  const gpu::MatVecConfig saved = gpu::GetMatVecConfig();
+  const GpuConfigGuard restore_settings;
   std::vector<int64_t> cols_list = {256, 4096, 14336 + 256};
   if (GetTypeInfo(c.type)->block_size == 32) cols_list.push_back(800);  // Q4_0 / Q8_0: not % 256
   for (int64_t cols : cols_list) {
@@ -107,15 +103,14 @@ TEST_P(GpuMatVec, EveryShapeMatchesCpuAndDefault) {
     }
     gpu::Free(scratch);
   }
-  gpu::SetMatVecConfig(saved);
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, GpuMatVec,
-                         ::testing::Values(MvCase{GgmlType::F32, 1e-5}, MvCase{GgmlType::F16, 3e-3},
-                                           MvCase{GgmlType::BF16, 3e-3}, MvCase{GgmlType::Q4_0, 1e-2},
-                                           MvCase{GgmlType::Q8_0, 1e-2}, MvCase{GgmlType::Q4_K, 1e-2},
-                                           MvCase{GgmlType::Q6_K, 1e-2}),
-                         [](const ::testing::TestParamInfo<MvCase>& i) { return std::string(TypeName(i.param.type)); });
+                         ::testing::Values(TypeCase{GgmlType::F32, 1e-5}, TypeCase{GgmlType::F16, 3e-3},
+                                           TypeCase{GgmlType::BF16, 3e-3}, TypeCase{GgmlType::Q4_0, 1e-2},
+                                           TypeCase{GgmlType::Q8_0, 1e-2}, TypeCase{GgmlType::Q4_K, 1e-2},
+                                           TypeCase{GgmlType::Q6_K, 1e-2}),
+                         TypeCaseName);
 
 // Q4_0 runs kernel in a group launch (Q+K+V-like parts of odd sizes), with
 // the weights 16-byte aligned (runs taken) and 2 bytes off (slice kernel):
@@ -125,7 +120,7 @@ TEST(GpuMatVecGroup, Q4_0RunsGroupAndMisalignedFallback) {
   RF_REQUIRE_GPU(gpu);
   auto cpu = MakeCpu();
   std::mt19937 rng(std::random_device{}());
-  const gpu::MatVecConfig saved = gpu::GetMatVecConfig();
+  const GpuConfigGuard restore_settings;
   for (int64_t cols : {int64_t{4096}, int64_t{14336 + 256}}) {
     const std::vector<int64_t> part_rows = {67 + static_cast<int64_t>(rng() % 64), 17, 33};
     const size_t row_bytes = RowBytes(GgmlType::Q4_0, cols);
@@ -179,7 +174,6 @@ TEST(GpuMatVecGroup, Q4_0RunsGroupAndMisalignedFallback) {
     for (void* p : dev) gpu::Free(p);
     gpu::Free(xq);
   }
-  gpu::SetMatVecConfig(saved);
 }
 
 }  // namespace

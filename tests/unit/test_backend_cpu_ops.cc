@@ -24,6 +24,14 @@ std::vector<float> Random(size_t n, uint32_t seed, float scale = 1.0f) {
   return v;
 }
 
+// `rows` rows of `cols` floats, quantized to `type` row by row.
+std::vector<uint8_t> QuantizeRows(GgmlType type, const std::vector<float>& w, int64_t cols, int64_t rows) {
+  const size_t row_bytes = RowBytes(type, cols);
+  std::vector<uint8_t> q(row_bytes * rows);
+  for (int64_t r = 0; r < rows; ++r) quant::QuantizeRow(type, w.data() + r * cols, q.data() + r * row_bytes, cols);
+  return q;
+}
+
 Weight F32Weight(const std::vector<float>& data, int64_t cols, int64_t rows) {
   return Weight{GgmlType::F32, cols, rows, data.data()};
 }
@@ -94,11 +102,7 @@ TEST_P(MatMulTest, MatchesDequantizedDoubleReference) {
   CpuBackend be(3);
   const int64_t cols = 512, rows = 37;
   const int n = 5;
-  auto wf = Random(cols * rows, 10);
-  std::vector<uint8_t> wq(RowBytes(type, cols) * rows);
-  for (int64_t r = 0; r < rows; ++r) {
-    quant::QuantizeRow(type, wf.data() + r * cols, wq.data() + r * RowBytes(type, cols), cols);
-  }
+  const std::vector<uint8_t> wq = QuantizeRows(type, Random(cols * rows, 10), cols, rows);
   // Reference weights: exactly what is stored.
   std::vector<float> wd(cols * rows);
   for (int64_t r = 0; r < rows; ++r) {
@@ -135,11 +139,7 @@ TEST_P(MatMulTest, ManyTokensEqualOneAtATime) {
   CpuBackend be(2);
   const int64_t cols = 768, rows = 45;
   const int n = 11;
-  auto wf = Random(cols * rows, 12);
-  std::vector<uint8_t> wq(RowBytes(type, cols) * rows);
-  for (int64_t r = 0; r < rows; ++r) {
-    quant::QuantizeRow(type, wf.data() + r * cols, wq.data() + r * RowBytes(type, cols), cols);
-  }
+  const std::vector<uint8_t> wq = QuantizeRows(type, Random(cols * rows, 12), cols, rows);
   const Weight w{type, cols, rows, wq.data()};
   auto x = Random(cols * n, 13);
   std::vector<float> all(rows * n), one(rows);

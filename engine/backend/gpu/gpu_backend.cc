@@ -38,9 +38,8 @@ absl::StatusOr<std::unique_ptr<Backend>> CreateGpuBackend() { return CreateGpuBa
 
 GpuBackend::~GpuBackend() {
   (void)Flush();
-  for (CachedGraph& g : graphs_) gpu::GraphDestroy(g.exec);
   if (stream_ != nullptr) (void)gpu::StreamSync(stream_);
-  gpu::GraphDestroy(graph_);
+  DropGraphs();
   for (void* w : weights_) gpu::Free(w);
   for (uint16_t* p : k_cache_) gpu::Free(p);
   for (uint16_t* p : v_cache_) gpu::Free(p);
@@ -211,6 +210,11 @@ absl::Status GpuBackend::InitKvCache(const KvCacheShape& shape) {
     return absl::UnimplementedError(
         absl::StrCat("GPU attention supports even head_dim <= 256, got ", shape.head_dim));
   }
+  // Graphs captured so far read the old caches (and their shape: block size,
+  // heads, which a graph's signature does not hold): none may replay after
+  // they are freed, even where a new cache lands at the same address.
+  RF_RETURN_IF_ERROR(Synchronize());
+  DropGraphs();
   for (uint16_t* p : k_cache_) gpu::Free(p);
   for (uint16_t* p : v_cache_) gpu::Free(p);
   k_cache_.assign(shape.n_layers, nullptr);
@@ -527,6 +531,13 @@ absl::Status GpuBackend::EndGraphCapture() {
   JoinSideStream();
   explicit_capture_ = false;
   return Check(gpu::EndCapture(stream_, &graph_));
+}
+
+void GpuBackend::DropGraphs() {
+  for (CachedGraph& g : graphs_) gpu::GraphDestroy(g.exec);
+  graphs_.clear();
+  gpu::GraphDestroy(graph_);
+  graph_ = nullptr;
 }
 
 absl::Status GpuBackend::ReplayGraph() {

@@ -81,10 +81,21 @@ class GpuBackend final : public Backend {
   absl::Status EndGraphCapture();
   absl::Status ReplayGraph();
   // Automatic graphs (on by default): the ops of a step of at most
-  // kSmallBatchMax tokens are deferred and, at the step's first synchronising
+  // graph_max_tokens tokens are deferred and, at the step's first synchronising
   // call, launched as one graph, captured the first time their exact sequence
   // (ops and arguments) is seen and replayed after that.
   void SetAutoGraphs(bool on) { auto_graphs_ = on; }
+  // The largest step (tokens) that runs as an automatic graph (benchmarks);
+  // default kGraphMaxTokens.
+  void SetGraphMaxTokens(int n) { graph_max_tokens_ = n; }
+  // Decode-sized steps (up to 8 tokens). Larger batched decode steps replay
+  // ~0.1-0.2 ms faster on their own (H100, 2026-11-26 15:26 UTC, bench_gpu_decode
+  // batch: 9 / 16 / 32 sequences 3.78 / 4.08 / 5.06 ms against 3.99 / 4.26 /
+  // 5.15 launched), but each step size and 256-key attention bucket is its own
+  // graph, and in the worker (N = 32: sizes 9..32 x a few buckets) the
+  // captures cost more than the replays saved: steps 8.43 ms with graphs up to
+  // 32 tokens against 8.16 with graphs up to 8 (the same load, an hour apart).
+  static constexpr int kGraphMaxTokens = 8;
   // L2 prefetch of the next batch-1 matvec's weights on a side stream, forked
   // from the main stream while the held latency-bound producer of its input
   // runs (gpu_backend_prefetch.cc): at most `during_attention` bytes of the
@@ -192,11 +203,15 @@ class GpuBackend final : public Backend {
   // Launches the deferred ops: replays the cached graph of the same signature,
   // or captures a new one.
   absl::Status Flush();
+  // Destroys every cached and the explicitly captured graph (the stream must be
+  // idle): for when buffers they read are freed (InitKvCache).
+  void DropGraphs();
   struct CachedGraph {
     std::string sig;
     gpu::GraphExec exec = nullptr;
   };
   bool auto_graphs_ = true;
+  int graph_max_tokens_ = kGraphMaxTokens;
   bool explicit_capture_ = false;
   bool defer_ = false;  // this step's ops are being deferred
   std::vector<std::function<void()>> pending_;

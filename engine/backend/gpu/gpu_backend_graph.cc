@@ -1,10 +1,11 @@
 // Automatic graphs for decode steps: ops are recorded with a byte signature of
 // their arguments instead of being launched; at the first synchronising call the
 // whole recorded sequence runs as one graph launch. A sequence seen before (same
-// ops, same buffers, same shapes: every decode step of a model within one
-// 256-position attention bucket) replays its instantiated graph, so a step
-// costs one launch instead of hundreds. Step metadata lives at fixed device
-// addresses (gpu_backend_step.cc), which is what makes replay valid.
+// ops, same buffers, same shapes: every decode step of a model with the same
+// token count within one 256-position attention bucket) replays its
+// instantiated graph, so a step costs one launch instead of hundreds. Step
+// metadata lives at fixed device addresses (gpu_backend_step.cc), which is
+// what makes replay valid.
 #include <algorithm>
 
 #include "engine/backend/gpu/gpu_backend.h"
@@ -13,7 +14,10 @@
 namespace rocmforge {
 
 namespace {
-constexpr size_t kMaxCachedGraphs = 4;
+// Graphs kept (least recently used goes): a worker's decode steps take every
+// size up to the graph limit as sequences come and go, each its own graph
+// (~400 nodes), times a few attention buckets.
+constexpr size_t kMaxCachedGraphs = 32;
 }
 
 void GpuBackend::EmitMatVecGroup() {
@@ -55,8 +59,11 @@ absl::Status GpuBackend::Flush() {
   // Launch settings read at launch time are part of what a graph captured:
   // a sequence recorded under other settings is another graph.
   const gpu::MatVecConfig mv = gpu::GetMatVecConfig();
-  sig += Sig(16, gpu::GetPdl(), mv.threads_per_row, mv.pairs, mv.rows_per_thread, mv.prefetch_bytes,
-             gpu::GetAttentionMergeFold());
+  const gpu::GemmConfig gc = gpu::GetGemmConfig();
+  const gpu::DenseGemmConfig dc = gpu::GetDenseGemmConfig();
+  sig += Sig(30, gpu::GetPdl(), mv.threads_per_row, mv.pairs, mv.rows_per_thread, mv.prefetch_bytes,
+             gpu::GetAttentionMergeFold(), gc.token_tile, gc.blocks_per_sm, gc.narrow, gc.splits);
+  sig += Sig(31, dc.row_tile, dc.splits, dc.min_n, dc.k_step, dc.overlap);
   for (size_t i = 0; i < graphs_.size(); ++i) {
     if (graphs_[i].sig == sig) {
       ++graphs_replayed_;

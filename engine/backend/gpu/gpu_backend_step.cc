@@ -96,7 +96,7 @@ absl::Status GpuBackend::BeginStep(const StepBatch& b) {
   max_ctx_ = std::max(max_ctx, reserved_ctx_);
   RF_RETURN_IF_ERROR(
       Check(gpu::CopyToDevice(step_dev_, step_host_, layout_.total * sizeof(int32_t), stream_)));
-  defer_ = auto_graphs_ && n <= gpu::kSmallBatchMax;  // decode-sized steps run as graphs
+  defer_ = auto_graphs_ && n <= graph_max_tokens_;  // decode-sized steps run as graphs
   return absl::OkStatus();
 }
 
