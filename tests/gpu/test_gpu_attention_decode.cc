@@ -34,6 +34,38 @@ double WorstRow(const std::vector<float>& a, const std::vector<float>& b, int wi
   return worst;
 }
 
+// Layer 0's attention over `step` for queries q on backend b; outputs start as
+// NaN, so a row the kernel leaves unwritten shows.
+std::vector<float> AttentionOf(Backend* b, const StepBatch& step, const std::vector<float>& q, int n_heads,
+                               int q_dim, float scale) {
+  EXPECT_TRUE(b->BeginStep(step).ok());
+  Buf qb(b, q), ob(b, std::vector<float>(size_t(step.n_tokens()) * q_dim, NAN));
+  b->Attention(0, qb.p, ob.p, n_heads, scale);
+  EXPECT_TRUE(b->Synchronize().ok());
+  return ob.Get();
+}
+
+// The SIMT kernel against the CPU (1e-2), and the matrix-core kernel at each
+// split target against the CPU (1e-2) and the SIMT kernel (1e-4), on the same
+// step and queries.
+void ExpectKernelsAgree(GpuBackend* gpu, Backend* cpu, const StepBatch& step, const std::vector<float>& q,
+                        const AttnCase& c, const std::vector<int>& targets, const std::string& what) {
+  const int q_dim = c.n_heads * c.head_dim;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+  const std::vector<float> want = AttentionOf(cpu, step, q, c.n_heads, q_dim, scale);
+  auto run_gpu = [&](gpu::DecodeAttnConfig cfg) {
+    gpu::SetDecodeAttnConfig(cfg);
+    return AttentionOf(gpu, step, q, c.n_heads, q_dim, scale);
+  };
+  const std::vector<float> simt = run_gpu(gpu::DecodeAttnConfig{-1, 0, 0});
+  EXPECT_LE(WorstRow(simt, want, q_dim), 1e-2) << "simt, " << what;
+  for (int target : targets) {
+    const std::vector<float> mma = run_gpu(gpu::DecodeAttnConfig{1, 0, target});
+    EXPECT_LE(WorstRow(mma, want, q_dim), 1e-2) << what << ", target " << target;
+    EXPECT_LE(WorstRow(mma, simt, q_dim), 1e-4) << what << ", target " << target;
+  }
+}
+
 TEST_P(GpuAttentionDecodeMma, MatchesCpuAndSimtKernel) {
   RF_REQUIRE_GPU(gpu);
   auto cpu = MakeCpu();
@@ -69,30 +101,10 @@ TEST_P(GpuAttentionDecodeMma, MatchesCpuAndSimtKernel) {
       for (float q_scale : {1.0f, 6.0f}) {
         if (q_scale != 1.0f && n != 17) continue;
         const auto q = RandomVec(rng, size_t(tokens) * q_dim, q_scale);
-        const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
-        ASSERT_TRUE(cpu->BeginStep(step).ok());
-        Buf qc(cpu.get(), q), oc(cpu.get(), size_t(tokens) * q_dim);
-        cpu->Attention(0, qc.p, oc.p, c.n_heads, scale);
-        const std::vector<float> want = oc.Get();
-        auto run_gpu = [&](gpu::DecodeAttnConfig cfg) {
-          gpu::SetDecodeAttnConfig(cfg);
-          EXPECT_TRUE(gpu->BeginStep(step).ok());
-          Buf qg(gpu.get(), q), og(gpu.get(), std::vector<float>(size_t(tokens) * q_dim, NAN));
-          gpu->Attention(0, qg.p, og.p, c.n_heads, scale);
-          EXPECT_TRUE(gpu->Synchronize().ok());
-          return og.Get();
-        };
-        const std::vector<float> simt = run_gpu(gpu::DecodeAttnConfig{-1, 0, 0});
-        EXPECT_LE(WorstRow(simt, want, q_dim), 1e-2) << "simt, " << n << " tokens";
         // The automatic split rule, one split (target 1 block), odd splits.
-        for (int target : {0, 1, 7 * c.n_kv_heads, 1000}) {
-          const std::vector<float> mma = run_gpu(gpu::DecodeAttnConfig{1, 0, target});
-          const std::string what = std::to_string(n) + " decode tokens" + (chunk ? " + a chunk" : "") +
-                                   ", q scale " + std::to_string(q_scale) + ", target " +
-                                   std::to_string(target);
-          EXPECT_LE(WorstRow(mma, want, q_dim), 1e-2) << what;
-          EXPECT_LE(WorstRow(mma, simt, q_dim), 1e-4) << what;
-        }
+        ExpectKernelsAgree(gpu.get(), cpu.get(), step, q, c, {0, 1, 7 * c.n_kv_heads, 1000},
+                           std::to_string(n) + " decode tokens" + (chunk ? " + a chunk" : "") + ", q scale " +
+                               std::to_string(q_scale));
       }
     }
   }
@@ -129,28 +141,9 @@ TEST(GpuAttentionDecodeMmaBlocks, OtherBlockSizesMatchSimtAndCpu) {
         const StepBatch step = MakeStep(ctx, n_new, tables, block);
         const int tokens = step.n_tokens();
         const auto q = RandomVec(rng, size_t(tokens) * q_dim);
-        const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
-        ASSERT_TRUE(cpu->BeginStep(step).ok());
-        Buf qc(cpu.get(), q), oc(cpu.get(), size_t(tokens) * q_dim);
-        cpu->Attention(0, qc.p, oc.p, c.n_heads, scale);
-        const std::vector<float> want = oc.Get();
-        auto run_gpu = [&](gpu::DecodeAttnConfig cfg) {
-          gpu::SetDecodeAttnConfig(cfg);
-          EXPECT_TRUE(gpu->BeginStep(step).ok());
-          Buf qg(gpu.get(), q), og(gpu.get(), std::vector<float>(size_t(tokens) * q_dim, NAN));
-          gpu->Attention(0, qg.p, og.p, c.n_heads, scale);
-          EXPECT_TRUE(gpu->Synchronize().ok());
-          return og.Get();
-        };
-        const std::vector<float> simt = run_gpu(gpu::DecodeAttnConfig{-1, 0, 0});
-        for (int target : {0, 1}) {
-          const std::vector<float> mma = run_gpu(gpu::DecodeAttnConfig{1, 0, target});
-          const std::string what = AttnCaseName(::testing::TestParamInfo<AttnCase>(c, 0)) + ", block " +
-                                   std::to_string(block) + ", " + std::to_string(n) + " tokens, target " +
-                                   std::to_string(target);
-          EXPECT_LE(WorstRow(mma, want, q_dim), 1e-2) << what;
-          EXPECT_LE(WorstRow(mma, simt, q_dim), 1e-4) << what;
-        }
+        ExpectKernelsAgree(gpu.get(), cpu.get(), step, q, c, {0, 1},
+                           AttnCaseName(::testing::TestParamInfo<AttnCase>(c, 0)) + ", block " +
+                               std::to_string(block) + ", " + std::to_string(n) + " tokens");
       }
     }
   }

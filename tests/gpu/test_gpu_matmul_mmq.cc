@@ -176,31 +176,39 @@ TEST(GpuMmqBackend, DecodeStepMatchesV5AndCpu) {
   const int vocab = models[0]->config().n_vocab;
   std::mt19937 rng(std::random_device{}());
   std::uniform_int_distribution<int32_t> tok(3, vocab - 1);
-  // 32 sequences: MMQ against v5; 6 and 3 (small batches MMQ takes from
-  // gpu::kMmqMinTokens): MMQ against the small-batch kernels (narrow 1: no MMQ).
-  for (const int seqs : {kSeqs, 6, gpu::kMmqMinTokens}) {
+  // A step of `seqs` fresh sequences (one random token each, at position 0),
+  // sequence s in KV block block_of(s).
+  auto decode_step = [&](int seqs, auto block_of) {
     StepBatch batch;
     for (int s = 0; s < seqs; ++s) {
       BatchSeq q;
       q.token_start = s;
       q.n_tokens = 1;
       q.kv_len = 1;
-      q.block_table = {(s * 5) % kSeqs};
+      q.block_table = {block_of(s)};
       batch.tokens.push_back(tok(rng));
       batch.positions.push_back(0);
       batch.slots.push_back(q.block_table[0] * kBlock);
       batch.logit_rows.push_back(s);
       batch.seqs.push_back(q);
     }
-    auto run = [&](int b) {
-      auto logits = models[b]->Forward(batch);
-      EXPECT_TRUE(logits.ok()) << logits.status();
-      std::vector<float> out(size_t(seqs) * vocab);
-      if (logits.ok()) {
-        EXPECT_TRUE(backends[b]->Download(out.data(), *logits, out.size() * sizeof(float)).ok());
-      }
-      return out;
-    };
+    return batch;
+  };
+  // Every logit row of `batch` through backend b's model.
+  auto forward = [&](int b, const StepBatch& batch) {
+    auto logits = models[b]->Forward(batch);
+    EXPECT_TRUE(logits.ok()) << logits.status();
+    std::vector<float> out(batch.logit_rows.size() * vocab);
+    if (logits.ok()) {
+      EXPECT_TRUE(backends[b]->Download(out.data(), *logits, out.size() * sizeof(float)).ok());
+    }
+    return out;
+  };
+  // 32 sequences: MMQ against v5; 6 and 3 (small batches MMQ takes from
+  // gpu::kMmqMinTokens): MMQ against the small-batch kernels (narrow 1: no MMQ).
+  for (const int seqs : {kSeqs, 6, gpu::kMmqMinTokens}) {
+    const StepBatch batch = decode_step(seqs, [](int s) { return (s * 5) % kSeqs; });
+    auto run = [&](int b) { return forward(b, batch); };
     const gpu::GemmConfig saved = gpu::GetGemmConfig();
     gpu::GemmConfig cfg;
     cfg.narrow = 3;
@@ -231,28 +239,8 @@ TEST(GpuMmqBackend, DecodeStepMatchesV5AndCpu) {
   // graph.
   gpu->SetGraphMaxTokens(32);
   for (const int seqs : {9, 17, 32}) {
-    StepBatch batch;
-    for (int s = 0; s < seqs; ++s) {
-      BatchSeq q;
-      q.token_start = s;
-      q.n_tokens = 1;
-      q.kv_len = 1;
-      q.block_table = {s};
-      batch.tokens.push_back(tok(rng));
-      batch.positions.push_back(0);
-      batch.slots.push_back(s * kBlock);
-      batch.logit_rows.push_back(s);
-      batch.seqs.push_back(q);
-    }
-    auto run = [&] {
-      auto logits = models[0]->Forward(batch);
-      EXPECT_TRUE(logits.ok()) << logits.status();
-      std::vector<float> out(size_t(seqs) * vocab);
-      if (logits.ok()) {
-        EXPECT_TRUE(gpu->Download(out.data(), *logits, out.size() * sizeof(float)).ok());
-      }
-      return out;
-    };
+    const StepBatch batch = decode_step(seqs, [](int s) { return s; });
+    auto run = [&] { return forward(0, batch); };
     gpu->SetAutoGraphs(false);
     const auto direct = run();
     gpu->SetAutoGraphs(true);
