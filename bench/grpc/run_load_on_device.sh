@@ -9,7 +9,10 @@
 # `run` makes a Llama-3-8B-shaped Q4_K_M model with random weights on the device
 # (`rocmforge make-model`), starts `rocmforge worker --device gpu`, and runs
 # load_bench at N = LOAD_LEVELS (default 1,8,32,128) for each scheduler setting
-# in CONFIGS (below). Output under $OUT.
+# in CONFIGS (below). Output under $OUT. LOAD_SEEDS="1 2 3" runs every level
+# once per job-mix seed (default 1): a repeat with another seed is a fresh mix of
+# prompts, so the prefix cache cannot make it a different bench; the N = 1 level
+# varies by ~4% between runs, so a ratio wants more than one pair.
 set -u
 mode=${1:-run}
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -71,6 +74,13 @@ metrics_step_summary() {
              phases == "" ? "" : ", ms a step:" phases
     }' "$1" "$2"
 }
+# steady_over_seeds TABLES: mean (min, max) of the steady tok/s column per level.
+steady_over_seeds() {
+  awk '/^\| *[0-9]+ \| [0-9]+ \| [0-9]+ \|/ { split($0, f, "|"); n = f[2] + 0; v = f[7] + 0;
+         s[n] += v; c[n]++; if (!(n in lo) || v < lo[n]) lo[n] = v; if (v > hi[n]) hi[n] = v }
+       END { for (n in s) printf "%d steady tok/s at N = %d over %d seeds: mean %.1f (min %.1f, max %.1f)\n",
+               n, n, c[n], s[n] / c[n], lo[n], hi[n] }' "$1" | sort -n | cut -d" " -f2-
+}
 port=50061
 for cfg in ${CONFIGS:-512:64}; do
   # MBT:CAP[:nofill|:notrim]: nofill runs the worker with --no-fill-step-sizes,
@@ -93,16 +103,24 @@ for cfg in ${CONFIGS:-512:64}; do
   # split a level's time into engine steps and what happens between them.
   snap=$out/metrics-mbt$mbt-cap$cap-before.txt
   curl -s http://127.0.0.1:9091/metrics >"$snap" || true
-  for lvl in $(echo "${LOAD_LEVELS:-1,8,32,128}" | tr ',' ' '); do
-    t_lvl=$(date +%s.%N)
-    "$b/load_bench" --server 127.0.0.1:$port --concurrency "$lvl" --rounds "${ROUNDS:-1}" \
-      ${LOAD_ARGS:-} 2>&1 | tee -a "$out/load_bench.txt"
-    wall=$(awk -v a="$(date +%s.%N)" -v b="$t_lvl" 'BEGIN { printf "%.2f", a - b }')
-    next=$out/metrics-mbt$mbt-cap$cap-N$lvl.txt
-    curl -s http://127.0.0.1:9091/metrics >"$next" || true
-    metrics_step_summary "$snap" "$next" "N = $lvl" "$wall" | tee -a "$out/load_bench.txt"
-    snap=$next
+  levels=$out/levels-mbt$mbt-cap$cap.txt  # this worker's level tables, for the summary over seeds
+  : >"$levels"
+  for seed in ${LOAD_SEEDS:-1}; do
+    for lvl in $(echo "${LOAD_LEVELS:-1,8,32,128}" | tr ',' ' '); do
+      t_lvl=$(date +%s.%N)
+      "$b/load_bench" --server 127.0.0.1:$port --concurrency "$lvl" --rounds "${ROUNDS:-1}" --seed "$seed" \
+        ${LOAD_ARGS:-} 2>&1 | tee -a "$out/load_bench.txt" "$levels"
+      wall=$(awk -v a="$(date +%s.%N)" -v b="$t_lvl" 'BEGIN { printf "%.2f", a - b }')
+      next=$out/metrics-mbt$mbt-cap$cap-N$lvl-seed$seed.txt
+      curl -s http://127.0.0.1:9091/metrics >"$next" || true
+      metrics_step_summary "$snap" "$next" "N = $lvl (seed $seed)" "$wall" | tee -a "$out/load_bench.txt"
+      snap=$next
+    done
   done
+  # Steady tok/s per level over the seeds (mean, min, max), from the tables above.
+  if [[ ${LOAD_SEEDS:-1} == *" "* ]]; then
+    steady_over_seeds "$levels" | tee -a "$out/load_bench.txt"
+  fi
   if [[ -n ${EXTRA_LEVELS:-} ]]; then  # a second client run on the same worker, e.g. greedy at N = 1
     echo "== same worker: --concurrency $EXTRA_LEVELS ${EXTRA_ARGS:-}" | tee -a "$out/load_bench.txt"
     "$b/load_bench" --server 127.0.0.1:$port --concurrency "$EXTRA_LEVELS" --rounds "${ROUNDS:-1}" \
