@@ -98,15 +98,17 @@ __global__ void __launch_bounds__(128) WgmmaRateI8Kernel(int iters, int* sink) {
 double MeasureMmaRate(MmaRateKind kind, int iters, Stream s) {
   void* sink = nullptr;
   if (!Malloc(&sink, 16).ok) return 0.0;
-  if (!Memset(sink, 0, 16, s).ok) return 0.0;
+  if (!Memset(sink, 0, 16, s).ok) {
+    Free(sink);
+    return 0.0;
+  }
   Event e0 = nullptr, e1 = nullptr;
   EventCreate(&e0);
   EventCreate(&e1);
   const int blocks = MultiprocessorCount() * kBlocksPerSm;
-  int no_wgmma = 0;
   auto launch = [&](int n) {
     if (kind == MmaRateKind::kInt8WgmmaM64N128K32) {
-      WgmmaRateI8Kernel<<<MultiprocessorCount() * kBlocksPerSm, 128, 0, ToStream(s)>>>(n, static_cast<int*>(sink));
+      WgmmaRateI8Kernel<<<blocks, 128, 0, ToStream(s)>>>(n, static_cast<int*>(sink));
     } else if (kind == MmaRateKind::kInt8M16N8K32) {
       MmaRateI8Kernel<<<blocks, kThreads, 0, ToStream(s)>>>(n, static_cast<int*>(sink));
     } else {
@@ -119,17 +121,16 @@ double MeasureMmaRate(MmaRateKind kind, int iters, Stream s) {
   EventRecord(e1, s);
   float ms = 0.0f;
   const bool ok = EventElapsedMs(e0, e1, &ms).ok && ms > 0.0f;
-  int flags[2] = {0, 0};
-  if (kind == MmaRateKind::kInt8WgmmaM64N128K32 && CopyToHost(flags, sink, sizeof(flags), s).ok && StreamSync(s).ok) {
-    no_wgmma = flags[1];
-  }
+  int flags[2] = {0, 0};  // flags[1] = -1: the loaded code has no wgmma
+  const bool wgmma_ran = kind != MmaRateKind::kInt8WgmmaM64N128K32 ||
+                         (CopyToHost(flags, sink, sizeof(flags), s).ok && StreamSync(s).ok && flags[1] == 0);
   EventDestroy(e0);
   EventDestroy(e1);
   Free(sink);
-  if (!ok || no_wgmma != 0) return 0.0;
+  if (!ok || !wgmma_ran) return 0.0;
   double macs = 0.0;
-  if (kind == MmaRateKind::kInt8WgmmaM64N128K32) {  // 4 m64n128k32 a warpgroup a round
-    macs = static_cast<double>(MultiprocessorCount() * kBlocksPerSm) * static_cast<double>(iters) * 4 * 64.0 * 128 * 32;
+  if (kind == MmaRateKind::kInt8WgmmaM64N128K32) {  // 4 m64n128k32 a warpgroup (block) a round
+    macs = static_cast<double>(blocks) * static_cast<double>(iters) * 4 * 64.0 * 128 * 32;
   } else {  // kChains products a warp a round: m16n8k32 (4096 multiply-adds) or m16n8k16 (2048)
     const double macs_per = kind == MmaRateKind::kInt8M16N8K32 ? 16.0 * 8 * 32 : 16.0 * 8 * 16;
     macs = static_cast<double>(blocks) * (kThreads / 32) * static_cast<double>(iters) * kChains * macs_per;
