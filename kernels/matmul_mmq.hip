@@ -104,6 +104,23 @@
 // per-slice IMAD (one a C element and slice) and the issue slots around it:
 // wgmma (1944 int8 TOPS measured) with the scales folded into A (two
 // products a slice) would need neither IMADs nor per-fragment B loads.
+// Measured and dropped (session 10, 18:05-18:29 UTC, H100): exactly that
+// kernel (sm_90a; 128 rows = two warpgroups x BN tokens; A = q sh / q sl
+// decoded in registers, natural k order; B = the ActQ8 int8 values staged by
+// 8-byte cp.async into wgmma's K-major no-swizzle layout, LBO 128 / SBO 256;
+// hi and lo accumulators over the span, y += d_a d (8 hi + lo); the mins as
+// here; the decode of slice j + 1 beside the products of slice j). Exact (the
+// same logits as this kernel bit for bit), but no faster: us, this kernel /
+// wgmma (best variant) at n = 16 / 32 / 64 / 96 / 128: gate/up 37.9 / 38.2,
+// 43.2 / 42.5, 64.7 / 71.5, 103.6 / 124.1, 116.5 / 136.0; down Q4_K 22.8 /
+// 22.7, 26.1 / 26.0, 34.9 / 36.8, 52.0 / 58.7, 58.2 / 63.3 (Q/K/V and O the
+// same pattern). ncu at gate/up n = 32: ~547 warp instructions a span and
+// warp, as many as here, issue slots 32% busy: the fixed per-span work (A
+// decode, scale extraction, the float epilogue a C element, the mins, the
+// copies) binds both kernels, and at the 128-token tile (~115 us for gate/up
+// whatever n) each span's chain of dependent wgmmas into one accumulator
+// seems to run at their latency. Untried: independent accumulator sets and a
+// cheaper epilogue. The kernel is kept outside the tree (session 10's note).
 #include <algorithm>
 #include <type_traits>
 

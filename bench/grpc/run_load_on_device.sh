@@ -44,7 +44,9 @@ export LD_LIBRARY_PATH=$b/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/device.txt"
 model=/tmp/llama3-8b-q4_k_m.gguf
 t0=$(date +%s)
-"$b/rocmforge" make-model --shape llama3-8b --type Q4_K_M --threads "$(nproc)" --quiet "$model" 2>&1 | tail -2
+# A second run in the same call (e.g. another WORKER_ARGS or environment) reuses the model.
+[[ -s $model && -n ${REUSE_MODEL:-} ]] ||
+  "$b/rocmforge" make-model --shape llama3-8b --type Q4_K_M --threads "$(nproc)" --quiet "$model" 2>&1 | tail -2
 echo "make-model: $(( $(date +%s) - t0 )) s"
 # One worker per scheduler setting in CONFIGS, space-separated, each
 # MAX_BATCH_TOKENS:MAX_PREFILL_WITH_DECODES (default "512:64", the worker's
