@@ -481,7 +481,14 @@ void LaunchForHeadDim(int per_block, dim3 grid, const float* q, float* out, cons
 // hi and lo parts in separate mma with rows 8..15 zero, tiles interleaved
 // over the warps); ncu: DRAM 62% busy over the kernel, 8 warps an SM (96 KB
 // of shared memory and 159 registers a block: 2 blocks), the rest ramp-up,
-// tail and per-warp latency. Rows live on lanes 4g..4g+3 (g = head), so a row's max and
+// tail and per-warp latency. Measured and dropped (session 10, 18:01-18:21
+// UTC): each lane fetching one whole K or V row by cp.async.bulk on one
+// mbarrier a ring stage (rows padded, not swizzled), plus the copies of
+// positions older than the step issued before the PDL wait: 32 x 512 28.4 us
+// (2.36 TB/s), 64 x 2048 2.80 TB/s, but 8 / 32 / 64 sequences at mixed
+// contexts 100..1500 19.7 / 51.7 / 96.3 against 18.3 / 51.0 / 93.8 and batch
+// 1 at 128..512 keys 0.3-0.5 us slower; the early copies alone gained ~1 us
+// at mixed contexts, nothing at 32 x 512. Rows live on lanes 4g..4g+3 (g = head), so a row's max and
 // sum reduce over 2 shuffles. Shared K/V rows are swizzled (16-byte chunk c of
 // key r at c ^ (r % 8)): the 8 rows an ldmatrix reads hit 8 distinct bank
 // groups. Warps keep their own online softmax (base 2) and merge through

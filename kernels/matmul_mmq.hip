@@ -121,6 +121,31 @@
 // whatever n) each span's chain of dependent wgmmas into one accumulator
 // seems to run at their latency. Untried: independent accumulator sets and a
 // cheaper epilogue. The kernel is kept outside the tree (session 10's note).
+// Measured and dropped (session 10, 18:49-18:56 UTC, H100 80GB HBM3, two
+// calls, `bench_gpu_kernels mmq` A/B rows, automatic tile and splits): the
+// sub-block scales by dp2a on slice pairs. A = q - 8 as s8 (|c'_j| <= 8 x 32 x
+// 127 fits a 16-bit half), slices 2c and 2c + 1 into two C fragments, per C
+// element one PRMT packing (c'_2c, c'_2c+1) and one dp2a.lo / .hi with the
+// packed scale word as it is; the centering term 8 sum_j sc_j S_j as a second
+// exact f16 mma on the mins operand, added to the int32 sums (magic-number
+// float->int) before the float epilogue, one span late with the mins: y bit
+// for bit equal to this kernel (tested with q = 0 / 15, sc = m = 63 and
+// activations of +-127 over whole 256-groups; memcheck clean). Slower at every
+// shape and n; us, this kernel / dp2a at n = 16 / 32 / 64 / 96 / 128:
+// gate/up 37.5 / 40.6, 43.8 / 48.7, 63.3 / 74.6, 103.2 / 112.6, 118.6 / 133.4;
+// down Q4_K 23.1 / 24.7, 25.8 / 28.1, 35.3 / 40.8, 53.0 / 57.3, 60.6 / 71.2;
+// Q/K/V 15.4 / 16.9, 17.9 / 19.3, 23.8 / 27.0, 34.7 / 36.9, 32.9 / 36.8; O
+// 10.8 / 11.3, 12.9 / 13.5, 17.4 / 18.7, 22.5 / 23.5, 23.4 / 26.7. Steps
+// (`bench_gpu_decode Q4_K_M /tmp batch 32 512`, ms): 32 decodes 5.17 vs 5.40,
+// + 64-token chunk 10.28 vs 11.11. Two variants in the same call ran within
+// -1..+5% of the dp2a kernel's times: the centering term in float inside the per-span
+// epilogue (this kernel's loop, no deferred int32 sums), and centered quants
+// with two IMADs a slice pair instead of PRMT + dp2a. So halving the IMADs
+// buys nothing here (the integer-multiply pipe is not the bound whatever ncu's
+// "math pipe throttle" says), and what all three share costs 5-15%: the
+// centering (LOP3 + IADD + LOP3 per A register, for one mask before), both
+// slices' A and C fragments live at once (255 registers at the 128-token tile
+// against 229). Not profiled.
 #include <algorithm>
 #include <type_traits>
 
