@@ -21,7 +21,9 @@
 # (`bench_gpu_decode Q4_K_M /tmp batch 32 512`, RF_BATCH_N / RF_BATCH_CTX) and profiles two
 # of them without and with a 64-token prefill chunk (ncu_batch_profile*.{csv,txt});
 # `prefill_memcheck` runs compute-sanitizer over the dense-prefill option tests only;
-# `mma_rate` = mma.sync's best int8 / f16 product rate (bench_gpu_kernels mma_rate).
+# `mma_rate` = mma.sync's best int8 / f16 product rate (bench_gpu_kernels mma_rate);
+# `mmq_source` = ncu --set full of one Q4_K gate/up MMQ launch per n in RF_MMQ_SOURCE_N
+# (default "32 128"), exported per SASS instruction with its stall samples (mmq_src_N.csv).
 set -u
 mode=${1:-run}
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -251,6 +253,18 @@ if want gemm_ncu; then  # stall reasons and memory traffic of one batched-decode
       "$bin/bench_gpu_kernels" gemm1 $shape
     grep -E "Duration|Throughput|Stall|Achieved Occupancy|Registers|L1/TEX Hit|L2 Hit|Mem Busy|Max Bandwidth|Warp Cycles" \
       "$out/ncu_gemm_$tag.log" | sed "s/^/[$tag] /" | tee -a "$summary"
+  done
+fi
+
+if want mmq_source; then  # where the MMQ kernel's warps stall, per SASS instruction (ncu source counters)
+  for n in ${RF_MMQ_SOURCE_N:-32 128}; do
+    stage "ncu_mmq_src_$n.log" 120 ncu --clock-control none -k regex:GemmMmq --launch-skip 10 --launch-count 1 \
+      --set full --import-source yes -f -o "$out/mmq_src_$n" "$bin/bench_gpu_kernels" mmq1 Q4_K 14336+14336 4096 "$n"
+    ncu -i "$out/mmq_src_$n.ncu-rep" --page source --print-source sass --csv >"$out/mmq_src_$n.csv" 2>&1
+    ncu -i "$out/mmq_src_$n.ncu-rep" --page details --section WarpStateStats --section SchedulerStats \
+      --section ComputeWorkloadAnalysis --section InstructionStats >"$out/mmq_details_$n.txt" 2>&1
+    note "mmq source n=$n: $(wc -l <"$out/mmq_src_$n.csv") csv lines"
+    gzip -f "$out/mmq_src_$n.ncu-rep"
   done
 fi
 
