@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "tests/gpu/gpu_config_guard.h"
 #include "tests/gpu/gpu_test_util.h"
 
 namespace rocmforge::gputest {
@@ -41,7 +42,7 @@ struct Shape {
 TEST(GpuDecodeFusion, MatVecRopeKvBitIdenticalToSeparateKernels) {
   RF_REQUIRE_GPU(gpu);
   std::mt19937 rng(std::random_device{}());
-  const gpu::MatVecConfig saved = gpu::GetMatVecConfig();
+  const GpuConfigGuard restore_settings;
   const Shape shapes[] = {
       {GgmlType::Q8_0, 800, 6, 2, 128, 128, false},  {GgmlType::Q4_0, 416, 5, 1, 64, 32, false},
       {GgmlType::Q4_K, 768, 12, 4, 64, 64, false},   {GgmlType::Q5_K, 512, 3, 3, 96, 96, false},
@@ -120,7 +121,6 @@ TEST(GpuDecodeFusion, MatVecRopeKvBitIdenticalToSeparateKernels) {
       EXPECT_GT(changed, kv_dim / 2) << what;
     }
   }
-  gpu::SetMatVecConfig(saved);
   gpu->SetFusions(GpuBackend::kDefaultFusions);
 }
 
@@ -138,8 +138,8 @@ TEST(GpuDecodeFusion, ProducerZeroingMatchesGemmZeroing) {
     GTEST_SKIP() << "no int8 MMQ GEMM on this device";
   }
   std::mt19937 rng(std::random_device{}());
-  const gpu::GemmConfig saved = gpu::GetGemmConfig();
-  gpu::GemmConfig gc = saved;
+  const GpuConfigGuard restore_settings;
+  gpu::GemmConfig gc = restore_settings.gemm();
   gc.narrow = 3;  // MMQ
   gc.splits = 2;
   gpu::SetGemmConfig(gc);
@@ -198,7 +198,6 @@ TEST(GpuDecodeFusion, ProducerZeroingMatchesGemmZeroing) {
       }
     }
   }
-  gpu::SetGemmConfig(saved);
   gpu->SetProducerZeroing(true);
   gpu->SetFusions(GpuBackend::kDefaultFusions);
 }

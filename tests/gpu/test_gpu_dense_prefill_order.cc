@@ -12,6 +12,7 @@
 
 #include "kernels/gpu_api.h"
 #include "tests/gpu/dense_stack_test_util.h"
+#include "tests/gpu/gpu_config_guard.h"
 #include "tests/gpu/gpu_test_util.h"
 
 namespace rocmforge::gputest {
@@ -46,7 +47,7 @@ TEST(GpuDensePrefill, LearnedOrderSurvivesModeSwitch) {
   if (!gpu::MatMulMmaAvailable()) GTEST_SKIP() << "device has no matrix cores: no dense path";
   std::mt19937 rng(std::random_device{}());
   const std::vector<LayerW> lw = LoadLayers(gpu.get(), rng);
-  const gpu::DenseGemmConfig saved = gpu::GetDenseGemmConfig();
+  const GpuConfigGuard restore_settings;
   gpu::SetDenseGemmConfig(gpu::DenseGemmConfig{0, 1, 0, 0, 0});  // no K split: deterministic bits
   for (int n : {200, 333}) {
     const auto x0 = RandomVec(rng, size_t(n) * kDim);
@@ -85,7 +86,6 @@ TEST(GpuDensePrefill, LearnedOrderSurvivesModeSwitch) {
     EXPECT_LE(misses[5], misses[3]) << "n " << n;
   }
   gpu->SetDensePrefill(O{});
-  gpu::SetDenseGemmConfig(saved);
 }
 
 // The dense GEMM tile options and resident f16 weights change no bit of a
@@ -97,8 +97,7 @@ TEST(GpuDensePrefill, TileOptionsAndResidentWeightsGiveIdenticalForwards) {
   if (!gpu::MatMulMmaAvailable()) GTEST_SKIP() << "device has no matrix cores: no dense path";
   std::mt19937 rng(std::random_device{}());
   const std::vector<LayerW> lw = LoadLayers(gpu.get(), rng);
-  const gpu::DenseGemmConfig saved = gpu::GetDenseGemmConfig();
-  const gpu::DenseTileConfig saved_tiles = gpu::GetDenseTileConfig();
+  const GpuConfigGuard restore_settings;
   for (int n : {200, 333}) {
     const auto x0 = RandomVec(rng, size_t(n) * kDim);
     gpu->SetDensePrefill(O{false, false, false, false});
@@ -131,8 +130,6 @@ TEST(GpuDensePrefill, TileOptionsAndResidentWeightsGiveIdenticalForwards) {
     gpu->SetDenseResidentF16(false);
   }
   gpu->SetDensePrefill(O{});
-  gpu::SetDenseGemmConfig(saved);
-  gpu::SetDenseTileConfig(saved_tiles);
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 
 #include "kernels/gpu_api.h"
 #include "tests/gpu/dense_stack_test_util.h"
+#include "tests/gpu/gpu_config_guard.h"
 #include "tests/gpu/gpu_test_util.h"
 
 namespace rocmforge::gputest {
@@ -35,8 +36,7 @@ TEST(GpuDenseSwiGLU, FusedGemmMatchesUnfusedKernelsBitForBit) {
     int64_t rows, cols;  // of one matrix
     int n;
   };
-  const gpu::DenseGemmConfig saved = gpu::GetDenseGemmConfig();
-  const gpu::DenseTileConfig saved_tiles = gpu::GetDenseTileConfig();
+  const GpuConfigGuard restore_settings;
   for (Shape sh : {Shape{GgmlType::Q4_K, 1, 256, 129}, Shape{GgmlType::Q4_K, 137, 512, 200},
                    Shape{GgmlType::Q8_0, 300, 96, 333}, Shape{GgmlType::Q6_K, 1000, 768, 257},
                    Shape{GgmlType::Q4_0, 64, 1024, 1}, Shape{GgmlType::Q5_K, 513, 256, 513}}) {
@@ -109,8 +109,6 @@ TEST(GpuDenseSwiGLU, FusedGemmMatchesUnfusedKernelsBitForBit) {
       }
     }
   }
-  gpu::SetDenseGemmConfig(saved);
-  gpu::SetDenseTileConfig(saved_tiles);
 }
 
 // ---- whole backend prefills ----------------------------------------------
@@ -142,7 +140,7 @@ TEST(GpuDenseSwiGLU, FusedPrefillBitIdenticalToUnfused) {
   RF_REQUIRE_GPU(gpu);
   if (!gpu::MatMulMmaAvailable()) GTEST_SKIP() << "device has no matrix cores: no dense path";
   std::mt19937 rng(std::random_device{}());
-  const gpu::DenseGemmConfig saved = gpu::GetDenseGemmConfig();
+  const GpuConfigGuard restore_settings;
   gpu::SetDenseGemmConfig(gpu::DenseGemmConfig{0, 1, 0, 0, 0});  // no K split: deterministic bits
   for (bool q8 : {false, true}) {
     const int ffn = q8 ? 992 : 1280;  // whole Q8_0 / Q6_K blocks for down
@@ -195,7 +193,6 @@ TEST(GpuDenseSwiGLU, FusedPrefillBitIdenticalToUnfused) {
     }
   }
   gpu->SetDensePrefill(O{});
-  gpu::SetDenseGemmConfig(saved);
 }
 
 // The engine's f16 weight cache (UseSpareMemory): taken only when every copy
@@ -205,8 +202,7 @@ TEST(GpuDenseSwiGLU, SpareMemoryCacheFitsOrStaysOffAndChangesNoBits) {
   RF_REQUIRE_GPU(gpu);
   if (!gpu::MatMulMmaAvailable()) GTEST_SKIP() << "device has no matrix cores: no dense path";
   std::mt19937 rng(std::random_device{}());
-  const gpu::DenseGemmConfig saved = gpu::GetDenseGemmConfig();
-  const gpu::DenseTileConfig saved_tiles = gpu::GetDenseTileConfig();
+  const GpuConfigGuard restore_settings;
   gpu::SetDenseGemmConfig(gpu::DenseGemmConfig{0, 1, 0, 0, 0});  // no K split: deterministic bits
   const int ffn = 1280, n = 333;
   const std::vector<LayerW> lw = LoadLayers(gpu.get(), rng, false, ffn);  // ~10.5 MB of f16 copies
@@ -226,8 +222,6 @@ TEST(GpuDenseSwiGLU, SpareMemoryCacheFitsOrStaysOffAndChangesNoBits) {
   }
   gpu->SetDenseResidentF16(false);
   gpu->SetDensePrefill(O{});
-  gpu::SetDenseTileConfig(saved_tiles);
-  gpu::SetDenseGemmConfig(saved);
 }
 
 // Held gate / up matmuls that no SwiGLU follows launch unchanged: a pair read
@@ -237,7 +231,7 @@ TEST(GpuDenseSwiGLU, HeldPairsWithoutSwiGLULaunchUnchanged) {
   RF_REQUIRE_GPU(gpu);
   if (!gpu::MatMulMmaAvailable()) GTEST_SKIP() << "device has no matrix cores: no dense path";
   std::mt19937 rng(std::random_device{}());
-  const gpu::DenseGemmConfig saved = gpu::GetDenseGemmConfig();
+  const GpuConfigGuard restore_settings;
   gpu::SetDenseGemmConfig(gpu::DenseGemmConfig{0, 1, 0, 0, 0});
   const int n = 257, rows = 300, cols = 512;
   auto load = [&](GgmlType type) {
@@ -281,7 +275,6 @@ TEST(GpuDenseSwiGLU, HeldPairsWithoutSwiGLULaunchUnchanged) {
     EXPECT_TRUE(SameBits(results[1][i], results[0][i])) << "buffer " << i;
   }
   gpu->SetDensePrefill(O{});
-  gpu::SetDenseGemmConfig(saved);
 }
 
 }  // namespace

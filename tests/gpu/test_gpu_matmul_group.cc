@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "kernels/gpu_api.h"
+#include "tests/gpu/gpu_config_guard.h"
 #include "tests/gpu/gpu_test_util.h"
 
 namespace rocmforge::gputest {
@@ -37,7 +38,7 @@ TEST_P(GpuGemmGroup, GroupedLaunchEqualsSeparateLaunches) {
     int64_t cols;
   };
   const std::vector<G> groups = {{{1024, 333, 4096}, 1024}, {{4096, 1024, 1024}, 512}, {{77, 1029}, 2048}, {{200}, 2048}};
-  const gpu::GemmConfig saved = gpu::GetGemmConfig();
+  const GpuConfigGuard restore_settings;
   for (const G& grp : groups) {
     const std::vector<int64_t>& rows = grp.rows;
     const int64_t cols = grp.cols;
@@ -94,7 +95,6 @@ TEST_P(GpuGemmGroup, GroupedLaunchEqualsSeparateLaunches) {
       }
     }
   }
-  gpu::SetGemmConfig(saved);
 }
 
 // The backend holds consecutive batched MatMuls with the same x, type and
@@ -126,7 +126,7 @@ TEST(GpuGemmGroupBackend, GroupingOnEqualsOff) {
     ASSERT_TRUE(l.ok()) << l.status();
     w.push_back(*l);
   }
-  const gpu::GemmConfig saved = gpu::GetGemmConfig();
+  const GpuConfigGuard restore_settings;
   for (int splits : {1, 0}) {
     gpu::GemmConfig cfg;
     cfg.splits = splits;
@@ -162,7 +162,6 @@ TEST(GpuGemmGroupBackend, GroupingOnEqualsOff) {
     }
   }
   gpu->SetGemmGrouping(true);
-  gpu::SetGemmConfig(saved);
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, GpuGemmGroup,

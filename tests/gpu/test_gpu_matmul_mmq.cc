@@ -19,6 +19,7 @@
 #include "engine/gguf/quantizer.h"
 #include "engine/model/model.h"
 #include "kernels/gpu_api.h"
+#include "tests/gpu/gpu_config_guard.h"
 #include "tests/gpu/gpu_test_util.h"
 
 namespace rocmforge::gputest {
@@ -45,7 +46,7 @@ TEST_P(GpuMmq, MatchesCpuInt8Reference) {
       {{130}, 14336, {7, 9, 33, 128}},
       {{4100}, 256, {65, 96, 97, 128}},  // 33 row tiles: the automatic 128-token tile
   };
-  const gpu::GemmConfig saved = gpu::GetGemmConfig();
+  const GpuConfigGuard restore_settings;
   for (const Shape& sh : shapes) {
     const int64_t cols = sh.cols;
     std::vector<HostTensor> ts;
@@ -93,7 +94,6 @@ TEST_P(GpuMmq, MatchesCpuInt8Reference) {
       gpu->Free(*xq);
     }
   }
-  gpu::SetGemmConfig(saved);
 }
 
 // The kernel takes the Q4_K mins through the
@@ -127,7 +127,7 @@ TEST_P(GpuMmq, LargeOutlierAndZeroActivations) {
   auto xq = gpu->Alloc(gpu::MatMulMmqScratchBytes(cols, n));
   ASSERT_TRUE(xq.ok());
   gpu::LaunchQuantizeActivation(type, xg.p, int64_t(n) * cols, *xq, gpu->stream());
-  const gpu::GemmConfig saved = gpu::GetGemmConfig();
+  const GpuConfigGuard restore_settings;
   for (int tile : {16, 32, 64, 128}) {
     for (int splits : {0, 1}) {
       gpu::SetGemmConfig(gpu::GemmConfig{tile, 0, 3, splits});
@@ -139,7 +139,6 @@ TEST_P(GpuMmq, LargeOutlierAndZeroActivations) {
       EXPECT_LE(RelErr(y.Get(), ref), 2e-5) << TypeName(type) << " tile " << tile << " splits " << splits;
     }
   }
-  gpu::SetGemmConfig(saved);
   gpu->Free(*xq);
 }
 
@@ -155,6 +154,7 @@ INSTANTIATE_TEST_SUITE_P(Types, GpuMmq, ::testing::Values(GgmlType::Q4_K, GgmlTy
 TEST(GpuMmqBackend, DecodeStepMatchesV5AndCpu) {
   RF_REQUIRE_GPU(gpu);
   if (!gpu::MatMulMmqSupported(GgmlType::Q4_K)) GTEST_SKIP() << "no int8 MMQ path on this device";
+  const GpuConfigGuard restore_settings;  // the GEMM settings below are also restored in place
   const char* env = std::getenv("ROCMFORGE_MODELS_DIR");
   const std::string dir = env != nullptr ? env : ROCMFORGE_MODELS_DIR;
   const std::string q4 = (std::filesystem::temp_directory_path() / "tiny-qwen2-mmqtest-q4_k_m.gguf").string();

@@ -10,6 +10,7 @@
 
 #include "engine/common/fp16.h"
 #include "kernels/act_quant_launch.h"
+#include "tests/gpu/gpu_config_guard.h"
 #include "tests/gpu/gpu_test_util.h"
 
 namespace rocmforge::gputest {
@@ -637,6 +638,7 @@ TEST(GpuOps, F16ProducersMatchConvertAfter) {
 TEST(GpuOps, DensePrefillOptionsGiveIdenticalForwards) {
   RF_REQUIRE_GPU(gpu);
   if (!gpu::MatMulMmaAvailable()) GTEST_SKIP() << "device has no matrix cores: no dense path";
+  const GpuConfigGuard restore_settings;  // the dense GEMM settings are also restored per block
   std::mt19937 rng(std::random_device{}());
   const int dim = 512, n_heads = 8, n_kv = 2, hd = 64, ffn = 1280, kv_dim = n_kv * hd, layers = 2;
   struct Mix {

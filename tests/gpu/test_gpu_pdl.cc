@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kernels/gpu_api.h"
+#include "tests/gpu/gpu_config_guard.h"
 #include "tests/gpu/gpu_test_util.h"
 
 namespace rocmforge::gputest {
@@ -126,7 +127,7 @@ void ExpectSame(const Chain::Out& got, const Chain::Out& want, const char* what)
 
 TEST(GpuPdl, LongDependentChainMatchesWithoutPdl) {
   RF_REQUIRE_GPU(gpu);
-  const bool saved = gpu::GetPdl();
+  const GpuConfigGuard restore_settings;
   std::mt19937 rng(std::random_device{}());
   Chain c;
   ASSERT_GPU(gpu::StreamCreate(&c.s));
@@ -199,7 +200,6 @@ TEST(GpuPdl, LongDependentChainMatchesWithoutPdl) {
     ExpectSame(c.Read(), want, "PDL on, graph replay");
   }
   gpu::GraphDestroy(exec);
-  gpu::SetPdl(saved);
   ASSERT_GPU(gpu::StreamSync(c.s));
   gpu::StreamDestroy(c.s);
 }
@@ -210,8 +210,7 @@ TEST(GpuPdl, LongDependentChainMatchesWithoutPdl) {
 // multiple of any block, PDL on.
 TEST(GpuPdl, MatVecShapesAgree) {
   RF_REQUIRE_GPU(gpu);
-  const gpu::MatVecConfig saved = gpu::GetMatVecConfig();
-  const bool saved_pdl = gpu::GetPdl();
+  const GpuConfigGuard restore_settings;
   gpu::SetPdl(true);
   std::mt19937 rng(std::random_device{}());
   gpu::Stream s = gpu->stream();
@@ -256,8 +255,6 @@ TEST(GpuPdl, MatVecShapesAgree) {
     }
     for (void* p : {w, xd, scratch, y}) gpu::Free(p);
   }
-  gpu::SetMatVecConfig(saved);
-  gpu::SetPdl(saved_pdl);
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 
 #include "engine/backend/gpu/sample_row_params.h"
 #include "engine/sampling/sampler.h"
+#include "tests/gpu/gpu_config_guard.h"
 #include "tests/gpu/gpu_test_util.h"
 
 namespace rocmforge::gputest {
@@ -383,7 +384,7 @@ std::vector<int> DevicePaths(GpuBackend* gpu, const float* dev_logits, int rows,
 TEST(GpuSampling, WideRowsRefinedMatchCpu) {
   RF_REQUIRE_GPU(gpu);
   std::mt19937 rng(std::random_device{}());
-  const gpu::SampleConfig saved = gpu::GetSampleConfig();
+  const GpuConfigGuard restore_settings;
   int mismatches = 0, cases = 0, refined = 0;
   for (int vocab : {1, 7, 1000, 4099, 32001, 128256}) {
     for (int rows : {1, 37}) {
@@ -446,7 +447,6 @@ TEST(GpuSampling, WideRowsRefinedMatchCpu) {
       }
     }
   }
-  gpu::SetSampleConfig(saved);
   EXPECT_LE(mismatches, cases / 24) << "of " << cases << " rows";
   EXPECT_GT(refined, 100) << "rows that took the refinement, of " << cases;
   std::printf("wide rows: %d of %d rows refined, %d picks off the CPU's\n", refined, cases, mismatches);
@@ -462,7 +462,7 @@ TEST(GpuSampling, WideRowsReproducibleAndEqualToRadixPath) {
   std::vector<float> logits(vocab);
   wide::FillRow(rng, 1, logits.data(), vocab);
   Buf lg(gpu.get(), logits);
-  const gpu::SampleConfig saved = gpu::GetSampleConfig();
+  const GpuConfigGuard restore_settings;
   for (const wide::WideMode& mode : wide::WideModes()) {
     std::vector<int32_t> picks;
     int radix_diff = 0, batched_diff = 0;
@@ -489,7 +489,6 @@ TEST(GpuSampling, WideRowsReproducibleAndEqualToRadixPath) {
     std::sort(picks.begin(), picks.end());
     EXPECT_GT(std::unique(picks.begin(), picks.end()) - picks.begin(), 6) << mode.name;
   }
-  gpu::SetSampleConfig(saved);
 }
 
 }  // namespace
