@@ -23,7 +23,8 @@
 # `prefill_memcheck` runs compute-sanitizer over the dense-prefill option tests only;
 # `mma_rate` = mma.sync's best int8 / f16 product rate (bench_gpu_kernels mma_rate);
 # `mmq_source` = ncu --set full of one Q4_K gate/up MMQ launch per n in RF_MMQ_SOURCE_N
-# (default "32 128"), exported per SASS instruction with its stall samples (mmq_src_N.csv).
+# (default "32 128"), exported per SASS instruction with its stall samples (mmq_src_N.csv);
+# `matvec_source` = the same for the first three grouped batch-1 matvecs of a Q4_K_M decode step.
 set -u
 mode=${1:-run}
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -266,6 +267,18 @@ if want mmq_source; then  # where the MMQ kernel's warps stall, per SASS instruc
     note "mmq source n=$n: $(wc -l <"$out/mmq_src_$n.csv") csv lines"
     gzip -f "$out/mmq_src_$n.ncu-rep"
   done
+fi
+
+if want matvec_source; then  # where the batch-1 matvecs' warps stall (Q4_K_M decode step), per SASS instruction
+  # The first three grouped matvec launches of one decode step: Q/K/V, then gate/up, then the next layer's Q/K/V.
+  stage ncu_matvec_src.log 180 ncu --profile-from-start off --clock-control none -k regex:MatVecQPairKernel \
+    --launch-count 3 --set full --import-source yes -f -o "$out/matvec_src" "$bin/bench_gpu_decode" Q4_K_M /tmp profile
+  ncu -i "$out/matvec_src.ncu-rep" --page source --print-source sass --csv >"$out/matvec_src.csv" 2>&1
+  ncu -i "$out/matvec_src.ncu-rep" --page details --section SpeedOfLight --section WarpStateStats \
+    --section SchedulerStats --section MemoryWorkloadAnalysis >"$out/matvec_details.txt" 2>&1
+  note "matvec source: $(wc -l <"$out/matvec_src.csv") csv lines"
+  gzip -f "$out/matvec_src.ncu-rep"
+  rm -f /tmp/llama3-8b-Q4_K_M.gguf
 fi
 
 if want sampler; then  # sampler on near-flat rows (radix / refined / batched passes); tg128 at T 0.7, top-p 0.9
