@@ -257,15 +257,24 @@ if want gemm_ncu; then  # stall reasons and memory traffic of one batched-decode
   done
 fi
 
+# ncu_export BASE SECTION...: from the report BASE.ncu-rep, BASE.csv (every SASS
+# instruction with its stall samples) and BASE_details.txt (the named sections);
+# the report is gzipped.
+ncu_export() {
+  local base=$1 sec sections=()
+  shift
+  for sec in "$@"; do sections+=(--section "$sec"); done
+  ncu -i "$base.ncu-rep" --page source --print-source sass --csv >"$base.csv" 2>&1
+  ncu -i "$base.ncu-rep" --page details "${sections[@]}" >"${base}_details.txt" 2>&1
+  note "$(basename "$base"): $(wc -l <"$base.csv") csv lines"
+  gzip -f "$base.ncu-rep"
+}
+
 if want mmq_source; then  # where the MMQ kernel's warps stall, per SASS instruction (ncu source counters)
   for n in ${RF_MMQ_SOURCE_N:-32 128}; do
     stage "ncu_mmq_src_$n.log" 120 ncu --clock-control none -k regex:GemmMmq --launch-skip 10 --launch-count 1 \
       --set full --import-source yes -f -o "$out/mmq_src_$n" "$bin/bench_gpu_kernels" mmq1 Q4_K 14336+14336 4096 "$n"
-    ncu -i "$out/mmq_src_$n.ncu-rep" --page source --print-source sass --csv >"$out/mmq_src_$n.csv" 2>&1
-    ncu -i "$out/mmq_src_$n.ncu-rep" --page details --section WarpStateStats --section SchedulerStats \
-      --section ComputeWorkloadAnalysis --section InstructionStats >"$out/mmq_details_$n.txt" 2>&1
-    note "mmq source n=$n: $(wc -l <"$out/mmq_src_$n.csv") csv lines"
-    gzip -f "$out/mmq_src_$n.ncu-rep"
+    ncu_export "$out/mmq_src_$n" WarpStateStats SchedulerStats ComputeWorkloadAnalysis InstructionStats
   done
 fi
 
@@ -273,11 +282,7 @@ if want matvec_source; then  # where the batch-1 matvecs' warps stall (Q4_K_M de
   # The first three grouped matvec launches of one decode step: Q/K/V, then gate/up, then the next layer's Q/K/V.
   stage ncu_matvec_src.log 180 ncu --profile-from-start off --clock-control none -k regex:MatVecQPairKernel \
     --launch-count 3 --set full --import-source yes -f -o "$out/matvec_src" "$bin/bench_gpu_decode" Q4_K_M /tmp profile
-  ncu -i "$out/matvec_src.ncu-rep" --page source --print-source sass --csv >"$out/matvec_src.csv" 2>&1
-  ncu -i "$out/matvec_src.ncu-rep" --page details --section SpeedOfLight --section WarpStateStats \
-    --section SchedulerStats --section MemoryWorkloadAnalysis >"$out/matvec_details.txt" 2>&1
-  note "matvec source: $(wc -l <"$out/matvec_src.csv") csv lines"
-  gzip -f "$out/matvec_src.ncu-rep"
+  ncu_export "$out/matvec_src" SpeedOfLight WarpStateStats SchedulerStats MemoryWorkloadAnalysis
   rm -f /tmp/llama3-8b-Q4_K_M.gguf
 fi
 

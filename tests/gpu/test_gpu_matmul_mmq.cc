@@ -154,7 +154,7 @@ INSTANTIATE_TEST_SUITE_P(Types, GpuMmq, ::testing::Values(GgmlType::Q4_K, GgmlTy
 TEST(GpuMmqBackend, DecodeStepMatchesV5AndCpu) {
   RF_REQUIRE_GPU(gpu);
   if (!gpu::MatMulMmqSupported(GgmlType::Q4_K)) GTEST_SKIP() << "no int8 MMQ path on this device";
-  const GpuConfigGuard restore_settings;  // the GEMM settings below are also restored in place
+  const GpuConfigGuard restore_settings;  // the steps below also go back to its GEMM settings in place
   const char* env = std::getenv("ROCMFORGE_MODELS_DIR");
   const std::string dir = env != nullptr ? env : ROCMFORGE_MODELS_DIR;
   const std::string q4 = (std::filesystem::temp_directory_path() / "tiny-qwen2-mmqtest-q4_k_m.gguf").string();
@@ -209,7 +209,6 @@ TEST(GpuMmqBackend, DecodeStepMatchesV5AndCpu) {
   for (const int seqs : {kSeqs, 6, gpu::kMmqMinTokens}) {
     const StepBatch batch = decode_step(seqs, [](int s) { return (s * 5) % kSeqs; });
     auto run = [&](int b) { return forward(b, batch); };
-    const gpu::GemmConfig saved = gpu::GetGemmConfig();
     gpu::GemmConfig cfg;
     cfg.narrow = 3;
     gpu::SetGemmConfig(cfg);
@@ -217,7 +216,7 @@ TEST(GpuMmqBackend, DecodeStepMatchesV5AndCpu) {
     cfg.narrow = 1;
     gpu::SetGemmConfig(cfg);
     const auto other = run(0);
-    gpu::SetGemmConfig(saved);
+    gpu::SetGemmConfig(restore_settings.gemm());
     const auto ref = run(1);
     const double e_mmq = RelErr(mmq, ref), e_other = RelErr(other, ref), e_ab = RelErr(mmq, other);
     std::printf("%d-decode step logits: MMQ vs CPU %.5f, %s vs CPU %.5f, MMQ vs it %.5f\n", seqs, e_mmq,
@@ -250,14 +249,13 @@ TEST(GpuMmqBackend, DecodeStepMatchesV5AndCpu) {
     EXPECT_EQ(gpu->graphs_replayed() - replayed0, 1) << seqs;
     EXPECT_LE(RelErr(first, direct), 1e-5) << seqs;
     EXPECT_LE(RelErr(second, direct), 1e-5) << seqs;
-    const gpu::GemmConfig saved = gpu::GetGemmConfig();
-    gpu::GemmConfig cfg = saved;
+    gpu::GemmConfig cfg = restore_settings.gemm();
     cfg.narrow = 1;  // v5 instead of MMQ: other kernels, so another graph
     cfg.splits = 1;  // (a setting the steps above did not run under)
     gpu::SetGemmConfig(cfg);
     const int captured1 = gpu->graphs_captured();
     const auto v5 = run();
-    gpu::SetGemmConfig(saved);
+    gpu::SetGemmConfig(restore_settings.gemm());
     EXPECT_EQ(gpu->graphs_captured() - captured1, 1) << seqs << ": a step under other GEMM settings replayed";
     EXPECT_LE(RelErr(v5, direct), 0.05) << seqs;
   }
