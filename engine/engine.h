@@ -33,7 +33,9 @@ struct EngineOptions {
   int32_t context_length = 0;        // served context; 0 = model's n_ctx_train capped at 8192
   int32_t max_batch_tokens = 512;    // per-step token budget (chunked prefill)
   int32_t max_running = 64;          // sequences in the running batch at most
-  int32_t max_prefill_tokens_with_decodes = 0;  // prefill cap in steps with decodes (0: none)
+  // Prefill cap in steps with decodes (0: none; -1: the backend's
+  // Backend::DefaultPrefillCapWithDecodes()).
+  int32_t max_prefill_tokens_with_decodes = 0;
   bool fill_step_sizes = true;       // raise that cap to the backend's StepTokenSizes()
   bool trim_step_sizes = true;       // and cut steps just past one of them back to it
   int32_t kv_block_size = 16;

@@ -31,7 +31,9 @@ EngineImpl::EngineImpl(const EngineOptions& options, Parts parts, EngineObserver
       quantization_(QuantizationName(*file_)),
       kv_(parts.kv_blocks, options.kv_block_size, options.prefix_cache),
       sched_(sched::SchedulerOptions{options.max_batch_tokens, options.max_running,
-                                     options.max_prefill_tokens_with_decodes,
+                                     options.max_prefill_tokens_with_decodes >= 0
+                                         ? options.max_prefill_tokens_with_decodes
+                                         : backend_->DefaultPrefillCapWithDecodes(),
                                      options.fill_step_sizes ? backend_->StepTokenSizes()
                                                              : std::vector<int32_t>{},
                                      options.trim_step_sizes},

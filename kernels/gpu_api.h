@@ -223,13 +223,26 @@ constexpr int kDenseMinTokens = 192;
 // tokens MMQ 11.1 vs dense 12.3; 160 tokens in-loop GEMM 31.6 vs dense 16.3
 // (every shape dense); 192 and up the same path either way.
 constexpr int kDenseMinTokensResident = 129;
+// The same crossover when the Hopper GEMM runs the dense path
+// (DenseWgmmaActive): H100, bench_gpu_decode Q4_K_M batch 32 512 (2026-11-26
+// 21:24 UTC), ms a step of 32 decodes + a chunk, MMQ vs wgmma dense: 64 tokens
+// 6.97 vs 8.66, 80 tokens 8.76 vs 8.88, 96 tokens 10.31 vs 9.15-9.20, 128
+// tokens 11.17 vs 9.45-9.55.
+constexpr int kDenseMinTokensResidentWgmma = 81;
+// Whether LaunchGemmF16 / LaunchGemmF16SwiGLU run the Hopper GEMM: SetDenseWgmma
+// on, a device that has it (kernels/matmul_dense_wgmma.h), and no forced mma.sync
+// variant (DenseGemmConfig row tile / K step / main loop).
+bool DenseWgmmaActive();
+// The resident crossover in force: kDenseMinTokensResidentWgmma while
+// DenseWgmmaActive, else kDenseMinTokensResident.
+int DenseMinTokensResident();
 int DenseMinTokensFor(GgmlType type, int64_t rows, int64_t cols);
 // Whether the dense path suits the matmul, scratch aside: a device with matrix
 // cores, a type other than F32 (kept exact), n >= the crossover, cols % 8 == 0.
 bool MatMulDenseSuits(GgmlType type, const void* w, int64_t rows, int64_t cols, int n);
 // MatMulDenseSuits, or with `prepared` (DenseScratch::operands_prepared) the
 // crossover kDenseMinTokens for every shape; with `resident`
-// (DenseScratch::weights_resident) kDenseMinTokensResident wherever the
+// (DenseScratch::weights_resident) DenseMinTokensResident() wherever the
 // crossover would be kDenseMinTokens (DenseGemmConfig::min_n still overrides).
 bool MatMulDenseSuitsPrepared(GgmlType type, const void* w, int64_t rows, int64_t cols, int n, bool prepared,
                               bool resident = false);
@@ -315,6 +328,14 @@ struct DenseTileConfig {
 };
 void SetDenseTileConfig(const DenseTileConfig& c);
 DenseTileConfig GetDenseTileConfig();
+// The Hopper dense GEMM (kernels/matmul_dense_wgmma.hip: TMA + wgmma, sm_90a)
+// for LaunchGemmF16 / LaunchGemmF16SwiGLU where the device has it; off = the
+// mma.sync kernel. Default on; RF_DENSE_WGMMA=0|1 in the environment sets it at
+// start-up. A DenseGemmConfig that forces a row tile, K step or main loop (or
+// DenseTileConfig::swiglu_tile, for the fused GEMM) keeps the mma.sync kernel.
+// Global; read at each launch.
+void SetDenseWgmma(bool on);
+bool GetDenseWgmma();
 // Shape of the small-batch matvec kernels, for benchmark sweeps: threads per
 // weight row (0 = auto: 32 for rows of >= 8192 Q4_K/Q5_K/Q4_0 values on NVIDIA,
 // else 64; or 32, 64, 128; widths other than 64 apply at batch 1 only) and,

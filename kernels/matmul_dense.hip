@@ -38,6 +38,7 @@
 
 #include "kernels/gpu_api.h"
 #include "kernels/launch_util.h"
+#include "kernels/matmul_dense_wgmma.h"
 #include "kernels/quant_device.h"
 
 namespace rocmforge::gpu {
@@ -365,6 +366,19 @@ DenseGemmConfig InitialDenseConfig() {
 }
 DenseGemmConfig g_dense = InitialDenseConfig();
 DenseTileConfig g_tiles;
+// The Hopper wgmma + TMA GEMM (kernels/matmul_dense_wgmma.hip) where available;
+// RF_DENSE_WGMMA=0|1 in the environment sets it at start-up.
+constexpr bool kDenseWgmmaDefault = true;
+bool InitialDenseWgmma() {
+  if (const char* e = std::getenv("RF_DENSE_WGMMA"); e != nullptr) return std::atoi(e) != 0;
+  return kDenseWgmmaDefault;
+}
+bool g_wgmma = InitialDenseWgmma();
+// The wgmma path unless a benchmark / test forces an mma.sync variant (row
+// tile, K step or main loop; K splits and min_n are honoured by both).
+[[maybe_unused]] bool WgmmaTakes() {
+  return g_wgmma && g_dense.row_tile == 0 && g_dense.k_step == 0 && g_dense.overlap == 0;
+}
 // The defaults of DenseTileConfig's 0, from pp512 A/B runs of bench_gpu_decode
 // on the H100 (tok/s, Q4_K_M / Q8_0, same call each): 4 stages 13805 / 13978
 // vs 3 stages 13730 / 13832 at 08:43 UTC, but 13792 / 13901 vs 13802 / 13863
@@ -475,6 +489,10 @@ void SetDenseGemmConfig(const DenseGemmConfig& c) { g_dense = c; }
 DenseGemmConfig GetDenseGemmConfig() { return g_dense; }
 void SetDenseTileConfig(const DenseTileConfig& c) { g_tiles = c; }
 DenseTileConfig GetDenseTileConfig() { return g_tiles; }
+void SetDenseWgmma(bool on) { g_wgmma = on; }
+bool GetDenseWgmma() { return g_wgmma; }
+bool DenseWgmmaActive() { return WgmmaTakes() && DenseWgmmaAvailable(); }
+int DenseMinTokensResident() { return DenseWgmmaActive() ? kDenseMinTokensResidentWgmma : kDenseMinTokensResident; }
 
 void LaunchGemmF16(const uint16_t* w16, int64_t rows, int64_t cols, const uint16_t* x16, float* y, int n,
                    Stream s) {
@@ -485,6 +503,7 @@ void LaunchGemmF16(const uint16_t* w16, int64_t rows, int64_t cols, const uint16
   const int tile = rt == 128 || rt == 224 || rt == 256 ? rt : AutoRowTile(rows, cols, n);
   const int sp = g_dense.splits;
 #if defined(RF_GPU_CUDA)
+  if (WgmmaTakes() && LaunchGemmF16Wgmma(w16, rows, cols, x16, y, n, sp, s)) return;
   const bool k32 = g_dense.k_step == 32;
   // 128 x 224: the overlapped loop, 64-wide K steps (the only variant built).
   // 4 stages only where the device gives the tile that much shared memory.
@@ -526,6 +545,10 @@ void LaunchGemmF16SwiGLU(const uint16_t* w16, int64_t rows, int64_t cols, const 
   const SwiGLUEpilogue e{out16, gate, up};
   constexpr int kE = kEpiSwiGLU;
 #if defined(RF_GPU_CUDA)
+  if (WgmmaTakes() && g_tiles.swiglu_tile == 0 &&
+      LaunchGemmF16SwiGLUWgmma(w16, rows, cols, x16, out, out16, gate, up, n, s)) {
+    return;
+  }
   // The plain GEMM's tile rule (no K splits: the grid of 2 x FFN rows is
   // wide), its main loop per tile; 64-wide K steps only.
   const int rt = g_dense.row_tile, st = g_tiles.swiglu_tile;
@@ -585,7 +608,7 @@ bool MatMulDenseSuitsPrepared(GgmlType type, const void* w, int64_t rows, int64_
   // Resident weights lower the general crossover only: the shapes kept
   // in-loop longer (small Q4_K) stay so, and results stay bit for bit those
   // without the cache from kDenseMinTokens on.
-  if (resident && min_n == kDenseMinTokens) min_n = kDenseMinTokensResident;
+  if (resident && min_n == kDenseMinTokens) min_n = DenseMinTokensResident();
   if (g_dense.min_n > 0) min_n = g_dense.min_n;
   if (n < min_n || n <= kSmallBatchMax || rows <= 0 || cols <= 0 || cols % 8 != 0) return false;
   return type != GgmlType::F16 || reinterpret_cast<uintptr_t>(w) % 16 == 0;

@@ -392,7 +392,7 @@ int BatchMain(const gguf::GgufFile& file, GpuBackend* gpu, int32_t n, int32_t ct
       bs.chunk_tokens = k;
       if (auto st = RunSteps(**model, gpu, &bs, n, true, false, kWarm, kTimed, &t); !st.ok()) return Fail(st);
       std::snprintf(what, sizeof what, "N=%d + %d-token prefill chunk (%d tokens), dense from %d", n, k, n + k,
-                    min_n > 0 ? min_n : cache_bytes > 0 ? gpu::kDenseMinTokensResident : gpu::kDenseMinTokens);
+                    min_n > 0 ? min_n : cache_bytes > 0 ? gpu::DenseMinTokensResident() : gpu::kDenseMinTokens);
       t.Print(what);
     }
   }

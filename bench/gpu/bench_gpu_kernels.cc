@@ -23,6 +23,7 @@
 #include "engine/gguf/quant.h"
 #include "engine/sampling/sampler.h"
 #include "kernels/gpu_api.h"
+#include "kernels/matmul_dense_wgmma.h"
 #include "kernels/mma_rate_probe.h"
 
 using namespace rocmforge;
@@ -532,6 +533,82 @@ void RunMmqBench(gpu::Stream s, const std::vector<int>& ns) {
   gpu::Free(xq);
 }
 
+// ---- the f16 GEMM alone, mma.sync kernel vs the Hopper wgmma one
+// (`bench_gpu_kernels dense_wgmma`, also at the end of `dense`): auto tiles /
+// splits each, Llama-3-8B shapes, random f16 operands (one weight copy, as
+// the `dense` table's f16 GEMM columns), and the fused gate / up + SwiGLU GEMM
+// of the 2 x 14336 x 4096 pair (out + out16, no gate / up copies).
+void RunDenseWgmmaBench(gpu::Stream s) {
+  struct Shape {
+    int64_t m, k;
+    bool swiglu;
+  };
+  const int64_t mmax = 28672, kmax = 14336, nmax = 2048;
+  const size_t wvals = size_t(mmax) * 4096;  // the largest weight matrix (both 4096 x 14336 and the pair fit)
+  float *f = nullptr, *y = nullptr;
+  void *w16 = nullptr, *x16 = nullptr, *o16 = nullptr;
+  CHECK_GPU(gpu::Malloc(reinterpret_cast<void**>(&f), wvals * sizeof(float)));
+  CHECK_GPU(gpu::Malloc(reinterpret_cast<void**>(&y), size_t(nmax) * mmax * sizeof(float)));
+  CHECK_GPU(gpu::Malloc(&w16, wvals * 2));
+  CHECK_GPU(gpu::Malloc(&x16, size_t(nmax) * kmax * 2));
+  CHECK_GPU(gpu::Malloc(&o16, size_t(nmax) * mmax));
+  {
+    std::vector<float> h(wvals);
+    std::mt19937 rng(23);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    for (float& v : h) v = nd(rng);
+    CHECK_GPU(gpu::CopyToDevice(f, h.data(), h.size() * sizeof(float), s));
+    gpu::LaunchConvertF16(f, int64_t(wvals), static_cast<uint16_t*>(w16), s);
+    gpu::LaunchConvertF16(f + 12345, nmax * kmax, static_cast<uint16_t*>(x16), s);
+    CHECK_GPU(gpu::LastLaunchError());
+  }
+  const gpu::DenseGemmConfig saved = gpu::GetDenseGemmConfig();
+  const bool saved_wgmma = gpu::GetDenseWgmma();
+  gpu::SetDenseGemmConfig(gpu::DenseGemmConfig{});
+  std::printf("\n| f16 GEMM m x k | n | mma.sync us | TFLOP/s | wgmma us | TFLOP/s | new/old | wgmma 128 TFLOP/s | 224 | 256 | SwiGLU direct stores |\n"
+              "|---|---|---|---|---|---|---|---|---|---|---|\n");
+  for (Shape sh : {Shape{4096, 4096, false}, Shape{1024, 4096, false}, Shape{14336, 4096, false},
+                   Shape{4096, 14336, false}, Shape{28672, 4096, true}, Shape{28672, 4096, false}}) {
+    for (int n : {160, 256, 448, 512, 1024, 2048}) {
+      const double flop = 2.0 * sh.m * sh.k * n;
+      const int iters = flop > 1e11 ? 5 : 20;
+      // mma.sync, wgmma auto, wgmma with 128 / 224 / 256-row tiles, SwiGLU with direct stores (auto tile)
+      double ms[6] = {0, 0, 0, 0, 0, 0};
+      const bool staged = gpu::GetDenseWgmmaStagedSwiGLU();
+      for (int v = 0; v < (sh.swiglu ? 6 : 5); ++v) {
+        gpu::SetDenseWgmma(v >= 1);
+        gpu::SetDenseWgmmaTile(v <= 1 || v == 5 ? 0 : v == 2 ? 128 : v == 3 ? 224 : 256);
+        gpu::SetDenseWgmmaStagedSwiGLU(v == 5 ? !staged : staged);
+        ms[v] = bench::MedianMs(s, [&](int) {
+          if (sh.swiglu) {
+            gpu::LaunchGemmF16SwiGLU(static_cast<const uint16_t*>(w16), sh.m, sh.k, static_cast<const uint16_t*>(x16),
+                                     y, static_cast<uint16_t*>(o16), nullptr, nullptr, n, s);
+          } else {
+            gpu::LaunchGemmF16(static_cast<const uint16_t*>(w16), sh.m, sh.k, static_cast<const uint16_t*>(x16), y,
+                               n, s);
+          }
+        }, iters, 5, 3);
+        CHECK_GPU(gpu::LastLaunchError());
+      }
+      gpu::SetDenseWgmmaStagedSwiGLU(staged);
+      auto tf = [&](double t) { return t > 0.0 ? flop / (t * 1e-3) / 1e12 : 0.0; };
+      std::printf("| %lldx%lld%s | %d | %.1f | %.1f | %.1f | %.1f | %.2f | %.1f | %.1f | %.1f | %.1f |\n",
+                  static_cast<long long>(sh.m), static_cast<long long>(sh.k), sh.swiglu ? " SwiGLU" : "", n,
+                  ms[0] * 1e3, tf(ms[0]), ms[1] * 1e3, tf(ms[1]), ms[0] / ms[1], tf(ms[2]), tf(ms[3]), tf(ms[4]),
+                  tf(ms[5]));
+      std::fflush(stdout);
+    }
+  }
+  gpu::SetDenseWgmma(saved_wgmma);
+  gpu::SetDenseWgmmaTile(0);
+  gpu::SetDenseGemmConfig(saved);
+  gpu::Free(f);
+  gpu::Free(y);
+  gpu::Free(w16);
+  gpu::Free(x16);
+  gpu::Free(o16);
+}
+
 // ---- dense crossover (`bench_gpu_kernels crossover`): per type and shape, the
 // in-loop GEMM's automatic choice (LaunchMatMulMma: v5 / v4 / GemmMmaKernel)
 // against the whole dense path (activation conversion + dequantization + f16
@@ -815,6 +892,129 @@ void RunAttentionBench(gpu::Stream s, int only_seqs = 0, int only_ctx = 0, int o
   gpu::Free(kc);
   gpu::Free(vc);
 }
+
+}  // namespace
+
+namespace rocmforge::gpu {
+// kernels/matmul_small_batch.hip (not in gpu_api.h): the batch-1 warp-rows
+// variant's mode (-1 auto, 0 off, 1 on), rows per wave and units per step
+// (0 auto); returns the previous mode.
+int SetMatVecWarp(int mode, int rows_per_wave, int units);
+}  // namespace rocmforge::gpu
+
+namespace {
+// `bench_gpu_kernels matvec_warp`: Q4_K and Q6_K batch-1 matvec at the
+// Llama-3-8B decode shapes, the old kernels (warp 0) vs the warp-rows variant
+// (1: a chunk per wave, 2: persistent grid; auto, then a rows-per-wave x
+// units sweep), kernel alone with activations
+// quantized beforehand, PDL off and on; old and auto alternate three times.
+void RunMatVecWarpBench(gpu::Stream s) {
+  const int64_t kmax = 14336;
+  float* x = nullptr;
+  float* yp = nullptr;
+  void* scratch = nullptr;
+  CHECK_GPU(gpu::Malloc(reinterpret_cast<void**>(&x), kmax * sizeof(float)));
+  CHECK_GPU(gpu::Malloc(reinterpret_cast<void**>(&yp), 2 * 14336 * sizeof(float)));
+  CHECK_GPU(gpu::Malloc(&scratch, gpu::MatMulScratchBytes(kmax, 1)));
+  {
+    std::vector<float> hx(kmax);
+    std::mt19937 rng(7);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    for (float& v : hx) v = nd(rng);
+    CHECK_GPU(gpu::CopyToDevice(x, hx.data(), hx.size() * sizeof(float), s));
+  }
+  const bool saved_pdl = gpu::GetPdl();
+  const gpu::MatVecConfig saved = gpu::GetMatVecConfig();
+  gpu::SetMatVecConfig(gpu::MatVecConfig{});
+  std::printf("\n| type | m x k | variant (warp, rows/wave, units) | us | TB/s | us PDL on | TB/s PDL on |\n"
+              "|---|---|---|---|---|---|---|\n");
+  struct Summary {
+    std::string what;
+    double tbs[3][2];  // old, warp 1 auto, warp 2 auto; PDL off, on
+  };
+  std::vector<Summary> summary;
+  for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q6_K}) {
+    struct Shape {
+      int64_t m, k;
+      int parts;
+    };
+    for (Shape sh : {Shape{14336, 4096, 2}, Shape{4096, 14336, 1}, Shape{4096, 4096, 3},
+                     Shape{4096, 4096, 1}, Shape{14336, 4096, 1}}) {
+      std::vector<int64_t> part_rows = {sh.m};
+      if (sh.parts == 3) part_rows = {sh.m, sh.m / 4, sh.m / 4};
+      if (sh.parts == 2) part_rows = {sh.m, sh.m};
+      int64_t total_rows = 0;
+      for (int64_t r : part_rows) total_rows += r;
+      const size_t row_bytes = RowBytes(type, sh.k);
+      const size_t bytes = row_bytes * total_rows;
+      const int copies = static_cast<int>(std::max<size_t>(2, (size_t{256} << 20) / bytes + 1));
+      std::vector<void*> w = MakeWeights(type, total_rows, sh.k, copies, s);
+      gpu::LaunchQuantizeActivation(type, x, sh.k, scratch, s);
+      auto launch = [&](int i) {
+        const uint8_t* base = static_cast<const uint8_t*>(w[i % copies]);
+        if (sh.parts == 1) {
+          gpu::LaunchMatMulSmallBatchQuantized(type, base, sh.m, sh.k, scratch, yp, 1, s);
+          return;
+        }
+        gpu::MatVecPart ps[gpu::kMaxMatVecParts];
+        int64_t r0 = 0;
+        for (size_t p = 0; p < part_rows.size(); ++p) {
+          ps[p] = gpu::MatVecPart{base + r0 * row_bytes, yp + r0, part_rows[p]};
+          r0 += part_rows[p];
+        }
+        gpu::LaunchMatVecQuantizedGroup(type, sh.k, scratch, ps, static_cast<int>(part_rows.size()), s);
+      };
+      const char* group = sh.parts == 3 ? "QKV " : sh.parts == 2 ? "gate+up " : "";
+      char shape[64];
+      std::snprintf(shape, sizeof(shape), "%s%lldx%lld", group, static_cast<long long>(total_rows),
+                    static_cast<long long>(sh.k));
+      const std::string what = std::string(TypeName(type)) + " " + shape;
+      auto measure = [&](int mode, int rpw, int units, double* tbs) {
+        gpu::SetMatVecWarp(mode, rpw, units);
+        double ms[2];
+        for (int pdl = 0; pdl < 2; ++pdl) {
+          gpu::SetPdl(pdl == 1);
+          ms[pdl] = bench::MedianMs(s, launch, 100, 7, 20);
+          CHECK_GPU(gpu::LastLaunchError());
+          tbs[pdl] = bytes / (ms[pdl] * 1e-3) / 1e12;
+        }
+        std::printf("| %s | %s | %d, %d, %d | %.2f | %.2f | %.2f | %.2f |\n",
+                    std::string(TypeName(type)).c_str(), shape,
+                    mode, rpw, units, ms[0] * 1e3, tbs[0], ms[1] * 1e3, tbs[1]);
+      };
+      Summary sum{what, {{0, 0}, {0, 0}, {0, 0}}};
+      for (int rep = 0; rep < 3; ++rep) {
+        for (int mode = 0; mode < 3; ++mode) {
+          double t[2];
+          measure(mode, 0, 0, t);
+          for (int p = 0; p < 2; ++p) sum.tbs[mode][p] = std::max(sum.tbs[mode][p], t[p]);
+        }
+      }
+      summary.push_back(sum);
+      for (int units : {1, 2, 4}) {
+        for (int rpw : {1, 2, 4, 8, 16}) {
+          double t[2];
+          measure(1, rpw, units, t);
+          if (rpw <= 4) measure(2, rpw, units, t);
+        }
+      }
+      std::fflush(stdout);
+      for (void* p : w) gpu::Free(p);
+    }
+  }
+  std::printf("\nbest of 3 alternating runs, TB/s:\n| matvec | old | warp 1 auto | warp 2 auto | old, PDL on | warp 1, PDL on | warp 2, PDL on |\n"
+              "|---|---|---|---|---|---|---|\n");
+  for (const Summary& m : summary) {
+    std::printf("| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", m.what.c_str(), m.tbs[0][0], m.tbs[1][0],
+                m.tbs[2][0], m.tbs[0][1], m.tbs[1][1], m.tbs[2][1]);
+  }
+  gpu::SetMatVecWarp(-1, 0, 0);
+  gpu::SetMatVecConfig(saved);
+  gpu::SetPdl(saved_pdl);
+  gpu::Free(x);
+  gpu::Free(yp);
+  gpu::Free(scratch);
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -828,6 +1028,10 @@ int main(int argc, char** argv) {
   // `bench_gpu_kernels sampler`: the sampler on wide (near-flat) rows alone.
   if (argc > 1 && std::string(argv[1]) == "sampler") {
     RunWideSamplerBench(be->get(), s);
+    return 0;
+  }
+  if (argc > 1 && std::string(argv[1]) == "matvec_warp") {
+    RunMatVecWarpBench(s);
     return 0;
   }
   // `bench_gpu_kernels attention`: batched decode attention, SIMT vs matrix cores.
@@ -927,6 +1131,12 @@ int main(int argc, char** argv) {
   // `bench_gpu_kernels dense`: the dense prefill path table alone.
   if (argc > 1 && std::string(argv[1]) == "dense") {
     RunDenseBench(s);
+    RunDenseWgmmaBench(s);
+    return 0;
+  }
+  // `bench_gpu_kernels dense_wgmma`: the f16 GEMM, mma.sync vs wgmma, alone.
+  if (argc > 1 && std::string(argv[1]) == "dense_wgmma") {
+    RunDenseWgmmaBench(s);
     return 0;
   }
   // `bench_gpu_kernels gemm1 TYPE M K N`: 20 launches of one GEMM (for a profiler).

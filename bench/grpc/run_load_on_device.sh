@@ -49,7 +49,7 @@ t0=$(date +%s)
   "$b/rocmforge" make-model --shape llama3-8b --type Q4_K_M --threads "$(nproc)" --quiet "$model" 2>&1 | tail -2
 echo "make-model: $(( $(date +%s) - t0 )) s"
 # One worker per scheduler setting in CONFIGS, space-separated, each
-# MAX_BATCH_TOKENS:MAX_PREFILL_WITH_DECODES (default "512:64", the worker's
+# MAX_BATCH_TOKENS:MAX_PREFILL_WITH_DECODES (default "512:-1", the worker's
 # defaults): the per-step token budget and the prefill tokens a step may carry
 # while streams decode trade prefill throughput against inter-token latency.
 # metrics_step_summary BEFORE AFTER LABEL WALL_S: engine steps between two
@@ -84,9 +84,10 @@ steady_over_seeds() {
                n, n, c[n], s[n] / c[n], lo[n], hi[n] }' "$1" | sort -n | cut -d" " -f2-
 }
 port=50061
-for cfg in ${CONFIGS:-512:64}; do
+for cfg in ${CONFIGS:-512:-1}; do
   # MBT:CAP[:nofill|:notrim]: nofill runs the worker with --no-fill-step-sizes,
-  # notrim with --no-trim-step-sizes.
+  # notrim with --no-trim-step-sizes. CAP -1: the worker's default (the
+  # backend's choice, Backend::DefaultPrefillCapWithDecodes).
   mbt=${cfg%%:*} rest=${cfg#*:}
   cap=${rest%%:*} fill_arg=""
   [[ $rest == *:nofill ]] && { fill_arg=--no-fill-step-sizes; cap=$cap-nofill; }

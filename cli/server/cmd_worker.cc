@@ -21,8 +21,10 @@ namespace {
 // Prefill tokens a step may carry while streams are decoding: every running
 // stream waits for the whole step, so this bounds inter-token latency (see
 // bench/RESULTS.md, worker load on the H100); an idle worker still prefills
-// with the whole --max-batch-tokens budget.
-constexpr int64_t kDefaultPrefillWithDecodes = 64;
+// with the whole --max-batch-tokens budget. Not given (-1): the backend's
+// choice (Backend::DefaultPrefillCapWithDecodes: 64 on the CPU, 480 on a GPU
+// whose prefill runs the Hopper dense GEMM).
+constexpr int64_t kDefaultPrefillWithDecodes = -1;
 
 constexpr char kUsage[] =
     "worker --model M.gguf [--port 50061] [--metrics-port 9091] [--device cpu|gpu] "
@@ -72,7 +74,7 @@ absl::StatusOr<Parsed> ParseArgs(const std::vector<std::string>& args) {
       {"kv-blocks", 0, 0, 1 << 24, &kv_blocks},  {"kv-memory-mb", 0, 0, int64_t{1} << 30, &kv_mb},
       {"max-batch-tokens", 512, 1, 1 << 20, &batch},
       {"max-running", 64, 1, 1 << 16, &running},
-      {"max-prefill-with-decodes", kDefaultPrefillWithDecodes, 0, 1 << 20, &prefill_cap},
+      {"max-prefill-with-decodes", kDefaultPrefillWithDecodes, -1, 1 << 20, &prefill_cap},
   };
   for (const IntFlag& f : ints) {
     auto v = flags->GetInt(f.name, f.dflt);

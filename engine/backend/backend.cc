@@ -5,6 +5,7 @@ namespace rocmforge {
 MemoryUsage Backend::DeviceMemoryUsage() const { return HostMemoryUsage(); }
 
 std::vector<int32_t> Backend::StepTokenSizes() const { return {}; }
+int32_t Backend::DefaultPrefillCapWithDecodes() const { return 64; }
 size_t Backend::UseSpareMemory(size_t) { return 0; }
 
 void Backend::AddRmsNorm(float* x, const float* residual, const Weight& w, float* out, int n,

@@ -86,6 +86,13 @@ class Backend {
   // size >= n (the GPU's GEMM token tiles). Empty where time grows smoothly
   // with n (the CPU). The scheduler fills steps up to these sizes.
   virtual std::vector<int32_t> StepTokenSizes() const;
+  // The prefill tokens a step that carries decodes takes by default (the
+  // worker's --max-prefill-with-decodes when not given; 0 = no cap beyond the
+  // step budget): every decoding stream waits for the whole step, so the cap
+  // trades inter-token latency against prefill throughput, which depends on
+  // how a step's time grows with its tokens. 64 here (the CPU). Read once,
+  // when the engine starts (after UseSpareMemory).
+  virtual int32_t DefaultPrefillCapWithDecodes() const;
 
   // Makes a GGUF tensor resident (the CPU returns a view into the mapping; the
   // GPU copies it once). Unimplemented for types the backend cannot compute.

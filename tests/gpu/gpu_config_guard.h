@@ -24,6 +24,7 @@ class GpuConfigGuard {
     gpu::SetGemmConfig(gemm_);
     gpu::SetDenseGemmConfig(dense_);
     gpu::SetDenseTileConfig(dense_tiles_);
+    gpu::SetDenseWgmma(dense_wgmma_);
     gpu::SetMatVecConfig(matvec_);
     gpu::SetPrefillAttnConfig(prefill_attn_);
     gpu::SetDecodeAttnConfig(decode_attn_);
@@ -40,6 +41,7 @@ class GpuConfigGuard {
   const gpu::GemmConfig gemm_ = gpu::GetGemmConfig();
   const gpu::DenseGemmConfig dense_ = gpu::GetDenseGemmConfig();
   const gpu::DenseTileConfig dense_tiles_ = gpu::GetDenseTileConfig();
+  const bool dense_wgmma_ = gpu::GetDenseWgmma();
   const gpu::MatVecConfig matvec_ = gpu::GetMatVecConfig();
   const gpu::PrefillAttnConfig prefill_attn_ = gpu::GetPrefillAttnConfig();
   const gpu::DecodeAttnConfig decode_attn_ = gpu::GetDecodeAttnConfig();

@@ -98,6 +98,7 @@ TEST(GpuDensePrefill, TileOptionsAndResidentWeightsGiveIdenticalForwards) {
   std::mt19937 rng(std::random_device{}());
   const std::vector<LayerW> lw = LoadLayers(gpu.get(), rng);
   const GpuConfigGuard restore_settings;
+  gpu::SetDenseWgmma(false);  // the mma.sync kernel's tile options
   for (int n : {200, 333}) {
     const auto x0 = RandomVec(rng, size_t(n) * kDim);
     gpu->SetDensePrefill(O{false, false, false, false});

@@ -74,6 +74,7 @@ TEST(GpuDenseSwiGLU, FusedGemmMatchesUnfusedKernelsBitForBit) {
     Buf rg(gpu.get(), poison), ru(gpu.get(), poison), ro(gpu.get(), poison);
     gpu::SetDenseGemmConfig(gpu::DenseGemmConfig{0, 1, 0, 0, 0});
     gpu::SetDenseTileConfig(gpu::DenseTileConfig{});
+    gpu::SetDenseWgmma(false);  // the mma.sync kernel's tiles (wgmma: test_gpu_matmul_dense_wgmma.cc)
     const auto* xh = static_cast<const uint16_t*>(x16.p);
     gpu::LaunchGemmF16(static_cast<const uint16_t*>(g16.p), sh.rows, sh.cols, xh, rg.p, sh.n, st);
     gpu::LaunchGemmF16(static_cast<const uint16_t*>(u16.p), sh.rows, sh.cols, xh, ru.p, sh.n, st);

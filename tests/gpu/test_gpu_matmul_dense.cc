@@ -231,7 +231,7 @@ TEST_P(GpuDense, LaunchMatMulDensePathMatchesReference) {
           const int per_shape = gpu::DenseMinTokensFor(type, sh.rows, sh.cols);
           const int first = r == 0   ? per_shape
                             : r == 1 ? gpu::kDenseMinTokens
-                            : per_shape == gpu::kDenseMinTokens ? gpu::kDenseMinTokensResident
+                            : per_shape == gpu::kDenseMinTokens ? gpu::DenseMinTokensResident()
                                                                 : per_shape;
           if (first > n) continue;  // the scratch is sized for n
           EXPECT_TRUE(gpu::MatMulDenseTakes(type, wg->data, sh.rows, sh.cols, first, rule)) << what << " rule " << r;
@@ -318,6 +318,7 @@ TEST(GpuDenseGemm, Tile224AndDeepPipelineBitIdentical) {
   if (!gpu::MatMulMmaAvailable()) GTEST_SKIP() << "device has no matrix cores";
   std::mt19937 rng(std::random_device{}());
   const GpuConfigGuard restore_settings;
+  gpu::SetDenseWgmma(false);  // the mma.sync kernel's variants (the wgmma one: test_gpu_matmul_dense_wgmma.cc)
   for (GemmShape sh : {GemmShape{14336, 520, 512}, GemmShape{4099, 264, 129}, GemmShape{300, 1032, 200}}) {
     const F16Operands ops(rng, sh);
     ASSERT_TRUE(ops.Upload(gpu.get()));

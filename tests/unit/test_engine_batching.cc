@@ -4,8 +4,10 @@
 // resume after failover continues a stream exactly.
 #include <algorithm>
 #include <atomic>
+#include <mutex>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/engine.h"
@@ -163,6 +165,61 @@ TEST_P(EngineBatching, RepeatedLongPromptIsServedFromThePrefixCache) {
   ExpectSame(branch_cold, branch_warm, "partially cached prompt");
   EXPECT_GE(engine->Stats().prefix_hit_tokens, 96u);
   EXPECT_EQ(engine->Stats().prompt_tokens, 75u + 75u + 60u);
+}
+
+// Records each step's sequences and tokens (called on the engine thread).
+class StepRecorder : public EngineObserver {
+ public:
+  void OnStep(int32_t seqs, int32_t tokens, double) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    steps_.emplace_back(seqs, tokens);
+  }
+  std::vector<std::pair<int32_t, int32_t>> steps() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return steps_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::pair<int32_t, int32_t>> steps_;
+};
+
+// A long prompt that arrives while another stream decodes is prefilled in
+// chunks of at most the prefill cap per step; -1 (the worker's default) takes
+// the backend's cap (Backend::DefaultPrefillCapWithDecodes: 64 on the CPU,
+// which has no step sizes to fill), 0 none.
+TEST_P(EngineBatching, PrefillCapWhileDecodingDefaultsToTheBackends) {
+  for (const int32_t cap : {-1, 0}) {
+    EngineOptions opt;
+    opt.max_prefill_tokens_with_decodes = cap;
+    StepRecorder rec;
+    auto engine = MakeEngine(GetParam().file, opt, &rec);
+    ASSERT_NE(engine, nullptr);
+    const int32_t vocab = engine->model_config().n_vocab;
+    std::mt19937 rng(21);
+    testing::Collector c;
+    std::atomic<bool> decoding{false};
+    ASSERT_TRUE(engine->Submit(Greedy(RandomPrompt(rng, 4, vocab), 150),
+                               c.Sink(0, [&](size_t, const TokenEvent&) { decoding = true; }))
+                    .ok());
+    ASSERT_TRUE(WaitForStats(*engine, [&](const EngineStats&) { return decoding.load(); }));
+    const int32_t long_prompt = 200;
+    ASSERT_TRUE(engine->Submit(Greedy(RandomPrompt(rng, long_prompt, vocab), 2), c.Sink(1)).ok());
+    ASSERT_TRUE(c.WaitFor(2));
+    const auto outcomes = c.outcomes();
+    ASSERT_EQ(outcomes[0].tokens.size(), 150u) << outcomes[0].error;
+    ASSERT_EQ(outcomes[1].tokens.size(), 2u) << outcomes[1].error;
+    // Steps that carried the first stream's decode and a prefill chunk.
+    int32_t largest = 0;
+    for (const auto& [seqs, tokens] : rec.steps()) {
+      if (seqs == 2 && tokens > 2) largest = std::max(largest, tokens);
+    }
+    if (cap == -1) {
+      EXPECT_EQ(largest, 1 + 64) << "the CPU backend's default cap";
+    } else {
+      EXPECT_EQ(largest, 1 + long_prompt) << "no cap: the whole prompt in one step";
+    }
+  }
 }
 
 TEST_P(EngineBatching, TinyKvPoolPreemptsAndStillMatchesSoloOutputs) {

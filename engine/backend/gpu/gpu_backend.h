@@ -48,6 +48,7 @@ class GpuBackend final : public Backend {
   // current device is per host thread) and touches no backend state.
   MemoryUsage DeviceMemoryUsage() const override;
   std::vector<int32_t> StepTokenSizes() const override;
+  int32_t DefaultPrefillCapWithDecodes() const override;
   absl::StatusOr<Weight> LoadWeight(const gguf::TensorInfo& t) override;
   absl::Status InitKvCache(const KvCacheShape& shape) override;
   const KvCacheShape& kv_shape() const override { return kv_; }
