@@ -76,6 +76,20 @@ inline std::unique_ptr<Backend> MakeCpu() {
   return b.ok() ? std::move(*b) : nullptr;
 }
 
+// IEEE half bits -> float (host side, exact).
+inline float HalfToFloat(uint16_t h) {
+  const uint32_t sign = (h >> 15) & 1, exp = (h >> 10) & 31, man = h & 1023;
+  float v;
+  if (exp == 0) {
+    v = std::ldexp(static_cast<float>(man), -24);
+  } else if (exp == 31) {
+    v = man != 0 ? NAN : INFINITY;
+  } else {
+    v = std::ldexp(static_cast<float>(man | 1024), static_cast<int>(exp) - 25);
+  }
+  return sign ? -v : v;
+}
+
 inline std::vector<float> RandomVec(std::mt19937& rng, size_t n, float scale = 1.0f) {
   std::normal_distribution<float> d(0.0f, scale);
   std::vector<float> v(n);

@@ -17,20 +17,6 @@
 namespace rocmforge::gputest {
 namespace {
 
-// IEEE half bits -> float (host side, exact).
-float HalfToFloat(uint16_t h) {
-  const uint32_t sign = (h >> 15) & 1, exp = (h >> 10) & 31, man = h & 1023;
-  float v;
-  if (exp == 0) {
-    v = std::ldexp(static_cast<float>(man), -24);
-  } else if (exp == 31) {
-    v = man != 0 ? NAN : INFINITY;
-  } else {
-    v = std::ldexp(static_cast<float>(man | 1024), static_cast<int>(exp) - 25);
-  }
-  return sign ? -v : v;
-}
-
 // Distance in units in the last place between two finite halves of the same
 // sign region (ordered as sign-magnitude integers).
 int UlpDistance(uint16_t a, uint16_t b) {

@@ -22,20 +22,6 @@
 namespace rocmforge::gputest {
 namespace {
 
-// IEEE half bits -> float (host side, exact).
-float HalfBitsToFloat(uint16_t h) {
-  const uint32_t sign = (h >> 15) & 1, exp = (h >> 10) & 31, man = h & 1023;
-  float v;
-  if (exp == 0) {
-    v = std::ldexp(static_cast<float>(man), -24);
-  } else if (exp == 31) {
-    v = man != 0 ? NAN : INFINITY;
-  } else {
-    v = std::ldexp(static_cast<float>(man | 1024), static_cast<int>(exp) - 25);
-  }
-  return sign ? -v : v;
-}
-
 struct Shape {
   int64_t rows, cols;
   int n;
@@ -58,7 +44,7 @@ struct Operands {
       EXPECT_TRUE(gpu::LastLaunchError().ok);
       const auto h = DownloadHalves(gpu, dst.p, count);
       host->resize(count);
-      for (size_t i = 0; i < count; ++i) (*host)[i] = HalfBitsToFloat(h[i]);
+      for (size_t i = 0; i < count; ++i) (*host)[i] = HalfToFloat(h[i]);
     };
     make(w, size_t(sh.rows) * sh.cols, &wf);
     make(x, size_t(sh.n) * sh.cols, &xf);
