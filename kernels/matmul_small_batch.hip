@@ -12,6 +12,18 @@
 // with programmatic dependent launch (launch_util.h): every kernel here waits
 // for the previous kernel before it reads activations or writes y, and may
 // only prefetch its weights into L2 before that.
+//
+// Measured and dropped (session 11, H100 80GB HBM3, 2026-11-26 ~22:00 UTC, a
+// helper's two calls, A/B in one call): Q4_K / Q6_K with each warp owning
+// whole rows (shuffle-only reductions, no block barrier), several rows a warp
+// in sequence or a persistent grid, the next step's loads issued before the
+// current step's math from two alternating buffers, the first weights loaded
+// before the PDL wait. Slower at every shape, TB/s old / warp rows (PDL on):
+// gate + up 2.39 / 2.35, down Q4_K 2.23 / 1.87-2.18, down Q6_K 2.05 / 1.59-1.81,
+// Q/K/V Q4_K 1.75 / 1.66-1.68, O 1.67 / 1.59-1.60; tg128 Q4_K_M 345.6-354.6 vs
+// 303.5-316.2 tok/s. The many short blocks at full occupancy keep more loads
+// in flight than one warp a row can; more units a lane cost registers and
+// occupancy and lost too.
 #include "kernels/gpu_api.h"
 #include "kernels/launch_util.h"
 #include "kernels/quant_device.h"
