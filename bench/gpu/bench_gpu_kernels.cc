@@ -895,128 +895,6 @@ void RunAttentionBench(gpu::Stream s, int only_seqs = 0, int only_ctx = 0, int o
 
 }  // namespace
 
-namespace rocmforge::gpu {
-// kernels/matmul_small_batch.hip (not in gpu_api.h): the batch-1 warp-rows
-// variant's mode (-1 auto, 0 off, 1 on), rows per wave and units per step
-// (0 auto); returns the previous mode.
-int SetMatVecWarp(int mode, int rows_per_wave, int units);
-}  // namespace rocmforge::gpu
-
-namespace {
-// `bench_gpu_kernels matvec_warp`: Q4_K and Q6_K batch-1 matvec at the
-// Llama-3-8B decode shapes, the old kernels (warp 0) vs the warp-rows variant
-// (1: a chunk per wave, 2: persistent grid; auto, then a rows-per-wave x
-// units sweep), kernel alone with activations
-// quantized beforehand, PDL off and on; old and auto alternate three times.
-void RunMatVecWarpBench(gpu::Stream s) {
-  const int64_t kmax = 14336;
-  float* x = nullptr;
-  float* yp = nullptr;
-  void* scratch = nullptr;
-  CHECK_GPU(gpu::Malloc(reinterpret_cast<void**>(&x), kmax * sizeof(float)));
-  CHECK_GPU(gpu::Malloc(reinterpret_cast<void**>(&yp), 2 * 14336 * sizeof(float)));
-  CHECK_GPU(gpu::Malloc(&scratch, gpu::MatMulScratchBytes(kmax, 1)));
-  {
-    std::vector<float> hx(kmax);
-    std::mt19937 rng(7);
-    std::normal_distribution<float> nd(0.0f, 1.0f);
-    for (float& v : hx) v = nd(rng);
-    CHECK_GPU(gpu::CopyToDevice(x, hx.data(), hx.size() * sizeof(float), s));
-  }
-  const bool saved_pdl = gpu::GetPdl();
-  const gpu::MatVecConfig saved = gpu::GetMatVecConfig();
-  gpu::SetMatVecConfig(gpu::MatVecConfig{});
-  std::printf("\n| type | m x k | variant (warp, rows/wave, units) | us | TB/s | us PDL on | TB/s PDL on |\n"
-              "|---|---|---|---|---|---|---|\n");
-  struct Summary {
-    std::string what;
-    double tbs[3][2];  // old, warp 1 auto, warp 2 auto; PDL off, on
-  };
-  std::vector<Summary> summary;
-  for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q6_K}) {
-    struct Shape {
-      int64_t m, k;
-      int parts;
-    };
-    for (Shape sh : {Shape{14336, 4096, 2}, Shape{4096, 14336, 1}, Shape{4096, 4096, 3},
-                     Shape{4096, 4096, 1}, Shape{14336, 4096, 1}}) {
-      std::vector<int64_t> part_rows = {sh.m};
-      if (sh.parts == 3) part_rows = {sh.m, sh.m / 4, sh.m / 4};
-      if (sh.parts == 2) part_rows = {sh.m, sh.m};
-      int64_t total_rows = 0;
-      for (int64_t r : part_rows) total_rows += r;
-      const size_t row_bytes = RowBytes(type, sh.k);
-      const size_t bytes = row_bytes * total_rows;
-      const int copies = static_cast<int>(std::max<size_t>(2, (size_t{256} << 20) / bytes + 1));
-      std::vector<void*> w = MakeWeights(type, total_rows, sh.k, copies, s);
-      gpu::LaunchQuantizeActivation(type, x, sh.k, scratch, s);
-      auto launch = [&](int i) {
-        const uint8_t* base = static_cast<const uint8_t*>(w[i % copies]);
-        if (sh.parts == 1) {
-          gpu::LaunchMatMulSmallBatchQuantized(type, base, sh.m, sh.k, scratch, yp, 1, s);
-          return;
-        }
-        gpu::MatVecPart ps[gpu::kMaxMatVecParts];
-        int64_t r0 = 0;
-        for (size_t p = 0; p < part_rows.size(); ++p) {
-          ps[p] = gpu::MatVecPart{base + r0 * row_bytes, yp + r0, part_rows[p]};
-          r0 += part_rows[p];
-        }
-        gpu::LaunchMatVecQuantizedGroup(type, sh.k, scratch, ps, static_cast<int>(part_rows.size()), s);
-      };
-      const char* group = sh.parts == 3 ? "QKV " : sh.parts == 2 ? "gate+up " : "";
-      char shape[64];
-      std::snprintf(shape, sizeof(shape), "%s%lldx%lld", group, static_cast<long long>(total_rows),
-                    static_cast<long long>(sh.k));
-      const std::string what = std::string(TypeName(type)) + " " + shape;
-      auto measure = [&](int mode, int rpw, int units, double* tbs) {
-        gpu::SetMatVecWarp(mode, rpw, units);
-        double ms[2];
-        for (int pdl = 0; pdl < 2; ++pdl) {
-          gpu::SetPdl(pdl == 1);
-          ms[pdl] = bench::MedianMs(s, launch, 100, 7, 20);
-          CHECK_GPU(gpu::LastLaunchError());
-          tbs[pdl] = bytes / (ms[pdl] * 1e-3) / 1e12;
-        }
-        std::printf("| %s | %s | %d, %d, %d | %.2f | %.2f | %.2f | %.2f |\n",
-                    std::string(TypeName(type)).c_str(), shape,
-                    mode, rpw, units, ms[0] * 1e3, tbs[0], ms[1] * 1e3, tbs[1]);
-      };
-      Summary sum{what, {{0, 0}, {0, 0}, {0, 0}}};
-      for (int rep = 0; rep < 3; ++rep) {
-        for (int mode = 0; mode < 3; ++mode) {
-          double t[2];
-          measure(mode, 0, 0, t);
-          for (int p = 0; p < 2; ++p) sum.tbs[mode][p] = std::max(sum.tbs[mode][p], t[p]);
-        }
-      }
-      summary.push_back(sum);
-      for (int units : {1, 2, 4}) {
-        for (int rpw : {1, 2, 4, 8, 16}) {
-          double t[2];
-          measure(1, rpw, units, t);
-          if (rpw <= 4) measure(2, rpw, units, t);
-        }
-      }
-      std::fflush(stdout);
-      for (void* p : w) gpu::Free(p);
-    }
-  }
-  std::printf("\nbest of 3 alternating runs, TB/s:\n| matvec | old | warp 1 auto | warp 2 auto | old, PDL on | warp 1, PDL on | warp 2, PDL on |\n"
-              "|---|---|---|---|---|---|---|\n");
-  for (const Summary& m : summary) {
-    std::printf("| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", m.what.c_str(), m.tbs[0][0], m.tbs[1][0],
-                m.tbs[2][0], m.tbs[0][1], m.tbs[1][1], m.tbs[2][1]);
-  }
-  gpu::SetMatVecWarp(-1, 0, 0);
-  gpu::SetMatVecConfig(saved);
-  gpu::SetPdl(saved_pdl);
-  gpu::Free(x);
-  gpu::Free(yp);
-  gpu::Free(scratch);
-}
-}  // namespace
-
 int main(int argc, char** argv) {
   auto be = GpuBackend::Create(0);
   if (!be.ok()) {
@@ -1028,10 +906,6 @@ int main(int argc, char** argv) {
   // `bench_gpu_kernels sampler`: the sampler on wide (near-flat) rows alone.
   if (argc > 1 && std::string(argv[1]) == "sampler") {
     RunWideSamplerBench(be->get(), s);
-    return 0;
-  }
-  if (argc > 1 && std::string(argv[1]) == "matvec_warp") {
-    RunMatVecWarpBench(s);
     return 0;
   }
   // `bench_gpu_kernels attention`: batched decode attention, SIMT vs matrix cores.
