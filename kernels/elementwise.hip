@@ -2,6 +2,7 @@
 #include "kernels/gpu_api.h"
 #include "kernels/gpu_runtime.h"
 #include "kernels/launch_util.h"
+#include "kernels/swiglu_device.h"
 
 namespace rocmforge::gpu {
 namespace {
@@ -23,7 +24,7 @@ __global__ void SwiGLUKernel(const float* gate, const float* up, float* out, uin
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i < n) {
     const float g = gate[i];
-    const float o = g / (1.0f + expf(-g)) * up[i];
+    const float o = SiluMul(g, up[i]);
     out[i] = o;
     if constexpr (kF16) out16[i] = __half_as_ushort(__float2half_rn(o));
   }

@@ -40,6 +40,7 @@
 #include "kernels/launch_util.h"
 #include "kernels/matmul_dense_wgmma.h"
 #include "kernels/quant_device.h"
+#include "kernels/swiglu_device.h"
 
 namespace rocmforge::gpu {
 namespace {
@@ -89,10 +90,9 @@ struct SwiGLUEpilogue {
 };
 
 #if !defined(RF_GPU_CUDA)
-// The SwiGLU kernel's expression (kernels/elementwise.hip SwiGLUKernel), so the
-// same float; f16 by round to nearest even, as LaunchSwiGLUF16.
+// SiluMul, as the SwiGLU kernel; f16 by round to nearest even, as LaunchSwiGLUF16.
 __device__ __forceinline__ void StoreSwiGLU(float g, float u, float* out, const SwiGLUEpilogue& e, int64_t i) {
-  const float o = g / (1.0f + expf(-g)) * u;
+  const float o = SiluMul(g, u);
   if (e.gate != nullptr) e.gate[i] = g;
   if (e.up != nullptr) e.up[i] = u;
   out[i] = o;
@@ -280,8 +280,7 @@ __global__ void __launch_bounds__(kThreads, DenseMinBlocks(BN))
 #pragma unroll
             for (int hm = 0; hm < 2; ++hm) {
               const float gv = acc[i][j].x[4 * h + 2 * hm], uv = acc[i][j].x[4 * h + 2 * hm + 1];
-              // The SwiGLU kernel's expression (elementwise.hip), so the same float.
-              const float v = pass == 0 ? gv / (1.0f + expf(-gv)) * uv : pass == 1 ? gv : uv;
+              const float v = pass == 0 ? SiluMul(gv, uv) : pass == 1 ? gv : uv;
               stage[(wm + 16 * i + g + 8 * hm) * kSLd + (wn + 16 * j + 8 * h + q) / 2] = v;
             }
           }

@@ -36,6 +36,7 @@
 #include <cstdlib>
 
 #include "kernels/launch_util.h"
+#include "kernels/swiglu_device.h"
 
 #if defined(RF_GPU_CUDA)
 #include <cuda.h>
@@ -317,8 +318,7 @@ __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll
           for (int h = 0; h < 2; ++h) {
             const float g = d[4 * j + 2 * h], u = d[4 * j + 2 * h + 1];
-            // The SwiGLU kernel's expression (elementwise.hip), so the same float.
-            const float v = pass == 0 ? g / (1.0f + expf(-g)) * u : pass == 1 ? g : u;
+            const float v = pass == 0 ? SiluMul(g, u) : pass == 1 ? g : u;
             stage[(16 * w + static_cast<int>(lane / 4) + 8 * h) * kSLd + 4 * j + static_cast<int>(lane % 4)] = v;
           }
         }
@@ -360,8 +360,7 @@ __global__ void __launch_bounds__(kThreads, 1)
           const int r = col_a + 8 * j;  // gate row (even), r + 1 its up
           if (r + 1 >= rows) continue;
           const float g = d[4 * j + 2 * h], u = d[4 * j + 2 * h + 1];
-          // The SwiGLU kernel's expression (elementwise.hip), so the same float.
-          const float o = g / (1.0f + expf(-g)) * u;
+          const float o = SiluMul(g, u);
           const int64_t i = at0 + r / 2;
           if (epi.gate != nullptr) epi.gate[i] = g;
           if (epi.up != nullptr) epi.up[i] = u;

@@ -16,6 +16,7 @@
 #include "kernels/launch_util.h"
 #include "kernels/act_quant_launch.h"
 #include "kernels/quant_device.h"
+#include "kernels/swiglu_device.h"
 
 namespace rocmforge::gpu {
 namespace {
@@ -34,7 +35,7 @@ struct SwiGLUValue {
   float* out;
   __device__ float operator()(int64_t i) const {
     const float g = gate[i];
-    const float v = g / (1.0f + expf(-g)) * up[i];  // as elementwise.hip
+    const float v = SiluMul(g, up[i]);
     out[i] = v;
     return v;
   }
@@ -64,7 +65,7 @@ struct SwiGLU8 {
     Load8(gate, i, g);
     Load8(up, i, u);
 #pragma unroll
-    for (int j = 0; j < 8; ++j) v[j] = g[j] / (1.0f + expf(-g[j])) * u[j];  // as SwiGLUValue
+    for (int j = 0; j < 8; ++j) v[j] = SiluMul(g[j], u[j]);
     Store8(out, i, v);
   }
   bool Aligned() const {

@@ -142,7 +142,7 @@ std::vector<int32_t> GpuBackend::StepTokenSizes() const {
   // 128-token tile of the GEMM (H100, 32 decodes + k prefill tokens, 2026-11-26
   // 21:24 UTC: 96 -> 9.2 ms, 128 -> 9.5, 160 -> 11.8, 192 -> 11.8, 256 -> 12.3,
   // 320 -> 15.7, 448 -> 18.8).
-  if (dense_res_.on && !dense_res_.failed && gpu::DenseWgmmaActive()) {
+  if (DenseStepsOnWgmma()) {
     return {gpu::kSmallBatchMax, 16, 32, 64, 128, 256, 384, 512};
   }
   return {gpu::kSmallBatchMax, 16, 32, 64, 128};
@@ -155,8 +155,8 @@ int32_t GpuBackend::DefaultPrefillCapWithDecodes() const {
   // --max-batch-tokens does not lengthen them). H100 worker, Llama-3-8B Q4_K_M,
   // N = 32, --max-batch-tokens 512 (bench/RESULTS.md, 2026-11-26 21:47 UTC): cap
   // 64 / 224 / 480 3820 / 4054 / 4188 tok/s, ITL p99 11 / 15 / 20 ms, TTFT p99
-  // 635 / 370 / 280 ms.
-  if (dense_res_.on && !dense_res_.failed && gpu::DenseWgmmaActive()) return 480;
+  // 635 / 362-384 / 266-292 ms.
+  if (DenseStepsOnWgmma()) return 480;
   return 64;
 }
 

@@ -577,6 +577,10 @@ class GpuBackend final : public Backend {
     ~DenseResident() { Clear(); }
   };
   DenseResident dense_res_;
+  // Prefill runs on the Hopper dense GEMM over the resident f16 weights: dense
+  // steps from kDenseMinTokensResidentWgmma tokens, whose time rises per
+  // 128-token tile (StepTokenSizes, DefaultPrefillCapWithDecodes).
+  bool DenseStepsOnWgmma() const { return dense_res_.on && !dense_res_.failed && gpu::DenseWgmmaActive(); }
   // The resident f16 copy of w (dequantized now, on the main stream, if new);
   // nullptr when resident copies are off or out of memory.
   const uint16_t* DenseResidentW16(GgmlType type, const void* w, int64_t rows, int64_t cols);
