@@ -368,6 +368,20 @@ struct MatVecConfig {
   int prefetch_bytes = -1;
   int loads_per_thread = 0;
   int q4_0_runs = 0;
+  // The bulk-copy kernel for quantized weights at batch 1 (kernels/matvec_stream.hip,
+  // NVIDIA sm_90+; an option, off by default: no faster in a decode step on the H100):
+  // 1 = taken wherever it applies (any shape setting), 0 = never. Start-up value from
+  // RF_MATVEC_STREAM=1 in the environment. Its ring per warp: stream_slots copies (0: 2; 2..8)
+  // of stream_slot_bytes (0: ~3 KiB, rounded down to whole units), stream_warps
+  // warps a block (0: 4; 1..8), at most stream_blocks_per_sm blocks an SM (0: as
+  // many as fit); stream_early of a warp's first slots are requested before the
+  // programmatic-dependent-launch wait (-1: all of them).
+  int stream = 0;
+  int stream_slots = 0;
+  int stream_slot_bytes = 0;
+  int stream_warps = 0;
+  int stream_blocks_per_sm = 0;
+  int stream_early = -1;
 };
 void SetMatVecConfig(const MatVecConfig& c);
 MatVecConfig GetMatVecConfig();
@@ -389,6 +403,19 @@ struct MatVecPart {
 };
 void LaunchMatVecQuantizedGroup(GgmlType type, int64_t cols, const void* xq, const MatVecPart* parts,
                                 int n_parts, Stream s);
+// Whether a batch-1 launch of these parts (epilogue: the RoPE + KV store
+// group) takes the bulk-copy kernel under the current MatVecConfig
+// (kernels/matvec_stream.h says when it applies).
+bool MatVecStreamTakes(GgmlType type, const MatVecPart* parts, int n_parts, int64_t cols, bool epilogue);
+// Experimental, not used by the engine yet (kernels/matvec_stream.hip): the
+// group launch on the bulk-copy kernel (whatever MatVecConfig::stream says),
+// with the input's RMSNorm (x, norm_w: [cols] f32, 16-byte aligned) and its
+// quantization done inside every block instead of by two kernels before it:
+// y = W . quantize(RmsNorm(x) * norm_w), equal to LaunchRmsNorm +
+// LaunchQuantizeActivation + LaunchMatVecQuantizedGroup up to the rounding of
+// the norm's sum. False (nothing launched) where the kernel does not apply.
+bool LaunchMatVecStreamRmsNorm(GgmlType type, int64_t cols, const float* x, const float* norm_w, float eps,
+                               const MatVecPart* parts, int n_parts, Stream s);
 // The same group launch for Q, K and V of one token (parts 0, 1, 2) with the
 // RoPE + KV store folded into its epilogue: the block that sums rows 2i and
 // 2i + 1 of a part rotates them (NORM pairs, head_dim / rot_dim as

@@ -352,7 +352,9 @@ namespace rocmforge::gpu {
 //    previous kernel has completed and its writes are visible, and a kernel's
 //    completion then implies its predecessor's, so the chain stays ordered;
 //  * only constant data (weights) may be touched before the wait, and only with
-//    PrefetchL2, which cannot change any result;
+//    PrefetchL2 or copies into the block's own shared memory (the bulk-copy
+//    matrix x vector, kernels/matvec_stream.hip), neither of which can change
+//    any result;
 //  * GridDependencyLaunchDependents() (after the wait) lets the NEXT kernel be
 //    scheduled once every block of this one has called it or exited; the next
 //    kernel still waits for this one's completion in its own wait, so calling it

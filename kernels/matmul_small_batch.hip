@@ -24,10 +24,13 @@
 // 303.5-316.2 tok/s. The many short blocks at full occupancy keep more loads
 // in flight than one warp a row can; more units a lane cost registers and
 // occupancy and lost too.
+#include <cstdlib>
+
 #include "kernels/gpu_api.h"
 #include "kernels/launch_util.h"
+#include "kernels/matvec_rope_kv_epilogue.h"
+#include "kernels/matvec_stream.h"
 #include "kernels/quant_device.h"
-#include "kernels/rope_device.h"
 
 namespace rocmforge::gpu {
 namespace {
@@ -43,43 +46,6 @@ template <int kTpr>
 constexpr int RowsPerBlock() { return kThreads / kTpr; }
 template <int kTpr, int kRpt>
 constexpr int BlockRows() { return kThreads / kTpr * kRpt; }
-
-// The RoPE + KV store epilogue of a batch-1 group launch (Q, K, V): what a
-// part's rows get besides y. Roles per part: kPlain (y only), kRope (y
-// rotated: NORM pairs 2i, 2i+1 of each head), kRopeK (rotated, and stored as
-// f16 into the K cache at the token's slot), kStoreV (y, and stored into the
-// V cache). Off (on == false) for every other launch.
-enum EpiRole : int { kPlain = 0, kRope = 1, kRopeK = 2, kStoreV = 3 };
-struct RopeKvEpi {
-  bool on = false;
-  int role[kMaxMatVecParts] = {kPlain, kPlain, kPlain};
-  const int32_t* positions = nullptr;  // [1]
-  const int32_t* slots = nullptr;      // [1]
-  __half* k_cache = nullptr;
-  __half* v_cache = nullptr;
-  int head_dim = 0, rot_dim = 0;
-  int64_t kv_dim = 0;  // a cache row: the K and V parts' rows
-  float freq_base = 0.0f;
-};
-
-// Rows r, r + 1 (r even) of a part with their final sums v0, v1: the same
-// rotation (rope_device.h) and f16 conversion as RopeStoreKvKernel, so the
-// values are those of the separate kernel.
-__device__ __forceinline__ void EpiPair(const RopeKvEpi& e, int role, int64_t r, float v0, float v1,
-                                        float* y) {
-  const int j = static_cast<int>(r % e.head_dim);
-  if ((role == kRope || role == kRopeK) && j < e.rot_dim) {
-    RopeRotate(e.positions[0], j / 2, e.rot_dim, e.freq_base, &v0, &v1);
-  }
-  y[r] = v0;
-  y[r + 1] = v1;
-  if (role == kRopeK || role == kStoreV) {
-    __half* cache = role == kRopeK ? e.k_cache : e.v_cache;
-    const int64_t dst = static_cast<int64_t>(e.slots[0]) * e.kv_dim + r;
-    cache[dst] = __float2half(v0);
-    cache[dst + 1] = __float2half(v1);
-  }
-}
 
 // Sums acc[i][0..N) over the kTpr threads of each row group; thread q < kRpt*N
 // of the group writes y[q % N][r0 + q / N]. With the epilogue (N == 1, role
@@ -166,12 +132,6 @@ __device__ __forceinline__ Part PickPart(const Parts& a, unsigned b) {
   if (b < a.end[1]) return {a.w[1], a.y[1], a.rows[1], b - a.end[0], 1};
   return {a.w[2], a.y[2], a.rows[2], b - a.end[1], 2};
 }
-// The part's epilogue role (kPlain when the launch has none).
-__device__ __forceinline__ int EpiRoleOf(const RopeKvEpi& e, int index) {
-  if (!e.on) return kPlain;
-  return index == 0 ? e.role[0] : index == 1 ? e.role[1] : e.role[2];
-}
-
 template <GgmlType T, int N, int kTpr, int kRpt>
 __global__ void __launch_bounds__(kThreads) MatVecQKernel(const Parts parts, int64_t cols,
                                                           int64_t row_bytes,
@@ -543,7 +503,15 @@ __global__ void __launch_bounds__(kThreads) MatVecQ4_0RunsKernel(const Parts par
 }
 
 // Default: pairs on, auto threads per row (best tg128 in the H100 sweep, docs/gpu.md).
-MatVecConfig g_config;  // benchmarks may change it (SetMatVecConfig)
+// The start-up settings: the defaults, with the bulk-copy kernel on where
+// RF_MATVEC_STREAM=1 is set in the environment.
+MatVecConfig InitialConfig() {
+  MatVecConfig c;
+  const char* e = std::getenv("RF_MATVEC_STREAM");
+  c.stream = e != nullptr && std::atoi(e) == 1 ? 1 : 0;
+  return c;
+}
+MatVecConfig g_config = InitialConfig();  // benchmarks may change it (SetMatVecConfig)
 
 // L2 prefetch per weight row for PDL launches (0 when the launch is ordinary:
 // nothing runs ahead of the wait then). Auto: 1024 bytes for Q8_0 only (H100
@@ -805,6 +773,10 @@ void LaunchN(const void* w, int64_t rows, int64_t cols, const float* x, const vo
   // Q4_0); shorter rows and the other types keep 64. A row must not share a
   // wave with another, so 32 is NVIDIA only (AMD waves are 64 wide).
   if constexpr (N == 1) {
+    if constexpr (T != GgmlType::F32 && T != GgmlType::F16 && T != GgmlType::BF16) {
+      const MatVecPart part{w, y, rows};
+      if (LaunchMatVecStream(T, &part, 1, cols, xq, RopeKvEpi{}, g_config, s)) return;
+    }
     const int tpr = BatchOneTpr<T>(rows, cols), rpt = BatchOneRpt<T>(rows, cols);
 #if defined(RF_GPU_CUDA)
     if (tpr == 32) return LaunchRpt<T, 32>(rpt, w, rows, cols, x, xq, y, s);
@@ -861,6 +833,10 @@ void SetMatVecConfig(const MatVecConfig& c) {
 }
 MatVecConfig GetMatVecConfig() { return g_config; }
 
+bool MatVecStreamTakes(GgmlType type, const MatVecPart* parts, int n_parts, int64_t cols, bool epilogue) {
+  return StreamKernelTakes(type, parts, n_parts, cols, epilogue, g_config);
+}
+
 int ActivationRule(GgmlType type) {
   switch (type) {
     case GgmlType::Q8_0: case GgmlType::Q4_0: return 1;
@@ -880,6 +856,7 @@ void LaunchGroupRpt(int rpt, const MatVecPart* parts, int n_parts, int64_t cols,
 template <GgmlType T>
 void LaunchGroupType(const MatVecPart* parts, int n_parts, int64_t cols, const void* xq, Stream s,
                      const RopeKvEpi& epi = RopeKvEpi{}) {
+  if (LaunchMatVecStream(T, parts, n_parts, cols, xq, epi, g_config, s)) return;
   int64_t rows = 0;
   for (int i = 0; i < n_parts; ++i) rows += parts[i].rows;
   const int tpr = BatchOneTpr<T>(rows, cols), rpt = BatchOneRpt<T>(rows, cols);
@@ -919,6 +896,7 @@ bool MatVecGroupRopeKvSupported(GgmlType type, int64_t cols, const MatVecPart* p
   for (int i = 0; i < n_parts; ++i) {
     if (parts[i].rows <= 0 || parts[i].rows % head_dim != 0) return false;
   }
+  if (StreamKernelTakes(type, parts, n_parts, cols, true, g_config)) return true;
   switch (type) {
     case GgmlType::Q8_0: return GroupEpiShapeOk<GgmlType::Q8_0>(parts, n_parts, cols);
     case GgmlType::Q4_0: return GroupEpiShapeOk<GgmlType::Q4_0>(parts, n_parts, cols);

@@ -838,6 +838,35 @@ int main(int argc, char** argv) {
       std::printf("\n");
       return absl::OkStatus();
     };
+    // The bulk-copy batch-1 matvec (kernels/matvec_stream.hip): off, the
+    // defaults, then ring settings (early slots 0 / 1, 3 / 4 slots a warp, at
+    // most 3 blocks an SM, 8 warps a block), two rounds.
+    {
+      const gpu::MatVecConfig mv_saved = gpu::GetMatVecConfig();
+      struct V {
+        const char* name;
+        int stream, early, per_sm, warps, slots;
+      };
+      std::printf("tg128 with graphs, default fusions, bulk-copy matvec settings (tok/s):");
+      for (int rep = 0; rep < 2; ++rep) {
+        for (V v : {V{"off", 0, -1, 0, 0, 0}, V{"on", 1, -1, 0, 0, 0}, V{"early0", 1, 0, 0, 0, 0},
+                    V{"early1", 1, 1, 0, 0, 0}, V{"slots3", 1, -1, 0, 0, 3}, V{"slots4", 1, -1, 0, 0, 4},
+                    V{"sm3", 1, -1, 3, 0, 0}, V{"warps8", 1, -1, 0, 8, 0}}) {
+          gpu::MatVecConfig c = mv_saved;
+          c.stream = v.stream;
+          c.stream_early = v.early;
+          c.stream_blocks_per_sm = v.per_sm;
+          c.stream_warps = v.warps;
+          c.stream_slots = v.slots;
+          gpu::SetMatVecConfig(c);
+          double t = 0.0;
+          if (auto st = tg128(true, GpuBackend::kDefaultFusions, &t); !st.ok()) return Fail(st);
+          std::printf(" %s %.1f;", v.name, 128.0 / t);
+        }
+      }
+      std::printf("\n");
+      gpu::SetMatVecConfig(mv_saved);
+    }
     const bool fold_saved = gpu::GetAttentionMergeFold();
     if (auto st = off_on("attention merge fold off / on", "off", "on", gpu::SetAttentionMergeFold); !st.ok()) {
       return Fail(st);

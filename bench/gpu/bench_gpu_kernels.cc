@@ -895,6 +895,228 @@ void RunAttentionBench(gpu::Stream s, int only_seqs = 0, int only_ctx = 0, int o
 
 }  // namespace
 
+// The parts of a group stacked in one weight copy (rows of part p after those
+// of parts 0..p-1) writing y at the same offsets.
+void StackedParts(const void* w, size_t row_bytes, const std::vector<int64_t>& rows, float* y,
+                  gpu::MatVecPart* ps) {
+  const uint8_t* base = static_cast<const uint8_t*>(w);
+  int64_t r0 = 0;
+  for (size_t p = 0; p < rows.size(); ++p) {
+    ps[p] = gpu::MatVecPart{base + r0 * row_bytes, y + r0, rows[p]};
+    r0 += rows[p];
+  }
+}
+
+// ---- the bulk-copy batch-1 matvec (kernels/matvec_stream.hip) against the
+// portable kernels at the Llama-3-8B decode shapes of the Q4_K_M and Q8_0
+// models (the types and groups a decode step launches), activations quantized
+// beforehand, kernel alone with PDL off and on (back-to-back launches, as in a
+// decode step). Weights rotate over copies worth > 256 MiB. Rows: the
+// portable automatic shape, the stream defaults, then ring settings (slots x
+// slot bytes x warps a block x blocks an SM).
+void RunMatVecStreamBench(gpu::Stream s, bool sweep) {
+  const int64_t kmax = 14336;
+  std::vector<float> hx(kmax);
+  std::mt19937 rng(7);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  for (float& v : hx) v = nd(rng);
+  float* x = nullptr;
+  void* xq = nullptr;
+  CHECK_GPU(gpu::Malloc(reinterpret_cast<void**>(&x), kmax * sizeof(float)));
+  CHECK_GPU(gpu::Malloc(&xq, gpu::MatMulScratchBytes(kmax, 1)));
+  CHECK_GPU(gpu::CopyToDevice(x, hx.data(), hx.size() * sizeof(float), s));
+  struct Shape {
+    GgmlType type;
+    const char* name;
+    std::vector<int64_t> parts;
+    int64_t k;
+  };
+  const std::vector<Shape> shapes = {
+      {GgmlType::Q4_K, "gate+up", {14336, 14336}, 4096}, {GgmlType::Q4_K, "down", {4096}, 14336},
+      {GgmlType::Q6_K, "down", {4096}, 14336},           {GgmlType::Q4_K, "Q+K", {4096, 1024}, 4096},
+      {GgmlType::Q4_K, "Q+K+V", {4096, 1024, 1024}, 4096}, {GgmlType::Q6_K, "V", {1024}, 4096},
+      {GgmlType::Q4_K, "O", {4096}, 4096},               {GgmlType::Q6_K, "head", {128256}, 4096},
+      {GgmlType::Q8_0, "gate+up", {14336, 14336}, 4096}, {GgmlType::Q8_0, "down", {4096}, 14336},
+      {GgmlType::Q8_0, "Q+K+V", {4096, 1024, 1024}, 4096}, {GgmlType::Q8_0, "O", {4096}, 4096},
+      {GgmlType::Q8_0, "head", {128256}, 4096}};
+  std::printf("| type | matrix | rows x k | kernel (slots, slot bytes, warps, blocks/SM, early slots) | us | TB/s | us PDL on | TB/s PDL on |\n"
+              "|---|---|---|---|---|---|---|---|\n");
+  const gpu::MatVecConfig saved = gpu::GetMatVecConfig();
+  const bool saved_pdl = gpu::GetPdl();
+  for (const Shape& sh : shapes) {
+    int64_t total_rows = 0;
+    for (int64_t r : sh.parts) total_rows += r;
+    const size_t row_bytes = RowBytes(sh.type, sh.k);
+    const size_t bytes = row_bytes * total_rows;
+    const int copies = static_cast<int>(std::max<size_t>(2, (size_t{256} << 20) / bytes + 1));
+    std::vector<void*> w = MakeWeights(sh.type, total_rows, sh.k, copies, s);
+    float* yp = nullptr;
+    CHECK_GPU(gpu::Malloc(reinterpret_cast<void**>(&yp), total_rows * sizeof(float)));
+    gpu::LaunchQuantizeActivation(sh.type, x, sh.k, xq, s);
+    auto launch = [&](int i) {
+      const uint8_t* base = static_cast<const uint8_t*>(w[i % copies]);
+      gpu::MatVecPart ps[gpu::kMaxMatVecParts];
+      StackedParts(base, row_bytes, sh.parts, yp, ps);
+      if (sh.parts.size() == 1) {
+        gpu::LaunchMatMulSmallBatchQuantized(sh.type, base, total_rows, sh.k, xq, yp, 1, s);
+      } else {
+        gpu::LaunchMatVecQuantizedGroup(sh.type, sh.k, xq, ps, static_cast<int>(sh.parts.size()), s);
+      }
+    };
+    std::vector<gpu::MatVecConfig> cfgs;
+    cfgs.push_back(gpu::MatVecConfig{});  // the portable kernels (automatic shape)
+    auto stream_cfg = [](int slots, int slot_bytes, int warps, int per_sm, int early) {
+      gpu::MatVecConfig c;
+      c.stream = 1;
+      c.stream_slots = slots;
+      c.stream_slot_bytes = slot_bytes;
+      c.stream_warps = warps;
+      c.stream_blocks_per_sm = per_sm;
+      c.stream_early = early;
+      return c;
+    };
+    for (gpu::MatVecConfig c : {stream_cfg(0, 0, 0, 0, -1), stream_cfg(0, 0, 0, 0, 0), stream_cfg(0, 0, 0, 0, 1), stream_cfg(3, 0, 0, 0, -1),
+                                stream_cfg(4, 0, 0, 0, -1), stream_cfg(0, 1536, 0, 0, -1), stream_cfg(0, 4608, 0, 0, -1),
+                                stream_cfg(0, 0, 0, 3, -1), stream_cfg(0, 0, 8, 0, -1), stream_cfg(0, 0, 2, 0, -1)}) {
+      cfgs.push_back(c);
+    }
+    if (sweep) {
+      for (int slots : {2, 4, 8}) {
+        for (int slot_bytes : {1536, 3072, 6144}) {
+          for (int warps : {2, 4, 8}) {
+            for (int per_sm : {0, 1}) {
+              gpu::MatVecConfig c;
+              c.stream = 1;
+              c.stream_slots = slots;
+              c.stream_slot_bytes = slot_bytes;
+              c.stream_warps = warps;
+              c.stream_blocks_per_sm = per_sm;
+              cfgs.push_back(c);
+            }
+          }
+        }
+      }
+    }
+    for (const gpu::MatVecConfig& c : cfgs) {
+      gpu::SetMatVecConfig(c);
+      double ms[2];
+      for (int pdl = 0; pdl < 2; ++pdl) {
+        gpu::SetPdl(pdl == 1);
+        ms[pdl] = bench::MedianMs(s, launch, 50, 5, 10);
+        CHECK_GPU(gpu::LastLaunchError());
+      }
+      char kernel[96];
+      if (c.stream != 1) {
+        std::snprintf(kernel, sizeof(kernel), "portable (auto shape)");
+      } else {
+        std::snprintf(kernel, sizeof(kernel), "stream %d, %d, %d, %d, early %d", c.stream_slots,
+                      c.stream_slot_bytes, c.stream_warps, c.stream_blocks_per_sm, c.stream_early);
+      }
+      std::printf("| %s | %s | %lldx%lld | %s | %.2f | %.2f | %.2f | %.2f |\n",
+                  std::string(TypeName(sh.type)).c_str(), sh.name, static_cast<long long>(total_rows),
+                  static_cast<long long>(sh.k), kernel, ms[0] * 1e3, bytes / (ms[0] * 1e-3) / 1e12,
+                  ms[1] * 1e3, bytes / (ms[1] * 1e-3) / 1e12);
+    }
+    std::fflush(stdout);
+    gpu::Free(yp);
+    for (void* p : w) gpu::Free(p);
+  }
+  // What the two small kernels in front of a matvec cost in a PDL chain (as a
+  // decode step runs them): AddRmsNorm -> activation quantization -> the group
+  // matvec, against the matvec alone on activations quantized beforehand; the
+  // difference is what a matvec that normalized and quantized its own input
+  // could save at most (it would add its in-block norm to its own time).
+  std::printf("\n| type | matrix | kernel | AddRmsNorm + quantize + matvec us | matvec alone us | difference us | RmsNorm + quantize + matvec us | stream with the norm in every block us (default / 8 warps 2 a SM / 8 warps 1 a SM) |\n"
+              "|---|---|---|---|---|---|---|---|\n");
+  gpu::SetPdl(true);
+  {
+    float *xr = nullptr, *res = nullptr, *nw = nullptr, *out = nullptr;
+    const int64_t dim = 4096;
+    CHECK_GPU(gpu::Malloc(reinterpret_cast<void**>(&xr), dim * sizeof(float)));
+    CHECK_GPU(gpu::Malloc(reinterpret_cast<void**>(&res), dim * sizeof(float)));
+    CHECK_GPU(gpu::Malloc(reinterpret_cast<void**>(&nw), dim * sizeof(float)));
+    CHECK_GPU(gpu::Malloc(reinterpret_cast<void**>(&out), dim * sizeof(float)));
+    std::vector<float> small(dim);
+    for (float& v : small) v = 1e-3f * nd(rng);
+    CHECK_GPU(gpu::CopyToDevice(xr, hx.data(), dim * sizeof(float), s));
+    CHECK_GPU(gpu::CopyToDevice(res, small.data(), dim * sizeof(float), s));
+    CHECK_GPU(gpu::CopyToDevice(nw, hx.data() + dim, dim * sizeof(float), s));
+    struct Chain {
+      GgmlType type;
+      const char* name;
+      std::vector<int64_t> parts;
+    };
+    for (const Chain& ch : {Chain{GgmlType::Q4_K, "gate+up", {14336, 14336}}, Chain{GgmlType::Q4_K, "Q+K", {4096, 1024}},
+                            Chain{GgmlType::Q8_0, "gate+up", {14336, 14336}}, Chain{GgmlType::Q8_0, "Q+K+V", {4096, 1024, 1024}}}) {
+      int64_t total_rows = 0;
+      for (int64_t r : ch.parts) total_rows += r;
+      const size_t row_bytes = RowBytes(ch.type, dim);
+      const size_t bytes = row_bytes * total_rows;
+      const int copies = static_cast<int>(std::max<size_t>(2, (size_t{256} << 20) / bytes + 1));
+      std::vector<void*> w = MakeWeights(ch.type, total_rows, dim, copies, s);
+      float* yp = nullptr;
+      CHECK_GPU(gpu::Malloc(reinterpret_cast<void**>(&yp), total_rows * sizeof(float)));
+      auto matvec = [&](int i) {
+        gpu::MatVecPart ps[gpu::kMaxMatVecParts];
+        StackedParts(w[i % copies], row_bytes, ch.parts, yp, ps);
+        gpu::LaunchMatVecQuantizedGroup(ch.type, dim, xq, ps, static_cast<int>(ch.parts.size()), s);
+      };
+      auto chain = [&](int i) {
+        gpu::LaunchAddRmsNorm(xr, res, nw, out, 1, static_cast<int>(dim), 1e-5f, s);
+        gpu::LaunchQuantizeActivation(ch.type, out, dim, xq, s);
+        matvec(i);
+      };
+      auto plain_chain = [&](int i) {
+        gpu::LaunchRmsNorm(xr, nw, out, 1, static_cast<int>(dim), 1e-5f, s);
+        gpu::LaunchQuantizeActivation(ch.type, out, dim, xq, s);
+        matvec(i);
+      };
+      auto norm_in_blocks = [&](int i) {
+        gpu::MatVecPart ps[gpu::kMaxMatVecParts];
+        StackedParts(w[i % copies], row_bytes, ch.parts, yp, ps);
+        (void)gpu::LaunchMatVecStreamRmsNorm(ch.type, dim, xr, nw, 1e-5f, ps, static_cast<int>(ch.parts.size()), s);
+      };
+      for (int on = 0; on < 2; ++on) {
+        gpu::MatVecConfig c;
+        c.stream = on;
+        gpu::SetMatVecConfig(c);
+        gpu::LaunchQuantizeActivation(ch.type, out, dim, xq, s);
+        const double both = bench::MedianMs(s, chain, 50, 5, 10), alone = bench::MedianMs(s, matvec, 50, 5, 10);
+        const double plain = bench::MedianMs(s, plain_chain, 50, 5, 10);
+        // The norm-in-every-block launch under the default ring, then with
+        // fewer, larger blocks (8 warps, at most 2 / 1 blocks an SM: fewer
+        // copies of the norm's loads).
+        std::string fused = "-";
+        if (on) {
+          fused.clear();
+          for (int k = 0; k < 3; ++k) {
+            gpu::MatVecConfig f = c;
+            f.stream_warps = k == 0 ? 0 : 8;
+            f.stream_blocks_per_sm = k == 0 ? 0 : 3 - k;
+            gpu::SetMatVecConfig(f);
+            char buf[32];
+            std::snprintf(buf, sizeof(buf), "%s%.2f", k ? " / " : "", bench::MedianMs(s, norm_in_blocks, 50, 5, 10) * 1e3);
+            fused += buf;
+          }
+          gpu::SetMatVecConfig(c);
+        }
+        CHECK_GPU(gpu::LastLaunchError());
+        std::printf("| %s | %s | %s | %.2f | %.2f | %.2f | %.2f | %s |\n", std::string(TypeName(ch.type)).c_str(),
+                    ch.name, on ? "stream" : "portable", both * 1e3, alone * 1e3, (both - alone) * 1e3, plain * 1e3,
+                    fused.c_str());
+      }
+      std::fflush(stdout);
+      gpu::Free(yp);
+      for (void* p : w) gpu::Free(p);
+    }
+    for (float* p : {xr, res, nw, out}) gpu::Free(p);
+  }
+  gpu::SetMatVecConfig(saved);
+  gpu::SetPdl(saved_pdl);
+  gpu::Free(x);
+  gpu::Free(xq);
+}
+
 int main(int argc, char** argv) {
   auto be = GpuBackend::Create(0);
   if (!be.ok()) {
@@ -903,6 +1125,11 @@ int main(int argc, char** argv) {
   }
   gpu::Stream s = (*be)->stream();
   std::printf("device: %s (%s)\n\n", (*be)->device_name().c_str(), gpu::RuntimeName());
+  // `bench_gpu_kernels matvec_stream [sweep]`: the bulk-copy batch-1 matvec.
+  if (argc > 1 && std::string(argv[1]) == "matvec_stream") {
+    RunMatVecStreamBench(s, argc > 2 && std::string(argv[2]) == "sweep");
+    return 0;
+  }
   // `bench_gpu_kernels sampler`: the sampler on wide (near-flat) rows alone.
   if (argc > 1 && std::string(argv[1]) == "sampler") {
     RunWideSamplerBench(be->get(), s);

@@ -63,6 +63,8 @@ absl::Status GpuBackend::Flush() {
   const gpu::DenseGemmConfig dc = gpu::GetDenseGemmConfig();
   sig += Sig(30, gpu::GetPdl(), mv.threads_per_row, mv.pairs, mv.rows_per_thread, mv.prefetch_bytes,
              gpu::GetAttentionMergeFold(), gc.token_tile, gc.blocks_per_sm, gc.narrow, gc.splits);
+  sig += Sig(32, mv.stream, mv.stream_slots, mv.stream_slot_bytes, mv.stream_warps, mv.stream_blocks_per_sm,
+             mv.stream_early);
   sig += Sig(31, dc.row_tile, dc.splits, dc.min_n, dc.k_step, dc.overlap, gpu::GetDenseWgmma());
   for (size_t i = 0; i < graphs_.size(); ++i) {
     if (graphs_[i].sig == sig) {
