@@ -11,7 +11,9 @@
 // kernel on whole 144-byte runs (MatVecQ4_0RunsKernel, off: slower). Launched
 // with programmatic dependent launch (launch_util.h): every kernel here waits
 // for the previous kernel before it reads activations or writes y, and may
-// only prefetch its weights into L2 before that.
+// only prefetch its weights into L2 before that. With MatVecConfig::stream = 1
+// (off by default) batch-1 quantized launches go to the bulk-copy kernel of
+// kernels/matvec_stream.hip first, where it applies (sm_90).
 //
 // Measured and dropped (session 11, H100 80GB HBM3, 2026-11-26 ~22:00 UTC, a
 // helper's two calls, A/B in one call): Q4_K / Q6_K with each warp owning
