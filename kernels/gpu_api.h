@@ -42,6 +42,10 @@ GpuStatus CopyToDevice(void* dst, const void* src, size_t bytes, Stream s);
 GpuStatus CopyToHost(void* dst, const void* src, size_t bytes, Stream s);
 GpuStatus CopyDeviceToDevice(void* dst, const void* src, size_t bytes, Stream s);
 GpuStatus Memset(void* dst, int value, size_t bytes, Stream s);
+// Multiprocessors (NVIDIA SMs / AMD CUs) of the device current at the first
+// call, cached for the process (64 when it cannot be read); the launchers size
+// K splits and tile choices by it. kernels/runtime.hip.
+int MultiprocessorCount();
 GpuStatus StreamCreate(Stream* s);
 void StreamDestroy(Stream s);
 GpuStatus StreamSync(Stream s);

@@ -14,11 +14,6 @@ inline unsigned Blocks(int64_t n, int per_block) {
   return static_cast<unsigned>((n + per_block - 1) / per_block);
 }
 
-// Multiprocessors (NVIDIA SMs / AMD CUs) of the device current at the first
-// call, cached for the process (64 when it cannot be read); the launchers size
-// K splits and tile choices by it. kernels/runtime.hip.
-int MultiprocessorCount();
-
 // Whether LaunchKernel launches with programmatic dependent launch now: SetPdl
 // is on (gpu_api.h) and the device and the compiled device code support it
 // (NVIDIA sm_90 or later; never on AMD). kernels/runtime.hip.

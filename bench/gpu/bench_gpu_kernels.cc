@@ -25,6 +25,7 @@
 #include "kernels/gpu_api.h"
 #include "kernels/matmul_dense_wgmma.h"
 #include "kernels/mma_rate_probe.h"
+#include "kernels/sync_probe.h"
 
 using namespace rocmforge;
 
@@ -1125,6 +1126,21 @@ int main(int argc, char** argv) {
   }
   gpu::Stream s = (*be)->stream();
   std::printf("device: %s (%s)\n\n", (*be)->device_name().c_str(), gpu::RuntimeName());
+  // `bench_gpu_kernels sync_probe`: what a device-side barrier and a kernel
+  // boundary cost (kernels/sync_probe.h), us a step.
+  if (argc > 1 && std::string(argv[1]) == "sync_probe") {
+    const int sms = gpu::MultiprocessorCount();
+    std::printf("| blocks of 256 | grid.sync | counter barrier | empty kernel, PDL, graph | empty kernel, graph |\n"
+                "|---|---|---|---|---|\n");
+    for (int blocks : {1, sms, 2 * sms, 4 * sms, 8 * sms}) {
+      std::printf("| %d | %.2f | %.2f | %.2f | %.2f |\n", blocks,
+                  gpu::MeasureSyncCost(gpu::SyncProbeKind::kGridSync, blocks, 2000, s),
+                  gpu::MeasureSyncCost(gpu::SyncProbeKind::kCounterBarrier, blocks, 2000, s),
+                  gpu::MeasureSyncCost(gpu::SyncProbeKind::kPdlEmptyKernels, blocks, 500, s),
+                  gpu::MeasureSyncCost(gpu::SyncProbeKind::kEmptyKernels, blocks, 500, s));
+    }
+    return 0;
+  }
   // `bench_gpu_kernels matvec_stream [sweep]`: the bulk-copy batch-1 matvec.
   if (argc > 1 && std::string(argv[1]) == "matvec_stream") {
     RunMatVecStreamBench(s, argc > 2 && std::string(argv[2]) == "sweep");

@@ -1,0 +1,29 @@
+// Ordering-cost probe (benchmarks only, bench_gpu_kernels `sync_probe`).
+//
+// Why: a batch-1 decode step is a chain of ~390 launches, and the small
+// kernels between the matvecs cost ~2-2.5 us each in a PDL chain whatever the
+// matvecs do (bench/RESULTS.md, session 12). Running a layer as one persistent
+// kernel instead replaces each kernel boundary with a device-side ordering
+// step; whether that pays depends on what such a step costs next to a
+// boundary. This measures both on the device at hand.
+#pragma once
+
+#include "kernels/gpu_api.h"
+
+namespace rocmforge::gpu {
+
+enum class SyncProbeKind {
+  kGridSync,         // cooperative-groups grid.sync() in a one-wave cooperative launch
+  kCounterBarrier,   // the same barrier hand-made: one atomic counter, thread 0 of each block spins
+  kPdlEmptyKernels,  // an empty kernel (wait + launch dependents) a link, PDL launches in a graph
+  kEmptyKernels,     // the same chain with plain launches in a graph
+};
+
+// Microseconds per ordering step (a barrier, or a kernel of the chain),
+// averaged over `steps`, with `blocks` blocks of 256 threads (for the
+// barriers at most one wave: fewer are used if fewer fit), timed with events
+// on `s` (blocks until done). Negative where it cannot be measured (AMD for
+// now, or the launch was refused).
+double MeasureSyncCost(SyncProbeKind kind, int blocks, int steps, Stream s);
+
+}  // namespace rocmforge::gpu

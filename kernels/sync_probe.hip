@@ -1,0 +1,123 @@
+// MeasureSyncCost (kernels/sync_probe.h): loops of ordering steps with no
+// other work, timed with events; the barrier kernels check that every block
+// arrived each round (a count that can only be right if the barrier held).
+#include "kernels/sync_probe.h"
+
+#include "kernels/launch_util.h"
+
+#if defined(RF_GPU_CUDA)
+#include <cooperative_groups.h>
+#endif
+
+namespace rocmforge::gpu {
+
+#if defined(RF_GPU_CUDA)
+namespace {
+
+constexpr int kThreads = 256;
+
+// Each round every block adds 1 to arrivals[round % 2] after the barrier of
+// the round before, so after round r's barrier that slot holds gridDim.x
+// (checked by block 0; a wrong count sets *bad).
+__global__ void __launch_bounds__(kThreads) GridSyncKernel(int steps, unsigned* arrivals, int* bad) {
+  auto grid = cooperative_groups::this_grid();
+  for (int r = 0; r < steps; ++r) {
+    if (threadIdx.x == 0) atomicAdd(&arrivals[r % 2], 1u);
+    grid.sync();
+    if (blockIdx.x == 0 && threadIdx.x == 0) {
+      if (atomicExch(&arrivals[r % 2], 0u) != gridDim.x) *bad = 1;
+    }
+  }
+}
+
+// The barrier from one monotonically growing counter: round r ends when it
+// reaches (r + 1) * gridDim.x; fences order each block's work around it.
+__global__ void __launch_bounds__(kThreads) CounterBarrierKernel(int steps, unsigned* counter, int* bad) {
+  for (int r = 0; r < steps; ++r) {
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      __threadfence();
+      atomicAdd(counter, 1u);
+      const unsigned target = static_cast<unsigned>(r + 1) * gridDim.x;
+      unsigned seen = 0;
+      while ((seen = *static_cast<volatile unsigned*>(counter)) < target) {
+      }
+      if (seen > target + gridDim.x) *bad = 1;  // a block ran two rounds ahead: no barrier
+      __threadfence();
+    }
+    __syncthreads();
+  }
+}
+
+__global__ void __launch_bounds__(kThreads) EmptyLinkKernel() { GridDependencyBegin(); }
+
+double TimeMs(Event a, Event b) {
+  float ms = -1.0f;
+  if (!EventElapsedMs(a, b, &ms).ok) return -1.0;
+  return ms;
+}
+
+}  // namespace
+#endif
+
+double MeasureSyncCost(SyncProbeKind kind, int blocks, int steps, Stream s) {
+#if defined(RF_GPU_CUDA)
+  if (blocks <= 0 || steps <= 0) return -1.0;
+  Event a = nullptr, b = nullptr;
+  if (!EventCreate(&a).ok || !EventCreate(&b).ok) return -1.0;
+  double ms = -1.0;
+  if (kind == SyncProbeKind::kGridSync || kind == SyncProbeKind::kCounterBarrier) {
+    const void* fn = kind == SyncProbeKind::kGridSync ? reinterpret_cast<const void*>(GridSyncKernel)
+                                                      : reinterpret_cast<const void*>(CounterBarrierKernel);
+    int per_sm = 0;
+    (void)cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, fn, kThreads, 0);
+    const int fit = per_sm * MultiprocessorCount();
+    int grid = blocks < fit ? blocks : fit;
+    unsigned* counters = nullptr;
+    int* bad = nullptr;
+    if (grid > 0 && Malloc(reinterpret_cast<void**>(&counters), 2 * sizeof(unsigned)).ok &&
+        Malloc(reinterpret_cast<void**>(&bad), sizeof(int)).ok) {
+      (void)Memset(counters, 0, 2 * sizeof(unsigned), s);
+      (void)Memset(bad, 0, sizeof(int), s);
+      void* args[] = {&steps, &counters, &bad};
+      (void)EventRecord(a, s);
+      const cudaError_t e = cudaLaunchCooperativeKernel(fn, dim3(grid), dim3(kThreads), args, 0, ToStream(s));
+      (void)EventRecord(b, s);
+      int host_bad = 1;
+      if (e == cudaSuccess && StreamSync(s).ok &&
+          cudaMemcpy(&host_bad, bad, sizeof(int), cudaMemcpyDeviceToHost) == cudaSuccess && host_bad == 0) {
+        ms = TimeMs(a, b);
+      }
+      (void)cudaGetLastError();
+    }
+    Free(counters);
+    Free(bad);
+  } else {
+    const bool saved = GetPdl();
+    SetPdl(kind == SyncProbeKind::kPdlEmptyKernels);
+    GraphExec exec = nullptr;
+    if (BeginCapture(s).ok) {
+      for (int i = 0; i < steps; ++i) LaunchKernel(EmptyLinkKernel, blocks, kThreads, 0, s);
+      if (EndCapture(s, &exec).ok && GraphLaunch(exec, s).ok && StreamSync(s).ok) {  // warm
+        (void)EventRecord(a, s);
+        (void)GraphLaunch(exec, s);
+        (void)EventRecord(b, s);
+        if (StreamSync(s).ok) ms = TimeMs(a, b);
+      }
+      if (exec != nullptr) GraphDestroy(exec);
+    }
+    SetPdl(saved);
+  }
+  EventDestroy(a);
+  EventDestroy(b);
+  return ms < 0.0 ? -1.0 : ms * 1e3 / steps;
+#else
+  (void)kind;
+  (void)blocks;
+  (void)steps;
+  (void)s;
+  return -1.0;
+#endif
+}
+
+}  // namespace rocmforge::gpu
