@@ -14,6 +14,11 @@ inline unsigned Blocks(int64_t n, int per_block) {
   return static_cast<unsigned>((n + per_block - 1) / per_block);
 }
 
+// Whether the current device is NVIDIA sm_90+ running rf_kernels code built
+// for it (PDL, mbarriers, bulk copies); false on AMD. Asked once per device.
+// kernels/runtime.hip.
+bool DeviceRunsSm90Code();
+
 // Whether LaunchKernel launches with programmatic dependent launch now: SetPdl
 // is on (gpu_api.h) and the device and the compiled device code support it
 // (NVIDIA sm_90 or later; never on AMD). kernels/runtime.hip.

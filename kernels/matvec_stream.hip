@@ -55,7 +55,6 @@
 #include "kernels/matvec_stream.h"
 
 #include <algorithm>
-#include <cmath>
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -271,22 +270,6 @@ __global__ void __launch_bounds__(kMaxWarps * 32) MatVecStreamKernel(const Strea
 #endif
 }
 
-// sm_90 hardware running code built for it (bulk copies, mbarriers, PDL).
-bool DeviceRunsStream() {
-  static const bool ok = [] {
-    int dev = 0, major = 0;
-    cudaFuncAttributes attr{};
-    if (cudaGetDevice(&dev) != cudaSuccess ||
-        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
-        cudaFuncGetAttributes(&attr, MatVecStreamKernel<GgmlType::Q4_K>) != cudaSuccess) {
-      (void)cudaGetLastError();
-      return false;
-    }
-    return major >= 9 && attr.binaryVersion >= 90;
-  }();
-  return ok;
-}
-
 int Slots(const MatVecConfig& c) { return c.stream_slots >= 2 && c.stream_slots <= kMaxSlots ? c.stream_slots : 2; }
 int Warps(const MatVecConfig& c) { return c.stream_warps >= 1 && c.stream_warps <= kMaxWarps ? c.stream_warps : 4; }
 
@@ -354,7 +337,7 @@ bool MakePlan(const MatVecPart* parts, int n_parts, int64_t cols, bool epilogue,
   // The block's own input: cols / 32 activation blocks (cols is a multiple of 1024).
   const size_t act_bytes = norm ? static_cast<size_t>(cols / 32) * sizeof(ActQ8) : 0;
   const size_t smem = SmemBytes<T>(c, act_bytes);
-  if (smem > 227 * 1024 || !DeviceRunsStream()) return false;
+  if (smem > 227 * 1024 || !DeviceRunsSm90Code()) return false;
   int per_sm = BlocksPerSm(reinterpret_cast<const void*>(MatVecStreamKernel<T>), warps * 32, smem);
   if (per_sm <= 0) return false;
   if (c.stream_blocks_per_sm > 0) per_sm = std::min(per_sm, c.stream_blocks_per_sm);

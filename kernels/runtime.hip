@@ -182,32 +182,30 @@ std::atomic<bool> g_pdl{true};
 // Compiled like every kernel of rf_kernels: its binary version says whether the
 // device code that runs was built for sm_90+ (where GridDependencyWait is the
 // real instruction, not the no-op of older targets).
-__global__ void PdlProbeKernel() {}
+__global__ void Sm90ProbeKernel() {}
+#endif
+}  // namespace
 
-bool DeviceRunsPdl() {
+bool DeviceRunsSm90Code() {
+#if defined(RF_GPU_CUDA)
   static DeviceFlagCache cache;
   return PerDeviceFlag(cache, [](int device) {
     int major = 0;
     cudaFuncAttributes attr{};
     if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
-        cudaFuncGetAttributes(&attr, PdlProbeKernel) != cudaSuccess) {
+        cudaFuncGetAttributes(&attr, Sm90ProbeKernel) != cudaSuccess) {
       return kFlagUnknown;
     }
     return major >= 9 && attr.ptxVersion >= 90 && attr.binaryVersion >= 90 ? kFlagYes : kFlagNo;
   });
-}
-#endif
-}  // namespace
-
-void SetPdl(bool on) { g_pdl.store(on, std::memory_order_relaxed); }
-bool GetPdl() { return g_pdl.load(std::memory_order_relaxed); }
-bool PdlActive() {
-#if defined(RF_GPU_CUDA)
-  return g_pdl.load(std::memory_order_relaxed) && DeviceRunsPdl();
 #else
   return false;
 #endif
 }
+
+void SetPdl(bool on) { g_pdl.store(on, std::memory_order_relaxed); }
+bool GetPdl() { return g_pdl.load(std::memory_order_relaxed); }
+bool PdlActive() { return g_pdl.load(std::memory_order_relaxed) && DeviceRunsSm90Code(); }
 
 // On AMD these are no-ops: hipProfilerStart/Stop are deprecated in favour of
 // roctracer/rocTX, which the HIP build does not link.
