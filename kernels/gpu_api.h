@@ -69,6 +69,18 @@ void GraphDestroy(GraphExec exec);
 // graphs by it).
 void SetPdl(bool on);
 bool GetPdl();
+// The L1 / shared-memory split asked for every kernel LaunchKernel launches
+// (kernels/launch_util.h): a percentage of the most shared memory an SM can
+// have (cudaFuncAttributePreferredSharedMemoryCarveout), or -1 for the
+// driver's choice per kernel (the default; RF_SMEM_CARVEOUT at start-up). An
+// SM changes its split only when idle, so neighbours in a decode chain that
+// want different splits cannot overlap. NVIDIA only; a no-op elsewhere.
+// Global, read at each launch (GpuBackend keys its automatic graphs by it).
+// Measured (H100, 2026-11-27 02:40 UTC, tg128 Q4_K_M): -1 352-354, 7 348-352,
+// 14 262-268 tok/s: at 14 the matvecs ran under the 228 KB split (ncu) and
+// the Q4_K pair matvecs took 2.20 ms a step instead of 1.25. So -1 stays.
+void SetSmemCarveout(int percent);
+int GetSmemCarveout();
 // ---- L2 prefetch on a side stream (kernels/prefetch_l2.hip)
 // An event for ordering only (no timestamps); StreamWaitEvent makes later work
 // on `s` wait for the work recorded before `e`. Both work inside stream
@@ -411,15 +423,38 @@ void LaunchMatVecQuantizedGroup(GgmlType type, int64_t cols, const void* xq, con
 // group) takes the bulk-copy kernel under the current MatVecConfig
 // (kernels/matvec_stream.h says when it applies).
 bool MatVecStreamTakes(GgmlType type, const MatVecPart* parts, int n_parts, int64_t cols, bool epilogue);
-// Experimental, not used by the engine yet (kernels/matvec_stream.hip): the
-// group launch on the bulk-copy kernel (whatever MatVecConfig::stream says),
-// with the input's RMSNorm (x, norm_w: [cols] f32, 16-byte aligned) and its
-// quantization done inside every block instead of by two kernels before it:
-// y = W . quantize(RmsNorm(x) * norm_w), equal to LaunchRmsNorm +
-// LaunchQuantizeActivation + LaunchMatVecQuantizedGroup up to the rounding of
-// the norm's sum. False (nothing launched) where the kernel does not apply.
-bool LaunchMatVecStreamRmsNorm(GgmlType type, int64_t cols, const float* x, const float* norm_w, float eps,
-                               const MatVecPart* parts, int n_parts, Stream s);
+// The batch-1 launch of one weight (Q4_0, Q8_0, Q4_K, Q5_K, Q6_K) that also
+// adds its rows into add_to: y[r] = row r of w . x, then add_to[r] += y[r],
+// the float addition LaunchAdd would do (the residual add after the attention
+// output / down projection, in the matvec's epilogue: each row has one owner).
+// add_to must not overlap y or the weight.
+void LaunchMatVecQuantizedAddTo(GgmlType type, int64_t cols, const void* xq, const MatVecPart& part,
+                                float* add_to, Stream s);
+// A batch-1 group launch that computes its own input (NVIDIA sm_90+, on the
+// bulk-copy kernel of kernels/matvec_stream.hip whatever MatVecConfig::stream
+// says): every block takes RMSNorm of x (f32 [cols], 16-byte aligned) times
+// norm w and quantizes it by the type's activation rule into its own shared
+// memory, instead of a norm kernel and a quantize kernel in front of the
+// launch. The norm, the rounding and the integers are those of
+// LaunchRmsNormQuantize bit for bit; block 0 also stores them to out (f32
+// [cols]) and xq (MatMulScratchBytes(cols, 1)) where those are not null, so
+// the launch leaves what the two kernels would. out and xq must not overlap x.
+struct MatVecNormIn {
+  const float* x = nullptr;
+  const float* w = nullptr;
+  float eps = 0.0f;
+  float* out = nullptr;
+  void* xq = nullptr;
+};
+// Whether LaunchMatVecGroupNormIn takes these parts (epilogue: with the RoPE +
+// KV store). cols a multiple of 1024 (Q8_0, Q4_0) / 2048 (K-quants), <= 8192.
+bool MatVecNormInTakes(GgmlType type, const MatVecPart* parts, int n_parts, int64_t cols, bool epilogue);
+// rope null: plain group; else the Q/K/V group with the RoPE + KV store epilogue
+// (LaunchMatVecQuantizedGroupRopeKv). False (nothing launched) where it does
+// not apply.
+struct MatVecRopeKv;
+bool LaunchMatVecGroupNormIn(GgmlType type, int64_t cols, const MatVecNormIn& norm, const MatVecPart* parts,
+                             int n_parts, const MatVecRopeKv* rope, Stream s);
 // The same group launch for Q, K and V of one token (parts 0, 1, 2) with the
 // RoPE + KV store folded into its epilogue: the block that sums rows 2i and
 // 2i + 1 of a part rotates them (NORM pairs, head_dim / rot_dim as

@@ -24,6 +24,10 @@ bool DeviceRunsSm90Code();
 // (NVIDIA sm_90 or later; never on AMD). kernels/runtime.hip.
 bool PdlActive();
 
+// Sets kernel's preferred shared-memory carveout to GetSmemCarveout() when it
+// differs from what this process last set for it (kernels/runtime.hip).
+void ApplySmemCarveout(const void* kernel);
+
 // Launches kernel<<<grid, block, smem, s>>>(args...), with programmatic stream
 // serialization while PdlActive(): the kernel may then start before the
 // previous kernel in the stream has finished, so it MUST follow the contract
@@ -34,6 +38,7 @@ template <typename... KernelArgs, typename... Args>
 inline void LaunchKernel(void (*kernel)(KernelArgs...), dim3 grid, dim3 block, size_t smem,
                          Stream s, Args... args) {
 #if defined(RF_GPU_CUDA)
+  ApplySmemCarveout(reinterpret_cast<const void*>(kernel));
   if (PdlActive()) {
     cudaLaunchAttribute attr[1];
     attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;

@@ -90,7 +90,11 @@ __device__ __forceinline__ void ReduceRows(float (&acc)[kRpt][N], int64_t r0, in
     float v = 0.0f;
 #pragma unroll
     for (int w = 0; w < kTpr / kWaveSize; ++w) v += part[rr][w][tr];
-    y[(tr % N) * rows + r0 + tr / N] = v;
+    if (N == 1 && epi != nullptr) {
+      StorePlainRow(*epi, r0 + tr, v, y);  // with the residual add where asked
+    } else {
+      y[(tr % N) * rows + r0 + tr / N] = v;
+    }
   }
 }
 
@@ -646,7 +650,7 @@ void LaunchPartsTpr(const MatVecPart* ps, int n_parts, int64_t cols, const void*
   if constexpr (T == GgmlType::Q4_0 && N == 1 && kRpt <= 2) {
     bool runs = Q4_0Runs(all_rows, cols) && cols % 256 == 0 && Aligned16(xq);
     for (int i = 0; i < n_parts; ++i) runs = runs && Aligned16(ps[i].w);
-    if (runs && !epi.on) {
+    if (runs && !epi.on && epi.add_to == nullptr) {
       LaunchKernel(MatVecQ4_0RunsKernel<kTpr, kRpt>, blocks, kThreads, 0, s, parts, cols, row_bytes,
                    x8, pf);
       return;
@@ -913,19 +917,7 @@ void LaunchMatVecQuantizedGroupRopeKv(GgmlType type, int64_t cols, const void* x
                                       const MatVecPart* parts, int n_parts, const MatVecRopeKv& r,
                                       Stream s) {
   if (!MatVecGroupRopeKvSupported(type, cols, parts, n_parts, r.head_dim, r.rot_dim)) return;
-  RopeKvEpi e;
-  e.on = true;
-  e.role[0] = kRope;
-  e.role[1] = kRopeK;
-  e.role[2] = kStoreV;
-  e.positions = r.positions;
-  e.slots = r.slots;
-  e.k_cache = reinterpret_cast<__half*>(r.k_cache);
-  e.v_cache = reinterpret_cast<__half*>(r.v_cache);
-  e.head_dim = r.head_dim;
-  e.rot_dim = r.rot_dim;
-  e.kv_dim = parts[1].rows;
-  e.freq_base = r.freq_base;
+  const RopeKvEpi e = MakeRopeKvEpi(r, parts[1].rows);
   switch (type) {
     case GgmlType::Q8_0: return LaunchGroupType<GgmlType::Q8_0>(parts, n_parts, cols, xq, s, e);
     case GgmlType::Q4_0: return LaunchGroupType<GgmlType::Q4_0>(parts, n_parts, cols, xq, s, e);
@@ -945,6 +937,20 @@ void LaunchMatVecQuantizedGroup(GgmlType type, int64_t cols, const void* xq, con
     case GgmlType::Q4_K: return LaunchGroupType<GgmlType::Q4_K>(parts, n_parts, cols, xq, s);
     case GgmlType::Q5_K: return LaunchGroupType<GgmlType::Q5_K>(parts, n_parts, cols, xq, s);
     case GgmlType::Q6_K: return LaunchGroupType<GgmlType::Q6_K>(parts, n_parts, cols, xq, s);
+    default: return;
+  }
+}
+
+void LaunchMatVecQuantizedAddTo(GgmlType type, int64_t cols, const void* xq, const MatVecPart& part,
+                                float* add_to, Stream s) {
+  RopeKvEpi e;
+  e.add_to = add_to;
+  switch (type) {
+    case GgmlType::Q8_0: return LaunchGroupType<GgmlType::Q8_0>(&part, 1, cols, xq, s, e);
+    case GgmlType::Q4_0: return LaunchGroupType<GgmlType::Q4_0>(&part, 1, cols, xq, s, e);
+    case GgmlType::Q4_K: return LaunchGroupType<GgmlType::Q4_K>(&part, 1, cols, xq, s, e);
+    case GgmlType::Q5_K: return LaunchGroupType<GgmlType::Q5_K>(&part, 1, cols, xq, s, e);
+    case GgmlType::Q6_K: return LaunchGroupType<GgmlType::Q6_K>(&part, 1, cols, xq, s, e);
     default: return;
   }
 }

@@ -28,7 +28,35 @@ struct RopeKvEpi {
   int head_dim = 0, rot_dim = 0;
   int64_t kv_dim = 0;  // a cache row: the K and V parts' rows
   float freq_base = 0.0f;
+  // With or without `on`: a plain row r (one-part launches) is also added
+  // into add_to[r] (LaunchMatVecQuantizedAddTo, the residual add).
+  float* add_to = nullptr;
 };
+
+// The epilogue of LaunchMatVecQuantizedGroupRopeKv: Q rotated, K rotated and
+// stored, V stored (kv_dim = the K and V parts' rows).
+inline RopeKvEpi MakeRopeKvEpi(const MatVecRopeKv& r, int64_t kv_dim) {
+  RopeKvEpi e;
+  e.on = true;
+  e.role[0] = kRope;
+  e.role[1] = kRopeK;
+  e.role[2] = kStoreV;
+  e.positions = r.positions;
+  e.slots = r.slots;
+  e.k_cache = reinterpret_cast<__half*>(r.k_cache);
+  e.v_cache = reinterpret_cast<__half*>(r.v_cache);
+  e.head_dim = r.head_dim;
+  e.rot_dim = r.rot_dim;
+  e.kv_dim = kv_dim;
+  e.freq_base = r.freq_base;
+  return e;
+}
+
+// A plain row's final sum v: y[r], and the residual add where asked.
+__device__ __forceinline__ void StorePlainRow(const RopeKvEpi& e, int64_t r, float v, float* y) {
+  y[r] = v;
+  if (e.add_to != nullptr) e.add_to[r] += v;
+}
 
 // Rows r, r + 1 (r even) of a part with their final sums v0, v1: the same
 // rotation (rope_device.h) and f16 conversion as RopeStoreKvKernel, so the

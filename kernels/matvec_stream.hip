@@ -42,16 +42,23 @@
 // short blocks nor their ramp is what holds a decode step back.
 //
 // It is kept for what its one-wave grid of resident blocks allows: a matvec
-// that computes its own input. LaunchMatVecStreamRmsNorm (NormIn) has every
-// block normalize x and quantize it into its shared memory, replacing the
-// RMSNorm and quantize kernels in front of the Q/K/V and gate/up launches.
-// Measured in a PDL chain (bench_gpu_kernels matvec_stream, 00:39 UTC, us):
-// RmsNorm + quantize + portable gate + up 31.9 -> 29.6 in one launch (8 warps
-// a block, 2 blocks an SM; 31.5 with the default ring), Q + K 11.2 -> 10.0,
-// Q8_0 Q+K+V 14.4 -> 13.2, Q8_0 gate + up 45.5 -> 48.5 (slower). Not wired
-// into the engine: the norms in front of those launches are AddRmsNorms whose
-// residual sum no block may write while others read it, so the residual add
-// has to move into the epilogue of the O / down matvec first (docs/gpu.md).
+// that computes its own input. LaunchMatVecGroupNormIn (NormIn) has every
+// block normalize x and quantize it into its shared memory (bit for bit what
+// the norm + quantize kernels compute), replacing those kernels in front of
+// the Q/K/V and gate/up launches; block 0 also stores both, so the launch
+// leaves what they would. Measured in a PDL chain (bench_gpu_kernels
+// matvec_stream, 2026-11-27 00:39 UTC, us, the first version): RmsNorm +
+// quantize + portable gate + up 31.9 -> 29.6 in one launch (8 warps a block,
+// 2 blocks an SM), Q + K 11.2 -> 10.0, Q8_0 Q+K+V 14.4 -> 13.2, Q8_0 gate + up
+// 45.5 -> 48.5 (slower). The engine can use it at batch 1
+// (GpuBackend::kFuseNormMatVec, off), with the residual add moved into the O
+// / down matvec's epilogue (RopeKvEpi::add_to), since no block may write an
+// AddRmsNorm's sum while other blocks read it. In a decode step it loses
+// (tg128 Q4_K_M 343 -> 305-310 tok/s, 2026-11-27 02:40 UTC) although the
+// launches are faster one by one: its rings take a 196 KB shared-memory
+// split, the portable kernels around it run under 16 KB (they slow down by
+// up to 75% with less L1), so SMs switch splits at every such boundary and
+// the programmatic-dependent-launch overlap of the step is lost.
 #include "kernels/matvec_stream.h"
 
 #include <algorithm>
@@ -63,6 +70,7 @@
 #include "kernels/launch_util.h"
 #include "kernels/mbarrier_device.h"
 #include "kernels/quant_device.h"
+#include "kernels/rmsnorm_device.h"
 
 namespace rocmforge::gpu {
 
@@ -104,12 +112,18 @@ struct StreamShape {
   uint32_t act_bytes;  // the block's own quantized input (NormIn) before the rings; 0 without
 };
 // The input's RMSNorm done by every block (x, w: [cols]; x null: none, the
-// activations come quantized in xq).
+// activations come quantized in xq); block 0 also stores the normalized row
+// to out and its quantized form to xq_out where those are not null.
 struct NormIn {
   const float* x = nullptr;
   const float* w = nullptr;
   float eps = 0.0f;
+  float* out = nullptr;
+  ActQ8* xq_out = nullptr;
 };
+// The block size of a launch with NormIn: RowInvRms plays the norm kernel's
+// 512 threads with 256 (two virtual threads each).
+constexpr int kNormInWarps = 8;
 
 #if defined(RF_MBARRIER_AVAILABLE)
 // This lane's item of one unit; `a` = the unit's activation blocks.
@@ -125,36 +139,37 @@ __device__ __forceinline__ float UnitDot(const uint8_t* unit, const ActQ8* a, in
 }
 #endif
 
-// The block's input: RMSNorm of norm.x (sum of squares over the block, then
-// x * rsqrt(mean + eps) * w) quantized by the type's activation rule into
-// `act` (shared), eight values a lane, a warp a 256-value run. Returns act.
-// Call from every thread of the block (block barriers).
+// The block's input: RMSNorm of norm.x quantized by the type's activation
+// rule into `act` (shared), as RmsNormQuantKernel / RmsNormRegKernel
+// (kernels/rmsnorm.hip) compute it: the sum of squares of RowInvRms (the same
+// order, so the same float), x * inv * w, QuantizeEightPerLane's integers (a
+// warp a 256-value run, eight values a lane). Block 0 also stores the row and
+// its quantized form (norm.out, norm.xq_out). Call from every thread of a
+// block of kNormInWarps warps (block barriers). Returns act.
 template <GgmlType T>
 __device__ __forceinline__ const ActQ8* NormalizeQuantizeIntoShared(const NormIn& norm, int cols, ActQ8* act) {
-  __shared__ float scratch[kMaxWarps];
+  constexpr int kBlock = kNormInWarps * 32;
+  __shared__ float scratch[kMaxWaves];
   const int warp = static_cast<int>(threadIdx.x / 32), lane = static_cast<int>(threadIdx.x % 32);
-  const int warps = static_cast<int>(blockDim.x / 32);
-  float ss = 0.0f;
-  for (int i = 4 * static_cast<int>(threadIdx.x); i < cols; i += 4 * static_cast<int>(blockDim.x)) {
-    const float4 v = *reinterpret_cast<const float4*>(norm.x + i);
-    ss = fmaf(v.x, v.x, fmaf(v.y, v.y, fmaf(v.z, v.z, fmaf(v.w, v.w, ss))));
-  }
-  ss = WaveSum(ss);
-  if (lane == 0) scratch[warp] = ss;
-  __syncthreads();
-  float total = 0.0f;
-  for (int w = 0; w < warps; ++w) total += scratch[w];
-  const float inv = rsqrtf(total / cols + norm.eps);
+  float v[kRegThreads / kBlock][kRegPer];
+  LoadRowVirtual<kBlock>(norm.x, cols, v);
+  const float inv = RowInvRms<kBlock>(v, cols, norm.eps, scratch);
   constexpr int kRule = T == GgmlType::Q8_0 || T == GgmlType::Q4_0 ? 1 : 2;
-  for (int run = warp; run < cols / 256; run += warps) {
+  const bool store = blockIdx.x == 0;
+  for (int run = warp; run < cols / 256; run += kNormInWarps) {
     const int i0 = run * 256 + 8 * lane;
     const float4 a = *reinterpret_cast<const float4*>(norm.x + i0);
     const float4 b = *reinterpret_cast<const float4*>(norm.x + i0 + 4);
     const float4 wa = *reinterpret_cast<const float4*>(norm.w + i0);
     const float4 wb = *reinterpret_cast<const float4*>(norm.w + i0 + 4);
-    const float v[8] = {a.x * inv * wa.x, a.y * inv * wa.y, a.z * inv * wa.z, a.w * inv * wa.w,
+    const float o[8] = {a.x * inv * wa.x, a.y * inv * wa.y, a.z * inv * wa.z, a.w * inv * wa.w,
                         b.x * inv * wb.x, b.y * inv * wb.y, b.z * inv * wb.z, b.w * inv * wb.w};
-    QuantizeEightPerLane<kRule>(v, run * 256, true, act);
+    QuantizeEightPerLane<kRule>(o, run * 256, true, act);
+    if (store && norm.xq_out != nullptr) QuantizeEightPerLane<kRule>(o, run * 256, true, norm.xq_out);
+    if (store && norm.out != nullptr) {
+      *reinterpret_cast<float4*>(norm.out + i0) = make_float4(o[0], o[1], o[2], o[3]);
+      *reinterpret_cast<float4*>(norm.out + i0 + 4) = make_float4(o[4], o[5], o[6], o[7]);
+    }
   }
   __syncthreads();
   return act;
@@ -214,6 +229,12 @@ __global__ void __launch_bounds__(kMaxWarps * 32) MatVecStreamKernel(const Strea
     MbarInitFence();
     for (int j = 0; j < n_slots && j < sh.early; ++j) issue(j, j);  // weights only: before the wait
   }
+  if (norm.x != nullptr) {  // the norm weights are constant too: into L2 before the wait
+    const int cols = sh.units_per_row * UnitWeights<T>();
+    for (int i = 32 * static_cast<int>(threadIdx.x); i < cols; i += 32 * static_cast<int>(blockDim.x)) {
+      PrefetchL2(norm.w + i);
+    }
+  }
   __syncwarp();
   GridDependencyBegin();
   if (lane == 0) {
@@ -242,7 +263,7 @@ __global__ void __launch_bounds__(kMaxWarps * 32) MatVecStreamKernel(const Strea
         acc = 0.0f;
         unit_in_row = 0;
         if (role == kPlain) {
-          if (lane == 0) y[row] = v;
+          if (lane == 0) StorePlainRow(epi, row, v, y);
         } else if ((row & 1) == 0) {
           held = v;
         } else if (lane == 0) {
@@ -281,8 +302,8 @@ int UnitsPerSlot(const MatVecConfig& c) {
 
 // act_bytes: the block's own quantized input (NormIn), 0 without.
 template <GgmlType T>
-size_t SmemBytes(const MatVecConfig& c, size_t act_bytes) {
-  return kBarBytes + act_bytes + static_cast<size_t>(Warps(c)) * Slots(c) * UnitsPerSlot<T>(c) * UnitBytes<T>();
+size_t SmemBytes(const MatVecConfig& c, int warps, size_t act_bytes) {
+  return kBarBytes + act_bytes + static_cast<size_t>(warps) * Slots(c) * UnitsPerSlot<T>(c) * UnitBytes<T>();
 }
 
 // Blocks of this kernel shape that fit on one SM (cached per shape).
@@ -333,10 +354,11 @@ bool MakePlan(const MatVecPart* parts, int n_parts, int64_t cols, bool epilogue,
     if (epilogue && parts[i].rows % 2 != 0) return false;
     total_rows += parts[i].rows;
   }
-  const int warps = Warps(c);
+  if (norm && cols > kRegThreads * kRegPer) return false;  // RowInvRms' registers
+  const int warps = norm ? kNormInWarps : Warps(c);
   // The block's own input: cols / 32 activation blocks (cols is a multiple of 1024).
   const size_t act_bytes = norm ? static_cast<size_t>(cols / 32) * sizeof(ActQ8) : 0;
-  const size_t smem = SmemBytes<T>(c, act_bytes);
+  const size_t smem = SmemBytes<T>(c, warps, act_bytes);
   if (smem > 227 * 1024 || !DeviceRunsSm90Code()) return false;
   int per_sm = BlocksPerSm(reinterpret_cast<const void*>(MatVecStreamKernel<T>), warps * 32, smem);
   if (per_sm <= 0) return false;
@@ -376,9 +398,32 @@ bool MakePlan(const MatVecPart* parts, int n_parts, int64_t cols, bool epilogue,
 }
 
 template <GgmlType T>
-bool Takes(const MatVecPart* parts, int n_parts, int64_t cols, bool epilogue, const MatVecConfig& c) {
+bool Takes(const MatVecPart* parts, int n_parts, int64_t cols, bool epilogue, bool norm, const MatVecConfig& c) {
   Plan plan;
-  return MakePlan<T>(parts, n_parts, cols, epilogue, false, c, &plan);
+  return MakePlan<T>(parts, n_parts, cols, epilogue, norm, c, &plan);
+}
+
+bool TakesAny(GgmlType type, const MatVecPart* parts, int n_parts, int64_t cols, bool epilogue, bool norm,
+              const MatVecConfig& c) {
+  switch (type) {
+    case GgmlType::Q8_0: return Takes<GgmlType::Q8_0>(parts, n_parts, cols, epilogue, norm, c);
+    case GgmlType::Q4_0: return Takes<GgmlType::Q4_0>(parts, n_parts, cols, epilogue, norm, c);
+    case GgmlType::Q4_K: return Takes<GgmlType::Q4_K>(parts, n_parts, cols, epilogue, norm, c);
+    case GgmlType::Q5_K: return Takes<GgmlType::Q5_K>(parts, n_parts, cols, epilogue, norm, c);
+    case GgmlType::Q6_K: return Takes<GgmlType::Q6_K>(parts, n_parts, cols, epilogue, norm, c);
+    default: return false;
+  }
+}
+
+// The settings of a launch with NormIn: the current ones on the bulk-copy
+// kernel, at most 2 blocks an SM unless set (fewer copies of the norm's
+// loads: gate + up 31.5 us with as many as fit, 29.6-29.8 with 2; H100,
+// 2026-11-27 00:39 UTC).
+MatVecConfig NormInConfig() {
+  MatVecConfig c = GetMatVecConfig();
+  c.stream = 1;
+  if (c.stream_blocks_per_sm <= 0) c.stream_blocks_per_sm = 2;
+  return c;
 }
 
 template <GgmlType T>
@@ -410,14 +455,7 @@ bool LaunchAny(GgmlType type, const MatVecPart* parts, int n_parts, int64_t cols
 bool StreamKernelTakes(GgmlType type, const MatVecPart* parts, int n_parts, int64_t cols, bool epilogue,
                        const MatVecConfig& c) {
 #if defined(RF_GPU_CUDA)
-  switch (type) {
-    case GgmlType::Q8_0: return Takes<GgmlType::Q8_0>(parts, n_parts, cols, epilogue, c);
-    case GgmlType::Q4_0: return Takes<GgmlType::Q4_0>(parts, n_parts, cols, epilogue, c);
-    case GgmlType::Q4_K: return Takes<GgmlType::Q4_K>(parts, n_parts, cols, epilogue, c);
-    case GgmlType::Q5_K: return Takes<GgmlType::Q5_K>(parts, n_parts, cols, epilogue, c);
-    case GgmlType::Q6_K: return Takes<GgmlType::Q6_K>(parts, n_parts, cols, epilogue, c);
-    default: return false;
-  }
+  return TakesAny(type, parts, n_parts, cols, epilogue, false, c);
 #else
   (void)type;
   (void)parts;
@@ -446,25 +484,45 @@ bool LaunchMatVecStream(GgmlType type, const MatVecPart* parts, int n_parts, int
 #endif
 }
 
-bool LaunchMatVecStreamRmsNorm(GgmlType type, int64_t cols, const float* x, const float* norm_w, float eps,
-                               const MatVecPart* parts, int n_parts, Stream s) {
+bool MatVecNormInTakes(GgmlType type, const MatVecPart* parts, int n_parts, int64_t cols, bool epilogue) {
 #if defined(RF_GPU_CUDA)
-  if (reinterpret_cast<uintptr_t>(x) % 16 != 0 || reinterpret_cast<uintptr_t>(norm_w) % 16 != 0) return false;
-  MatVecConfig c = GetMatVecConfig();
-  c.stream = 1;
-  NormIn norm;
-  norm.x = x;
-  norm.w = norm_w;
-  norm.eps = eps;
-  return LaunchAny(type, parts, n_parts, cols, nullptr, RopeKvEpi{}, norm, c, s);
+  return TakesAny(type, parts, n_parts, cols, epilogue, true, NormInConfig());
+#else
+  (void)type;
+  (void)parts;
+  (void)n_parts;
+  (void)cols;
+  (void)epilogue;
+  return false;
+#endif
+}
+
+bool LaunchMatVecGroupNormIn(GgmlType type, int64_t cols, const MatVecNormIn& norm, const MatVecPart* parts,
+                             int n_parts, const MatVecRopeKv* rope, Stream s) {
+#if defined(RF_GPU_CUDA)
+  const auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
+  if (norm.x == nullptr || norm.w == nullptr || !aligned(norm.x) || !aligned(norm.w) || !aligned(norm.out)) {
+    return false;
+  }
+  if (rope != nullptr && (n_parts != 3 || !MatVecGroupRopeKvSupported(type, cols, parts, n_parts, rope->head_dim,
+                                                                      rope->rot_dim))) {
+    return false;
+  }
+  NormIn n;
+  n.x = norm.x;
+  n.w = norm.w;
+  n.eps = norm.eps;
+  n.out = norm.out;
+  n.xq_out = static_cast<ActQ8*>(norm.xq);
+  const RopeKvEpi epi = rope != nullptr ? MakeRopeKvEpi(*rope, parts[1].rows) : RopeKvEpi{};
+  return LaunchAny(type, parts, n_parts, cols, nullptr, epi, n, NormInConfig(), s);
 #else
   (void)type;
   (void)cols;
-  (void)x;
-  (void)norm_w;
-  (void)eps;
+  (void)norm;
   (void)parts;
   (void)n_parts;
+  (void)rope;
   (void)s;
   return false;
 #endif

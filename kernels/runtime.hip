@@ -1,6 +1,9 @@
 // Host runtime wrappers of gpu_api.h: device memory, streams, events, graphs.
 #include <atomic>
+#include <cstdlib>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 
 #include "kernels/gpu_api.h"
 #include "kernels/gpu_runtime.h"
@@ -200,6 +203,37 @@ bool DeviceRunsSm90Code() {
   });
 #else
   return false;
+#endif
+}
+
+namespace {
+int InitialCarveout() {
+  const char* e = std::getenv("RF_SMEM_CARVEOUT");
+  if (e == nullptr) return -1;
+  const int v = std::atoi(e);
+  return v >= 0 && v <= 100 ? v : -1;
+}
+std::atomic<int> g_carveout{InitialCarveout()};
+}  // namespace
+
+void SetSmemCarveout(int percent) { g_carveout.store(percent >= 0 && percent <= 100 ? percent : -1); }
+int GetSmemCarveout() { return g_carveout.load(std::memory_order_relaxed); }
+
+void ApplySmemCarveout(const void* kernel) {
+#if defined(RF_GPU_CUDA)
+  const int want = GetSmemCarveout();
+  static std::mutex mu;
+  static std::unordered_map<const void*, int> applied;  // kernels never set are at the default (-1)
+  std::lock_guard<std::mutex> lock(mu);
+  const auto it = applied.find(kernel);
+  if ((it == applied.end() ? -1 : it->second) == want) return;
+  if (cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, want) != cudaSuccess) {
+    (void)cudaGetLastError();  // a hint: the launch goes ahead under the old split
+    return;
+  }
+  applied[kernel] = want;
+#else
+  (void)kernel;
 #endif
 }
 

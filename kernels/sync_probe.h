@@ -17,6 +17,11 @@ enum class SyncProbeKind {
   kCounterBarrier,   // the same barrier hand-made: one atomic counter, thread 0 of each block spins
   kPdlEmptyKernels,  // an empty kernel (wait + launch dependents) a link, PDL launches in a graph
   kEmptyKernels,     // the same chain with plain launches in a graph
+  // PDL chains in a graph of kernels whose blocks each stay ~2 us (a spin on
+  // the clock): all without shared memory, or every other one with 48 KB of
+  // dynamic shared memory, so neighbours want different L1 / shared splits.
+  kPdlBusyKernels,
+  kPdlBusyKernelsSmemAlternate,
 };
 
 // Microseconds per ordering step (a barrier, or a kernel of the chain),

@@ -51,6 +51,26 @@ __global__ void __launch_bounds__(kThreads) CounterBarrierKernel(int steps, unsi
 
 __global__ void __launch_bounds__(kThreads) EmptyLinkKernel() { GridDependencyBegin(); }
 
+// ~`cycles` of work a block after the wait (the clock, not memory).
+__device__ __forceinline__ void Spin(long long cycles) {
+  const long long t0 = clock64();
+  while (clock64() - t0 < cycles) {
+  }
+}
+__global__ void __launch_bounds__(kThreads) BusyLinkKernel(long long cycles) {
+  GridDependencyBegin();
+  Spin(cycles);
+}
+// The same with dynamic shared memory (touched, so it is really there).
+__global__ void __launch_bounds__(kThreads) BusySmemLinkKernel(long long cycles) {
+  extern __shared__ unsigned char smem[];
+  GridDependencyBegin();
+  if (threadIdx.x == 0) smem[0] = 1;
+  Spin(cycles);
+}
+constexpr long long kBusyCycles = 3500;  // ~2 us at the H100's ~1.75 GHz
+constexpr size_t kBusySmem = 48 * 1024;
+
 double TimeMs(Event a, Event b) {
   float ms = -1.0f;
   if (!EventElapsedMs(a, b, &ms).ok) return -1.0;
@@ -94,10 +114,20 @@ double MeasureSyncCost(SyncProbeKind kind, int blocks, int steps, Stream s) {
     Free(bad);
   } else {
     const bool saved = GetPdl();
-    SetPdl(kind == SyncProbeKind::kPdlEmptyKernels);
+    SetPdl(kind != SyncProbeKind::kEmptyKernels);
+    const bool busy = kind == SyncProbeKind::kPdlBusyKernels || kind == SyncProbeKind::kPdlBusyKernelsSmemAlternate;
+    const bool alternate = kind == SyncProbeKind::kPdlBusyKernelsSmemAlternate;
     GraphExec exec = nullptr;
     if (BeginCapture(s).ok) {
-      for (int i = 0; i < steps; ++i) LaunchKernel(EmptyLinkKernel, blocks, kThreads, 0, s);
+      for (int i = 0; i < steps; ++i) {
+        if (!busy) {
+          LaunchKernel(EmptyLinkKernel, blocks, kThreads, 0, s);
+        } else if (alternate && i % 2 == 1) {
+          LaunchKernel(BusySmemLinkKernel, blocks, kThreads, kBusySmem, s, kBusyCycles);
+        } else {
+          LaunchKernel(BusyLinkKernel, blocks, kThreads, 0, s, kBusyCycles);
+        }
+      }
       if (EndCapture(s, &exec).ok && GraphLaunch(exec, s).ok && StreamSync(s).ok) {  // warm
         (void)EventRecord(a, s);
         (void)GraphLaunch(exec, s);

@@ -533,6 +533,10 @@ int main(int argc, char** argv) {
   }
 
   if (profile) {
+    // RF_FUSIONS: the fusion mask to profile (GpuBackend::Fusion bits; default: the defaults).
+    if (const char* e = std::getenv("RF_FUSIONS"); e != nullptr) {
+      gpu->SetFusions(static_cast<unsigned>(std::atoi(e)));
+    }
     SampleRequest req;
     req.params.temperature = 0.0f;
     int32_t tok = 1;
@@ -838,78 +842,65 @@ int main(int argc, char** argv) {
       std::printf("\n");
       return absl::OkStatus();
     };
-    // The bulk-copy batch-1 matvec (kernels/matvec_stream.hip): off, the
-    // defaults, then ring settings (early slots 0 / 1, 3 / 4 slots a warp, at
-    // most 3 blocks an SM, 8 warps a block), two rounds.
-    {
-      const gpu::MatVecConfig mv_saved = gpu::GetMatVecConfig();
-      struct V {
-        const char* name;
-        int stream, early, per_sm, warps, slots;
-      };
-      std::printf("tg128 with graphs, default fusions, bulk-copy matvec settings (tok/s):");
-      for (int rep = 0; rep < 2; ++rep) {
-        for (V v : {V{"off", 0, -1, 0, 0, 0}, V{"on", 1, -1, 0, 0, 0}, V{"early0", 1, 0, 0, 0, 0},
-                    V{"early1", 1, 1, 0, 0, 0}, V{"slots3", 1, -1, 0, 0, 3}, V{"slots4", 1, -1, 0, 0, 4},
-                    V{"sm3", 1, -1, 3, 0, 0}, V{"warps8", 1, -1, 0, 8, 0}}) {
-          gpu::MatVecConfig c = mv_saved;
-          c.stream = v.stream;
-          c.stream_early = v.early;
-          c.stream_blocks_per_sm = v.per_sm;
-          c.stream_warps = v.warps;
-          c.stream_slots = v.slots;
-          gpu::SetMatVecConfig(c);
-          double t = 0.0;
-          if (auto st = tg128(true, GpuBackend::kDefaultFusions, &t); !st.ok()) return Fail(st);
-          std::printf(" %s %.1f;", v.name, 128.0 / t);
-        }
-      }
-      std::printf("\n");
-      gpu::SetMatVecConfig(mv_saved);
-    }
     const bool fold_saved = gpu::GetAttentionMergeFold();
     if (auto st = off_on("attention merge fold off / on", "off", "on", gpu::SetAttentionMergeFold); !st.ok()) {
       return Fail(st);
     }
     gpu::SetAttentionMergeFold(fold_saved);
-    // Weight prefetch into L2 on a side stream (GpuBackend::SetWeightPrefetch):
-    // MB of the O projection during attention / MB of the next matrix after a
-    // norm or SwiGLU, alternating, two repeats each.
-    std::printf("tg128 with graphs, default fusions, weight prefetch attention/other MB (tok/s):");
-    struct Pf { int attn_mb, other_mb; };
-    for (int rep = 0; rep < 2; ++rep) {
-      for (Pf p : {Pf{0, 0}, Pf{8, 0}, Pf{16, 0}, Pf{0, 1}, Pf{0, 4}}) {
-        gpu->SetWeightPrefetch(size_t(p.attn_mb) << 20, size_t(p.other_mb) << 20);
-        double t = 0.0;
-        if (auto st = tg128(true, GpuBackend::kDefaultFusions, &t); !st.ok()) return Fail(st);
-        std::printf(" %d/%d %.1f;", p.attn_mb, p.other_mb, 128.0 / t);
+    if (!quick) {  // measured often, no gain (docs/gpu.md): the full run only
+      // Weight prefetch into L2 on a side stream (GpuBackend::SetWeightPrefetch):
+      // MB of the O projection during attention / MB of the next matrix after a
+      // norm or SwiGLU, alternating, two repeats each.
+      std::printf("tg128 with graphs, default fusions, weight prefetch attention/other MB (tok/s):");
+      struct Pf { int attn_mb, other_mb; };
+      for (int rep = 0; rep < 2; ++rep) {
+        for (Pf p : {Pf{0, 0}, Pf{8, 0}, Pf{16, 0}, Pf{0, 1}, Pf{0, 4}}) {
+          gpu->SetWeightPrefetch(size_t(p.attn_mb) << 20, size_t(p.other_mb) << 20);
+          double t = 0.0;
+          if (auto st = tg128(true, GpuBackend::kDefaultFusions, &t); !st.ok()) return Fail(st);
+          std::printf(" %d/%d %.1f;", p.attn_mb, p.other_mb, 128.0 / t);
+        }
       }
+      std::printf("\n");
+      gpu->SetWeightPrefetch(0, 0);
+      // The RMSNorm + quantize kernel (gpu::SetRmsNormQuantRunLayout): the
+      // register kernel with BlockQuantizeRow (old) / the 8-values-per-lane
+      // layout (new), alternating, two repeats each.
+      if (auto st = off_on("RMSNorm + quantize kernel old / new", "old", "new", gpu::SetRmsNormQuantRunLayout);
+          !st.ok()) {
+        return Fail(st);
+      }
+      gpu::SetRmsNormQuantRunLayout(false);  // the default
     }
-    std::printf("\n");
-    gpu->SetWeightPrefetch(0, 0);
-    // The RMSNorm + quantize kernel (gpu::SetRmsNormQuantRunLayout): the
-    // register kernel with BlockQuantizeRow (old) / the 8-values-per-lane
-    // layout (new), alternating, two repeats each.
-    if (auto st = off_on("RMSNorm + quantize kernel old / new", "old", "new", gpu::SetRmsNormQuantRunLayout);
-        !st.ok()) {
-      return Fail(st);
-    }
-    gpu::SetRmsNormQuantRunLayout(false);  // the default
-    // Fusion bits over the default fusions, alternating, three repeats each:
-    // none; RoPE + KV store in the Q/K/V group matvec's epilogue
-    // (kFuseMatVecRopeKv, 64, on by default); norm + Q8_K quantize
-    // (kFuseNormQuantizeK, 32, k-quant weights only, off); both.
-    static_assert(GpuBackend::kFuseMatVecRopeKv == 64 && GpuBackend::kFuseNormQuantizeK == 32);
-    std::printf("tg128 with graphs, default fusions without 32 and 64, plus: (tok/s):");
-    for (int rep = 0; rep < 3; ++rep) {
-      for (unsigned extra : {0u, 64u, 32u, 96u}) {
-        const unsigned base = GpuBackend::kDefaultFusions & ~96u;
+    // The batch-1 matvecs that compute their own input (off by default),
+    // alternating, two repeats each, over the default fusions: none; the
+    // residual add in the O / down epilogue (kFuseResidualMatVec, 256); that
+    // and RmsNorm + quantize inside the Q/K/V and gate/up launches
+    // (kFuseNormMatVec, 512, on the bulk-copy kernel).
+    static_assert(GpuBackend::kFuseResidualMatVec == 256 && GpuBackend::kFuseNormMatVec == 512);
+    std::printf("tg128 with graphs, default fusions plus: (tok/s):");
+    for (int rep = 0; rep < 2; ++rep) {
+      for (unsigned extra : {0u, 256u, 768u}) {
         double t = 0.0;
-        if (auto st = tg128(true, base | extra, &t); !st.ok()) return Fail(st);
+        if (auto st = tg128(true, GpuBackend::kDefaultFusions | extra, &t); !st.ok()) return Fail(st);
         std::printf(" +%u %.1f;", extra, 128.0 / t);
       }
     }
     std::printf("\n");
+    // One L1 / shared-memory split for every kernel (gpu::SetSmemCarveout,
+    // percent of the most shared memory; -1 the driver's choice per kernel).
+    const int carveout_saved = gpu::GetSmemCarveout();
+    std::printf("tg128 with graphs, default fusions, by shared-memory carveout (tok/s):");
+    for (int rep = 0; rep < 2; ++rep) {
+      for (int carveout : {-1, 7, 14}) {
+        gpu::SetSmemCarveout(carveout);
+        double t = 0.0;
+        if (auto st = tg128(true, GpuBackend::kDefaultFusions, &t); !st.ok()) return Fail(st);
+        std::printf(" %d %.1f;", carveout, 128.0 / t);
+      }
+    }
+    std::printf("\n");
+    gpu::SetSmemCarveout(carveout_saved);
   }
   if (!quick) {
   if (auto st = tg128(false, GpuBackend::kDefaultFusions, &tg_nograph); !st.ok()) return Fail(st);

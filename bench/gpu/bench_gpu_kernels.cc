@@ -1027,7 +1027,7 @@ void RunMatVecStreamBench(gpu::Stream s, bool sweep) {
   // matvec, against the matvec alone on activations quantized beforehand; the
   // difference is what a matvec that normalized and quantized its own input
   // could save at most (it would add its in-block norm to its own time).
-  std::printf("\n| type | matrix | kernel | AddRmsNorm + quantize + matvec us | matvec alone us | difference us | RmsNorm + quantize + matvec us | stream with the norm in every block us (default / 8 warps 2 a SM / 8 warps 1 a SM) |\n"
+  std::printf("\n| type | matrix | kernel | AddRmsNorm + quantize + matvec us | matvec alone us | difference us | RmsNorm + quantize + matvec us | norm in every block (LaunchMatVecGroupNormIn, 8 warps) us (2 / 3 / 1 blocks a SM) |\n"
               "|---|---|---|---|---|---|---|---|\n");
   gpu::SetPdl(true);
   {
@@ -1075,7 +1075,13 @@ void RunMatVecStreamBench(gpu::Stream s, bool sweep) {
       auto norm_in_blocks = [&](int i) {
         gpu::MatVecPart ps[gpu::kMaxMatVecParts];
         StackedParts(w[i % copies], row_bytes, ch.parts, yp, ps);
-        (void)gpu::LaunchMatVecStreamRmsNorm(ch.type, dim, xr, nw, 1e-5f, ps, static_cast<int>(ch.parts.size()), s);
+        gpu::MatVecNormIn norm;
+        norm.x = xr;
+        norm.w = nw;
+        norm.eps = 1e-5f;
+        norm.out = out;  // as the engine launches it: block 0 also stores h and its quantized form
+        norm.xq = xq;
+        (void)gpu::LaunchMatVecGroupNormIn(ch.type, dim, norm, ps, static_cast<int>(ch.parts.size()), nullptr, s);
       };
       for (int on = 0; on < 2; ++on) {
         gpu::MatVecConfig c;
@@ -1084,16 +1090,14 @@ void RunMatVecStreamBench(gpu::Stream s, bool sweep) {
         gpu::LaunchQuantizeActivation(ch.type, out, dim, xq, s);
         const double both = bench::MedianMs(s, chain, 50, 5, 10), alone = bench::MedianMs(s, matvec, 50, 5, 10);
         const double plain = bench::MedianMs(s, plain_chain, 50, 5, 10);
-        // The norm-in-every-block launch under the default ring, then with
-        // fewer, larger blocks (8 warps, at most 2 / 1 blocks an SM: fewer
-        // copies of the norm's loads).
+        // The norm-in-every-block launch (8 warps a block) with at most 2 (its
+        // default), 3 and 1 blocks an SM.
         std::string fused = "-";
         if (on) {
           fused.clear();
           for (int k = 0; k < 3; ++k) {
             gpu::MatVecConfig f = c;
-            f.stream_warps = k == 0 ? 0 : 8;
-            f.stream_blocks_per_sm = k == 0 ? 0 : 3 - k;
+            f.stream_blocks_per_sm = k == 0 ? 2 : k == 1 ? 3 : 1;
             gpu::SetMatVecConfig(f);
             char buf[32];
             std::snprintf(buf, sizeof(buf), "%s%.2f", k ? " / " : "", bench::MedianMs(s, norm_in_blocks, 50, 5, 10) * 1e3);
@@ -1130,14 +1134,17 @@ int main(int argc, char** argv) {
   // boundary cost (kernels/sync_probe.h), us a step.
   if (argc > 1 && std::string(argv[1]) == "sync_probe") {
     const int sms = gpu::MultiprocessorCount();
-    std::printf("| blocks of 256 | grid.sync | counter barrier | empty kernel, PDL, graph | empty kernel, graph |\n"
-                "|---|---|---|---|---|\n");
+    std::printf("| blocks of 256 | grid.sync | counter barrier | empty kernel, PDL, graph | empty kernel, graph |"
+                " ~2 us blocks, PDL, graph | the same, every other kernel with 48 KB shared |\n"
+                "|---|---|---|---|---|---|---|\n");
     for (int blocks : {1, sms, 2 * sms, 4 * sms, 8 * sms}) {
-      std::printf("| %d | %.2f | %.2f | %.2f | %.2f |\n", blocks,
+      std::printf("| %d | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", blocks,
                   gpu::MeasureSyncCost(gpu::SyncProbeKind::kGridSync, blocks, 2000, s),
                   gpu::MeasureSyncCost(gpu::SyncProbeKind::kCounterBarrier, blocks, 2000, s),
                   gpu::MeasureSyncCost(gpu::SyncProbeKind::kPdlEmptyKernels, blocks, 500, s),
-                  gpu::MeasureSyncCost(gpu::SyncProbeKind::kEmptyKernels, blocks, 500, s));
+                  gpu::MeasureSyncCost(gpu::SyncProbeKind::kEmptyKernels, blocks, 500, s),
+                  gpu::MeasureSyncCost(gpu::SyncProbeKind::kPdlBusyKernels, blocks, 500, s),
+                  gpu::MeasureSyncCost(gpu::SyncProbeKind::kPdlBusyKernelsSmemAlternate, blocks, 500, s));
     }
     return 0;
   }

@@ -24,7 +24,9 @@
 # `mma_rate` = mma.sync's best int8 / f16 product rate (bench_gpu_kernels mma_rate);
 # `mmq_source` = ncu --set full of one Q4_K gate/up MMQ launch per n in RF_MMQ_SOURCE_N
 # (default "32 128"), exported per SASS instruction with its stall samples (mmq_src_N.csv);
-# `matvec_source` = the same for the first three grouped batch-1 matvecs of a Q4_K_M decode step.
+# `matvec_source` = the same for the first three grouped batch-1 matvecs of a Q4_K_M decode step;
+# `profile_smem` = one Q4_K_M decode step under ncu per kernel with its L1 / shared-memory
+# split and time, for each RF_SMEM_CARVEOUTS value (default "-1"; RF_FUSIONS picks fusions).
 set -u
 mode=${1:-run}
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -142,6 +144,32 @@ if want profile_breakdown; then  # one Q8_0 and one Q4_K_M decode step per kerne
   done
 fi
 
+if want profile_smem; then  # one Q4_K_M decode step per kernel: L1 / shared-memory split, us (per RF_SMEM_CARVEOUTS value, RF_FUSIONS)
+  for c in ${RF_SMEM_CARVEOUTS:--1}; do
+    RF_SMEM_CARVEOUT=$c stage "ncu_smem_$c.log" 120 ncu --profile-from-start off --clock-control none \
+      --metrics launch__shared_mem_config_size,gpu__time_duration.sum --csv --log-file "$out/ncu_smem_$c.csv" \
+      "$bin/bench_gpu_decode" Q4_K_M /tmp profile
+    note "ncu, one Q4_K_M decode step, RF_SMEM_CARVEOUT=$c (shared-memory split bytes, launches, us):"
+    python3 - "$out/ncu_smem_$c.csv" <<'PY' | tee -a "$summary"
+import csv, sys, collections
+rows = [r for r in csv.reader(open(sys.argv[1])) if len(r) > 10]
+head = rows[0]; rows = rows[1:]
+ki, mi, vi, ii = (head.index(k) for k in ('Kernel Name', 'Metric Name', 'Metric Value', 'ID'))
+launches = collections.OrderedDict()
+for r in rows:
+    launches.setdefault(r[ii], {'name': r[ki].replace('(anonymous namespace)::', '')[:70]})[r[mi]] = r[vi].replace(',', '')
+steps = 2  # the profile mode profiles two decode steps
+per = collections.OrderedDict()
+for k in launches.values():
+    a = per.setdefault((k['name'], k.get('launch__shared_mem_config_size')), [0, 0.0])
+    a[0] += 1; a[1] += float(k['gpu__time_duration.sum']) / 1000
+print(f"{sum(v[1] for v in per.values()) / steps:.1f} us a step (kernels serialized)")
+for (name, cfg), (n, us) in per.items():
+    print(f"{cfg:>7} x{n // steps:4d} {us / steps:8.1f} us  {name}")
+PY
+  done
+fi
+
 if want profile_prefill; then  # where a pp512 step's time goes (one forward of 512 tokens under ncu)
   RF_PROFILE_PP=1 RF_DECODE_QUICK=1 stage ncu_prefill.log 200 ncu --profile-from-start off --clock-control none \
     --cache-control none --metrics gpu__time_duration.sum --csv --log-file "$out/ncu_prefill.csv" \
@@ -216,9 +244,9 @@ if want batch_step; then  # batched decode steps only (no ncu): grouping on / of
   grep -E '^\||prefilled|batched decode' "$out/decode_batch.log" | tee -a "$summary"
 fi
 if [[ -n ${RF_TEST_FILTER:-} ]]; then  # a subset of test_gpu instead of the `tests` stage
-  stage test_gpu.log 170 "$bin/test_gpu" --gtest_filter="$RF_TEST_FILTER" --gtest_output="xml:$out/test_gpu.xml"
+  stage test_gpu.log 230 "$bin/test_gpu" --gtest_filter="$RF_TEST_FILTER" --gtest_output="xml:$out/test_gpu.xml"
 fi
-want tests && stage test_gpu.log 170 "$bin/test_gpu" --gtest_output="xml:$out/test_gpu.xml"
+want tests && stage test_gpu.log 230 "$bin/test_gpu" --gtest_output="xml:$out/test_gpu.xml"
 [[ -f $out/test_gpu.log ]] && grep -E '^\[  (PASSED|FAILED|SKIPPED) |^\[  FAILED  \]|tests ran' "$out/test_gpu.log" | tee -a "$summary"
 [[ -f $out/test_gpu.log ]] && grep -E 'agreement|max \|logit' "$out/test_gpu.log" | tee -a "$summary"
 

@@ -124,6 +124,126 @@ TEST(GpuDecodeFusion, MatVecRopeKvBitIdenticalToSeparateKernels) {
   gpu->SetFusions(GpuBackend::kDefaultFusions);
 }
 
+// Two batch-1 Llama layers issued as the model issues them, with the matvecs
+// that compute their own input off and on: the residual add in the O / down
+// matvec's epilogue (kFuseResidualMatVec) under the default matvec shapes,
+// and that plus RmsNorm + quantize inside the Q/K/V and gate/up launches
+// (kFuseNormMatVec) with every batch-1 group on the bulk-copy kernel (the
+// kernel the norm-in launches run on): every buffer and both caches bit for
+// bit. The first layer's V is Q6_K (Q/K one group, V its own), the second's
+// Q4_K (one Q/K/V group with the RoPE + KV store epilogue), as in Q4_K_M;
+// then a Q8_0 model.
+TEST(GpuDecodeFusion, NormAndResidualInMatVecBitIdentical) {
+  RF_REQUIRE_GPU(gpu);
+  std::mt19937 rng(std::random_device{}());
+  const GpuConfigGuard restore_settings;
+  struct Model {
+    GgmlType main, v0, down;
+    int dim, n_heads, n_kv, hd, ffn;
+  };
+  for (const Model& m : {Model{GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q6_K, 2048, 16, 4, 128, 2816},
+                         Model{GgmlType::Q8_0, GgmlType::Q8_0, GgmlType::Q8_0, 1024, 8, 2, 128, 1568}}) {
+    const int dim = m.dim, kv = m.n_kv * m.hd, ffn = m.ffn;
+    struct Layer {
+      HostTensor q, k, v, o, gate, up, down, attn_norm, ffn_norm;
+    };
+    std::vector<Layer> host;
+    for (int l = 0; l < 2; ++l) {
+      host.push_back(Layer{MakeTensor(rng, m.main, dim, dim), MakeTensor(rng, m.main, kv, dim),
+                           MakeTensor(rng, l == 0 ? m.v0 : m.main, kv, dim), MakeTensor(rng, m.main, dim, dim),
+                           MakeTensor(rng, m.main, ffn, dim), MakeTensor(rng, m.main, ffn, dim),
+                           MakeTensor(rng, m.down, dim, ffn), MakeTensor(rng, GgmlType::F32, 1, dim),
+                           MakeTensor(rng, GgmlType::F32, 1, dim)});
+    }
+    std::vector<std::vector<Weight>> w(2);
+    for (int l = 0; l < 2; ++l) {
+      Layer& h = host[size_t(l)];
+      for (HostTensor* t : {&h.q, &h.k, &h.v, &h.o, &h.gate, &h.up, &h.down, &h.attn_norm, &h.ffn_norm}) {
+        auto lw = gpu->LoadWeight(t->info);
+        ASSERT_TRUE(lw.ok()) << lw.status();
+        w[size_t(l)].push_back(*lw);
+      }
+    }
+    const auto x0 = RandomVec(rng, size_t(dim), 2.0f);
+    const KvCacheShape cache_shape{2, m.n_kv, m.hd, 16, 64};
+    const size_t cache_elems = size_t(16) * 64 * kv;
+    const int pos = 17 + static_cast<int>(rng() % 900);
+    // Outputs of one run: x, h, q, k, v, attention, gate, up, then the caches.
+    auto run = [&](unsigned fusions, std::vector<std::vector<float>>* out,
+                   std::vector<std::vector<uint16_t>>* caches) {
+      gpu->SetFusions(fusions);
+      ASSERT_TRUE(gpu->InitKvCache(cache_shape).ok());
+      std::mt19937 fill_rng(7);  // the same earlier positions in both runs
+      std::vector<uint16_t> fill(cache_elems);
+      for (uint16_t& f : fill) f = static_cast<uint16_t>(0x3000 + fill_rng() % 0x800);
+      for (int l = 0; l < 2; ++l) {
+        ASSERT_TRUE(gpu->Upload(const_cast<uint16_t*>(gpu->KCache(l)), fill.data(), cache_elems * 2).ok());
+        ASSERT_TRUE(gpu->Upload(const_cast<uint16_t*>(gpu->VCache(l)), fill.data(), cache_elems * 2).ok());
+      }
+      Buf x(gpu.get(), x0), h(gpu.get(), size_t(dim)), q(gpu.get(), size_t(dim)), k(gpu.get(), size_t(kv)),
+          v(gpu.get(), size_t(kv)), attn(gpu.get(), size_t(dim)), g(gpu.get(), size_t(ffn)),
+          u(gpu.get(), size_t(ffn));
+      ASSERT_TRUE(gpu->BeginStep(OneToken(pos)).ok());
+      for (int l = 0; l < 2; ++l) {
+        const std::vector<Weight>& lw = w[size_t(l)];
+        gpu->RmsNorm(x.p, lw[7], h.p, 1, dim, 1e-5f);
+        gpu->MatMul(lw[0], h.p, q.p, 1);
+        gpu->MatMul(lw[1], h.p, k.p, 1);
+        gpu->MatMul(lw[2], h.p, v.p, 1);
+        gpu->Rope(q.p, 1, m.n_heads, m.hd, m.hd, 5e5f, RopeStyle::kNorm);
+        gpu->Rope(k.p, 1, m.n_kv, m.hd, m.hd, 5e5f, RopeStyle::kNorm);
+        gpu->StoreKv(l, k.p, v.p);
+        gpu->Attention(l, q.p, attn.p, m.n_heads, 0.088f);
+        gpu->MatMul(lw[3], attn.p, h.p, 1);
+        gpu->AddRmsNorm(x.p, h.p, lw[8], h.p, 1, dim, 1e-5f);
+        gpu->MatMul(lw[4], h.p, g.p, 1);
+        gpu->MatMul(lw[5], h.p, u.p, 1);
+        gpu->SwiGLU(g.p, u.p, g.p, ffn);
+        gpu->MatMul(lw[6], g.p, h.p, 1);
+        gpu->Add(x.p, h.p, dim);
+      }
+      ASSERT_TRUE(gpu->Synchronize().ok());
+      out->clear();
+      for (Buf* b : {&x, &h, &q, &k, &v, &attn, &g, &u}) out->push_back(b->Get());
+      caches->assign(4, std::vector<uint16_t>(cache_elems));
+      for (int l = 0; l < 2; ++l) {
+        ASSERT_TRUE(gpu->Download((*caches)[size_t(2 * l)].data(), gpu->KCache(l), cache_elems * 2).ok());
+        ASSERT_TRUE(gpu->Download((*caches)[size_t(2 * l + 1)].data(), gpu->VCache(l), cache_elems * 2).ok());
+      }
+    };
+    const unsigned base =
+        GpuBackend::kDefaultFusions & ~unsigned{GpuBackend::kFuseResidualMatVec | GpuBackend::kFuseNormMatVec};
+    for (int stream = 0; stream < 2; ++stream) {
+      gpu::MatVecConfig mc;
+      mc.stream = stream;
+      gpu::SetMatVecConfig(mc);
+      const unsigned fused = base | GpuBackend::kFuseResidualMatVec | (stream ? GpuBackend::kFuseNormMatVec : 0u);
+      if (stream == 1) {
+        const gpu::MatVecPart probe{w[0][4].data, nullptr, ffn};
+        if (!gpu::MatVecNormInTakes(m.main, &probe, 1, dim, false)) {
+          std::printf("[ SKIPPED  ] %s norm-in launches: the bulk-copy kernel needs an sm_90 device and code\n",
+                      std::string(TypeName(m.main)).c_str());
+          continue;
+        }
+      }
+      std::vector<std::vector<float>> ref, got;
+      std::vector<std::vector<uint16_t>> ref_c, got_c;
+      run(base, &ref, &ref_c);
+      if (::testing::Test::HasFatalFailure()) return;
+      run(fused, &got, &got_c);
+      if (::testing::Test::HasFatalFailure()) return;
+      const std::string what =
+          std::string(TypeName(m.main)) + (stream ? " bulk-copy, residual + norm" : " residual");
+      for (size_t i = 0; i < ref.size(); ++i) {
+        EXPECT_TRUE(SameBits(ref[i], got[i])) << what << " buffer " << i;
+        for (float f : got[i]) ASSERT_TRUE(std::isfinite(f)) << what << " buffer " << i;
+      }
+      for (size_t i = 0; i < ref_c.size(); ++i) EXPECT_TRUE(ref_c[i] == got_c[i]) << what << " cache " << i;
+    }
+  }
+  gpu->SetFusions(GpuBackend::kDefaultFusions);
+}
+
 // The MMQ groups of a batched step (Add + RMSNorm -> Q, K (Q4_K) and V (Q6_K,
 // a second group on the same x); SwiGLU -> down) with the GEMM outputs zeroed
 // by the producer of their input (GpuBackend::SetProducerZeroing) and by the

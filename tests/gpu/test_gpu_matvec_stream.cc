@@ -213,9 +213,10 @@ TEST(GpuMatVecStreamGroup, FallsBackWhereItDoesNotApply) {
 }
 
 // The group launch with the input's RMSNorm + quantization inside every block
-// (LaunchMatVecStreamRmsNorm) against the CPU (RmsNorm then the product) and
-// against the GPU's own RmsNorm + quantize + group launch, for every type, at
-// a Q/K/V-like group of odd parts and a long part.
+// (LaunchMatVecGroupNormIn) against the CPU (RmsNorm then the product) and
+// against the GPU's own RmsNorm + quantize kernel + the same kernel's group
+// launch: the stored row and its quantized form bit for bit, and so the
+// products, for every type, at a Q/K/V-like group of odd parts and a long part.
 TEST(GpuMatVecStreamGroup, RmsNormInEveryBlockMatchesSeparateNorm) {
   RF_REQUIRE_GPU(gpu);
   auto cpu = MakeCpu();
@@ -238,28 +239,42 @@ TEST(GpuMatVecStreamGroup, RmsNormInEveryBlockMatchesSeparateNorm) {
     std::vector<std::unique_ptr<Buf>> separate;
     gpu::MatVecPart psep[gpu::kMaxMatVecParts];
     MoreOutputs(gpu.get(), g, &separate, psep);
-    gpu::SetMatVecConfig(Forced());
-    if (!gpu::MatVecStreamTakes(type, g.parts, 3, cols, false)) {
+    if (!gpu::MatVecNormInTakes(type, g.parts, 3, cols, false)) {
       GTEST_SKIP() << "the bulk-copy kernel needs an sm_90 device and code";
     }
-    const gpu::MatVecPart* pf = g.parts;
-    ASSERT_TRUE(gpu::LaunchMatVecStreamRmsNorm(type, cols, xg.p, static_cast<const float*>(nwg->data), 1e-5f, pf, 3,
-                                               gpu->stream()));
-    void* xq = nullptr;
-    ASSERT_TRUE(gpu::Malloc(&xq, gpu::MatMulScratchBytes(cols, 1)).ok);
-    // The kernel API, not the backend op (which the backend holds back for fusion).
-    gpu::LaunchRmsNorm(xg.p, static_cast<const float*>(nwg->data), hg.p, 1, static_cast<int>(cols), 1e-5f,
-                       gpu->stream());
-    gpu::LaunchQuantizeActivation(type, hg.p, cols, xq, gpu->stream());
-    gpu::LaunchMatVecQuantizedGroup(type, cols, xq, psep, 3, gpu->stream());
+    const size_t xq_bytes = gpu::MatMulScratchBytes(cols, 1);
+    void *xq_in = nullptr, *xq_sep = nullptr;
+    ASSERT_TRUE(gpu::Malloc(&xq_in, xq_bytes).ok && gpu::Malloc(&xq_sep, xq_bytes).ok);
+    const std::vector<uint8_t> fill(xq_bytes, 0xa5);  // bytes past the row's blocks compare equal
+    ASSERT_TRUE(gpu->Upload(xq_in, fill.data(), xq_bytes).ok() && gpu->Upload(xq_sep, fill.data(), xq_bytes).ok());
+    Buf h_in(gpu.get(), std::vector<float>(size_t(cols), std::nanf("")));
+    gpu::MatVecNormIn norm;
+    norm.x = xg.p;
+    norm.w = static_cast<const float*>(nwg->data);
+    norm.eps = 1e-5f;
+    norm.out = h_in.p;
+    norm.xq = xq_in;
+    ASSERT_TRUE(gpu::LaunchMatVecGroupNormIn(type, cols, norm, g.parts, 3, nullptr, gpu->stream()));
+    // The kernel API, not the backend op (which the backend holds back for
+    // fusion); the group on the bulk-copy kernel, as the norm-in launch.
+    gpu::LaunchRmsNormQuantize(xg.p, norm.w, hg.p, 1, static_cast<int>(cols), 1e-5f, type, xq_sep, gpu->stream());
+    gpu::SetMatVecConfig(Forced());
+    gpu::LaunchMatVecQuantizedGroup(type, cols, xq_sep, psep, 3, gpu->stream());
     EXPECT_TRUE(gpu::LastLaunchError().ok);
     ASSERT_TRUE(gpu->Synchronize().ok());
+    EXPECT_TRUE(h_in.Get() == hg.Get()) << TypeName(type) << " stored row";
+    std::vector<uint8_t> q_in(xq_bytes), q_sep(xq_bytes);
+    ASSERT_TRUE(gpu->Download(q_in.data(), xq_in, xq_bytes).ok());
+    ASSERT_TRUE(gpu->Download(q_sep.data(), xq_sep, xq_bytes).ok());
+    EXPECT_TRUE(q_in == q_sep) << TypeName(type) << " stored quantized row";
     for (size_t i = 0; i < part_rows.size(); ++i) {
       const std::vector<float> got = g.out[i]->Get();
       EXPECT_LE(RelErr(got, g.want[i]), 1e-2) << TypeName(type) << " part " << i << " vs CPU";
-      EXPECT_LE(RelErr(got, separate[i]->Get()), 1e-3) << TypeName(type) << " part " << i << " vs separate norm";
+      EXPECT_TRUE(got == separate[i]->Get()) << TypeName(type) << " part " << i << " vs separate norm";
     }
-    gpu::Free(xq);
+    gpu::Free(xq_in);
+    gpu::Free(xq_sep);
+    gpu::SetMatVecConfig(gpu::MatVecConfig{});
   }
 }
 

@@ -397,6 +397,28 @@ void GpuBackend::MatMul(const Weight& w, const float* x, float* y, int n) {
   }
   // While the producer of x (held) runs, the side stream may fetch w into L2.
   if (n == 1) MaybePrefetchWeight(wd, RowBytes(type, cols) * static_cast<size_t>(rows));
+  if (n == 1 && HeldNormJoinsMatVec(type, x, cols, wd, y, rows)) {
+    // The held RMSNorm of x runs inside this group (kFuseNormMatVec), which
+    // stores x and its quantized form as the norm + quantize kernel would:
+    // later matmuls on x read them as usual.
+    const HeldOp h = held_;
+    held_.kind = HeldOp::kNone;
+    MatVecGroup& g = mv_group_;
+    g = MatVecGroup{};
+    g.type = type;
+    g.cols = cols;
+    g.xq = scratch;
+    g.norm_x = h.x;
+    g.norm_w = h.w;
+    g.norm_out = h.out;
+    g.norm_eps = h.eps;
+    g.parts[g.n_parts++] = gpu::MatVecPart{wd, y, rows};
+    act_x_ = x;
+    act_n_ = n;
+    act_cols_ = cols;
+    act_rule_ = rule;
+    return;
+  }
   if (act_x_ != x || act_n_ != n || act_cols_ != cols || act_rule_ != rule) {
     // The op that produced x may quantize it in the same pass.
     if (!EmitHeldFusedWithQuantize(type, x, n, cols, scratch)) {
@@ -413,11 +435,16 @@ void GpuBackend::MatMul(const Weight& w, const float* x, float* y, int n) {
   if (n == 1) {
     // Joins the open group when it reads the same quantized activations.
     MatVecGroup& g = mv_group_;
-    if (g.n_parts > 0 &&
-        (g.type != type || g.cols != cols || g.xq != scratch || g.n_parts == gpu::kMaxMatVecParts)) {
+    // A part joins a norm-in group only if it does not write the norm's
+    // input or output (block 0 stores the output while others read the input).
+    const bool norm_clash =
+        g.norm_x != nullptr && (Overlap(y, rows, g.norm_x, cols) || Overlap(y, rows, g.norm_out, cols));
+    if (g.n_parts > 0 && (g.type != type || g.cols != cols || g.xq != scratch ||
+                          g.n_parts == gpu::kMaxMatVecParts || g.add_to != nullptr || norm_clash)) {
       EmitMatVecGroup();
     }
     if (g.n_parts == 0) {
+      g = MatVecGroup{};
       g.type = type;
       g.cols = cols;
       g.xq = scratch;

@@ -28,6 +28,11 @@
 
 namespace rocmforge {
 
+// [a, a + na) and [b, b + nb) share memory (the fusions' aliasing checks).
+inline bool Overlap(const float* a, int64_t na, const float* b, int64_t nb) {
+  return a < b + nb && b < a + na;
+}
+
 class GpuBackend final : public Backend {
  public:
   ~GpuBackend() override;
@@ -229,6 +234,16 @@ class GpuBackend final : public Backend {
     const void* xq = nullptr;
     int n_parts = 0;
     gpu::MatVecPart parts[gpu::kMaxMatVecParts];
+    // kFuseResidualMatVec: a one-part group also adds its rows into add_to
+    // (the residual Add / AddRmsNorm's add that followed it).
+    float* add_to = nullptr;
+    // kFuseNormMatVec: the group computes its input, xq = quantize(RmsNorm(
+    // norm_x) * norm_w), itself, and stores it and the row (norm_out) as the
+    // held norm would have (gpu::LaunchMatVecGroupNormIn).
+    const float* norm_x = nullptr;
+    const float* norm_w = nullptr;
+    float* norm_out = nullptr;
+    float norm_eps = 0.0f;
   };
   MatVecGroup mv_group_;
   void EmitMatVecGroup();
@@ -340,6 +355,15 @@ class GpuBackend final : public Backend {
   // the group launches before them, or with them as its epilogue at StoreKv.
   bool ropes_after_group_ = false;
   bool RopeJoinsMatVecGroup(const HeldRope& r) const;
+  // kFuseResidualMatVec: whether x += y (n values) can ride on the open
+  // one-part matvec group that writes y.
+  bool ResidualJoinsMatVec(const float* x, const float* y, int64_t n) const;
+  // kFuseNormMatVec: whether the held RmsNorm writing x can launch inside a
+  // batch-1 group of `type` (first part w -> y, rows) that reads it.
+  bool HeldNormJoinsMatVec(GgmlType type, const float* x, int64_t cols, const void* w, const float* y,
+                           int64_t rows) const;
+  // Launches a kFuseNormMatVec group (rope: with the RoPE + KV store epilogue).
+  void EnqueueNormInGroup(const MatVecGroup& g, const gpu::MatVecRopeKv* rope);
   unsigned fusions_ = kDefaultFusions;
   void EmitHeldOp();
   void EmitHeldRopes();
@@ -361,7 +385,9 @@ class GpuBackend final : public Backend {
     kFuseNormQuantizeK = 32,  // RmsNorm / AddRmsNorm + quantization, Q8_K rule (k-quants)
     kFuseMatVecRopeKv = 64,   // batch 1: RoPE Q + RoPE K + StoreKv in the Q/K/V group matvec
     kFuseNormQuantizeKBatch = 128,  // kFuseNormQuantizeK for batches of 2+ tokens (MMQ inputs)
-    kAllFusions = 255,
+    kFuseResidualMatVec = 256,  // batch 1: the residual add after the O / down matvec in its epilogue
+    kFuseNormMatVec = 512,      // batch 1: RmsNorm + quantization inside the Q/K/V, gate/up launches
+    kAllFusions = 1023,
   };
   // Measured on the H100 (docs/gpu.md, v5): every fusion but kFuseNormQuantizeK
   // pays; that one runs the 256-wide Q8_K group reductions inside the single
@@ -378,7 +404,16 @@ class GpuBackend final : public Backend {
   // 340.1-340.3 tok/s; 32-decode step with kFuseNormQuantizeKBatch 6.73-6.74 ms
   // vs 6.60-6.64 off: one 512-thread block per row stays a longer serial chain
   // than the norm + a many-block quantize kernel overlapped by PDL.
-  static constexpr unsigned kDefaultFusions = kAllFusions & ~kFuseNormQuantizeK & ~kFuseNormQuantizeKBatch;
+  // kFuseResidualMatVec and kFuseNormMatVec: off, measured slower (H100,
+  // 2026-11-27 02:18-02:40 UTC, tg128 alternating in one call): Q4_K_M +0 /
+  // +256 / +768 342.5 / 342.5 / 305.0 and 344.9 / 343.8 / 310.4 tok/s; Q8_0
+  // 287.1 / 277.8 / 249.7. The norm-in launches are faster with the kernels
+  // serialized (ncu, one Q4_K_M step 3.27 vs 3.55 ms: Q/K 13.1 us against
+  // 9.3 + the norm 4.1 + quantize 3.4) but the step loses its overlap: the
+  // bulk-copy kernel runs under a 196 KB shared-memory split and the portable
+  // kernels around it under 16 KB (they need the L1: docs/gpu.md, session 13).
+  static constexpr unsigned kDefaultFusions =
+      kAllFusions & ~kFuseNormQuantizeK & ~kFuseNormQuantizeKBatch & ~kFuseResidualMatVec & ~kFuseNormMatVec;
   void SetFusions(unsigned mask);
   unsigned fusions() const { return fusions_; }
   // All fusions (true) or none: each op its own kernel (false).

@@ -28,11 +28,6 @@ std::string DecodeAttnSig() {
   return buf;
 }
 
-// [a, a + na) and [b, b + nb) share memory.
-bool Overlap(const float* a, int64_t na, const float* b, int64_t nb) {
-  return a < b + nb && b < a + na;
-}
-
 // Floats a producer kernel reads or writes (p null: none).
 struct FloatSpan {
   const float* p;
@@ -263,7 +258,15 @@ void GpuBackend::AddRmsNorm(float* x, const float* residual, const Weight& w, fl
                             int dim, float eps) {
   DropActivationCache();
   const auto* wd = static_cast<const float*>(w.data);
-  HoldOp(HeldOp{HeldOp::kAddRmsNorm, x, residual, wd, out, n, dim, static_cast<int64_t>(n) * dim, eps});
+  const int64_t total = static_cast<int64_t>(n) * dim;
+  if (n == 1 && ResidualJoinsMatVec(x, residual, total)) {
+    // The add rides on the matvec that wrote the residual; the norm stays
+    // (held: it may go into the next group, kFuseNormMatVec).
+    mv_group_.add_to = x;
+    HoldOp(HeldOp{HeldOp::kRmsNorm, x, nullptr, wd, out, n, dim, total, eps});
+    return;
+  }
+  HoldOp(HeldOp{HeldOp::kAddRmsNorm, x, residual, wd, out, n, dim, total, eps});
 }
 
 void GpuBackend::SwiGLU(const float* gate, const float* up, float* out, int64_t n) {
@@ -276,7 +279,63 @@ void GpuBackend::SwiGLU(const float* gate, const float* up, float* out, int64_t 
 
 void GpuBackend::Add(float* x, const float* y, int64_t n) {
   DropActivationCache();
+  if (ResidualJoinsMatVec(x, y, n)) {
+    mv_group_.add_to = x;
+    return;
+  }
   HoldOp(HeldOp{HeldOp::kAdd, x, y, nullptr, x, 0, 0, n, 0.0f});
+}
+
+bool GpuBackend::ResidualJoinsMatVec(const float* x, const float* y, int64_t n) const {
+  const MatVecGroup& g = mv_group_;
+  // Nothing may be held behind the group: it launches first, and the add
+  // with it, before whatever was issued after the matvec.
+  return (fusions_ & kFuseResidualMatVec) != 0 && g.n_parts == 1 && g.add_to == nullptr &&
+         g.norm_x == nullptr && g.parts[0].y == y && g.parts[0].rows == n && !Overlap(x, n, y, n) &&
+         held_.kind == HeldOp::kNone && !held_attn_.valid && n_held_rope_ == 0 && !ropes_after_group_ &&
+         gemm_group_.n_parts == 0;
+}
+
+bool GpuBackend::HeldNormJoinsMatVec(GgmlType type, const float* x, int64_t cols, const void* w, const float* y,
+                                     int64_t rows) const {
+  const HeldOp& h = held_;
+  if ((fusions_ & kFuseNormMatVec) == 0 || h.kind != HeldOp::kRmsNorm || h.out != x || h.n != 1 ||
+      h.dim != cols || held_attn_.valid || n_held_rope_ != 0 || mv_group_.n_parts != 0 ||
+      gemm_group_.n_parts != 0) {
+    return false;
+  }
+  // Every block reads the norm's input while block 0 writes its output and
+  // the group writes y: none may overlap it.
+  if (Overlap(h.out, cols, h.x, cols) || Overlap(y, rows, h.x, cols) || Overlap(y, rows, h.out, cols)) return false;
+  const gpu::MatVecPart probe{w, const_cast<float*>(y), rows};
+  return gpu::MatVecNormInTakes(type, &probe, 1, cols, false);
+}
+
+void GpuBackend::EnqueueNormInGroup(const MatVecGroup& g, const gpu::MatVecRopeKv* rope) {
+  const gpu::Stream st = stream_;
+  std::string sig = Sig(73, g.type, g.cols, g.xq, g.n_parts, g.norm_x, g.norm_w, g.norm_out, g.norm_eps);
+  for (int i = 0; i < g.n_parts; ++i) sig += Sig(71, g.parts[i].w, g.parts[i].y, g.parts[i].rows);
+  const bool with_rope = rope != nullptr;
+  const gpu::MatVecRopeKv r = with_rope ? *rope : gpu::MatVecRopeKv{};
+  if (with_rope) sig += Sig(72, r.positions, r.slots, r.head_dim, r.rot_dim, r.freq_base, r.k_cache, r.v_cache);
+  Enqueue(std::move(sig), [=] {
+    gpu::MatVecNormIn in;
+    in.x = g.norm_x;
+    in.w = g.norm_w;
+    in.eps = g.norm_eps;
+    in.out = g.norm_out;
+    in.xq = const_cast<void*>(g.xq);
+    if (gpu::LaunchMatVecGroupNormIn(g.type, g.cols, in, g.parts, g.n_parts, with_rope ? &r : nullptr, st)) return;
+    // A group the bulk-copy kernel does not plan (MatVecNormInTakes saw only
+    // the first part): the norm + quantize kernel, then the plain group.
+    gpu::LaunchRmsNormQuantize(g.norm_x, g.norm_w, g.norm_out, 1, static_cast<int>(g.cols), g.norm_eps, g.type,
+                               in.xq, st);
+    if (with_rope) {
+      gpu::LaunchMatVecQuantizedGroupRopeKv(g.type, g.cols, g.xq, g.parts, g.n_parts, r, st);
+    } else {
+      gpu::LaunchMatVecQuantizedGroup(g.type, g.cols, g.xq, g.parts, g.n_parts, st);
+    }
+  });
 }
 
 bool GpuBackend::RopeJoinsMatVecGroup(const HeldRope& r) const {
@@ -352,6 +411,10 @@ void GpuBackend::StoreKv(int layer, const float* k, const float* v) {
       e.freq_base = r.freq_base;
       e.k_cache = kc;
       e.v_cache = vc;
+      if (g.norm_x != nullptr) {
+        EnqueueNormInGroup(g, &e);
+        return;
+      }
       Enqueue(std::move(sig), [=] {
         gpu::LaunchMatVecQuantizedGroupRopeKv(g.type, g.cols, g.xq, g.parts, g.n_parts, e, st);
       });

@@ -24,10 +24,19 @@ void GpuBackend::EmitMatVecGroup() {
   if (mv_group_.n_parts == 0) return;
   const MatVecGroup g = mv_group_;
   mv_group_.n_parts = 0;  // before Enqueue, which emits an open group first
+  if (g.norm_x != nullptr) {
+    EnqueueNormInGroup(g, nullptr);
+    return;
+  }
   const gpu::Stream st = stream_;
   std::string sig = Sig(14, g.type, g.cols, g.xq, g.n_parts);
   for (int i = 0; i < g.n_parts; ++i) {
     sig += Sig(15, g.parts[i].w, g.parts[i].y, g.parts[i].rows);
+  }
+  if (g.add_to != nullptr) {
+    Enqueue(sig + Sig(74, g.add_to),
+            [=] { gpu::LaunchMatVecQuantizedAddTo(g.type, g.cols, g.xq, g.parts[0], g.add_to, st); });
+    return;
   }
   Enqueue(std::move(sig), [=] {
     gpu::LaunchMatVecQuantizedGroup(g.type, g.cols, g.xq, g.parts, g.n_parts, st);
@@ -64,7 +73,7 @@ absl::Status GpuBackend::Flush() {
   sig += Sig(30, gpu::GetPdl(), mv.threads_per_row, mv.pairs, mv.rows_per_thread, mv.prefetch_bytes,
              gpu::GetAttentionMergeFold(), gc.token_tile, gc.blocks_per_sm, gc.narrow, gc.splits);
   sig += Sig(32, mv.stream, mv.stream_slots, mv.stream_slot_bytes, mv.stream_warps, mv.stream_blocks_per_sm,
-             mv.stream_early);
+             mv.stream_early, gpu::GetSmemCarveout());
   sig += Sig(31, dc.row_tile, dc.splits, dc.min_n, dc.k_step, dc.overlap, gpu::GetDenseWgmma());
   for (size_t i = 0; i < graphs_.size(); ++i) {
     if (graphs_[i].sig == sig) {
