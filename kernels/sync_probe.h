@@ -31,4 +31,14 @@ enum class SyncProbeKind {
 // now, or the launch was refused).
 double MeasureSyncCost(SyncProbeKind kind, int blocks, int steps, Stream s);
 
+// Why: neighbours in a decode step run under different L1 / shared-memory
+// splits (the driver picks one per kernel from its shared memory and blocks
+// an SM), and an SM changes split only when idle. A PDL chain in a graph of
+// ~2 us links with `blocks` blocks each, as pairs (a, b) of launch shapes
+// alternating: us a link. Shapes: 0 = 256 threads + 1 KB dynamic shared
+// memory (a matvec's 16 KB split), 1 = 256 threads + 96 KB (the decode
+// attention's 196 KB split), 2 = 64 threads, none (a quantize kernel's 32 KB
+// split). Negative where it cannot be measured.
+double MeasureSplitChain(int shape_a, int shape_b, int blocks, int steps, Stream s);
+
 }  // namespace rocmforge::gpu

@@ -71,6 +71,27 @@ __global__ void __launch_bounds__(kThreads) BusySmemLinkKernel(long long cycles)
 constexpr long long kBusyCycles = 3500;  // ~2 us at the H100's ~1.75 GHz
 constexpr size_t kBusySmem = 48 * 1024;
 
+// MeasureSplitChain's shapes: threads a block and dynamic shared memory.
+struct LinkShape {
+  int threads;
+  size_t smem;
+};
+constexpr LinkShape kLinkShapes[] = {{256, 1024}, {256, 96 * 1024}, {64, 0}};
+// One kernel per shape, so the driver keeps a split per kernel.
+template <int kShape>
+__global__ void __launch_bounds__(kThreads) SplitLinkKernel(long long cycles) {
+  extern __shared__ unsigned char smem[];
+  GridDependencyBegin();
+  if (kLinkShapes[kShape].smem > 0 && threadIdx.x == 0) smem[0] = 1;
+  Spin(cycles);
+}
+void LaunchSplitLink(int shape, int blocks, Stream s) {
+  const LinkShape& l = kLinkShapes[shape];
+  if (shape == 0) LaunchKernel(SplitLinkKernel<0>, blocks, l.threads, l.smem, s, kBusyCycles);
+  if (shape == 1) LaunchKernel(SplitLinkKernel<1>, blocks, l.threads, l.smem, s, kBusyCycles);
+  if (shape == 2) LaunchKernel(SplitLinkKernel<2>, blocks, l.threads, l.smem, s, kBusyCycles);
+}
+
 double TimeMs(Event a, Event b) {
   float ms = -1.0f;
   if (!EventElapsedMs(a, b, &ms).ok) return -1.0;
@@ -143,6 +164,46 @@ double MeasureSyncCost(SyncProbeKind kind, int blocks, int steps, Stream s) {
   return ms < 0.0 ? -1.0 : ms * 1e3 / steps;
 #else
   (void)kind;
+  (void)blocks;
+  (void)steps;
+  (void)s;
+  return -1.0;
+#endif
+}
+
+double MeasureSplitChain(int shape_a, int shape_b, int blocks, int steps, Stream s) {
+#if defined(RF_GPU_CUDA)
+  if (shape_a < 0 || shape_a > 2 || shape_b < 0 || shape_b > 2 || blocks <= 0 || steps <= 0) return -1.0;
+  if (cudaFuncSetAttribute(reinterpret_cast<const void*>(SplitLinkKernel<1>),
+                           cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kLinkShapes[1].smem)) !=
+      cudaSuccess) {
+    (void)cudaGetLastError();
+    return -1.0;
+  }
+  Event a = nullptr, b = nullptr;
+  if (!EventCreate(&a).ok || !EventCreate(&b).ok) return -1.0;
+  double ms = -1.0;
+  const bool saved = GetPdl();
+  SetPdl(true);
+  GraphExec exec = nullptr;
+  if (BeginCapture(s).ok) {
+    for (int i = 0; i < steps; ++i) LaunchSplitLink(i % 2 == 0 ? shape_a : shape_b, blocks, s);
+    if (EndCapture(s, &exec).ok && GraphLaunch(exec, s).ok && StreamSync(s).ok) {  // warm
+      (void)EventRecord(a, s);
+      (void)GraphLaunch(exec, s);
+      (void)EventRecord(b, s);
+      if (StreamSync(s).ok) ms = TimeMs(a, b);
+    }
+    if (exec != nullptr) GraphDestroy(exec);
+  }
+  SetPdl(saved);
+  (void)cudaGetLastError();
+  EventDestroy(a);
+  EventDestroy(b);
+  return ms < 0.0 ? -1.0 : ms * 1e3 / steps;
+#else
+  (void)shape_a;
+  (void)shape_b;
   (void)blocks;
   (void)steps;
   (void)s;

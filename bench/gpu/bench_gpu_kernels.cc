@@ -1146,6 +1146,14 @@ int main(int argc, char** argv) {
                   gpu::MeasureSyncCost(gpu::SyncProbeKind::kPdlBusyKernels, blocks, 500, s),
                   gpu::MeasureSyncCost(gpu::SyncProbeKind::kPdlBusyKernelsSmemAlternate, blocks, 500, s));
     }
+    // Neighbours under different L1 / shared-memory splits (MeasureSplitChain):
+    // 16 = 256 threads + 1 KB, 196 = 256 threads + 96 KB, 32 = 64 threads.
+    std::printf("\n| blocks | 16 / 16 | 16 / 196 | 196 / 196 | 16 / 32 | 32 / 32 |\n|---|---|---|---|---|---|\n");
+    for (int blocks : {64, sms, 2 * sms}) {
+      std::printf("| %d | %.2f | %.2f | %.2f | %.2f | %.2f |\n", blocks, gpu::MeasureSplitChain(0, 0, blocks, 500, s),
+                  gpu::MeasureSplitChain(0, 1, blocks, 500, s), gpu::MeasureSplitChain(1, 1, blocks, 500, s),
+                  gpu::MeasureSplitChain(0, 2, blocks, 500, s), gpu::MeasureSplitChain(2, 2, blocks, 500, s));
+    }
     return 0;
   }
   // `bench_gpu_kernels matvec_stream [sweep]`: the bulk-copy batch-1 matvec.
