@@ -477,6 +477,19 @@ bool MatVecGroupRopeKvSupported(GgmlType type, int64_t cols, const MatVecPart* p
 void LaunchMatVecQuantizedGroupRopeKv(GgmlType type, int64_t cols, const void* xq,
                                       const MatVecPart* parts, int n_parts, const MatVecRopeKv& r,
                                       Stream s);
+// Batch 1, Q and K of one K-quant and V of another reading the same quantized
+// x (Q4_K_M's layers with a Q6_K V) in one launch, with the RoPE + KV store
+// epilogue when rope is not null (parts_a = Q, K): bit for bit the two group
+// launches (and LaunchRopeStoreKv after them). False (nothing launched) where
+// the shapes the two types take have no combined kernel (for now Q4_K pairs
+// at 64 threads x 1 row with Q6_K at 128 x 2: the 8B layers' Q/K and V), the
+// bulk-copy kernel is on, or the epilogue's conditions fail.
+// head_dim > 0: also with the RoPE + KV store epilogue at these dims.
+bool MatVecMixedGroupTakes(GgmlType type_a, const MatVecPart* parts_a, int n_a, GgmlType type_b,
+                           const MatVecPart& part_b, int64_t cols, int head_dim = 0, int rot_dim = 0);
+bool LaunchMatVecMixedGroup(GgmlType type_a, const MatVecPart* parts_a, int n_a, GgmlType type_b,
+                            const MatVecPart& part_b, int64_t cols, const void* xq, const MatVecRopeKv* rope,
+                            Stream s);
 // n > kSmallBatchMax (the matrix-core GEMM, LaunchMatMulMma), several weights of
 // one type and width reading the same float activations x[n][cols] (Q, K and V;
 // gate and up): parts[i].y = x . parts[i].w^T in one launch whose grid holds

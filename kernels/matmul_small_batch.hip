@@ -138,13 +138,11 @@ __device__ __forceinline__ Part PickPart(const Parts& a, unsigned b) {
   if (b < a.end[1]) return {a.w[1], a.y[1], a.rows[1], b - a.end[0], 1};
   return {a.w[2], a.y[2], a.rows[2], b - a.end[1], 2};
 }
+// The rows of `part` this block owns (part.block), one slice per thread per
+// step: the body of MatVecQKernel and of the mixed-type group kernel.
 template <GgmlType T, int N, int kTpr, int kRpt>
-__global__ void __launch_bounds__(kThreads) MatVecQKernel(const Parts parts, int64_t cols,
-                                                          int64_t row_bytes,
-                                                          const ActQ8* __restrict__ xq,
-                                                          int prefetch,
-                                                          const RopeKvEpi epi) {
-  const Part part = PickPart(parts, blockIdx.x);
+__device__ __forceinline__ void MatVecQBody(const Part& part, int64_t cols, int64_t row_bytes,
+                                            const ActQ8* __restrict__ xq, int prefetch, const RopeKvEpi& epi) {
   const uint8_t* __restrict__ w = part.w;
   float* __restrict__ y = part.y;
   const int64_t rows = part.rows;
@@ -184,16 +182,21 @@ __global__ void __launch_bounds__(kThreads) MatVecQKernel(const Parts parts, int
   }
   ReduceRows<kTpr, kRpt, N>(acc, r0, rows, y, &epi, EpiRoleOf(epi, part.index), block_r0);
 }
+template <GgmlType T, int N, int kTpr, int kRpt>
+__global__ void __launch_bounds__(kThreads) MatVecQKernel(const Parts parts, int64_t cols,
+                                                          int64_t row_bytes,
+                                                          const ActQ8* __restrict__ xq,
+                                                          int prefetch,
+                                                          const RopeKvEpi epi) {
+  MatVecQBody<T, N, kTpr, kRpt>(PickPart(parts, blockIdx.x), cols, row_bytes, xq, prefetch, epi);
+}
 
 // Q4_K / Q5_K with one thread per pair of slices (DotPairK): the 32 quant
 // bytes, scales and high bits are loaded once for 64 values.
 template <GgmlType T, int N, int kTpr, int kRpt>
-__global__ void __launch_bounds__(kThreads) MatVecQPairKernel(const Parts parts, int64_t cols,
-                                                              int64_t row_bytes,
-                                                              const ActQ8* __restrict__ xq,
-                                                              int prefetch,
-                                                          const RopeKvEpi epi) {
-  const Part part = PickPart(parts, blockIdx.x);
+__device__ __forceinline__ void MatVecQPairBody(const Part& part, int64_t cols, int64_t row_bytes,
+                                                const ActQ8* __restrict__ xq, int prefetch,
+                                                const RopeKvEpi& epi) {
   const uint8_t* __restrict__ w = part.w;
   float* __restrict__ y = part.y;
   const int64_t rows = part.rows;
@@ -233,6 +236,32 @@ __global__ void __launch_bounds__(kThreads) MatVecQPairKernel(const Parts parts,
     }
   }
   ReduceRows<kTpr, kRpt, N>(acc, r0, rows, y, &epi, EpiRoleOf(epi, part.index), block_r0);
+}
+template <GgmlType T, int N, int kTpr, int kRpt>
+__global__ void __launch_bounds__(kThreads) MatVecQPairKernel(const Parts parts, int64_t cols,
+                                                              int64_t row_bytes,
+                                                              const ActQ8* __restrict__ xq,
+                                                              int prefetch,
+                                                              const RopeKvEpi epi) {
+  MatVecQPairBody<T, N, kTpr, kRpt>(PickPart(parts, blockIdx.x), cols, row_bytes, xq, prefetch, epi);
+}
+
+// Batch 1, parts of two K-quant types reading the same quantized x in one
+// launch (Q4_K_M: Q and K in Q4_K pairs, V in Q6_K): blocks below a_blocks run
+// type A's pairs body at A's shape, the others type B's slice body at B's, so
+// every row is summed exactly as in its own type's group launch. One launch
+// instead of two, and with the RoPE + KV store epilogue none for the RoPE.
+template <GgmlType TA, int kTprA, int kRptA, GgmlType TB, int kTprB, int kRptB>
+__global__ void __launch_bounds__(kThreads) MatVecMixedKernel(const Parts parts, unsigned a_blocks, int64_t cols,
+                                                              int64_t row_bytes_a, int64_t row_bytes_b,
+                                                              const ActQ8* __restrict__ xq, int prefetch_a,
+                                                              int prefetch_b, const RopeKvEpi epi) {
+  const Part part = PickPart(parts, blockIdx.x);
+  if (blockIdx.x < a_blocks) {
+    MatVecQPairBody<TA, 1, kTprA, kRptA>(part, cols, row_bytes_a, xq, prefetch_a, epi);
+  } else {
+    MatVecQBody<TB, 1, kTprB, kRptB>(part, cols, row_bytes_b, xq, prefetch_b, epi);
+  }
 }
 
 // 16 weight bytes that are read once: on NVIDIA through the non-coherent path
@@ -890,10 +919,10 @@ bool GroupEpiShapeOk(const MatVecPart* parts, int n_parts, int64_t cols) {
   }
   return true;
 }
-}  // namespace
 
-bool MatVecGroupRopeKvSupported(GgmlType type, int64_t cols, const MatVecPart* parts, int n_parts,
-                                int head_dim, int rot_dim) {
+// The RoPE + KV store epilogue's conditions on the Q, K, V parts: whole heads,
+// K and V the same rows, NORM pairs within the rotated dims.
+bool RopeKvPartsOk(const MatVecPart* parts, int n_parts, int head_dim, int rot_dim) {
   if (n_parts != 3 || head_dim <= 0 || head_dim % 2 != 0 || rot_dim % 2 != 0 || rot_dim <= 0 ||
       rot_dim > head_dim) {
     return false;
@@ -902,6 +931,13 @@ bool MatVecGroupRopeKvSupported(GgmlType type, int64_t cols, const MatVecPart* p
   for (int i = 0; i < n_parts; ++i) {
     if (parts[i].rows <= 0 || parts[i].rows % head_dim != 0) return false;
   }
+  return true;
+}
+}  // namespace
+
+bool MatVecGroupRopeKvSupported(GgmlType type, int64_t cols, const MatVecPart* parts, int n_parts,
+                                int head_dim, int rot_dim) {
+  if (!RopeKvPartsOk(parts, n_parts, head_dim, rot_dim)) return false;
   if (StreamKernelTakes(type, parts, n_parts, cols, true, g_config)) return true;
   switch (type) {
     case GgmlType::Q8_0: return GroupEpiShapeOk<GgmlType::Q8_0>(parts, n_parts, cols);
@@ -953,6 +989,81 @@ void LaunchMatVecQuantizedAddTo(GgmlType type, int64_t cols, const void* xq, con
     case GgmlType::Q6_K: return LaunchGroupType<GgmlType::Q6_K>(&part, 1, cols, xq, s, e);
     default: return;
   }
+}
+
+namespace {
+// The mixed-type group launch (MatVecMixedKernel): each type at the shape its
+// own group launch takes. Only the shapes of Llama-3-8B's Q4_K_M layers (Q4_K
+// pairs at 64 x 1, Q6_K at 128 x 2) have a kernel; others go separately.
+struct MixedPlan {
+  Parts parts{};
+  unsigned a_blocks = 0, blocks = 0;
+};
+constexpr int kMixTprA = 64, kMixRptA = 1, kMixTprB = 128, kMixRptB = 2;
+bool PlanMixed(GgmlType ta, const MatVecPart* pa, int n_a, GgmlType tb, const MatVecPart& pb, int64_t cols,
+               MixedPlan* plan) {
+  if (g_config.stream != 0 || ta != GgmlType::Q4_K || tb != GgmlType::Q6_K || n_a < 1 ||
+      n_a + 1 > kMaxMatVecParts || cols <= 0) {
+    return false;
+  }
+  int64_t rows_a = 0;
+  for (int i = 0; i < n_a; ++i) rows_a += pa[i].rows;
+  if (BatchOneTpr<GgmlType::Q4_K>(rows_a, cols) != kMixTprA || BatchOneRpt<GgmlType::Q4_K>(rows_a, cols) != kMixRptA ||
+      !UsePairs<GgmlType::Q4_K>(rows_a, cols) || BatchOneTpr<GgmlType::Q6_K>(pb.rows, cols) != kMixTprB ||
+      BatchOneRpt<GgmlType::Q6_K>(pb.rows, cols) != kMixRptB) {
+    return false;
+  }
+  const int n = n_a + 1;
+  unsigned blocks = 0;
+  for (int i = 0; i < kMaxMatVecParts; ++i) {
+    const int k = i < n ? i : n - 1;  // unused slots repeat the last part, with no blocks
+    const MatVecPart& part = k < n_a ? pa[k] : pb;
+    plan->parts.w[i] = static_cast<const uint8_t*>(part.w);
+    plan->parts.y[i] = part.y;
+    plan->parts.rows[i] = part.rows;
+    if (i < n) {
+      blocks += k < n_a ? Blocks(part.rows, BlockRows<kMixTprA, kMixRptA>())
+                        : Blocks(part.rows, BlockRows<kMixTprB, kMixRptB>());
+    }
+    plan->parts.end[i] = blocks;
+    if (i == n_a - 1) plan->a_blocks = blocks;
+  }
+  plan->blocks = blocks;
+  return true;
+}
+
+// The Q, K, V parts of a mixed group (n_a == 2) for RopeKvPartsOk.
+bool MixedRopeOk(const MatVecPart* parts_a, int n_a, const MatVecPart& part_b, int head_dim, int rot_dim) {
+  if (n_a != 2) return false;
+  const MatVecPart all[3] = {parts_a[0], parts_a[1], part_b};
+  return RopeKvPartsOk(all, 3, head_dim, rot_dim);
+}
+}  // namespace
+
+bool MatVecMixedGroupTakes(GgmlType type_a, const MatVecPart* parts_a, int n_a, GgmlType type_b,
+                           const MatVecPart& part_b, int64_t cols, int head_dim, int rot_dim) {
+  MixedPlan plan;
+  if (!PlanMixed(type_a, parts_a, n_a, type_b, part_b, cols, &plan)) return false;
+  return head_dim <= 0 || MixedRopeOk(parts_a, n_a, part_b, head_dim, rot_dim);
+}
+
+bool LaunchMatVecMixedGroup(GgmlType type_a, const MatVecPart* parts_a, int n_a, GgmlType type_b,
+                            const MatVecPart& part_b, int64_t cols, const void* xq, const MatVecRopeKv* rope,
+                            Stream s) {
+  MixedPlan plan;
+  if (!PlanMixed(type_a, parts_a, n_a, type_b, part_b, cols, &plan)) return false;
+  RopeKvEpi epi;
+  if (rope != nullptr) {
+    if (!MixedRopeOk(parts_a, n_a, part_b, rope->head_dim, rope->rot_dim)) return false;
+    epi = MakeRopeKvEpi(*rope, parts_a[1].rows);
+  }
+  if (plan.blocks == 0) return true;
+  constexpr GgmlType kA = GgmlType::Q4_K, kB = GgmlType::Q6_K;
+  LaunchKernel(MatVecMixedKernel<kA, kMixTprA, kMixRptA, kB, kMixTprB, kMixRptB>, plan.blocks, kThreads, 0, s,
+               plan.parts, plan.a_blocks, cols, cols / BlockElems(kA) * BlockBytes(kA),
+               cols / BlockElems(kB) * BlockBytes(kB), static_cast<const ActQ8*>(xq), PrefetchBytes<kA>(),
+               PrefetchBytes<kB>(), epi);
+  return true;
 }
 
 void LaunchMatMulSmallBatchQuantized(GgmlType type, const void* w, int64_t rows, int64_t cols,

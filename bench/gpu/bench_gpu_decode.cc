@@ -872,6 +872,19 @@ int main(int argc, char** argv) {
       }
       gpu::SetRmsNormQuantRunLayout(false);  // the default
     }
+    // Q/K and a V of another type as one launch (kFuseMixedMatVec, 1024),
+    // off / on over the default fusions, alternating, three repeats each.
+    static_assert(GpuBackend::kFuseMixedMatVec == 1024);
+    std::printf("tg128 with graphs, mixed-type Q/K/V group off / on (tok/s):");
+    for (int rep = 0; rep < 3; ++rep) {
+      for (bool on : {false, true}) {
+        double t = 0.0;
+        const unsigned f = on ? GpuBackend::kDefaultFusions | 1024u : GpuBackend::kDefaultFusions & ~1024u;
+        if (auto st = tg128(true, f, &t); !st.ok()) return Fail(st);
+        std::printf(" %s %.1f;", on ? "on" : "off", 128.0 / t);
+      }
+    }
+    std::printf("\n");
     // The batch-1 matvecs that compute their own input (off by default),
     // alternating, two repeats each, over the default fusions: none; the
     // residual add in the O / down epilogue (kFuseResidualMatVec, 256); that

@@ -124,6 +124,77 @@ TEST(GpuDecodeFusion, MatVecRopeKvBitIdenticalToSeparateKernels) {
   gpu->SetFusions(GpuBackend::kDefaultFusions);
 }
 
+// Q and K in Q4_K with V in Q6_K (Q4_K_M's layers) at one token, the two
+// types' groups as one launch (kFuseMixedMatVec) or two, with the RoPE + KV
+// store after them (then the combined launch's epilogue) and without: q, k,
+// v and the caches bit for bit.
+TEST(GpuDecodeFusion, MixedTypeGroupBitIdenticalToTwoLaunches) {
+  RF_REQUIRE_GPU(gpu);
+  std::mt19937 rng(std::random_device{}());
+  const GpuConfigGuard restore_settings;
+  const int cols = 1024, n_heads = 8, n_kv = 2, hd = 128, q_rows = n_heads * hd, kv_dim = n_kv * hd;
+  HostTensor wq = MakeTensor(rng, GgmlType::Q4_K, q_rows, cols), wk = MakeTensor(rng, GgmlType::Q4_K, kv_dim, cols),
+             wv = MakeTensor(rng, GgmlType::Q6_K, kv_dim, cols);
+  std::vector<Weight> w;
+  for (HostTensor* t : {&wq, &wk, &wv}) {
+    auto l = gpu->LoadWeight(t->info);
+    ASSERT_TRUE(l.ok()) << l.status();
+    w.push_back(*l);
+  }
+  const gpu::MatVecPart qk[2] = {{w[0].data, nullptr, q_rows}, {w[1].data, nullptr, kv_dim}};
+  if (!gpu::MatVecMixedGroupTakes(GgmlType::Q4_K, qk, 2, GgmlType::Q6_K, {w[2].data, nullptr, kv_dim}, cols, hd,
+                                  hd)) {
+    GTEST_SKIP() << "no combined Q4_K + Q6_K kernel at these shapes on this device";
+  }
+  const auto x0 = RandomVec(rng, cols);
+  const KvCacheShape cache_shape{1, n_kv, hd, 16, 64};
+  const size_t cache_elems = size_t(16) * 64 * kv_dim;
+  const unsigned off = GpuBackend::kDefaultFusions & ~unsigned{GpuBackend::kFuseMixedMatVec};
+  for (bool rope : {true, false}) {
+    const int pos = static_cast<int>(rng() % 1000);
+    std::vector<float> out[2][3];
+    std::vector<uint16_t> kc[2], vc[2];
+    for (int fused = 0; fused < 2; ++fused) {
+      gpu->SetFusions(fused == 1 ? off | GpuBackend::kFuseMixedMatVec : off);
+      ASSERT_TRUE(gpu->InitKvCache(cache_shape).ok());
+      const std::vector<uint16_t> fill(cache_elems, 0x3c00);
+      ASSERT_TRUE(gpu->Upload(const_cast<uint16_t*>(gpu->KCache(0)), fill.data(), cache_elems * 2).ok());
+      ASSERT_TRUE(gpu->Upload(const_cast<uint16_t*>(gpu->VCache(0)), fill.data(), cache_elems * 2).ok());
+      Buf x(gpu.get(), x0), q(gpu.get(), size_t(q_rows)), k(gpu.get(), size_t(kv_dim)), v(gpu.get(), size_t(kv_dim));
+      ASSERT_TRUE(gpu->BeginStep(OneToken(pos)).ok());
+      gpu->MatMul(w[0], x.p, q.p, 1);
+      gpu->MatMul(w[1], x.p, k.p, 1);
+      gpu->MatMul(w[2], x.p, v.p, 1);
+      if (rope) {
+        gpu->Rope(q.p, 1, n_heads, hd, hd, 5e5f, RopeStyle::kNorm);
+        gpu->Rope(k.p, 1, n_kv, hd, hd, 5e5f, RopeStyle::kNorm);
+        gpu->StoreKv(0, k.p, v.p);
+      }
+      ASSERT_TRUE(gpu->Synchronize().ok());
+      out[fused][0] = q.Get();
+      out[fused][1] = k.Get();
+      out[fused][2] = v.Get();
+      kc[fused].resize(cache_elems);
+      vc[fused].resize(cache_elems);
+      ASSERT_TRUE(gpu->Download(kc[fused].data(), gpu->KCache(0), cache_elems * 2).ok());
+      ASSERT_TRUE(gpu->Download(vc[fused].data(), gpu->VCache(0), cache_elems * 2).ok());
+    }
+    const std::string what = std::string(rope ? "with" : "without") + " RoPE + KV store, pos " + std::to_string(pos);
+    for (int i = 0; i < 3; ++i) {
+      EXPECT_TRUE(SameBits(out[0][i], out[1][i])) << what << " buffer " << i;
+      for (float f : out[1][i]) ASSERT_TRUE(std::isfinite(f)) << what;
+    }
+    EXPECT_TRUE(kc[0] == kc[1]) << what << " K cache";
+    EXPECT_TRUE(vc[0] == vc[1]) << what << " V cache";
+    if (rope) {
+      int changed = 0;
+      for (int i = 0; i < kv_dim; ++i) changed += vc[1][size_t(pos) * kv_dim + i] != 0x3c00;
+      EXPECT_GT(changed, kv_dim / 2) << what << ": V stored";
+    }
+  }
+  gpu->SetFusions(GpuBackend::kDefaultFusions);
+}
+
 // Two batch-1 Llama layers issued as the model issues them, with the matvecs
 // that compute their own input off and on: the residual add in the O / down
 // matvec's epilogue (kFuseResidualMatVec) under the default matvec shapes,

@@ -439,17 +439,29 @@ void GpuBackend::MatMul(const Weight& w, const float* x, float* y, int n) {
     // input or output (block 0 stores the output while others read the input).
     const bool norm_clash =
         g.norm_x != nullptr && (Overlap(y, rows, g.norm_x, cols) || Overlap(y, rows, g.norm_out, cols));
-    if (g.n_parts > 0 && (g.type != type || g.cols != cols || g.xq != scratch ||
-                          g.n_parts == gpu::kMaxMatVecParts || g.add_to != nullptr || norm_clash)) {
-      EmitMatVecGroup();
+    // A part of another type joins as the group's one part of type_b where
+    // one kernel runs both (kFuseMixedMatVec: Q4_K_M's Q6_K V behind Q/K).
+    const gpu::MatVecPart part{wd, y, rows};
+    const bool mixed = (fusions_ & kFuseMixedMatVec) != 0 && g.n_parts > 0 && g.n_a == 0 && g.type != type &&
+                       g.cols == cols && g.xq == scratch && g.n_parts < gpu::kMaxMatVecParts &&
+                       g.add_to == nullptr && g.norm_x == nullptr &&
+                       gpu::MatVecMixedGroupTakes(g.type, g.parts, g.n_parts, type, part, cols);
+    if (mixed) {
+      g.n_a = g.n_parts;
+      g.type_b = type;
+    } else {
+      if (g.n_parts > 0 && (g.type != type || g.cols != cols || g.xq != scratch || g.n_a > 0 ||
+                            g.n_parts == gpu::kMaxMatVecParts || g.add_to != nullptr || norm_clash)) {
+        EmitMatVecGroup();
+      }
+      if (g.n_parts == 0) {
+        g = MatVecGroup{};
+        g.type = type;
+        g.cols = cols;
+        g.xq = scratch;
+      }
     }
-    if (g.n_parts == 0) {
-      g = MatVecGroup{};
-      g.type = type;
-      g.cols = cols;
-      g.xq = scratch;
-    }
-    g.parts[g.n_parts++] = gpu::MatVecPart{wd, y, rows};
+    g.parts[g.n_parts++] = part;
   } else {
     Enqueue(Sig(6, type, wd, rows, cols, scratch, y, n), [=] {
       gpu::LaunchMatMulSmallBatchQuantized(type, wd, rows, cols, scratch, y, n, st);

@@ -244,6 +244,10 @@ class GpuBackend final : public Backend {
     const float* norm_w = nullptr;
     float* norm_out = nullptr;
     float norm_eps = 0.0f;
+    // kFuseMixedMatVec: n_a > 0 parts of `type` and then one of type_b (Q/K
+    // and a V of another K-quant), launched as one (gpu::LaunchMatVecMixedGroup).
+    int n_a = 0;
+    GgmlType type_b = GgmlType::F32;
   };
   MatVecGroup mv_group_;
   void EmitMatVecGroup();
@@ -364,6 +368,9 @@ class GpuBackend final : public Backend {
                            int64_t rows) const;
   // Launches a kFuseNormMatVec group (rope: with the RoPE + KV store epilogue).
   void EnqueueNormInGroup(const MatVecGroup& g, const gpu::MatVecRopeKv* rope);
+  // Launches a kFuseMixedMatVec group (rope: with the RoPE + KV store epilogue;
+  // n_heads / n_kv for the fallback's separate RoPE + KV store kernel).
+  void EnqueueMixedGroup(const MatVecGroup& g, const gpu::MatVecRopeKv* rope, int n_heads, int n_kv);
   unsigned fusions_ = kDefaultFusions;
   void EmitHeldOp();
   void EmitHeldRopes();
@@ -387,7 +394,8 @@ class GpuBackend final : public Backend {
     kFuseNormQuantizeKBatch = 128,  // kFuseNormQuantizeK for batches of 2+ tokens (MMQ inputs)
     kFuseResidualMatVec = 256,  // batch 1: the residual add after the O / down matvec in its epilogue
     kFuseNormMatVec = 512,      // batch 1: RmsNorm + quantization inside the Q/K/V, gate/up launches
-    kAllFusions = 1023,
+    kFuseMixedMatVec = 1024,    // batch 1: Q/K and a V of another K-quant in one launch (+ RoPE / KV epilogue)
+    kAllFusions = 2047,
   };
   // Measured on the H100 (docs/gpu.md, v5): every fusion but kFuseNormQuantizeK
   // pays; that one runs the 256-wide Q8_K group reductions inside the single
@@ -412,6 +420,9 @@ class GpuBackend final : public Backend {
   // 9.3 + the norm 4.1 + quantize 3.4) but the step loses its overlap: the
   // bulk-copy kernel runs under a 196 KB shared-memory split and the portable
   // kernels around it under 16 KB (they need the L1: docs/gpu.md, session 13).
+  // kFuseMixedMatVec: on (H100, 2026-11-27 03:19 UTC, tg128 Q4_K_M off / on
+  // 354.0 / 360.8, 354.6 / 358.5, 355.9 / 350.9 tok/s: within noise, two
+  // launches fewer in half the layers, bit-identical).
   static constexpr unsigned kDefaultFusions =
       kAllFusions & ~kFuseNormQuantizeK & ~kFuseNormQuantizeKBatch & ~kFuseResidualMatVec & ~kFuseNormMatVec;
   void SetFusions(unsigned mask);

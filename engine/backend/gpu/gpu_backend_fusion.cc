@@ -311,6 +311,29 @@ bool GpuBackend::HeldNormJoinsMatVec(GgmlType type, const float* x, int64_t cols
   return gpu::MatVecNormInTakes(type, &probe, 1, cols, false);
 }
 
+void GpuBackend::EnqueueMixedGroup(const MatVecGroup& g, const gpu::MatVecRopeKv* rope, int n_heads, int n_kv) {
+  const gpu::Stream st = stream_;
+  std::string sig = Sig(75, g.type, g.type_b, g.cols, g.xq, g.n_parts, g.n_a);
+  for (int i = 0; i < g.n_parts; ++i) sig += Sig(71, g.parts[i].w, g.parts[i].y, g.parts[i].rows);
+  const bool with_rope = rope != nullptr;
+  const gpu::MatVecRopeKv r = with_rope ? *rope : gpu::MatVecRopeKv{};
+  if (with_rope) sig += Sig(72, r.positions, r.slots, r.head_dim, r.rot_dim, r.freq_base, r.k_cache, r.v_cache);
+  Enqueue(std::move(sig), [=] {
+    if (gpu::LaunchMatVecMixedGroup(g.type, g.parts, g.n_a, g.type_b, g.parts[g.n_a], g.cols, g.xq,
+                                    with_rope ? &r : nullptr, st)) {
+      return;
+    }
+    // Settings the combined kernel does not plan: each type's group, then the
+    // RoPE + KV store kernel the epilogue stood for.
+    gpu::LaunchMatVecQuantizedGroup(g.type, g.cols, g.xq, g.parts, g.n_a, st);
+    gpu::LaunchMatVecQuantizedGroup(g.type_b, g.cols, g.xq, g.parts + g.n_a, g.n_parts - g.n_a, st);
+    if (with_rope) {
+      gpu::LaunchRopeStoreKv(g.parts[0].y, g.parts[1].y, g.parts[2].y, r.positions, r.slots, 1, n_heads, n_kv,
+                             r.head_dim, r.rot_dim, r.freq_base, false, r.k_cache, r.v_cache, st);
+    }
+  });
+}
+
 void GpuBackend::EnqueueNormInGroup(const MatVecGroup& g, const gpu::MatVecRopeKv* rope) {
   const gpu::Stream st = stream_;
   std::string sig = Sig(73, g.type, g.cols, g.xq, g.n_parts, g.norm_x, g.norm_w, g.norm_out, g.norm_eps);
@@ -353,6 +376,10 @@ bool GpuBackend::RopeJoinsMatVecGroup(const HeldRope& r) const {
         q.positions != r.positions) {
       return false;
     }
+  }
+  if (g.n_a > 0) {
+    return g.n_a == 2 &&
+           gpu::MatVecMixedGroupTakes(g.type, g.parts, 2, g.type_b, g.parts[2], g.cols, r.head_dim, r.rot_dim);
   }
   return gpu::MatVecGroupRopeKvSupported(g.type, g.cols, g.parts, g.n_parts, r.head_dim, r.rot_dim);
 }
@@ -413,6 +440,10 @@ void GpuBackend::StoreKv(int layer, const float* k, const float* v) {
       e.v_cache = vc;
       if (g.norm_x != nullptr) {
         EnqueueNormInGroup(g, &e);
+        return;
+      }
+      if (g.n_a > 0) {
+        EnqueueMixedGroup(g, &e, held_rope_[0].n_heads, n_kv);
         return;
       }
       Enqueue(std::move(sig), [=] {

@@ -28,6 +28,10 @@ void GpuBackend::EmitMatVecGroup() {
     EnqueueNormInGroup(g, nullptr);
     return;
   }
+  if (g.n_a > 0) {
+    EnqueueMixedGroup(g, nullptr, 0, 0);
+    return;
+  }
   const gpu::Stream st = stream_;
   std::string sig = Sig(14, g.type, g.cols, g.xq, g.n_parts);
   for (int i = 0; i < g.n_parts; ++i) {
