@@ -29,6 +29,50 @@ bool SameBits(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
+// A cache of one layer reset with every value 1.0 in f16 (0x3c00), so a store
+// to the wrong slot shows.
+void ResetFilledCache(GpuBackend* gpu, const KvCacheShape& shape, size_t elems) {
+  ASSERT_TRUE(gpu->InitKvCache(shape).ok());
+  const std::vector<uint16_t> fill(elems, 0x3c00);
+  ASSERT_TRUE(gpu->Upload(const_cast<uint16_t*>(gpu->KCache(0)), fill.data(), elems * 2).ok());
+  ASSERT_TRUE(gpu->Upload(const_cast<uint16_t*>(gpu->VCache(0)), fill.data(), elems * 2).ok());
+}
+
+// What a Q/K/V step left: q, k, v and the layer's K and V caches.
+struct QkvStep {
+  std::vector<float> out[3];
+  std::vector<uint16_t> kc, vc;
+};
+void ReadQkvStep(GpuBackend* gpu, Buf& q, Buf& k, Buf& v, size_t elems, QkvStep* r) {
+  ASSERT_TRUE(gpu->Synchronize().ok());
+  r->out[0] = q.Get();
+  r->out[1] = k.Get();
+  r->out[2] = v.Get();
+  r->kc.resize(elems);
+  r->vc.resize(elems);
+  ASSERT_TRUE(gpu->Download(r->kc.data(), gpu->KCache(0), elems * 2).ok());
+  ASSERT_TRUE(gpu->Download(r->vc.data(), gpu->VCache(0), elems * 2).ok());
+}
+
+// Two steps' results the same bit for bit and finite; with `stored`, the
+// token's K and V slots written (not the fill value everywhere).
+void ExpectSameQkv(const QkvStep& a, const QkvStep& b, bool stored, int pos, int kv_dim, const std::string& what) {
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(SameBits(a.out[i], b.out[i])) << what << " buffer " << i;
+    for (float f : b.out[i]) ASSERT_TRUE(std::isfinite(f)) << what;
+  }
+  EXPECT_TRUE(a.kc == b.kc) << what << " K cache";
+  EXPECT_TRUE(a.vc == b.vc) << what << " V cache";
+  if (!stored) return;
+  int k_changed = 0, v_changed = 0;
+  for (int i = 0; i < kv_dim; ++i) {
+    k_changed += b.kc[size_t(pos) * kv_dim + i] != 0x3c00;
+    v_changed += b.vc[size_t(pos) * kv_dim + i] != 0x3c00;
+  }
+  EXPECT_GT(k_changed, kv_dim / 2) << what << ": K stored";
+  EXPECT_GT(v_changed, kv_dim / 2) << what << ": V stored";
+}
+
 struct Shape {
   GgmlType type;
   int cols, n_heads, n_kv, hd, rot;
@@ -79,15 +123,11 @@ TEST(GpuDecodeFusion, MatVecRopeKvBitIdenticalToSeparateKernels) {
             << TypeName(s.type);
       }
       const int pos = static_cast<int>(rng() % 1000);
-      std::vector<float> out[2][3];
-      std::vector<uint16_t> kc[2], vc[2];
+      QkvStep step[2];
       for (int fused = 0; fused < 2; ++fused) {
         gpu->SetFusions(fused == 1 ? on : off);
-        ASSERT_TRUE(gpu->InitKvCache(cache_shape).ok());
-        // Non-zero cache contents, so a store to the wrong slot shows.
-        const std::vector<uint16_t> fill(cache_elems, 0x3c00);
-        ASSERT_TRUE(gpu->Upload(const_cast<uint16_t*>(gpu->KCache(0)), fill.data(), cache_elems * 2).ok());
-        ASSERT_TRUE(gpu->Upload(const_cast<uint16_t*>(gpu->VCache(0)), fill.data(), cache_elems * 2).ok());
+        ResetFilledCache(gpu.get(), cache_shape, cache_elems);
+        if (::testing::Test::HasFatalFailure()) return;
         Buf x(gpu.get(), x0), q(gpu.get(), size_t(q_rows)), k(gpu.get(), size_t(kv_dim)),
             v(gpu.get(), size_t(kv_dim));
         ASSERT_TRUE(gpu->BeginStep(OneToken(pos)).ok());
@@ -98,27 +138,12 @@ TEST(GpuDecodeFusion, MatVecRopeKvBitIdenticalToSeparateKernels) {
         gpu->Rope(q.p, 1, s.n_heads, s.hd, s.rot, 5e5f, style);
         gpu->Rope(k.p, 1, s.n_kv, s.hd, s.rot, 5e5f, style);
         gpu->StoreKv(0, k.p, v.p);
-        ASSERT_TRUE(gpu->Synchronize().ok());
-        out[fused][0] = q.Get();
-        out[fused][1] = k.Get();
-        out[fused][2] = v.Get();
-        kc[fused].resize(cache_elems);
-        vc[fused].resize(cache_elems);
-        ASSERT_TRUE(gpu->Download(kc[fused].data(), gpu->KCache(0), cache_elems * 2).ok());
-        ASSERT_TRUE(gpu->Download(vc[fused].data(), gpu->VCache(0), cache_elems * 2).ok());
+        ReadQkvStep(gpu.get(), q, k, v, cache_elems, &step[fused]);
+        if (::testing::Test::HasFatalFailure()) return;
       }
       const std::string what = std::string(TypeName(s.type)) + " tpr " + std::to_string(c.tpr) + " rpt " +
                                std::to_string(c.rpt) + (s.neox ? " neox" : "") + " pos " + std::to_string(pos);
-      for (int i = 0; i < 3; ++i) {
-        EXPECT_TRUE(SameBits(out[0][i], out[1][i])) << what << " buffer " << i;
-        for (float f : out[1][i]) ASSERT_TRUE(std::isfinite(f)) << what;
-      }
-      EXPECT_TRUE(kc[0] == kc[1]) << what << " K cache";
-      EXPECT_TRUE(vc[0] == vc[1]) << what << " V cache";
-      // The token's slot was written (by both): not the fill value everywhere.
-      int changed = 0;
-      for (int i = 0; i < kv_dim; ++i) changed += kc[1][size_t(pos) * kv_dim + i] != 0x3c00;
-      EXPECT_GT(changed, kv_dim / 2) << what;
+      ExpectSameQkv(step[0], step[1], true, pos, kv_dim, what);
     }
   }
   gpu->SetFusions(GpuBackend::kDefaultFusions);
@@ -152,14 +177,11 @@ TEST(GpuDecodeFusion, MixedTypeGroupBitIdenticalToTwoLaunches) {
   const unsigned off = GpuBackend::kDefaultFusions & ~unsigned{GpuBackend::kFuseMixedMatVec};
   for (bool rope : {true, false}) {
     const int pos = static_cast<int>(rng() % 1000);
-    std::vector<float> out[2][3];
-    std::vector<uint16_t> kc[2], vc[2];
+    QkvStep step[2];
     for (int fused = 0; fused < 2; ++fused) {
       gpu->SetFusions(fused == 1 ? off | GpuBackend::kFuseMixedMatVec : off);
-      ASSERT_TRUE(gpu->InitKvCache(cache_shape).ok());
-      const std::vector<uint16_t> fill(cache_elems, 0x3c00);
-      ASSERT_TRUE(gpu->Upload(const_cast<uint16_t*>(gpu->KCache(0)), fill.data(), cache_elems * 2).ok());
-      ASSERT_TRUE(gpu->Upload(const_cast<uint16_t*>(gpu->VCache(0)), fill.data(), cache_elems * 2).ok());
+      ResetFilledCache(gpu.get(), cache_shape, cache_elems);
+      if (::testing::Test::HasFatalFailure()) return;
       Buf x(gpu.get(), x0), q(gpu.get(), size_t(q_rows)), k(gpu.get(), size_t(kv_dim)), v(gpu.get(), size_t(kv_dim));
       ASSERT_TRUE(gpu->BeginStep(OneToken(pos)).ok());
       gpu->MatMul(w[0], x.p, q.p, 1);
@@ -170,27 +192,11 @@ TEST(GpuDecodeFusion, MixedTypeGroupBitIdenticalToTwoLaunches) {
         gpu->Rope(k.p, 1, n_kv, hd, hd, 5e5f, RopeStyle::kNorm);
         gpu->StoreKv(0, k.p, v.p);
       }
-      ASSERT_TRUE(gpu->Synchronize().ok());
-      out[fused][0] = q.Get();
-      out[fused][1] = k.Get();
-      out[fused][2] = v.Get();
-      kc[fused].resize(cache_elems);
-      vc[fused].resize(cache_elems);
-      ASSERT_TRUE(gpu->Download(kc[fused].data(), gpu->KCache(0), cache_elems * 2).ok());
-      ASSERT_TRUE(gpu->Download(vc[fused].data(), gpu->VCache(0), cache_elems * 2).ok());
+      ReadQkvStep(gpu.get(), q, k, v, cache_elems, &step[fused]);
+      if (::testing::Test::HasFatalFailure()) return;
     }
     const std::string what = std::string(rope ? "with" : "without") + " RoPE + KV store, pos " + std::to_string(pos);
-    for (int i = 0; i < 3; ++i) {
-      EXPECT_TRUE(SameBits(out[0][i], out[1][i])) << what << " buffer " << i;
-      for (float f : out[1][i]) ASSERT_TRUE(std::isfinite(f)) << what;
-    }
-    EXPECT_TRUE(kc[0] == kc[1]) << what << " K cache";
-    EXPECT_TRUE(vc[0] == vc[1]) << what << " V cache";
-    if (rope) {
-      int changed = 0;
-      for (int i = 0; i < kv_dim; ++i) changed += vc[1][size_t(pos) * kv_dim + i] != 0x3c00;
-      EXPECT_GT(changed, kv_dim / 2) << what << ": V stored";
-    }
+    ExpectSameQkv(step[0], step[1], rope, pos, kv_dim, what);
   }
   gpu->SetFusions(GpuBackend::kDefaultFusions);
 }
