@@ -55,10 +55,12 @@
 // / down matvec's epilogue (RopeKvEpi::add_to), since no block may write an
 // AddRmsNorm's sum while other blocks read it. In a decode step it loses
 // (tg128 Q4_K_M 343 -> 305-310 tok/s, 2026-11-27 02:40 UTC) although the
-// launches are faster one by one: its rings take a 196 KB shared-memory
-// split, the portable kernels around it run under 16 KB (they slow down by
-// up to 75% with less L1), so SMs switch splits at every such boundary and
-// the programmatic-dependent-launch overlap of the step is lost.
+// launches are faster one by one (the serialized step 0.28 ms shorter): the
+// step loses the overlap between neighbours that programmatic dependent
+// launch gives it. Its rings take a 196 KB shared-memory split while the
+// portable kernels around it run under 16 KB (they slow down by up to 76%
+// with less L1); a split change costs ~0.8 us a boundary (sync_probe's
+// MeasureSplitChain), part of that loss, not all of it.
 #include "kernels/matvec_stream.h"
 
 #include <algorithm>
