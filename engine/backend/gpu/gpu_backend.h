@@ -417,9 +417,10 @@ class GpuBackend final : public Backend {
   // +256 / +768 342.5 / 342.5 / 305.0 and 344.9 / 343.8 / 310.4 tok/s; Q8_0
   // 287.1 / 277.8 / 249.7. The norm-in launches are faster with the kernels
   // serialized (ncu, one Q4_K_M step 3.27 vs 3.55 ms: Q/K 13.1 us against
-  // 9.3 + the norm 4.1 + quantize 3.4) but the step loses its overlap: the
-  // bulk-copy kernel runs under a 196 KB shared-memory split and the portable
-  // kernels around it under 16 KB (they need the L1: docs/gpu.md, session 13).
+  // 9.3 + the norm 4.1 + quantize 3.4) but the step loses the overlap between
+  // neighbours; the bulk-copy kernel runs under a 196 KB shared-memory split,
+  // the portable kernels around it under 16 KB (they need the L1), and a split
+  // change costs ~0.8 us a boundary: part of the loss (docs/gpu.md, session 13).
   // kFuseMixedMatVec: on (H100, 2026-11-27 03:19 UTC, tg128 Q4_K_M off / on
   // 354.0 / 360.8, 354.6 / 358.5, 355.9 / 350.9 tok/s: within noise, two
   // launches fewer in half the layers, bit-identical).
