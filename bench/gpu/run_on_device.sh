@@ -11,7 +11,7 @@
 #
 # `run` (on the device machine) writes under $OUT: nvidia-smi.txt, test_gpu.log
 # (+ .xml), memcheck.log, bench_kernels.md, bench_decode.md, summary.txt.
-# `RF_STAGES` (default "tests kernels decode memcheck q8") picks the stages
+# `RF_STAGES` (default "tests kernels decode memcheck q8"; set but empty: none, e.g. with RF_TEST_FILTER) picks the stages
 # (also: gemm = the matrix-core GEMM table + cuBLAS fp16 peak, gemm_peak.log / bench_gemm.md);
 # (also: mmq = the int8 MMQ GEMM's tests, memcheck of them and `bench_gpu_kernels mmq`);
 # (also: sampler = `bench_gpu_kernels sampler` + `bench_gpu_decode Q4_K_M /tmp sample`);
@@ -92,7 +92,7 @@ stage() {  # stage NAME SECONDS CMD...: runs with a time limit (capped by what i
   return $rc
 }
 
-stages=" ${RF_STAGES:-tests kernels decode memcheck q8} "
+stages=" ${RF_STAGES-tests kernels decode memcheck q8} "  # set but empty: no stages (RF_TEST_FILTER alone)
 want() { [[ $stages == *" $1 "* ]]; }
 
 # ncu_by_kernel CSV STEPS TOP: an `ncu --csv` kernel-duration log summed per kernel
