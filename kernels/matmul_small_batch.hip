@@ -132,6 +132,23 @@ struct Part {
   unsigned block;
   int index;
 };
+// The table of n_parts parts (n_parts <= kMaxMatVecParts), part k taking
+// block_rows(k) rows a block: unused slots repeat the last part with no
+// blocks. Returns the grid (all parts' blocks).
+template <typename BlockRowsOf>
+unsigned FillParts(const MatVecPart* ps, int n_parts, BlockRowsOf block_rows, Parts* parts) {
+  unsigned blocks = 0;
+  for (int i = 0; i < kMaxMatVecParts; ++i) {
+    const int k = i < n_parts ? i : n_parts - 1;
+    parts->w[i] = static_cast<const uint8_t*>(ps[k].w);
+    parts->y[i] = ps[k].y;
+    parts->rows[i] = ps[k].rows;
+    if (i < n_parts) blocks += Blocks(ps[k].rows, block_rows(k));
+    parts->end[i] = blocks;
+  }
+  return blocks;
+}
+
 __device__ __forceinline__ Part PickPart(const Parts& a, unsigned b) {
   static_assert(kMaxMatVecParts == 3);
   if (b < a.end[0]) return {a.w[0], a.y[0], a.rows[0], b, 0};
@@ -662,15 +679,7 @@ void LaunchPartsTpr(const MatVecPart* ps, int n_parts, int64_t cols, const void*
                     const RopeKvEpi& epi = RopeKvEpi{}) {
   const int64_t row_bytes = cols / BlockElems(T) * BlockBytes(T);
   Parts parts{};
-  unsigned blocks = 0;
-  for (int i = 0; i < kMaxMatVecParts; ++i) {
-    const int k = i < n_parts ? i : n_parts - 1;  // unused slots repeat the last part, with no blocks
-    parts.w[i] = static_cast<const uint8_t*>(ps[k].w);
-    parts.y[i] = ps[k].y;
-    parts.rows[i] = ps[k].rows;
-    if (i < n_parts) blocks += Blocks(ps[k].rows, BlockRows<kTpr, kRpt>());
-    parts.end[i] = blocks;
-  }
+  const unsigned blocks = FillParts(ps, n_parts, [](int) { return BlockRows<kTpr, kRpt>(); }, &parts);
   if (blocks == 0) return;
   const auto* x8 = static_cast<const ActQ8*>(xq);
   const int pf = PrefetchBytes<T>();
@@ -1013,22 +1022,13 @@ bool PlanMixed(GgmlType ta, const MatVecPart* pa, int n_a, GgmlType tb, const Ma
       BatchOneRpt<GgmlType::Q6_K>(pb.rows, cols) != kMixRptB) {
     return false;
   }
-  const int n = n_a + 1;
-  unsigned blocks = 0;
-  for (int i = 0; i < kMaxMatVecParts; ++i) {
-    const int k = i < n ? i : n - 1;  // unused slots repeat the last part, with no blocks
-    const MatVecPart& part = k < n_a ? pa[k] : pb;
-    plan->parts.w[i] = static_cast<const uint8_t*>(part.w);
-    plan->parts.y[i] = part.y;
-    plan->parts.rows[i] = part.rows;
-    if (i < n) {
-      blocks += k < n_a ? Blocks(part.rows, BlockRows<kMixTprA, kMixRptA>())
-                        : Blocks(part.rows, BlockRows<kMixTprB, kMixRptB>());
-    }
-    plan->parts.end[i] = blocks;
-    if (i == n_a - 1) plan->a_blocks = blocks;
-  }
-  plan->blocks = blocks;
+  MatVecPart all[kMaxMatVecParts];
+  for (int i = 0; i < n_a; ++i) all[i] = pa[i];
+  all[n_a] = pb;
+  plan->blocks = FillParts(all, n_a + 1, [n_a](int k) {
+    return k < n_a ? BlockRows<kMixTprA, kMixRptA>() : BlockRows<kMixTprB, kMixRptB>();
+  }, &plan->parts);
+  plan->a_blocks = plan->parts.end[n_a - 1];
   return true;
 }
 

@@ -243,8 +243,9 @@ TEST(GpuMatVecStreamGroup, RmsNormInEveryBlockMatchesSeparateNorm) {
       GTEST_SKIP() << "the bulk-copy kernel needs an sm_90 device and code";
     }
     const size_t xq_bytes = gpu::MatMulScratchBytes(cols, 1);
-    void *xq_in = nullptr, *xq_sep = nullptr;
-    ASSERT_TRUE(gpu::Malloc(&xq_in, xq_bytes).ok && gpu::Malloc(&xq_sep, xq_bytes).ok);
+    DevMem xq_in_mem(xq_bytes), xq_sep_mem(xq_bytes);
+    void *const xq_in = xq_in_mem.p, *const xq_sep = xq_sep_mem.p;
+    ASSERT_TRUE(xq_in != nullptr && xq_sep != nullptr);
     const std::vector<uint8_t> fill(xq_bytes, 0xa5);  // bytes past the row's blocks compare equal
     ASSERT_TRUE(gpu->Upload(xq_in, fill.data(), xq_bytes).ok() && gpu->Upload(xq_sep, fill.data(), xq_bytes).ok());
     Buf h_in(gpu.get(), std::vector<float>(size_t(cols), std::nanf("")));
@@ -272,8 +273,6 @@ TEST(GpuMatVecStreamGroup, RmsNormInEveryBlockMatchesSeparateNorm) {
       EXPECT_LE(RelErr(got, g.want[i]), 1e-2) << TypeName(type) << " part " << i << " vs CPU";
       EXPECT_TRUE(got == separate[i]->Get()) << TypeName(type) << " part " << i << " vs separate norm";
     }
-    gpu::Free(xq_in);
-    gpu::Free(xq_sep);
     gpu::SetMatVecConfig(gpu::MatVecConfig{});
   }
 }

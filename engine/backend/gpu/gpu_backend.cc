@@ -437,8 +437,7 @@ void GpuBackend::MatMul(const Weight& w, const float* x, float* y, int n) {
     MatVecGroup& g = mv_group_;
     // A part joins a norm-in group only if it does not write the norm's
     // input or output (block 0 stores the output while others read the input).
-    const bool norm_clash =
-        g.norm_x != nullptr && (Overlap(y, rows, g.norm_x, cols) || Overlap(y, rows, g.norm_out, cols));
+    const bool norm_clash = g.norm_x != nullptr && TouchesNormIO(y, rows, g.norm_x, g.norm_out, cols);
     // A part of another type joins as the group's one part of type_b where
     // one kernel runs both (kFuseMixedMatVec: Q4_K_M's Q6_K V behind Q/K).
     const gpu::MatVecPart part{wd, y, rows};

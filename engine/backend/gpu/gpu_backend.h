@@ -371,6 +371,14 @@ class GpuBackend final : public Backend {
   // Launches a kFuseMixedMatVec group (rope: with the RoPE + KV store epilogue;
   // n_heads / n_kv for the fallback's separate RoPE + KV store kernel).
   void EnqueueMixedGroup(const MatVecGroup& g, const gpu::MatVecRopeKv* rope, int n_heads, int n_kv);
+  // Signature bytes of a group's parts and of a RoPE + KV store epilogue
+  // (the group launches' Enqueue signatures).
+  static std::string PartsSig(const MatVecGroup& g);
+  static std::string RopeKvSig(const gpu::MatVecRopeKv& r);
+  // Whether y (rows floats) shares memory with a norm's input x or output out
+  // (cols each): such a part cannot ride in a norm-in group, where every block
+  // reads x while block 0 writes out.
+  static bool TouchesNormIO(const float* y, int64_t rows, const float* x, const float* out, int64_t cols);
   unsigned fusions_ = kDefaultFusions;
   void EmitHeldOp();
   void EmitHeldRopes();

@@ -306,18 +306,31 @@ bool GpuBackend::HeldNormJoinsMatVec(GgmlType type, const float* x, int64_t cols
   }
   // Every block reads the norm's input while block 0 writes its output and
   // the group writes y: none may overlap it.
-  if (Overlap(h.out, cols, h.x, cols) || Overlap(y, rows, h.x, cols) || Overlap(y, rows, h.out, cols)) return false;
+  if (Overlap(h.out, cols, h.x, cols) || TouchesNormIO(y, rows, h.x, h.out, cols)) return false;
   const gpu::MatVecPart probe{w, const_cast<float*>(y), rows};
   return gpu::MatVecNormInTakes(type, &probe, 1, cols, false);
 }
 
+bool GpuBackend::TouchesNormIO(const float* y, int64_t rows, const float* x, const float* out, int64_t cols) {
+  return Overlap(y, rows, x, cols) || Overlap(y, rows, out, cols);
+}
+
+std::string GpuBackend::PartsSig(const MatVecGroup& g) {
+  std::string sig;
+  for (int i = 0; i < g.n_parts; ++i) sig += Sig(71, g.parts[i].w, g.parts[i].y, g.parts[i].rows);
+  return sig;
+}
+
+std::string GpuBackend::RopeKvSig(const gpu::MatVecRopeKv& r) {
+  return Sig(72, r.positions, r.slots, r.head_dim, r.rot_dim, r.freq_base, r.k_cache, r.v_cache);
+}
+
 void GpuBackend::EnqueueMixedGroup(const MatVecGroup& g, const gpu::MatVecRopeKv* rope, int n_heads, int n_kv) {
   const gpu::Stream st = stream_;
-  std::string sig = Sig(75, g.type, g.type_b, g.cols, g.xq, g.n_parts, g.n_a);
-  for (int i = 0; i < g.n_parts; ++i) sig += Sig(71, g.parts[i].w, g.parts[i].y, g.parts[i].rows);
+  std::string sig = Sig(75, g.type, g.type_b, g.cols, g.xq, g.n_parts, g.n_a) + PartsSig(g);
   const bool with_rope = rope != nullptr;
   const gpu::MatVecRopeKv r = with_rope ? *rope : gpu::MatVecRopeKv{};
-  if (with_rope) sig += Sig(72, r.positions, r.slots, r.head_dim, r.rot_dim, r.freq_base, r.k_cache, r.v_cache);
+  if (with_rope) sig += RopeKvSig(r);
   Enqueue(std::move(sig), [=] {
     if (gpu::LaunchMatVecMixedGroup(g.type, g.parts, g.n_a, g.type_b, g.parts[g.n_a], g.cols, g.xq,
                                     with_rope ? &r : nullptr, st)) {
@@ -336,11 +349,12 @@ void GpuBackend::EnqueueMixedGroup(const MatVecGroup& g, const gpu::MatVecRopeKv
 
 void GpuBackend::EnqueueNormInGroup(const MatVecGroup& g, const gpu::MatVecRopeKv* rope) {
   const gpu::Stream st = stream_;
-  std::string sig = Sig(73, g.type, g.cols, g.xq, g.n_parts, g.norm_x, g.norm_w, g.norm_out, g.norm_eps);
-  for (int i = 0; i < g.n_parts; ++i) sig += Sig(71, g.parts[i].w, g.parts[i].y, g.parts[i].rows);
+  // (Tag 76: 73 is the dense gate / up + SwiGLU launch's.)
+  std::string sig =
+      Sig(76, g.type, g.cols, g.xq, g.n_parts, g.norm_x, g.norm_w, g.norm_out, g.norm_eps) + PartsSig(g);
   const bool with_rope = rope != nullptr;
   const gpu::MatVecRopeKv r = with_rope ? *rope : gpu::MatVecRopeKv{};
-  if (with_rope) sig += Sig(72, r.positions, r.slots, r.head_dim, r.rot_dim, r.freq_base, r.k_cache, r.v_cache);
+  if (with_rope) sig += RopeKvSig(r);
   Enqueue(std::move(sig), [=] {
     gpu::MatVecNormIn in;
     in.x = g.norm_x;
@@ -427,9 +441,6 @@ void GpuBackend::StoreKv(int layer, const float* k, const float* v) {
       mv_group_.n_parts = 0;
       n_held_rope_ = 0;
       ropes_after_group_ = false;
-      std::string sig = Sig(70, g.type, g.cols, g.xq, g.n_parts);
-      for (int i = 0; i < g.n_parts; ++i) sig += Sig(71, g.parts[i].w, g.parts[i].y, g.parts[i].rows);
-      sig += Sig(72, r.positions, slots, hd, r.rot_dim, r.freq_base, kc, vc);
       gpu::MatVecRopeKv e;
       e.positions = r.positions;
       e.slots = slots;
@@ -446,7 +457,7 @@ void GpuBackend::StoreKv(int layer, const float* k, const float* v) {
         EnqueueMixedGroup(g, &e, held_rope_[0].n_heads, n_kv);
         return;
       }
-      Enqueue(std::move(sig), [=] {
+      Enqueue(Sig(70, g.type, g.cols, g.xq, g.n_parts) + PartsSig(g) + RopeKvSig(e), [=] {
         gpu::LaunchMatVecQuantizedGroupRopeKv(g.type, g.cols, g.xq, g.parts, g.n_parts, e, st);
       });
       return;

@@ -33,10 +33,7 @@ void GpuBackend::EmitMatVecGroup() {
     return;
   }
   const gpu::Stream st = stream_;
-  std::string sig = Sig(14, g.type, g.cols, g.xq, g.n_parts);
-  for (int i = 0; i < g.n_parts; ++i) {
-    sig += Sig(15, g.parts[i].w, g.parts[i].y, g.parts[i].rows);
-  }
+  std::string sig = Sig(14, g.type, g.cols, g.xq, g.n_parts) + PartsSig(g);
   if (g.add_to != nullptr) {
     Enqueue(sig + Sig(74, g.add_to),
             [=] { gpu::LaunchMatVecQuantizedAddTo(g.type, g.cols, g.xq, g.parts[0], g.add_to, st); });
