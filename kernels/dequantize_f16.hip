@@ -153,6 +153,8 @@ void LaunchGrid(GgmlType type, const void* w, const void* w_odd, int64_t rows, i
     case GgmlType::Q4_K: return Launch<GgmlType::Q4_K>(w, w_odd, rows, cols, out, grid, s);
     case GgmlType::Q5_K: return Launch<GgmlType::Q5_K>(w, w_odd, rows, cols, out, grid, s);
     case GgmlType::Q6_K: return Launch<GgmlType::Q6_K>(w, w_odd, rows, cols, out, grid, s);
+    case GgmlType::Q2_K: return Launch<GgmlType::Q2_K>(w, w_odd, rows, cols, out, grid, s);
+    case GgmlType::Q3_K: return Launch<GgmlType::Q3_K>(w, w_odd, rows, cols, out, grid, s);
     default: return;
   }
 }
@@ -163,6 +165,7 @@ bool DequantizeF16Supported(GgmlType type) {
   switch (type) {
     case GgmlType::F32: case GgmlType::F16: case GgmlType::BF16: case GgmlType::Q8_0:
     case GgmlType::Q4_0: case GgmlType::Q4_K: case GgmlType::Q5_K: case GgmlType::Q6_K:
+    case GgmlType::Q2_K: case GgmlType::Q3_K:
       return true;
     default:
       return false;

@@ -50,6 +50,8 @@ void LaunchEmbed(GgmlType type, const void* table, int64_t rows, int64_t cols,
     case GgmlType::Q4_K: return Launch<GgmlType::Q4_K>(table, rows, cols, tokens, n, out, s);
     case GgmlType::Q5_K: return Launch<GgmlType::Q5_K>(table, rows, cols, tokens, n, out, s);
     case GgmlType::Q6_K: return Launch<GgmlType::Q6_K>(table, rows, cols, tokens, n, out, s);
+    case GgmlType::Q2_K: return Launch<GgmlType::Q2_K>(table, rows, cols, tokens, n, out, s);
+    case GgmlType::Q3_K: return Launch<GgmlType::Q3_K>(table, rows, cols, tokens, n, out, s);
     default: return;  // the backend rejects other types at load
   }
 }

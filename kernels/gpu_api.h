@@ -97,7 +97,7 @@ void ProfilerStart();
 void ProfilerStop();
 
 // ---- elementwise / row ops (float32 activations) ---------------------------
-// out[i][:] = dequantized row tokens[i] of table (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K);
+// out[i][:] = dequantized row tokens[i] of table (F32, F16, BF16, Q8_0, Q4_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K);
 // a token outside [0, rows) gives a row of zeros.
 void LaunchEmbed(GgmlType type, const void* table, int64_t rows, int64_t cols,
                  const int32_t* tokens, int n, float* out, Stream s);
@@ -257,7 +257,7 @@ int DenseMinTokensFor(GgmlType type, int64_t rows, int64_t cols);
 // cores, a type other than F32 (kept exact), n >= the crossover, cols % 8 == 0.
 bool MatMulDenseSuits(GgmlType type, const void* w, int64_t rows, int64_t cols, int n);
 // MatMulDenseSuits, or with `prepared` (DenseScratch::operands_prepared) the
-// crossover kDenseMinTokens for every shape; with `resident`
+// crossover kDenseMinTokens for every shape whose own crossover is higher; with `resident`
 // (DenseScratch::weights_resident) DenseMinTokensResident() wherever the
 // crossover would be kDenseMinTokens (DenseGemmConfig::min_n still overrides).
 bool MatMulDenseSuitsPrepared(GgmlType type, const void* w, int64_t rows, int64_t cols, int n, bool prepared,
@@ -355,7 +355,9 @@ bool GetDenseWgmma();
 // Shape of the small-batch matvec kernels, for benchmark sweeps: threads per
 // weight row (0 = auto: 32 for rows of >= 8192 Q4_K/Q5_K/Q4_0 values on NVIDIA,
 // else 64; or 32, 64, 128; widths other than 64 apply at batch 1 only) and,
-// for Q4_K / Q5_K, one thread per 64-value pair of slices instead of per slice.
+// for Q4_K / Q5_K, one thread per 64-value pair of slices instead of per slice
+// (for Q2_K / Q3_K per 128-value quad: a half-block's four 2-bit planes; auto
+// threads per row 32 with quads).
 // Global; kernels already captured in a graph keep the shape they had.
 // Since v6 (docs/gpu.md, "Batch-1 decode v6"): threads_per_row may also be 256,
 // or -1 for the automatic choice of v5 (for comparisons); the automatic choice

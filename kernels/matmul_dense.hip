@@ -588,8 +588,13 @@ size_t MatMulDenseWeightBytes(GgmlType type, int64_t rows, int64_t cols) {
 // by 12-50%, except Q4_K's 1024-row K/V projections, whose in-loop GEMM stays
 // 5-9% faster up to n = 512 (the 2.3 MB matrix is decoded faster than its
 // 8 MB f16 copy is written and read back).
+//
+// Q2_K and Q3_K have no in-loop matrix-core GEMM: past the small-batch path
+// they would run the f32 tiled kernel, so they go dense from the first n the
+// small-batch path leaves.
 int DenseMinTokensFor(GgmlType type, int64_t rows, int64_t cols) {
   (void)cols;
+  if (type == GgmlType::Q2_K || type == GgmlType::Q3_K) return kSmallBatchMax + 1;
   if (type == GgmlType::Q4_K && rows <= 1024) return 1024;
   return kDenseMinTokens;
 }
@@ -603,7 +608,8 @@ bool MatMulDenseSuitsPrepared(GgmlType type, const void* w, int64_t rows, int64_
   if (!MatMulMmaAvailable() || !DequantizeF16Supported(type)) return false;
   // F32 weights keep their exact float path (f32 results within 1e-3).
   if (type == GgmlType::F32) return false;
-  int min_n = prepared ? kDenseMinTokens : DenseMinTokensFor(type, rows, cols);
+  int min_n = DenseMinTokensFor(type, rows, cols);
+  if (prepared) min_n = std::min(min_n, kDenseMinTokens);
   // Resident weights lower the general crossover only: the shapes kept
   // in-loop longer (small Q4_K) stay so, and results stay bit for bit those
   // without the cache from kDenseMinTokens on.

@@ -4,7 +4,8 @@
 // activations (ActQ8) through Dot4I8; F16/F32/BF16 weights use float math.
 // 64 threads per weight row (at batch 1 32..256 and 1, 2 or 4 rows per group
 // of threads, chosen per type: BatchOneTpr / BatchOneRpt); each thread walks
-// 32-element slices of its rows, or 64-element pairs (Q4_K/Q5_K). v7
+// 32-element slices of its rows, or 64-element pairs (Q4_K/Q5_K), or
+// 128-element quads (Q2_K/Q3_K). v7
 // (session 4): per-type and per-shape automatic shapes (V7Pick; MatVecConfig
 // threads_per_row -2 = the v6 ones), float weights with several 16-byte weight
 // loads per thread in flight (MatVecFLoadsKernel), and an experimental Q4_0
@@ -98,6 +99,23 @@ __device__ __forceinline__ void ReduceRows(float (&acc)[kRpt][N], int64_t r0, in
   }
 }
 
+// The end of a quantized body: ReduceRows with the launch's epilogue
+// (RoPE + KV store roles, residual add) when kEpi, else the plain stores.
+// A compile-time choice: the epilogue's code raised the register count of
+// every instantiation (Q4_K pairs 64 x 1 40 -> 48, Q4_0 4 rows 58 -> 76:
+// a block fewer an SM) although only the Q/K/V and add-to launches use it.
+template <int kTpr, int kRpt, int N, bool kEpi>
+__device__ __forceinline__ void FinishRows(float (&acc)[kRpt][N], int64_t r0, int64_t rows, float* y,
+                                           const RopeKvEpi& epi, int part_index, int64_t block_r0) {
+  if constexpr (kEpi) {
+    ReduceRows<kTpr, kRpt, N>(acc, r0, rows, y, &epi, EpiRoleOf(epi, part_index), block_r0);
+  } else {
+    ReduceRows<kTpr, kRpt, N>(acc, r0, rows, y);
+  }
+}
+// Whether a launch needs the epilogue instantiation.
+bool EpiUsed(const RopeKvEpi& e) { return e.on || e.add_to != nullptr; }
+
 // Before the dependency wait (see GridDependencyWait): asks L2 for the first
 // `prefetch` bytes of each of the block's rows, weights that no kernel writes,
 // so the loads of a kernel launched early overlap the previous kernel's tail.
@@ -157,7 +175,7 @@ __device__ __forceinline__ Part PickPart(const Parts& a, unsigned b) {
 }
 // The rows of `part` this block owns (part.block), one slice per thread per
 // step: the body of MatVecQKernel and of the mixed-type group kernel.
-template <GgmlType T, int N, int kTpr, int kRpt>
+template <GgmlType T, int N, int kTpr, int kRpt, bool kEpi>
 __device__ __forceinline__ void MatVecQBody(const Part& part, int64_t cols, int64_t row_bytes,
                                             const ActQ8* __restrict__ xq, int prefetch, const RopeKvEpi& epi) {
   const uint8_t* __restrict__ w = part.w;
@@ -197,23 +215,27 @@ __device__ __forceinline__ void MatVecQBody(const Part& part, int64_t cols, int6
       }
     }
   }
-  ReduceRows<kTpr, kRpt, N>(acc, r0, rows, y, &epi, EpiRoleOf(epi, part.index), block_r0);
+  FinishRows<kTpr, kRpt, N, kEpi>(acc, r0, rows, y, epi, part.index, block_r0);
 }
-template <GgmlType T, int N, int kTpr, int kRpt>
+template <GgmlType T, int N, int kTpr, int kRpt, bool kEpi>
 __global__ void __launch_bounds__(kThreads) MatVecQKernel(const Parts parts, int64_t cols,
                                                           int64_t row_bytes,
                                                           const ActQ8* __restrict__ xq,
                                                           int prefetch,
                                                           const RopeKvEpi epi) {
-  MatVecQBody<T, N, kTpr, kRpt>(PickPart(parts, blockIdx.x), cols, row_bytes, xq, prefetch, epi);
+  MatVecQBody<T, N, kTpr, kRpt, kEpi>(PickPart(parts, blockIdx.x), cols, row_bytes, xq, prefetch, epi);
 }
 
-// Q4_K / Q5_K with one thread per pair of slices (DotPairK): the 32 quant
-// bytes, scales and high bits are loaded once for 64 values.
-template <GgmlType T, int N, int kTpr, int kRpt>
-__device__ __forceinline__ void MatVecQPairBody(const Part& part, int64_t cols, int64_t row_bytes,
+// Q4_K / Q5_K with one thread per pair of slices (DotPairK: the 32 quant
+// bytes, scales and high bits are loaded once for 64 values), Q2_K / Q3_K
+// with one thread per quad (DotQuadK: a half-block's 32 quant bytes, its
+// hmask and scales once for 128 values). kUnit = UnitSlices<T>().
+template <GgmlType T, int N, int kTpr, int kRpt, bool kEpi>
+__device__ __forceinline__ void MatVecQUnitBody(const Part& part, int64_t cols, int64_t row_bytes,
                                                 const ActQ8* __restrict__ xq, int prefetch,
                                                 const RopeKvEpi& epi) {
+  constexpr int kUnit = UnitSlices<T>();
+  static_assert(kUnit > 1);
   const uint8_t* __restrict__ w = part.w;
   float* __restrict__ y = part.y;
   const int64_t rows = part.rows;
@@ -222,7 +244,7 @@ __device__ __forceinline__ void MatVecQPairBody(const Part& part, int64_t cols, 
   PrefetchRows(w, block_r0, BlockRows<kTpr, kRpt>(), rows, row_bytes, prefetch);
   GridDependencyBegin();
   const int64_t r0 = block_r0 + rr * kRpt;
-  const int64_t slices = cols / 32, pairs = cols / 64;
+  const int64_t slices = cols / 32, units = cols / (32 * kUnit);
   float acc[kRpt][N];
 #pragma unroll
   for (int i = 0; i < kRpt; ++i) {
@@ -231,14 +253,14 @@ __device__ __forceinline__ void MatVecQPairBody(const Part& part, int64_t cols, 
   }
   if (r0 + kRpt <= rows) {
     const uint8_t* row = w + r0 * row_bytes;
-    constexpr int kUnroll = kRpt > 1 ? 1 : 2;
+    constexpr int kUnroll = kRpt > 1 || kUnit > 2 ? 1 : 2;
 #pragma unroll kUnroll
-    for (int64_t p = tr; p < pairs; p += kTpr) {
+    for (int64_t p = tr; p < units; p += kTpr) {
 #pragma unroll
       for (int j = 0; j < N; ++j) {
 #pragma unroll
         for (int i = 0; i < kRpt; ++i) {
-          acc[i][j] += DotPairK<T>(row + i * row_bytes, p, xq + j * slices + 2 * p);
+          acc[i][j] += DotUnit<T>(row + i * row_bytes, p, xq + j * slices + kUnit * p);
         }
       }
     }
@@ -246,21 +268,21 @@ __device__ __forceinline__ void MatVecQPairBody(const Part& part, int64_t cols, 
     for (int i = 0; i < kRpt; ++i) {
       if (r0 + i >= rows) break;
       const uint8_t* row = w + (r0 + i) * row_bytes;
-      for (int64_t p = tr; p < pairs; p += kTpr) {
+      for (int64_t p = tr; p < units; p += kTpr) {
 #pragma unroll
-        for (int j = 0; j < N; ++j) acc[i][j] += DotPairK<T>(row, p, xq + j * slices + 2 * p);
+        for (int j = 0; j < N; ++j) acc[i][j] += DotUnit<T>(row, p, xq + j * slices + kUnit * p);
       }
     }
   }
-  ReduceRows<kTpr, kRpt, N>(acc, r0, rows, y, &epi, EpiRoleOf(epi, part.index), block_r0);
+  FinishRows<kTpr, kRpt, N, kEpi>(acc, r0, rows, y, epi, part.index, block_r0);
 }
-template <GgmlType T, int N, int kTpr, int kRpt>
-__global__ void __launch_bounds__(kThreads) MatVecQPairKernel(const Parts parts, int64_t cols,
+template <GgmlType T, int N, int kTpr, int kRpt, bool kEpi>
+__global__ void __launch_bounds__(kThreads) MatVecQUnitKernel(const Parts parts, int64_t cols,
                                                               int64_t row_bytes,
                                                               const ActQ8* __restrict__ xq,
                                                               int prefetch,
                                                               const RopeKvEpi epi) {
-  MatVecQPairBody<T, N, kTpr, kRpt>(PickPart(parts, blockIdx.x), cols, row_bytes, xq, prefetch, epi);
+  MatVecQUnitBody<T, N, kTpr, kRpt, kEpi>(PickPart(parts, blockIdx.x), cols, row_bytes, xq, prefetch, epi);
 }
 
 // Batch 1, parts of two K-quant types reading the same quantized x in one
@@ -275,9 +297,9 @@ __global__ void __launch_bounds__(kThreads) MatVecMixedKernel(const Parts parts,
                                                               int prefetch_b, const RopeKvEpi epi) {
   const Part part = PickPart(parts, blockIdx.x);
   if (blockIdx.x < a_blocks) {
-    MatVecQPairBody<TA, 1, kTprA, kRptA>(part, cols, row_bytes_a, xq, prefetch_a, epi);
+    MatVecQUnitBody<TA, 1, kTprA, kRptA, true>(part, cols, row_bytes_a, xq, prefetch_a, epi);
   } else {
-    MatVecQBody<TB, 1, kTprB, kRptB>(part, cols, row_bytes_b, xq, prefetch_b, epi);
+    MatVecQBody<TB, 1, kTprB, kRptB, true>(part, cols, row_bytes_b, xq, prefetch_b, epi);
   }
 }
 
@@ -599,7 +621,7 @@ bool OldShapes() { return g_config.threads_per_row == -1 || g_config.threads_per
 // 144-byte-strided 16-byte loads are uncoalesced), so it stays off.
 struct V7Choice {
   int tpr, rpt, extra;
-  bool pairs = true;  // Q4_K / Q5_K: one thread per pair of slices
+  bool pairs = true;  // Q4_K / Q5_K: one thread per pair of slices (Q2_K / Q3_K: per quad)
 };
 template <GgmlType T>
 bool V7Pick(int64_t rows, int64_t cols, V7Choice* c) {
@@ -632,6 +654,14 @@ bool V7Pick(int64_t rows, int64_t cols, V7Choice* c) {
     *c = V7Choice{64, 2, 0};
     return true;
   }
+  // Q2_K / Q3_K quads, 4 rows a group (the activations, 4x the weight bytes
+  // at these widths, then load once for 4 rows): H100 sweep 2026-11-27 05:46
+  // UTC, TB/s PDL on, auto (32 x 1 quads) -> this: Q2_K 4096x14336 1.23 ->
+  // 1.59, gate+up 1.39 -> 2.08; Q3_K 1.03 -> 1.57, gate+up 1.41 -> 1.76.
+  if constexpr (UnitSlices<T>() == 4) {
+    *c = V7Choice{long_rows ? 64 : 32, 4, 0};
+    return true;
+  }
 #endif
   (void)rows;
   (void)cols;
@@ -639,7 +669,7 @@ bool V7Pick(int64_t rows, int64_t cols, V7Choice* c) {
   return false;
 }
 
-// Q4_K / Q5_K pairs kernel: off when MatVecConfig::pairs is off, else the v7
+// Q4_K / Q5_K pairs (Q2_K / Q3_K quads) kernel: off when MatVecConfig::pairs is off, else the v7
 // choice at batch 1 under the automatic shape.
 template <GgmlType T>
 bool UsePairs(int64_t rows, int64_t cols) {
@@ -688,21 +718,34 @@ void LaunchPartsTpr(const MatVecPart* ps, int n_parts, int64_t cols, const void*
   if constexpr (T == GgmlType::Q4_0 && N == 1 && kRpt <= 2) {
     bool runs = Q4_0Runs(all_rows, cols) && cols % 256 == 0 && Aligned16(xq);
     for (int i = 0; i < n_parts; ++i) runs = runs && Aligned16(ps[i].w);
-    if (runs && !epi.on && epi.add_to == nullptr) {
+    if (runs && !EpiUsed(epi)) {
       LaunchKernel(MatVecQ4_0RunsKernel<kTpr, kRpt>, blocks, kThreads, 0, s, parts, cols, row_bytes,
                    x8, pf);
       return;
     }
   }
-  if constexpr (T == GgmlType::Q4_K || T == GgmlType::Q5_K) {
+  if constexpr (UnitSlices<T>() > 1) {
     if (N == 1 ? UsePairs<T>(all_rows, cols) : g_config.pairs) {
-      LaunchKernel(MatVecQPairKernel<T, N, kTpr, kRpt>, blocks, kThreads, 0, s, parts, cols,
-                   row_bytes, x8, pf, epi);
+      if constexpr (N == 1) {  // the epilogues are batch-1 only
+        if (EpiUsed(epi)) {
+          LaunchKernel(MatVecQUnitKernel<T, 1, kTpr, kRpt, true>, blocks, kThreads, 0, s, parts, cols, row_bytes,
+                       x8, pf, epi);
+          return;
+        }
+      }
+      LaunchKernel(MatVecQUnitKernel<T, N, kTpr, kRpt, false>, blocks, kThreads, 0, s, parts, cols, row_bytes, x8,
+                   pf, epi);
       return;
     }
   }
-  LaunchKernel(MatVecQKernel<T, N, kTpr, kRpt>, blocks, kThreads, 0, s, parts, cols, row_bytes, x8,
-               pf, epi);
+  if constexpr (N == 1) {
+    if (EpiUsed(epi)) {
+      LaunchKernel(MatVecQKernel<T, 1, kTpr, kRpt, true>, blocks, kThreads, 0, s, parts, cols, row_bytes, x8, pf,
+                   epi);
+      return;
+    }
+  }
+  LaunchKernel(MatVecQKernel<T, N, kTpr, kRpt, false>, blocks, kThreads, 0, s, parts, cols, row_bytes, x8, pf, epi);
 }
 
 template <GgmlType T, int N, int kTpr, int kRpt>
@@ -755,6 +798,10 @@ int BatchOneTpr(int64_t rows, int64_t cols) {
   int v7_tpr = 0, v7_rpt = 0;
   if (t == 0 && V7Shape<T>(rows, cols, &v7_tpr, &v7_rpt)) return v7_tpr;
   if (t <= 0) {
+    // Q2_K / Q3_K quads: 32 quads a 4096-value row, so one warp a row.
+    if constexpr (UnitSlices<T>() == 4) {
+      if (g_config.pairs) return 32;
+    }
     constexpr bool kLongRowsPrefer32 = T == GgmlType::Q4_K || T == GgmlType::Q5_K || T == GgmlType::Q4_0;
     const int v5 = kLongRowsPrefer32 && cols >= 8192 && (g_config.pairs || T == GgmlType::Q4_0) ? 32 : 64;
     if (t == -1) return v5;
@@ -859,6 +906,8 @@ void LaunchAny(GgmlType type, const void* w, int64_t rows, int64_t cols, const f
     case GgmlType::Q4_K: return LaunchType<GgmlType::Q4_K>(w, rows, cols, x, xq, y, n, s);
     case GgmlType::Q5_K: return LaunchType<GgmlType::Q5_K>(w, rows, cols, x, xq, y, n, s);
     case GgmlType::Q6_K: return LaunchType<GgmlType::Q6_K>(w, rows, cols, x, xq, y, n, s);
+    case GgmlType::Q2_K: return LaunchType<GgmlType::Q2_K>(w, rows, cols, x, xq, y, n, s);
+    case GgmlType::Q3_K: return LaunchType<GgmlType::Q3_K>(w, rows, cols, x, xq, y, n, s);
     default: return;
   }
 }
@@ -884,7 +933,9 @@ bool MatVecStreamTakes(GgmlType type, const MatVecPart* parts, int n_parts, int6
 int ActivationRule(GgmlType type) {
   switch (type) {
     case GgmlType::Q8_0: case GgmlType::Q4_0: return 1;
-    case GgmlType::Q4_K: case GgmlType::Q5_K: case GgmlType::Q6_K: return 2;
+    case GgmlType::Q4_K: case GgmlType::Q5_K: case GgmlType::Q6_K: case GgmlType::Q2_K:
+    case GgmlType::Q3_K:
+      return 2;
     default: return 0;
   }
 }
@@ -954,6 +1005,8 @@ bool MatVecGroupRopeKvSupported(GgmlType type, int64_t cols, const MatVecPart* p
     case GgmlType::Q4_K: return GroupEpiShapeOk<GgmlType::Q4_K>(parts, n_parts, cols);
     case GgmlType::Q5_K: return GroupEpiShapeOk<GgmlType::Q5_K>(parts, n_parts, cols);
     case GgmlType::Q6_K: return GroupEpiShapeOk<GgmlType::Q6_K>(parts, n_parts, cols);
+    case GgmlType::Q2_K: return GroupEpiShapeOk<GgmlType::Q2_K>(parts, n_parts, cols);
+    case GgmlType::Q3_K: return GroupEpiShapeOk<GgmlType::Q3_K>(parts, n_parts, cols);
     default: return false;
   }
 }
@@ -969,6 +1022,8 @@ void LaunchMatVecQuantizedGroupRopeKv(GgmlType type, int64_t cols, const void* x
     case GgmlType::Q4_K: return LaunchGroupType<GgmlType::Q4_K>(parts, n_parts, cols, xq, s, e);
     case GgmlType::Q5_K: return LaunchGroupType<GgmlType::Q5_K>(parts, n_parts, cols, xq, s, e);
     case GgmlType::Q6_K: return LaunchGroupType<GgmlType::Q6_K>(parts, n_parts, cols, xq, s, e);
+    case GgmlType::Q2_K: return LaunchGroupType<GgmlType::Q2_K>(parts, n_parts, cols, xq, s, e);
+    case GgmlType::Q3_K: return LaunchGroupType<GgmlType::Q3_K>(parts, n_parts, cols, xq, s, e);
     default: return;
   }
 }
@@ -982,6 +1037,8 @@ void LaunchMatVecQuantizedGroup(GgmlType type, int64_t cols, const void* xq, con
     case GgmlType::Q4_K: return LaunchGroupType<GgmlType::Q4_K>(parts, n_parts, cols, xq, s);
     case GgmlType::Q5_K: return LaunchGroupType<GgmlType::Q5_K>(parts, n_parts, cols, xq, s);
     case GgmlType::Q6_K: return LaunchGroupType<GgmlType::Q6_K>(parts, n_parts, cols, xq, s);
+    case GgmlType::Q2_K: return LaunchGroupType<GgmlType::Q2_K>(parts, n_parts, cols, xq, s);
+    case GgmlType::Q3_K: return LaunchGroupType<GgmlType::Q3_K>(parts, n_parts, cols, xq, s);
     default: return;
   }
 }
@@ -996,6 +1053,8 @@ void LaunchMatVecQuantizedAddTo(GgmlType type, int64_t cols, const void* xq, con
     case GgmlType::Q4_K: return LaunchGroupType<GgmlType::Q4_K>(&part, 1, cols, xq, s, e);
     case GgmlType::Q5_K: return LaunchGroupType<GgmlType::Q5_K>(&part, 1, cols, xq, s, e);
     case GgmlType::Q6_K: return LaunchGroupType<GgmlType::Q6_K>(&part, 1, cols, xq, s, e);
+    case GgmlType::Q2_K: return LaunchGroupType<GgmlType::Q2_K>(&part, 1, cols, xq, s, e);
+    case GgmlType::Q3_K: return LaunchGroupType<GgmlType::Q3_K>(&part, 1, cols, xq, s, e);
     default: return;
   }
 }

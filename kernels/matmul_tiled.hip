@@ -93,6 +93,8 @@ void LaunchMatMulTiled(GgmlType type, const void* w, int64_t rows, int64_t cols,
     case GgmlType::Q4_K: return Launch<GgmlType::Q4_K>(w, rows, cols, x, y, n, s);
     case GgmlType::Q5_K: return Launch<GgmlType::Q5_K>(w, rows, cols, x, y, n, s);
     case GgmlType::Q6_K: return Launch<GgmlType::Q6_K>(w, rows, cols, x, y, n, s);
+    case GgmlType::Q2_K: return Launch<GgmlType::Q2_K>(w, rows, cols, x, y, n, s);
+    case GgmlType::Q3_K: return Launch<GgmlType::Q3_K>(w, rows, cols, x, y, n, s);
     default: return;
   }
 }

@@ -75,7 +75,29 @@ __host__ __device__ constexpr int BlockBytes(GgmlType t) {
          : t == GgmlType::Q4_0 ? static_cast<int>(sizeof(BlockQ4_0))
          : t == GgmlType::Q4_K ? static_cast<int>(sizeof(BlockQ4_K))
          : t == GgmlType::Q5_K ? static_cast<int>(sizeof(BlockQ5_K))
+         : t == GgmlType::Q2_K ? static_cast<int>(sizeof(BlockQ2_K))
+         : t == GgmlType::Q3_K ? static_cast<int>(sizeof(BlockQ3_K))
                                : static_cast<int>(sizeof(BlockQ6_K));
+}
+
+// 6-bit signed scale number k (0..15) of a Q3_K block, in -32..31: low 4 bits
+// in bytes 0..7 (k < 8: low nibble of byte k, else high nibble of byte k - 8),
+// high 2 bits at bits 2 (k / 4) of byte 8 + k % 4 (engine/gguf ScaleQ3K).
+__device__ __forceinline__ int ScaleQ3KDevice(int k, const uint8_t* scales) {
+  const int low = k < 8 ? (scales[k] & 0xF) : (scales[k - 8] >> 4);
+  const int high = (scales[8 + k % 4] >> (2 * (k / 4))) & 3;
+  return (low | (high << 4)) - 32;
+}
+// The same from the 12 scale bytes held as three words (no run-time register
+// indexing).
+__device__ __forceinline__ int ScaleQ3KWords(int k, uint32_t w0, uint32_t w1, uint32_t w2) {
+  auto byte = [&](int i) -> int {
+    const uint32_t w = i < 4 ? w0 : (i < 8 ? w1 : w2);
+    return static_cast<int>((w >> (8 * (i & 3))) & 0xffu);
+  };
+  const int low = k < 8 ? (byte(k) & 0xF) : (byte(k - 8) >> 4);
+  const int high = (byte(8 + k % 4) >> (2 * (k / 4))) & 3;
+  return (low | (high << 4)) - 32;
 }
 
 // out[0..7] = elements e0..e0+7 of a row (e0 % 8 == 0).
@@ -134,6 +156,28 @@ __device__ __forceinline__ void Dequant8(const uint8_t* row, int64_t e0, float* 
       const int v = ((q[i] >> shift) & 0xF) | (((b->qh[l + i] >> sub) & 1) << 4);
       out[i] = d * v - mn;
     }
+  } else if constexpr (T == GgmlType::Q2_K) {
+    // Slice s = 4 * half + j of a block: 2-bit codes at bits 2j of the half's 32
+    // quant bytes, a 4-bit scale and min per 16 values (CPU: DequantQ2_K).
+    const BlockQ2_K* b = reinterpret_cast<const BlockQ2_K*>(row) + e0 / 256;
+    const int e = static_cast<int>(e0 % 256);
+    const int half = e / 128, j = (e % 128) / 32, l = e % 32;
+    const int sc = b->scales[half * 8 + 2 * j + l / 16];
+    const float dl = H2F(b->d) * (sc & 0xF), ml = H2F(b->dmin) * (sc >> 4);
+    const uint8_t* q = b->qs + half * 32 + l;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) out[i] = dl * ((q[i] >> (2 * j)) & 3) - ml;
+  } else if constexpr (T == GgmlType::Q3_K) {
+    // As Q2_K's codes, plus bit s of hmask (clear: minus 4), 6-bit signed
+    // scales (CPU: DequantQ3_K).
+    const BlockQ3_K* b = reinterpret_cast<const BlockQ3_K*>(row) + e0 / 256;
+    const int e = static_cast<int>(e0 % 256);
+    const int half = e / 128, j = (e % 128) / 32, l = e % 32, s = 4 * half + j;
+    const float dl = H2F(b->d) * ScaleQ3KDevice(2 * s + l / 16, b->scales);
+    const uint8_t* q = b->qs + half * 32 + l;
+    const uint8_t* hm = b->hmask + l;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) out[i] = dl * (((q[i] >> (2 * j)) & 3) - (((hm[i] >> s) & 1) != 0 ? 0 : 4));
   } else {  // Q6_K
     const BlockQ6_K* b = reinterpret_cast<const BlockQ6_K*>(row) + e0 / 256;
     const int e = static_cast<int>(e0 % 256);
@@ -245,6 +289,52 @@ __device__ __forceinline__ float DotSlice(const uint8_t* row, int64_t u, const A
     const float d = HalfBitsToFloat(static_cast<uint16_t>(dd & 0xffff));
     const float dmin = HalfBitsToFloat(static_cast<uint16_t>(dd >> 16));
     return d * sc * a.d * static_cast<float>(acc) - dmin * m * a.s;
+  } else if constexpr (T == GgmlType::Q2_K) {
+    // 84-byte blocks are 4-byte aligned: word loads. Slice s = 4 * half + j:
+    // codes at bits 2j of the half's 32 quant bytes, two 16-value groups each
+    // with a 4-bit scale (low nibble) and min (high nibble). The activation sum
+    // of each group (for the mins) comes from dot products with ones.
+    const BlockQ2_K* b = reinterpret_cast<const BlockQ2_K*>(row) + u / 8;
+    const int s = static_cast<int>(u % 8);
+    const int half = s / 4, j = s % 4;
+    const uint32_t* q32 = reinterpret_cast<const uint32_t*>(b->qs + half * 32);
+    const uint32_t dd = *reinterpret_cast<const uint32_t*>(&b->d);  // d, dmin
+    const uint32_t sc2 = *reinterpret_cast<const uint16_t*>(b->scales + half * 8 + 2 * j);
+    int acc[2] = {0, 0}, xsum[2] = {0, 0};
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      const int v = static_cast<int>((q32[i] >> (2 * j)) & 0x03030303u);
+      acc[i / 4] = Dot4I8(v, x[i], acc[i / 4]);
+      xsum[i / 4] = Dot4I8(0x01010101, x[i], xsum[i / 4]);
+    }
+    const int sc0 = static_cast<int>(sc2 & 0xFF), sc1 = static_cast<int>(sc2 >> 8);
+    const int scaled = (sc0 & 0xF) * acc[0] + (sc1 & 0xF) * acc[1];
+    const int mins = (sc0 >> 4) * xsum[0] + (sc1 >> 4) * xsum[1];
+    const float d = HalfBitsToFloat(static_cast<uint16_t>(dd & 0xffff));
+    const float dmin = HalfBitsToFloat(static_cast<uint16_t>(dd >> 16));
+    return a.d * (d * static_cast<float>(scaled) - dmin * static_cast<float>(mins));
+  } else if constexpr (T == GgmlType::Q3_K) {
+    // 110-byte blocks are only 2-byte aligned: aligned words realigned
+    // (LoadWords). Code = 2 low bits (as Q2_K) | hmask bit s << 2, value =
+    // code - 4: summed as code . x - 4 * sum(x) per 16-value group.
+    const BlockQ3_K* b = reinterpret_cast<const BlockQ3_K*>(row) + u / 8;
+    const int s = static_cast<int>(u % 8);
+    const int half = s / 4, j = s % 4;
+    uint32_t qw[8], hw[8], sw[3];
+    LoadWords<8>(b->qs + half * 32, qw);
+    LoadWords<8>(b->hmask, hw);
+    LoadWords<3>(b->scales, sw);
+    int acc[2] = {0, 0}, xsum[2] = {0, 0};
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      const int lo = static_cast<int>((qw[i] >> (2 * j)) & 0x03030303u);
+      const int hi = static_cast<int>(((hw[i] >> s) & 0x01010101u) << 2);
+      acc[i / 4] = Dot4I8(lo | hi, x[i], acc[i / 4]);
+      xsum[i / 4] = Dot4I8(0x01010101, x[i], xsum[i / 4]);
+    }
+    const int total = ScaleQ3KWords(2 * s, sw[0], sw[1], sw[2]) * (acc[0] - 4 * xsum[0]) +
+                      ScaleQ3KWords(2 * s + 1, sw[0], sw[1], sw[2]) * (acc[1] - 4 * xsum[1]);
+    return H2F(b->d) * a.d * static_cast<float>(total);
   } else {  // Q6_K: two 16-element groups with their own int8 scales
     const BlockQ6_K* b = reinterpret_cast<const BlockQ6_K*>(row) + u / 8;
     const int s = static_cast<int>(u % 8);
@@ -312,6 +402,87 @@ __device__ __forceinline__ float DotPairK(const uint8_t* row, int64_t p, const A
   const float dmin = HalfBitsToFloat(static_cast<uint16_t>(dd >> 16));
   return (d * sc0 * a[0].d * static_cast<float>(acc0) - dmin * m0 * a[0].s) +
          (d * sc1 * a[1].d * static_cast<float>(acc1) - dmin * m1 * a[1].s);
+}
+
+// Q2_K / Q3_K: quad `p` of a row = slices 4p .. 4p+3, the four 2-bit planes
+// of one half-block's 32 quant bytes (and, for Q3_K, of the block's hmask).
+// One thread loads those bytes and the scales once for 128 values; a[0..3]
+// are the slices' activation blocks (one Q8_K group, so one scale d). Equals
+// the sum of the four DotSlice calls up to float rounding.
+template <GgmlType T>
+__device__ __forceinline__ float DotQuadK(const uint8_t* row, int64_t p, const ActQ8* a) {
+  static_assert(T == GgmlType::Q2_K || T == GgmlType::Q3_K);
+  const int half = static_cast<int>(p % 2);
+  int scaled = 0, mins = 0;  // integer sums over the 8 16-value groups
+  if constexpr (T == GgmlType::Q2_K) {
+    const BlockQ2_K* b = reinterpret_cast<const BlockQ2_K*>(row) + p / 2;
+    const uint32_t* q32 = reinterpret_cast<const uint32_t*>(b->qs + half * 32);
+    const uint32_t* s32 = reinterpret_cast<const uint32_t*>(b->scales + half * 8);
+    uint32_t qw[8];
+#pragma unroll
+    for (int i = 0; i < 8; ++i) qw[i] = q32[i];
+    const uint32_t sw[2] = {s32[0], s32[1]};
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      int x[8];
+      LoadSliceWords(a[j], x);
+      int acc[2] = {0, 0}, xsum[2] = {0, 0};
+#pragma unroll
+      for (int i = 0; i < 8; ++i) {
+        acc[i / 4] = Dot4I8(static_cast<int>((qw[i] >> (2 * j)) & 0x03030303u), x[i], acc[i / 4]);
+        xsum[i / 4] = Dot4I8(0x01010101, x[i], xsum[i / 4]);
+      }
+#pragma unroll
+      for (int g = 0; g < 2; ++g) {
+        const int sc = static_cast<int>((sw[j / 2] >> (8 * (2 * (j % 2) + g))) & 0xffu);
+        scaled += (sc & 0xF) * acc[g];
+        mins += (sc >> 4) * xsum[g];
+      }
+    }
+    const uint32_t dd = *reinterpret_cast<const uint32_t*>(&b->d);  // d, dmin
+    const float d = HalfBitsToFloat(static_cast<uint16_t>(dd & 0xffff));
+    const float dmin = HalfBitsToFloat(static_cast<uint16_t>(dd >> 16));
+    return a[0].d * (d * static_cast<float>(scaled) - dmin * static_cast<float>(mins));
+  } else {
+    const BlockQ3_K* b = reinterpret_cast<const BlockQ3_K*>(row) + p / 2;
+    uint32_t qw[8], hw[8], sw[3];
+    LoadWords<8>(b->qs + half * 32, qw);
+    LoadWords<8>(b->hmask, hw);
+    LoadWords<3>(b->scales, sw);
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const int s = 4 * half + j;
+      int x[8];
+      LoadSliceWords(a[j], x);
+      int acc[2] = {0, 0}, xsum[2] = {0, 0};
+#pragma unroll
+      for (int i = 0; i < 8; ++i) {
+        const int lo = static_cast<int>((qw[i] >> (2 * j)) & 0x03030303u);
+        const int hi = static_cast<int>(((hw[i] >> s) & 0x01010101u) << 2);
+        acc[i / 4] = Dot4I8(lo | hi, x[i], acc[i / 4]);
+        xsum[i / 4] = Dot4I8(0x01010101, x[i], xsum[i / 4]);
+      }
+      scaled += ScaleQ3KWords(2 * s, sw[0], sw[1], sw[2]) * (acc[0] - 4 * xsum[0]) +
+                ScaleQ3KWords(2 * s + 1, sw[0], sw[1], sw[2]) * (acc[1] - 4 * xsum[1]);
+    }
+    (void)mins;
+    return H2F(b->d) * a[0].d * static_cast<float>(scaled);
+  }
+}
+
+// The multi-slice unit of a type's batch-1 kernel (MatVecQUnitBody): pairs
+// for Q4_K / Q5_K (DotPairK), quads for Q2_K / Q3_K (DotQuadK); 1 = none.
+template <GgmlType T>
+constexpr int UnitSlices() {
+  return (T == GgmlType::Q4_K || T == GgmlType::Q5_K) ? 2 : (T == GgmlType::Q2_K || T == GgmlType::Q3_K) ? 4 : 1;
+}
+template <GgmlType T>
+__device__ __forceinline__ float DotUnit(const uint8_t* row, int64_t p, const ActQ8* a) {
+  if constexpr (UnitSlices<T>() == 2) {
+    return DotPairK<T>(row, p, a);
+  } else {
+    return DotQuadK<T>(row, p, a);
+  }
 }
 
 }  // namespace rocmforge::gpu

@@ -278,7 +278,7 @@ void RunDenseBench(gpu::Stream s) {
   // Dequantization rate: f16 bytes written (and quantized bytes read) / time, 14336x4096.
   std::printf("\n| dequantize to f16, 14336x4096 | us | TB/s written | TB/s read+written |\n|---|---|---|---|\n");
   for (GgmlType type : {GgmlType::F32, GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_K,
-                        GgmlType::Q5_K, GgmlType::Q6_K}) {
+                        GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q3_K, GgmlType::Q2_K}) {
     const int64_t m = 14336, k = 4096;
     const size_t bytes = RowBytes(type, k) * m;
     const int copies = static_cast<int>(std::max<size_t>(2, (size_t{256} << 20) / bytes + 1));
@@ -1332,7 +1332,7 @@ int main(int argc, char** argv) {
   }
   for (T t : {T{GgmlType::F32, 3.05}, T{GgmlType::F16, 2.89}, T{GgmlType::Q8_0, 2.23},
               T{GgmlType::Q4_0, 2.14}, T{GgmlType::Q4_K, 1.99}, T{GgmlType::Q5_K, 1.96},
-              T{GgmlType::Q6_K, 1.61}}) {
+              T{GgmlType::Q6_K, 1.61}, T{GgmlType::Q3_K, 0.87}, T{GgmlType::Q2_K, 1.13}}) {
     const size_t bytes = RowBytes(t.type, k) * m;
     const int copies = static_cast<int>(std::max<size_t>(2, (size_t{256} << 20) / bytes + 1));
     std::vector<void*> w = MakeWeights(t.type, m, k, copies, s);
@@ -1391,8 +1391,23 @@ int main(int argc, char** argv) {
               "|---|---|---|---|---|---|\n");
   const gpu::MatVecConfig saved = gpu::GetMatVecConfig();
   const bool saved_pdl = gpu::GetPdl();
-  for (GgmlType type : {GgmlType::F16, GgmlType::Q4_0, GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q8_0,
-                        GgmlType::Q5_K, GgmlType::F32, GgmlType::BF16}) {
+  // RF_SWEEP_TYPES="Q2_K,Q3_K" limits the sweep to those types (it takes
+  // minutes for all).
+  std::vector<GgmlType> sweep_types = {GgmlType::F16, GgmlType::Q4_0, GgmlType::Q4_K, GgmlType::Q6_K,
+                                       GgmlType::Q8_0, GgmlType::Q5_K, GgmlType::F32, GgmlType::BF16,
+                                       GgmlType::Q3_K, GgmlType::Q2_K};
+  if (const char* only = std::getenv("RF_SWEEP_TYPES"); only != nullptr && *only != '\0') {
+    std::vector<GgmlType> picked;
+    std::string list = only;
+    for (size_t a = 0; a <= list.size();) {
+      const size_t b = std::min(list.find(',', a), list.size());
+      GgmlType t;
+      if (ParseTypeName(list.substr(a, b - a).c_str(), &t)) picked.push_back(t);
+      a = b + 1;
+    }
+    sweep_types = picked;
+  }
+  for (GgmlType type : sweep_types) {
     struct Shape {
       int64_t m, k;
       int parts;  // 1: one weight; 3: Q+K+V (m, m/4, m/4); 2: gate+up (m, m)
@@ -1440,7 +1455,8 @@ int main(int argc, char** argv) {
         int pf = -1;  // L2 prefetch bytes per row under PDL (-1 auto)
       };
       std::vector<Cfg> cfgs;
-      const bool k4 = type == GgmlType::Q4_K || type == GgmlType::Q5_K;
+      const bool k4 = type == GgmlType::Q4_K || type == GgmlType::Q5_K || type == GgmlType::Q2_K ||
+                      type == GgmlType::Q3_K;  // pairs / quads on and off
       for (int tpr : {-2, -1, 0}) cfgs.push_back({tpr, 1, 0, 0});
       if (k4) cfgs.push_back({0, 0, 0, 0});
       // The automatic shape with other L2 prefetch amounts (only the PDL column differs).

@@ -27,6 +27,7 @@
 # `matvec_source` = the same for the first three grouped batch-1 matvecs of a Q4_K_M decode step;
 # `profile_smem` = one Q4_K_M decode step under ncu per kernel with its L1 / shared-memory
 # split and time, for each RF_SMEM_CARVEOUTS value (default "-1"; RF_FUSIONS picks fusions).
+# RF_DECODE_TYPES="Q3_K_M Q2_K" adds `bench_gpu_decode` runs of those file types after the stages.
 set -u
 mode=${1:-run}
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -349,6 +350,7 @@ want memcheck && stage memcheck.log 280 compute-sanitizer --tool memcheck --erro
 [[ -f $out/memcheck.log ]] && grep -E 'ERROR SUMMARY|Invalid|FAILED' "$out/memcheck.log" | head -20 | tee -a "$summary"
 
 want q8 && decode Q8_0 120
+for t in ${RF_DECODE_TYPES:-}; do decode "$t" 120; done  # more file types, e.g. "Q3_K_M Q2_K"
 cat "$out/bench_decode.md" >>"$summary"
 echo "---- summary"; cat "$summary"
 # The device tool returns at most 8 files: everything but the summary goes in one archive.

@@ -250,7 +250,8 @@ TEST(GpuMatMulGroup, SharedInputMatVecsMatchCpu) {
   };
   const std::vector<W> ws = {{GgmlType::Q4_K, 96}, {GgmlType::Q4_K, 33}, {GgmlType::Q4_K, 35},
                              {GgmlType::Q4_K, 70}, {GgmlType::Q6_K, 41}, {GgmlType::Q4_K, 29},
-                             {GgmlType::Q8_0, 64}, {GgmlType::Q8_0, 17}};
+                             {GgmlType::Q8_0, 64}, {GgmlType::Q8_0, 17}, {GgmlType::Q3_K, 66},
+                             {GgmlType::Q3_K, 19}, {GgmlType::Q2_K, 45}};
   std::vector<HostTensor> ts;
   std::vector<Weight> wg, wc;
   for (const W& w : ws) {
@@ -283,7 +284,8 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(TypeCase{GgmlType::F32, 1e-5}, TypeCase{GgmlType::F16, 3e-3},
                       TypeCase{GgmlType::BF16, 3e-3}, TypeCase{GgmlType::Q8_0, 1e-2},
                       TypeCase{GgmlType::Q4_0, 1e-2}, TypeCase{GgmlType::Q4_K, 1e-2},
-                      TypeCase{GgmlType::Q5_K, 1e-2}, TypeCase{GgmlType::Q6_K, 1e-2}),
+                      TypeCase{GgmlType::Q5_K, 1e-2}, TypeCase{GgmlType::Q6_K, 1e-2},
+                      TypeCase{GgmlType::Q2_K, 1e-2}, TypeCase{GgmlType::Q3_K, 1e-2}),
     TypeCaseName);
 
 }  // namespace

@@ -216,7 +216,7 @@ TEST_P(GpuDense, LaunchMatMulDensePathMatchesReference) {
           rule.weights_resident = r == 2;
           const int per_shape = gpu::DenseMinTokensFor(type, sh.rows, sh.cols);
           const int first = r == 0   ? per_shape
-                            : r == 1 ? gpu::kDenseMinTokens
+                            : r == 1 ? std::min(per_shape, gpu::kDenseMinTokens)
                             : per_shape == gpu::kDenseMinTokens ? gpu::DenseMinTokensResident()
                                                                 : per_shape;
           if (first > n) continue;  // the scratch is sized for n
@@ -406,7 +406,8 @@ TEST_P(GpuDense, DequantizeGridsAndX16InputMatchPlainPath) {
 
 INSTANTIATE_TEST_SUITE_P(Types, GpuDense,
                          ::testing::Values(GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0,
-                                           GgmlType::Q4_0, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K),
+                                           GgmlType::Q4_0, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K,
+                                           GgmlType::Q2_K, GgmlType::Q3_K),
                          [](const ::testing::TestParamInfo<GgmlType>& i) {
                            return std::string(TypeName(i.param));
                          });

@@ -46,7 +46,7 @@ TEST(GpuOps, EmbedEveryType) {
   std::mt19937 rng(std::random_device{}());
   InitBoth(gpu.get(), cpu.get(), 8);
   for (GgmlType type : {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0,
-                        GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
+                        GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q2_K, GgmlType::Q3_K}) {
     const int64_t vocab = 37, cols = 512;
     HostTensor t = MakeTensor(rng, type, vocab, cols);
     auto wg = gpu->LoadWeight(t.info);

@@ -174,7 +174,7 @@ absl::StatusOr<Weight> GpuBackend::LoadWeight(const gguf::TensorInfo& t) {
   if (!gpu::MatMulSupported(t.type) && !vector_f32) {
     return absl::UnimplementedError(absl::StrCat("tensor '", t.name, "' has type ", std::string(TypeName(t.type)),
                                                  ", which the GPU backend cannot compute with; "
-                                                 "requantize to Q4_K, Q5_K, Q6_K, Q8_0, Q4_0 or F16"));
+                                                 "requantize to Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_0, Q4_0 or F16"));
   }
   const int64_t cols = t.cols(), rows = t.rows();
   // Kernels read whole blocks: a partial one would be read past the row.
