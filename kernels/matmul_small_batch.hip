@@ -260,7 +260,7 @@ __device__ __forceinline__ void MatVecQUnitBody(const Part& part, int64_t cols, 
       for (int j = 0; j < N; ++j) {
 #pragma unroll
         for (int i = 0; i < kRpt; ++i) {
-          acc[i][j] += DotUnit<T>(row + i * row_bytes, p, xq + j * slices + kUnit * p);
+          acc[i][j] += DotUnit<T>(row + i * row_bytes, p, xq + j * slices);
         }
       }
     }
@@ -270,7 +270,7 @@ __device__ __forceinline__ void MatVecQUnitBody(const Part& part, int64_t cols, 
       const uint8_t* row = w + (r0 + i) * row_bytes;
       for (int64_t p = tr; p < units; p += kTpr) {
 #pragma unroll
-        for (int j = 0; j < N; ++j) acc[i][j] += DotUnit<T>(row, p, xq + j * slices + kUnit * p);
+        for (int j = 0; j < N; ++j) acc[i][j] += DotUnit<T>(row, p, xq + j * slices);
       }
     }
   }
@@ -654,6 +654,16 @@ bool V7Pick(int64_t rows, int64_t cols, V7Choice* c) {
     *c = V7Choice{64, 2, 0};
     return true;
   }
+  // Q6_K: pairs (DotPairQ6K) on long rows, one warp a row (224 pairs a 14336
+  // row: 7 a lane), 2 rows; elsewhere the slice kernel at v6's 128 x 2, which
+  // the pairs did not beat. H100 sweep 2026-11-27 05:48 UTC, 4096x14336, us
+  // PDL off / TB/s PDL on: 25.06 / 2.07 -> 23.67 / 2.21 (64 x 2 pairs 26.86,
+  // uneven lanes); 14336x4096, Q+K+V, gate+up, 4096x4096: slices as good or
+  // better.
+  if constexpr (T == GgmlType::Q6_K) {
+    *c = long_rows ? V7Choice{32, 2, 0, true} : V7Choice{128, 2, 0, false};
+    return true;
+  }
   // Q2_K / Q3_K quads, 4 rows a group (the activations, 4x the weight bytes
   // at these widths, then load once for 4 rows): H100 sweep 2026-11-27 05:46
   // UTC, TB/s PDL on, auto (32 x 1 quads) -> this: Q2_K 4096x14336 1.23 ->
@@ -669,16 +679,16 @@ bool V7Pick(int64_t rows, int64_t cols, V7Choice* c) {
   return false;
 }
 
-// Q4_K / Q5_K pairs (Q2_K / Q3_K quads) kernel: off when MatVecConfig::pairs is off, else the v7
-// choice at batch 1 under the automatic shape.
+// Q4_K / Q5_K / Q6_K pairs (Q2_K / Q3_K quads) kernel at batch 1: off when
+// MatVecConfig::pairs is off, else the v7 choice under the automatic shape;
+// Q6_K pairs otherwise only for a shape asked for (a sweep): unmeasured.
 template <GgmlType T>
 bool UsePairs(int64_t rows, int64_t cols) {
   if (!g_config.pairs) return false;
   V7Choice c;
-  if (g_config.threads_per_row == 0 && g_config.rows_per_thread == 0 && V7Pick<T>(rows, cols, &c)) {
-    return c.pairs;
-  }
-  return true;
+  const bool auto_shape = g_config.threads_per_row == 0 && g_config.rows_per_thread == 0;
+  if (auto_shape && V7Pick<T>(rows, cols, &c)) return c.pairs;
+  return T != GgmlType::Q6_K || !auto_shape;
 }
 
 // 16-byte weight loads per thread and row in flight for float weights at
@@ -725,7 +735,7 @@ void LaunchPartsTpr(const MatVecPart* ps, int n_parts, int64_t cols, const void*
     }
   }
   if constexpr (UnitSlices<T>() > 1) {
-    if (N == 1 ? UsePairs<T>(all_rows, cols) : g_config.pairs) {
+    if (N == 1 ? UsePairs<T>(all_rows, cols) : g_config.pairs && T != GgmlType::Q6_K) {
       if constexpr (N == 1) {  // the epilogues are batch-1 only
         if (EpiUsed(epi)) {
           LaunchKernel(MatVecQUnitKernel<T, 1, kTpr, kRpt, true>, blocks, kThreads, 0, s, parts, cols, row_bytes,

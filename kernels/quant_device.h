@@ -470,18 +470,56 @@ __device__ __forceinline__ float DotQuadK(const uint8_t* row, int64_t p, const A
   }
 }
 
+// Q6_K: pair `p` of a row = the two slices whose low 4 bits share one run of
+// 32 ql bytes (low and high nibbles: quarters q and q + 2 of a half-block,
+// q = p % 2) and whose high 2 bits share the half's 32 qh bytes. One thread
+// loads both runs once for 64 values; a[0] and a[2] are the slices'
+// activation blocks (one Q8_K group, so one scale d). Equals DotSlice of the
+// two slices up to float rounding.
+__device__ __forceinline__ float DotPairQ6K(const uint8_t* row, int64_t p, const ActQ8* a) {
+  const BlockQ6_K* b = reinterpret_cast<const BlockQ6_K*>(row) + p / 4;
+  const int half = static_cast<int>((p / 2) % 2), q = static_cast<int>(p % 2);
+  uint32_t lw[8], hw[8];
+  LoadWords<8>(b->ql + half * 64 + q * 32, lw);
+  LoadWords<8>(b->qh + half * 32, hw);
+  int total = 0;
+#pragma unroll
+  for (int k = 0; k < 2; ++k) {  // quarter q (low nibbles), then q + 2 (high nibbles)
+    const int quarter = q + 2 * k;
+    int x[8];
+    LoadSliceWords(a[2 * k], x);
+    int acc[2] = {0, 0}, xsum[2] = {0, 0};
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      const int lo = static_cast<int>((lw[i] >> (4 * k)) & 0x0F0F0F0Fu);
+      const int hi = static_cast<int>(((hw[i] >> (2 * quarter)) & 0x03030303u) << 4);
+      acc[i / 4] = Dot4I8(lo | hi, x[i], acc[i / 4]);
+      xsum[i / 4] = Dot4I8(0x01010101, x[i], xsum[i / 4]);
+    }
+    const int8_t* sc = b->scales + half * 8 + quarter * 2;
+    total += sc[0] * (acc[0] - 32 * xsum[0]) + sc[1] * (acc[1] - 32 * xsum[1]);
+  }
+  return H2F(b->d) * a[0].d * static_cast<float>(total);
+}
+
 // The multi-slice unit of a type's batch-1 kernel (MatVecQUnitBody): pairs
-// for Q4_K / Q5_K (DotPairK), quads for Q2_K / Q3_K (DotQuadK); 1 = none.
+// for Q4_K / Q5_K (DotPairK) and Q6_K (DotPairQ6K), quads for Q2_K / Q3_K
+// (DotQuadK); 1 = none.
 template <GgmlType T>
 constexpr int UnitSlices() {
-  return (T == GgmlType::Q4_K || T == GgmlType::Q5_K) ? 2 : (T == GgmlType::Q2_K || T == GgmlType::Q3_K) ? 4 : 1;
+  return (T == GgmlType::Q4_K || T == GgmlType::Q5_K || T == GgmlType::Q6_K) ? 2
+         : (T == GgmlType::Q2_K || T == GgmlType::Q3_K)                     ? 4
+                                                                            : 1;
 }
+// Unit p of a row against that row's activation blocks x (slice s at x[s]).
 template <GgmlType T>
-__device__ __forceinline__ float DotUnit(const uint8_t* row, int64_t p, const ActQ8* a) {
-  if constexpr (UnitSlices<T>() == 2) {
-    return DotPairK<T>(row, p, a);
+__device__ __forceinline__ float DotUnit(const uint8_t* row, int64_t p, const ActQ8* x) {
+  if constexpr (T == GgmlType::Q6_K) {
+    return DotPairQ6K(row, p, x + 8 * (p / 4) + 4 * ((p / 2) % 2) + p % 2);
+  } else if constexpr (UnitSlices<T>() == 2) {
+    return DotPairK<T>(row, p, x + 2 * p);
   } else {
-    return DotQuadK<T>(row, p, a);
+    return DotQuadK<T>(row, p, x + 4 * p);
   }
 }
 

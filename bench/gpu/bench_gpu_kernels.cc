@@ -1455,8 +1455,8 @@ int main(int argc, char** argv) {
         int pf = -1;  // L2 prefetch bytes per row under PDL (-1 auto)
       };
       std::vector<Cfg> cfgs;
-      const bool k4 = type == GgmlType::Q4_K || type == GgmlType::Q5_K || type == GgmlType::Q2_K ||
-                      type == GgmlType::Q3_K;  // pairs / quads on and off
+      const bool k4 = type == GgmlType::Q4_K || type == GgmlType::Q5_K || type == GgmlType::Q6_K ||
+                      type == GgmlType::Q2_K || type == GgmlType::Q3_K;  // pairs / quads on and off
       for (int tpr : {-2, -1, 0}) cfgs.push_back({tpr, 1, 0, 0});
       if (k4) cfgs.push_back({0, 0, 0, 0});
       // The automatic shape with other L2 prefetch amounts (only the PDL column differs).
