@@ -100,6 +100,58 @@ __device__ __forceinline__ int ScaleQ3KWords(int k, uint32_t w0, uint32_t w1, ui
   return (low | (high << 4)) - 32;
 }
 
+// Integer sums of one 32-value slice of a 2-, 3- or 6-bit K-quant block
+// against its activation words x[0..7], from the block's words already in
+// registers (shared by the one-slice dot products and the pair / quad ones).
+// Q2_K: codes at bits 2j of the half's quant words qw; sc2 = the slice's two
+// scale bytes (low nibble scale, high nibble min, one byte per 16 values).
+// Adds scale . (code . x) to *scaled and min . sum(x) to *mins.
+__device__ __forceinline__ void Q2KSliceSums(const uint32_t (&qw)[8], uint32_t sc2, int j, const int* x,
+                                             int* scaled, int* mins) {
+  int acc[2] = {0, 0}, xsum[2] = {0, 0};
+#pragma unroll
+  for (int i = 0; i < 8; ++i) {
+    acc[i / 4] = Dot4I8(static_cast<int>((qw[i] >> (2 * j)) & 0x03030303u), x[i], acc[i / 4]);
+    xsum[i / 4] = Dot4I8(0x01010101, x[i], xsum[i / 4]);
+  }
+  const int sc0 = static_cast<int>(sc2 & 0xFF), sc1 = static_cast<int>((sc2 >> 8) & 0xFF);
+  *scaled += (sc0 & 0xF) * acc[0] + (sc1 & 0xF) * acc[1];
+  *mins += (sc0 >> 4) * xsum[0] + (sc1 >> 4) * xsum[1];
+}
+// Q3_K slice s = 4 * half + j: code = 2 low bits (as Q2_K) | hmask bit s << 2,
+// value = code - 4, summed as code . x - 4 * sum(x) per 16-value group and
+// weighted by the group's 6-bit scale (from the scale words sw).
+__device__ __forceinline__ int Q3KSliceSum(const uint32_t (&qw)[8], const uint32_t (&hw)[8],
+                                           const uint32_t (&sw)[3], int j, int s, const int* x) {
+  int acc[2] = {0, 0}, xsum[2] = {0, 0};
+#pragma unroll
+  for (int i = 0; i < 8; ++i) {
+    const int lo = static_cast<int>((qw[i] >> (2 * j)) & 0x03030303u);
+    const int hi = static_cast<int>(((hw[i] >> s) & 0x01010101u) << 2);
+    acc[i / 4] = Dot4I8(lo | hi, x[i], acc[i / 4]);
+    xsum[i / 4] = Dot4I8(0x01010101, x[i], xsum[i / 4]);
+  }
+  return ScaleQ3KWords(2 * s, sw[0], sw[1], sw[2]) * (acc[0] - 4 * xsum[0]) +
+         ScaleQ3KWords(2 * s + 1, sw[0], sw[1], sw[2]) * (acc[1] - 4 * xsum[1]);
+}
+// Q6_K quarter (0..3) of a half-block: low 4 bits from the ql run lw (the low
+// nibbles for quarters 0 / 1, the high ones for 2 / 3), high 2 bits at bits
+// 2 * quarter of the half's qh words hw; value = code - 32, weighted by the
+// int8 scales sc[0], sc[1] of its two 16-value groups.
+__device__ __forceinline__ int Q6KSliceSum(const uint32_t (&lw)[8], const uint32_t (&hw)[8], int quarter,
+                                           const int8_t* sc, const int* x) {
+  const int shift = (quarter >> 1) * 4;
+  int acc[2] = {0, 0}, xsum[2] = {0, 0};
+#pragma unroll
+  for (int i = 0; i < 8; ++i) {
+    const int lo = static_cast<int>((lw[i] >> shift) & 0x0F0F0F0Fu);
+    const int hi = static_cast<int>(((hw[i] >> (quarter * 2)) & 0x03030303u) << 4);
+    acc[i / 4] = Dot4I8(lo | hi, x[i], acc[i / 4]);
+    xsum[i / 4] = Dot4I8(0x01010101, x[i], xsum[i / 4]);
+  }
+  return sc[0] * (acc[0] - 32 * xsum[0]) + sc[1] * (acc[1] - 32 * xsum[1]);
+}
+
 // out[0..7] = elements e0..e0+7 of a row (e0 % 8 == 0).
 template <GgmlType T>
 __device__ __forceinline__ void Dequant8(const uint8_t* row, int64_t e0, float* out) {
@@ -298,25 +350,19 @@ __device__ __forceinline__ float DotSlice(const uint8_t* row, int64_t u, const A
     const int s = static_cast<int>(u % 8);
     const int half = s / 4, j = s % 4;
     const uint32_t* q32 = reinterpret_cast<const uint32_t*>(b->qs + half * 32);
+    uint32_t qw[8];
+#pragma unroll
+    for (int i = 0; i < 8; ++i) qw[i] = q32[i];
     const uint32_t dd = *reinterpret_cast<const uint32_t*>(&b->d);  // d, dmin
     const uint32_t sc2 = *reinterpret_cast<const uint16_t*>(b->scales + half * 8 + 2 * j);
-    int acc[2] = {0, 0}, xsum[2] = {0, 0};
-#pragma unroll
-    for (int i = 0; i < 8; ++i) {
-      const int v = static_cast<int>((q32[i] >> (2 * j)) & 0x03030303u);
-      acc[i / 4] = Dot4I8(v, x[i], acc[i / 4]);
-      xsum[i / 4] = Dot4I8(0x01010101, x[i], xsum[i / 4]);
-    }
-    const int sc0 = static_cast<int>(sc2 & 0xFF), sc1 = static_cast<int>(sc2 >> 8);
-    const int scaled = (sc0 & 0xF) * acc[0] + (sc1 & 0xF) * acc[1];
-    const int mins = (sc0 >> 4) * xsum[0] + (sc1 >> 4) * xsum[1];
+    int scaled = 0, mins = 0;
+    Q2KSliceSums(qw, sc2, j, x, &scaled, &mins);
     const float d = HalfBitsToFloat(static_cast<uint16_t>(dd & 0xffff));
     const float dmin = HalfBitsToFloat(static_cast<uint16_t>(dd >> 16));
     return a.d * (d * static_cast<float>(scaled) - dmin * static_cast<float>(mins));
   } else if constexpr (T == GgmlType::Q3_K) {
     // 110-byte blocks are only 2-byte aligned: aligned words realigned
-    // (LoadWords). Code = 2 low bits (as Q2_K) | hmask bit s << 2, value =
-    // code - 4: summed as code . x - 4 * sum(x) per 16-value group.
+    // (LoadWords). Slice s = 4 * half + j (Q3KSliceSum).
     const BlockQ3_K* b = reinterpret_cast<const BlockQ3_K*>(row) + u / 8;
     const int s = static_cast<int>(u % 8);
     const int half = s / 4, j = s % 4;
@@ -324,39 +370,17 @@ __device__ __forceinline__ float DotSlice(const uint8_t* row, int64_t u, const A
     LoadWords<8>(b->qs + half * 32, qw);
     LoadWords<8>(b->hmask, hw);
     LoadWords<3>(b->scales, sw);
-    int acc[2] = {0, 0}, xsum[2] = {0, 0};
-#pragma unroll
-    for (int i = 0; i < 8; ++i) {
-      const int lo = static_cast<int>((qw[i] >> (2 * j)) & 0x03030303u);
-      const int hi = static_cast<int>(((hw[i] >> s) & 0x01010101u) << 2);
-      acc[i / 4] = Dot4I8(lo | hi, x[i], acc[i / 4]);
-      xsum[i / 4] = Dot4I8(0x01010101, x[i], xsum[i / 4]);
-    }
-    const int total = ScaleQ3KWords(2 * s, sw[0], sw[1], sw[2]) * (acc[0] - 4 * xsum[0]) +
-                      ScaleQ3KWords(2 * s + 1, sw[0], sw[1], sw[2]) * (acc[1] - 4 * xsum[1]);
-    return H2F(b->d) * a.d * static_cast<float>(total);
+    return H2F(b->d) * a.d * static_cast<float>(Q3KSliceSum(qw, hw, sw, j, s, x));
   } else {  // Q6_K: two 16-element groups with their own int8 scales
     const BlockQ6_K* b = reinterpret_cast<const BlockQ6_K*>(row) + u / 8;
     const int s = static_cast<int>(u % 8);
     const int half = s / 4, quarter = s % 4;
-    const uint8_t* ql = b->ql + half * 64 + (quarter & 1) * 32;
-    const uint8_t* qh = b->qh + half * 32;
-    const int shift = (quarter >> 1) * 4;
     // 210-byte blocks are only 2-byte aligned: read the 32 bytes of ql and of qh
     // as aligned words and realign (instead of 16 half-word loads each).
     uint32_t lw[8], hw[8];
-    LoadWords<8>(ql, lw);
-    LoadWords<8>(qh, hw);
-    int acc[2] = {0, 0}, xsum[2] = {0, 0};
-#pragma unroll
-    for (int i = 0; i < 8; ++i) {
-      const int lo = (static_cast<int>(lw[i]) >> shift) & 0x0F0F0F0F;
-      const int hi = ((static_cast<int>(hw[i]) >> (quarter * 2)) & 0x03030303) << 4;
-      acc[i / 4] = Dot4I8(lo | hi, x[i], acc[i / 4]);
-      xsum[i / 4] = Dot4I8(0x01010101, x[i], xsum[i / 4]);
-    }
-    const int8_t* sc = b->scales + half * 8 + quarter * 2;
-    const int total = sc[0] * (acc[0] - 32 * xsum[0]) + sc[1] * (acc[1] - 32 * xsum[1]);
+    LoadWords<8>(b->ql + half * 64 + (quarter & 1) * 32, lw);
+    LoadWords<8>(b->qh + half * 32, hw);
+    const int total = Q6KSliceSum(lw, hw, quarter, b->scales + half * 8 + quarter * 2, x);
     return H2F(b->d) * a.d * static_cast<float>(total);
   }
 }
@@ -426,18 +450,7 @@ __device__ __forceinline__ float DotQuadK(const uint8_t* row, int64_t p, const A
     for (int j = 0; j < 4; ++j) {
       int x[8];
       LoadSliceWords(a[j], x);
-      int acc[2] = {0, 0}, xsum[2] = {0, 0};
-#pragma unroll
-      for (int i = 0; i < 8; ++i) {
-        acc[i / 4] = Dot4I8(static_cast<int>((qw[i] >> (2 * j)) & 0x03030303u), x[i], acc[i / 4]);
-        xsum[i / 4] = Dot4I8(0x01010101, x[i], xsum[i / 4]);
-      }
-#pragma unroll
-      for (int g = 0; g < 2; ++g) {
-        const int sc = static_cast<int>((sw[j / 2] >> (8 * (2 * (j % 2) + g))) & 0xffu);
-        scaled += (sc & 0xF) * acc[g];
-        mins += (sc >> 4) * xsum[g];
-      }
+      Q2KSliceSums(qw, sw[j / 2] >> (16 * (j % 2)), j, x, &scaled, &mins);
     }
     const uint32_t dd = *reinterpret_cast<const uint32_t*>(&b->d);  // d, dmin
     const float d = HalfBitsToFloat(static_cast<uint16_t>(dd & 0xffff));
@@ -451,19 +464,9 @@ __device__ __forceinline__ float DotQuadK(const uint8_t* row, int64_t p, const A
     LoadWords<3>(b->scales, sw);
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
-      const int s = 4 * half + j;
       int x[8];
       LoadSliceWords(a[j], x);
-      int acc[2] = {0, 0}, xsum[2] = {0, 0};
-#pragma unroll
-      for (int i = 0; i < 8; ++i) {
-        const int lo = static_cast<int>((qw[i] >> (2 * j)) & 0x03030303u);
-        const int hi = static_cast<int>(((hw[i] >> s) & 0x01010101u) << 2);
-        acc[i / 4] = Dot4I8(lo | hi, x[i], acc[i / 4]);
-        xsum[i / 4] = Dot4I8(0x01010101, x[i], xsum[i / 4]);
-      }
-      scaled += ScaleQ3KWords(2 * s, sw[0], sw[1], sw[2]) * (acc[0] - 4 * xsum[0]) +
-                ScaleQ3KWords(2 * s + 1, sw[0], sw[1], sw[2]) * (acc[1] - 4 * xsum[1]);
+      scaled += Q3KSliceSum(qw, hw, sw, j, 4 * half + j, x);
     }
     (void)mins;
     return H2F(b->d) * a[0].d * static_cast<float>(scaled);
@@ -488,16 +491,7 @@ __device__ __forceinline__ float DotPairQ6K(const uint8_t* row, int64_t p, const
     const int quarter = q + 2 * k;
     int x[8];
     LoadSliceWords(a[2 * k], x);
-    int acc[2] = {0, 0}, xsum[2] = {0, 0};
-#pragma unroll
-    for (int i = 0; i < 8; ++i) {
-      const int lo = static_cast<int>((lw[i] >> (4 * k)) & 0x0F0F0F0Fu);
-      const int hi = static_cast<int>(((hw[i] >> (2 * quarter)) & 0x03030303u) << 4);
-      acc[i / 4] = Dot4I8(lo | hi, x[i], acc[i / 4]);
-      xsum[i / 4] = Dot4I8(0x01010101, x[i], xsum[i / 4]);
-    }
-    const int8_t* sc = b->scales + half * 8 + quarter * 2;
-    total += sc[0] * (acc[0] - 32 * xsum[0]) + sc[1] * (acc[1] - 32 * xsum[1]);
+    total += Q6KSliceSum(lw, hw, quarter, b->scales + half * 8 + quarter * 2, x);
   }
   return H2F(b->d) * a[0].d * static_cast<float>(total);
 }
