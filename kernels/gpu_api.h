@@ -157,10 +157,12 @@ void LaunchMatMulTiled(GgmlType type, const void* w, int64_t rows, int64_t cols,
 // Matrix-core GEMM (kernels/matmul_mma.hip: f16 operands, float accumulation,
 // 128-row weight tiles x 32/64/128-token tiles by n, K split over more blocks
 // when the grid is small); falls back to LaunchMatMulTiled where the device has
-// no matrix cores (DeviceHasMatrixCores), for F32 weights and for F16/BF16 rows
-// that are not a multiple of 16. With a K split, y is zeroed and accumulated
-// with atomics: its last bits may differ between runs.
+// no matrix cores (DeviceHasMatrixCores), for types it has no kernel for
+// (MatMulMmaTypeSupported: F32, Q2_K, Q3_K) and for F16/BF16 rows that are not
+// a multiple of 16. With a K split, y is zeroed and accumulated with atomics:
+// its last bits may differ between runs.
 bool MatMulMmaAvailable();
+bool MatMulMmaTypeSupported(GgmlType type);
 void LaunchMatMulMma(GgmlType type, const void* w, int64_t rows, int64_t cols, const float* x,
                      float* y, int n, Stream s);
 // Shape of the matrix-core GEMM, for benchmark sweeps: the token tile (0 =
@@ -356,8 +358,8 @@ bool GetDenseWgmma();
 // weight row (0 = auto: 32 for rows of >= 8192 Q4_K/Q5_K/Q4_0 values on NVIDIA,
 // else 64; or 32, 64, 128; widths other than 64 apply at batch 1 only) and,
 // for Q4_K / Q5_K, one thread per 64-value pair of slices instead of per slice
-// (for Q2_K / Q3_K per 128-value quad: a half-block's four 2-bit planes; auto
-// threads per row 32 with quads).
+// (for Q2_K / Q3_K per 128-value quad: a half-block's four 2-bit planes; for
+// Q6_K per pair of slices sharing one ql run).
 // Global; kernels already captured in a graph keep the shape they had.
 // Since v6 (docs/gpu.md, "Batch-1 decode v6"): threads_per_row may also be 256,
 // or -1 for the automatic choice of v5 (for comparisons); the automatic choice

@@ -589,12 +589,12 @@ size_t MatMulDenseWeightBytes(GgmlType type, int64_t rows, int64_t cols) {
 // 5-9% faster up to n = 512 (the 2.3 MB matrix is decoded faster than its
 // 8 MB f16 copy is written and read back).
 //
-// Q2_K and Q3_K have no in-loop matrix-core GEMM: past the small-batch path
-// they would run the f32 tiled kernel, so they go dense from the first n the
-// small-batch path leaves.
+// Types with no in-loop matrix-core GEMM (MatMulMmaTypeSupported: Q2_K, Q3_K;
+// F32 never takes the dense path) would run the f32 tiled kernel past the
+// small-batch path, so they go dense from the first n that path leaves.
 int DenseMinTokensFor(GgmlType type, int64_t rows, int64_t cols) {
   (void)cols;
-  if (type == GgmlType::Q2_K || type == GgmlType::Q3_K) return kSmallBatchMax + 1;
+  if (!MatMulMmaTypeSupported(type)) return kSmallBatchMax + 1;
   if (type == GgmlType::Q4_K && rows <= 1024) return 1024;
   return kDenseMinTokens;
 }

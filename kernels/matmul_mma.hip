@@ -931,7 +931,8 @@ void Launch(const GemmParts& parts, int64_t cols, const float* x, int n, Stream 
 }
 
 // The type's launcher for a parts table; false where the matrix-core GEMM does
-// not take the type (F32; F16 / BF16 rows that are not whole 16-value runs).
+// not take the type (not MatMulMmaTypeSupported; F16 / BF16 rows that are not
+// whole 16-value runs).
 bool LaunchParts(GgmlType type, const GemmParts& parts, int64_t cols, const float* x, int n, Stream s) {
   const bool float_ok = cols % 16 == 0;
   switch (type) {
@@ -1023,17 +1024,20 @@ void LaunchMatMulMma(GgmlType type, const void* w, int64_t rows, int64_t cols, c
   }
 }
 
-bool MatMulMmaGroupOneLaunch(GgmlType type, int64_t cols, int n, const MatVecPart* parts, int n_parts) {
-  if (n <= 0 || n_parts <= 0 || n_parts > kMaxMatVecParts || !MatMulMmaAvailable()) return false;
+bool MatMulMmaTypeSupported(GgmlType type) {
   switch (type) {
-    case GgmlType::F16: case GgmlType::BF16:
-      if (cols % 16 != 0) return false;
-      break;
-    case GgmlType::Q8_0: case GgmlType::Q4_0: case GgmlType::Q4_K: case GgmlType::Q5_K: case GgmlType::Q6_K:
-      break;
+    case GgmlType::F16: case GgmlType::BF16: case GgmlType::Q8_0: case GgmlType::Q4_0: case GgmlType::Q4_K:
+    case GgmlType::Q5_K: case GgmlType::Q6_K:
+      return true;
     default:
       return false;
   }
+}
+
+bool MatMulMmaGroupOneLaunch(GgmlType type, int64_t cols, int n, const MatVecPart* parts, int n_parts) {
+  if (n <= 0 || n_parts <= 0 || n_parts > kMaxMatVecParts || !MatMulMmaAvailable()) return false;
+  if (!MatMulMmaTypeSupported(type)) return false;
+  if ((type == GgmlType::F16 || type == GgmlType::BF16) && cols % 16 != 0) return false;
   if (NarrowType(type)) {
     NarrowChoice c = Narrow(type, parts[0].w, cols, n);
     for (int i = 1; i < n_parts; ++i) {

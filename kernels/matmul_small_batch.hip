@@ -28,6 +28,7 @@
 // in flight than one warp a row can; more units a lane cost registers and
 // occupancy and lost too.
 #include <cstdlib>
+#include <type_traits>
 
 #include "kernels/gpu_api.h"
 #include "kernels/launch_util.h"
@@ -735,6 +736,8 @@ void LaunchPartsTpr(const MatVecPart* ps, int n_parts, int64_t cols, const void*
     }
   }
   if constexpr (UnitSlices<T>() > 1) {
+    // Batches of 2-8: pairs / quads under MatVecConfig::pairs, except Q6_K
+    // (its pairs were measured at batch 1 only).
     if (N == 1 ? UsePairs<T>(all_rows, cols) : g_config.pairs && T != GgmlType::Q6_K) {
       if constexpr (N == 1) {  // the epilogues are batch-1 only
         if (EpiUsed(epi)) {
@@ -808,10 +811,6 @@ int BatchOneTpr(int64_t rows, int64_t cols) {
   int v7_tpr = 0, v7_rpt = 0;
   if (t == 0 && V7Shape<T>(rows, cols, &v7_tpr, &v7_rpt)) return v7_tpr;
   if (t <= 0) {
-    // Q2_K / Q3_K quads: 32 quads a 4096-value row, so one warp a row.
-    if constexpr (UnitSlices<T>() == 4) {
-      if (g_config.pairs) return 32;
-    }
     constexpr bool kLongRowsPrefer32 = T == GgmlType::Q4_K || T == GgmlType::Q5_K || T == GgmlType::Q4_0;
     const int v5 = kLongRowsPrefer32 && cols >= 8192 && (g_config.pairs || T == GgmlType::Q4_0) ? 32 : 64;
     if (t == -1) return v5;
@@ -905,20 +904,31 @@ void LaunchType(const void* w, int64_t rows, int64_t cols, const float* x, const
   }
 }
 
+// The one switch over the quantized types these kernels take: calls
+// f(std::integral_constant<GgmlType, T>{}) for `type`; false for any other
+// type (f not called).
+template <typename F>
+bool WithQuantType(GgmlType type, F&& f) {
+  switch (type) {
+    case GgmlType::Q8_0: f(std::integral_constant<GgmlType, GgmlType::Q8_0>{}); return true;
+    case GgmlType::Q4_0: f(std::integral_constant<GgmlType, GgmlType::Q4_0>{}); return true;
+    case GgmlType::Q4_K: f(std::integral_constant<GgmlType, GgmlType::Q4_K>{}); return true;
+    case GgmlType::Q5_K: f(std::integral_constant<GgmlType, GgmlType::Q5_K>{}); return true;
+    case GgmlType::Q6_K: f(std::integral_constant<GgmlType, GgmlType::Q6_K>{}); return true;
+    case GgmlType::Q2_K: f(std::integral_constant<GgmlType, GgmlType::Q2_K>{}); return true;
+    case GgmlType::Q3_K: f(std::integral_constant<GgmlType, GgmlType::Q3_K>{}); return true;
+    default: return false;
+  }
+}
+
 void LaunchAny(GgmlType type, const void* w, int64_t rows, int64_t cols, const float* x,
                const void* xq, float* y, int n, Stream s) {
   switch (type) {
     case GgmlType::F32: return LaunchType<GgmlType::F32>(w, rows, cols, x, xq, y, n, s);
     case GgmlType::F16: return LaunchType<GgmlType::F16>(w, rows, cols, x, xq, y, n, s);
     case GgmlType::BF16: return LaunchType<GgmlType::BF16>(w, rows, cols, x, xq, y, n, s);
-    case GgmlType::Q8_0: return LaunchType<GgmlType::Q8_0>(w, rows, cols, x, xq, y, n, s);
-    case GgmlType::Q4_0: return LaunchType<GgmlType::Q4_0>(w, rows, cols, x, xq, y, n, s);
-    case GgmlType::Q4_K: return LaunchType<GgmlType::Q4_K>(w, rows, cols, x, xq, y, n, s);
-    case GgmlType::Q5_K: return LaunchType<GgmlType::Q5_K>(w, rows, cols, x, xq, y, n, s);
-    case GgmlType::Q6_K: return LaunchType<GgmlType::Q6_K>(w, rows, cols, x, xq, y, n, s);
-    case GgmlType::Q2_K: return LaunchType<GgmlType::Q2_K>(w, rows, cols, x, xq, y, n, s);
-    case GgmlType::Q3_K: return LaunchType<GgmlType::Q3_K>(w, rows, cols, x, xq, y, n, s);
-    default: return;
+    default:
+      WithQuantType(type, [&](auto t) { LaunchType<decltype(t)::value>(w, rows, cols, x, xq, y, n, s); });
   }
 }
 
@@ -1009,16 +1019,9 @@ bool MatVecGroupRopeKvSupported(GgmlType type, int64_t cols, const MatVecPart* p
                                 int head_dim, int rot_dim) {
   if (!RopeKvPartsOk(parts, n_parts, head_dim, rot_dim)) return false;
   if (StreamKernelTakes(type, parts, n_parts, cols, true, g_config)) return true;
-  switch (type) {
-    case GgmlType::Q8_0: return GroupEpiShapeOk<GgmlType::Q8_0>(parts, n_parts, cols);
-    case GgmlType::Q4_0: return GroupEpiShapeOk<GgmlType::Q4_0>(parts, n_parts, cols);
-    case GgmlType::Q4_K: return GroupEpiShapeOk<GgmlType::Q4_K>(parts, n_parts, cols);
-    case GgmlType::Q5_K: return GroupEpiShapeOk<GgmlType::Q5_K>(parts, n_parts, cols);
-    case GgmlType::Q6_K: return GroupEpiShapeOk<GgmlType::Q6_K>(parts, n_parts, cols);
-    case GgmlType::Q2_K: return GroupEpiShapeOk<GgmlType::Q2_K>(parts, n_parts, cols);
-    case GgmlType::Q3_K: return GroupEpiShapeOk<GgmlType::Q3_K>(parts, n_parts, cols);
-    default: return false;
-  }
+  bool ok = false;
+  WithQuantType(type, [&](auto t) { ok = GroupEpiShapeOk<decltype(t)::value>(parts, n_parts, cols); });
+  return ok;
 }
 
 void LaunchMatVecQuantizedGroupRopeKv(GgmlType type, int64_t cols, const void* xq,
@@ -1026,53 +1029,26 @@ void LaunchMatVecQuantizedGroupRopeKv(GgmlType type, int64_t cols, const void* x
                                       Stream s) {
   if (!MatVecGroupRopeKvSupported(type, cols, parts, n_parts, r.head_dim, r.rot_dim)) return;
   const RopeKvEpi e = MakeRopeKvEpi(r, parts[1].rows);
-  switch (type) {
-    case GgmlType::Q8_0: return LaunchGroupType<GgmlType::Q8_0>(parts, n_parts, cols, xq, s, e);
-    case GgmlType::Q4_0: return LaunchGroupType<GgmlType::Q4_0>(parts, n_parts, cols, xq, s, e);
-    case GgmlType::Q4_K: return LaunchGroupType<GgmlType::Q4_K>(parts, n_parts, cols, xq, s, e);
-    case GgmlType::Q5_K: return LaunchGroupType<GgmlType::Q5_K>(parts, n_parts, cols, xq, s, e);
-    case GgmlType::Q6_K: return LaunchGroupType<GgmlType::Q6_K>(parts, n_parts, cols, xq, s, e);
-    case GgmlType::Q2_K: return LaunchGroupType<GgmlType::Q2_K>(parts, n_parts, cols, xq, s, e);
-    case GgmlType::Q3_K: return LaunchGroupType<GgmlType::Q3_K>(parts, n_parts, cols, xq, s, e);
-    default: return;
-  }
+  WithQuantType(type, [&](auto t) { LaunchGroupType<decltype(t)::value>(parts, n_parts, cols, xq, s, e); });
 }
 
 void LaunchMatVecQuantizedGroup(GgmlType type, int64_t cols, const void* xq, const MatVecPart* parts,
                                 int n_parts, Stream s) {
   if (n_parts <= 0 || n_parts > kMaxMatVecParts) return;
-  switch (type) {
-    case GgmlType::Q8_0: return LaunchGroupType<GgmlType::Q8_0>(parts, n_parts, cols, xq, s);
-    case GgmlType::Q4_0: return LaunchGroupType<GgmlType::Q4_0>(parts, n_parts, cols, xq, s);
-    case GgmlType::Q4_K: return LaunchGroupType<GgmlType::Q4_K>(parts, n_parts, cols, xq, s);
-    case GgmlType::Q5_K: return LaunchGroupType<GgmlType::Q5_K>(parts, n_parts, cols, xq, s);
-    case GgmlType::Q6_K: return LaunchGroupType<GgmlType::Q6_K>(parts, n_parts, cols, xq, s);
-    case GgmlType::Q2_K: return LaunchGroupType<GgmlType::Q2_K>(parts, n_parts, cols, xq, s);
-    case GgmlType::Q3_K: return LaunchGroupType<GgmlType::Q3_K>(parts, n_parts, cols, xq, s);
-    default: return;
-  }
+  WithQuantType(type, [&](auto t) { LaunchGroupType<decltype(t)::value>(parts, n_parts, cols, xq, s); });
 }
 
 void LaunchMatVecQuantizedAddTo(GgmlType type, int64_t cols, const void* xq, const MatVecPart& part,
                                 float* add_to, Stream s) {
   RopeKvEpi e;
   e.add_to = add_to;
-  switch (type) {
-    case GgmlType::Q8_0: return LaunchGroupType<GgmlType::Q8_0>(&part, 1, cols, xq, s, e);
-    case GgmlType::Q4_0: return LaunchGroupType<GgmlType::Q4_0>(&part, 1, cols, xq, s, e);
-    case GgmlType::Q4_K: return LaunchGroupType<GgmlType::Q4_K>(&part, 1, cols, xq, s, e);
-    case GgmlType::Q5_K: return LaunchGroupType<GgmlType::Q5_K>(&part, 1, cols, xq, s, e);
-    case GgmlType::Q6_K: return LaunchGroupType<GgmlType::Q6_K>(&part, 1, cols, xq, s, e);
-    case GgmlType::Q2_K: return LaunchGroupType<GgmlType::Q2_K>(&part, 1, cols, xq, s, e);
-    case GgmlType::Q3_K: return LaunchGroupType<GgmlType::Q3_K>(&part, 1, cols, xq, s, e);
-    default: return;
-  }
+  WithQuantType(type, [&](auto t) { LaunchGroupType<decltype(t)::value>(&part, 1, cols, xq, s, e); });
 }
 
 namespace {
 // The mixed-type group launch (MatVecMixedKernel): each type at the shape its
 // own group launch takes. Only the shapes of Llama-3-8B's Q4_K_M layers (Q4_K
-// pairs at 64 x 1, Q6_K at 128 x 2) have a kernel; others go separately.
+// pairs at 64 x 1, Q6_K slices at 128 x 2) have a kernel; others go separately.
 struct MixedPlan {
   Parts parts{};
   unsigned a_blocks = 0, blocks = 0;
@@ -1088,7 +1064,7 @@ bool PlanMixed(GgmlType ta, const MatVecPart* pa, int n_a, GgmlType tb, const Ma
   for (int i = 0; i < n_a; ++i) rows_a += pa[i].rows;
   if (BatchOneTpr<GgmlType::Q4_K>(rows_a, cols) != kMixTprA || BatchOneRpt<GgmlType::Q4_K>(rows_a, cols) != kMixRptA ||
       !UsePairs<GgmlType::Q4_K>(rows_a, cols) || BatchOneTpr<GgmlType::Q6_K>(pb.rows, cols) != kMixTprB ||
-      BatchOneRpt<GgmlType::Q6_K>(pb.rows, cols) != kMixRptB) {
+      BatchOneRpt<GgmlType::Q6_K>(pb.rows, cols) != kMixRptB || UsePairs<GgmlType::Q6_K>(pb.rows, cols)) {
     return false;
   }
   MatVecPart all[kMaxMatVecParts];

@@ -73,6 +73,43 @@ void ExpectSameQkv(const QkvStep& a, const QkvStep& b, bool stored, int pos, int
   EXPECT_GT(v_changed, kv_dim / 2) << what << ": V stored";
 }
 
+// One token's Q, K and V matvecs of x0 as the model issues them, then (with
+// `rope`) RoPE of q and k and the KV store, into a freshly filled one-layer
+// cache (blocks of 16, 64 of them); everything read back into *out.
+struct QkvHeads {
+  int n_heads, n_kv, hd, rot;
+  RopeStyle style;
+};
+void RunQkvStep(GpuBackend* gpu, const std::vector<Weight>& w, const std::vector<float>& x0, int pos,
+                const QkvHeads& h, bool rope, QkvStep* out) {
+  const int q_rows = h.n_heads * h.hd, kv_dim = h.n_kv * h.hd;
+  const size_t cache_elems = size_t(16) * 64 * kv_dim;
+  ResetFilledCache(gpu, KvCacheShape{1, h.n_kv, h.hd, 16, 64}, cache_elems);
+  if (::testing::Test::HasFatalFailure()) return;
+  Buf x(gpu, x0), q(gpu, size_t(q_rows)), k(gpu, size_t(kv_dim)), v(gpu, size_t(kv_dim));
+  ASSERT_TRUE(gpu->BeginStep(OneToken(pos)).ok());
+  gpu->MatMul(w[0], x.p, q.p, 1);
+  gpu->MatMul(w[1], x.p, k.p, 1);
+  gpu->MatMul(w[2], x.p, v.p, 1);
+  if (rope) {
+    gpu->Rope(q.p, 1, h.n_heads, h.hd, h.rot, 5e5f, h.style);
+    gpu->Rope(k.p, 1, h.n_kv, h.hd, h.rot, 5e5f, h.style);
+    gpu->StoreKv(0, k.p, v.p);
+  }
+  ReadQkvStep(gpu, q, k, v, cache_elems, out);
+}
+
+// The Q, K, V weights of one layer, loaded.
+std::vector<Weight> LoadQkv(GpuBackend* gpu, const HostTensor& wq, const HostTensor& wk, const HostTensor& wv) {
+  std::vector<Weight> w;
+  for (const HostTensor* t : {&wq, &wk, &wv}) {
+    auto l = gpu->LoadWeight(t->info);
+    EXPECT_TRUE(l.ok()) << l.status();
+    if (l.ok()) w.push_back(*l);
+  }
+  return w;
+}
+
 struct Shape {
   GgmlType type;
   int cols, n_heads, n_kv, hd, rot;
@@ -102,15 +139,10 @@ TEST(GpuDecodeFusion, MatVecRopeKvBitIdenticalToSeparateKernels) {
     const int q_rows = s.n_heads * s.hd, kv_dim = s.n_kv * s.hd;
     HostTensor wq = MakeTensor(rng, s.type, q_rows, s.cols), wk = MakeTensor(rng, s.type, kv_dim, s.cols),
                wv = MakeTensor(rng, s.type, kv_dim, s.cols);
-    std::vector<Weight> w;
-    for (HostTensor* t : {&wq, &wk, &wv}) {
-      auto l = gpu->LoadWeight(t->info);
-      ASSERT_TRUE(l.ok()) << l.status();
-      w.push_back(*l);
-    }
+    const std::vector<Weight> w = LoadQkv(gpu.get(), wq, wk, wv);
+    ASSERT_EQ(w.size(), 3u);
     const auto x0 = RandomVec(rng, s.cols);
-    const KvCacheShape cache_shape{1, s.n_kv, s.hd, 16, 64};
-    const size_t cache_elems = size_t(16) * 64 * kv_dim;
+    const QkvHeads heads{s.n_heads, s.n_kv, s.hd, s.rot, s.neox ? RopeStyle::kNeox : RopeStyle::kNorm};
     for (const Cfg& c : cfgs) {
       gpu::MatVecConfig mc;
       mc.threads_per_row = c.tpr;
@@ -126,19 +158,7 @@ TEST(GpuDecodeFusion, MatVecRopeKvBitIdenticalToSeparateKernels) {
       QkvStep step[2];
       for (int fused = 0; fused < 2; ++fused) {
         gpu->SetFusions(fused == 1 ? on : off);
-        ResetFilledCache(gpu.get(), cache_shape, cache_elems);
-        if (::testing::Test::HasFatalFailure()) return;
-        Buf x(gpu.get(), x0), q(gpu.get(), size_t(q_rows)), k(gpu.get(), size_t(kv_dim)),
-            v(gpu.get(), size_t(kv_dim));
-        ASSERT_TRUE(gpu->BeginStep(OneToken(pos)).ok());
-        gpu->MatMul(w[0], x.p, q.p, 1);
-        gpu->MatMul(w[1], x.p, k.p, 1);
-        gpu->MatMul(w[2], x.p, v.p, 1);
-        const RopeStyle style = s.neox ? RopeStyle::kNeox : RopeStyle::kNorm;
-        gpu->Rope(q.p, 1, s.n_heads, s.hd, s.rot, 5e5f, style);
-        gpu->Rope(k.p, 1, s.n_kv, s.hd, s.rot, 5e5f, style);
-        gpu->StoreKv(0, k.p, v.p);
-        ReadQkvStep(gpu.get(), q, k, v, cache_elems, &step[fused]);
+        RunQkvStep(gpu.get(), w, x0, pos, heads, true, &step[fused]);
         if (::testing::Test::HasFatalFailure()) return;
       }
       const std::string what = std::string(TypeName(s.type)) + " tpr " + std::to_string(c.tpr) + " rpt " +
@@ -160,39 +180,21 @@ TEST(GpuDecodeFusion, MixedTypeGroupBitIdenticalToTwoLaunches) {
   const int cols = 1024, n_heads = 8, n_kv = 2, hd = 128, q_rows = n_heads * hd, kv_dim = n_kv * hd;
   HostTensor wq = MakeTensor(rng, GgmlType::Q4_K, q_rows, cols), wk = MakeTensor(rng, GgmlType::Q4_K, kv_dim, cols),
              wv = MakeTensor(rng, GgmlType::Q6_K, kv_dim, cols);
-  std::vector<Weight> w;
-  for (HostTensor* t : {&wq, &wk, &wv}) {
-    auto l = gpu->LoadWeight(t->info);
-    ASSERT_TRUE(l.ok()) << l.status();
-    w.push_back(*l);
-  }
+  const std::vector<Weight> w = LoadQkv(gpu.get(), wq, wk, wv);
+  ASSERT_EQ(w.size(), 3u);
   const gpu::MatVecPart qk[2] = {{w[0].data, nullptr, q_rows}, {w[1].data, nullptr, kv_dim}};
   if (!gpu::MatVecMixedGroupTakes(GgmlType::Q4_K, qk, 2, GgmlType::Q6_K, {w[2].data, nullptr, kv_dim}, cols, hd,
                                   hd)) {
     GTEST_SKIP() << "no combined Q4_K + Q6_K kernel at these shapes on this device";
   }
   const auto x0 = RandomVec(rng, cols);
-  const KvCacheShape cache_shape{1, n_kv, hd, 16, 64};
-  const size_t cache_elems = size_t(16) * 64 * kv_dim;
   const unsigned off = GpuBackend::kDefaultFusions & ~unsigned{GpuBackend::kFuseMixedMatVec};
   for (bool rope : {true, false}) {
     const int pos = static_cast<int>(rng() % 1000);
     QkvStep step[2];
     for (int fused = 0; fused < 2; ++fused) {
       gpu->SetFusions(fused == 1 ? off | GpuBackend::kFuseMixedMatVec : off);
-      ResetFilledCache(gpu.get(), cache_shape, cache_elems);
-      if (::testing::Test::HasFatalFailure()) return;
-      Buf x(gpu.get(), x0), q(gpu.get(), size_t(q_rows)), k(gpu.get(), size_t(kv_dim)), v(gpu.get(), size_t(kv_dim));
-      ASSERT_TRUE(gpu->BeginStep(OneToken(pos)).ok());
-      gpu->MatMul(w[0], x.p, q.p, 1);
-      gpu->MatMul(w[1], x.p, k.p, 1);
-      gpu->MatMul(w[2], x.p, v.p, 1);
-      if (rope) {
-        gpu->Rope(q.p, 1, n_heads, hd, hd, 5e5f, RopeStyle::kNorm);
-        gpu->Rope(k.p, 1, n_kv, hd, hd, 5e5f, RopeStyle::kNorm);
-        gpu->StoreKv(0, k.p, v.p);
-      }
-      ReadQkvStep(gpu.get(), q, k, v, cache_elems, &step[fused]);
+      RunQkvStep(gpu.get(), w, x0, pos, QkvHeads{n_heads, n_kv, hd, hd, RopeStyle::kNorm}, rope, &step[fused]);
       if (::testing::Test::HasFatalFailure()) return;
     }
     const std::string what = std::string(rope ? "with" : "without") + " RoPE + KV store, pos " + std::to_string(pos);
