@@ -39,6 +39,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "bench/gpu/bench_timer.h"
 #include "engine/backend/gpu/gpu_backend.h"
 #include "engine/gguf/gguf_file.h"
@@ -84,11 +86,18 @@ StepBatch Seq(const std::vector<int32_t>& tokens, int32_t start, const std::vect
 absl::Status TimeTg128(Model& model, GpuBackend* gpu, int32_t vocab, const SamplingParams& sp,
                        const std::vector<int32_t>& table, int32_t block, double* best) {
   *best = 1e30;
+  double forward_s = 0.0;  // host time in Forward (recording the step), the timed reps
+  std::vector<double> fwd_us;  // each timed token's Forward, us (RF_HOST_TIMES)
   for (int rep = 0; rep < 3; ++rep) {
     int32_t tok = 1;
     auto a = Clock::now();
     for (int32_t pos = 0; pos < 128; ++pos) {
+      const auto f0 = Clock::now();
       auto logits = model.Forward(Seq({tok}, pos, table, block));
+      if (rep > 0) {
+        forward_s += Seconds(f0);
+        fwd_us.push_back(1e6 * Seconds(f0));
+      }
       if (!logits.ok()) return logits.status();
       SampleRequest rq;
       rq.params = sp;
@@ -96,9 +105,14 @@ absl::Status TimeTg128(Model& model, GpuBackend* gpu, int32_t vocab, const Sampl
       rq.step = pos;
       SampleResult r;
       RF_RETURN_IF_ERROR(gpu->Sample(*logits, 1, vocab, &rq, &r));
-      tok = r.token;
+      tok = r.token >= 0 && r.token < vocab ? r.token : 1;  // (garbage logits: RF_SKIP_SETS)
     }
     if (rep > 0) *best = std::min(*best, Seconds(a));
+  }
+  if (std::getenv("RF_HOST_TIMES") != nullptr) {
+    std::sort(fwd_us.begin(), fwd_us.end());
+    std::printf(" [host Forward %.1f us/token: min %.1f, median %.1f, p90 %.1f, max %.1f]", 1e6 * forward_s / 256.0,
+                fwd_us.front(), fwd_us[fwd_us.size() / 2], fwd_us[fwd_us.size() * 9 / 10], fwd_us.back());
   }
   return absl::OkStatus();
 }
@@ -914,6 +928,52 @@ int main(int argc, char** argv) {
     }
     std::printf("\n");
     gpu::SetSmemCarveout(carveout_saved);
+  }
+  // RF_ATTN_TARGETS="0,8,16": tg128 with the decode attention's split rule
+  // aiming at that many blocks (gpu::DecodeAttnConfig::target_blocks; 0 = one
+  // wave of resident blocks, the default; the Llama-3-8B heads at batch 1 run
+  // 8 blocks a split, so 8 = one split: no merge kernel), alternating, two repeats.
+  if (const char* e = std::getenv("RF_ATTN_TARGETS"); e != nullptr) {
+    const gpu::DecodeAttnConfig saved = gpu::GetDecodeAttnConfig();
+    std::printf("tg128 with graphs, default fusions, by decode attention target blocks (tok/s):");
+    for (int rep = 0; rep < 2; ++rep) {
+      for (absl::string_view t : absl::StrSplit(e, ',', absl::SkipEmpty())) {
+        gpu::DecodeAttnConfig c = saved;
+        c.target_blocks = std::atoi(std::string(t).c_str());
+        gpu::SetDecodeAttnConfig(c);
+        double secs = 0.0;
+        if (auto st = tg128(true, GpuBackend::kDefaultFusions, &secs); !st.ok()) return Fail(st);
+        std::printf(" %d %.1f;", c.target_blocks, 128.0 / secs);
+      }
+    }
+    std::printf("\n");
+    gpu::SetDecodeAttnConfig(saved);
+  }
+  // RF_SKIP_SETS="2,3;42;20": tg128 with the ops of each set of signature
+  // tags not launched (GpuBackend::SetSkippedOpsForTiming; the tokens are
+  // garbage, the time is what the step costs without them), alternating with
+  // nothing left out, two repeats: what each kind of kernel costs inside the
+  // step's graph, where ncu can only time kernels one by one.
+  if (const char* e = std::getenv("RF_SKIP_SETS"); e != nullptr) {
+    std::vector<std::vector<int>> sets{{}};
+    for (absl::string_view set : absl::StrSplit(e, ';', absl::SkipEmpty())) {
+      std::vector<int> tags;
+      for (absl::string_view t : absl::StrSplit(set, ',', absl::SkipEmpty())) {
+        tags.push_back(std::atoi(std::string(t).c_str()));
+      }
+      sets.push_back(std::move(tags));
+    }
+    std::printf("tg128 with graphs, default fusions, ops left out by tag (timing only; tok/s):");
+    for (int rep = 0; rep < 2; ++rep) {
+      for (const std::vector<int>& tags : sets) {
+        gpu->SetSkippedOpsForTiming(tags);
+        double t = 0.0;
+        if (auto st = tg128(true, GpuBackend::kDefaultFusions, &t); !st.ok()) return Fail(st);
+        std::printf(" [%s] %.1f (%.3f ms);", absl::StrJoin(tags, ",").c_str(), 128.0 / t, 1e3 * t / 128.0);
+      }
+    }
+    std::printf("\n");
+    gpu->SetSkippedOpsForTiming({});
   }
   if (!quick) {
   if (auto st = tg128(false, GpuBackend::kDefaultFusions, &tg_nograph); !st.ok()) return Fail(st);

@@ -479,13 +479,13 @@ void GpuBackend::EmitGemmGroup() {
   const GroupProducer producer = group_producer_;
   group_producer_ = GroupProducer::kNone;
   const gpu::Stream st = stream_;
-  std::string sig = Sig(40, g.type, g.cols, g.x, g.n, g.n_parts);
+  SigBuf sig = Sig(40, g.type, g.cols, g.x, g.n, g.n_parts);
   for (int i = 0; i < g.n_parts; ++i) sig += Sig(41, g.parts[i].w, g.parts[i].y, g.parts[i].rows);
   if (g.xq != nullptr) {
     sig += Sig(43, g.xq);
     gpu::ZeroSpans z;
     if (producer != GroupProducer::kNone) {
-      const auto it = group_splits_.find(sig);
+      const auto it = group_splits_.find(std::string(sig.view()));
       if (it != group_splits_.end() && it->second) {
         z = producer == GroupProducer::kAttention ? AttentionZeroSpans(g, group_held_attn_)
                                                   : GroupZeroSpans(g, producer == GroupProducer::kFused);
@@ -506,7 +506,7 @@ void GpuBackend::EmitGemmGroup() {
     }
     // Whether the GEMM split K (asked for zeroed outputs): remembered for the
     // next launch of the same group.
-    bool* const split = &group_splits_[sig];
+    bool* const split = &group_splits_[std::string(sig.view())];
     const int zeroed_parts = z.n > 0 ? g.n_parts : 0;
     Enqueue(sig + Sig(44, zeroed_parts), [=] {
       gpu::MarkOutputsZeroed(g.parts, zeroed_parts, g.n);

@@ -15,7 +15,6 @@
 
 #include <cstdint>
 #include <cstring>
-#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -23,6 +22,7 @@
 #include <vector>
 
 #include "engine/backend/backend.h"
+#include "engine/backend/gpu/launch_list.h"
 #include "kernels/gpu_api.h"
 #include "kernels/act_quant_launch.h"
 
@@ -196,19 +196,34 @@ class GpuBackend final : public Backend {
   // activations, and any allocation change, drops it.
   // ---- automatic graphs (gpu_backend_graph.cc)
   template <typename... A>
-  static std::string Sig(int op, const A&... a) {
-    std::string s(reinterpret_cast<const char*>(&op), sizeof(op));
-    (s.append(reinterpret_cast<const char*>(&a), sizeof(a)), ...);
-    return s;
+  static SigBuf Sig(int op, const A&... a) {
+    return SigBuf::Of(op, a...);
   }
   // Launches `launch` now, or defers it (with its signature) during a graph step.
-  void Enqueue(std::string sig, std::function<void()> launch);
+  template <typename F>
+  void Enqueue(const SigBuf& sig, F&& launch) {
+    EmitHeld();  // ops run in the order they were issued
+    EnqueueBeforeHeld(sig, std::forward<F>(launch));
+  }
   // Enqueue without launching the held ops first: for work that may run
   // before them (the weight prefetch fork).
-  void EnqueueBeforeHeld(std::string sig, std::function<void()> launch);
+  template <typename F>
+  void EnqueueBeforeHeld(const SigBuf& sig, F&& launch) {
+    if (SkippedForTiming(sig)) return;
+    if (!defer_ || explicit_capture_) {
+      launch();
+      return;
+    }
+    pending_sig_.append(sig.view());
+    pending_.Add(std::forward<F>(launch));
+  }
+  bool SkippedForTiming(const SigBuf& sig) const;
   // Launches the deferred ops: replays the cached graph of the same signature,
   // or captures a new one.
   absl::Status Flush();
+  // Flush's part after the swap: replays the cached graph of flushing_sig_
+  // (plus the launch settings) or captures flushing_ as a new one.
+  absl::Status LaunchFlushing();
   // Destroys every cached and the explicitly captured graph (the stream must be
   // idle): for when buffers they read are freed (InitKvCache).
   void DropGraphs();
@@ -220,8 +235,11 @@ class GpuBackend final : public Backend {
   int graph_max_tokens_ = kGraphMaxTokens;
   bool explicit_capture_ = false;
   bool defer_ = false;  // this step's ops are being deferred
-  std::vector<std::function<void()>> pending_;
-  std::string pending_sig_;
+  // This step's deferred launches and their signatures; Flush swaps them
+  // into flushing_* (all four keep their capacity from step to step).
+  LaunchList pending_, flushing_;
+  std::string pending_sig_, flushing_sig_;
+  std::vector<int> skipped_ops_;  // SetSkippedOpsForTiming
   std::vector<CachedGraph> graphs_;  // most recent last; a few are kept
   int graphs_captured_ = 0, graphs_replayed_ = 0;
 
@@ -373,8 +391,8 @@ class GpuBackend final : public Backend {
   void EnqueueMixedGroup(const MatVecGroup& g, const gpu::MatVecRopeKv* rope, int n_heads, int n_kv);
   // Signature bytes of a group's parts and of a RoPE + KV store epilogue
   // (the group launches' Enqueue signatures).
-  static std::string PartsSig(const MatVecGroup& g);
-  static std::string RopeKvSig(const gpu::MatVecRopeKv& r);
+  static SigBuf PartsSig(const MatVecGroup& g);
+  static SigBuf RopeKvSig(const gpu::MatVecRopeKv& r);
   // Whether y (rows floats) shares memory with a norm's input x or output out
   // (cols each): such a part cannot ride in a norm-in group, where every block
   // reads x while block 0 writes out.
@@ -436,6 +454,10 @@ class GpuBackend final : public Backend {
       kAllFusions & ~kFuseNormQuantizeK & ~kFuseNormQuantizeKBatch & ~kFuseResidualMatVec & ~kFuseNormMatVec;
   void SetFusions(unsigned mask);
   unsigned fusions() const { return fusions_; }
+  // Timing experiments only (bench_gpu_decode's leave-out lines): the ops
+  // whose signature tag (Sig's first argument) is in `tags` are not launched,
+  // so every result is wrong. Empty (the default) launches every op.
+  void SetSkippedOpsForTiming(std::vector<int> tags);
   // All fusions (true) or none: each op its own kernel (false).
   void SetFusion(bool on) { SetFusions(on ? kAllFusions : 0u); }
 

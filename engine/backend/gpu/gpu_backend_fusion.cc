@@ -10,7 +10,6 @@
 // kFuseMatVecRopeKv goes one further at batch 1: RoPE of Q and K and the KV
 // store become the epilogue of the Q/K/V group matvec (9 kernels a layer).
 #include <algorithm>
-#include <cstdio>
 #include <initializer_list>
 #include <string>
 
@@ -21,11 +20,9 @@ namespace rocmforge {
 namespace {
 // The decode attention kernel choice is read at launch: part of what a graph
 // captures (appended to the attention launches' signatures).
-std::string DecodeAttnSig() {
+SigBuf DecodeAttnSig() {
   const gpu::DecodeAttnConfig c = gpu::GetDecodeAttnConfig();
-  char buf[48];
-  std::snprintf(buf, sizeof(buf), "a%d,%d,%d;", c.kernel, c.min_tokens, c.target_blocks);
-  return buf;
+  return SigBuf::Of(80, c.kernel, c.min_tokens, c.target_blocks);
 }
 
 // Floats a producer kernel reads or writes (p null: none).
@@ -155,7 +152,7 @@ void GpuBackend::EnqueueAttentionQuantize(const HeldAttention& a, GgmlType type,
                                           const gpu::ZeroSpans& z) {
   const int n_kv = kv_.n_kv_heads, hd = kv_.head_dim, bs = kv_.block_size;
   const gpu::Stream st = stream_;
-  std::string zsig;  // empty without zeroing: the signature of the plain launch
+  SigBuf zsig;  // empty without zeroing: the signature of the plain launch
   if (z.n > 0) zsig = Sig(21, z.n, z.p[0], z.p[1], z.p[2], z.count[0], z.count[1], z.count[2]);
   Enqueue(Sig(20, a.q, a.out, a.b.token_seq, a.b.token_ctx, a.b.seq_table_off, a.b.block_tables,
               a.b.n_tokens, a.b.max_ctx, a.n_heads, a.scale, a.k_cache, a.v_cache, a.scratch, type, xq) +
@@ -195,7 +192,7 @@ bool GpuBackend::HeldFusesWithQuantize(GgmlType type, const float* x, int n, int
 
 void GpuBackend::EnqueueFusedProducer(const HeldOp& h, GgmlType type, void* xq, const gpu::ZeroSpans& z) {
   const gpu::Stream st = stream_;
-  std::string zsig;
+  SigBuf zsig;
   if (z.n > 0) zsig = Sig(21, z.n, z.p[0], z.p[1], z.p[2], z.count[0], z.count[1], z.count[2]);
   // The norm kernel's layout is read at launch: part of what a graph captures.
   zsig += Sig(22, gpu::GetRmsNormQuantRunLayout());
@@ -315,19 +312,19 @@ bool GpuBackend::TouchesNormIO(const float* y, int64_t rows, const float* x, con
   return Overlap(y, rows, x, cols) || Overlap(y, rows, out, cols);
 }
 
-std::string GpuBackend::PartsSig(const MatVecGroup& g) {
-  std::string sig;
+SigBuf GpuBackend::PartsSig(const MatVecGroup& g) {
+  SigBuf sig;
   for (int i = 0; i < g.n_parts; ++i) sig += Sig(71, g.parts[i].w, g.parts[i].y, g.parts[i].rows);
   return sig;
 }
 
-std::string GpuBackend::RopeKvSig(const gpu::MatVecRopeKv& r) {
+SigBuf GpuBackend::RopeKvSig(const gpu::MatVecRopeKv& r) {
   return Sig(72, r.positions, r.slots, r.head_dim, r.rot_dim, r.freq_base, r.k_cache, r.v_cache);
 }
 
 void GpuBackend::EnqueueMixedGroup(const MatVecGroup& g, const gpu::MatVecRopeKv* rope, int n_heads, int n_kv) {
   const gpu::Stream st = stream_;
-  std::string sig = Sig(75, g.type, g.type_b, g.cols, g.xq, g.n_parts, g.n_a) + PartsSig(g);
+  SigBuf sig = Sig(75, g.type, g.type_b, g.cols, g.xq, g.n_parts, g.n_a) + PartsSig(g);
   const bool with_rope = rope != nullptr;
   const gpu::MatVecRopeKv r = with_rope ? *rope : gpu::MatVecRopeKv{};
   if (with_rope) sig += RopeKvSig(r);
@@ -350,7 +347,7 @@ void GpuBackend::EnqueueMixedGroup(const MatVecGroup& g, const gpu::MatVecRopeKv
 void GpuBackend::EnqueueNormInGroup(const MatVecGroup& g, const gpu::MatVecRopeKv* rope) {
   const gpu::Stream st = stream_;
   // (Tag 76: 73 is the dense gate / up + SwiGLU launch's.)
-  std::string sig =
+  SigBuf sig =
       Sig(76, g.type, g.cols, g.xq, g.n_parts, g.norm_x, g.norm_w, g.norm_out, g.norm_eps) + PartsSig(g);
   const bool with_rope = rope != nullptr;
   const gpu::MatVecRopeKv r = with_rope ? *rope : gpu::MatVecRopeKv{};

@@ -33,7 +33,7 @@ void GpuBackend::EmitMatVecGroup() {
     return;
   }
   const gpu::Stream st = stream_;
-  std::string sig = Sig(14, g.type, g.cols, g.xq, g.n_parts) + PartsSig(g);
+  SigBuf sig = Sig(14, g.type, g.cols, g.xq, g.n_parts) + PartsSig(g);
   if (g.add_to != nullptr) {
     Enqueue(sig + Sig(74, g.add_to),
             [=] { gpu::LaunchMatVecQuantizedAddTo(g.type, g.cols, g.xq, g.parts[0], g.add_to, st); });
@@ -44,38 +44,41 @@ void GpuBackend::EmitMatVecGroup() {
   });
 }
 
-void GpuBackend::Enqueue(std::string sig, std::function<void()> launch) {
-  EmitHeld();  // ops run in the order they were issued
-  EnqueueBeforeHeld(std::move(sig), std::move(launch));
+void GpuBackend::SetSkippedOpsForTiming(std::vector<int> tags) {
+  EmitHeld();
+  skipped_ops_ = std::move(tags);
 }
 
-void GpuBackend::EnqueueBeforeHeld(std::string sig, std::function<void()> launch) {
-  if (!defer_ || explicit_capture_) {
-    launch();
-    return;
-  }
-  pending_sig_ += sig;
-  pending_.push_back(std::move(launch));
+bool GpuBackend::SkippedForTiming(const SigBuf& sig) const {
+  return !skipped_ops_.empty() && std::find(skipped_ops_.begin(), skipped_ops_.end(), sig.tag()) != skipped_ops_.end();
 }
 
 absl::Status GpuBackend::Flush() {
   EmitHeld();
   JoinSideStream();  // forks launched directly (no deferred step)
   if (pending_.empty()) return absl::OkStatus();
-  std::vector<std::function<void()>> ops;
-  ops.swap(pending_);
-  std::string sig;
-  sig.swap(pending_sig_);
+  pending_.swap(flushing_);
+  pending_sig_.swap(flushing_sig_);
+  absl::Status st = LaunchFlushing();
+  flushing_.Clear();
+  flushing_sig_.clear();
+  return st;
+}
+
+absl::Status GpuBackend::LaunchFlushing() {
+  std::string& sig = flushing_sig_;
   // Launch settings read at launch time are part of what a graph captured:
   // a sequence recorded under other settings is another graph.
   const gpu::MatVecConfig mv = gpu::GetMatVecConfig();
   const gpu::GemmConfig gc = gpu::GetGemmConfig();
   const gpu::DenseGemmConfig dc = gpu::GetDenseGemmConfig();
-  sig += Sig(30, gpu::GetPdl(), mv.threads_per_row, mv.pairs, mv.rows_per_thread, mv.prefetch_bytes,
-             gpu::GetAttentionMergeFold(), gc.token_tile, gc.blocks_per_sm, gc.narrow, gc.splits);
-  sig += Sig(32, mv.stream, mv.stream_slots, mv.stream_slot_bytes, mv.stream_warps, mv.stream_blocks_per_sm,
-             mv.stream_early, gpu::GetSmemCarveout());
-  sig += Sig(31, dc.row_tile, dc.splits, dc.min_n, dc.k_step, dc.overlap, gpu::GetDenseWgmma());
+  sig.append(Sig(30, gpu::GetPdl(), mv.threads_per_row, mv.pairs, mv.rows_per_thread, mv.prefetch_bytes,
+                 gpu::GetAttentionMergeFold(), gc.token_tile, gc.blocks_per_sm, gc.narrow, gc.splits)
+                 .view());
+  sig.append(Sig(32, mv.stream, mv.stream_slots, mv.stream_slot_bytes, mv.stream_warps, mv.stream_blocks_per_sm,
+                 mv.stream_early, gpu::GetSmemCarveout())
+                 .view());
+  sig.append(Sig(31, dc.row_tile, dc.splits, dc.min_n, dc.k_step, dc.overlap, gpu::GetDenseWgmma()).view());
   for (size_t i = 0; i < graphs_.size(); ++i) {
     if (graphs_[i].sig == sig) {
       ++graphs_replayed_;
@@ -85,11 +88,11 @@ absl::Status GpuBackend::Flush() {
   }
   gpu::GpuStatus st = gpu::BeginCapture(stream_);
   if (!st.ok) {  // cannot capture here: launch directly
-    for (auto& op : ops) op();
+    flushing_.RunAll();
     JoinSideStream();
     return absl::OkStatus();
   }
-  for (auto& op : ops) op();
+  flushing_.RunAll();
   JoinSideStream();  // the graph joins its prefetch branches
   gpu::GraphExec exec = nullptr;
   RF_RETURN_IF_ERROR(Check(gpu::EndCapture(stream_, &exec)));
@@ -99,7 +102,7 @@ absl::Status GpuBackend::Flush() {
     gpu::GraphDestroy(graphs_.front().exec);
     graphs_.erase(graphs_.begin());
   }
-  graphs_.push_back(CachedGraph{std::move(sig), exec});
+  graphs_.push_back(CachedGraph{sig, exec});
   return Check(gpu::GraphLaunch(exec, stream_));
 }
 
