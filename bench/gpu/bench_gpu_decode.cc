@@ -39,6 +39,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "bench/gpu/bench_timer.h"
@@ -949,7 +950,44 @@ int main(int argc, char** argv) {
     std::printf("\n");
     gpu::SetDecodeAttnConfig(saved);
   }
-  // RF_SKIP_SETS="2,3;42;20": tg128 with the ops of each set of signature
+  // RF_SEGMENT_OPS="0,48": tg128 with the step's first segment launched after
+  // that many recorded ops (GpuBackend::SetFirstSegmentOps; 0 = one graph a
+  // step), alternating, two repeats.
+  if (const char* e = std::getenv("RF_SEGMENT_OPS"); e != nullptr) {
+    const int saved = gpu->first_segment_ops();
+    std::printf("tg128 with graphs, default fusions, by first-segment ops (tok/s):");
+    for (int rep = 0; rep < 2; ++rep) {
+      for (absl::string_view t : absl::StrSplit(e, ',', absl::SkipEmpty())) {
+        const int ops = std::atoi(std::string(t).c_str());
+        gpu->SetFirstSegmentOps(ops);
+        double secs = 0.0;
+        if (auto st = tg128(true, GpuBackend::kDefaultFusions, &secs); !st.ok()) return Fail(st);
+        std::printf(" %d %.1f;", ops, 128.0 / secs);
+      }
+    }
+    std::printf("\n");
+    gpu->SetFirstSegmentOps(saved);
+  }
+  // RF_FUSION_ADD="32,288": tg128 with these fusion bits added to the
+  // defaults, alternating with the defaults, two repeats (RF_RUN_LAYOUT=1
+  // first switches the RMSNorm + quantize kernel to its 8-values-a-lane form).
+  if (const char* e = std::getenv("RF_FUSION_ADD"); e != nullptr) {
+    const bool layout_saved = gpu::GetRmsNormQuantRunLayout();
+    if (std::getenv("RF_RUN_LAYOUT") != nullptr) gpu::SetRmsNormQuantRunLayout(true);
+    std::printf("tg128 with graphs, default fusions plus (run layout %s; tok/s):",
+                gpu::GetRmsNormQuantRunLayout() ? "on" : "off");
+    for (int rep = 0; rep < 2; ++rep) {
+      for (absl::string_view t : absl::StrSplit(absl::StrCat("0,", e), ',', absl::SkipEmpty())) {
+        const unsigned extra = static_cast<unsigned>(std::atoi(std::string(t).c_str()));
+        double secs = 0.0;
+        if (auto st = tg128(true, GpuBackend::kDefaultFusions | extra, &secs); !st.ok()) return Fail(st);
+        std::printf(" +%u %.1f;", extra, 128.0 / secs);
+      }
+    }
+    std::printf("\n");
+    gpu::SetRmsNormQuantRunLayout(layout_saved);
+  }
+  // RF_SKIP_SETS="2,3;5;20": tg128 with the ops of each set of signature
   // tags not launched (GpuBackend::SetSkippedOpsForTiming; the tokens are
   // garbage, the time is what the step costs without them), alternating with
   // nothing left out, two repeats: what each kind of kernel costs inside the

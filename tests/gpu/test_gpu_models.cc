@@ -4,6 +4,7 @@
 // must pick the same top-1 token as the CPU backend on the same file in at
 // least 95% of the steps.
 #include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -198,6 +199,41 @@ TEST_P(GpuModel, LowBitKQuantsAgreeWithCpu) {
   const Agreement q2 = AgreementWithCpu(GetParam(), FileType::MOSTLY_Q2_K, "Q2_K", std::move(gpu2));
   EXPECT_LE(q2.mean_err, 0.05);
   EXPECT_GE(q2.rate(), 0.92);
+}
+
+// A decode step launched in two graphs (GpuBackend::SetFirstSegmentOps: the
+// first ops as soon as they are recorded) computes exactly what the step as
+// one graph does: each decode step of the first reference generation runs as
+// one graph, then again (same token, same position: the same KV slot written
+// with the same values) split after 5 ops, and the logits must be equal bit
+// for bit; the split steps must capture and replay graphs of their own.
+TEST_P(GpuModel, FirstSegmentLaunchIsBitIdentical) {
+  RF_REQUIRE_GPU(gpu);
+  const std::string stem = GetParam();
+  nlohmann::json ref = LoadReference(stem);
+  auto* g = gpu.get();
+  Loaded m = Load(ModelsDir() + "/" + stem + "-f16.gguf", std::move(gpu));
+  ASSERT_NE(m.model, nullptr);
+  const auto& gen = ref["generations"][0];
+  const auto prompt = gen["prompt_ids"].get<std::vector<int32_t>>();
+  const auto greedy = gen["greedy_ids"].get<std::vector<int32_t>>();
+  g->SetFirstSegmentOps(0);
+  ASSERT_FALSE(RunStep(m, Step(prompt, 0)).empty());
+  int32_t pos = static_cast<int32_t>(prompt.size());
+  int captured_split = -1;
+  for (size_t s = 0; s + 1 < greedy.size() && s < 12; ++s) {
+    g->SetFirstSegmentOps(0);
+    const auto whole = RunStep(m, Step({greedy[s]}, pos));
+    g->SetFirstSegmentOps(5);
+    const int captured0 = g->graphs_captured();
+    const auto split = RunStep(m, Step({greedy[s]}, pos));
+    if (s == 0) captured_split = g->graphs_captured() - captured0;
+    ASSERT_EQ(whole.size(), split.size());
+    EXPECT_EQ(std::memcmp(whole.data(), split.data(), whole.size() * sizeof(float)), 0) << stem << " step " << s;
+    ++pos;
+  }
+  g->SetFirstSegmentOps(GpuBackend::kFirstSegmentOps);
+  EXPECT_EQ(captured_split, 2) << "the first split step should capture its two graphs";
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, GpuModel, ::testing::Values("tiny-llama-spm", "tiny-qwen2-bpe"));

@@ -57,6 +57,12 @@ void GpuBackend::SetFusions(unsigned mask) {
 }
 
 void GpuBackend::EmitHeld() {
+  ++emit_depth_;
+  EmitHeldImpl();
+  --emit_depth_;
+}
+
+void GpuBackend::EmitHeldImpl() {
   EmitHeldDense();  // held dense matmuls (gate / up fusion) were issued before anything held now
   EmitHeldOp();
   if (ropes_after_group_) {

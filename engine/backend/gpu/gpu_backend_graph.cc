@@ -53,9 +53,31 @@ bool GpuBackend::SkippedForTiming(const SigBuf& sig) const {
   return !skipped_ops_.empty() && std::find(skipped_ops_.begin(), skipped_ops_.end(), sig.tag()) != skipped_ops_.end();
 }
 
+bool GpuBackend::NothingHeld() const {
+  return held_.kind == HeldOp::kNone && !held_attn_.valid && n_held_rope_ == 0 && !ropes_after_group_ &&
+         mv_group_.n_parts == 0 && gemm_group_.n_parts == 0 && held_dense_.count == 0;
+}
+
+void GpuBackend::MaybeLaunchFirstSegment() {
+  if (segment_launched_ || first_segment_ops_ <= 0 || !defer_ || explicit_capture_ ||
+      pending_.size() < static_cast<size_t>(first_segment_ops_) || !NothingHeld()) {
+    return;
+  }
+  segment_launched_ = true;
+  absl::Status st = Flush();
+  if (!st.ok() && segment_status_.ok()) segment_status_ = std::move(st);
+}
+
 absl::Status GpuBackend::Flush() {
   EmitHeld();
   JoinSideStream();  // forks launched directly (no deferred step)
+  if (!segment_status_.ok()) {  // the first segment's launch failed: report it once
+    absl::Status st = std::move(segment_status_);
+    segment_status_ = absl::OkStatus();
+    pending_.Clear();
+    pending_sig_.clear();
+    return st;
+  }
   if (pending_.empty()) return absl::OkStatus();
   pending_.swap(flushing_);
   pending_sig_.swap(flushing_sig_);

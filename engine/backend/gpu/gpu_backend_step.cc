@@ -97,6 +97,7 @@ absl::Status GpuBackend::BeginStep(const StepBatch& b) {
   RF_RETURN_IF_ERROR(
       Check(gpu::CopyToDevice(step_dev_, step_host_, layout_.total * sizeof(int32_t), stream_)));
   defer_ = auto_graphs_ && n <= graph_max_tokens_;  // decode-sized steps run as graphs
+  segment_launched_ = false;
   return absl::OkStatus();
 }
 
