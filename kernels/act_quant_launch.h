@@ -9,7 +9,7 @@
 // quantization, RMSNorm + quantization, SwiGLU + quantization) can store those
 // zeros in its own pass instead; the GEMM's launch then skips its zeroing
 // (MarkOutputsZeroed).
-// 2. The RMSNorm + quantization kernel's layout (SetRmsNormQuantRunLayout).
+// 2. The RMSNorm + quantization kernel's layout (SetRmsNormQuantKernel).
 #pragma once
 
 #include <cstdint>
@@ -37,15 +37,19 @@ void LaunchZeroSpans(const ZeroSpans& zero, Stream s);
 void MarkOutputsZeroed(const MatVecPart* parts, int n_parts, int n);
 bool ClearOutputsZeroed();
 
-// Which kernel LaunchRmsNormQuantize / LaunchAddRmsNormQuantize use: true the
-// one that quantizes in the 8-values-per-lane layout of QuantizeEightPerLane
-// (kernels/act_quant_device.h, RmsNormQuantKernel), false (default) the
-// register kernel with BlockQuantizeRow. The same floats and integers either
-// way; with spans to zero, the first where the arrays are 16-byte aligned.
-// Default false: on the H100 (2026-11-26 11:05 UTC, tg128 with graphs) Q8_0 278.4 tok/s with the
-// register kernel vs 270.4 with the new one (Q4_K_M with kFuseNormQuantizeK
-// on: 314.0 vs 330.9, but 340.2 with that fusion off).
-void SetRmsNormQuantRunLayout(bool on);
-bool GetRmsNormQuantRunLayout();
+// Which kernel LaunchRmsNormQuantize / LaunchAddRmsNormQuantize use: the one
+// that quantizes in the 8-values-per-lane layout of QuantizeEightPerLane
+// (kernels/act_quant_device.h, RmsNormQuantKernel; kRunLayout) or the
+// register kernel with BlockQuantizeRow (kRegister). The same floats and
+// integers either way; with spans to zero, the first where the arrays are
+// 16-byte aligned. kByRule (the default): the 8-values-per-lane kernel for the
+// Q8_K rule, the register kernel for the Q8_0 rule. H100, tg128 with graphs:
+// Q8_0 278.4 tok/s with the register kernel vs 270.4 with the other
+// (2026-11-26 11:05 UTC); Q4_K_M with kFuseNormQuantizeK 389.1 / 389.0 tok/s
+// without it vs 394.9 / 394.9 with it on the 8-values-per-lane kernel
+// (2026-11-27 09:02 UTC; 314.0 on the register kernel, 2026-11-26).
+enum class NormQuantKernel { kByRule = 0, kRunLayout = 1, kRegister = 2 };
+void SetRmsNormQuantKernel(NormQuantKernel k);
+NormQuantKernel GetRmsNormQuantKernel();
 
 }  // namespace rocmforge::gpu

@@ -166,7 +166,7 @@ __global__ void __launch_bounds__(kRegThreads)
 }
 
 bool Aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
-bool g_run_layout = false;  // SetRmsNormQuantRunLayout
+NormQuantKernel g_norm_quant_kernel = NormQuantKernel::kByRule;  // SetRmsNormQuantKernel
 
 template <bool kAddResidual>
 void Launch(float* x, const float* residual, const float* w, float* out, int n, int dim, float eps,
@@ -228,7 +228,9 @@ void LaunchQuantized(float* x, const float* residual, const float* w, float* out
   auto* q = static_cast<ActQ8*>(xq);
   const bool q8_0 = ActivationRule(weight_type) == 1;
   const bool aligned = Aligned16(x) && Aligned16(w) && Aligned16(out) && (!kAddResidual || Aligned16(residual));
-  if (aligned && (g_run_layout || zero.n > 0)) {
+  const bool run_layout = g_norm_quant_kernel == NormQuantKernel::kRunLayout ||
+                          (g_norm_quant_kernel == NormQuantKernel::kByRule && !q8_0);
+  if (aligned && (run_layout || zero.n > 0)) {
     if (q8_0) {
       LaunchKernel(RmsNormQuantKernel<kAddResidual, 1>, n, kRegThreads, 0, s, x, residual, w, out, dim, eps, q,
                    zero);
@@ -259,7 +261,7 @@ void LaunchAddRmsNormQuantize(float* x, const float* residual, const float* w, f
   LaunchQuantized<true>(x, residual, w, out, n, dim, eps, weight_type, xq, zero, s);
 }
 
-void SetRmsNormQuantRunLayout(bool on) { g_run_layout = on; }
-bool GetRmsNormQuantRunLayout() { return g_run_layout; }
+void SetRmsNormQuantKernel(NormQuantKernel k) { g_norm_quant_kernel = k; }
+NormQuantKernel GetRmsNormQuantKernel() { return g_norm_quant_kernel; }
 
 }  // namespace rocmforge::gpu

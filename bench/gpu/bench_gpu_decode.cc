@@ -39,6 +39,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -89,6 +90,8 @@ absl::Status TimeTg128(Model& model, GpuBackend* gpu, int32_t vocab, const Sampl
   *best = 1e30;
   double forward_s = 0.0;  // host time in Forward (recording the step), the timed reps
   std::vector<double> fwd_us;  // each timed token's Forward, us (RF_HOST_TIMES)
+  const bool host_times = std::getenv("RF_HOST_TIMES") != nullptr;
+  gpu->SetStepGapProbe(host_times);
   for (int rep = 0; rep < 3; ++rep) {
     int32_t tok = 1;
     auto a = Clock::now();
@@ -110,10 +113,19 @@ absl::Status TimeTg128(Model& model, GpuBackend* gpu, int32_t vocab, const Sampl
     }
     if (rep > 0) *best = std::min(*best, Seconds(a));
   }
-  if (std::getenv("RF_HOST_TIMES") != nullptr) {
+  if (host_times) {
     std::sort(fwd_us.begin(), fwd_us.end());
     std::printf(" [host Forward %.1f us/token: min %.1f, median %.1f, p90 %.1f, max %.1f]", 1e6 * forward_s / 256.0,
                 fwd_us.front(), fwd_us[fwd_us.size() / 2], fwd_us[fwd_us.size() * 9 / 10], fwd_us.back());
+    std::vector<float> gaps = gpu->TakeStepGapsUs();
+    if (!gaps.empty()) {
+      std::sort(gaps.begin(), gaps.end());
+      double sum = 0.0;
+      for (float g : gaps) sum += g;
+      std::printf(" [device idle between steps, us: mean %.1f, min %.1f, median %.1f, p90 %.1f]", sum / gaps.size(),
+                  gaps.front(), gaps[gaps.size() / 2], gaps[gaps.size() * 9 / 10]);
+    }
+    gpu->SetStepGapProbe(false);
   }
   return absl::OkStatus();
 }
@@ -863,29 +875,18 @@ int main(int argc, char** argv) {
     }
     gpu::SetAttentionMergeFold(fold_saved);
     if (!quick) {  // measured often, no gain (docs/gpu.md): the full run only
-      // Weight prefetch into L2 on a side stream (GpuBackend::SetWeightPrefetch):
-      // MB of the O projection during attention / MB of the next matrix after a
-      // norm or SwiGLU, alternating, two repeats each.
-      std::printf("tg128 with graphs, default fusions, weight prefetch attention/other MB (tok/s):");
-      struct Pf { int attn_mb, other_mb; };
-      for (int rep = 0; rep < 2; ++rep) {
-        for (Pf p : {Pf{0, 0}, Pf{8, 0}, Pf{16, 0}, Pf{0, 1}, Pf{0, 4}}) {
-          gpu->SetWeightPrefetch(size_t(p.attn_mb) << 20, size_t(p.other_mb) << 20);
-          double t = 0.0;
-          if (auto st = tg128(true, GpuBackend::kDefaultFusions, &t); !st.ok()) return Fail(st);
-          std::printf(" %d/%d %.1f;", p.attn_mb, p.other_mb, 128.0 / t);
-        }
-      }
-      std::printf("\n");
-      gpu->SetWeightPrefetch(0, 0);
-      // The RMSNorm + quantize kernel (gpu::SetRmsNormQuantRunLayout): the
+      // (Weight prefetch into L2: measured often, no gain; RF_PREFETCH below.)
+      // The RMSNorm + quantize kernel (gpu::SetRmsNormQuantKernel): the
       // register kernel with BlockQuantizeRow (old) / the 8-values-per-lane
       // layout (new), alternating, two repeats each.
-      if (auto st = off_on("RMSNorm + quantize kernel old / new", "old", "new", gpu::SetRmsNormQuantRunLayout);
+      auto set_layout = [](bool on) {
+        gpu::SetRmsNormQuantKernel(on ? gpu::NormQuantKernel::kRunLayout : gpu::NormQuantKernel::kRegister);
+      };
+      if (auto st = off_on("RMSNorm + quantize kernel old / new", "old", "new", set_layout);
           !st.ok()) {
         return Fail(st);
       }
-      gpu::SetRmsNormQuantRunLayout(false);  // the default
+      gpu::SetRmsNormQuantKernel(gpu::NormQuantKernel::kByRule);  // the default
     }
     // Q/K and a V of another type as one launch (kFuseMixedMatVec, 1024),
     // off / on over the default fusions, alternating, three repeats each.
@@ -930,89 +931,120 @@ int main(int argc, char** argv) {
     std::printf("\n");
     gpu::SetSmemCarveout(carveout_saved);
   }
-  // RF_ATTN_TARGETS="0,8,16": tg128 with the decode attention's split rule
-  // aiming at that many blocks (gpu::DecodeAttnConfig::target_blocks; 0 = one
-  // wave of resident blocks, the default; the Llama-3-8B heads at batch 1 run
-  // 8 blocks a split, so 8 = one split: no merge kernel), alternating, two repeats.
-  if (const char* e = std::getenv("RF_ATTN_TARGETS"); e != nullptr) {
-    const gpu::DecodeAttnConfig saved = gpu::GetDecodeAttnConfig();
-    std::printf("tg128 with graphs, default fusions, by decode attention target blocks (tok/s):");
-    for (int rep = 0; rep < 2; ++rep) {
-      for (absl::string_view t : absl::StrSplit(e, ',', absl::SkipEmpty())) {
-        gpu::DecodeAttnConfig c = saved;
-        c.target_blocks = std::atoi(std::string(t).c_str());
-        gpu::SetDecodeAttnConfig(c);
-        double secs = 0.0;
-        if (auto st = tg128(true, GpuBackend::kDefaultFusions, &secs); !st.ok()) return Fail(st);
-        std::printf(" %d %.1f;", c.target_blocks, 128.0 / secs);
-      }
-    }
-    std::printf("\n");
-    gpu::SetDecodeAttnConfig(saved);
+  // Environment A/B lines: tg128 (graphs) for each value of a list,
+  // alternating, RF_AB_REPEATS (default 2) repeats. `apply` sets a value up
+  // and returns the fusion mask to run it with (an error: a bad value);
+  // `restore` undoes the settings after the line.
+  int ab_repeats = 2;
+  if (const char* e = std::getenv("RF_AB_REPEATS"); e != nullptr && !absl::SimpleAtoi(e, &ab_repeats)) {
+    return Fail(absl::InvalidArgumentError("RF_AB_REPEATS: not a number"));
   }
-  // RF_SEGMENT_OPS="0,48": tg128 with the step's first segment launched after
-  // that many recorded ops (GpuBackend::SetFirstSegmentOps; 0 = one graph a
-  // step), alternating, two repeats.
-  if (const char* e = std::getenv("RF_SEGMENT_OPS"); e != nullptr) {
-    const int saved = gpu->first_segment_ops();
-    std::printf("tg128 with graphs, default fusions, by first-segment ops (tok/s):");
-    for (int rep = 0; rep < 2; ++rep) {
-      for (absl::string_view t : absl::StrSplit(e, ',', absl::SkipEmpty())) {
-        const int ops = std::atoi(std::string(t).c_str());
-        gpu->SetFirstSegmentOps(ops);
-        double secs = 0.0;
-        if (auto st = tg128(true, GpuBackend::kDefaultFusions, &secs); !st.ok()) return Fail(st);
-        std::printf(" %d %.1f;", ops, 128.0 / secs);
-      }
-    }
-    std::printf("\n");
-    gpu->SetFirstSegmentOps(saved);
-  }
-  // RF_FUSION_ADD="32,288": tg128 with these fusion bits added to the
-  // defaults, alternating with the defaults, two repeats (RF_RUN_LAYOUT=1
-  // first switches the RMSNorm + quantize kernel to its 8-values-a-lane form).
-  if (const char* e = std::getenv("RF_FUSION_ADD"); e != nullptr) {
-    const bool layout_saved = gpu::GetRmsNormQuantRunLayout();
-    if (std::getenv("RF_RUN_LAYOUT") != nullptr) gpu::SetRmsNormQuantRunLayout(true);
-    std::printf("tg128 with graphs, default fusions plus (run layout %s; tok/s):",
-                gpu::GetRmsNormQuantRunLayout() ? "on" : "off");
-    for (int rep = 0; rep < 2; ++rep) {
-      for (absl::string_view t : absl::StrSplit(absl::StrCat("0,", e), ',', absl::SkipEmpty())) {
-        const unsigned extra = static_cast<unsigned>(std::atoi(std::string(t).c_str()));
-        double secs = 0.0;
-        if (auto st = tg128(true, GpuBackend::kDefaultFusions | extra, &secs); !st.ok()) return Fail(st);
-        std::printf(" +%u %.1f;", extra, 128.0 / secs);
-      }
-    }
-    std::printf("\n");
-    gpu::SetRmsNormQuantRunLayout(layout_saved);
-  }
-  // RF_SKIP_SETS="2,3;5;20": tg128 with the ops of each set of signature
-  // tags not launched (GpuBackend::SetSkippedOpsForTiming; the tokens are
-  // garbage, the time is what the step costs without them), alternating with
-  // nothing left out, two repeats: what each kind of kernel costs inside the
-  // step's graph, where ncu can only time kernels one by one.
-  if (const char* e = std::getenv("RF_SKIP_SETS"); e != nullptr) {
-    std::vector<std::vector<int>> sets{{}};
-    for (absl::string_view set : absl::StrSplit(e, ';', absl::SkipEmpty())) {
-      std::vector<int> tags;
-      for (absl::string_view t : absl::StrSplit(set, ',', absl::SkipEmpty())) {
-        tags.push_back(std::atoi(std::string(t).c_str()));
-      }
-      sets.push_back(std::move(tags));
-    }
-    std::printf("tg128 with graphs, default fusions, ops left out by tag (timing only; tok/s):");
-    for (int rep = 0; rep < 2; ++rep) {
-      for (const std::vector<int>& tags : sets) {
-        gpu->SetSkippedOpsForTiming(tags);
+  auto env_ab = [&](const char* var, const char* title, char sep,
+                    const std::function<absl::StatusOr<unsigned>(absl::string_view)>& apply,
+                    const std::function<void()>& restore) -> absl::Status {
+    const char* e = std::getenv(var);
+    if (e == nullptr) return absl::OkStatus();
+    std::printf("tg128 with graphs, %s (tok/s, ms a token):", title);
+    for (int rep = 0; rep < ab_repeats; ++rep) {
+      for (absl::string_view v : absl::StrSplit(e, sep, absl::SkipEmpty())) {
+        absl::StatusOr<unsigned> fusions = apply(v);
+        if (!fusions.ok()) return absl::InvalidArgumentError(absl::StrCat(var, ": ", fusions.status().message()));
         double t = 0.0;
-        if (auto st = tg128(true, GpuBackend::kDefaultFusions, &t); !st.ok()) return Fail(st);
-        std::printf(" [%s] %.1f (%.3f ms);", absl::StrJoin(tags, ",").c_str(), 128.0 / t, 1e3 * t / 128.0);
+        RF_RETURN_IF_ERROR(tg128(true, *fusions, &t));
+        std::printf(" [%s] %.1f (%.3f);", std::string(v).c_str(), 128.0 / t, 1e3 * t / 128.0);
       }
     }
     std::printf("\n");
-    gpu->SetSkippedOpsForTiming({});
+    restore();
+    return absl::OkStatus();
+  };
+  auto parse_int = [](absl::string_view t) -> absl::StatusOr<int> {
+    int v = 0;
+    if (!absl::SimpleAtoi(t, &v)) return absl::InvalidArgumentError(absl::StrCat("not a number: ", t));
+    return v;
+  };
+  const unsigned dflt = GpuBackend::kDefaultFusions;
+  // RF_ATTN_TARGETS="0,8,16": the decode attention's split rule aiming at that
+  // many blocks (gpu::DecodeAttnConfig::target_blocks; 0 = one wave of resident
+  // blocks, the default; the Llama-3-8B heads at batch 1 run 8 blocks a split,
+  // so 8 = one split: no merge kernel).
+  const gpu::DecodeAttnConfig attn_saved = gpu::GetDecodeAttnConfig();
+  absl::Status ab = env_ab(
+      "RF_ATTN_TARGETS", "by decode attention target blocks", ',',
+      [&](absl::string_view t) -> absl::StatusOr<unsigned> {
+        gpu::DecodeAttnConfig c = attn_saved;
+        RF_ASSIGN_OR_RETURN(c.target_blocks, parse_int(t));
+        gpu::SetDecodeAttnConfig(c);
+        return dflt;
+      },
+      [&] { gpu::SetDecodeAttnConfig(attn_saved); });
+  // RF_SEGMENT_OPS="0,48": the step's first segment launched after that many
+  // recorded ops (GpuBackend::SetFirstSegmentOps; 0 = one graph a step).
+  const int segment_saved = gpu->first_segment_ops();
+  if (ab.ok()) {
+    ab = env_ab(
+        "RF_SEGMENT_OPS", "by first-segment ops", ',',
+        [&](absl::string_view t) -> absl::StatusOr<unsigned> {
+          RF_ASSIGN_OR_RETURN(const int ops, parse_int(t));
+          gpu->SetFirstSegmentOps(ops);
+          return dflt;
+        },
+        [&] { gpu->SetFirstSegmentOps(segment_saved); });
   }
+  // RF_FUSION_ADD="0,32,288": these fusion bits added to the defaults
+  // (RF_NORM_QUANT_KERNEL=1 / 2 first switches the RMSNorm + quantize kernel
+  // to its 8-values-a-lane / register form for both rules).
+  const gpu::NormQuantKernel layout_saved = gpu::GetRmsNormQuantKernel();
+  if (ab.ok()) {
+    if (const char* l = std::getenv("RF_NORM_QUANT_KERNEL"); l != nullptr) {
+      gpu::SetRmsNormQuantKernel(static_cast<gpu::NormQuantKernel>(std::atoi(l)));
+    }
+    ab = env_ab(
+        "RF_FUSION_ADD", "default fusions plus", ',',
+        [&](absl::string_view t) -> absl::StatusOr<unsigned> {
+          RF_ASSIGN_OR_RETURN(const int extra, parse_int(t));
+          return dflt | static_cast<unsigned>(extra);
+        },
+        [&] { gpu::SetRmsNormQuantKernel(layout_saved); });
+  }
+  // RF_PREFETCH="0/0;8/0;0/4": weight prefetch into L2 on a side stream
+  // (GpuBackend::SetWeightPrefetch): MB of the O projection during attention /
+  // MB of the next matrix after a norm or SwiGLU.
+  if (ab.ok()) {
+    ab = env_ab(
+        "RF_PREFETCH", "by weight prefetch attention MB / other MB", ';',
+        [&](absl::string_view t) -> absl::StatusOr<unsigned> {
+          std::vector<absl::string_view> f = absl::StrSplit(t, '/');
+          if (f.size() != 2) return absl::InvalidArgumentError(absl::StrCat("want A/O: ", t));
+          RF_ASSIGN_OR_RETURN(const int attn_mb, parse_int(f[0]));
+          RF_ASSIGN_OR_RETURN(const int other_mb, parse_int(f[1]));
+          gpu->SetWeightPrefetch(size_t(attn_mb) << 20, size_t(other_mb) << 20);
+          return dflt;
+        },
+        [&] { gpu->SetWeightPrefetch(0, 0); });
+  }
+  // RF_SKIP_SETS="2,3;5;20": the ops of each set of signature tags not
+  // launched (GpuBackend::SetSkippedOpsForTiming; the tokens are garbage, the
+  // time is what the step costs without them), "-" = nothing left out: what
+  // each kind of kernel costs inside the step's graph, where ncu can only
+  // time kernels one by one.
+  if (ab.ok()) {
+    ab = env_ab(
+        "RF_SKIP_SETS", "ops left out by tag (timing only)", ';',
+        [&](absl::string_view set) -> absl::StatusOr<unsigned> {
+          std::vector<int> tags;
+          if (set != "-") {
+            for (absl::string_view t : absl::StrSplit(set, ',', absl::SkipEmpty())) {
+              RF_ASSIGN_OR_RETURN(const int tag, parse_int(t));
+              tags.push_back(tag);
+            }
+          }
+          gpu->SetSkippedOpsForTiming(std::move(tags));
+          return dflt;
+        },
+        [&] { gpu->SetSkippedOpsForTiming({}); });
+  }
+  if (!ab.ok()) return Fail(ab);
   if (!quick) {
   if (auto st = tg128(false, GpuBackend::kDefaultFusions, &tg_nograph); !st.ok()) return Fail(st);
   // What each fusion (GpuBackend::Fusion bits) gains, alone and as the one

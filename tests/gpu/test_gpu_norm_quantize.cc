@@ -1,5 +1,5 @@
 // RMSNorm + activation quantization in one kernel (kernels/rmsnorm.hip: the
-// register kernel and the 8-values-per-lane one, gpu::SetRmsNormQuantRunLayout):
+// register kernel and the 8-values-per-lane one, gpu::SetRmsNormQuantKernel):
 // the same math as the unfused path (the register-resident norm, then the
 // stand-alone quantization), so x, out and every integer and scale must match
 // it bit for bit, with and without the residual add, for one row and several,
@@ -27,7 +27,7 @@ struct NormResult {
 
 struct Variant {
   const char* name;
-  bool run_layout;  // SetRmsNormQuantRunLayout
+  bool run_layout;  // SetRmsNormQuantKernel: kRunLayout / kRegister
   bool zero;        // with spans to zero
   bool in_place;    // out = the residual (as the model calls it) / x for the plain norm
 };
@@ -36,7 +36,7 @@ TEST(GpuNormQuantize, BitIdenticalToUnfusedNormAndQuantize) {
   RF_REQUIRE_GPU(gpu);
   std::mt19937 rng(std::random_device{}());
   const gpu::Stream st = gpu->stream();
-  const bool layout_saved = gpu::GetRmsNormQuantRunLayout();
+  const gpu::NormQuantKernel layout_saved = gpu::GetRmsNormQuantKernel();
   const Variant variants[] = {
       {"register kernel", false, false, false},          {"8-per-lane kernel", true, false, false},
       {"register kernel zeroing", false, true, false},   {"8-per-lane kernel zeroing", true, true, false},
@@ -66,7 +66,7 @@ TEST(GpuNormQuantize, BitIdenticalToUnfusedNormAndQuantize) {
             ref = {x.Get(), out.Get(), xq.Get()};
           }
           for (const Variant& v : variants) {
-            gpu::SetRmsNormQuantRunLayout(v.run_layout);
+            gpu::SetRmsNormQuantKernel(v.run_layout ? gpu::NormQuantKernel::kRunLayout : gpu::NormQuantKernel::kRegister);
             const std::string what = std::string(TypeName(c.type)) + (add ? " add" : "") + " dim " +
                                      std::to_string(dim) + " n " + std::to_string(n) + " " + v.name;
             for (int rep = 0; rep < 2; ++rep) {  // twice: nothing a launch leaves behind matters
@@ -104,7 +104,7 @@ TEST(GpuNormQuantize, BitIdenticalToUnfusedNormAndQuantize) {
       }
     }
   }
-  gpu::SetRmsNormQuantRunLayout(layout_saved);
+  gpu::SetRmsNormQuantKernel(layout_saved);
 }
 
 // Spans zeroed by the quantizing producers where their kernel cannot zero in

@@ -293,7 +293,7 @@ TEST(GpuOps, FusedNormQuantizeMatchesCpu) {
     ASSERT_TRUE(gpu::RmsNormQuantizeSupported(type, dim));
     for (int variant = 0; variant < 4; ++variant) {  // {plain, add} x {8-per-lane, register kernel}
       const bool add = variant % 2 == 1;
-      gpu::SetRmsNormQuantRunLayout(variant < 2);
+      gpu::SetRmsNormQuantKernel(variant < 2 ? gpu::NormQuantKernel::kRunLayout : gpu::NormQuantKernel::kRegister);
       const std::string what = std::string(TypeName(type)) + (add ? " add" : "") + " dim " +
                                std::to_string(dim) + " n " + std::to_string(n) +
                                (variant < 2 ? "" : " register kernel");
@@ -319,7 +319,7 @@ TEST(GpuOps, FusedNormQuantizeMatchesCpu) {
       EXPECT_LE(RelErr(out, oc.Get()), 1e-5) << what;
       ExpectSameQuantization(type, out, n, dim, xq.Get<HostActQ8>(), what);
     }
-    gpu::SetRmsNormQuantRunLayout(false);  // the default
+    gpu::SetRmsNormQuantKernel(gpu::NormQuantKernel::kByRule);  // the default
   });
 }
 

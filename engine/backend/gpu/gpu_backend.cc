@@ -50,6 +50,9 @@ GpuBackend::~GpuBackend() {
   gpu::Free(dense_x16_);
   gpu::Free(attn_scratch_);
   gpu::Free(sample_scratch_);
+  for (gpu::Event e : {gap_.start, gap_.end[0], gap_.end[1]}) {
+    if (e != nullptr) gpu::EventDestroy(e);
+  }
   gpu::Free(sample_io_dev_);
   gpu::HostFree(sample_io_host_);
   gpu::StreamDestroy(stream_);
@@ -483,10 +486,12 @@ void GpuBackend::EmitGemmGroup() {
   for (int i = 0; i < g.n_parts; ++i) sig += Sig(41, g.parts[i].w, g.parts[i].y, g.parts[i].rows);
   if (g.xq != nullptr) {
     sig += Sig(43, g.xq);
+    // Whether this group's GEMM split K (asked for zeroed outputs) the last
+    // time: false for a new group; the launch below records it for the next.
+    bool* const split = &group_splits_[std::string(sig.view())];
     gpu::ZeroSpans z;
     if (producer != GroupProducer::kNone) {
-      const auto it = group_splits_.find(std::string(sig.view()));
-      if (it != group_splits_.end() && it->second) {
+      if (*split) {
         z = producer == GroupProducer::kAttention ? AttentionZeroSpans(g, group_held_attn_)
                                                   : GroupZeroSpans(g, producer == GroupProducer::kFused);
       }
@@ -504,9 +509,6 @@ void GpuBackend::EmitGemmGroup() {
                 [=] { gpu::LaunchQuantizeActivation(type, x, total, xq, st, z); });
       }
     }
-    // Whether the GEMM split K (asked for zeroed outputs): remembered for the
-    // next launch of the same group.
-    bool* const split = &group_splits_[std::string(sig.view())];
     const int zeroed_parts = z.n > 0 ? g.n_parts : 0;
     Enqueue(sig + Sig(44, zeroed_parts), [=] {
       gpu::MarkOutputsZeroed(g.parts, zeroed_parts, g.n);

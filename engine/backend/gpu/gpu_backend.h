@@ -119,7 +119,11 @@ class GpuBackend final : public Backend {
   // on the H100 no setting gained, 16 MB during attention cost 2% (Q8_0),
   // 16 MB + 4 MB 23%, 32 MB + 16 MB 2.5x: the prefetch traffic delays the
   // latency-bound kernels it was meant to hide behind). Cannot change results
-  // (the prefetch writes nothing).
+  // (the prefetch writes nothing). Nor did a many-block prefetch grid or a
+  // prefetch kernel in the main stream (PDL, ending after the kernel before
+  // it; 2026-11-27 09:25 UTC, tg128 Q4_K_M 16 MB during attention -1%, + 16 MB
+  // after norms -8%: the prefetched bytes cost DRAM time and the matvecs
+  // read them again).
   void SetWeightPrefetch(size_t during_attention, size_t otherwise);
   // Whether batched matmuls that read the same activations are launched as one
   // grouped GEMM (default) or one launch each (for tests and benchmarks).
@@ -249,6 +253,7 @@ class GpuBackend final : public Backend {
   // idle): for when buffers they read are freed (InitKvCache).
   void DropGraphs();
   struct CachedGraph {
+    size_t hash = 0;  // of sig: most lookups compare only this
     std::string sig;
     gpu::GraphExec exec = nullptr;
   };
@@ -262,6 +267,16 @@ class GpuBackend final : public Backend {
   LaunchList pending_, flushing_;
   std::string pending_sig_, flushing_sig_;
   std::vector<int> skipped_ops_;  // SetSkippedOpsForTiming
+  // SetStepGapProbe: the step's first launch, the last two Samples' copies.
+  struct GapProbe {
+    bool on = false, started = false, ended = false;
+    int last_end = 0;
+    gpu::Event start = nullptr, end[2] = {nullptr, nullptr};
+    std::vector<float> gaps_us;
+  } gap_;
+  void ProbeStepStart();
+  void ProbeSampleEnd();  // before Sample's synchronize
+  void ProbeSampleDone();  // after it
   std::vector<CachedGraph> graphs_;  // most recent last; a few are kept
   int graphs_captured_ = 0, graphs_replayed_ = 0;
 
@@ -402,6 +417,9 @@ class GpuBackend final : public Backend {
   // kFuseResidualMatVec: whether x += y (n values) can ride on the open
   // one-part matvec group that writes y.
   bool ResidualJoinsMatVec(const float* x, const float* y, int64_t n) const;
+  // No held op, attention, RoPE or GEMM group waits behind the open matvec
+  // group (what launching the group first would reorder).
+  bool NothingHeldBehindGroup() const;
   // kFuseNormMatVec: whether the held RmsNorm writing x can launch inside a
   // batch-1 group of `type` (first part w -> y, rows) that reads it.
   bool HeldNormJoinsMatVec(GgmlType type, const float* x, int64_t cols, const void* w, const float* y,
@@ -447,8 +465,9 @@ class GpuBackend final : public Backend {
     kAllFusions = 2047,
   };
   // Measured on the H100 (docs/gpu.md, v5): every fusion but kFuseNormQuantizeK
-  // pays; that one runs the 256-wide Q8_K group reductions inside the single
-  // block of a batch-1 RMSNorm and made Q4_K_M decode ~1% slower (317 -> 313 tok/s).
+  // paid; that one runs the 256-wide Q8_K group reductions inside the single
+  // block of a batch-1 RMSNorm and made Q4_K_M decode ~1% slower (317 -> 313
+  // tok/s) then (on since 2026-11-27: below).
   // kFuseMatVecRopeKv: on since 2026-11-26 (same H100 call, tg128 off -> on:
   // Q8_0 272.3 -> 275.3 tok/s, Q4_K_M 337.6 -> 339.3, best of 3 each).
   // kFuseNormQuantizeKBatch: off, measured slower (H100, 2026-11-26 09:36 UTC, 32-decode
@@ -473,14 +492,26 @@ class GpuBackend final : public Backend {
   // kFuseMixedMatVec: on (H100, 2026-11-27 03:19 UTC, tg128 Q4_K_M off / on
   // 354.0 / 360.8, 354.6 / 358.5, 355.9 / 350.9 tok/s: within noise, two
   // launches fewer in half the layers, bit-identical).
+  // kFuseNormQuantizeK: on since 2026-11-27 09:02 UTC (H100, tg128 Q4_K_M off /
+  // on 389.1 / 394.9, 389.0 / 394.9 tok/s, with the 8-values-per-lane kernel,
+  // which gpu::NormQuantKernel::kByRule now picks for the Q8_K rule); off
+  // before, when the register kernel ran it and steps had no first segment.
   static constexpr unsigned kDefaultFusions =
-      kAllFusions & ~kFuseNormQuantizeK & ~kFuseNormQuantizeKBatch & ~kFuseResidualMatVec & ~kFuseNormMatVec;
+      kAllFusions & ~kFuseNormQuantizeKBatch & ~kFuseResidualMatVec & ~kFuseNormMatVec;
   void SetFusions(unsigned mask);
   unsigned fusions() const { return fusions_; }
   // Timing experiments only (bench_gpu_decode's leave-out lines): the ops
   // whose signature tag (Sig's first argument) is in `tags` are not launched,
   // so every result is wrong. Empty (the default) launches every op.
   void SetSkippedOpsForTiming(std::vector<int> tags);
+  // Timing experiments only (bench_gpu_decode, RF_HOST_TIMES): while on, each
+  // step's first graph launch and each Sample's result copy record timing
+  // events, and TakeStepGapsUs() returns (and clears) the device time from
+  // one Sample's result copy to the next step's first launch, us a step: how
+  // long the device waited for the host between steps (the graph's own
+  // launch latency not included).
+  void SetStepGapProbe(bool on);
+  std::vector<float> TakeStepGapsUs();
   // All fusions (true) or none: each op its own kernel (false).
   void SetFusion(bool on) { SetFusions(on ? kAllFusions : 0u); }
 

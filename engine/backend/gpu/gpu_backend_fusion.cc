@@ -201,7 +201,7 @@ void GpuBackend::EnqueueFusedProducer(const HeldOp& h, GgmlType type, void* xq, 
   SigBuf zsig;
   if (z.n > 0) zsig = Sig(21, z.n, z.p[0], z.p[1], z.p[2], z.count[0], z.count[1], z.count[2]);
   // The norm kernel's layout is read at launch: part of what a graph captures.
-  zsig += Sig(22, gpu::GetRmsNormQuantRunLayout());
+  zsig += Sig(22, static_cast<int>(gpu::GetRmsNormQuantKernel()));
   if (h.kind == HeldOp::kRmsNorm) {
     Enqueue(Sig(16, h.x, h.w, h.out, h.n, h.dim, h.eps, type, xq) + zsig,
             [=] { gpu::LaunchRmsNormQuantize(h.x, h.w, h.out, h.n, h.dim, h.eps, type, xq, st, z); });
@@ -295,7 +295,11 @@ bool GpuBackend::ResidualJoinsMatVec(const float* x, const float* y, int64_t n) 
   // with it, before whatever was issued after the matvec.
   return (fusions_ & kFuseResidualMatVec) != 0 && g.n_parts == 1 && g.add_to == nullptr &&
          g.norm_x == nullptr && g.parts[0].y == y && g.parts[0].rows == n && !Overlap(x, n, y, n) &&
-         held_.kind == HeldOp::kNone && !held_attn_.valid && n_held_rope_ == 0 && !ropes_after_group_ &&
+         NothingHeldBehindGroup();
+}
+
+bool GpuBackend::NothingHeldBehindGroup() const {
+  return held_.kind == HeldOp::kNone && !held_attn_.valid && n_held_rope_ == 0 && !ropes_after_group_ &&
          gemm_group_.n_parts == 0;
 }
 

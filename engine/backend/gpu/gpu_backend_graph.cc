@@ -7,6 +7,9 @@
 // metadata lives at fixed device addresses (gpu_backend_step.cc), which is
 // what makes replay valid.
 #include <algorithm>
+#include <functional>
+#include <string_view>
+#include <utility>
 
 #include "engine/backend/gpu/gpu_backend.h"
 #include "engine/common/status_macros.h"
@@ -16,8 +19,9 @@ namespace rocmforge {
 namespace {
 // Graphs kept (least recently used goes): a worker's decode steps take every
 // size up to the graph limit as sequences come and go, each its own graph
-// (~400 nodes), times a few attention buckets.
-constexpr size_t kMaxCachedGraphs = 32;
+// (~400 nodes), times a few attention buckets, and each step is two graphs
+// (its first segment and the rest).
+constexpr size_t kMaxCachedGraphs = 64;
 }
 
 void GpuBackend::EmitMatVecGroup() {
@@ -53,9 +57,42 @@ bool GpuBackend::SkippedForTiming(const SigBuf& sig) const {
   return !skipped_ops_.empty() && std::find(skipped_ops_.begin(), skipped_ops_.end(), sig.tag()) != skipped_ops_.end();
 }
 
+void GpuBackend::SetStepGapProbe(bool on) {
+  if (on && gap_.start == nullptr) {
+    if (!gpu::EventCreate(&gap_.start).ok || !gpu::EventCreate(&gap_.end[0]).ok ||
+        !gpu::EventCreate(&gap_.end[1]).ok) {
+      return;  // no events: no probe
+    }
+  }
+  gap_.on = on;
+  gap_.started = gap_.ended = false;
+  gap_.gaps_us.clear();
+}
+
+std::vector<float> GpuBackend::TakeStepGapsUs() { return std::exchange(gap_.gaps_us, {}); }
+
+void GpuBackend::ProbeStepStart() {
+  if (!gap_.on || gap_.started) return;
+  gap_.started = gpu::EventRecord(gap_.start, stream_).ok;
+}
+
+void GpuBackend::ProbeSampleEnd() {
+  if (gap_.on) (void)gpu::EventRecord(gap_.end[gap_.last_end ^ 1], stream_);
+}
+
+void GpuBackend::ProbeSampleDone() {
+  if (!gap_.on) return;
+  float ms = 0.0f;
+  if (gap_.ended && gap_.started && gpu::EventElapsedMs(gap_.end[gap_.last_end], gap_.start, &ms).ok) {
+    gap_.gaps_us.push_back(1e3f * ms);
+  }
+  gap_.last_end ^= 1;
+  gap_.ended = true;
+  gap_.started = false;  // the next step's first launch records again
+}
+
 bool GpuBackend::NothingHeld() const {
-  return held_.kind == HeldOp::kNone && !held_attn_.valid && n_held_rope_ == 0 && !ropes_after_group_ &&
-         mv_group_.n_parts == 0 && gemm_group_.n_parts == 0 && held_dense_.count == 0;
+  return NothingHeldBehindGroup() && mv_group_.n_parts == 0 && held_dense_.count == 0;
 }
 
 void GpuBackend::MaybeLaunchFirstSegment() {
@@ -88,6 +125,7 @@ absl::Status GpuBackend::Flush() {
 }
 
 absl::Status GpuBackend::LaunchFlushing() {
+  ProbeStepStart();  // before any capture begins
   std::string& sig = flushing_sig_;
   // Launch settings read at launch time are part of what a graph captured:
   // a sequence recorded under other settings is another graph.
@@ -101,8 +139,10 @@ absl::Status GpuBackend::LaunchFlushing() {
                  mv.stream_early, gpu::GetSmemCarveout())
                  .view());
   sig.append(Sig(31, dc.row_tile, dc.splits, dc.min_n, dc.k_step, dc.overlap, gpu::GetDenseWgmma()).view());
-  for (size_t i = 0; i < graphs_.size(); ++i) {
-    if (graphs_[i].sig == sig) {
+  // Newest first: a decode step replays the two graphs (segments) used last.
+  const size_t hash = std::hash<std::string_view>{}(sig);
+  for (size_t i = graphs_.size(); i-- > 0;) {
+    if (graphs_[i].hash == hash && graphs_[i].sig == sig) {
       ++graphs_replayed_;
       std::rotate(graphs_.begin() + i, graphs_.begin() + i + 1, graphs_.end());  // most recent last
       return Check(gpu::GraphLaunch(graphs_.back().exec, stream_));
@@ -124,7 +164,7 @@ absl::Status GpuBackend::LaunchFlushing() {
     gpu::GraphDestroy(graphs_.front().exec);
     graphs_.erase(graphs_.begin());
   }
-  graphs_.push_back(CachedGraph{sig, exec});
+  graphs_.push_back(CachedGraph{hash, sig, exec});
   return Check(gpu::GraphLaunch(exec, stream_));
 }
 

@@ -53,7 +53,9 @@ absl::Status GpuBackend::Sample(const float* logits, int n_rows, int vocab,
                       sample_scratch_, stream_);
   }
   RF_RETURN_IF_ERROR(Check(gpu::CopyToHost(host + results_off, dev + results_off, results_bytes, stream_)));
+  ProbeSampleEnd();
   RF_RETURN_IF_ERROR(Synchronize());
+  ProbeSampleDone();
   const auto* res = reinterpret_cast<const gpu::SampleRowResult*>(host + results_off);
   for (int r = 0; r < n_rows; ++r) {
     results[r].token = res[r].token;
