@@ -978,6 +978,20 @@ int main(int argc, char** argv) {
         return dflt;
       },
       [&] { gpu::SetDecodeAttnConfig(attn_saved); });
+  // RF_ATTN_KERNELS="0,-1": the decode attention kernel
+  // (gpu::DecodeAttnConfig::kernel: 0 auto = the matrix-core one from
+  // min_tokens, -1 the SIMT grouped kernel, 1 the matrix-core one always).
+  if (ab.ok()) {
+    ab = env_ab(
+        "RF_ATTN_KERNELS", "by decode attention kernel", ',',
+        [&](absl::string_view t) -> absl::StatusOr<unsigned> {
+          gpu::DecodeAttnConfig c = attn_saved;
+          RF_ASSIGN_OR_RETURN(c.kernel, parse_int(t));
+          gpu::SetDecodeAttnConfig(c);
+          return dflt;
+        },
+        [&] { gpu::SetDecodeAttnConfig(attn_saved); });
+  }
   // RF_SEGMENT_OPS="0,48": the step's first segment launched after that many
   // recorded ops (GpuBackend::SetFirstSegmentOps; 0 = one graph a step).
   const int segment_saved = gpu->first_segment_ops();
