@@ -968,29 +968,25 @@ int main(int argc, char** argv) {
   // many blocks (gpu::DecodeAttnConfig::target_blocks; 0 = one wave of resident
   // blocks, the default; the Llama-3-8B heads at batch 1 run 8 blocks a split,
   // so 8 = one split: no merge kernel).
-  const gpu::DecodeAttnConfig attn_saved = gpu::GetDecodeAttnConfig();
-  absl::Status ab = env_ab(
-      "RF_ATTN_TARGETS", "by decode attention target blocks", ',',
-      [&](absl::string_view t) -> absl::StatusOr<unsigned> {
-        gpu::DecodeAttnConfig c = attn_saved;
-        RF_ASSIGN_OR_RETURN(c.target_blocks, parse_int(t));
-        gpu::SetDecodeAttnConfig(c);
-        return dflt;
-      },
-      [&] { gpu::SetDecodeAttnConfig(attn_saved); });
   // RF_ATTN_KERNELS="0,-1": the decode attention kernel
   // (gpu::DecodeAttnConfig::kernel: 0 auto = the matrix-core one from
   // min_tokens, -1 the SIMT grouped kernel, 1 the matrix-core one always).
+  const gpu::DecodeAttnConfig attn_saved = gpu::GetDecodeAttnConfig();
+  // Sets one field of the decode attention config (the rest as saved).
+  auto attn_field = [&](int gpu::DecodeAttnConfig::*field) {
+    return [&, field](absl::string_view t) -> absl::StatusOr<unsigned> {
+      gpu::DecodeAttnConfig c = attn_saved;
+      RF_ASSIGN_OR_RETURN(c.*field, parse_int(t));
+      gpu::SetDecodeAttnConfig(c);
+      return dflt;
+    };
+  };
+  auto attn_restore = [&] { gpu::SetDecodeAttnConfig(attn_saved); };
+  absl::Status ab = env_ab("RF_ATTN_TARGETS", "by decode attention target blocks", ',',
+                           attn_field(&gpu::DecodeAttnConfig::target_blocks), attn_restore);
   if (ab.ok()) {
-    ab = env_ab(
-        "RF_ATTN_KERNELS", "by decode attention kernel", ',',
-        [&](absl::string_view t) -> absl::StatusOr<unsigned> {
-          gpu::DecodeAttnConfig c = attn_saved;
-          RF_ASSIGN_OR_RETURN(c.kernel, parse_int(t));
-          gpu::SetDecodeAttnConfig(c);
-          return dflt;
-        },
-        [&] { gpu::SetDecodeAttnConfig(attn_saved); });
+    ab = env_ab("RF_ATTN_KERNELS", "by decode attention kernel", ',', attn_field(&gpu::DecodeAttnConfig::kernel),
+                attn_restore);
   }
   // RF_SEGMENT_OPS="0,48": the step's first segment launched after that many
   // recorded ops (GpuBackend::SetFirstSegmentOps; 0 = one graph a step).
@@ -1011,7 +1007,9 @@ int main(int argc, char** argv) {
   const gpu::NormQuantKernel layout_saved = gpu::GetRmsNormQuantKernel();
   if (ab.ok()) {
     if (const char* l = std::getenv("RF_NORM_QUANT_KERNEL"); l != nullptr) {
-      gpu::SetRmsNormQuantKernel(static_cast<gpu::NormQuantKernel>(std::atoi(l)));
+      const absl::StatusOr<int> k = parse_int(l);
+      if (!k.ok() || *k < 0 || *k > 2) return Fail(absl::InvalidArgumentError("RF_NORM_QUANT_KERNEL: 0, 1 or 2"));
+      gpu::SetRmsNormQuantKernel(static_cast<gpu::NormQuantKernel>(*k));
     }
     ab = env_ab(
         "RF_FUSION_ADD", "default fusions plus", ',',
