@@ -87,11 +87,19 @@ int GetSmemCarveout();
 // capture (a fork / join of the captured graph).
 GpuStatus EventCreateNoTiming(Event* e);
 GpuStatus StreamWaitEvent(Stream s, Event e);
-// Enqueues a one-block kernel on `s` that asks L2 for [p, p + bytes) (NVIDIA
-// sm_90: cp.async.bulk.prefetch; p 16-byte aligned, bytes rounded down to 16).
-// Reads nothing into registers and writes nothing: it cannot change a result.
-// Enqueues nothing on AMD.
+// Enqueues a kernel on `s` that asks L2 for [p, p + bytes) (NVIDIA sm_90:
+// cp.async.bulk.prefetch; p 16-byte aligned, bytes rounded down to 16): a grid
+// of 128-thread blocks, one bulk prefetch of GetL2PrefetchChunk() bytes a
+// thread (one block alone moves only ~0.25 TB/s). Reads nothing into
+// registers and writes nothing: it cannot change a result. Enqueues nothing on AMD.
 void LaunchPrefetchL2(const void* p, size_t bytes, Stream s);
+// Whether LaunchPrefetchL2 enqueues anything here (an sm_90+ NVIDIA device).
+bool L2PrefetchWorks();
+// Bytes a thread asks for in one prefetch (a multiple of 16; default 4096;
+// 0 = the old form: one block looping 64 KiB prefetches). Part of a captured
+// graph's signature.
+void SetL2PrefetchChunk(uint32_t bytes);
+uint32_t GetL2PrefetchChunk();
 // Brackets the region an external profiler (ncu --profile-from-start off) records.
 void ProfilerStart();
 void ProfilerStop();

@@ -5,6 +5,7 @@
 // weights only (constant during a step) and writes nothing, so it cannot
 // change any result; only the fork / join events order it.
 #include <algorithm>
+#include <atomic>
 #include <string>
 
 #include "kernels/gpu_api.h"
@@ -15,17 +16,19 @@ namespace {
 
 #if defined(RF_GPU_CUDA)
 constexpr int kPrefetchThreads = 128;
-// Bytes one bulk prefetch asks for: the hardware splits it; a few hundred of
-// them cover the largest slice we ask for.
-constexpr uint32_t kChunk = 64 * 1024;
+// The one-block form's bulk prefetch (SetL2PrefetchChunk(0)).
+constexpr uint32_t kOneBlockChunk = 64 * 1024;
 
+// gridDim.x x kPrefetchThreads threads, each asking for `chunk` bytes at a
+// time, strided over [p, p + bytes).
 __global__ void __launch_bounds__(kPrefetchThreads)
-    PrefetchL2Kernel(const char* __restrict__ p, size_t bytes) {
+    PrefetchL2Kernel(const char* __restrict__ p, size_t bytes, uint32_t chunk) {
 #if defined(RF_GPU_CUDA) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  for (size_t off = static_cast<size_t>(threadIdx.x) * kChunk; off < bytes;
-       off += static_cast<size_t>(kPrefetchThreads) * kChunk) {
+  const size_t stride = static_cast<size_t>(gridDim.x) * kPrefetchThreads * chunk;
+  for (size_t off = (static_cast<size_t>(blockIdx.x) * kPrefetchThreads + threadIdx.x) * chunk; off < bytes;
+       off += stride) {
     // Multiples of 16 bytes from a 16-byte aligned start (the caller's contract).
-    const uint32_t n = static_cast<uint32_t>(std::min<size_t>(kChunk, bytes - off)) & ~15u;
+    const uint32_t n = static_cast<uint32_t>(std::min<size_t>(chunk, bytes - off)) & ~15u;
     if (n != 0) {
       asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;\n" ::"l"(p + off), "r"(n) : "memory");
     }
@@ -33,6 +36,7 @@ __global__ void __launch_bounds__(kPrefetchThreads)
 #else
   (void)p;
   (void)bytes;
+  (void)chunk;
 #endif
 }
 #endif  // RF_GPU_CUDA
@@ -55,11 +59,35 @@ GpuStatus StreamWaitEvent(Stream s, Event e) {
   return Check(hipStreamWaitEvent(ToStream(s), static_cast<hipEvent_t>(e), 0), "stream wait event");
 }
 
+namespace {
+// Bytes a thread asks for in one bulk prefetch (0: the one-block form).
+// 4 KiB: 512 KiB a block, ~19 blocks for a 9.4 MB matrix (tg128 Q4_K_M on the
+// H100, 2026-11-27: 64 KiB in one block moved ~0.25 TB/s and lost 1-2%; a grid
+// of 4 KiB prefetches +2.9%, of 2 KiB +1.5%; docs/gpu.md).
+std::atomic<uint32_t> g_chunk{4096};
+}  // namespace
+
+bool L2PrefetchWorks() {
+#if defined(RF_GPU_CUDA)
+  return DeviceRunsSm90Code();
+#else
+  return false;
+#endif
+}
+
+void SetL2PrefetchChunk(uint32_t bytes) { g_chunk.store(bytes & ~15u, std::memory_order_relaxed); }
+uint32_t GetL2PrefetchChunk() { return g_chunk.load(std::memory_order_relaxed); }
+
 void LaunchPrefetchL2(const void* p, size_t bytes, Stream s) {
 #if defined(RF_GPU_CUDA)
   bytes &= ~static_cast<size_t>(15);
   if (p == nullptr || bytes == 0 || reinterpret_cast<uintptr_t>(p) % 16 != 0) return;
-  PrefetchL2Kernel<<<1, kPrefetchThreads, 0, ToStream(s)>>>(static_cast<const char*>(p), bytes);
+  const uint32_t grid_chunk = GetL2PrefetchChunk();
+  const uint32_t chunk = grid_chunk != 0 ? grid_chunk : kOneBlockChunk;
+  const size_t per_block = static_cast<size_t>(kPrefetchThreads) * chunk;
+  const size_t blocks = grid_chunk != 0 ? (bytes + per_block - 1) / per_block : 1;
+  PrefetchL2Kernel<<<static_cast<unsigned>(blocks), kPrefetchThreads, 0, ToStream(s)>>>(
+      static_cast<const char*>(p), bytes, chunk);
 #else
   (void)p;  // AMD: no L2 prefetch instruction worth a launch
   (void)bytes;

@@ -564,6 +564,16 @@ int main(int argc, char** argv) {
     if (const char* e = std::getenv("RF_FUSIONS"); e != nullptr) {
       gpu->SetFusions(static_cast<unsigned>(std::atoi(e)));
     }
+    // RF_PREFETCH="A/O[/C]": the side-stream L2 weight prefetch (MB during attention /
+    // MB after a norm or SwiGLU / KB a thread asks for, 0 = one block), so ncu can
+    // show the prefetch kernels beside the step's (stage profile_prefetch).
+    if (const char* e = std::getenv("RF_PREFETCH"); e != nullptr) {
+      int attn_mb = 0, other_mb = 0, chunk_kb = -1;
+      if (std::sscanf(e, "%d/%d/%d", &attn_mb, &other_mb, &chunk_kb) >= 2) {
+        gpu->SetWeightPrefetch(size_t(attn_mb) << 20, size_t(other_mb) << 20);
+        if (chunk_kb >= 0) gpu::SetL2PrefetchChunk(uint32_t(chunk_kb) << 10);
+      }
+    }
     SampleRequest req;
     req.params.temperature = 0.0f;
     int32_t tok = 1;
@@ -1019,21 +1029,72 @@ int main(int argc, char** argv) {
         },
         [&] { gpu::SetRmsNormQuantKernel(layout_saved); });
   }
-  // RF_PREFETCH="0/0;8/0;0/4": weight prefetch into L2 on a side stream
+  // RF_PREFETCH="16/8;0/0;16/8/0": weight prefetch into L2 on a side stream
   // (GpuBackend::SetWeightPrefetch): MB of the O projection during attention /
-  // MB of the next matrix after a norm or SwiGLU.
+  // MB of the next matrix after a norm or SwiGLU [/ KB a prefetching thread asks
+  // for at once, gpu::SetL2PrefetchChunk; 0 = the one-block kernel]. The
+  // defaults are 16 / 8 / 4.
+  const size_t pf_attn_saved = gpu->weight_prefetch_attention(), pf_other_saved = gpu->weight_prefetch_other();
+  const uint32_t pf_chunk_saved = gpu::GetL2PrefetchChunk();
   if (ab.ok()) {
     ab = env_ab(
-        "RF_PREFETCH", "by weight prefetch attention MB / other MB", ';',
+        "RF_PREFETCH", "by weight prefetch attention MB / other MB [/ KB a thread]", ';',
         [&](absl::string_view t) -> absl::StatusOr<unsigned> {
           std::vector<absl::string_view> f = absl::StrSplit(t, '/');
-          if (f.size() != 2) return absl::InvalidArgumentError(absl::StrCat("want A/O: ", t));
+          if (f.size() != 2 && f.size() != 3) return absl::InvalidArgumentError(absl::StrCat("want A/O[/C]: ", t));
           RF_ASSIGN_OR_RETURN(const int attn_mb, parse_int(f[0]));
           RF_ASSIGN_OR_RETURN(const int other_mb, parse_int(f[1]));
+          int chunk_kb = static_cast<int>(pf_chunk_saved >> 10);
+          if (f.size() == 3) {
+            RF_ASSIGN_OR_RETURN(chunk_kb, parse_int(f[2]));
+          }
           gpu->SetWeightPrefetch(size_t(attn_mb) << 20, size_t(other_mb) << 20);
+          gpu::SetL2PrefetchChunk(static_cast<uint32_t>(chunk_kb) << 10);
           return dflt;
         },
-        [&] { gpu->SetWeightPrefetch(0, 0); });
+        [&] {
+          gpu->SetWeightPrefetch(pf_attn_saved, pf_other_saved);
+          gpu::SetL2PrefetchChunk(pf_chunk_saved);
+        });
+  }
+  // RF_STREAM_SPLIT="0/-1;1/-1;1/100/0/3": the bulk-copy matvec (MatVecConfig::stream)
+  // with one L1 / shared-memory split for every kernel (gpu::SetSmemCarveout, -1 the
+  // driver's choice), optionally these fusion bits taken off the defaults, the ring's
+  // slots and warps a block (MatVecConfig::stream_slots / stream_warps, 0 = default).
+  // The bulk-copy kernel wants a large split and the portable matvecs their L1; with
+  // every matvec on bulk copies one large split serves the whole step and no boundary
+  // changes it (H100 2026-11-27: still 11% slower than the portable matvecs).
+  const gpu::MatVecConfig mv_saved = gpu::GetMatVecConfig();
+  const int carve_saved = gpu::GetSmemCarveout();
+  if (ab.ok()) {
+    ab = env_ab(
+        "RF_STREAM_SPLIT", "by bulk-copy matvec / carveout / fusions off", ';',
+        [&](absl::string_view t) -> absl::StatusOr<unsigned> {
+          std::vector<absl::string_view> f = absl::StrSplit(t, '/');
+          if (f.size() < 2 || f.size() > 5) {
+            return absl::InvalidArgumentError(absl::StrCat("want S/C[/OFF[/SLOTS[/WARPS]]]: ", t));
+          }
+          gpu::MatVecConfig mc = mv_saved;
+          RF_ASSIGN_OR_RETURN(mc.stream, parse_int(f[0]));
+          RF_ASSIGN_OR_RETURN(const int carve, parse_int(f[1]));
+          int off = 0;
+          if (f.size() >= 3) {
+            RF_ASSIGN_OR_RETURN(off, parse_int(f[2]));
+          }
+          if (f.size() >= 4) {
+            RF_ASSIGN_OR_RETURN(mc.stream_slots, parse_int(f[3]));
+          }
+          if (f.size() >= 5) {
+            RF_ASSIGN_OR_RETURN(mc.stream_warps, parse_int(f[4]));
+          }
+          gpu::SetMatVecConfig(mc);
+          gpu::SetSmemCarveout(carve);
+          return dflt & ~static_cast<unsigned>(off);
+        },
+        [&] {
+          gpu::SetMatVecConfig(mv_saved);
+          gpu::SetSmemCarveout(carve_saved);
+        });
   }
   // RF_SKIP_SETS="2,3;5;20": the ops of each set of signature tags not
   // launched (GpuBackend::SetSkippedOpsForTiming; the tokens are garbage, the

@@ -27,6 +27,10 @@
 # `matvec_source` = the same for the first three grouped batch-1 matvecs of a Q4_K_M decode step;
 # `profile_smem` = one Q4_K_M decode step under ncu per kernel with its L1 / shared-memory
 # split and time, for each RF_SMEM_CARVEOUTS value (default "-1"; RF_FUSIONS picks fusions).
+# `profile_prefetch` = one Q4_K_M decode step under ncu per kernel: us, L2 hit rate and DRAM MB read, per
+# RF_PREFETCHES value (default "0/0 16/8"; bench_gpu_decode's RF_PREFETCH "A/O[/C]"). Kernels serialized:
+# it shows the prefetch kernels' own traffic, not whether a later matvec finds the lines (2026-11-27: the O
+# projection read its 9.4 MB from DRAM after a prefetch here, though the prefetch is +2.9% in the graph).
 # RF_DECODE_TYPES="Q3_K_M Q2_K" adds `bench_gpu_decode` runs of those file types after the stages.
 set -u
 mode=${1:-run}
@@ -167,6 +171,36 @@ for k in launches.values():
 print(f"{sum(v[1] for v in per.values()) / steps:.1f} us a step (kernels serialized)")
 for (name, cfg), (n, us) in per.items():
     print(f"{cfg:>7} x{n // steps:4d} {us / steps:8.1f} us  {name}")
+PY
+  done
+fi
+
+if want profile_prefetch; then  # one Q4_K_M decode step per kernel: us, L2 hit rate, DRAM MB, per RF_PREFETCHES value ("A/O[/C]", bench_gpu_decode)
+  for pf in ${RF_PREFETCHES:-0/0 16/8}; do
+    tag=${pf//\//_}
+    RF_PREFETCH=$pf stage "ncu_pf_$tag.log" 150 ncu --profile-from-start off --clock-control none --cache-control none \
+      --metrics gpu__time_duration.sum,lts__t_sector_hit_rate.pct,dram__bytes_read.sum --csv \
+      --log-file "$out/ncu_pf_$tag.csv" "$bin/bench_gpu_decode" Q4_K_M /tmp profile
+    note "ncu, one Q4_K_M decode step, RF_PREFETCH=$pf (launches, us, L2 hit %, DRAM MB read; kernels serialized):"
+    python3 - "$out/ncu_pf_$tag.csv" <<'PY' | tee -a "$summary"
+import csv, sys, collections
+rows = [r for r in csv.reader(open(sys.argv[1])) if len(r) > 10]
+head = rows[0]; rows = rows[1:]
+ki, mi, vi, ii, ui = (head.index(k) for k in ('Kernel Name', 'Metric Name', 'Metric Value', 'ID', 'Metric Unit'))
+scale = {'ns': 1e-3, 'nsecond': 1e-3, 'us': 1, 'usecond': 1, 'ms': 1e3, 'msecond': 1e3,
+         'byte': 1e-6, 'Kbyte': 1e-3, 'Mbyte': 1, 'Gbyte': 1e3, '%': 1}
+launches = collections.OrderedDict()
+for r in rows:
+    launches.setdefault(r[ii], {'name': r[ki].replace('(anonymous namespace)::', '')[:70]})[r[mi]] = \
+        float(r[vi].replace(',', '')) * scale.get(r[ui], 1)
+steps = 2
+per = collections.OrderedDict()
+for k in launches.values():
+    a = per.setdefault(k['name'], [0, 0.0, 0.0, 0.0])
+    a[0] += 1; a[1] += k['gpu__time_duration.sum']; a[2] += k['lts__t_sector_hit_rate.pct']; a[3] += k['dram__bytes_read.sum']
+print(f"{sum(v[1] for v in per.values()) / steps:.1f} us a step (kernels serialized)")
+for name, (n, us, hit, mb) in per.items():
+    print(f"x{n // steps:4d} {us / steps:8.1f} us  L2 hit {hit / n:5.1f}%  DRAM {mb / steps:8.1f} MB  {name}")
 PY
   done
 fi

@@ -3,8 +3,10 @@
 // attention, O, add + norm, gate/up, SwiGLU, down, add) at batch 1, so every
 // batch-1 MatMul whose input producer is held forks a prefetch of its weights.
 // The layer outputs must be bit-identical with the prefetch off and on (small
-// and whole-matrix limits), in automatic graphs captured once and replayed,
-// without graphs, and under an explicit capture, for Q8_0 and Q4_K weights.
+// and whole-matrix limits, the grid and the one-block prefetch kernel), in
+// automatic graphs captured once and replayed, without graphs, and under an
+// explicit capture, for Q8_0 (never prefetched: the rule is K-quants only) and
+// Q4_K weights.
 #include <cmath>
 #include <vector>
 
@@ -111,14 +113,18 @@ TEST(GpuPrefetch, DecodeLayersBitIdenticalWithPrefetchAndGraphReplays) {
     const std::vector<float> want = run(0, 0, false);
     for (float f : want) ASSERT_TRUE(std::isfinite(f));
     const size_t whole = size_t(1) << 30;
-    struct Setting { size_t attn, other; };
-    for (Setting s : {Setting{0, 0}, Setting{4096, 4096}, Setting{whole, 0}, Setting{whole, whole},
-                      Setting{0, 100000}}) {
+    struct Setting { size_t attn, other; uint32_t chunk; };
+    const uint32_t chunk_default = gpu::GetL2PrefetchChunk();
+    for (Setting s : {Setting{0, 0, chunk_default}, Setting{4096, 4096, chunk_default},
+                      Setting{whole, 0, chunk_default}, Setting{whole, whole, chunk_default},
+                      Setting{0, 100000, chunk_default}, Setting{whole, whole, 0}, Setting{whole, whole, 16}}) {
+      gpu::SetL2PrefetchChunk(s.chunk);
       for (bool graphs : {false, true}) {
         const int replays_before = gpu->graphs_replayed();
         for (int rep = 0; rep < 3; ++rep) {
           EXPECT_EQ(run(s.attn, s.other, graphs), want)
-              << TypeName(type) << " prefetch " << s.attn << "/" << s.other << " graphs " << graphs
+              << TypeName(type) << " prefetch " << s.attn << "/" << s.other << " chunk " << s.chunk << " graphs "
+              << graphs
               << " run " << rep;
         }
         if (graphs) {
@@ -142,7 +148,8 @@ TEST(GpuPrefetch, DecodeLayersBitIdenticalWithPrefetchAndGraphReplays) {
       out.insert(out.end(), a.begin(), a.end());
       EXPECT_EQ(out, want) << TypeName(type) << " explicit capture, replay " << rep;
     }
-    gpu->SetWeightPrefetch(0, 0);
+    gpu::SetL2PrefetchChunk(chunk_default);
+    gpu->SetWeightPrefetch(GpuBackend::kDefaultPrefetchAttention, GpuBackend::kDefaultPrefetchOther);
     gpu->SetAutoGraphs(true);
   }
 }

@@ -399,7 +399,7 @@ void GpuBackend::MatMul(const Weight& w, const float* x, float* y, int n) {
     return;
   }
   // While the producer of x (held) runs, the side stream may fetch w into L2.
-  if (n == 1) MaybePrefetchWeight(wd, RowBytes(type, cols) * static_cast<size_t>(rows));
+  if (n == 1) MaybePrefetchWeight(type, wd, RowBytes(type, cols) * static_cast<size_t>(rows));
   if (n == 1 && HeldNormJoinsMatVec(type, x, cols, wd, y, rows)) {
     // The held RMSNorm of x runs inside this group (kFuseNormMatVec), which
     // stores x and its quantized form as the norm + quantize kernel would:

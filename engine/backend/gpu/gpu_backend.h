@@ -115,16 +115,19 @@ class GpuBackend final : public Backend {
   // from the main stream while the held latency-bound producer of its input
   // runs (gpu_backend_prefetch.cc): at most `during_attention` bytes of the
   // output projection while attention runs, at most `otherwise` bytes of the
-  // first matrix read after a norm or SwiGLU. 0 = none (the default for both:
-  // on the H100 no setting gained, 16 MB during attention cost 2% (Q8_0),
-  // 16 MB + 4 MB 23%, 32 MB + 16 MB 2.5x: the prefetch traffic delays the
-  // latency-bound kernels it was meant to hide behind). Cannot change results
-  // (the prefetch writes nothing). Nor did a many-block prefetch grid or a
-  // prefetch kernel in the main stream (PDL, ending after the kernel before
-  // it; 2026-11-27 09:25 UTC, tg128 Q4_K_M 16 MB during attention -1%, + 16 MB
-  // after norms -8%: the prefetched bytes cost DRAM time and the matvecs
-  // read them again).
+  // first matrix read after a norm or SwiGLU; only K-quant weights (those whose
+  // activations take the Q8_K rule; Q8_0's matvec asks L2 for its rows itself).
+  // Default 16 MiB / 8 MiB (kDefaultPrefetch*): with the prefetch spread over a
+  // grid (gpu::LaunchPrefetchL2) tg128 Q4_K_M on the H100 2.524 -> 2.454 ms a
+  // token (+2.9%, 2026-11-27 12:25 UTC); 4 / 16 MiB after a norm gained nothing /
+  // lost 1.5%, Q8_0 weights lost 1.2%. The one-block form of sessions 8-16 lost
+  // everywhere (~0.25 TB/s: still fetching when the matvec ran). 0 = none.
+  // Cannot change results (the prefetch writes nothing).
+  static constexpr size_t kDefaultPrefetchAttention = size_t(16) << 20;
+  static constexpr size_t kDefaultPrefetchOther = size_t(8) << 20;
   void SetWeightPrefetch(size_t during_attention, size_t otherwise);
+  size_t weight_prefetch_attention() const { return prefetch_attn_bytes_; }
+  size_t weight_prefetch_other() const { return prefetch_other_bytes_; }
   // Whether batched matmuls that read the same activations are launched as one
   // grouped GEMM (default) or one launch each (for tests and benchmarks).
   void SetGemmGrouping(bool on);
@@ -308,13 +311,13 @@ class GpuBackend final : public Backend {
   void EmitMatVecGroup();
 
   // ---- weight prefetch on a side stream (gpu_backend_prefetch.cc)
-  size_t prefetch_attn_bytes_ = 0, prefetch_other_bytes_ = 0;
+  size_t prefetch_attn_bytes_ = kDefaultPrefetchAttention, prefetch_other_bytes_ = kDefaultPrefetchOther;
   gpu::Stream side_stream_ = nullptr;
   gpu::Event fork_event_ = nullptr, join_event_ = nullptr;
   bool side_join_pending_ = false;  // work forked to side_stream_ not yet joined
-  // Called by a batch-1 MatMul of weight w (bytes long) before it launches
-  // the held producer of its input: forks the prefetch when one is held.
-  void MaybePrefetchWeight(const void* w, size_t bytes);
+  // Called by a batch-1 MatMul of weight w (bytes long, of `type`) before it
+  // launches the held producer of its input: forks the prefetch when one is held.
+  void MaybePrefetchWeight(GgmlType type, const void* w, size_t bytes);
   // Makes the main stream wait for the forked work (before a capture ends,
   // at every flush): a graph must join its branches.
   void JoinSideStream();

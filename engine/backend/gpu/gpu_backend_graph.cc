@@ -136,7 +136,7 @@ absl::Status GpuBackend::LaunchFlushing() {
                  gpu::GetAttentionMergeFold(), gc.token_tile, gc.blocks_per_sm, gc.narrow, gc.splits)
                  .view());
   sig.append(Sig(32, mv.stream, mv.stream_slots, mv.stream_slot_bytes, mv.stream_warps, mv.stream_blocks_per_sm,
-                 mv.stream_early, gpu::GetSmemCarveout())
+                 mv.stream_early, gpu::GetSmemCarveout(), gpu::GetL2PrefetchChunk())
                  .view());
   sig.append(Sig(31, dc.row_tile, dc.splits, dc.min_n, dc.k_step, dc.overlap, gpu::GetDenseWgmma()).view());
   // Newest first: a decode step replays the two graphs (segments) used last.

@@ -6,7 +6,8 @@
 // kernel, which then launches on the main stream. The side stream joins the
 // main one at the next flush (inside the capture, so every graph joins its
 // branches). The prefetch writes nothing; the join only keeps graphs valid
-// and frees (which flush and synchronize) ordered after it.
+// and frees (which flush and synchronize) ordered after it. On by default for
+// K-quant weights (gpu_backend.h, SetWeightPrefetch).
 #include <algorithm>
 
 #include "engine/backend/gpu/gpu_backend.h"
@@ -19,7 +20,8 @@ void GpuBackend::SetWeightPrefetch(size_t during_attention, size_t otherwise) {
   prefetch_other_bytes_ = otherwise;
 }
 
-void GpuBackend::MaybePrefetchWeight(const void* w, size_t bytes) {
+void GpuBackend::MaybePrefetchWeight(GgmlType type, const void* w, size_t bytes) {
+  if (gpu::ActivationRule(type) != 2) return;  // K-quants only (measured; see SetWeightPrefetch)
   size_t limit = 0;
   if (held_attn_.valid) {
     limit = prefetch_attn_bytes_;
@@ -27,7 +29,7 @@ void GpuBackend::MaybePrefetchWeight(const void* w, size_t bytes) {
              held_.kind == HeldOp::kSwiGLU) {
     limit = prefetch_other_bytes_;
   }
-  if (limit == 0 || w == nullptr) return;
+  if (limit == 0 || w == nullptr || !gpu::L2PrefetchWorks()) return;
   if (side_stream_ == nullptr) {
     if (!gpu::StreamCreate(&side_stream_).ok || !gpu::EventCreateNoTiming(&fork_event_).ok ||
         !gpu::EventCreateNoTiming(&join_event_).ok) {
