@@ -119,7 +119,7 @@ class GpuBackend final : public Backend {
   // activations take the Q8_K rule; Q8_0's matvec asks L2 for its rows itself).
   // Default 16 MiB / 8 MiB (kDefaultPrefetch*): with the prefetch spread over a
   // grid (gpu::LaunchPrefetchL2) tg128 Q4_K_M on the H100 2.524 -> 2.454 ms a
-  // token (+2.9%, 2026-11-27 12:25 UTC); 4 / 16 MiB after a norm gained nothing /
+  // token (+2.9%, 2026-11-27 11:18 UTC); 4 / 16 MiB after a norm gained nothing /
   // lost 1.5%, Q8_0 weights lost 1.2%. The one-block form of sessions 8-16 lost
   // everywhere (~0.25 TB/s: still fetching when the matvec ran). 0 = none.
   // Cannot change results (the prefetch writes nothing).
