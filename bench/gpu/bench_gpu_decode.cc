@@ -564,13 +564,13 @@ int main(int argc, char** argv) {
     if (const char* e = std::getenv("RF_FUSIONS"); e != nullptr) {
       gpu->SetFusions(static_cast<unsigned>(std::atoi(e)));
     }
-    // RF_PREFETCH="A/O[/C]": the side-stream L2 weight prefetch (MB during attention /
-    // MB after a norm or SwiGLU / KB a thread asks for, 0 = one block), so ncu can
+    // RF_PREFETCH="A/N/S[/C]": the side-stream L2 weight prefetch (MB during attention /
+    // after a norm / after SwiGLU / KB a thread asks for, 0 = one block), so ncu can
     // show the prefetch kernels beside the step's (stage profile_prefetch).
     if (const char* e = std::getenv("RF_PREFETCH"); e != nullptr) {
-      int attn_mb = 0, other_mb = 0, chunk_kb = -1;
-      if (std::sscanf(e, "%d/%d/%d", &attn_mb, &other_mb, &chunk_kb) >= 2) {
-        gpu->SetWeightPrefetch(size_t(attn_mb) << 20, size_t(other_mb) << 20);
+      int attn_mb = 0, norm_mb = 0, swiglu_mb = 0, chunk_kb = -1;
+      if (std::sscanf(e, "%d/%d/%d/%d", &attn_mb, &norm_mb, &swiglu_mb, &chunk_kb) >= 3) {
+        gpu->SetWeightPrefetch({size_t(attn_mb) << 20, size_t(norm_mb) << 20, size_t(swiglu_mb) << 20});
         if (chunk_kb >= 0) gpu::SetL2PrefetchChunk(uint32_t(chunk_kb) << 10);
       }
     }
@@ -1029,31 +1029,33 @@ int main(int argc, char** argv) {
         },
         [&] { gpu::SetRmsNormQuantKernel(layout_saved); });
   }
-  // RF_PREFETCH="16/8;0/0;16/8/0": weight prefetch into L2 on a side stream
+  // RF_PREFETCH="16/8/8;0/0/0;16/8/8/0": weight prefetch into L2 on a side stream
   // (GpuBackend::SetWeightPrefetch): MB of the O projection during attention /
-  // MB of the next matrix after a norm or SwiGLU [/ KB a prefetching thread asks
-  // for at once, gpu::SetL2PrefetchChunk; 0 = the one-block kernel]. The
-  // defaults are 16 / 8 / 4.
-  const size_t pf_attn_saved = gpu->weight_prefetch_attention(), pf_other_saved = gpu->weight_prefetch_other();
+  // of the next matrix after a norm / after SwiGLU [/ KB a prefetching thread
+  // asks for at once, gpu::SetL2PrefetchChunk; 0 = the one-block kernel]. The
+  // defaults are 16 / 8 / 8 / 4.
+  const GpuBackend::WeightPrefetch pf_saved = gpu->weight_prefetch();
   const uint32_t pf_chunk_saved = gpu::GetL2PrefetchChunk();
   if (ab.ok()) {
     ab = env_ab(
-        "RF_PREFETCH", "by weight prefetch attention MB / other MB [/ KB a thread]", ';',
+        "RF_PREFETCH", "by weight prefetch MB attention / after norm / after SwiGLU [/ KB a thread]", ';',
         [&](absl::string_view t) -> absl::StatusOr<unsigned> {
           std::vector<absl::string_view> f = absl::StrSplit(t, '/');
-          if (f.size() != 2 && f.size() != 3) return absl::InvalidArgumentError(absl::StrCat("want A/O[/C]: ", t));
-          RF_ASSIGN_OR_RETURN(const int attn_mb, parse_int(f[0]));
-          RF_ASSIGN_OR_RETURN(const int other_mb, parse_int(f[1]));
-          int chunk_kb = static_cast<int>(pf_chunk_saved >> 10);
-          if (f.size() == 3) {
-            RF_ASSIGN_OR_RETURN(chunk_kb, parse_int(f[2]));
+          if (f.size() != 3 && f.size() != 4) return absl::InvalidArgumentError(absl::StrCat("want A/N/S[/C]: ", t));
+          int mb[3] = {0, 0, 0};
+          for (int i = 0; i < 3; ++i) {
+            RF_ASSIGN_OR_RETURN(mb[i], parse_int(f[i]));
           }
-          gpu->SetWeightPrefetch(size_t(attn_mb) << 20, size_t(other_mb) << 20);
+          int chunk_kb = static_cast<int>(pf_chunk_saved >> 10);
+          if (f.size() == 4) {
+            RF_ASSIGN_OR_RETURN(chunk_kb, parse_int(f[3]));
+          }
+          gpu->SetWeightPrefetch({size_t(mb[0]) << 20, size_t(mb[1]) << 20, size_t(mb[2]) << 20});
           gpu::SetL2PrefetchChunk(static_cast<uint32_t>(chunk_kb) << 10);
           return dflt;
         },
         [&] {
-          gpu->SetWeightPrefetch(pf_attn_saved, pf_other_saved);
+          gpu->SetWeightPrefetch(pf_saved);
           gpu::SetL2PrefetchChunk(pf_chunk_saved);
         });
   }

@@ -28,7 +28,7 @@
 # `profile_smem` = one Q4_K_M decode step under ncu per kernel with its L1 / shared-memory
 # split and time, for each RF_SMEM_CARVEOUTS value (default "-1"; RF_FUSIONS picks fusions).
 # `profile_prefetch` = one Q4_K_M decode step under ncu per kernel: us, L2 hit rate and DRAM MB read, per
-# RF_PREFETCHES value (default "0/0 16/8"; bench_gpu_decode's RF_PREFETCH "A/O[/C]"). Kernels serialized:
+# RF_PREFETCHES value (default "0/0/0 16/8/8"; bench_gpu_decode's RF_PREFETCH "A/N/S[/C]"). Kernels serialized:
 # it shows the prefetch kernels' own traffic, not whether a later matvec finds the lines (2026-11-27: the O
 # projection read its 9.4 MB from DRAM after a prefetch here, though the prefetch is +2.9% in the graph).
 # RF_DECODE_TYPES="Q3_K_M Q2_K" adds `bench_gpu_decode` runs of those file types after the stages.
@@ -175,8 +175,8 @@ PY
   done
 fi
 
-if want profile_prefetch; then  # one Q4_K_M decode step per kernel: us, L2 hit rate, DRAM MB, per RF_PREFETCHES value ("A/O[/C]", bench_gpu_decode)
-  for pf in ${RF_PREFETCHES:-0/0 16/8}; do
+if want profile_prefetch; then  # one Q4_K_M decode step per kernel: us, L2 hit rate, DRAM MB, per RF_PREFETCHES value ("A/N/S[/C]", bench_gpu_decode)
+  for pf in ${RF_PREFETCHES:-0/0/0 16/8/8}; do
     tag=${pf//\//_}
     RF_PREFETCH=$pf stage "ncu_pf_$tag.log" 150 ncu --profile-from-start off --clock-control none --cache-control none \
       --metrics gpu__time_duration.sum,lts__t_sector_hit_rate.pct,dram__bytes_read.sum --csv \

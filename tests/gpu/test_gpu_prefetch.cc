@@ -100,7 +100,7 @@ TEST(GpuPrefetch, DecodeLayersBitIdenticalWithPrefetchAndGraphReplays) {
     };
     // One decode step from x0: the final x (and the last layer's attention).
     auto run = [&](size_t attn_bytes, size_t other_bytes, bool graphs) {
-      gpu->SetWeightPrefetch(attn_bytes, other_bytes);
+      gpu->SetWeightPrefetch({attn_bytes, other_bytes, other_bytes});
       gpu->SetAutoGraphs(graphs);
       EXPECT_TRUE(gpu->Upload(x.p, x0.data(), x0.size() * sizeof(float)).ok());
       EXPECT_TRUE(gpu->BeginStep(decode).ok());
@@ -133,7 +133,7 @@ TEST(GpuPrefetch, DecodeLayersBitIdenticalWithPrefetchAndGraphReplays) {
       }
     }
     // An explicit capture with the prefetch forks inside, replayed.
-    gpu->SetWeightPrefetch(whole, whole);
+    gpu->SetWeightPrefetch({whole, whole, whole});
     gpu->SetAutoGraphs(false);
     ASSERT_TRUE(gpu->Upload(x.p, x0.data(), x0.size() * sizeof(float)).ok());
     ASSERT_TRUE(gpu->BeginStep(decode).ok());
@@ -149,7 +149,7 @@ TEST(GpuPrefetch, DecodeLayersBitIdenticalWithPrefetchAndGraphReplays) {
       EXPECT_EQ(out, want) << TypeName(type) << " explicit capture, replay " << rep;
     }
     gpu::SetL2PrefetchChunk(chunk_default);
-    gpu->SetWeightPrefetch(GpuBackend::kDefaultPrefetchAttention, GpuBackend::kDefaultPrefetchOther);
+    gpu->SetWeightPrefetch(GpuBackend::WeightPrefetch{});
     gpu->SetAutoGraphs(true);
   }
 }

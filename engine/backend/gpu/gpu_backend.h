@@ -113,21 +113,24 @@ class GpuBackend final : public Backend {
   static constexpr int kGraphMaxTokens = 8;
   // L2 prefetch of the next batch-1 matvec's weights on a side stream, forked
   // from the main stream while the held latency-bound producer of its input
-  // runs (gpu_backend_prefetch.cc): at most `during_attention` bytes of the
-  // output projection while attention runs, at most `otherwise` bytes of the
-  // first matrix read after a norm or SwiGLU; only K-quant weights (those whose
-  // activations take the Q8_K rule; Q8_0's matvec asks L2 for its rows itself).
-  // Default 16 MiB / 8 MiB (kDefaultPrefetch*): with the prefetch spread over a
-  // grid (gpu::LaunchPrefetchL2) tg128 Q4_K_M on the H100 2.524 -> 2.454 ms a
-  // token (+2.9%, 2026-11-27 11:18 UTC); 4 / 16 MiB after a norm gained nothing /
-  // lost 1.5%, Q8_0 weights lost 1.2%. The one-block form of sessions 8-16 lost
-  // everywhere (~0.25 TB/s: still fetching when the matvec ran). 0 = none.
+  // runs (gpu_backend_prefetch.cc): at most `attention` bytes of the output
+  // projection while attention runs, at most `after_norm` / `after_swiglu`
+  // bytes of the first matrix read after a norm (Q/K/V, gate/up) / SwiGLU
+  // (down); only K-quant weights (those whose activations take the Q8_K rule;
+  // Q8_0's matvec asks L2 for its rows itself). 0 = none.
+  // Defaults 16 / 8 / 8 MiB: with the prefetch spread over a grid
+  // (gpu::LaunchPrefetchL2) tg128 Q4_K_M on the H100 2.524 -> 2.454 ms a token
+  // (+2.9%, 2026-11-27 11:18 UTC); 4 / 16 MiB after a norm and SwiGLU gained
+  // nothing / lost 1.5%, Q8_0 weights lost 1.2%. The one-block form of sessions
+  // 8-16 lost everywhere (~0.25 TB/s: still fetching when the matvec ran).
   // Cannot change results (the prefetch writes nothing).
-  static constexpr size_t kDefaultPrefetchAttention = size_t(16) << 20;
-  static constexpr size_t kDefaultPrefetchOther = size_t(8) << 20;
-  void SetWeightPrefetch(size_t during_attention, size_t otherwise);
-  size_t weight_prefetch_attention() const { return prefetch_attn_bytes_; }
-  size_t weight_prefetch_other() const { return prefetch_other_bytes_; }
+  struct WeightPrefetch {
+    size_t attention = size_t(16) << 20;
+    size_t after_norm = size_t(8) << 20;
+    size_t after_swiglu = size_t(8) << 20;
+  };
+  void SetWeightPrefetch(const WeightPrefetch& p);
+  const WeightPrefetch& weight_prefetch() const { return prefetch_; }
   // Whether batched matmuls that read the same activations are launched as one
   // grouped GEMM (default) or one launch each (for tests and benchmarks).
   void SetGemmGrouping(bool on);
@@ -311,7 +314,7 @@ class GpuBackend final : public Backend {
   void EmitMatVecGroup();
 
   // ---- weight prefetch on a side stream (gpu_backend_prefetch.cc)
-  size_t prefetch_attn_bytes_ = kDefaultPrefetchAttention, prefetch_other_bytes_ = kDefaultPrefetchOther;
+  WeightPrefetch prefetch_;
   gpu::Stream side_stream_ = nullptr;
   gpu::Event fork_event_ = nullptr, join_event_ = nullptr;
   bool side_join_pending_ = false;  // work forked to side_stream_ not yet joined

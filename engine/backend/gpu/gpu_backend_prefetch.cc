@@ -14,26 +14,26 @@
 
 namespace rocmforge {
 
-void GpuBackend::SetWeightPrefetch(size_t during_attention, size_t otherwise) {
+void GpuBackend::SetWeightPrefetch(const WeightPrefetch& p) {
   EmitHeld();
-  prefetch_attn_bytes_ = during_attention;
-  prefetch_other_bytes_ = otherwise;
+  prefetch_ = p;
 }
 
 void GpuBackend::MaybePrefetchWeight(GgmlType type, const void* w, size_t bytes) {
   if (gpu::ActivationRule(type) != 2) return;  // K-quants only (measured; see SetWeightPrefetch)
   size_t limit = 0;
   if (held_attn_.valid) {
-    limit = prefetch_attn_bytes_;
-  } else if (held_.kind == HeldOp::kRmsNorm || held_.kind == HeldOp::kAddRmsNorm ||
-             held_.kind == HeldOp::kSwiGLU) {
-    limit = prefetch_other_bytes_;
+    limit = prefetch_.attention;
+  } else if (held_.kind == HeldOp::kRmsNorm || held_.kind == HeldOp::kAddRmsNorm) {
+    limit = prefetch_.after_norm;
+  } else if (held_.kind == HeldOp::kSwiGLU) {
+    limit = prefetch_.after_swiglu;
   }
   if (limit == 0 || w == nullptr || !gpu::L2PrefetchWorks()) return;
   if (side_stream_ == nullptr) {
     if (!gpu::StreamCreate(&side_stream_).ok || !gpu::EventCreateNoTiming(&fork_event_).ok ||
         !gpu::EventCreateNoTiming(&join_event_).ok) {
-      prefetch_attn_bytes_ = prefetch_other_bytes_ = 0;  // no side stream: no prefetch
+      prefetch_ = WeightPrefetch{0, 0, 0};  // no side stream: no prefetch
       return;
     }
   }
