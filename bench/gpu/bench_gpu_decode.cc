@@ -454,6 +454,39 @@ int BatchMain(const gguf::GgufFile& file, GpuBackend* gpu, int32_t n, int32_t ct
   return 0;
 }
 
+absl::StatusOr<int> ParseInt(absl::string_view t) {
+  int v = 0;
+  if (!absl::SimpleAtoi(t, &v)) return absl::InvalidArgumentError(absl::StrCat("not a number: ", t));
+  return v;
+}
+
+// The integers of a slash-separated env value ("16/8/8"), min_fields..max_fields
+// of them; `want` names the form in the error.
+absl::StatusOr<std::vector<int>> SlashInts(absl::string_view t, size_t min_fields, size_t max_fields,
+                                           const char* want) {
+  std::vector<absl::string_view> f = absl::StrSplit(t, '/');
+  if (f.size() < min_fields || f.size() > max_fields) {
+    return absl::InvalidArgumentError(absl::StrCat("want ", want, ": ", t));
+  }
+  std::vector<int> v;
+  for (absl::string_view x : f) {
+    RF_ASSIGN_OR_RETURN(const int i, ParseInt(x));
+    v.push_back(i);
+  }
+  return v;
+}
+
+// RF_PREFETCH's "A/N/S[/C]": MB of weight prefetch during attention / after a
+// norm / after SwiGLU (GpuBackend::SetWeightPrefetch) and KB a prefetching
+// thread asks for (gpu::SetL2PrefetchChunk; 0 = the one-block kernel; absent:
+// `chunk_if_absent` bytes).
+absl::Status ApplyWeightPrefetch(GpuBackend* gpu, absl::string_view t, uint32_t chunk_if_absent) {
+  RF_ASSIGN_OR_RETURN(const std::vector<int> v, SlashInts(t, 3, 4, "A/N/S[/C]"));
+  gpu->SetWeightPrefetch({size_t(v[0]) << 20, size_t(v[1]) << 20, size_t(v[2]) << 20});
+  gpu::SetL2PrefetchChunk(v.size() == 4 ? static_cast<uint32_t>(v[3]) << 10 : chunk_if_absent);
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -568,10 +601,8 @@ int main(int argc, char** argv) {
     // after a norm / after SwiGLU / KB a thread asks for, 0 = one block), so ncu can
     // show the prefetch kernels beside the step's (stage profile_prefetch).
     if (const char* e = std::getenv("RF_PREFETCH"); e != nullptr) {
-      int attn_mb = 0, norm_mb = 0, swiglu_mb = 0, chunk_kb = -1;
-      if (std::sscanf(e, "%d/%d/%d/%d", &attn_mb, &norm_mb, &swiglu_mb, &chunk_kb) >= 3) {
-        gpu->SetWeightPrefetch({size_t(attn_mb) << 20, size_t(norm_mb) << 20, size_t(swiglu_mb) << 20});
-        if (chunk_kb >= 0) gpu::SetL2PrefetchChunk(uint32_t(chunk_kb) << 10);
+      if (auto st = ApplyWeightPrefetch(gpu, e, gpu::GetL2PrefetchChunk()); !st.ok()) {
+        return Fail(absl::InvalidArgumentError(absl::StrCat("RF_PREFETCH: ", st.message())));
       }
     }
     SampleRequest req;
@@ -968,11 +999,6 @@ int main(int argc, char** argv) {
     restore();
     return absl::OkStatus();
   };
-  auto parse_int = [](absl::string_view t) -> absl::StatusOr<int> {
-    int v = 0;
-    if (!absl::SimpleAtoi(t, &v)) return absl::InvalidArgumentError(absl::StrCat("not a number: ", t));
-    return v;
-  };
   const unsigned dflt = GpuBackend::kDefaultFusions;
   // RF_ATTN_TARGETS="0,8,16": the decode attention's split rule aiming at that
   // many blocks (gpu::DecodeAttnConfig::target_blocks; 0 = one wave of resident
@@ -986,7 +1012,7 @@ int main(int argc, char** argv) {
   auto attn_field = [&](int gpu::DecodeAttnConfig::*field) {
     return [&, field](absl::string_view t) -> absl::StatusOr<unsigned> {
       gpu::DecodeAttnConfig c = attn_saved;
-      RF_ASSIGN_OR_RETURN(c.*field, parse_int(t));
+      RF_ASSIGN_OR_RETURN(c.*field, ParseInt(t));
       gpu::SetDecodeAttnConfig(c);
       return dflt;
     };
@@ -1005,7 +1031,7 @@ int main(int argc, char** argv) {
     ab = env_ab(
         "RF_SEGMENT_OPS", "by first-segment ops", ',',
         [&](absl::string_view t) -> absl::StatusOr<unsigned> {
-          RF_ASSIGN_OR_RETURN(const int ops, parse_int(t));
+          RF_ASSIGN_OR_RETURN(const int ops, ParseInt(t));
           gpu->SetFirstSegmentOps(ops);
           return dflt;
         },
@@ -1017,14 +1043,14 @@ int main(int argc, char** argv) {
   const gpu::NormQuantKernel layout_saved = gpu::GetRmsNormQuantKernel();
   if (ab.ok()) {
     if (const char* l = std::getenv("RF_NORM_QUANT_KERNEL"); l != nullptr) {
-      const absl::StatusOr<int> k = parse_int(l);
+      const absl::StatusOr<int> k = ParseInt(l);
       if (!k.ok() || *k < 0 || *k > 2) return Fail(absl::InvalidArgumentError("RF_NORM_QUANT_KERNEL: 0, 1 or 2"));
       gpu::SetRmsNormQuantKernel(static_cast<gpu::NormQuantKernel>(*k));
     }
     ab = env_ab(
         "RF_FUSION_ADD", "default fusions plus", ',',
         [&](absl::string_view t) -> absl::StatusOr<unsigned> {
-          RF_ASSIGN_OR_RETURN(const int extra, parse_int(t));
+          RF_ASSIGN_OR_RETURN(const int extra, ParseInt(t));
           return dflt | static_cast<unsigned>(extra);
         },
         [&] { gpu::SetRmsNormQuantKernel(layout_saved); });
@@ -1040,18 +1066,7 @@ int main(int argc, char** argv) {
     ab = env_ab(
         "RF_PREFETCH", "by weight prefetch MB attention / after norm / after SwiGLU [/ KB a thread]", ';',
         [&](absl::string_view t) -> absl::StatusOr<unsigned> {
-          std::vector<absl::string_view> f = absl::StrSplit(t, '/');
-          if (f.size() != 3 && f.size() != 4) return absl::InvalidArgumentError(absl::StrCat("want A/N/S[/C]: ", t));
-          int mb[3] = {0, 0, 0};
-          for (int i = 0; i < 3; ++i) {
-            RF_ASSIGN_OR_RETURN(mb[i], parse_int(f[i]));
-          }
-          int chunk_kb = static_cast<int>(pf_chunk_saved >> 10);
-          if (f.size() == 4) {
-            RF_ASSIGN_OR_RETURN(chunk_kb, parse_int(f[3]));
-          }
-          gpu->SetWeightPrefetch({size_t(mb[0]) << 20, size_t(mb[1]) << 20, size_t(mb[2]) << 20});
-          gpu::SetL2PrefetchChunk(static_cast<uint32_t>(chunk_kb) << 10);
+          RF_RETURN_IF_ERROR(ApplyWeightPrefetch(gpu, t, pf_chunk_saved));
           return dflt;
         },
         [&] {
@@ -1072,26 +1087,15 @@ int main(int argc, char** argv) {
     ab = env_ab(
         "RF_STREAM_SPLIT", "by bulk-copy matvec / carveout / fusions off", ';',
         [&](absl::string_view t) -> absl::StatusOr<unsigned> {
-          std::vector<absl::string_view> f = absl::StrSplit(t, '/');
-          if (f.size() < 2 || f.size() > 5) {
-            return absl::InvalidArgumentError(absl::StrCat("want S/C[/OFF[/SLOTS[/WARPS]]]: ", t));
-          }
+          RF_ASSIGN_OR_RETURN(std::vector<int> v, SlashInts(t, 2, 5, "S/C[/OFF[/SLOTS[/WARPS]]]"));
+          v.resize(5, 0);  // absent: no fusions off, the default slots and warps
           gpu::MatVecConfig mc = mv_saved;
-          RF_ASSIGN_OR_RETURN(mc.stream, parse_int(f[0]));
-          RF_ASSIGN_OR_RETURN(const int carve, parse_int(f[1]));
-          int off = 0;
-          if (f.size() >= 3) {
-            RF_ASSIGN_OR_RETURN(off, parse_int(f[2]));
-          }
-          if (f.size() >= 4) {
-            RF_ASSIGN_OR_RETURN(mc.stream_slots, parse_int(f[3]));
-          }
-          if (f.size() >= 5) {
-            RF_ASSIGN_OR_RETURN(mc.stream_warps, parse_int(f[4]));
-          }
+          mc.stream = v[0];
+          mc.stream_slots = v[3];
+          mc.stream_warps = v[4];
           gpu::SetMatVecConfig(mc);
-          gpu::SetSmemCarveout(carve);
-          return dflt & ~static_cast<unsigned>(off);
+          gpu::SetSmemCarveout(v[1]);
+          return dflt & ~static_cast<unsigned>(v[2]);
         },
         [&] {
           gpu::SetMatVecConfig(mv_saved);
@@ -1110,7 +1114,7 @@ int main(int argc, char** argv) {
           std::vector<int> tags;
           if (set != "-") {
             for (absl::string_view t : absl::StrSplit(set, ',', absl::SkipEmpty())) {
-              RF_ASSIGN_OR_RETURN(const int tag, parse_int(t));
+              RF_ASSIGN_OR_RETURN(const int tag, ParseInt(t));
               tags.push_back(tag);
             }
           }
