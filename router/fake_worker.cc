@@ -182,6 +182,11 @@ class FakeWorker::Control final : public v1::WorkerControl::CallbackService {
   explicit Control(FakeWorker* w) : w_(w) {}
   grpc::ServerUnaryReactor* GetLoad(grpc::CallbackServerContext* ctx, const v1::LoadRequest*,
                                     v1::LoadReport* r) override {
+    if (const int code = w_->load_report_error_.load(); code != grpc::StatusCode::OK) {
+      auto* reactor = ctx->DefaultReactor();
+      reactor->Finish(grpc::Status(static_cast<grpc::StatusCode>(code), "load report withheld (test)"));
+      return reactor;
+    }
     r->set_worker_id(w_->address());
     r->set_model(w_->options_.model);
     r->set_running(w_->in_flight_.load());
@@ -241,6 +246,7 @@ void FakeWorker::SetDraining(bool draining) {
 }
 void FakeWorker::SetFailAfterTokens(int n) { fail_after_.store(n); }
 void FakeWorker::SetTokenDelay(std::chrono::microseconds d) { token_delay_us_.store(d.count()); }
+void FakeWorker::SetLoadReportError(grpc::StatusCode code) { load_report_error_.store(code); }
 
 void FakeWorker::Kill() {
   {

@@ -51,6 +51,9 @@ class FakeWorker {
   void SetDraining(bool draining);               // refuse new Generate, report draining
   void SetFailAfterTokens(int n);                // abort streams with UNAVAILABLE after n tokens (-1 off)
   void SetTokenDelay(std::chrono::microseconds d);
+  // GetLoad fails with this code (as an overloaded worker's check that runs
+  // past its deadline looks to the router); OK = answer normally.
+  void SetLoadReportError(grpc::StatusCode code);
   // Ends every call at once and stops listening (as a crash looks to clients).
   void Kill();
 
@@ -81,6 +84,7 @@ class FakeWorker {
   std::atomic<bool> draining_{false};
   std::atomic<int> fail_after_{-1};
   std::atomic<int64_t> token_delay_us_{0};
+  std::atomic<int> load_report_error_{grpc::StatusCode::OK};
   std::atomic<int> generate_calls_{0};
   std::atomic<int> in_flight_{0};
   mutable std::mutex mu_;

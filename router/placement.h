@@ -29,7 +29,7 @@ inline constexpr double kMinLoadBound = 4;
 
 struct Candidate {
   std::string address;
-  double load = 0;  // router-side in-flight + reported running + waiting
+  double load = 0;  // open streams: the last load report plus this router's change since
 };
 
 enum class PlacementDecision { kAffinity, kSpill, kLeastLoaded };

@@ -67,6 +67,7 @@ absl::StatusOr<std::unique_ptr<Router>> Router::Start(const RouterOptions& o) {
   std::unique_ptr<Router> r(new Router());
   if (o.load_epsilon < 0) return absl::InvalidArgumentError("--load-epsilon must be >= 0");
   if (o.max_request_bytes <= 0) return absl::InvalidArgumentError("--max-request-bytes must be > 0");
+  if (o.unhealthy_after < 1) return absl::InvalidArgumentError("--unhealthy-after must be >= 1");
   if (o.max_concurrency_per_key < 0) {
     return absl::InvalidArgumentError("--max-concurrency-per-key must be >= 0");
   }
@@ -105,6 +106,7 @@ absl::StatusOr<std::unique_ptr<Router>> Router::Start(const RouterOptions& o) {
   pool_options.credentials = *worker_creds;
   if (!o.worker_ca_file.empty()) pool_options.tls_target_name = tls_target_name;
   pool_options.poll_interval = o.health_interval;
+  pool_options.unhealthy_after = o.unhealthy_after;
   pool_options.check_timeout = std::min(o.health_interval, std::chrono::milliseconds(1000));
   if (pool_options.check_timeout < std::chrono::milliseconds(200))
     pool_options.check_timeout = std::chrono::milliseconds(200);

@@ -31,6 +31,9 @@ struct RouterOptions {
   Resolver resolver;
   std::chrono::milliseconds dns_refresh{10000};
   std::chrono::milliseconds health_interval{1000};
+  // Health checks in a row that get no answer (deadline, connection) before a
+  // worker leaves placement; an answer of NOT_SERVING or draining acts at once.
+  int unhealthy_after = 3;
 
   // Front door.
   std::string tls_cert_file, tls_key_file;  // both or neither

@@ -165,9 +165,11 @@ void WorkerPool::Check(const WorkerHandle& w) {
     grpc::Status load_status;
     std::atomic<int> remaining{2};
     uint64_t fail_epoch = 0;
+    int in_flight_at_ask = 0;
   };
   auto call = std::make_shared<CheckCall>();
   call->fail_epoch = w->fail_epoch.load();
+  call->in_flight_at_ask = w->in_flight.load();
   grpc::Slice empty;  // HealthCheckRequest{service: ""} encodes to zero bytes
   call->health_request = grpc::ByteBuffer(&empty, 1);
   const auto deadline = std::chrono::system_clock::now() + options_.check_timeout;
@@ -178,24 +180,32 @@ void WorkerPool::Check(const WorkerHandle& w) {
   auto finish = [this, w, call]() {
     if (call->remaining.fetch_sub(1) != 1) return;
     uint64_t status = 0;
-    const bool serving = call->health_status.ok() &&
-                         ParseHealthStatus(call->health_response, &status) &&
-                         status == kHealthServing;
+    const bool health_answered =
+        call->health_status.ok() && ParseHealthStatus(call->health_response, &status);
     // A worker without the control service is still usable (load unknown).
     const bool load_ok = call->load_status.ok();
     const bool load_usable =
         load_ok || call->load_status.error_code() == grpc::StatusCode::UNIMPLEMENTED;
-    if (load_ok) {
-      w->reported_load.store(call->load_response.running() + call->load_response.waiting());
-      w->draining.store(call->load_response.draining());
-      std::lock_guard<std::mutex> lock(w->model_mu);
-      w->model = call->load_response.model();
-    } else {
-      w->draining.store(false);
+    const bool answered = health_answered && load_usable;
+    const int unanswered = answered ? 0 : w->unanswered_checks.fetch_add(1) + 1;
+    if (answered) w->unanswered_checks.store(0);
+    // An unanswered check short of the streak keeps what the last answered
+    // one found (and its load report).
+    if (answered || unanswered >= options_.unhealthy_after || !w->serving.load()) {
+      const bool serving = health_answered && status == kHealthServing;
+      if (load_ok) {
+        w->reported_load.store(call->load_response.running() + call->load_response.waiting());
+        w->in_flight_at_report.store(call->in_flight_at_ask);
+        w->draining.store(call->load_response.draining());
+        std::lock_guard<std::mutex> lock(w->model_mu);
+        w->model = call->load_response.model();
+      } else {
+        w->draining.store(false);
+      }
+      w->serving.store(serving && load_usable);
+      // Only a check that started after the last failure may clear it.
+      if (serving && load_usable && w->fail_epoch.load() == call->fail_epoch) w->failed.store(false);
     }
-    w->serving.store(serving && load_usable);
-    // Only a check that started after the last failure may clear it.
-    if (serving && load_usable && w->fail_epoch.load() == call->fail_epoch) w->failed.store(false);
     PublishHealth(w);
     w->poll_pending.store(false);
     {

@@ -5,10 +5,15 @@
 // dropped worker keep their WorkerHandle alive and finish normally.
 // A poller checks every worker each `poll_interval`: grpc.health.v1 Check must
 // say SERVING and WorkerControl.GetLoad must answer with draining = false, or
-// the worker gets no new requests. A stream that fails on a worker marks it
-// unusable at once (MarkFailed) until its next successful check.
+// the worker gets no new requests. An answer of NOT_SERVING or draining takes
+// effect at once; a check that gets no answer (deadline, connection) counts
+// only from the `unhealthy_after`-th in a row, so one slow check on a busy
+// worker does not take it (or, on a loaded cluster, every worker) out of
+// placement. A stream that fails on a worker marks it unusable at once
+// (MarkFailed) until its next successful check.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -41,13 +46,23 @@ struct Worker {
   std::atomic<bool> failed{false};      // a stream failed since the last good check
   std::atomic<int> reported_load{0};    // running + waiting
   std::atomic<int> in_flight{0};        // streams this router has open to it
+  std::atomic<int> in_flight_at_report{0};  // in_flight when that report was asked for
   std::atomic<bool> poll_pending{false};
+  std::atomic<int> unanswered_checks{0};  // in a row
   std::atomic<uint64_t> fail_epoch{0};  // bumped by MarkFailed
   std::mutex model_mu;
   std::string model;                    // from the load report; "" = unknown
 
   bool Usable() const { return serving.load() && !draining.load() && !failed.load(); }
-  double Load() const { return in_flight.load() + reported_load.load(); }
+  // Each open stream counted once, however stale the report: the report
+  // already holds this router's streams that were open when it was asked for,
+  // so only the change since then is added (never below what this router
+  // alone has open). Adding in_flight whole would count a stream twice once
+  // reported and once before, so placement would lean on the poll's timing.
+  double Load() const {
+    const int mine = in_flight.load();
+    return std::max(mine, reported_load.load() + mine - in_flight_at_report.load());
+  }
   std::string Model() {
     std::lock_guard<std::mutex> lock(model_mu);
     return model;
@@ -60,6 +75,7 @@ struct WorkerPoolOptions {
   std::string tls_target_name;  // SSL target name override ("" = the address)
   std::chrono::milliseconds poll_interval{1000};
   std::chrono::milliseconds check_timeout{1000};
+  int unhealthy_after = 3;  // unanswered checks in a row that make a worker not serving (>= 1)
   // Called with whether any worker is usable, whenever that answer may have
   // changed (after a check, a failure mark or a discovery update). Runs on the
   // poller's or a gRPC callback thread; calls for one pool never overlap and

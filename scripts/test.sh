@@ -28,6 +28,15 @@ run_ctest() {
   local out
   out=$(ctest --test-dir "$dir" -j "$(nproc)" --timeout 300 "$@" 2>&1)
   local rc=$?
+  if [[ $rc -ne 0 ]]; then
+    # The failing tests' own output (CTEST_OUTPUT_ON_FAILURE puts it after the
+    # test's result line), so a CI log says why and not only which.
+    echo "--- output of the failing tests"
+    echo "$out" | awk '/\*\*\*(Failed|Exception|Timeout)|Subprocess aborted|SEGFAULT/ {show=1; n=0}
+      show && (/^ *Start +[0-9]+:/ || /^ *[0-9]+\/[0-9]+ Test +#[0-9]+: .*(Passed|sec)$/ && !/\*\*\*|aborted|SEGFAULT/) {show=0}
+      show && n++ < 300 {print}'
+    echo "--- end of failing output"
+  fi
   echo "$out" | tail -n 40
   local line
   line=$(echo "$out" | grep -E "tests passed, [0-9]+ tests? failed out of [0-9]+" | tail -1)

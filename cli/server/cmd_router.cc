@@ -20,7 +20,7 @@ constexpr char kUsage[] =
     "router (--workers H:P,H:P | --workers-dns NAME:PORT) [--port 50051] [--metrics-port 9090] "
     "[--host 0.0.0.0] [--tls-cert F --tls-key F] [--api-keys-file F] [--max-concurrency-per-key N] "
     "[--worker-ca F --worker-cert F --worker-key F] [--dns-refresh-seconds S] [--load-epsilon E] "
-    "[--max-request-bytes N] [--health-interval-ms N]";
+    "[--max-request-bytes N] [--health-interval-ms N] [--unhealthy-after N]";
 
 int RunRouter(const std::vector<std::string>& args) {
   std::set<std::string> value_flags = RouterValueFlags();

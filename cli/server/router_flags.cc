@@ -11,7 +11,7 @@ const std::set<std::string>& RouterValueFlags() {
       "port",          "metrics-port",  "host",          "tls-cert",
       "tls-key",       "api-keys-file", "max-concurrency-per-key",
       "worker-ca",     "worker-cert",   "worker-key",    "dns-refresh-seconds",
-      "load-epsilon",  "max-request-bytes", "health-interval-ms"};
+      "load-epsilon",  "max-request-bytes", "health-interval-ms", "unhealthy-after"};
   return flags;
 }
 
@@ -30,12 +30,17 @@ absl::Status ApplyRouterFlags(const Flags& flags, router::RouterOptions* o) {
   if (!max_bytes.ok()) return max_bytes.status();
   auto health_ms = flags.GetInt("health-interval-ms", 1000);
   if (!health_ms.ok()) return health_ms.status();
+  auto unhealthy_after = flags.GetInt("unhealthy-after", 3);
+  if (!unhealthy_after.ok()) return unhealthy_after.status();
   if (*port < 0 || *port > 65535) return absl::InvalidArgumentError("--port must be in 0..65535");
   if (*metrics_port < 0 || *metrics_port > 65535) {
     return absl::InvalidArgumentError("--metrics-port must be in 0..65535 (0 = off)");
   }
   if (*refresh <= 0) return absl::InvalidArgumentError("--dns-refresh-seconds must be > 0");
   if (*health_ms < 10) return absl::InvalidArgumentError("--health-interval-ms must be >= 10");
+  if (*unhealthy_after < 1 || *unhealthy_after > 100) {
+    return absl::InvalidArgumentError("--unhealthy-after must be in 1..100");
+  }
   if (*max_bytes <= 0 || *max_bytes > (1 << 30)) {
     return absl::InvalidArgumentError("--max-request-bytes must be in 1..1073741824");
   }
@@ -51,6 +56,7 @@ absl::Status ApplyRouterFlags(const Flags& flags, router::RouterOptions* o) {
   o->worker_key_file = flags.GetOr("worker-key", "");
   o->dns_refresh = std::chrono::milliseconds(static_cast<int64_t>(*refresh * 1000));
   o->health_interval = std::chrono::milliseconds(*health_ms);
+  o->unhealthy_after = static_cast<int>(*unhealthy_after);
   o->load_epsilon = *eps;
   o->max_request_bytes = static_cast<int>(*max_bytes);
   return absl::OkStatus();

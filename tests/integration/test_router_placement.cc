@@ -10,6 +10,7 @@
 
 #include "gtest/gtest.h"
 #include "router/placement.h"
+#include "router/worker_pool.h"
 
 namespace rocmforge::router {
 namespace {
@@ -169,6 +170,27 @@ TEST(RouterPlacement, LeastLoadedOfTwoPicksTheLighterOfTwoDistinct) {
     EXPECT_EQ(p.decision, PlacementDecision::kLeastLoaded);
   }
   EXPECT_EQ(PlaceLeastLoadedOfTwo(Workers(1), 5, 9).index, 0u);
+}
+
+// The load placement sees: each open stream once, whether or not the last
+// report has caught up with it.
+TEST(RouterPlacement, WorkerLoadCountsEachOpenStreamOnce) {
+  Worker w;
+  w.in_flight = 5;  // opened before any report
+  EXPECT_EQ(w.Load(), 5);
+  w.reported_load = 5;  // a report asked for with those 5 open
+  w.in_flight_at_report = 5;
+  EXPECT_EQ(w.Load(), 5);
+  w.in_flight = 8;  // 3 more since that report
+  EXPECT_EQ(w.Load(), 8);
+  w.reported_load = 12;  // 4 from another router as well
+  w.in_flight_at_report = 8;
+  EXPECT_EQ(w.Load(), 12);
+  w.in_flight = 2;  // 6 of ours closed since: the stale report may not undercount ours
+  EXPECT_EQ(w.Load(), 6);
+  w.reported_load = 0;  // a report from before anything was open
+  w.in_flight_at_report = 0;
+  EXPECT_EQ(w.Load(), 2);
 }
 
 }  // namespace
