@@ -490,11 +490,11 @@ TEST(RouterRelay, ClientCancelAndDeadlineReachTheWorker) {
                               if (n == 3) ctx.TryCancel();
                             });
   EXPECT_EQ(r.status.error_code(), grpc::StatusCode::CANCELLED);
-  EXPECT_TRUE(WaitFor([&] { return c.workers[0]->in_flight() == 0; }, 2000ms));
+  EXPECT_TRUE(WaitFor([&] { return c.workers[0]->in_flight() == 0; }, 10000ms));
 
   StreamResult d = Generate(*stub, IdsRequest({1, 2}, 100000, 1), "", 500ms);
   EXPECT_EQ(d.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
-  EXPECT_TRUE(WaitFor([&] { return c.workers[0]->in_flight() == 0; }, 2000ms));
+  EXPECT_TRUE(WaitFor([&] { return c.workers[0]->in_flight() == 0; }, 10000ms));
   EXPECT_TRUE(WaitFor([&] {
     return MetricValue(*c.routers[0], "rocmforge_router_requests_total{outcome=\"cancelled\"}") == 1 &&
            MetricValue(*c.routers[0],
