@@ -32,6 +32,8 @@
 # it shows the prefetch kernels' own traffic, not whether a later matvec finds the lines (2026-11-27: the O
 # projection read its 9.4 MB from DRAM after a prefetch here, though the prefetch is +2.9% in the graph).
 # RF_DECODE_TYPES="Q3_K_M Q2_K" adds `bench_gpu_decode` runs of those file types after the stages.
+# With .device-llamacpp carried (bench/gpu/llamacpp_peer.sh pack), every decode stage also runs
+# llama.cpp's llama-bench (CUDA, sm_90) on the file it just timed: pp512 / tg128, peer_TYPE.log.
 set -u
 mode=${1:-run}
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -42,16 +44,23 @@ bin=$root/${RF_BIN:-.device-bin}
 if [[ $mode == pack ]]; then
   set -e
   build=$root/${RF_BUILD:-build-gpu-cuda}
-  cmake -S "$root" -B "$build" -G Ninja -DROCMFORGE_GPU=cuda \
+  # sm_90 machine code only ("90-real"): the same code runs on the H100, and the
+  # bundle carries no PTX copy of every kernel (RF_CUDA_ARCH=90 puts it back).
+  cmake -S "$root" -B "$build" -G Ninja -DROCMFORGE_GPU=cuda -DCMAKE_CUDA_ARCHITECTURES="${RF_CUDA_ARCH:-90-real}" \
     -DCMAKE_CUDA_COMPILER=/usr/local/cuda/bin/nvcc -DROCMFORGE_BUILD_SERVER=OFF >/dev/null
-  ninja -C "$build" -j2 test_gpu bench_gpu_kernels bench_gpu_decode
+  # RF_PACK="bench/gpu/bench_gpu_decode": a smaller bundle (a call that also carries
+  # llama.cpp's, bench/gpu/llamacpp_peer.sh, must fit the same 64 MiB with the tree).
+  binaries=${RF_PACK:-tests/gpu/test_gpu bench/gpu/bench_gpu_kernels bench/gpu/bench_gpu_decode}
+  # shellcheck disable=SC2046  # one target name per binary path
+  ninja -C "$build" -j2 $(for b in $binaries; do basename "$b"; done)
   rm -rf "$bin" && mkdir -p "$bin/lib"
-  for b in tests/gpu/test_gpu bench/gpu/bench_gpu_kernels bench/gpu/bench_gpu_decode; do
+  for b in $binaries; do
     cp "$build/$b" "$bin/"
-    strip --strip-unneeded "$bin/$(basename $b)"
+    strip --strip-unneeded "$bin/$(basename "$b")"
   done
   # Shared libraries the device image lacks (everything but glibc / libstdc++ / libgcc).
-  ldd "$bin"/test_gpu "$bin"/bench_gpu_* | awk '/=> \//{print $3}' | sort -u |
+  # shellcheck disable=SC2046
+  ldd $(for b in $binaries; do echo "$bin/$(basename "$b")"; done) | awk '/=> \//{print $3}' | sort -u |
     grep -Ev '/(libc|libm|libdl|libpthread|librt|libstdc\+\+|libgcc_s|ld-linux[^/]*)\.so' |
     while read -r lib; do cp -L "$lib" "$bin/lib/"; done
   # The working tree (models included) and the carried binaries share a 64 MiB limit.
@@ -362,6 +371,13 @@ want kernels && stage bench_kernels.md 100 "$bin/bench_gpu_kernels" ${RF_KERNELS
 decode() {
   stage "decode_$1.log" "$2" "$bin/bench_gpu_decode" "$1" /tmp
   cat "$out/decode_$1.log" >>"$out/bench_decode.md"
+  # The peer on the same file in the same call, where its bundle is carried
+  # (bench/gpu/llamacpp_peer.sh pack; carry .device-llamacpp).
+  if [[ -f $root/.device-llamacpp/bin.txz && -f /tmp/llama3-8b-$1.gguf ]]; then
+    stage "peer_$1.log" 240 bash "$root/bench/gpu/llamacpp_peer.sh" run "/tmp/llama3-8b-$1.gguf"
+    note "llama.cpp on the same file ($1):"
+    grep -E '^\||llama.cpp from|error|failed' "$out/peer_$1.log" | tee -a "$summary"
+  fi
   rm -f "/tmp/llama3-8b-$1.gguf"
 }
 if want sweep; then  # tg128 per batch-1 matvec shape (RF_MATVEC, see bench_gpu_decode.cc)
