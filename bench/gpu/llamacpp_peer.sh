@@ -53,17 +53,14 @@ if [[ $mode == pack ]]; then
     -DCMAKE_CUDA_COMPILER=/usr/local/cuda/bin/nvcc -DGGML_NATIVE=OFF -DGGML_CUDA_NCCL=OFF -DLLAMA_OPENSSL=OFF \
     -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DBUILD_SHARED_LIBS=OFF >/dev/null
   ninja -C build -j"$(nproc)" llama-bench
-  rm -rf "$bundle" && mkdir -p "$bundle/lib"
+  rm -rf "$bundle" && mkdir -p "$bundle"
   cp build/bin/llama-bench "$bundle/"
   strip --strip-unneeded "$bundle/llama-bench"
-  # Libraries the device image may lack; the CUDA runtime and cuBLAS (13.x, as
-  # nvcc here) are the device's own (/usr/local/cuda/lib64 there).
-  ldd "$bundle/llama-bench" | awk '/=> \//{print $3}' | sort -u |
-    grep -Ev '/(libc|libm|libdl|libpthread|librt|libstdc\+\+|libgcc_s|ld-linux[^/]*|libcuda|libcudart|libcublas|libcublasLt)\.so' |
-    while read -r lib; do cp -L "$lib" "$bundle/lib/"; done
-  git -C src log -1 --format='llama.cpp from node-llama-cpp %H' | sed "s/node-llama-cpp/node-llama-cpp@$version/" >"$bundle/VERSION"
-  (cd "$bundle" && XZ_OPT=-9 tar -cJf ../.device-llamacpp.txz.tmp . && rm -rf ./* && mv ../.device-llamacpp.txz.tmp bin.txz)
-  du -sh "$bundle"
+  git -C src log -1 --format="llama.cpp from node-llama-cpp@$version %H" >"$bundle/VERSION"
+  # The CUDA runtime and cuBLAS (13.x, as nvcc here) are the device's own
+  # (/usr/local/cuda/lib64 there), and so is the driver's libcuda.
+  source "$root/bench/device_bundle.sh"
+  bundle_pack "$bundle" 'libcuda|libcudart|libcublas|libcublasLt'
   exit 0
 fi
 
@@ -71,8 +68,8 @@ if [[ $mode == run ]]; then  # run MODEL.gguf: pp512 / tg128, three repetitions
   model=$2
   dir=/tmp/llamacpp-peer
   if [[ ! -x $dir/llama-bench ]]; then
-    mkdir -p "$dir"
-    python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' "$bundle/bin.txz" "$dir"
+    source "$root/bench/device_bundle.sh"
+    bundle_unpack "$bundle" "$dir"
   fi
   export LD_LIBRARY_PATH=$dir/lib:/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
   cat "$dir/VERSION"

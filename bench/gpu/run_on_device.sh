@@ -50,37 +50,25 @@ if [[ $mode == pack ]]; then
     -DCMAKE_CUDA_COMPILER=/usr/local/cuda/bin/nvcc -DROCMFORGE_BUILD_SERVER=OFF >/dev/null
   # RF_PACK="bench/gpu/bench_gpu_decode": a smaller bundle (a call that also carries
   # llama.cpp's, bench/gpu/llamacpp_peer.sh, must fit the same 64 MiB with the tree).
-  binaries=${RF_PACK:-tests/gpu/test_gpu bench/gpu/bench_gpu_kernels bench/gpu/bench_gpu_decode}
-  # shellcheck disable=SC2046  # one target name per binary path
-  ninja -C "$build" -j2 $(for b in $binaries; do basename "$b"; done)
-  rm -rf "$bin" && mkdir -p "$bin/lib"
-  for b in $binaries; do
-    cp "$build/$b" "$bin/"
-    strip --strip-unneeded "$bin/$(basename "$b")"
+  read -ra paths <<<"${RF_PACK:-tests/gpu/test_gpu bench/gpu/bench_gpu_kernels bench/gpu/bench_gpu_decode}"
+  ninja -C "$build" -j2 "${paths[@]##*/}"
+  rm -rf "$bin" && mkdir -p "$bin"
+  for p in "${paths[@]}"; do
+    cp "$build/$p" "$bin/"
+    strip --strip-unneeded "$bin/${p##*/}"
   done
-  # Shared libraries the device image lacks (everything but glibc / libstdc++ / libgcc).
-  # shellcheck disable=SC2046
-  ldd $(for b in $binaries; do echo "$bin/$(basename "$b")"; done) | awk '/=> \//{print $3}' | sort -u |
-    grep -Ev '/(libc|libm|libdl|libpthread|librt|libstdc\+\+|libgcc_s|ld-linux[^/]*)\.so' |
-    while read -r lib; do cp -L "$lib" "$bin/lib/"; done
-  # The working tree (models included) and the carried binaries share a 64 MiB limit.
-  # xz -9: its 64 MiB window spans all three binaries, which share most of their
-  # device code (~10 MB; xz's default 8 MiB window gives ~26 MB, gzip more).
-  # The archive is written beside the bundle under the bundle's own name: two
-  # engineers packing different bundles at once must not share a temp file.
-  tmp_txz="$bin.txz.tmp"
-  (cd "$bin" && XZ_OPT=-9 tar -cJf "$tmp_txz" . && rm -rf ./* && mv "$tmp_txz" bin.txz)
-  du -sh "$bin"
+  # The working tree (models included) and the carried bundles share a 64 MiB limit.
+  source "$root/bench/device_bundle.sh"
+  bundle_pack "$bin"
   exit 0
 fi
 
 # ---- run (device machine)
 out=${OUT:-/tmp/rf-gpu-out}
 mkdir -p "$out"
-if [[ -f $bin/bin.txz || -f $bin/bin.tgz ]]; then  # python's tarfile: the image may lack xz
-  mkdir -p /tmp/rf-bin &&
-    python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' \
-      "$(ls "$bin"/bin.t?z | head -1)" /tmp/rf-bin && bin=/tmp/rf-bin
+if [[ -f $bin/bin.txz || -f $bin/bin.tgz ]]; then
+  source "$root/bench/device_bundle.sh"
+  bundle_unpack "$bin" /tmp/rf-bin && bin=/tmp/rf-bin
 fi
 export LD_LIBRARY_PATH=$bin/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 export ROCMFORGE_MODELS_DIR=$root/models

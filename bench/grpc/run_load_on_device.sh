@@ -3,7 +3,7 @@
 # The device has no gRPC/abseil libraries, so binaries are built here (CUDA
 # build of the GPU backend + the gRPC worker) and travel with their shared libs:
 #
-#   bench/grpc/run_load_on_device.sh pack     # here -> .device-load/bin.tgz
+#   bench/grpc/run_load_on_device.sh pack     # here -> .device-load/bin.txz
 #   (device tool) run command="bash bench/grpc/run_load_on_device.sh run" carry=[".device-load"]
 #
 # `run` makes a Llama-3-8B-shaped Q4_K_M model with random weights on the device
@@ -23,22 +23,19 @@ if [[ $mode == pack ]]; then
   build=$root/build-cuda-server
   "$root/scripts/build.sh" "$build" -DCMAKE_BUILD_TYPE=Release -DROCMFORGE_GPU=cuda \
     -DCMAKE_CUDA_COMPILER=/usr/local/cuda/bin/nvcc -DCMAKE_CUDA_ARCHITECTURES=90-real -DROCMFORGE_BUILD_TESTS=OFF -- rocmforge load_bench
-  rm -rf "$bin" && mkdir -p "$bin/lib"
+  rm -rf "$bin" && mkdir -p "$bin"
   cp "$build/cli/rocmforge" "$build/bench/load_bench" "$bin/"
   strip --strip-unneeded "$bin/rocmforge" "$bin/load_bench"
-  ldd "$bin/rocmforge" "$bin/load_bench" | awk '/=> \//{print $3}' | sort -u |
-    grep -Ev '/(libc|libm|libdl|libpthread|librt|libstdc\+\+|libgcc_s|ld-linux[^/]*)\.so' |
-    while read -r lib; do cp -L "$lib" "$bin/lib/"; done
   grep -qx '/.device-load/' "$root/.git/info/exclude" 2>/dev/null || echo '/.device-load/' >>"$root/.git/info/exclude"
-  (cd "$bin" && tar -cJf ../.device-load.txz . && rm -rf ./* && mv ../.device-load.txz bin.txz)
-  du -sh "$bin"
+  source "$root/bench/device_bundle.sh"
+  bundle_pack "$bin"
   exit 0
 fi
 
 out=${OUT:-/tmp/rf-load-out}
 mkdir -p "$out"
-mkdir -p /tmp/rf-load &&  # python's tarfile: the image may lack xz
-  python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' "$bin/bin.txz" /tmp/rf-load
+source "$root/bench/device_bundle.sh"
+bundle_unpack "$bin" /tmp/rf-load
 b=/tmp/rf-load
 export LD_LIBRARY_PATH=$b/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/device.txt"
