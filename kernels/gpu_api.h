@@ -410,6 +410,26 @@ struct MatVecConfig {
   int stream_warps = 0;
   int stream_blocks_per_sm = 0;
   int stream_early = -1;
+  // Batch-1 shape overrides by weight class (ShapeClass: the Llama-3-8B
+  // Q4_K_M launches), for sweeps inside a decode step (bench_gpu_decode
+  // RF_SHAPES), where a launch follows a one-block kernel instead of a copy of
+  // itself: threads per row (32, 64 or 128; 0 = the automatic shape), rows per
+  // thread (1, 2 or 4), pairs (true) or single slices. NVIDIA only.
+  struct Shape {
+    int tpr = 0;
+    int rpt = 1;
+    bool pairs = true;
+  };
+  enum ShapeClass {
+    kQ4KOutProj,    // Q4_K, rows of < 8192 values, <= 4096 rows (the attention output)
+    kQ4KQkv,        // Q4_K, rows of < 8192 values, 4097..8191 rows (Q/K/V groups)
+    kQ4KGateUp,     // Q4_K, rows of < 8192 values, >= 8192 rows (gate/up)
+    kQ4KLongRows,   // Q4_K, rows of >= 8192 values (down)
+    kQ6KLongRows,   // Q6_K, rows of >= 8192 values (down)
+    kQ6KManyRows,   // Q6_K, rows of < 8192 values, >= 8192 rows (the output head)
+    kShapeClasses
+  };
+  Shape shape[kShapeClasses] = {};
 };
 void SetMatVecConfig(const MatVecConfig& c);
 MatVecConfig GetMatVecConfig();

@@ -28,6 +28,7 @@
 // in flight than one warp a row can; more units a lane cost registers and
 // occupancy and lost too.
 #include <cstdlib>
+#include <iterator>
 #include <type_traits>
 
 #include "kernels/gpu_api.h"
@@ -624,9 +625,28 @@ struct V7Choice {
   int tpr, rpt, extra;
   bool pairs = true;  // Q4_K / Q5_K: one thread per pair of slices (Q2_K / Q3_K: per quad)
 };
+// The MatVecConfig::ShapeClass of a batch-1 launch of rows x cols (rows =
+// all rows of a group launch), -1 for none.
+template <GgmlType T>
+int ShapeClassOf(int64_t rows, int64_t cols) {
+  if constexpr (T == GgmlType::Q4_K) {
+    if (cols >= 8192) return MatVecConfig::kQ4KLongRows;
+    return rows <= 4096 ? MatVecConfig::kQ4KOutProj : rows < 8192 ? MatVecConfig::kQ4KQkv : MatVecConfig::kQ4KGateUp;
+  }
+  if constexpr (T == GgmlType::Q6_K) {
+    if (cols >= 8192) return MatVecConfig::kQ6KLongRows;
+    if (rows >= 8192) return MatVecConfig::kQ6KManyRows;
+  }
+  return -1;
+}
 template <GgmlType T>
 bool V7Pick(int64_t rows, int64_t cols, V7Choice* c) {
 #if defined(RF_GPU_CUDA)
+  if (const int k = ShapeClassOf<T>(rows, cols); k >= 0 && g_config.shape[k].tpr > 0) {
+    const MatVecConfig::Shape& o = g_config.shape[k];
+    *c = V7Choice{o.tpr, o.rpt, 0, o.pairs};
+    return true;
+  }
   const bool long_rows = cols >= 8192;
   if constexpr (T == GgmlType::F16 || T == GgmlType::BF16) {
     *c = long_rows ? V7Choice{256, 2, 2} : V7Choice{256, 1, 2};
@@ -643,6 +663,20 @@ bool V7Pick(int64_t rows, int64_t cols, V7Choice* c) {
   if constexpr (T == GgmlType::Q4_K) {
     if (long_rows) {
       *c = V7Choice{128, 4, 0};
+      return true;
+    }
+    // Q/K/V groups (Llama-3-8B: 5120 rows Q + K beside a Q6_K V, 6144 Q + K + V)
+    // 32 x 2 pairs, gate/up (28672 rows) 32 x 4 pairs: more pairs a thread in
+    // flight and fewer blocks. Measured inside a decode step, where the launch
+    // follows the one-block RMSNorm (H100, 2026-11-27 16:27-16:37 UTC, tg128
+    // Q4_K_M, ms a token, 3-4 repeats each): Q/K/V 64 x 1 (before) 2.451-2.482,
+    // 32 x 2 2.384-2.401, 64 x 2 2.399-2.450, 32 x 1 2.421-2.439, 32 x 4
+    // 2.439-2.455; then gate/up 64 x 1 (before) 2.378-2.390, 32 x 4 2.316-2.324,
+    // 64 x 4 2.325-2.332, 32 x 2 2.38-2.43, 128 x 4 slices 2.405. The
+    // kernel-alone sweep (back-to-back copies of one launch, each overlapping
+    // the tail of the one before) had not told these apart.
+    if (!long_rows && rows > 4096) {
+      *c = rows < 8192 ? V7Choice{32, 2, 0} : V7Choice{32, 4, 0};
       return true;
     }
     if (rows >= 2048 && rows <= 4096) {  // measured at 4096 rows (the attention output)
@@ -943,6 +977,10 @@ void SetMatVecConfig(const MatVecConfig& c) {
   const int l = g_config.loads_per_thread;
   if (l != 0 && l != 2 && l != 4) g_config.loads_per_thread = 1;
   if (g_config.q4_0_runs < -1 || g_config.q4_0_runs > 1) g_config.q4_0_runs = 1;
+  for (MatVecConfig::Shape& o : g_config.shape) {
+    if (o.tpr != 0 && o.tpr != 32 && o.tpr != 64 && o.tpr != 128) o.tpr = 64;
+    if (o.rpt != 2 && o.rpt != 4) o.rpt = 1;
+  }
 }
 MatVecConfig GetMatVecConfig() { return g_config; }
 
@@ -1047,13 +1085,20 @@ void LaunchMatVecQuantizedAddTo(GgmlType type, int64_t cols, const void* xq, con
 
 namespace {
 // The mixed-type group launch (MatVecMixedKernel): each type at the shape its
-// own group launch takes. Only the shapes of Llama-3-8B's Q4_K_M layers (Q4_K
-// pairs at 64 x 1, Q6_K slices at 128 x 2) have a kernel; others go separately.
+// own group launch takes. Only Llama-3-8B's Q4_K_M layers have a kernel: Q4_K
+// pairs at 64 x 1 (the automatic shape) or at the shapes a sweep may ask for
+// (kMixShapesA, MatVecConfig::shape), Q6_K slices at 128 x 2; others go
+// separately.
 struct MixedPlan {
   Parts parts{};
   unsigned a_blocks = 0, blocks = 0;
+  int shape_a = 0;  // index into kMixShapesA
 };
-constexpr int kMixTprA = 64, kMixRptA = 1, kMixTprB = 128, kMixRptB = 2;
+struct MixShape {
+  int tpr, rpt;
+};
+constexpr MixShape kMixShapesA[] = {{64, 1}, {32, 1}, {32, 2}, {64, 2}, {32, 4}};
+constexpr int kMixTprB = 128, kMixRptB = 2;
 bool PlanMixed(GgmlType ta, const MatVecPart* pa, int n_a, GgmlType tb, const MatVecPart& pb, int64_t cols,
                MixedPlan* plan) {
   if (g_config.stream != 0 || ta != GgmlType::Q4_K || tb != GgmlType::Q6_K || n_a < 1 ||
@@ -1062,16 +1107,22 @@ bool PlanMixed(GgmlType ta, const MatVecPart* pa, int n_a, GgmlType tb, const Ma
   }
   int64_t rows_a = 0;
   for (int i = 0; i < n_a; ++i) rows_a += pa[i].rows;
-  if (BatchOneTpr<GgmlType::Q4_K>(rows_a, cols) != kMixTprA || BatchOneRpt<GgmlType::Q4_K>(rows_a, cols) != kMixRptA ||
-      !UsePairs<GgmlType::Q4_K>(rows_a, cols) || BatchOneTpr<GgmlType::Q6_K>(pb.rows, cols) != kMixTprB ||
-      BatchOneRpt<GgmlType::Q6_K>(pb.rows, cols) != kMixRptB || UsePairs<GgmlType::Q6_K>(pb.rows, cols)) {
+  const int tpr_a = BatchOneTpr<GgmlType::Q4_K>(rows_a, cols), rpt_a = BatchOneRpt<GgmlType::Q4_K>(rows_a, cols);
+  plan->shape_a = -1;
+  for (int i = 0; i < static_cast<int>(std::size(kMixShapesA)); ++i) {
+    if (kMixShapesA[i].tpr == tpr_a && kMixShapesA[i].rpt == rpt_a) plan->shape_a = i;
+  }
+  if (plan->shape_a < 0 || !UsePairs<GgmlType::Q4_K>(rows_a, cols) ||
+      BatchOneTpr<GgmlType::Q6_K>(pb.rows, cols) != kMixTprB || BatchOneRpt<GgmlType::Q6_K>(pb.rows, cols) != kMixRptB ||
+      UsePairs<GgmlType::Q6_K>(pb.rows, cols)) {
     return false;
   }
   MatVecPart all[kMaxMatVecParts];
   for (int i = 0; i < n_a; ++i) all[i] = pa[i];
   all[n_a] = pb;
-  plan->blocks = FillParts(all, n_a + 1, [n_a](int k) {
-    return k < n_a ? BlockRows<kMixTprA, kMixRptA>() : BlockRows<kMixTprB, kMixRptB>();
+  const int block_rows_a = kThreads / tpr_a * rpt_a;
+  plan->blocks = FillParts(all, n_a + 1, [n_a, block_rows_a](int k) {
+    return k < n_a ? block_rows_a : BlockRows<kMixTprB, kMixRptB>();
   }, &plan->parts);
   plan->a_blocks = plan->parts.end[n_a - 1];
   return true;
@@ -1104,10 +1155,21 @@ bool LaunchMatVecMixedGroup(GgmlType type_a, const MatVecPart* parts_a, int n_a,
   }
   if (plan.blocks == 0) return true;
   constexpr GgmlType kA = GgmlType::Q4_K, kB = GgmlType::Q6_K;
-  LaunchKernel(MatVecMixedKernel<kA, kMixTprA, kMixRptA, kB, kMixTprB, kMixRptB>, plan.blocks, kThreads, 0, s,
-               plan.parts, plan.a_blocks, cols, cols / BlockElems(kA) * BlockBytes(kA),
-               cols / BlockElems(kB) * BlockBytes(kB), static_cast<const ActQ8*>(xq), PrefetchBytes<kA>(),
-               PrefetchBytes<kB>(), epi);
+  auto launch = [&](auto kernel) {
+    LaunchKernel(kernel, plan.blocks, kThreads, 0, s, plan.parts, plan.a_blocks, cols,
+                 cols / BlockElems(kA) * BlockBytes(kA), cols / BlockElems(kB) * BlockBytes(kB),
+                 static_cast<const ActQ8*>(xq), PrefetchBytes<kA>(), PrefetchBytes<kB>(), epi);
+  };
+  static_assert(std::size(kMixShapesA) == 5);
+  switch (plan.shape_a) {
+#if defined(RF_GPU_CUDA)  // 32 threads a row: NVIDIA only (BatchOneTpr)
+    case 1: launch(MatVecMixedKernel<kA, kMixShapesA[1].tpr, kMixShapesA[1].rpt, kB, kMixTprB, kMixRptB>); break;
+    case 2: launch(MatVecMixedKernel<kA, kMixShapesA[2].tpr, kMixShapesA[2].rpt, kB, kMixTprB, kMixRptB>); break;
+    case 4: launch(MatVecMixedKernel<kA, kMixShapesA[4].tpr, kMixShapesA[4].rpt, kB, kMixTprB, kMixRptB>); break;
+#endif
+    case 3: launch(MatVecMixedKernel<kA, kMixShapesA[3].tpr, kMixShapesA[3].rpt, kB, kMixTprB, kMixRptB>); break;
+    default: launch(MatVecMixedKernel<kA, kMixShapesA[0].tpr, kMixShapesA[0].rpt, kB, kMixTprB, kMixRptB>); break;
+  }
   return true;
 }
 

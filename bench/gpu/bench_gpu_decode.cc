@@ -43,6 +43,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "bench/gpu/bench_timer.h"
 #include "engine/backend/gpu/gpu_backend.h"
 #include "engine/gguf/gguf_file.h"
@@ -484,6 +485,30 @@ absl::Status ApplyWeightPrefetch(GpuBackend* gpu, absl::string_view t, uint32_t 
   RF_ASSIGN_OR_RETURN(const std::vector<int> v, SlashInts(t, 3, 4, "A/N/S[/C]"));
   gpu->SetWeightPrefetch({size_t(v[0]) << 20, size_t(v[1]) << 20, size_t(v[2]) << 20});
   gpu::SetL2PrefetchChunk(v.size() == 4 ? static_cast<uint32_t>(v[3]) << 10 : chunk_if_absent);
+  return absl::OkStatus();
+}
+
+// RF_SHAPES values: "-" (every shape automatic) or "CLASS=TPRxRPT[s],..."
+// (gpu::MatVecConfig::shape: CLASS a ShapeClass number, "s" for single slices
+// instead of pairs), e.g. "1=32x2,4=64x2".
+absl::Status ApplyShapes(absl::string_view t, gpu::MatVecConfig* c) {
+  for (gpu::MatVecConfig::Shape& o : c->shape) o = {};
+  if (t == "-") return absl::OkStatus();
+  for (absl::string_view item : absl::StrSplit(t, ',', absl::SkipEmpty())) {
+    const std::pair<absl::string_view, absl::string_view> kv = absl::StrSplit(item, '=');
+    int k = -1;
+    if (!absl::SimpleAtoi(kv.first, &k) || k < 0 || k >= gpu::MatVecConfig::kShapeClasses) {
+      return absl::InvalidArgumentError(absl::StrCat("bad class in '", item, "'"));
+    }
+    gpu::MatVecConfig::Shape& o = c->shape[k];
+    absl::string_view v = kv.second;
+    o.pairs = !absl::ConsumeSuffix(&v, "s");
+    const std::vector<absl::string_view> tr = absl::StrSplit(v, 'x');
+    if (tr.size() != 2 || !absl::SimpleAtoi(tr[0], &o.tpr) || !absl::SimpleAtoi(tr[1], &o.rpt) ||
+        (o.tpr != 32 && o.tpr != 64 && o.tpr != 128) || (o.rpt != 1 && o.rpt != 2 && o.rpt != 4)) {
+      return absl::InvalidArgumentError(absl::StrCat("bad shape in '", item, "': TPR 32/64/128, RPT 1/2/4"));
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -1101,6 +1126,20 @@ int main(int argc, char** argv) {
           gpu::SetMatVecConfig(mv_saved);
           gpu::SetSmemCarveout(carve_saved);
         });
+  }
+  // RF_SHAPES="-;1=32x1;4=64x2": batch-1 matvec shapes by weight class
+  // (ApplyShapes, gpu::MatVecConfig::shape: 0 Q4_K attention output, 1 Q4_K
+  // Q/K/V, 2 Q4_K gate/up, 3 Q4_K down, 4 Q6_K down, 5 Q6_K output head), in the step.
+  if (ab.ok()) {
+    ab = env_ab(
+        "RF_SHAPES", "by batch-1 matvec shape per class", ';',
+        [&](absl::string_view t) -> absl::StatusOr<unsigned> {
+          gpu::MatVecConfig mc = mv_saved;
+          RF_RETURN_IF_ERROR(ApplyShapes(t, &mc));
+          gpu::SetMatVecConfig(mc);
+          return dflt;
+        },
+        [&] { gpu::SetMatVecConfig(mv_saved); });
   }
   // RF_SKIP_SETS="2,3;5;20": the ops of each set of signature tags not
   // launched (GpuBackend::SetSkippedOpsForTiming; the tokens are garbage, the

@@ -132,7 +132,7 @@ TEST(GpuDecodeFusion, MatVecRopeKvBitIdenticalToSeparateKernels) {
   struct Cfg {
     int tpr, rpt;
   };
-  const Cfg cfgs[] = {{0, 0}, {128, 2}, {64, 4}, {32, 1}, {64, 1}, {256, 1}, {-2, 0}};
+  const Cfg cfgs[] = {{0, 0}, {128, 2}, {64, 4}, {32, 1}, {32, 2}, {64, 1}, {256, 1}, {-2, 0}};
   const unsigned on = GpuBackend::kDefaultFusions | GpuBackend::kFuseMatVecRopeKv;
   const unsigned off = on & ~GpuBackend::kFuseMatVecRopeKv;
   for (const Shape& s : shapes) {
@@ -172,7 +172,8 @@ TEST(GpuDecodeFusion, MatVecRopeKvBitIdenticalToSeparateKernels) {
 // Q and K in Q4_K with V in Q6_K (Q4_K_M's layers) at one token, the two
 // types' groups as one launch (kFuseMixedMatVec) or two, with the RoPE + KV
 // store after them (then the combined launch's epilogue) and without: q, k,
-// v and the caches bit for bit.
+// v and the caches bit for bit, under every Q4_K shape the combined kernel
+// is built for (MatVecConfig::shape of the Q + K rows' class).
 TEST(GpuDecodeFusion, MixedTypeGroupBitIdenticalToTwoLaunches) {
   RF_REQUIRE_GPU(gpu);
   std::mt19937 rng(std::random_device{}());
@@ -189,16 +190,29 @@ TEST(GpuDecodeFusion, MixedTypeGroupBitIdenticalToTwoLaunches) {
   }
   const auto x0 = RandomVec(rng, cols);
   const unsigned off = GpuBackend::kDefaultFusions & ~unsigned{GpuBackend::kFuseMixedMatVec};
-  for (bool rope : {true, false}) {
-    const int pos = static_cast<int>(rng() % 1000);
-    QkvStep step[2];
-    for (int fused = 0; fused < 2; ++fused) {
-      gpu->SetFusions(fused == 1 ? off | GpuBackend::kFuseMixedMatVec : off);
-      RunQkvStep(gpu.get(), w, x0, pos, QkvHeads{n_heads, n_kv, hd, hd, RopeStyle::kNorm}, rope, &step[fused]);
-      if (::testing::Test::HasFatalFailure()) return;
+  // {0, 1}: the automatic shape; the rest as kernels/matmul_small_batch.hip's kMixShapesA.
+  for (const gpu::MatVecConfig::Shape shape : {gpu::MatVecConfig::Shape{0, 1}, gpu::MatVecConfig::Shape{64, 1},
+                                               gpu::MatVecConfig::Shape{32, 1}, gpu::MatVecConfig::Shape{32, 2},
+                                               gpu::MatVecConfig::Shape{64, 2}, gpu::MatVecConfig::Shape{32, 4}}) {
+    gpu::MatVecConfig mc;
+    mc.shape[gpu::MatVecConfig::kQ4KOutProj] = shape;  // q_rows + kv_dim = 1280 rows
+    gpu::SetMatVecConfig(mc);
+    EXPECT_TRUE(gpu::MatVecMixedGroupTakes(GgmlType::Q4_K, qk, 2, GgmlType::Q6_K, {w[2].data, nullptr, kv_dim}, cols,
+                                           hd, hd))
+        << "Q4_K " << shape.tpr << " x " << shape.rpt;
+    for (bool rope : {true, false}) {
+      const int pos = static_cast<int>(rng() % 1000);
+      QkvStep step[2];
+      for (int fused = 0; fused < 2; ++fused) {
+        gpu->SetFusions(fused == 1 ? off | GpuBackend::kFuseMixedMatVec : off);
+        RunQkvStep(gpu.get(), w, x0, pos, QkvHeads{n_heads, n_kv, hd, hd, RopeStyle::kNorm}, rope, &step[fused]);
+        if (::testing::Test::HasFatalFailure()) return;
+      }
+      const std::string what = std::string(rope ? "with" : "without") + " RoPE + KV store, pos " +
+                               std::to_string(pos) + ", Q4_K " + std::to_string(shape.tpr) + " x " +
+                               std::to_string(shape.rpt);
+      ExpectSameQkv(step[0], step[1], rope, pos, kv_dim, what);
     }
-    const std::string what = std::string(rope ? "with" : "without") + " RoPE + KV store, pos " + std::to_string(pos);
-    ExpectSameQkv(step[0], step[1], rope, pos, kv_dim, what);
   }
   gpu->SetFusions(GpuBackend::kDefaultFusions);
 }

@@ -138,6 +138,9 @@ absl::Status GpuBackend::LaunchFlushing() {
   sig.append(Sig(32, mv.stream, mv.stream_slots, mv.stream_slot_bytes, mv.stream_warps, mv.stream_blocks_per_sm,
                  mv.stream_early, gpu::GetSmemCarveout(), gpu::GetL2PrefetchChunk())
                  .view());
+  for (int k = 0; k < gpu::MatVecConfig::kShapeClasses; ++k) {
+    sig.append(Sig(33, k, mv.shape[k].tpr, mv.shape[k].rpt, mv.shape[k].pairs).view());
+  }
   sig.append(Sig(31, dc.row_tile, dc.splits, dc.min_n, dc.k_step, dc.overlap, gpu::GetDenseWgmma()).view());
   // Newest first: a decode step replays the two graphs (segments) used last.
   const size_t hash = std::hash<std::string_view>{}(sig);
