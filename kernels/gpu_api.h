@@ -427,6 +427,11 @@ struct MatVecConfig {
     kQ4KLongRows,   // Q4_K, rows of >= 8192 values (down)
     kQ6KLongRows,   // Q6_K, rows of >= 8192 values (down)
     kQ6KManyRows,   // Q6_K, rows of < 8192 values, >= 8192 rows (the output head)
+    kQ80OutProj,    // Q8_0, rows of < 8192 values, <= 4096 rows
+    kQ80Qkv,        // Q8_0, rows of < 8192 values, 4097..8191 rows
+    kQ80GateUp,     // Q8_0, rows of < 8192 values, 8192..65535 rows
+    kQ80LongRows,   // Q8_0, rows of >= 8192 values
+    kQ80Head,       // Q8_0, rows of < 8192 values, >= 65536 rows (the output head)
     kShapeClasses
   };
   Shape shape[kShapeClasses] = {};

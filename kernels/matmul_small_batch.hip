@@ -637,6 +637,13 @@ int ShapeClassOf(int64_t rows, int64_t cols) {
     if (cols >= 8192) return MatVecConfig::kQ6KLongRows;
     if (rows >= 8192) return MatVecConfig::kQ6KManyRows;
   }
+  if constexpr (T == GgmlType::Q8_0) {
+    if (cols >= 8192) return MatVecConfig::kQ80LongRows;
+    return rows <= 4096 ? MatVecConfig::kQ80OutProj
+           : rows < 8192 ? MatVecConfig::kQ80Qkv
+           : rows < 65536 ? MatVecConfig::kQ80GateUp
+                          : MatVecConfig::kQ80Head;
+  }
   return -1;
 }
 template <GgmlType T>
@@ -698,6 +705,17 @@ bool V7Pick(int64_t rows, int64_t cols, V7Choice* c) {
   if constexpr (T == GgmlType::Q6_K) {
     *c = long_rows ? V7Choice{32, 2, 0, true} : V7Choice{128, 2, 0, false};
     return true;
+  }
+  // Q8_0 Q/K/V groups: 128 x 4 (v6's 128 x 2 elsewhere). Inside a decode step
+  // (H100, 2026-11-27 17:24 UTC, tg128 Q8_0, ms a token, three repeats):
+  // 128 x 2 3.377-3.381, 128 x 4 3.339-3.342, 64 x 2 3.351-3.357; no other
+  // class gained (gate/up 64 x 2 / 128 x 4 / 32 x 4 3.41 / 3.39 / 3.62, down
+  // 64 x 2 / 128 x 4 3.46 / 3.54, attention output and head within noise).
+  if constexpr (T == GgmlType::Q8_0) {
+    if (!long_rows && rows > 4096 && rows < 8192) {
+      *c = V7Choice{128, 4, 0};
+      return true;
+    }
   }
   // Q2_K / Q3_K quads, 4 rows a group (the activations, 4x the weight bytes
   // at these widths, then load once for 4 rows): H100 sweep 2026-11-27 05:46

@@ -1129,7 +1129,8 @@ int main(int argc, char** argv) {
   }
   // RF_SHAPES="-;1=32x1;4=64x2": batch-1 matvec shapes by weight class
   // (ApplyShapes, gpu::MatVecConfig::shape: 0 Q4_K attention output, 1 Q4_K
-  // Q/K/V, 2 Q4_K gate/up, 3 Q4_K down, 4 Q6_K down, 5 Q6_K output head), in the step.
+  // Q/K/V, 2 Q4_K gate/up, 3 Q4_K down, 4 Q6_K down, 5 Q6_K output head, 6-10
+  // Q8_0 attention output, Q/K/V, gate/up, down, output head), in the step.
   if (ab.ok()) {
     ab = env_ab(
         "RF_SHAPES", "by batch-1 matvec shape per class", ';',

@@ -132,7 +132,7 @@ TEST(GpuDecodeFusion, MatVecRopeKvBitIdenticalToSeparateKernels) {
   struct Cfg {
     int tpr, rpt;
   };
-  const Cfg cfgs[] = {{0, 0}, {128, 2}, {64, 4}, {32, 1}, {32, 2}, {64, 1}, {256, 1}, {-2, 0}};
+  const Cfg cfgs[] = {{0, 0}, {128, 2}, {128, 4}, {64, 4}, {32, 1}, {32, 2}, {64, 1}, {256, 1}, {-2, 0}};
   const unsigned on = GpuBackend::kDefaultFusions | GpuBackend::kFuseMatVecRopeKv;
   const unsigned off = on & ~GpuBackend::kFuseMatVecRopeKv;
   for (const Shape& s : shapes) {
