@@ -411,7 +411,7 @@ struct MatVecConfig {
   int stream_blocks_per_sm = 0;
   int stream_early = -1;
   // Batch-1 shape overrides by weight class (ShapeClass: the Llama-3-8B
-  // Q4_K_M launches), for sweeps inside a decode step (bench_gpu_decode
+  // Q4_K_M and Q8_0 launches), for sweeps inside a decode step (bench_gpu_decode
   // RF_SHAPES), where a launch follows a one-block kernel instead of a copy of
   // itself: threads per row (32, 64 or 128; 0 = the automatic shape), rows per
   // thread (1, 2 or 4), pairs (true) or single slices. NVIDIA only.

@@ -49,8 +49,10 @@ constexpr int kThreads = 256;
 
 template <int kTpr>
 constexpr int RowsPerBlock() { return kThreads / kTpr; }
+// Rows a block computes: tpr threads a row group, rpt rows a group.
+constexpr int BlockRowsOf(int tpr, int rpt) { return kThreads / tpr * rpt; }
 template <int kTpr, int kRpt>
-constexpr int BlockRows() { return kThreads / kTpr * kRpt; }
+constexpr int BlockRows() { return BlockRowsOf(kTpr, kRpt); }
 
 // Sums acc[i][0..N) over the kTpr threads of each row group; thread q < kRpt*N
 // of the group writes y[q % N][r0 + q / N]. With the epilogue (N == 1, role
@@ -1048,7 +1050,7 @@ bool GroupEpiShapeOk(const MatVecPart* parts, int n_parts, int64_t cols) {
   int64_t rows = 0;
   for (int i = 0; i < n_parts; ++i) rows += parts[i].rows;
   const int tpr = BatchOneTpr<T>(rows, cols), rpt = BatchOneRpt<T>(rows, cols);
-  const int block_rows = kThreads / tpr * rpt;
+  const int block_rows = BlockRowsOf(tpr, rpt);
   if (block_rows % 2 != 0) return false;
   if constexpr (T == GgmlType::Q4_0) {
     if (rpt <= 2 && Q4_0Runs(rows, cols) && cols % 256 == 0) return false;
@@ -1104,9 +1106,9 @@ void LaunchMatVecQuantizedAddTo(GgmlType type, int64_t cols, const void* xq, con
 namespace {
 // The mixed-type group launch (MatVecMixedKernel): each type at the shape its
 // own group launch takes. Only Llama-3-8B's Q4_K_M layers have a kernel: Q4_K
-// pairs at 64 x 1 (the automatic shape) or at the shapes a sweep may ask for
-// (kMixShapesA, MatVecConfig::shape), Q6_K slices at 128 x 2; others go
-// separately.
+// pairs at one of kMixShapesA (the automatic 32 x 2 of its 5120 Q + K rows,
+// 64 x 1 below 4097 rows, or what a sweep asks for through
+// MatVecConfig::shape), Q6_K slices at 128 x 2; others go separately.
 struct MixedPlan {
   Parts parts{};
   unsigned a_blocks = 0, blocks = 0;
@@ -1138,7 +1140,7 @@ bool PlanMixed(GgmlType ta, const MatVecPart* pa, int n_a, GgmlType tb, const Ma
   MatVecPart all[kMaxMatVecParts];
   for (int i = 0; i < n_a; ++i) all[i] = pa[i];
   all[n_a] = pb;
-  const int block_rows_a = kThreads / tpr_a * rpt_a;
+  const int block_rows_a = BlockRowsOf(tpr_a, rpt_a);
   plan->blocks = FillParts(all, n_a + 1, [n_a, block_rows_a](int k) {
     return k < n_a ? block_rows_a : BlockRows<kMixTprB, kMixRptB>();
   }, &plan->parts);
