@@ -326,7 +326,7 @@ EnqueuedAttention EnqueueAttention(const float* q, float* out, const AttnBatch& 
                    UseDecodeMma(b, n_heads, n_kv_heads, head_dim, k_cache, v_cache);
   const int splits =
       mma       ? attn::DecodeMmaSplitCount(b.n_tokens, per_token, b.max_ctx, head_dim,
-                                            g_decode_config.target_blocks)
+                                            g_decode_config.target_blocks, g_decode_config.one_split_keys)
       : grouped ? attn::GroupedSplitCount(b.n_tokens, per_token, b.max_ctx)
                 : SplitCount(b.n_tokens, n_heads, b.max_ctx);
   float* partials = splits == 1 ? nullptr : attn::PartialsIn(scratch);

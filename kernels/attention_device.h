@@ -125,9 +125,10 @@ bool DecodeMmaSupported(int n_heads, int n_kv_heads, int head_dim, const void* k
                         const void* v_cache);
 // Splits for about one wave of resident blocks (target_blocks > 0: that many
 // instead), at least 64 keys each, at most 16; never more than
-// GroupedSplitCount (so AttentionScratchBytes covers it).
+// GroupedSplitCount (so AttentionScratchBytes covers it). One where the
+// default target is asked for and max_ctx <= one_split_keys (> 0).
 int DecodeMmaSplitCount(int n_tokens, int kv_blocks_per_token, int max_ctx, int head_dim,
-                        int target_blocks);
+                        int target_blocks, int one_split_keys);
 // Enqueues it as LaunchGroupedAttention would (partials == nullptr: n_splits
 // 1, the final output); false when nothing was launched. With one split and
 // no tile tokens, fold_rule 1 / 2 also quantizes the output into xq (as

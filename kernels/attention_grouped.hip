@@ -931,8 +931,14 @@ bool DecodeMmaSupported(int n_heads, int n_kv_heads, int head_dim, const void* k
 }
 
 int DecodeMmaSplitCount(int n_tokens, int kv_blocks_per_token, int max_ctx, int head_dim,
-                        int target_blocks) {
+                        int target_blocks, int one_split_keys) {
 #if defined(RF_GPU_CUDA)
+  // Short contexts unsplit: at batch 1 four splits of <= 32 keys cost the
+  // merge kernel after them and buy little (H100, 2026-11-27 19:50 UTC, ms a
+  // token, three repeats, max_ctx then 256 for 1..256 keys: tg128 Q4_K_M
+  // 2.331 -> 2.304, Q8_0 3.343 -> 3.307 unsplit); at 129..256 keys one
+  // split was 1.8% slower (2.357 -> 2.401), hence the backend's bucket of 128.
+  if (target_blocks <= 0 && one_split_keys > 0 && max_ctx <= one_split_keys) return 1;
   const int per_block_smem = (head_dim == 64 ? mma_decode::SmemBytes<64>() : mma_decode::SmemBytes<128>()) + 2048;
   const int64_t resident = static_cast<int64_t>(MultiprocessorCount()) * std::max(1, (227 << 10) / per_block_smem);
   int64_t target = target_blocks > 0 ? target_blocks : resident;
@@ -947,7 +953,7 @@ int DecodeMmaSplitCount(int n_tokens, int kv_blocks_per_token, int max_ctx, int 
   splits = std::max<int64_t>(splits, 1);
   return std::min(static_cast<int>(splits), GroupedSplitCount(n_tokens, kv_blocks_per_token, max_ctx));
 #else
-  (void)head_dim, (void)target_blocks;
+  (void)head_dim, (void)target_blocks, (void)one_split_keys;
   return GroupedSplitCount(n_tokens, kv_blocks_per_token, max_ctx);
 #endif
 }

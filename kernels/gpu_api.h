@@ -613,13 +613,18 @@ PrefillAttnConfig GetPrefillAttnConfig();
 // the SIMT one), -1 = the SIMT grouped kernel (kernels/attention_grouped.hip).
 // min_tokens: auto takes the matrix-core kernel from this many tokens in the
 // batch (0 = the built-in default); target_blocks: blocks its split rule aims
-// for (0 = default). Outputs agree within f32 rounding (the matrix-core kernel
-// splits Q and the softmax weights into f16 hi + lo parts). Start-up value from RF_DECODE_ATTN=mma|simt. Process-wide, read at
-// each launch (the backend keys graphs by it).
+// for (0 = default). one_split_keys: with the default target, a step whose
+// longest context (AttnBatch::max_ctx: the backend's 128, or a multiple of
+// 256) is at most this many keys runs the matrix-core kernel unsplit, so its
+// blocks also finish the output (no merge kernel); 0 = off. Outputs agree within f32
+// rounding (the matrix-core kernel splits Q and the softmax weights into f16
+// hi + lo parts). Start-up value from RF_DECODE_ATTN=mma|simt. Process-wide,
+// read at each launch (the backend keys graphs by it).
 struct DecodeAttnConfig {
   int kernel = 0;
   int min_tokens = 0;
   int target_blocks = 0;
+  int one_split_keys = 128;
 };
 void SetDecodeAttnConfig(const DecodeAttnConfig& c);
 DecodeAttnConfig GetDecodeAttnConfig();

@@ -85,7 +85,14 @@ StepBatch Seq(const std::vector<int32_t>& tokens, int32_t start, const std::vect
 
 // tg128: 128 decode steps of one sequence from position 0, each token sampled
 // on the GPU with `sp` (seed 42) and fed back; three runs, the best of the
-// last two in *best (seconds).
+// last two in *best (seconds). RF_TG_START=P (timing at depth only): from
+// position P instead (0..896; the cache's earlier positions hold whatever is
+// there), so the steps attend over P+1..P+128 keys.
+int32_t TgStart() {
+  const char* e = std::getenv("RF_TG_START");
+  const int32_t p = e != nullptr ? std::atoi(e) : 0;
+  return std::clamp(p, 0, 1024 - 128);
+}
 absl::Status TimeTg128(Model& model, GpuBackend* gpu, int32_t vocab, const SamplingParams& sp,
                        const std::vector<int32_t>& table, int32_t block, double* best) {
   *best = 1e30;
@@ -96,7 +103,7 @@ absl::Status TimeTg128(Model& model, GpuBackend* gpu, int32_t vocab, const Sampl
   for (int rep = 0; rep < 3; ++rep) {
     int32_t tok = 1;
     auto a = Clock::now();
-    for (int32_t pos = 0; pos < 128; ++pos) {
+    for (int32_t pos = TgStart(); pos < TgStart() + 128; ++pos) {
       const auto f0 = Clock::now();
       auto logits = model.Forward(Seq({tok}, pos, table, block));
       if (rep > 0) {
@@ -1024,7 +1031,15 @@ int main(int argc, char** argv) {
     restore();
     return absl::OkStatus();
   };
-  const unsigned dflt = GpuBackend::kDefaultFusions;
+  // RF_FUSION_BASE="768": fusion bits added to the defaults for every A/B
+  // line below (RF_FUSION_ADD adds to that), so a setting can be compared
+  // under fusions that are not on by default.
+  unsigned dflt = GpuBackend::kDefaultFusions;
+  if (const char* e = std::getenv("RF_FUSION_BASE"); e != nullptr) {
+    const absl::StatusOr<int> b = ParseInt(e);
+    if (!b.ok()) return Fail(absl::InvalidArgumentError("RF_FUSION_BASE: not a number"));
+    dflt |= static_cast<unsigned>(*b);
+  }
   // RF_ATTN_TARGETS="0,8,16": the decode attention's split rule aiming at that
   // many blocks (gpu::DecodeAttnConfig::target_blocks; 0 = one wave of resident
   // blocks, the default; the Llama-3-8B heads at batch 1 run 8 blocks a split,
@@ -1048,6 +1063,13 @@ int main(int argc, char** argv) {
   if (ab.ok()) {
     ab = env_ab("RF_ATTN_KERNELS", "by decode attention kernel", ',', attn_field(&gpu::DecodeAttnConfig::kernel),
                 attn_restore);
+  }
+  // RF_ATTN_ONE_SPLIT="0,128": contexts of at most that many keys (the
+  // backend's max_ctx: 128 or a multiple of 256) unsplit (gpu::DecodeAttnConfig::
+  // one_split_keys; 0 = off; default 128: every tg128 step).
+  if (ab.ok()) {
+    ab = env_ab("RF_ATTN_ONE_SPLIT", "by decode attention one-split keys", ',',
+                attn_field(&gpu::DecodeAttnConfig::one_split_keys), attn_restore);
   }
   // RF_SEGMENT_OPS="0,48": the step's first segment launched after that many
   // recorded ops (GpuBackend::SetFirstSegmentOps; 0 = one graph a step).

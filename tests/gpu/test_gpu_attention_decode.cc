@@ -64,6 +64,10 @@ void ExpectKernelsAgree(GpuBackend* gpu, Backend* cpu, const StepBatch& step, co
     EXPECT_LE(WorstRow(mma, want, q_dim), 1e-2) << what << ", target " << target;
     EXPECT_LE(WorstRow(mma, simt, q_dim), 1e-4) << what << ", target " << target;
   }
+  // The automatic rule without the short-context single split.
+  const std::vector<float> split = run_gpu(gpu::DecodeAttnConfig{1, 0, 0, 0});
+  EXPECT_LE(WorstRow(split, want, q_dim), 1e-2) << what << ", no one-split rule";
+  EXPECT_LE(WorstRow(split, simt, q_dim), 1e-4) << what << ", no one-split rule";
 }
 
 TEST_P(GpuAttentionDecodeMma, MatchesCpuAndSimtKernel) {
@@ -78,6 +82,8 @@ TEST_P(GpuAttentionDecodeMma, MatchesCpuAndSimtKernel) {
       std::uniform_int_distribution<int> any_ctx(1, 4097), short_ctx(1, 600);
       std::vector<int> ctx, n_new;
       for (int i = 0; i < n; ++i) ctx.push_back(n <= 3 ? any_ctx(rng) : short_ctx(rng));
+      // One token of <= 128 keys: the automatic rule's single split (one_split_keys).
+      if (n == 1 && !chunk) ctx[0] = std::uniform_int_distribution<int>(1, 128)(rng);
       if (n > 1) {  // the extremes: one key, and 4097 (65 tiles of 16 + 1)
         ctx[0] = 1;
         ctx[1] = 4097;
@@ -101,7 +107,8 @@ TEST_P(GpuAttentionDecodeMma, MatchesCpuAndSimtKernel) {
       for (float q_scale : {1.0f, 6.0f}) {
         if (q_scale != 1.0f && n != 17) continue;
         const auto q = RandomVec(rng, size_t(tokens) * q_dim, q_scale);
-        // The automatic split rule, one split (target 1 block), odd splits.
+        // The automatic split rule (with and without the short-context
+        // single split), one split (target 1 block), odd splits.
         ExpectKernelsAgree(gpu.get(), cpu.get(), step, q, c, {0, 1, 7 * c.n_kv_heads, 1000},
                            std::to_string(n) + " decode tokens" + (chunk ? " + a chunk" : "") + ", q scale " +
                                std::to_string(q_scale));
@@ -188,8 +195,8 @@ TEST(GpuAttentionZeroing, MergeZeroesOutputProjectionLikeGemm) {
     const std::vector<float> garbage(size_t(n) * rows, 1e3f);
     // SIMT, matrix cores (split keys: the merge kernel zeroes), matrix cores
     // with one split (no merge kernel: the quantization kernel zeroes).
-    for (gpu::DecodeAttnConfig cfg : {gpu::DecodeAttnConfig{-1, 0, 0}, gpu::DecodeAttnConfig{1, 0, 0},
-                                      gpu::DecodeAttnConfig{1, 0, 1}}) {
+    for (gpu::DecodeAttnConfig cfg : {gpu::DecodeAttnConfig{-1, 0, 0, 0}, gpu::DecodeAttnConfig{1, 0, 0, 0},
+                                      gpu::DecodeAttnConfig{1, 0, 1, 0}}) {
       gpu::SetDecodeAttnConfig(cfg);
       auto run = [&](bool zeroing, std::vector<std::vector<float>>* out, bool fused = true) {
         gpu->SetFusions(fused ? GpuBackend::kDefaultFusions : 0u);

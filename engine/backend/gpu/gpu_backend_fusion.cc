@@ -22,7 +22,7 @@ namespace {
 // captures (appended to the attention launches' signatures).
 SigBuf DecodeAttnSig() {
   const gpu::DecodeAttnConfig c = gpu::GetDecodeAttnConfig();
-  return SigBuf::Of(80, c.kernel, c.min_tokens, c.target_blocks);
+  return SigBuf::Of(80, c.kernel, c.min_tokens, c.target_blocks, c.one_split_keys);
 }
 
 // Floats a producer kernel reads or writes (p null: none).
