@@ -86,12 +86,13 @@ StepBatch Seq(const std::vector<int32_t>& tokens, int32_t start, const std::vect
 // tg128: 128 decode steps of one sequence from position 0, each token sampled
 // on the GPU with `sp` (seed 42) and fed back; three runs, the best of the
 // last two in *best (seconds). RF_TG_START=P (timing at depth only): from
-// position P instead (0..896; the cache's earlier positions hold whatever is
-// there), so the steps attend over P+1..P+128 keys.
+// position P instead (0..kTgPositions - 128; the cache's earlier positions
+// hold whatever is there), so the steps attend over P+1..P+128 keys.
+constexpr int32_t kTgPositions = 4352;  // the single-sequence KV cache (~0.57 GB for the 8B shape)
 int32_t TgStart() {
   const char* e = std::getenv("RF_TG_START");
   const int32_t p = e != nullptr ? std::atoi(e) : 0;
-  return std::clamp(p, 0, 1024 - 128);
+  return std::clamp(p, 0, kTgPositions - 128);
 }
 absl::Status TimeTg128(Model& model, GpuBackend* gpu, int32_t vocab, const SamplingParams& sp,
                        const std::vector<int32_t>& table, int32_t block, double* best) {
@@ -587,7 +588,7 @@ int main(int argc, char** argv) {
   if (!model.ok()) return Fail(model.status());
   std::printf("loaded on %s in %.1f s\n", gpu->device_name().c_str(), Seconds(t0));
   const ModelConfig& c = (*model)->config();
-  constexpr int32_t kBlock = 16, kBlocks = 64;  // 1024 positions
+  constexpr int32_t kBlock = 16, kBlocks = kTgPositions / kBlock;
   if (auto st = gpu->InitKvCache({c.n_layers, c.n_kv_heads, c.head_dim, kBlock, kBlocks}); !st.ok()) {
     return Fail(st);
   }
