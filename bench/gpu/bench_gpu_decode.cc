@@ -100,11 +100,12 @@ absl::Status TimeTg128(Model& model, GpuBackend* gpu, int32_t vocab, const Sampl
   double forward_s = 0.0;  // host time in Forward (recording the step), the timed reps
   std::vector<double> fwd_us;  // each timed token's Forward, us (RF_HOST_TIMES)
   const bool host_times = std::getenv("RF_HOST_TIMES") != nullptr;
+  const int32_t start = TgStart();
   gpu->SetStepGapProbe(host_times);
   for (int rep = 0; rep < 3; ++rep) {
     int32_t tok = 1;
     auto a = Clock::now();
-    for (int32_t pos = TgStart(); pos < TgStart() + 128; ++pos) {
+    for (int32_t pos = start; pos < start + 128; ++pos) {
       const auto f0 = Clock::now();
       auto logits = model.Forward(Seq({tok}, pos, table, block));
       if (rep > 0) {
