@@ -670,29 +670,33 @@ bool V7Pick(int64_t rows, int64_t cols, V7Choice* c) {
     return true;
   }
   if constexpr (T == GgmlType::Q4_K) {
-    if (long_rows) {
-      *c = V7Choice{128, 4, 0};
-      return true;
+    switch (ShapeClassOf<T>(rows, cols)) {
+      case MatVecConfig::kQ4KLongRows:
+        *c = V7Choice{128, 4, 0};
+        return true;
+      // Q/K/V groups (Llama-3-8B: 5120 rows Q + K beside a Q6_K V, 6144 Q + K + V)
+      // 32 x 2 pairs, gate/up (28672 rows) 32 x 4 pairs: more pairs a thread in
+      // flight and fewer blocks. Measured inside a decode step, where the launch
+      // follows the one-block RMSNorm (H100, 2026-11-27 16:27-16:37 UTC, tg128
+      // Q4_K_M, ms a token, 3-4 repeats each): Q/K/V 64 x 1 (before) 2.451-2.482,
+      // 32 x 2 2.384-2.401, 64 x 2 2.399-2.450, 32 x 1 2.421-2.439, 32 x 4
+      // 2.439-2.455; then gate/up 64 x 1 (before) 2.378-2.390, 32 x 4 2.316-2.324,
+      // 64 x 4 2.325-2.332, 32 x 2 2.38-2.43, 128 x 4 slices 2.405. The
+      // kernel-alone sweep (back-to-back copies of one launch, each overlapping
+      // the tail of the one before) had not told these apart.
+      case MatVecConfig::kQ4KQkv:
+        *c = V7Choice{32, 2, 0};
+        return true;
+      case MatVecConfig::kQ4KGateUp:
+        *c = V7Choice{32, 4, 0};
+        return true;
+      case MatVecConfig::kQ4KOutProj:
+        if (rows < 2048) return false;  // measured at 4096 rows (the attention output)
+        *c = V7Choice{128, 4, 0, false};
+        return true;
+      default:
+        return false;
     }
-    // Q/K/V groups (Llama-3-8B: 5120 rows Q + K beside a Q6_K V, 6144 Q + K + V)
-    // 32 x 2 pairs, gate/up (28672 rows) 32 x 4 pairs: more pairs a thread in
-    // flight and fewer blocks. Measured inside a decode step, where the launch
-    // follows the one-block RMSNorm (H100, 2026-11-27 16:27-16:37 UTC, tg128
-    // Q4_K_M, ms a token, 3-4 repeats each): Q/K/V 64 x 1 (before) 2.451-2.482,
-    // 32 x 2 2.384-2.401, 64 x 2 2.399-2.450, 32 x 1 2.421-2.439, 32 x 4
-    // 2.439-2.455; then gate/up 64 x 1 (before) 2.378-2.390, 32 x 4 2.316-2.324,
-    // 64 x 4 2.325-2.332, 32 x 2 2.38-2.43, 128 x 4 slices 2.405. The
-    // kernel-alone sweep (back-to-back copies of one launch, each overlapping
-    // the tail of the one before) had not told these apart.
-    if (!long_rows && rows > 4096) {
-      *c = rows < 8192 ? V7Choice{32, 2, 0} : V7Choice{32, 4, 0};
-      return true;
-    }
-    if (rows >= 2048 && rows <= 4096) {  // measured at 4096 rows (the attention output)
-      *c = V7Choice{128, 4, 0, false};
-      return true;
-    }
-    return false;
   }
   if constexpr (T == GgmlType::Q5_K) {
     *c = V7Choice{64, 2, 0};
@@ -714,7 +718,7 @@ bool V7Pick(int64_t rows, int64_t cols, V7Choice* c) {
   // class gained (gate/up 64 x 2 / 128 x 4 / 32 x 4 3.41 / 3.39 / 3.62, down
   // 64 x 2 / 128 x 4 3.46 / 3.54, attention output and head within noise).
   if constexpr (T == GgmlType::Q8_0) {
-    if (!long_rows && rows > 4096 && rows < 8192) {
+    if (ShapeClassOf<T>(rows, cols) == MatVecConfig::kQ80Qkv) {
       *c = V7Choice{128, 4, 0};
       return true;
     }

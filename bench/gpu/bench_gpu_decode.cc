@@ -1042,6 +1042,13 @@ int main(int argc, char** argv) {
     if (!b.ok()) return Fail(absl::InvalidArgumentError("RF_FUSION_BASE: not a number"));
     dflt |= static_cast<unsigned>(*b);
   }
+  // RF_PREFETCH_BASE="16/0/8": the weight prefetch (RF_PREFETCH's form) every A/B
+  // line below starts from, e.g. to time RF_SKIP_SETS without a window's prefetch.
+  if (const char* e = std::getenv("RF_PREFETCH_BASE"); e != nullptr) {
+    if (auto st = ApplyWeightPrefetch(gpu, e, gpu::GetL2PrefetchChunk()); !st.ok()) {
+      return Fail(absl::InvalidArgumentError(absl::StrCat("RF_PREFETCH_BASE: ", st.message())));
+    }
+  }
   // RF_ATTN_TARGETS="0,8,16": the decode attention's split rule aiming at that
   // many blocks (gpu::DecodeAttnConfig::target_blocks; 0 = one wave of resident
   // blocks, the default; the Llama-3-8B heads at batch 1 run 8 blocks a split,

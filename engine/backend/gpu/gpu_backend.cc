@@ -543,10 +543,12 @@ void GpuBackend::Attention(int layer, const float* q, float* out, int n_heads, f
   b.n_tokens = n_tokens_;
   // Splits are sized for the context rounded up to 256 positions, so a decode
   // step keeps the same launch shape (and graph) for 256 tokens; each token's
-  // real context comes from device memory. The first 128 are a bucket of
-  // their own: the decode attention runs them unsplit
-  // (gpu::DecodeAttnConfig::one_split_keys), and 129..256 split.
-  b.max_ctx = max_ctx_ <= 128 ? 128 : (max_ctx_ + 255) / 256 * 256;
+  // real context comes from device memory. Contexts of at most
+  // gpu::DecodeAttnConfig::one_split_keys (128 by default) are a bucket of
+  // their own, which the decode attention runs unsplit; the rest of that 256
+  // splits.
+  const int one_split = gpu::GetDecodeAttnConfig().one_split_keys;
+  b.max_ctx = one_split > 0 && one_split < 256 && max_ctx_ <= one_split ? one_split : (max_ctx_ + 255) / 256 * 256;
   const size_t need = gpu::AttentionScratchBytes(n_tokens_, n_heads, kv_.head_dim, b.max_ctx);
   if (!GrowAttentionScratch(need).ok()) return;
   // Held: the wo matmul that reads `out` may take the quantization into the
