@@ -12,12 +12,15 @@
 //    side stream while SwiGLU runs (as GpuBackend's weight prefetch does).
 //  * dataflow: gate / up with interleaved rows (a block's warps 0-3 take gate
 //    rows r..r+15, warps 4-7 the same up rows) finishing SwiGLU in its epilogue;
-//    the last of the 16 blocks of a 256-value group quantizes the group and
-//    raises its ready flag (release). The down matvec is launched early (PDL)
-//    and never waits for the whole grid: each thread loads its weights, then
-//    waits for its pair's group flag (acquire) and reads that group's
-//    activations past L1. So down streams its weights while gate / up's last
-//    blocks finish, and there is no SwiGLU launch and no grid-wide wait.
+//    the last block by index of the 16 of a 256-value group waits for the
+//    other 15, quantizes the group and raises its ready flag (release). The down matvec is launched early (PDL)
+//    and never waits for the whole grid: at each step of its loop 16 threads
+//    of a block wait for the step's 16 group flags (acquire), a block barrier
+//    passes that on, and the groups (padded so no L1 line holds two) are read
+//    through L1. So down can start while gate / up's last blocks finish, and
+//    there is no SwiGLU launch and no grid-wide wait.
+//  * SwiGLU + quantize in gate / up's epilogue alone, down waiting for the
+//    whole grid (no flags).
 // The matvec bodies are the production ones (DotUnit<Q4_K> pairs, gate / up at
 // 32 threads a row and 4 rows a warp, down at 64 threads a row and 2 rows a
 // group), so dataflow and chain give the same integers and, for down, the same
@@ -32,6 +35,7 @@
 #include <random>
 #include <vector>
 
+#include "bench/gpu/probe_cuda_check.h"
 #include "kernels/act_quant_device.h"
 #include "kernels/quant_device.h"
 #include "kernels/swiglu_device.h"
@@ -40,15 +44,6 @@ namespace rocmforge::probe {
 namespace {
 
 using gpu::ActQ8;
-
-#define CHECK(x)                                                                     \
-  do {                                                                               \
-    cudaError_t e_ = (x);                                                            \
-    if (e_ != cudaSuccess) {                                                         \
-      std::fprintf(stderr, "%s:%d %s\n", __FILE__, __LINE__, cudaGetErrorString(e_)); \
-      std::exit(1);                                                                  \
-    }                                                                                \
-  } while (0)
 
 constexpr int kThreads = 256;
 constexpr int64_t kDim = 4096, kFfn = 14336;

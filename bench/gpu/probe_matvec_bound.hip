@@ -7,6 +7,8 @@
 // lines in L2, and times back-to-back launches with events:
 //  * q4k_prod: the production body (DotUnit<Q4_K> pairs, 32 threads a row, 4 rows
 //    a warp: the gate/up shape), summed over the warp.
+//  * q4k_prod_na: the same with the 32 quant bytes loaded past L1
+//    (ld.global.nc.L1::no_allocate).
 //  * q4k_hdr16: the same with the 16-byte block header (d, dmin, 12 scale bytes)
 //    read as one 16-byte load instead of four 4-byte loads.
 //  * q4k_quarter: lane j (0..3) of a block's four takes quant uint4 1 + j and
@@ -15,8 +17,8 @@
 //    at a 32-byte stride); _na: with ld.global.nc.L1::no_allocate.
 //  * read / read_na: the same bytes, lane-contiguous 16-byte loads folded by XOR
 //    (what the access pattern alone allows).
-//  * q6k_prod / q6k read: the same for Q6_K (DotUnit<Q6_K> pairs).
-// q4k_hdr16 and q4k_quarter are checked against q4k_prod on every row.
+//  * q6k_prod / q6k_prod_na / q6k read: the same for Q6_K (DotUnit<Q6_K> pairs).
+// Every variant is checked against its type's production body on every row.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -27,21 +29,13 @@
 #include <random>
 #include <vector>
 
+#include "bench/gpu/probe_cuda_check.h"
 #include "kernels/quant_device.h"
 
 namespace rocmforge::probe {
 namespace {
 
 using gpu::ActQ8;
-
-#define CHECK(x)                                                                     \
-  do {                                                                               \
-    cudaError_t e_ = (x);                                                            \
-    if (e_ != cudaSuccess) {                                                         \
-      std::fprintf(stderr, "%s:%d %s\n", __FILE__, __LINE__, cudaGetErrorString(e_)); \
-      std::exit(1);                                                                  \
-    }                                                                                \
-  } while (0)
 
 constexpr int kThreads = 256;
 constexpr int kRpt = 4;                       // rows a warp
@@ -64,12 +58,15 @@ __device__ __forceinline__ uint4 LoadNa(const void* p) {
   return r;
 }
 
-// Production: pairs p = lane, lane + 32, ... of each of the warp's R rows
-// (R = 4 for Q4_K, the gate/up shape; 1 for Q6_K, which spills at 2 and 4 here).
-template <GgmlType T, int R>
-__global__ void __launch_bounds__(kThreads, kMinBlocks) ProdKernel(const uint8_t* __restrict__ w, int64_t rows,
-                                                                   int64_t cols, int64_t row_bytes,
-                                                                   const ActQ8* __restrict__ x, float* __restrict__ y) {
+// The production layout: pairs p = lane, lane + 32, ... of each of the warp's
+// R rows, U::Dot(row, p, x) the pair's sum against the row's activation blocks
+// x (R = 4 for Q4_K, the gate/up shape; 1 for Q6_K, which spills at 2 and 4
+// here). U is the production body or one of the variants below.
+template <typename U, int R>
+__global__ void __launch_bounds__(kThreads, kMinBlocks) PairRowsKernel(const uint8_t* __restrict__ w, int64_t rows,
+                                                                       int64_t cols, int64_t row_bytes,
+                                                                       const ActQ8* __restrict__ x,
+                                                                       float* __restrict__ y) {
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int64_t r0 = static_cast<int64_t>(blockIdx.x) * (kThreads / 32 * R) + warp * R;
   if (r0 + R > rows) return;
@@ -77,7 +74,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) ProdKernel(const uint8_t
   float acc[R] = {};
   for (int64_t p = lane; p < units; p += 32) {
 #pragma unroll
-    for (int i = 0; i < R; ++i) acc[i] += gpu::DotUnit<T>(w + (r0 + i) * row_bytes, p, x);
+    for (int i = 0; i < R; ++i) acc[i] += U::Dot(w + (r0 + i) * row_bytes, p, x);
   }
 #pragma unroll
   for (int i = 0; i < R; ++i) {
@@ -85,11 +82,12 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) ProdKernel(const uint8_t
     if (lane == 0) y[r0 + i] = s;
   }
 }
-
-// Scale and min of sub-block j from the header words (sc words w0..w2).
-__device__ __forceinline__ void ScMin(int j, uint32_t w0, uint32_t w1, uint32_t w2, int* sc, int* m) {
-  gpu::ScaleMinK4Words(j, w0, w1, w2, sc, m);
-}
+template <GgmlType T>
+struct Prod {
+  static __device__ __forceinline__ float Dot(const uint8_t* row, int64_t p, const ActQ8* x) {
+    return gpu::DotUnit<T>(row, p, x);
+  }
+};
 
 // Q4_K pair p with the header as one 16-byte load (else DotPairK).
 __device__ __forceinline__ float PairHdr16(const uint8_t* row, int64_t p, const ActQ8* a) {
@@ -107,32 +105,19 @@ __device__ __forceinline__ float PairHdr16(const uint8_t* row, int64_t p, const 
     acc1 = gpu::Dot4I8((qw[i] >> 4) & 0x0F0F0F0F, xb[i], acc1);
   }
   int sc0, m0, sc1, m1;
-  ScMin(2 * q, h.y, h.z, h.w, &sc0, &m0);
-  ScMin(2 * q + 1, h.y, h.z, h.w, &sc1, &m1);
+  gpu::ScaleMinK4Words(2 * q, h.y, h.z, h.w, &sc0, &m0);
+  gpu::ScaleMinK4Words(2 * q + 1, h.y, h.z, h.w, &sc1, &m1);
   const float d = gpu::HalfBitsToFloat(static_cast<uint16_t>(h.x & 0xffff));
   const float dmin = gpu::HalfBitsToFloat(static_cast<uint16_t>(h.x >> 16));
   return (d * sc0 * a[0].d * static_cast<float>(acc0) - dmin * m0 * a[0].s) +
          (d * sc1 * a[1].d * static_cast<float>(acc1) - dmin * m1 * a[1].s);
 }
 
-__global__ void __launch_bounds__(kThreads, kMinBlocks) Hdr16Kernel(const uint8_t* __restrict__ w, int64_t rows, int64_t cols,
-                                                        int64_t row_bytes, const ActQ8* __restrict__ x,
-                                                        float* __restrict__ y) {
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  const int64_t r0 = static_cast<int64_t>(blockIdx.x) * kBlockRows + warp * kRpt;
-  if (r0 + kRpt > rows) return;
-  const int64_t units = cols / 64;
-  float acc[kRpt] = {};
-  for (int64_t p = lane; p < units; p += 32) {
-#pragma unroll
-    for (int i = 0; i < kRpt; ++i) acc[i] += PairHdr16(w + (r0 + i) * row_bytes, p, x + 2 * p);
+struct Hdr16 {
+  static __device__ __forceinline__ float Dot(const uint8_t* row, int64_t p, const ActQ8* x) {
+    return PairHdr16(row, p, x + 2 * p);
   }
-#pragma unroll
-  for (int i = 0; i < kRpt; ++i) {
-    const float s = WarpSum(acc[i]);
-    if (lane == 0) y[r0 + i] = s;
-  }
-}
+};
 
 // DotPairK (Q4_K) with its 32 quant bytes loaded past L1 (no_allocate), so L1
 // keeps the activations the block's row groups re-read.
@@ -156,8 +141,8 @@ __device__ __forceinline__ float PairNa(const uint8_t* row, int64_t p, const Act
     acc1 = gpu::Dot4I8((qw[i] >> 4) & 0x0F0F0F0F, xb[i], acc1);
   }
   int sc0, m0, sc1, m1;
-  ScMin(2 * q, w0, w1, w2, &sc0, &m0);
-  ScMin(2 * q + 1, w0, w1, w2, &sc1, &m1);
+  gpu::ScaleMinK4Words(2 * q, w0, w1, w2, &sc0, &m0);
+  gpu::ScaleMinK4Words(2 * q + 1, w0, w1, w2, &sc1, &m1);
   const float d = gpu::HalfBitsToFloat(static_cast<uint16_t>(dd & 0xffff));
   const float dmin = gpu::HalfBitsToFloat(static_cast<uint16_t>(dd >> 16));
   return (d * sc0 * a[0].d * static_cast<float>(acc0) - dmin * m0 * a[0].s) +
@@ -201,29 +186,16 @@ __device__ __forceinline__ float PairQ6KNa(const uint8_t* row, int64_t p, const 
   return gpu::H2F(b->d) * a[0].d * static_cast<float>(total);
 }
 
-// The production layout with the variants above: kKind 0 = PairNa (Q4_K), 1 = PairQ6KNa.
-template <int kKind, int R>
-__global__ void __launch_bounds__(kThreads, kMinBlocks) NaKernel(const uint8_t* __restrict__ w, int64_t rows,
-                                                                 int64_t cols, int64_t row_bytes,
-                                                                 const ActQ8* __restrict__ x, float* __restrict__ y) {
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  const int64_t r0 = static_cast<int64_t>(blockIdx.x) * (kThreads / 32 * R) + warp * R;
-  if (r0 + R > rows) return;
-  const int64_t units = cols / 64;
-  float acc[R] = {};
-  for (int64_t p = lane; p < units; p += 32) {
-#pragma unroll
-    for (int i = 0; i < R; ++i) {
-      const uint8_t* row = w + (r0 + i) * row_bytes;
-      acc[i] += kKind == 0 ? PairNa(row, p, x + 2 * p) : PairQ6KNa(row, p, x);
-    }
+struct NaQ4K {
+  static __device__ __forceinline__ float Dot(const uint8_t* row, int64_t p, const ActQ8* x) {
+    return PairNa(row, p, x + 2 * p);
   }
-#pragma unroll
-  for (int i = 0; i < R; ++i) {
-    const float s = WarpSum(acc[i]);
-    if (lane == 0) y[r0 + i] = s;
+};
+struct NaQ6K {
+  static __device__ __forceinline__ float Dot(const uint8_t* row, int64_t p, const ActQ8* x) {
+    return PairQ6KNa(row, p, x);
   }
-}
+};
 
 // Four int8 activation words: elements [16 h, 16 h + 16) of block a.
 __device__ __forceinline__ void LoadHalfSlice(const ActQ8& a, int h, int (&v)[4]) {
@@ -260,8 +232,8 @@ __device__ __forceinline__ float QuarterBlock(const uint8_t* row, int64_t b, int
       acc1 = gpu::Dot4I8((qw[i] >> 4) & 0x0F0F0F0F, xh[i], acc1);
     }
     int sc0, m0, sc1, m1;
-    ScMin(2 * pair, h.y, h.z, h.w, &sc0, &m0);
-    ScMin(2 * pair + 1, h.y, h.z, h.w, &sc1, &m1);
+    gpu::ScaleMinK4Words(2 * pair, h.y, h.z, h.w, &sc0, &m0);
+    gpu::ScaleMinK4Words(2 * pair + 1, h.y, h.z, h.w, &sc1, &m1);
     sum += d * sc0 * xb[2 * pair].d * static_cast<float>(acc0) + d * sc1 * xb[2 * pair + 1].d * static_cast<float>(acc1);
     if (half == 0) sum -= dmin * (m0 * xb[2 * pair].s + m1 * xb[2 * pair + 1].s);
   }
@@ -425,9 +397,9 @@ void Run(GgmlType type, int64_t rows, int64_t cols, std::mt19937& rng, cudaStrea
   auto read_na = [&](const uint8_t* w) { ReadKernel<true><<<grid, kThreads, 0, st>>>(w, rows, m.row_bytes, m.y); };
   if (type == GgmlType::Q4_K) {
     auto prod = [&](const uint8_t* w) {
-      ProdKernel<GgmlType::Q4_K, kRpt><<<grid, kThreads, 0, st>>>(w, rows, cols, m.row_bytes, m.x, m.y);
+      PairRowsKernel<Prod<GgmlType::Q4_K>, kRpt><<<grid, kThreads, 0, st>>>(w, rows, cols, m.row_bytes, m.x, m.y);
     };
-    auto hdr = [&](const uint8_t* w) { Hdr16Kernel<<<grid, kThreads, 0, st>>>(w, rows, cols, m.row_bytes, m.x, m.y); };
+    auto hdr = [&](const uint8_t* w) { PairRowsKernel<Hdr16, kRpt><<<grid, kThreads, 0, st>>>(w, rows, cols, m.row_bytes, m.x, m.y); };
     auto quarter = [&](const uint8_t* w) {
       QuarterKernel<false><<<grid, kThreads, 0, st>>>(w, rows, cols, m.row_bytes, m.x, m.y);
     };
@@ -435,7 +407,7 @@ void Run(GgmlType type, int64_t rows, int64_t cols, std::mt19937& rng, cudaStrea
       QuarterKernel<true><<<grid, kThreads, 0, st>>>(w, rows, cols, m.row_bytes, m.x, m.y);
     };
     auto prod_na = [&](const uint8_t* w) {
-      NaKernel<0, kRpt><<<grid, kThreads, 0, st>>>(w, rows, cols, m.row_bytes, m.x, m.y);
+      PairRowsKernel<NaQ4K, kRpt><<<grid, kThreads, 0, st>>>(w, rows, cols, m.row_bytes, m.x, m.y);
     };
     std::printf(" prod %.3f  prod_na %.3f  hdr16 %.3f  quarter %.3f  quarter_na %.3f  read %.3f  read_na %.3f TB/s\n",
                 TimeTbs(m, prod, st), TimeTbs(m, prod_na, st), TimeTbs(m, hdr, st), TimeTbs(m, quarter, st),
@@ -452,11 +424,11 @@ void Run(GgmlType type, int64_t rows, int64_t cols, std::mt19937& rng, cudaStrea
     Compare("quarter_na", ref, Rows(m));
   } else {
     auto prod = [&](const uint8_t* w) {
-      ProdKernel<GgmlType::Q6_K, 1><<<dim3(static_cast<unsigned>((rows + 7) / 8)), kThreads, 0, st>>>(
+      PairRowsKernel<Prod<GgmlType::Q6_K>, 1><<<dim3(static_cast<unsigned>((rows + 7) / 8)), kThreads, 0, st>>>(
           w, rows, cols, m.row_bytes, m.x, m.y);
     };
     auto prod_na = [&](const uint8_t* w) {
-      NaKernel<1, 1><<<dim3(static_cast<unsigned>((rows + 7) / 8)), kThreads, 0, st>>>(w, rows, cols, m.row_bytes,
+      PairRowsKernel<NaQ6K, 1><<<dim3(static_cast<unsigned>((rows + 7) / 8)), kThreads, 0, st>>>(w, rows, cols, m.row_bytes,
                                                                                        m.x, m.y);
     };
     std::printf(" prod %.3f  prod_na %.3f  read %.3f  read_na %.3f TB/s\n", TimeTbs(m, prod, st),

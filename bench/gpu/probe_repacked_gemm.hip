@@ -34,6 +34,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/gpu/probe_cuda_check.h"
 #include "kernels/gpu_runtime.h"
 
 namespace rocmforge::probe {
@@ -257,15 +258,6 @@ __global__ void __launch_bounds__(kThreads, C::MINB)
 }
 
 // ------------------------------------------------------------------ host
-
-#define CHECK(x)                                                                         \
-  do {                                                                                   \
-    cudaError_t e_ = (x);                                                                \
-    if (e_ != cudaSuccess) {                                                             \
-      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
-      std::exit(1);                                                                      \
-    }                                                                                    \
-  } while (0)
 
 uint16_t HalfBits(float f) { return static_cast<__half_raw>(__float2half(f)).x; }
 float HalfValue(uint16_t u) {
