@@ -27,7 +27,9 @@ struct StreamResult {
 
 struct CollectOptions {
   int cancel_after_tokens = -1;           // >= 0: TryCancel once this many tokens arrived
-  std::chrono::milliseconds timeout{60000};
+  // Generous: under TSan on a busy two-core CI machine a 4 x 200-token batch
+  // took over 60 s. A hung stream still fails well inside ctest's 300 s.
+  std::chrono::milliseconds timeout{180000};
   std::chrono::milliseconds delay_per_message{0};  // simulate a slow reader
   // Wait for the channel to connect instead of failing fast on a transient
   // connect error (many fresh connections at once on a loaded machine).
