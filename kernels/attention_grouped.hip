@@ -496,18 +496,29 @@ void LaunchForHeadDim(int per_block, dim3 grid, const float* q, float* out, cons
 // layout of attention_device.h (m in natural-log units) or, unsplit, the output.
 namespace mma_decode {
 
+// Warps a block: 4, or 8 for one-split launches (DecodeAttnConfig::
+// one_split_warps, 8 by default): at <= 128 keys every warp then holds at most
+// one 16-key tile, half the serial chain of the 4-warp block. H100, tg128
+// Q4_K_M, six A/B pairs (2026-11-28 01:45 UTC): 2.295-2.304 -> 2.250-2.257 ms
+// a token (+2.0%). Letting the next kernel launch right after the dependency
+// wait instead of after the keys measured nothing (2.296-2.331 either way).
 constexpr int kWarps = 4;
-constexpr int kThreads = kWarps * 32;
 constexpr int kTileKeys = 16;  // keys of one warp per stage
-constexpr int kStages = 3;
+// Ring stages a warp: 3, or 2 with 8 warps (their 1..2 tiles fit; the block's
+// shared memory stays under 128 KB).
+template <int kBlockWarps>
+constexpr int Stages() {
+  return kBlockWarps >= 8 ? 2 : 3;
+}
+// The split rule's minimum (host and kernel): that of the 4-warp block.
 constexpr int kMinKeysPerSplit = kWarps * kTileKeys;
 constexpr int kMaxSplits = 16;
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLn2 = 0.6931471805599453f;
 
-template <int kHeadDim>
+template <int kHeadDim, int kBlockWarps = kWarps>
 constexpr int SmemBytes() {
-  return kWarps * kStages * 2 * kTileKeys * kHeadDim * 2;  // K and V, f16
+  return kBlockWarps * Stages<kBlockWarps>() * 2 * kTileKeys * kHeadDim * 2;  // K and V, f16
 }
 
 __device__ __forceinline__ unsigned SmemAddr(const void* p) {
@@ -553,15 +564,18 @@ __device__ __forceinline__ unsigned PackHalf2Rest(float lo, float hi, unsigned p
   return PackHalf2(lo - f.x, hi - f.y);
 }
 
-// grid: (n_kv_heads * chunks, n_tokens, n_splits), kThreads threads, SmemBytes.
-template <int kHeadDim, int kGroup>
-__global__ void __launch_bounds__(kThreads)
+// grid: (n_kv_heads * chunks, n_tokens, n_splits), kWarps * 32 threads,
+// SmemBytes<kHeadDim, kWarps>.
+template <int kHeadDim, int kGroup, int kWarps>
+__global__ void __launch_bounds__(kWarps * 32)
     DecodeMmaKernel(const float* __restrict__ q, float* __restrict__ out, AttnBatch b, int n_heads,
                     int n_kv_heads, float scale, const __half* __restrict__ k_cache,
                     const __half* __restrict__ v_cache, int block_size,
                     float* __restrict__ partials, int tile_tokens, int fold_rule,
                     ActQ8* __restrict__ xq, ZeroSpans zero) {
   static_assert(kGroup >= 1 && kGroup <= 8, "query heads are rows 0..7 of A");
+  constexpr int kThreads = kWarps * 32;
+  constexpr int kStages = Stages<kWarps>();
   constexpr int kChunks = kHeadDim / 8;             // 16-byte chunks of a K / V row
   constexpr int kKSteps = kHeadDim / 16;            // k steps of S = Q K^T
   constexpr int kNTiles = kHeadDim / 8;             // n tiles of O
@@ -845,28 +859,43 @@ __global__ void __launch_bounds__(kThreads)
   ZeroSpansGridStride(zero);
 }
 
-// What a one-split launch does after the keys (DecodeMmaKernel's fold_rule, xq, zero).
+// What a one-split launch does after the keys (DecodeMmaKernel's fold_rule, xq,
+// zero), and the launch-shape choices of DecodeAttnConfig.
 struct Fold {
   int rule = -1;
   ActQ8* xq = nullptr;
   ZeroSpans zero;
+  bool eight_warps = false;
 };
 
-template <int kHeadDim, int kGroup>
-bool Launch(dim3 grid, const float* q, float* out, const AttnBatch& b, int n_heads, int n_kv_heads,
-            float scale, const __half* kc, const __half* vc, int block_size, float* partials,
-            hipStream_t s, int tile_tokens, const Fold& f) {
-  constexpr int kSmem = SmemBytes<kHeadDim>();
-  static const bool ok = [] {
-    const bool set = cudaFuncSetAttribute(reinterpret_cast<const void*>(&DecodeMmaKernel<kHeadDim, kGroup>),
+template <int kHeadDim, int kGroup, int kBlockWarps>
+bool LaunchWarps(dim3 grid, const float* q, float* out, const AttnBatch& b, int n_heads,
+                 int n_kv_heads, float scale, const __half* kc, const __half* vc, int block_size,
+                 float* partials, hipStream_t s, int tile_tokens, const Fold& f) {
+  constexpr int kSmem = SmemBytes<kHeadDim, kBlockWarps>();
+  const auto kernel = &DecodeMmaKernel<kHeadDim, kGroup, kBlockWarps>;
+  static const bool ok = [kernel] {
+    const bool set = cudaFuncSetAttribute(reinterpret_cast<const void*>(kernel),
                                           cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem) == cudaSuccess;
     if (!set) (void)cudaGetLastError();
     return set;
   }();
   if (!ok) return false;
-  LaunchKernel(DecodeMmaKernel<kHeadDim, kGroup>, grid, kThreads, kSmem, s, q, out, b, n_heads,
-               n_kv_heads, scale, kc, vc, block_size, partials, tile_tokens, f.rule, f.xq, f.zero);
+  LaunchKernel(kernel, grid, kBlockWarps * 32, kSmem, s, q, out, b, n_heads, n_kv_heads, scale, kc,
+               vc, block_size, partials, tile_tokens, f.rule, f.xq, f.zero);
   return true;
+}
+
+template <int kHeadDim, int kGroup>
+bool Launch(dim3 grid, const float* q, float* out, const AttnBatch& b, int n_heads, int n_kv_heads,
+            float scale, const __half* kc, const __half* vc, int block_size, float* partials,
+            hipStream_t s, int tile_tokens, const Fold& f) {
+  if (f.eight_warps) {
+    return LaunchWarps<kHeadDim, kGroup, 8>(grid, q, out, b, n_heads, n_kv_heads, scale, kc, vc,
+                                            block_size, partials, s, tile_tokens, f);
+  }
+  return LaunchWarps<kHeadDim, kGroup, kWarps>(grid, q, out, b, n_heads, n_kv_heads, scale, kc, vc,
+                                               block_size, partials, s, tile_tokens, f);
 }
 
 template <int kHeadDim>
@@ -972,10 +1001,12 @@ bool LaunchDecodeMma(const float* q, float* out, const AttnBatch& b, int n_heads
   const int per_block = GroupedHeadsPerBlock(n_heads / n_kv_heads);
   const dim3 grid(n_heads / per_block, b.n_tokens, n_splits);
   mma_decode::Fold f;
+  const DecodeAttnConfig config = GetDecodeAttnConfig();
   if (n_splits == 1 && partials == nullptr && tile_tokens == 0) {
     f.rule = fold_rule;
     f.xq = xq;
     f.zero = zero;
+    f.eight_warps = config.one_split_warps == 8;
   }
   if (head_dim == 64) {
     return mma_decode::LaunchForGroup<64>(per_block, grid, q, out, b, n_heads, n_kv_heads, scale,

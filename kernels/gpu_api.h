@@ -625,6 +625,9 @@ struct DecodeAttnConfig {
   int min_tokens = 0;
   int target_blocks = 0;
   int one_split_keys = 128;
+  // Warps a block of the matrix-core kernel's one-split launches: 8 (at <=
+  // 128 keys one 16-key tile a warp) or 4 (the split launches' shape).
+  int one_split_warps = 8;
 };
 void SetDecodeAttnConfig(const DecodeAttnConfig& c);
 DecodeAttnConfig GetDecodeAttnConfig();

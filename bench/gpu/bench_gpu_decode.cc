@@ -1080,6 +1080,12 @@ int main(int argc, char** argv) {
     ab = env_ab("RF_ATTN_ONE_SPLIT", "by decode attention one-split keys", ',',
                 attn_field(&gpu::DecodeAttnConfig::one_split_keys), attn_restore);
   }
+  // RF_ATTN_WARPS="4,8": warps a block of the one-split matrix-core decode
+  // attention (gpu::DecodeAttnConfig::one_split_warps; default 8).
+  if (ab.ok()) {
+    ab = env_ab("RF_ATTN_WARPS", "by one-split attention warps", ',',
+                attn_field(&gpu::DecodeAttnConfig::one_split_warps), attn_restore);
+  }
   // RF_SEGMENT_OPS="0,48": the step's first segment launched after that many
   // recorded ops (GpuBackend::SetFirstSegmentOps; 0 = one graph a step).
   const int segment_saved = gpu->first_segment_ops();

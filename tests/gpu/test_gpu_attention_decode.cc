@@ -2,7 +2,8 @@
 // against the CPU backend and the SIMT grouped kernel (kernel -1) on the same
 // caches and queries: decode batches of 1, 3, 17 and 64 tokens at contexts
 // 1..4097 (every split count the rule picks, plus forced targets that give
-// 1 split and odd ones), alone and with a 30-token prefill chunk in the step,
+// 1 split and odd ones; single splits on 8-warp blocks, the default, and on
+// 4-warp ones), alone and with a 30-token prefill chunk in the step,
 // over scattered block tables, for GQA 2/3/4/8, MQA and MHA at head_dim 64 and
 // 128. Queries at two scales: flat and peaked softmax. Per token, outputs
 // poisoned with NaN. The two kernels compute the same f32 math in another
@@ -68,6 +69,16 @@ void ExpectKernelsAgree(GpuBackend* gpu, Backend* cpu, const StepBatch& step, co
   const std::vector<float> split = run_gpu(gpu::DecodeAttnConfig{1, 0, 0, 0});
   EXPECT_LE(WorstRow(split, want, q_dim), 1e-2) << what << ", no one-split rule";
   EXPECT_LE(WorstRow(split, simt, q_dim), 1e-4) << what << ", no one-split rule";
+  // One-split launches on 4-warp blocks (the default takes 8): forced (target
+  // 1, every context up to 4097 keys) and by the automatic rule.
+  for (int target : {1, 0}) {
+    gpu::DecodeAttnConfig cfg{1, 0, target};
+    cfg.one_split_warps = 4;
+    const std::vector<float> got = run_gpu(cfg);
+    const std::string how = ", 4-warp single split, target " + std::to_string(target);
+    EXPECT_LE(WorstRow(got, want, q_dim), 1e-2) << what << how;
+    EXPECT_LE(WorstRow(got, simt, q_dim), 1e-4) << what << how;
+  }
 }
 
 TEST_P(GpuAttentionDecodeMma, MatchesCpuAndSimtKernel) {

@@ -22,7 +22,7 @@ namespace {
 // captures (appended to the attention launches' signatures).
 SigBuf DecodeAttnSig() {
   const gpu::DecodeAttnConfig c = gpu::GetDecodeAttnConfig();
-  return SigBuf::Of(80, c.kernel, c.min_tokens, c.target_blocks, c.one_split_keys);
+  return SigBuf::Of(80, c.kernel, c.min_tokens, c.target_blocks, c.one_split_keys, c.one_split_warps);
 }
 
 // Floats a producer kernel reads or writes (p null: none).
