@@ -965,8 +965,11 @@ int DecodeMmaSplitCount(int n_tokens, int kv_blocks_per_token, int max_ctx, int 
   // Short contexts unsplit: at batch 1 four splits of <= 32 keys cost the
   // merge kernel after them and buy little (H100, 2026-11-27 19:50 UTC, ms a
   // token, three repeats, max_ctx then 256 for 1..256 keys: tg128 Q4_K_M
-  // 2.331 -> 2.304, Q8_0 3.343 -> 3.307 unsplit); at 129..256 keys one
-  // split was 1.8% slower (2.357 -> 2.401), hence the backend's bucket of 128.
+  // 2.331 -> 2.304, Q8_0 3.343 -> 3.307 unsplit). At 129..256 keys one split
+  // of 4-warp blocks was 1.8% slower (2.357 -> 2.401); of 8-warp blocks
+  // (one_split_warps) 1.0% faster (2026-11-28 02:05 UTC, RF_TG_START=128:
+  // 2.365-2.370 -> 2.342-2.344), hence one_split_keys 256. At 257..384 keys
+  // one split was no clear gain (2.386-2.394 -> 2.358-2.393).
   if (target_blocks <= 0 && one_split_keys > 0 && max_ctx <= one_split_keys) return 1;
   const int per_block_smem = (head_dim == 64 ? mma_decode::SmemBytes<64>() : mma_decode::SmemBytes<128>()) + 2048;
   const int64_t resident = static_cast<int64_t>(MultiprocessorCount()) * std::max(1, (227 << 10) / per_block_smem);
@@ -1006,7 +1009,11 @@ bool LaunchDecodeMma(const float* q, float* out, const AttnBatch& b, int n_heads
     f.rule = fold_rule;
     f.xq = xq;
     f.zero = zero;
-    f.eight_warps = config.one_split_warps == 8;
+    // 8-warp blocks (128 KB of shared memory at head_dim 128: one an SM)
+    // only where every block still starts at once; larger batches keep the
+    // 4-warp blocks, four of which share an SM.
+    f.eight_warps = config.one_split_warps == 8 &&
+                    static_cast<int64_t>(grid.x) * grid.y <= MultiprocessorCount();
   }
   if (head_dim == 64) {
     return mma_decode::LaunchForGroup<64>(per_block, grid, q, out, b, n_heads, n_kv_heads, scale,

@@ -614,8 +614,8 @@ PrefillAttnConfig GetPrefillAttnConfig();
 // min_tokens: auto takes the matrix-core kernel from this many tokens in the
 // batch (0 = the built-in default); target_blocks: blocks its split rule aims
 // for (0 = default). one_split_keys: with the default target, a step whose
-// longest context (AttnBatch::max_ctx: the backend's 128, or a multiple of
-// 256) is at most this many keys runs the matrix-core kernel unsplit, so its
+// longest context (AttnBatch::max_ctx: a multiple of 256, or the value
+// itself where it is under 256) is at most this many keys runs the matrix-core kernel unsplit, so its
 // blocks also finish the output (no merge kernel); 0 = off. Outputs agree within f32
 // rounding (the matrix-core kernel splits Q and the softmax weights into f16
 // hi + lo parts). Start-up value from RF_DECODE_ATTN=mma|simt. Process-wide,
@@ -624,9 +624,10 @@ struct DecodeAttnConfig {
   int kernel = 0;
   int min_tokens = 0;
   int target_blocks = 0;
-  int one_split_keys = 128;
-  // Warps a block of the matrix-core kernel's one-split launches: 8 (at <=
-  // 128 keys one 16-key tile a warp) or 4 (the split launches' shape).
+  int one_split_keys = 256;
+  // Warps a block of the matrix-core kernel's one-split launches whose
+  // blocks all fit one to an SM: 8 (at <= 128 keys one 16-key tile a warp)
+  // or 4 (every other launch's shape).
   int one_split_warps = 8;
 };
 void SetDecodeAttnConfig(const DecodeAttnConfig& c);

@@ -93,8 +93,8 @@ TEST_P(GpuAttentionDecodeMma, MatchesCpuAndSimtKernel) {
       std::uniform_int_distribution<int> any_ctx(1, 4097), short_ctx(1, 600);
       std::vector<int> ctx, n_new;
       for (int i = 0; i < n; ++i) ctx.push_back(n <= 3 ? any_ctx(rng) : short_ctx(rng));
-      // One token of <= 128 keys: the automatic rule's single split (one_split_keys).
-      if (n == 1 && !chunk) ctx[0] = std::uniform_int_distribution<int>(1, 128)(rng);
+      // One token of <= 256 keys: the automatic rule's single split (one_split_keys).
+      if (n == 1 && !chunk) ctx[0] = std::uniform_int_distribution<int>(1, 256)(rng);
       if (n > 1) {  // the extremes: one key, and 4097 (65 tiles of 16 + 1)
         ctx[0] = 1;
         ctx[1] = 4097;

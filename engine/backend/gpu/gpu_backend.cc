@@ -544,9 +544,9 @@ void GpuBackend::Attention(int layer, const float* q, float* out, int n_heads, f
   // Splits are sized for the context rounded up to 256 positions, so a decode
   // step keeps the same launch shape (and graph) for 256 tokens; each token's
   // real context comes from device memory. Contexts of at most
-  // gpu::DecodeAttnConfig::one_split_keys (128 by default) are a bucket of
-  // their own, which the decode attention runs unsplit; the rest of that 256
-  // splits.
+  // gpu::DecodeAttnConfig::one_split_keys (256 by default: the first bucket
+  // itself; a value under 256 makes a bucket of its own) run the decode
+  // attention unsplit.
   const int one_split = gpu::GetDecodeAttnConfig().one_split_keys;
   b.max_ctx = one_split > 0 && one_split < 256 && max_ctx_ <= one_split ? one_split : (max_ctx_ + 255) / 256 * 256;
   const size_t need = gpu::AttentionScratchBytes(n_tokens_, n_heads, kv_.head_dim, b.max_ctx);
