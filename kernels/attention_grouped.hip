@@ -496,13 +496,13 @@ void LaunchForHeadDim(int per_block, dim3 grid, const float* q, float* out, cons
 // layout of attention_device.h (m in natural-log units) or, unsplit, the output.
 namespace mma_decode {
 
-// Warps a block: 4, or 8 for one-split launches (DecodeAttnConfig::
-// one_split_warps, 8 by default): at <= 128 keys every warp then holds at most
-// one 16-key tile, half the serial chain of the 4-warp block. H100, tg128
+// Warps a block (the kernel's kWarps): 4, or 8 for one-split launches
+// (DecodeAttnConfig::one_split_warps, 8 by default): at <= 128 keys every warp
+// then holds at most one 16-key tile, half the serial chain of the 4-warp block. H100, tg128
 // Q4_K_M, six A/B pairs (2026-11-28 01:45 UTC): 2.295-2.304 -> 2.250-2.257 ms
 // a token (+2.0%). Letting the next kernel launch right after the dependency
 // wait instead of after the keys measured nothing (2.296-2.331 either way).
-constexpr int kWarps = 4;
+constexpr int kDefaultWarps = 4;
 constexpr int kTileKeys = 16;  // keys of one warp per stage
 // Ring stages a warp: 3, or 2 with 8 warps (their 1..2 tiles fit; the block's
 // shared memory stays under 128 KB).
@@ -511,12 +511,12 @@ constexpr int Stages() {
   return kBlockWarps >= 8 ? 2 : 3;
 }
 // The split rule's minimum (host and kernel): that of the 4-warp block.
-constexpr int kMinKeysPerSplit = kWarps * kTileKeys;
+constexpr int kMinKeysPerSplit = kDefaultWarps * kTileKeys;
 constexpr int kMaxSplits = 16;
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLn2 = 0.6931471805599453f;
 
-template <int kHeadDim, int kBlockWarps = kWarps>
+template <int kHeadDim, int kBlockWarps = kDefaultWarps>
 constexpr int SmemBytes() {
   return kBlockWarps * Stages<kBlockWarps>() * 2 * kTileKeys * kHeadDim * 2;  // K and V, f16
 }
@@ -894,8 +894,8 @@ bool Launch(dim3 grid, const float* q, float* out, const AttnBatch& b, int n_hea
     return LaunchWarps<kHeadDim, kGroup, 8>(grid, q, out, b, n_heads, n_kv_heads, scale, kc, vc,
                                             block_size, partials, s, tile_tokens, f);
   }
-  return LaunchWarps<kHeadDim, kGroup, kWarps>(grid, q, out, b, n_heads, n_kv_heads, scale, kc, vc,
-                                               block_size, partials, s, tile_tokens, f);
+  return LaunchWarps<kHeadDim, kGroup, kDefaultWarps>(grid, q, out, b, n_heads, n_kv_heads, scale, kc,
+                                                      vc, block_size, partials, s, tile_tokens, f);
 }
 
 template <int kHeadDim>

@@ -1074,8 +1074,9 @@ int main(int argc, char** argv) {
                 attn_restore);
   }
   // RF_ATTN_ONE_SPLIT="0,128": contexts of at most that many keys (the
-  // backend's max_ctx: 128 or a multiple of 256) unsplit (gpu::DecodeAttnConfig::
-  // one_split_keys; 0 = off; default 256: every tg128 step).
+  // backend's max_ctx: a multiple of 256, or the value itself under 256)
+  // unsplit (gpu::DecodeAttnConfig::one_split_keys; 0 = off; default 256:
+  // every tg128 step).
   if (ab.ok()) {
     ab = env_ab("RF_ATTN_ONE_SPLIT", "by decode attention one-split keys", ',',
                 attn_field(&gpu::DecodeAttnConfig::one_split_keys), attn_restore);
