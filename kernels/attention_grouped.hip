@@ -488,7 +488,11 @@ void LaunchForHeadDim(int per_block, dim3 grid, const float* q, float* out, cons
 // (2.36 TB/s), 64 x 2048 2.80 TB/s, but 8 / 32 / 64 sequences at mixed
 // contexts 100..1500 19.7 / 51.7 / 96.3 against 18.3 / 51.0 / 93.8 and batch
 // 1 at 128..512 keys 0.3-0.5 us slower; the early copies alone gained ~1 us
-// at mixed contexts, nothing at 32 x 512. Rows live on lanes 4g..4g+3 (g = head), so a row's max and
+// at mixed contexts, nothing at 32 x 512. Again with this kernel's cp.async
+// ring (session 23, 2026-11-28 05:10 UTC: the rows older than the step's
+// tokens copied before the wait, the step's own after it): tg128 Q4_K_M
+// 2.257-2.265 -> 2.258-2.278 ms a token, contexts 129-256 2.331-2.350 ->
+// 2.322-2.357: nothing, not kept. Rows live on lanes 4g..4g+3 (g = head), so a row's max and
 // sum reduce over 2 shuffles. Shared K/V rows are swizzled (16-byte chunk c of
 // key r at c ^ (r % 8)): the 8 rows an ldmatrix reads hit 8 distinct bank
 // groups. Warps keep their own online softmax (base 2) and merge through

@@ -111,6 +111,10 @@ __global__ void __launch_bounds__(kThreads, 4)
                          int n_heads, int n_kv_heads, float scale,
                          const __half* __restrict__ k_cache, const __half* __restrict__ v_cache,
                          int block_size, float* __restrict__ partials) {
+  if constexpr (!kBuildMatrixCoreKernels) {  // never launched on this target (kernels/mma_amd.h)
+    __builtin_trap();
+    return;
+  }
   constexpr int kTile = kRows / kGroup;  // tokens of a tile
   constexpr int kLd = kHeadDim + 8;      // halves a shared row: conflict-free ldmatrix rows
   constexpr int kChunks = kHeadDim / 8;  // 16-byte pieces of a K/V row

@@ -81,6 +81,7 @@ constexpr int kWaveSize = 32;
 // LoadA / LoadB read SHARED memory: p 16-byte aligned, ld a multiple of 8.
 constexpr bool kHasMatrixCores = true;
 constexpr bool kHasInt8MatrixCores = true;  // mma::MmaI8 below
+constexpr bool kBuildMatrixCoreKernels = true;  // see kernels/mma_amd.h
 namespace mma {
 struct FragA {  // 16 m x 16 k, row-major: a0..a3 of the m16n8k16 A operand
   uint32_t x[4];

@@ -104,6 +104,10 @@ template <int BN, int BK, bool kOverlap, int kSt, int kEpi = kEpiPlain>
 __global__ void __launch_bounds__(kThreads, DenseMinBlocks(BN))
     GemmDenseKernel(const __half* __restrict__ w, int64_t rows, int64_t cols, const __half* __restrict__ x,
                     float* __restrict__ y, int n, int steps_per_split, bool accumulate, SwiGLUEpilogue epi) {
+  if constexpr (!kBuildMatrixCoreKernels) {  // never launched on this target (kernels/mma_amd.h)
+    __builtin_trap();
+    return;
+  }
   constexpr int kWaves = kThreads / kWaveSize;  // 8 (NVIDIA, RDNA) or 4 (CDNA)
   constexpr int kWavesM = WavesM(BN), kWavesN = kWaves / kWavesM;
   constexpr int kWM = kBM / kWavesM, kWN = BN / kWavesN;  // one wave's tile

@@ -340,6 +340,10 @@ template <GgmlType T, int BN, int kP, bool kStageX>
 __global__ void __launch_bounds__(kThreads, kStageX ? 2 : MinBlocks(BN))
     GemmMmaKernel(const GemmParts parts, int64_t cols, int64_t row_bytes, const float* __restrict__ x, int n,
                   int steps_per_split, bool accumulate) {
+  if constexpr (!kBuildMatrixCoreKernels) {  // never launched on this target (kernels/mma_amd.h)
+    __builtin_trap();
+    return;
+  }
   // Waves split 2 ways over tokens and kWaves/2 ways over rows; each wave owns
   // kFT x kFR 16x16 accumulator tiles (more row tiles on 64-wide waves).
   constexpr int kWaves = kThreads / kWaveSize;
@@ -555,6 +559,10 @@ __global__ void __launch_bounds__(kThreads, 2)
     GemmNarrowKernel(const uint8_t* __restrict__ w, int64_t rows, int64_t cols, int64_t row_bytes,
                      const float* __restrict__ x, float* y, int n, int spans_per_split, bool accumulate) {
   static_assert(kS >= 2 && (kD == 1 || kD == 2));
+  if constexpr (!kBuildMatrixCoreKernels) {  // never launched on this target (kernels/mma_amd.h)
+    __builtin_trap();
+    return;
+  }
   constexpr int kSpan = SpanBytes(T), kSlot = SpanSlotBytes(T), kChunks = kSlot / 16;
   constexpr int kWaves = kThreads / kWaveSize;
   // Waves: 4 row groups of 32 rows, each wave all BN tokens; with more than 4

@@ -216,6 +216,10 @@ __global__ void __launch_bounds__(kThreads, BlocksPerSm(BN))
     GemmNarrowRegKernel(const GemmParts parts, int64_t cols, int64_t row_bytes, const float* __restrict__ x, int n,
                         int spans_per_split, bool accumulate) {
   static_assert(kS >= 2 && (kXBufs == 1 || kXBufs == 2));
+  if constexpr (!kBuildMatrixCoreKernels) {  // never launched on this target (kernels/mma_amd.h)
+    __builtin_trap();
+    return;
+  }
   constexpr int kSpan = SpanBytes(T), kSlot = SlotBytes(T), kChunks16 = kSlot / 16;
   constexpr int kWaves = kThreads / kWaveSize;
   constexpr int kWavesR = 4, kWaveRows = kBM / kWavesR, kFR = kWaveRows / 16;

@@ -14,6 +14,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 # ccache makes repeated builds (several sanitizer flavours, local iteration) cheap.
 if command -v ccache >/dev/null && [[ -z ${NO_CCACHE:-} ]]; then
   cmake_args=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache "${cmake_args[@]}")
+  # Paths relative to the checkout in the cache keys, so another clone of the
+  # same tree (CI's) hits what this one built.
+  export CCACHE_BASEDIR=$root CCACHE_NOHASHDIR=1
 fi
 cmake -S "$root" -B "$dir" -G Ninja "${cmake_args[@]}" >"$dir.configure.log" 2>&1 ||
   { cat "$dir.configure.log"; exit 1; }
