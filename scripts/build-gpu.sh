@@ -35,8 +35,10 @@ build_flavour() {
 }
 # One flavour after the other: each starts its longest file first (the
 # kernels' source order, kernels/CMakeLists.txt) and builds the rest on the
-# other core meanwhile. Side by side (tried) the two long files shared the
-# cores with everything else and the stage took longer (12.6 against ~10 min).
+# other core meanwhile. Side by side (tried) was no faster on two cores (10:57
+# and 12:36 against 11:03 min cold): either way the stage ends on
+# matmul_small_batch.hip alone (HIP ~390 s, CUDA ~215 s of one core), which
+# would have to be split into several files to go faster.
 for f in "${flavours[@]}"; do
   build_flavour "$f"
 done
