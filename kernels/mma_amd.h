@@ -55,11 +55,12 @@ constexpr bool kHasMatrixCores = true;
 constexpr bool kHasMatrixCores = false;
 #endif
 // Whether this pass builds the bodies of the kernels that only matrix-core
-// devices launch (the host checks DeviceHasMatrixCores first: the matrix-core
-// GEMM and prefill attention). False only in the device passes of AMD targets
-// without matrix cores (gfx1030), where those kernels trap on entry instead of
-// compiling a portable mma:: body that never runs: it cut that target's build of
-// them from ~190 s to seconds. The host pass still checks every body.
+// devices launch (the host checks DeviceHasMatrixCores first: the matrix-core,
+// narrow and dense GEMMs and the prefill attention). False only in the device
+// passes of AMD targets without matrix cores (gfx1030), where those kernels trap
+// on entry instead of compiling a portable mma:: body that never runs: it cut
+// that target's build of them from ~200 s to seconds. The host pass still
+// checks every body.
 #if defined(__HIP_DEVICE_COMPILE__) && defined(RF_MMA_PORTABLE)
 constexpr bool kBuildMatrixCoreKernels = false;
 #else
