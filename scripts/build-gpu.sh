@@ -17,9 +17,14 @@ flavours=("$@")
 targets=(${GPU_BUILD_TARGETS:-rf_kernels rf_backend_gpu})
 [[ ${targets[0]} == all ]] && targets=()
 common=(-DCMAKE_BUILD_TYPE=Release -DROCMFORGE_BUILD_SERVER=OFF -DCMAKE_OPTIMIZE_DEPENDENCIES=ON)
-# One flavour's configure + build.
-build_flavour() {
-  case $1 in
+# One flavour after the other, each starting its longest file first (the
+# kernels' source order, kernels/CMakeLists.txt) and building the rest on the
+# other core meanwhile. Side by side (tried) was no faster on two cores (10:57
+# and 12:36 against 11:03 min cold): either way the stage ends on
+# matmul_small_batch.hip alone (HIP ~390 s, CUDA ~215 s of one core), which
+# would have to be split into several files to go faster.
+for f in "${flavours[@]}"; do
+  case $f in
     hip)
       "$root/scripts/build.sh" "$B/gpu-hip" "${common[@]}" -DROCMFORGE_GPU=hip \
         -DCMAKE_CXX_COMPILER=hipcc -DGPU_TARGETS="${HIP_TARGETS:-gfx90a;gfx940;gfx1030}" -- "${targets[@]}"
@@ -30,15 +35,6 @@ build_flavour() {
         -DCMAKE_CUDA_COMPILER=/usr/local/cuda/bin/nvcc -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCHS:-90}" \
         -- "${targets[@]}"
       ;;
-    *) echo "unknown GPU flavour $1" >&2; return 2 ;;
+    *) echo "unknown GPU flavour $f" >&2; exit 2 ;;
   esac
-}
-# One flavour after the other: each starts its longest file first (the
-# kernels' source order, kernels/CMakeLists.txt) and builds the rest on the
-# other core meanwhile. Side by side (tried) was no faster on two cores (10:57
-# and 12:36 against 11:03 min cold): either way the stage ends on
-# matmul_small_batch.hip alone (HIP ~390 s, CUDA ~215 s of one core), which
-# would have to be split into several files to go faster.
-for f in "${flavours[@]}"; do
-  build_flavour "$f"
 done
