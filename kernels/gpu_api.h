@@ -100,6 +100,14 @@ bool L2PrefetchWorks();
 // graph's signature.
 void SetL2PrefetchChunk(uint32_t bytes);
 uint32_t GetL2PrefetchChunk();
+// The prefetch kernel at the device's highest stream priority (a launch
+// attribute; graphs captured while it is on are instantiated so that node
+// priorities hold): its blocks are then dispatched before pending blocks of
+// the main stream's kernels, which otherwise take every free slot while the
+// kernel between two matvecs runs. Default on; part of a captured graph's
+// signature.
+void SetL2PrefetchHighPriority(bool on);
+bool GetL2PrefetchHighPriority();
 // Brackets the region an external profiler (ncu --profile-from-start off) records.
 void ProfilerStart();
 void ProfilerStop();
@@ -379,7 +387,7 @@ bool GetDenseWgmma();
 // tg128 it raised by 1.7% on the H100, none for the other types, whose tg128
 // it lowered).
 // Since v7 (session 4): the automatic choice (threads_per_row 0) follows a
-// per-type and per-shape table (kernels/matmul_small_batch.hip, V7Pick);
+// per-type and per-shape table (kernels/matmul_small_batch_impl.h, V7Pick);
 // threads_per_row -2 = the automatic choice of v6 (for comparisons: v6
 // shapes, and neither of the two v7 kernels below).
 // loads_per_thread (F32 / F16 / BF16 at batch 1): each thread issues this many

@@ -1,6 +1,6 @@
 // The RoPE + KV store epilogue of the batch-1 Q/K/V group matrix x vector
 // (LaunchMatVecQuantizedGroupRopeKv): shared by the portable kernels
-// (kernels/matmul_small_batch.hip) and the bulk-copy kernel
+// (kernels/matmul_small_batch_impl.h) and the bulk-copy kernel
 // (kernels/matvec_stream.hip), so both finish a row pair the same way.
 #pragma once
 

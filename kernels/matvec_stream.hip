@@ -26,7 +26,7 @@
 // warp's butterfly), whichever warp owns it and however rows are grouped into
 // parts or slots, so every ring setting, group launches, the RoPE + KV store
 // epilogue and single launches give bit-identical rows. Results differ from
-// the portable kernels' (kernels/matmul_small_batch.hip) in summation order.
+// the portable kernels' (kernels/matmul_small_batch_impl.h) in summation order.
 //
 // Measured (H100 80GB HBM3, 2026-11-27 00:07 UTC, `bench_gpu_kernels
 // matvec_stream`, us, kernel alone PDL off / on, against the portable kernels'

@@ -65,6 +65,10 @@ namespace {
 // H100, 2026-11-27: 64 KiB in one block moved ~0.25 TB/s and lost 1-2%; a grid
 // of 4 KiB prefetches +2.9%, of 2 KiB +1.5%; docs/gpu.md).
 std::atomic<uint32_t> g_chunk{4096};
+// On by default: never slower on the H100 (tg128 Q4_K_M, bench/RESULTS.md
+// session 24: 2.291 -> 2.273 ms a token over four pairs in one call, equal
+// in the next, 2.250-2.252 against 2.248-2.289; equal at 16 MB windows).
+std::atomic<bool> g_high_priority{true};
 }  // namespace
 
 bool L2PrefetchWorks() {
@@ -77,6 +81,8 @@ bool L2PrefetchWorks() {
 
 void SetL2PrefetchChunk(uint32_t bytes) { g_chunk.store(bytes & ~15u, std::memory_order_relaxed); }
 uint32_t GetL2PrefetchChunk() { return g_chunk.load(std::memory_order_relaxed); }
+void SetL2PrefetchHighPriority(bool on) { g_high_priority.store(on, std::memory_order_relaxed); }
+bool GetL2PrefetchHighPriority() { return g_high_priority.load(std::memory_order_relaxed); }
 
 void LaunchPrefetchL2(const void* p, size_t bytes, Stream s) {
 #if defined(RF_GPU_CUDA)
@@ -86,6 +92,21 @@ void LaunchPrefetchL2(const void* p, size_t bytes, Stream s) {
   const uint32_t chunk = grid_chunk != 0 ? grid_chunk : kOneBlockChunk;
   const size_t per_block = static_cast<size_t>(kPrefetchThreads) * chunk;
   const size_t blocks = grid_chunk != 0 ? (bytes + per_block - 1) / per_block : 1;
+  if (GetL2PrefetchHighPriority()) {
+    int least = 0, greatest = 0;
+    (void)cudaDeviceGetStreamPriorityRange(&least, &greatest);
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3(static_cast<unsigned>(blocks));
+    cfg.blockDim = dim3(kPrefetchThreads);
+    cfg.stream = ToStream(s);
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributePriority;
+    attr[0].val.priority = greatest;
+    cfg.attrs = attr;
+    cfg.numAttrs = 1;
+    (void)cudaLaunchKernelEx(&cfg, PrefetchL2Kernel, static_cast<const char*>(p), bytes, chunk);
+    return;
+  }
   PrefetchL2Kernel<<<static_cast<unsigned>(blocks), kPrefetchThreads, 0, ToStream(s)>>>(
       static_cast<const char*>(p), bytes, chunk);
 #else

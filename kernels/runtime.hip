@@ -165,7 +165,14 @@ GpuStatus EndCapture(Stream s, GraphExec* exec) {
   GpuStatus r = Check(hipStreamEndCapture(S(s), &graph), "end graph capture");
   if (!r.ok) return r;
   hipGraphExec_t ge = nullptr;
+#if defined(RF_GPU_CUDA)
+  // Node priorities (the prefetch kernel's, SetL2PrefetchHighPriority) hold
+  // only in a graph instantiated with this flag.
+  const unsigned long long flags = GetL2PrefetchHighPriority() ? cudaGraphInstantiateFlagUseNodePriority : 0;
+  r = Check(cudaGraphInstantiate(&ge, graph, flags), "graph instantiate");
+#else
   r = Check(hipGraphInstantiate(&ge, graph, nullptr, nullptr, 0), "graph instantiate");
+#endif
   (void)hipGraphDestroy(graph);
   *exec = ge;
   return r;

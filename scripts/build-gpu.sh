@@ -17,12 +17,12 @@ flavours=("$@")
 targets=(${GPU_BUILD_TARGETS:-rf_kernels rf_backend_gpu})
 [[ ${targets[0]} == all ]] && targets=()
 common=(-DCMAKE_BUILD_TYPE=Release -DROCMFORGE_BUILD_SERVER=OFF -DCMAKE_OPTIMIZE_DEPENDENCIES=ON)
-# One flavour after the other, each starting its longest file first (the
+# One flavour after the other, each starting its longest files first (the
 # kernels' source order, kernels/CMakeLists.txt) and building the rest on the
 # other core meanwhile. Side by side (tried) was no faster on two cores (10:57
-# and 12:36 against 11:03 min cold): either way the stage ends on
-# matmul_small_batch.hip alone (HIP ~390 s, CUDA ~215 s of one core), which
-# would have to be split into several files to go faster.
+# and 12:36 against 11:03 min cold): either way the stage ended on
+# matmul_small_batch.hip alone (HIP ~390 s, CUDA ~215 s of one core), now
+# split by weight type into three files.
 for f in "${flavours[@]}"; do
   case $f in
     hip)

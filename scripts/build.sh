@@ -13,7 +13,9 @@ done
 root=$(cd "$(dirname "$0")/.." && pwd)
 # ccache makes repeated builds (several sanitizer flavours, local iteration) cheap.
 if command -v ccache >/dev/null && [[ -z ${NO_CCACHE:-} ]]; then
-  cmake_args=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache "${cmake_args[@]}")
+  # nvcc too (the CUDA flavour of the GPU stage): ccache 4.x caches its objects.
+  cmake_args=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache
+              -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache "${cmake_args[@]}")
   # Paths relative to the checkout in the cache keys, so another clone of the
   # same tree (CI's) hits what this one built.
   export CCACHE_BASEDIR=$root CCACHE_NOHASHDIR=1

@@ -1165,6 +1165,33 @@ int main(int argc, char** argv) {
           gpu::SetSmemCarveout(carve_saved);
         });
   }
+  // RF_PREFETCH_PRIORITY="0,1": the side-stream L2 prefetch kernel at the
+  // device's highest stream priority (gpu::SetL2PrefetchHighPriority).
+  if (ab.ok()) {
+    const bool saved = gpu::GetL2PrefetchHighPriority();
+    ab = env_ab(
+        "RF_PREFETCH_PRIORITY", "by L2 prefetch kernel at high priority", ',',
+        [&](absl::string_view t) -> absl::StatusOr<unsigned> {
+          RF_ASSIGN_OR_RETURN(const int on, ParseInt(t));
+          gpu::SetL2PrefetchHighPriority(on != 0);
+          return dflt;
+        },
+        [&, saved] { gpu::SetL2PrefetchHighPriority(saved); });
+  }
+  // RF_MATVEC_PREFETCH="-1,0,1024": the batch-1 matvecs' L2 prefetch of each
+  // block's rows before the PDL wait (MatVecConfig::prefetch_bytes: bytes a
+  // row, -1 auto = 1024 for Q8_0 only, 0 none).
+  if (ab.ok()) {
+    ab = env_ab(
+        "RF_MATVEC_PREFETCH", "by matvec prefetch bytes a row before the PDL wait", ',',
+        [&](absl::string_view t) -> absl::StatusOr<unsigned> {
+          gpu::MatVecConfig mc = mv_saved;
+          RF_ASSIGN_OR_RETURN(mc.prefetch_bytes, ParseInt(t));
+          gpu::SetMatVecConfig(mc);
+          return dflt;
+        },
+        [&] { gpu::SetMatVecConfig(mv_saved); });
+  }
   // RF_SHAPES="-;1=32x1;4=64x2": batch-1 matvec shapes by weight class
   // (ApplyShapes, gpu::MatVecConfig::shape: 0 Q4_K attention output, 1 Q4_K
   // Q/K/V, 2 Q4_K gate/up, 3 Q4_K down, 4 Q6_K down, 5 Q6_K output head, 6-10

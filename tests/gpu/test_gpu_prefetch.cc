@@ -3,7 +3,8 @@
 // attention, O, add + norm, gate/up, SwiGLU, down, add) at batch 1, so every
 // batch-1 MatMul whose input producer is held forks a prefetch of its weights.
 // The layer outputs must be bit-identical with the prefetch off and on (small
-// and whole-matrix limits, the grid and the one-block prefetch kernel), in
+// and whole-matrix limits, the grid and the one-block prefetch kernel, the
+// prefetch kernel at the highest stream priority), in
 // automatic graphs captured once and replayed, without graphs, and under an
 // explicit capture, for Q8_0 (never prefetched: the rule is K-quants only) and
 // Q4_K weights.
@@ -113,18 +114,21 @@ TEST(GpuPrefetch, DecodeLayersBitIdenticalWithPrefetchAndGraphReplays) {
     const std::vector<float> want = run(0, 0, false);
     for (float f : want) ASSERT_TRUE(std::isfinite(f));
     const size_t whole = size_t(1) << 30;
-    struct Setting { size_t attn, other; uint32_t chunk; };
+    struct Setting { size_t attn, other; uint32_t chunk; bool high_priority = false; };
     const uint32_t chunk_default = gpu::GetL2PrefetchChunk();
+    const bool priority_default = gpu::GetL2PrefetchHighPriority();
     for (Setting s : {Setting{0, 0, chunk_default}, Setting{4096, 4096, chunk_default},
                       Setting{whole, 0, chunk_default}, Setting{whole, whole, chunk_default},
-                      Setting{0, 100000, chunk_default}, Setting{whole, whole, 0}, Setting{whole, whole, 16}}) {
+                      Setting{0, 100000, chunk_default}, Setting{whole, whole, 0}, Setting{whole, whole, 16},
+                      Setting{whole, whole, chunk_default, true}}) {
       gpu::SetL2PrefetchChunk(s.chunk);
+      gpu::SetL2PrefetchHighPriority(s.high_priority);
       for (bool graphs : {false, true}) {
         const int replays_before = gpu->graphs_replayed();
         for (int rep = 0; rep < 3; ++rep) {
           EXPECT_EQ(run(s.attn, s.other, graphs), want)
-              << TypeName(type) << " prefetch " << s.attn << "/" << s.other << " chunk " << s.chunk << " graphs "
-              << graphs
+              << TypeName(type) << " prefetch " << s.attn << "/" << s.other << " chunk " << s.chunk
+              << " high priority " << gpu::GetL2PrefetchHighPriority() << " graphs " << graphs
               << " run " << rep;
         }
         if (graphs) {
@@ -149,6 +153,7 @@ TEST(GpuPrefetch, DecodeLayersBitIdenticalWithPrefetchAndGraphReplays) {
       EXPECT_EQ(out, want) << TypeName(type) << " explicit capture, replay " << rep;
     }
     gpu::SetL2PrefetchChunk(chunk_default);
+    gpu::SetL2PrefetchHighPriority(priority_default);
     gpu->SetWeightPrefetch(GpuBackend::WeightPrefetch{});
     gpu->SetAutoGraphs(true);
   }
