@@ -986,20 +986,17 @@ void LaunchGroupType(const MatVecPart* parts, int n_parts, int64_t cols, const v
   return LaunchGroupRpt<T, 64>(rpt, parts, n_parts, cols, xq, s, epi);
 }
 
-
-// Each type's launchers are instantiated in exactly one translation unit
-// (the one that compiles its kernels).
-#define RF_SMALL_BATCH_LAUNCHERS(T)                                                              \
-  template void LaunchType<T>(const void*, int64_t, int64_t, const float*, const void*, float*, int,  \
-                              Stream);
-#define RF_SMALL_BATCH_GROUP_LAUNCHERS(T)                                                        \
-  template void LaunchGroupType<T>(const MatVecPart*, int, int64_t, const void*, Stream,         \
-                                   const RopeKvEpi&);
+// Each type's launchers (and so its kernels) are instantiated in exactly one
+// translation unit, matmul_small_batch_*.hip; everywhere else they are extern.
+#define RF_SMALL_BATCH_LAUNCHERS(T) \
+  template void LaunchType<T>(const void*, int64_t, int64_t, const float*, const void*, float*, int, Stream);
+#define RF_SMALL_BATCH_GROUP_LAUNCHERS(T) \
+  template void LaunchGroupType<T>(const MatVecPart*, int, int64_t, const void*, Stream, const RopeKvEpi&);
 #define RF_EXTERN_SMALL_BATCH(T) extern RF_SMALL_BATCH_LAUNCHERS(T)
 #define RF_EXTERN_SMALL_BATCH_GROUP(T) extern RF_SMALL_BATCH_GROUP_LAUNCHERS(T)
 #define RF_SMALL_BATCH_FOR_FLOAT_TYPES(M) M(GgmlType::F32) M(GgmlType::F16) M(GgmlType::BF16)
-#define RF_SMALL_BATCH_FOR_QUANT_TYPES(M)                                                       \
-  M(GgmlType::Q8_0) M(GgmlType::Q4_0) M(GgmlType::Q4_K) M(GgmlType::Q5_K) M(GgmlType::Q6_K)      \
+#define RF_SMALL_BATCH_FOR_QUANT_TYPES(M) \
+  M(GgmlType::Q8_0) M(GgmlType::Q4_0) M(GgmlType::Q4_K) M(GgmlType::Q5_K) M(GgmlType::Q6_K) \
   M(GgmlType::Q2_K) M(GgmlType::Q3_K)
 RF_SMALL_BATCH_FOR_FLOAT_TYPES(RF_EXTERN_SMALL_BATCH)
 RF_SMALL_BATCH_FOR_QUANT_TYPES(RF_EXTERN_SMALL_BATCH)
