@@ -10,7 +10,6 @@
 // rounded to f16, exactly. Stores are fully coalesced; the quantized bytes are
 // read through L1 (each block is touched by the threads of one row run).
 #include <algorithm>
-#include <string>
 #include <type_traits>
 
 #include "kernels/gpu_api.h"
@@ -191,21 +190,6 @@ void LaunchDequantizeF16Blocks(GgmlType type, const void* w, int64_t rows, int64
   if (rows <= 0 || cols <= 0) return;
   const unsigned grid = blocks <= 0 ? GridFor(rows) : static_cast<unsigned>(std::min<int64_t>(blocks, rows));
   LaunchGrid(type, w, nullptr, rows, cols, out, grid, s);
-}
-
-GpuStatus StreamCreateHighPriority(Stream* s) {
-  int least = 0, greatest = 0;
-  hipStream_t st = nullptr;
-#if defined(RF_GPU_CUDA)
-  cudaError_t e = cudaDeviceGetStreamPriorityRange(&least, &greatest);
-  if (e == cudaSuccess) e = cudaStreamCreateWithPriority(&st, cudaStreamNonBlocking, greatest);
-#else
-  hipError_t e = hipDeviceGetStreamPriorityRange(&least, &greatest);
-  if (e == hipSuccess) e = hipStreamCreateWithPriority(&st, hipStreamNonBlocking, greatest);
-#endif
-  *s = st;
-  if (e == hipSuccess) return {};
-  return GpuStatus{false, std::string("high-priority stream create failed: ") + hipGetErrorString(e)};
 }
 
 void LaunchConvertF16(const float* x, int64_t total, uint16_t* out, Stream s) {

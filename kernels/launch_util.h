@@ -24,6 +24,11 @@ bool DeviceRunsSm90Code();
 // (NVIDIA sm_90 or later; never on AMD). kernels/runtime.hip.
 bool PdlActive();
 
+// The current device's highest stream priority (numerically the least: both
+// vendors count down from 0), for high-priority streams and launches.
+// kernels/runtime.hip.
+GpuStatus HighestStreamPriority(int* priority);
+
 // Sets kernel's preferred shared-memory carveout to GetSmemCarveout() when it
 // differs from what this process last set for it (kernels/runtime.hip).
 void ApplySmemCarveout(const void* kernel);

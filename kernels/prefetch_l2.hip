@@ -93,8 +93,13 @@ void LaunchPrefetchL2(const void* p, size_t bytes, Stream s) {
   const size_t per_block = static_cast<size_t>(kPrefetchThreads) * chunk;
   const size_t blocks = grid_chunk != 0 ? (bytes + per_block - 1) / per_block : 1;
   if (GetL2PrefetchHighPriority()) {
-    int least = 0, greatest = 0;
-    (void)cudaDeviceGetStreamPriorityRange(&least, &greatest);
+    // Asked once: the range is the same on every device (0 down to -5 on the
+    // H100), and decode steps without graphs launch this ~100 times a token.
+    static const int greatest = [] {
+      int p = 0;
+      (void)HighestStreamPriority(&p);
+      return p;
+    }();
     cudaLaunchConfig_t cfg = {};
     cfg.gridDim = dim3(static_cast<unsigned>(blocks));
     cfg.blockDim = dim3(kPrefetchThreads);

@@ -134,6 +134,19 @@ GpuStatus StreamCreate(Stream* s) {
   *s = st;
   return r;
 }
+GpuStatus HighestStreamPriority(int* priority) {
+  int least = 0;
+  *priority = 0;
+  return Check(hipDeviceGetStreamPriorityRange(&least, priority), "stream priority range");
+}
+GpuStatus StreamCreateHighPriority(Stream* s) {
+  int greatest = 0;
+  hipStream_t st = nullptr;
+  GpuStatus r = HighestStreamPriority(&greatest);
+  if (r.ok) r = Check(hipStreamCreateWithPriority(&st, hipStreamNonBlocking, greatest), "high-priority stream create");
+  *s = st;
+  return r;
+}
 void StreamDestroy(Stream s) {
   if (s != nullptr) (void)hipStreamDestroy(S(s));
 }
