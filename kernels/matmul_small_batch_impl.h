@@ -269,6 +269,8 @@ __device__ __forceinline__ void MatVecQUnitBody(const Part& part, int64_t cols, 
   }
   if (r0 + kRpt <= rows) {
     const uint8_t* row = w + r0 * row_bytes;
+    // Unrolling the several-row shapes by 2 as well (two steps' loads in flight)
+    // cost 5% of a Q4_K_M token on an H200 (session 25: 465 against 490 tok/s).
     constexpr int kUnroll = kRpt > 1 || kUnit > 2 ? 1 : 2;
 #pragma unroll kUnroll
     for (int64_t p = tr; p < units; p += kTpr) {
