@@ -26,6 +26,9 @@
 //  * persistent, no barrier: the same walk with no dependency at all, the
 //    ceiling of this structure.
 //  * "read" forms: the same walks reading the same bytes with no math.
+//  * a diagnostic body (its sums are not the matrices'): the pair dot with every
+//    lane reading the same two activation blocks, which bounds what the
+//    activations' L1 traffic costs.
 // Every math form runs the same task body (a warp owns rows, lanes walk the
 // 64-value pairs with the production DotUnit<Q4_K>), so y is compared bit for
 // bit against the chain's.
@@ -70,9 +73,13 @@ __device__ __forceinline__ float WarpSum(float v) {
   return v;
 }
 
-// Task t of m. kMath false: the same weight bytes (a pair's 32 quant bytes and
-// its block's 16-byte header) read and folded into an integer, no dot products.
-template <bool kMath>
+// The task bodies: the production pair dot; the same weight bytes (a pair's 32
+// quant bytes and its block's 16-byte header) read and folded into an integer,
+// no dot products; and, as a diagnostic (its sums are not the matrix's), the
+// pair dot with every lane reading the same two activation blocks, so the
+// activations cost no L1 traffic.
+enum Body { kDot = 0, kRead = 1, kDotOneX = 2 };
+template <int kBody>
 __device__ __forceinline__ void Task(const Mat& m, int64_t t) {
   __shared__ float part[kWarps][2];
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -86,8 +93,10 @@ __device__ __forceinline__ void Task(const Mat& m, int64_t t) {
     for (int i = 0; i < 2; ++i) {
       if (i >= m.rpg) break;
       const uint8_t* row = m.w + (r0 + i) * row_bytes;
-      if constexpr (kMath) {
+      if constexpr (kBody == kDot) {
         acc[i] += gpu::DotUnit<GgmlType::Q4_K>(row, p, m.x);
+      } else if constexpr (kBody == kDotOneX) {
+        acc[i] += gpu::DotPairK<GgmlType::Q4_K>(row, p, m.x);
       } else {
         const uint8_t* blk = row + p / 4 * 144;
         const uint4 h = *reinterpret_cast<const uint4*>(blk);
@@ -97,7 +106,7 @@ __device__ __forceinline__ void Task(const Mat& m, int64_t t) {
       }
     }
   }
-  if constexpr (!kMath) acc[0] = static_cast<float>(bits & 0xffff);
+  if constexpr (kBody == kRead) acc[0] = static_cast<float>(bits & 0xffff);
 #pragma unroll
   for (int i = 0; i < 2; ++i) acc[i] = WarpSum(acc[i]);
   if (m.wpr == 1) {
@@ -118,11 +127,11 @@ __device__ __forceinline__ void Task(const Mat& m, int64_t t) {
 }
 
 // ---- chain: one PDL launch a matrix ----------------------------------------
-template <bool kMath>
+template <int kBody>
 __global__ void __launch_bounds__(kThreads) ChainKernel(const Mat* mats, int i) {
   gpu::GridDependencyBegin();
   const Mat m = mats[i];
-  Task<kMath>(m, blockIdx.x);
+  Task<kBody>(m, blockIdx.x);
 }
 
 // ---- persistent ------------------------------------------------------------
@@ -165,13 +174,13 @@ __device__ __forceinline__ void PrefetchOwnTasks(const Mat& m, int64_t budget) {
   }
 }
 
-template <bool kMath>
+template <int kBody>
 __global__ void __launch_bounds__(kThreads) PersistentKernel(const Mat* mats, int n, unsigned* count,
                                                             int barrier, int prefetch_kb, int subs, int sleep_ns) {
   for (int i = 0; i < n; ++i) {
     const Mat m = mats[i];
     const int64_t tasks = Tasks(m);
-    for (int64_t t = blockIdx.x; t < tasks; t += gridDim.x) Task<kMath>(m, t);
+    for (int64_t t = blockIdx.x; t < tasks; t += gridDim.x) Task<kBody>(m, t);
     if (i + 1 == n) break;
     if (prefetch_kb > 0) PrefetchOwnTasks(mats[i + 1], static_cast<int64_t>(prefetch_kb) << 10);
     if (barrier) GridBarrier(count, static_cast<unsigned>(i + 1), subs, sleep_ns);
@@ -256,7 +265,8 @@ double CopyTBps(cudaStream_t st) {
 
 struct Form {
   const char* name;
-  bool math, persistent, barrier;
+  int body;  // Body
+  bool persistent, barrier;
   int blocks_per_sm, prefetch_kb;
   bool fine = false;  // one row a warp everywhere (more, smaller tasks)
   int subs = 1, sleep_ns = 0;
@@ -267,11 +277,12 @@ int Main() {
   CHECK(cudaGetDeviceProperties(&prop, 0));
   int coop = 0;
   CHECK(cudaDeviceGetAttribute(&coop, cudaDevAttrCooperativeLaunch, 0));
-  int occ_math = 0, occ_read = 0;
-  CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ_math, PersistentKernel<true>, kThreads, 0));
-  CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ_read, PersistentKernel<false>, kThreads, 0));
-  std::printf("device: %s, %d SMs, %d MB L2, cooperative %d; resident blocks an SM: math %d, read %d\n",
-              prop.name, prop.multiProcessorCount, prop.l2CacheSize >> 20, coop, occ_math, occ_read);
+  int occ_math = 0, occ_read = 0, occ_one_x = 0;
+  CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ_math, PersistentKernel<kDot>, kThreads, 0));
+  CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ_read, PersistentKernel<kRead>, kThreads, 0));
+  CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ_one_x, PersistentKernel<kDotOneX>, kThreads, 0));
+  std::printf("device: %s, %d SMs, %d MB L2, cooperative %d; resident blocks an SM: math %d, read %d, one x %d\n",
+              prop.name, prop.multiProcessorCount, prop.l2CacheSize >> 20, coop, occ_math, occ_read, occ_one_x);
   cudaStream_t st;
   CHECK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
   const double copy = CopyTBps(st);
@@ -331,43 +342,49 @@ int Main() {
 
   const int sms = prop.multiProcessorCount;
   const std::vector<Form> forms = {
-      {"chain (one PDL launch a matrix)", true, false, true, 0, 0},
-      {"persistent, barrier", true, true, true, 0, 0},
-      {"persistent, barrier, 2 blocks an SM", true, true, true, 2, 0},
-      {"persistent, barrier + prefetch 16 KB a block", true, true, true, 0, 16},
-      {"persistent, barrier + prefetch 64 KB a block", true, true, true, 0, 64},
-      {"persistent, 8 arrival counters", true, true, true, 0, 0, false, 8},
-      {"persistent, 16 arrival counters", true, true, true, 0, 0, false, 16},
-      {"persistent, 1 counter, polls 100 ns apart", true, true, true, 0, 0, false, 1, 100},
-      {"persistent, 8 counters, polls 100 ns apart", true, true, true, 0, 0, false, 8, 100},
-      {"persistent, no barrier (ceiling)", true, true, false, 0, 0},
-      {"fine tasks: chain", true, false, true, 0, 0, true},
-      {"fine tasks: persistent, barrier", true, true, true, 0, 0, true},
-      {"fine tasks: persistent, 8 counters", true, true, true, 0, 0, true, 8},
-      {"fine tasks: persistent, 8 counters + prefetch 16 KB", true, true, true, 0, 16, true, 8},
-      {"fine tasks: persistent, no barrier", true, true, false, 0, 0, true},
-      {"read: chain", false, false, true, 0, 0},
-      {"read: persistent, barrier", false, true, true, 0, 0},
-      {"read: persistent, barrier + prefetch 64 KB", false, true, true, 0, 64},
-      {"read: persistent, no barrier", false, true, false, 0, 0},
+      {"chain (one PDL launch a matrix)", kDot, false, true, 0, 0},
+      {"persistent, barrier", kDot, true, true, 0, 0},
+      {"persistent, barrier, 2 blocks an SM", kDot, true, true, 2, 0},
+      {"persistent, barrier + prefetch 16 KB a block", kDot, true, true, 0, 16},
+      {"persistent, barrier + prefetch 64 KB a block", kDot, true, true, 0, 64},
+      {"persistent, 8 arrival counters", kDot, true, true, 0, 0, false, 8},
+      {"persistent, 16 arrival counters", kDot, true, true, 0, 0, false, 16},
+      {"persistent, 1 counter, polls 100 ns apart", kDot, true, true, 0, 0, false, 1, 100},
+      {"persistent, 8 counters, polls 100 ns apart", kDot, true, true, 0, 0, false, 8, 100},
+      {"persistent, no barrier (ceiling)", kDot, true, false, 0, 0},
+      {"fine tasks: chain", kDot, false, true, 0, 0, true},
+      {"fine tasks: persistent, barrier", kDot, true, true, 0, 0, true},
+      {"fine tasks: persistent, 8 counters", kDot, true, true, 0, 0, true, 8},
+      {"fine tasks: persistent, 8 counters + prefetch 16 KB", kDot, true, true, 0, 16, true, 8},
+      {"fine tasks: persistent, no barrier", kDot, true, false, 0, 0, true},
+      {"read: chain", kRead, false, true, 0, 0},
+      {"read: persistent, barrier", kRead, true, true, 0, 0},
+      {"read: persistent, barrier + prefetch 64 KB", kRead, true, true, 0, 64},
+      {"read: persistent, no barrier", kRead, true, false, 0, 0},
+      {"(diagnostic) one shared activation pair: chain", kDotOneX, false, true, 0, 0},
+      {"(diagnostic) one shared activation pair: no barrier", kDotOneX, true, false, 0, 0},
   };
   std::vector<std::vector<float>> y_ref(4), y_got(4);
   int failures = 0;
   for (int round = 0; round < 2; ++round) {
     for (const Form& f : forms) {
-      const int per_sm = f.blocks_per_sm > 0 ? f.blocks_per_sm : (f.math ? occ_math : occ_read);
+      const int occ = f.body == kDot ? occ_math : f.body == kRead ? occ_read : occ_one_x;
+      const int per_sm = f.blocks_per_sm > 0 ? f.blocks_per_sm : occ;
       const unsigned grid = static_cast<unsigned>(sms * per_sm);
       cudaGraph_t graph;
       cudaGraphExec_t exec;
       CHECK(cudaStreamBeginCapture(st, cudaStreamCaptureModeGlobal));
       if (f.persistent) {
         CHECK(cudaMemsetAsync(count, 0, 64 * kMaxSubs * sizeof(unsigned), st));
-        Launch(f.math ? PersistentKernel<true> : PersistentKernel<false>, grid, st, false, false,
+        Launch(f.body == kDot    ? PersistentKernel<kDot>
+               : f.body == kRead ? PersistentKernel<kRead>
+                                 : PersistentKernel<kDotOneX>,
+               grid, st, false, false,
                static_cast<const Mat*>(f.fine ? d_walk_fine : d_walk), n, count, f.barrier ? 1 : 0, f.prefetch_kb,
                f.subs, f.sleep_ns);
       } else {
         for (int i = 0; i < n; ++i) {
-          Launch(f.math ? ChainKernel<true> : ChainKernel<false>,
+          Launch(f.body == kDot ? ChainKernel<kDot> : f.body == kRead ? ChainKernel<kRead> : ChainKernel<kDotOneX>,
                  static_cast<unsigned>(Tasks((f.fine ? walk_fine : walk)[static_cast<size_t>(i)])), st, true, false,
                  static_cast<const Mat*>(f.fine ? d_walk_fine : d_walk), i);
         }
@@ -376,7 +393,7 @@ int Main() {
       CHECK(cudaGraphInstantiate(&exec, graph, 0));
       for (int i = 0; i < 3; ++i) CHECK(cudaGraphLaunch(exec, st));
       CHECK(cudaStreamSynchronize(st));
-      if (f.math) {
+      if (f.body == kDot) {
         const bool first = y_ref[0].empty();
         for (int k = 0; k < 4; ++k) {
           auto& dst = first ? y_ref[k] : y_got[k];
