@@ -35,6 +35,7 @@
 #include <random>
 #include <vector>
 
+#include "bench/gpu/probe_common.h"
 #include "bench/gpu/probe_cuda_check.h"
 #include "kernels/act_quant_device.h"
 #include "kernels/quant_device.h"
@@ -53,12 +54,6 @@ constexpr int kGroups = static_cast<int>(kFfn / 256);
 // gate / up: 32 threads a row, 4 rows a warp; down: 64 threads a row, 2 rows a group.
 constexpr int kUpTpr = 32, kUpRpt = 4, kDownTpr = 64, kDownRpt = 2;
 constexpr int kDownBlockRows = kThreads / kDownTpr * kDownRpt;  // 8
-
-__device__ __forceinline__ float WarpSum(float v) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
 
 // The sums of `acc` over kTpr threads of each row group, row i of group rr at
 // part[rr][i] (kTpr = 32 or 64: one or two warps a group).
@@ -151,11 +146,6 @@ struct Flow {
   unsigned* done;      // [1]: down blocks done
 };
 
-__device__ __forceinline__ unsigned LoadAcquire(const unsigned* p) {
-  unsigned v;
-  asm volatile("ld.acquire.gpu.global.u32 %0, [%1];\n" : "=r"(v) : "l"(p) : "memory");
-  return v;
-}
 __device__ __forceinline__ void RedRelease(unsigned* p, unsigned v) {
   asm volatile("red.release.gpu.global.add.u32 [%0], %1;\n" ::"l"(p), "r"(v) : "memory");
 }
@@ -289,20 +279,6 @@ void LaunchPdl(void (*kernel)(KArgs...), unsigned grid, unsigned block, cudaStre
 struct Layer {
   uint8_t *gate, *up, *down;
 };
-
-void FillRandomQ4K(std::vector<uint8_t>& host, int64_t rows, int64_t row_bytes, std::mt19937& rng) {
-  host.resize(static_cast<size_t>(rows * row_bytes));
-  for (auto& b : host) b = static_cast<uint8_t>(rng());
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t b = 0; b < row_bytes / 144; ++b) {
-      uint8_t* blk = host.data() + r * row_bytes + b * 144;
-      const uint16_t d = static_cast<uint16_t>(0x1800 + rng() % 0x0400);   // small positive halves
-      const uint16_t dm = static_cast<uint16_t>(0x1800 + rng() % 0x0400);
-      std::memcpy(blk, &d, 2);
-      std::memcpy(blk + 2, &dm, 2);
-    }
-  }
-}
 
 enum Mode {
   kChain = 0, kChainPrefetch = 1, kFlow = 2, kFlow20 = 3, kFlow1000 = 4, kUpAlone = 5, kUpFlowAlone = 6,

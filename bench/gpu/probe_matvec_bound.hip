@@ -29,6 +29,7 @@
 #include <random>
 #include <vector>
 
+#include "bench/gpu/probe_common.h"
 #include "bench/gpu/probe_cuda_check.h"
 #include "kernels/quant_device.h"
 
@@ -43,12 +44,6 @@ constexpr int kBlockRows = kThreads / 32 * kRpt;  // 32
 // Blocks an SM asked of the compiler (4: <= 64 registers, what the production
 // body takes here unbounded), so every variant runs at the same occupancy.
 constexpr int kMinBlocks = 4;
-
-__device__ __forceinline__ float WarpSum(float v) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
 
 __device__ __forceinline__ uint4 LoadNa(const void* p) {
   uint4 r;

@@ -41,6 +41,7 @@
 #include <random>
 #include <vector>
 
+#include "bench/gpu/probe_common.h"
 #include "bench/gpu/probe_cuda_check.h"
 #include "kernels/quant_device.h"
 
@@ -66,12 +67,6 @@ struct Mat {
 __host__ __device__ constexpr int64_t RowBytes(int64_t cols) { return cols / 256 * 144; }
 __host__ __device__ inline int TaskRows(const Mat& m) { return kWarps / m.wpr * m.rpg; }
 __host__ __device__ inline int64_t Tasks(const Mat& m) { return m.rows / TaskRows(m); }
-
-__device__ __forceinline__ float WarpSum(float v) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
 
 // The task bodies: the production pair dot; the same weight bytes (a pair's 32
 // quant bytes and its block's 16-byte header) read and folded into an integer,
@@ -135,11 +130,6 @@ __global__ void __launch_bounds__(kThreads) ChainKernel(const Mat* mats, int i) 
 }
 
 // ---- persistent ------------------------------------------------------------
-__device__ __forceinline__ unsigned LoadAcquire(const unsigned* p) {
-  unsigned v;
-  asm volatile("ld.acquire.gpu.global.u32 %0, [%1];\n" : "=r"(v) : "l"(p) : "memory");
-  return v;
-}
 // Every block arrives once per barrier; the counters only grow within a replay
 // (the graph zeroes them first), so barrier k passes at k * gridDim.x arrivals.
 // With `subs` > 1 the arrivals spread over that many counters (block b on
@@ -206,20 +196,6 @@ void Launch(void (*kernel)(KArgs...), unsigned grid, cudaStream_t s, bool pdl, b
   cfg.attrs = attr;
   cfg.numAttrs = 1;
   CHECK(cudaLaunchKernelEx(&cfg, kernel, static_cast<KArgs>(args)...));
-}
-
-void FillRandomQ4K(std::vector<uint8_t>& host, int64_t rows, int64_t row_bytes, std::mt19937& rng) {
-  host.resize(static_cast<size_t>(rows * row_bytes));
-  for (auto& b : host) b = static_cast<uint8_t>(rng());
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t b = 0; b < row_bytes / 144; ++b) {
-      uint8_t* blk = host.data() + r * row_bytes + b * 144;
-      const uint16_t d = static_cast<uint16_t>(0x1800 + rng() % 0x0400);  // small positive halves
-      const uint16_t dm = static_cast<uint16_t>(0x1800 + rng() % 0x0400);
-      std::memcpy(blk, &d, 2);
-      std::memcpy(blk + 2, &dm, 2);
-    }
-  }
 }
 
 ActQ8* RandomActivations(int64_t cols, std::mt19937& rng) {
