@@ -194,6 +194,7 @@ __device__ __forceinline__ Part PickPart(const Parts& a, unsigned b) {
 // reading them from there instead of as 16-byte pieces 80 bytes apart through
 // L1: correct, but 466 against 491 tok/s a Q4_K_M token, -5%: the copy and its
 // barrier sit before every block's first weight load.)
+
 // The rows of `part` this block owns (part.block), one slice per thread per
 // step: the body of MatVecQKernel and of the mixed-type group kernel.
 template <GgmlType T, int N, int kTpr, int kRpt, bool kEpi>

@@ -29,8 +29,8 @@
 //  * a diagnostic body (its sums are not the matrices'): the pair dot with every
 //    lane reading the same two activation blocks, which bounds what the
 //    activations' L1 traffic costs.
-// Every math form runs the same task body (a warp owns rows, lanes walk the
-// 64-value pairs with the production DotUnit<Q4_K>), so y is compared bit for
+// Every dot form runs the same task body (a warp owns rows, lanes walk the
+// 64-value pairs with the production DotUnit<Q4_K>), so its y is compared bit for
 // bit against the chain's.
 #include <cuda_runtime.h>
 
