@@ -262,20 +262,6 @@ __global__ void __launch_bounds__(kThreads) DownFlowKernel(const uint8_t* __rest
 }
 
 // ---- host ------------------------------------------------------------------
-template <typename... KArgs, typename... Args>
-void LaunchPdl(void (*kernel)(KArgs...), unsigned grid, unsigned block, cudaStream_t s, Args... args) {
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3(grid);
-  cfg.blockDim = dim3(block);
-  cfg.stream = s;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = 1;
-  cfg.attrs = attr;
-  cfg.numAttrs = 1;
-  CHECK(cudaLaunchKernelEx(&cfg, kernel, static_cast<KArgs>(args)...));
-}
-
 struct Layer {
   uint8_t *gate, *up, *down;
 };
@@ -305,16 +291,7 @@ int Main() {
     CHECK(cudaMemcpy(l.up, hu.data(), up_bytes, cudaMemcpyHostToDevice));
     CHECK(cudaMemcpy(l.down, hd.data(), down_bytes, cudaMemcpyHostToDevice));
   }
-  std::vector<ActQ8> xs(kDim / 32);
-  for (auto& a : xs) {
-    int sum = 0;
-    for (auto& q : a.qs) {
-      q = static_cast<int8_t>(static_cast<int>(rng() % 255) - 127);
-      sum += q;
-    }
-    a.d = 1e-3f;
-    a.s = a.d * static_cast<float>(sum);
-  }
+  const std::vector<ActQ8> xs = RandomActQ8(kDim / 32, rng, [] { return 1e-3f; });
   ActQ8 *xq, *hq;
   float *g, *u, *h, *y;
   unsigned* flags;

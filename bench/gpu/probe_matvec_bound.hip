@@ -317,16 +317,8 @@ Matrix MakeMatrix(GgmlType type, int64_t rows, int64_t cols, std::mt19937& rng) 
   for (int c = 0; c < m.copies; ++c) {
     CHECK(cudaMemcpy(m.w + c * m.bytes, host.data(), static_cast<size_t>(m.bytes), cudaMemcpyHostToDevice));
   }
-  std::vector<ActQ8> xs(static_cast<size_t>(cols / 32));
-  for (auto& a : xs) {
-    int sum = 0;
-    for (auto& q : a.qs) {
-      q = static_cast<int8_t>(static_cast<int>(rng() % 255) - 127);
-      sum += q;
-    }
-    a.d = 0.01f + 0.001f * static_cast<float>(rng() % 100);
-    a.s = a.d * static_cast<float>(sum);
-  }
+  const std::vector<ActQ8> xs =
+      RandomActQ8(cols / 32, rng, [&rng] { return 0.01f + 0.001f * static_cast<float>(rng() % 100); });
   CHECK(cudaMalloc(&m.x, xs.size() * sizeof(ActQ8)));
   CHECK(cudaMemcpy(m.x, xs.data(), xs.size() * sizeof(ActQ8), cudaMemcpyHostToDevice));
   CHECK(cudaMalloc(&m.y, static_cast<size_t>(rows) * sizeof(float)));

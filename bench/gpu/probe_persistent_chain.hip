@@ -178,37 +178,8 @@ __global__ void __launch_bounds__(kThreads) PersistentKernel(const Mat* mats, in
 }
 
 // ---- host ------------------------------------------------------------------
-template <typename... KArgs, typename... Args>
-void Launch(void (*kernel)(KArgs...), unsigned grid, cudaStream_t s, bool pdl, bool cooperative,
-            Args... args) {
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3(grid);
-  cfg.blockDim = dim3(kThreads);
-  cfg.stream = s;
-  cudaLaunchAttribute attr[1];
-  if (pdl) {
-    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attr[0].val.programmaticStreamSerializationAllowed = 1;
-  } else {
-    attr[0].id = cudaLaunchAttributeCooperative;
-    attr[0].val.cooperative = cooperative ? 1 : 0;
-  }
-  cfg.attrs = attr;
-  cfg.numAttrs = 1;
-  CHECK(cudaLaunchKernelEx(&cfg, kernel, static_cast<KArgs>(args)...));
-}
-
 ActQ8* RandomActivations(int64_t cols, std::mt19937& rng) {
-  std::vector<ActQ8> xs(static_cast<size_t>(cols / 32));
-  for (auto& a : xs) {
-    int sum = 0;
-    for (auto& q : a.qs) {
-      q = static_cast<int8_t>(static_cast<int>(rng() % 255) - 127);
-      sum += q;
-    }
-    a.d = 1e-3f;
-    a.s = a.d * static_cast<float>(sum);
-  }
+  const std::vector<ActQ8> xs = RandomActQ8(cols / 32, rng, [] { return 1e-3f; });
   ActQ8* d = nullptr;
   CHECK(cudaMalloc(&d, xs.size() * sizeof(ActQ8)));
   CHECK(cudaMemcpy(d, xs.data(), xs.size() * sizeof(ActQ8), cudaMemcpyHostToDevice));
@@ -251,14 +222,12 @@ struct Form {
 int Main() {
   cudaDeviceProp prop;
   CHECK(cudaGetDeviceProperties(&prop, 0));
-  int coop = 0;
-  CHECK(cudaDeviceGetAttribute(&coop, cudaDevAttrCooperativeLaunch, 0));
   int occ_math = 0, occ_read = 0, occ_one_x = 0;
   CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ_math, PersistentKernel<kDot>, kThreads, 0));
   CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ_read, PersistentKernel<kRead>, kThreads, 0));
   CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ_one_x, PersistentKernel<kDotOneX>, kThreads, 0));
-  std::printf("device: %s, %d SMs, %d MB L2, cooperative %d; resident blocks an SM: math %d, read %d, one x %d\n",
-              prop.name, prop.multiProcessorCount, prop.l2CacheSize >> 20, coop, occ_math, occ_read, occ_one_x);
+  std::printf("device: %s, %d SMs, %d MB L2; resident blocks an SM: math %d, read %d, one x %d\n", prop.name,
+              prop.multiProcessorCount, prop.l2CacheSize >> 20, occ_math, occ_read, occ_one_x);
   cudaStream_t st;
   CHECK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
   const double copy = CopyTBps(st);
@@ -352,17 +321,17 @@ int Main() {
       CHECK(cudaStreamBeginCapture(st, cudaStreamCaptureModeGlobal));
       if (f.persistent) {
         CHECK(cudaMemsetAsync(count, 0, 64 * kMaxSubs * sizeof(unsigned), st));
-        Launch(f.body == kDot    ? PersistentKernel<kDot>
-               : f.body == kRead ? PersistentKernel<kRead>
-                                 : PersistentKernel<kDotOneX>,
-               grid, st, false, false,
-               static_cast<const Mat*>(f.fine ? d_walk_fine : d_walk), n, count, f.barrier ? 1 : 0, f.prefetch_kb,
-               f.subs, f.sleep_ns);
+        const auto kernel = f.body == kDot    ? PersistentKernel<kDot>
+                            : f.body == kRead ? PersistentKernel<kRead>
+                                              : PersistentKernel<kDotOneX>;
+        kernel<<<grid, kThreads, 0, st>>>(f.fine ? d_walk_fine : d_walk, n, count, f.barrier ? 1 : 0, f.prefetch_kb,
+                                          f.subs, f.sleep_ns);
+        CHECK(cudaGetLastError());
       } else {
         for (int i = 0; i < n; ++i) {
-          Launch(f.body == kDot ? ChainKernel<kDot> : f.body == kRead ? ChainKernel<kRead> : ChainKernel<kDotOneX>,
-                 static_cast<unsigned>(Tasks((f.fine ? walk_fine : walk)[static_cast<size_t>(i)])), st, true, false,
-                 static_cast<const Mat*>(f.fine ? d_walk_fine : d_walk), i);
+          LaunchPdl(f.body == kDot ? ChainKernel<kDot> : f.body == kRead ? ChainKernel<kRead> : ChainKernel<kDotOneX>,
+                    static_cast<unsigned>(Tasks((f.fine ? walk_fine : walk)[static_cast<size_t>(i)])), kThreads, st,
+                    static_cast<const Mat*>(f.fine ? d_walk_fine : d_walk), i);
         }
       }
       CHECK(cudaStreamEndCapture(st, &graph));
