@@ -359,6 +359,9 @@ double TimeTbs(const Matrix& m, Launch launch, cudaStream_t st) {
 int g_failures = 0;
 
 std::vector<float> Rows(const Matrix& m) {
+  // The kernels run on a non-blocking stream, which a plain cudaMemcpy does
+  // not wait for.
+  CHECK(cudaDeviceSynchronize());
   std::vector<float> y(static_cast<size_t>(m.rows));
   CHECK(cudaMemcpy(y.data(), m.y, y.size() * sizeof(float), cudaMemcpyDeviceToHost));
   return y;
