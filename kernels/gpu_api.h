@@ -418,6 +418,14 @@ struct MatVecConfig {
   int stream_warps = 0;
   int stream_blocks_per_sm = 0;
   int stream_early = -1;
+  // Q6_K pairs at batch 1 with a warp a row group (32 threads a row, 1 or 2
+  // rows, NVIDIA): 1 = each warp's weights staged through its own shared
+  // memory with coalesced 16-byte loads where the row width is a multiple of
+  // 2048 and the weights are 16-byte aligned (bit-identical results), 0 = read
+  // in place. kernels/matmul_small_batch_impl.h, MatVecQ6KStagedBody. With it
+  // on, the automatic shape of such Q6_K weights with long rows or >= 8192
+  // rows (the down projection, the output head) is 32 threads, one row.
+  int q6k_staged = 1;
   // Batch-1 shape overrides by weight class (ShapeClass: the Llama-3-8B
   // Q4_K_M and Q8_0 launches), for sweeps inside a decode step (bench_gpu_decode
   // RF_SHAPES), where a launch follows a one-block kernel instead of a copy of

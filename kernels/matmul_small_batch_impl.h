@@ -309,6 +309,103 @@ __global__ void __launch_bounds__(kThreads) MatVecQUnitKernel(const Parts parts,
   MatVecQUnitBody<T, N, kTpr, kRpt, kEpi>(PickPart(parts, blockIdx.x), cols, row_bytes, xq, prefetch, epi);
 }
 
+#if defined(RF_GPU_CUDA)
+// Q6_K pairs at batch 1, a warp a row group (kTpr 32, kRpt <= 2), with each
+// warp's weights staged through its own shared memory. Q6_K's 210-byte blocks
+// are only 2-byte aligned, so a lane reading its pair in place issues ~18
+// word loads whose warp-wide addresses spread over ~13 L1 lines each: on an
+// H200 that body is bound by the SMs at ~2.86 TB/s (64% of a plain read,
+// bench/gpu/probe_matvec_bound.hip, 2026-11-28). Eight blocks (32 pairs, one a
+// lane) are 1680 bytes = 105 16-byte vectors, so a warp pass over a row is 4
+// coalesced 16-byte asynchronous copies a lane (cp.async) into the warp's
+// buffer, then each lane reads its pair there (DotUnit<Q6_K, true>: its word
+// loads stay shared-memory loads). One row a warp keeps kQ6KStages passes
+// in flight (the copies need no registers); two rows a warp, one. Same pairs,
+// same order as MatVecQUnitBody<Q6_K, 1, 32, kRpt>: bit-identical rows. Probe
+// at steady state (one pass in flight, two rows): 131072 x 4096 2.86 -> 4.17
+// TB/s (95% of a read), 4096 x 14336 2.21 -> 2.90.
+constexpr int kQ6KPassBlocks = 8;
+constexpr int kQ6KPassBytes = kQ6KPassBlocks * 210;
+constexpr int kQ6KPassVecs = kQ6KPassBytes / 16;  // 105
+static_assert(kQ6KPassBytes % 16 == 0);
+template <int kRpt>
+constexpr int Q6KStages() { return kRpt == 1 ? 3 : 1; }  // 40 / 27 KB of shared memory a block
+
+// Whether the staged body can take these parts: whole passes a row (so every
+// pass of every row starts 16-byte aligned when the weight does).
+inline bool Q6KStagedApplies(const MatVecPart* ps, int n_parts, int64_t cols) {
+  if (g_config.q6k_staged == 0 || cols % (kQ6KPassBlocks * 256) != 0) return false;
+  for (int i = 0; i < n_parts; ++i) {
+    if (reinterpret_cast<uintptr_t>(ps[i].w) % 16 != 0) return false;
+  }
+  return true;
+}
+
+template <int kRpt, bool kEpi>
+__device__ __forceinline__ void MatVecQ6KStagedBody(const Part& part, int64_t cols, int64_t row_bytes,
+                                                    const ActQ8* __restrict__ xq, int prefetch,
+                                                    const RopeKvEpi& epi) {
+  static_assert(kRpt == 1 || kRpt == 2);
+  constexpr int kStages = Q6KStages<kRpt>();
+  __shared__ __align__(16) uint8_t stage[kThreads / 32][kStages][kRpt][kQ6KPassBytes];
+  const uint8_t* __restrict__ w = part.w;
+  const int64_t rows = part.rows;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int64_t block_r0 = static_cast<int64_t>(part.block) * BlockRows<32, kRpt>();
+  PrefetchRows(w, block_r0, BlockRows<32, kRpt>(), rows, row_bytes, prefetch);
+  GridDependencyBegin();
+  const int64_t r0 = block_r0 + warp * kRpt;
+  const int64_t left = rows - r0;
+  const int own = left <= 0 ? 0 : left < kRpt ? static_cast<int>(left) : kRpt;  // rows this warp owns
+  const int64_t passes = own > 0 ? cols / (kQ6KPassBlocks * 256) : 0;
+  // Pass c of the warp's rows into buffer c % kStages, as one commit group
+  // (empty past the last pass, so every iteration commits exactly one).
+  auto issue = [&](int64_t c) {
+    if (c < passes) {
+#pragma unroll
+      for (int i = 0; i < kRpt; ++i) {
+        if (i >= own) break;
+        const uint4* src = reinterpret_cast<const uint4*>(w + (r0 + i) * row_bytes + c * kQ6KPassBytes);
+        uint4* dst = reinterpret_cast<uint4*>(stage[warp][c % kStages][i]);
+#pragma unroll
+        for (int k = 0; k < 4; ++k) {
+          if (lane + 32 * k < kQ6KPassVecs) AsyncCopy16(dst + lane + 32 * k, src + lane + 32 * k);
+        }
+      }
+    }
+    AsyncCommit();
+  };
+  float acc[kRpt][1];
+#pragma unroll
+  for (int i = 0; i < kRpt; ++i) acc[i][0] = 0.0f;
+  if (passes > 0) {
+#pragma unroll
+    for (int c = 0; c < kStages - 1; ++c) issue(c);
+    for (int64_t c = 0; c < passes; ++c) {
+      __syncwarp();  // every lane is done reading the buffer the next copies refill
+      issue(c + kStages - 1);
+      AsyncWait<kStages - 1>();  // this lane's copies of pass c have landed
+      __syncwarp();              // and every other lane's
+#pragma unroll
+      for (int i = 0; i < kRpt; ++i) {
+        if (i < own) {
+          acc[i][0] += DotUnit<GgmlType::Q6_K, true>(stage[warp][c % kStages][i], lane,
+                                                      xq + c * (kQ6KPassBlocks * 8));
+        }
+      }
+    }
+  }
+  FinishRows<32, kRpt, 1, kEpi>(acc, r0, rows, part.y, epi, part.index, block_r0);
+}
+template <int kRpt, bool kEpi>
+__global__ void __launch_bounds__(kThreads) MatVecQ6KStagedKernel(const Parts parts, int64_t cols,
+                                                                  int64_t row_bytes,
+                                                                  const ActQ8* __restrict__ xq,
+                                                                  int prefetch, const RopeKvEpi epi) {
+  MatVecQ6KStagedBody<kRpt, kEpi>(PickPart(parts, blockIdx.x), cols, row_bytes, xq, prefetch, epi);
+}
+#endif  // RF_GPU_CUDA
+
 // Batch 1, parts of two K-quant types reading the same quantized x in one
 // launch (Q4_K_M: Q and K in Q4_K pairs, V in Q6_K): blocks below a_blocks run
 // type A's pairs body at A's shape, the others type B's slice body at B's, so
@@ -718,7 +815,18 @@ bool V7Pick(int64_t rows, int64_t cols, V7Choice* c) {
   // PDL off / TB/s PDL on: 25.06 / 2.07 -> 23.67 / 2.21 (64 x 2 pairs 26.86,
   // uneven lanes); 14336x4096, Q+K+V, gate+up, 4096x4096: slices as good or
   // better.
+  // Where the staged body applies (rows of whole 2048-value passes), long rows
+  // (down) and many rows (the output head) take it at one row a warp, three
+  // passes in flight (MatVecQ6KStagedBody). Inside a decode step (H200,
+  // 2026-11-28 13:04 UTC, tg128 Q4_K_M, q6k_staged 1 / 0 alternating, tok/s):
+  // 497.5 / 499.0 / 498.8 against 489.6 / 490.9 / 490.3 (+1.7%). The sweep
+  // before it (12:39) split the gain about evenly between down and head, and
+  // found two rows a warp (one pass in flight) no faster than in place.
   if constexpr (T == GgmlType::Q6_K) {
+    if (g_config.q6k_staged != 0 && cols % (kQ6KPassBlocks * 256) == 0 && (long_rows || rows >= 8192)) {
+      *c = V7Choice{32, 1, 0, true};
+      return true;
+    }
     *c = long_rows ? V7Choice{32, 2, 0, true} : V7Choice{128, 2, 0, false};
     return true;
   }
@@ -807,6 +915,15 @@ void LaunchPartsTpr(const MatVecPart* ps, int n_parts, int64_t cols, const void*
     // Batches of 2-8: pairs / quads under MatVecConfig::pairs, except Q6_K
     // (its pairs were measured at batch 1 only).
     if (N == 1 ? UsePairs<T>(all_rows, cols) : g_config.pairs && T != GgmlType::Q6_K) {
+#if defined(RF_GPU_CUDA)
+      if constexpr (T == GgmlType::Q6_K && N == 1 && kTpr == 32 && kRpt <= 2) {
+        if (Q6KStagedApplies(ps, n_parts, cols)) {
+          auto* kernel = EpiUsed(epi) ? MatVecQ6KStagedKernel<kRpt, true> : MatVecQ6KStagedKernel<kRpt, false>;
+          LaunchKernel(kernel, blocks, kThreads, 0, s, parts, cols, row_bytes, x8, pf, epi);
+          return;
+        }
+      }
+#endif
       if constexpr (N == 1) {  // the epilogues are batch-1 only
         if (EpiUsed(epi)) {
           LaunchKernel(MatVecQUnitKernel<T, 1, kTpr, kRpt, true>, blocks, kThreads, 0, s, parts, cols, row_bytes,

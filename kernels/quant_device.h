@@ -31,11 +31,18 @@ __device__ __forceinline__ int LoadU32Unaligned(const uint8_t* p) {
 // out[i] = bytes p[4i .. 4i+3], i < W, for a 2-byte aligned p (GGUF blocks of
 // 18, 34 and 210 bytes), from W aligned word loads and one half-word load
 // instead of 2W half-word loads. Reads nothing outside p[-2 .. 4W).
-template <int W>
+// kShared: p points into shared memory, and the aligned address is p moved
+// back by pointer arithmetic so the compiler keeps shared-memory loads. The
+// default forms it through an integer (generic loads): for the global weights
+// that is the faster code (the pointer form, global loads, cost the Q8_0
+// matvec 5% on an H200, 2026-11-28).
+template <int W, bool kShared = false>
 __device__ __forceinline__ void LoadWords(const uint8_t* p, uint32_t (&out)[W]) {
   const uintptr_t a = reinterpret_cast<uintptr_t>(p);
-  const uint32_t* w = reinterpret_cast<const uint32_t*>(a & ~uintptr_t{3});
-  const unsigned shift = static_cast<unsigned>(a & 2) * 8;  // 0 or 16 bits
+  const unsigned mis = static_cast<unsigned>(a & 2);  // 0 or 2 bytes
+  const uint32_t* w = kShared ? reinterpret_cast<const uint32_t*>(p - mis)
+                              : reinterpret_cast<const uint32_t*>(a & ~uintptr_t{3});
+  const unsigned shift = mis * 8;  // 0 or 16 bits
   uint32_t v[W + 1];
 #pragma unroll
   for (int i = 0; i < W; ++i) v[i] = w[i];
@@ -479,12 +486,14 @@ __device__ __forceinline__ float DotQuadK(const uint8_t* row, int64_t p, const A
 // loads both runs once for 64 values; a[0] and a[2] are the slices'
 // activation blocks (one Q8_K group, so one scale d). Equals DotSlice of the
 // two slices up to float rounding.
+// kShared: row is in shared memory (LoadWords).
+template <bool kShared = false>
 __device__ __forceinline__ float DotPairQ6K(const uint8_t* row, int64_t p, const ActQ8* a) {
   const BlockQ6_K* b = reinterpret_cast<const BlockQ6_K*>(row) + p / 4;
   const int half = static_cast<int>((p / 2) % 2), q = static_cast<int>(p % 2);
   uint32_t lw[8], hw[8];
-  LoadWords<8>(b->ql + half * 64 + q * 32, lw);
-  LoadWords<8>(b->qh + half * 32, hw);
+  LoadWords<8, kShared>(b->ql + half * 64 + q * 32, lw);
+  LoadWords<8, kShared>(b->qh + half * 32, hw);
   int total = 0;
 #pragma unroll
   for (int k = 0; k < 2; ++k) {  // quarter q (low nibbles), then q + 2 (high nibbles)
@@ -506,10 +515,10 @@ constexpr int UnitSlices() {
                                                                             : 1;
 }
 // Unit p of a row against that row's activation blocks x (slice s at x[s]).
-template <GgmlType T>
+template <GgmlType T, bool kShared = false>
 __device__ __forceinline__ float DotUnit(const uint8_t* row, int64_t p, const ActQ8* x) {
   if constexpr (T == GgmlType::Q6_K) {
-    return DotPairQ6K(row, p, x + 8 * (p / 4) + 4 * ((p / 2) % 2) + p % 2);
+    return DotPairQ6K<kShared>(row, p, x + 8 * (p / 4) + 4 * ((p / 2) % 2) + p % 2);
   } else if constexpr (UnitSlices<T>() == 2) {
     return DotPairK<T>(row, p, x + 2 * p);
   } else {

@@ -1192,6 +1192,20 @@ int main(int argc, char** argv) {
         },
         [&] { gpu::SetMatVecConfig(mv_saved); });
   }
+  // RF_Q6K_STAGED="1,0": Q6_K pairs at 32 threads a row with each warp's
+  // weights staged through shared memory (MatVecConfig::q6k_staged) or read
+  // in place.
+  if (ab.ok()) {
+    ab = env_ab(
+        "RF_Q6K_STAGED", "by Q6_K pairs staged in shared memory", ',',
+        [&](absl::string_view t) -> absl::StatusOr<unsigned> {
+          gpu::MatVecConfig mc = mv_saved;
+          RF_ASSIGN_OR_RETURN(mc.q6k_staged, ParseInt(t));
+          gpu::SetMatVecConfig(mc);
+          return dflt;
+        },
+        [&] { gpu::SetMatVecConfig(mv_saved); });
+  }
   // RF_SHAPES="-;1=32x1;4=64x2": batch-1 matvec shapes by weight class
   // (ApplyShapes, gpu::MatVecConfig::shape: 0 Q4_K attention output, 1 Q4_K
   // Q/K/V, 2 Q4_K gate/up, 3 Q4_K down, 4 Q6_K down, 5 Q6_K output head, 6-10

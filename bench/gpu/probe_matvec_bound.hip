@@ -18,6 +18,8 @@
 //  * read / read_na: the same bytes, lane-contiguous 16-byte loads folded by XOR
 //    (what the access pattern alone allows).
 //  * q6k_prod / q6k_prod_na / q6k read: the same for Q6_K (DotUnit<Q6_K> pairs).
+//  * q6k staged / staged_2rows: the same pairs with each warp's 8-block pass
+//    first copied into its own shared memory by 16-byte loads, 1 or 2 rows.
 // Every variant is checked against its type's production body on every row.
 #include <cuda_runtime.h>
 
@@ -191,6 +193,57 @@ struct NaQ6K {
     return PairQ6KNa(row, p, x);
   }
 };
+
+// Q6_K pairs with each warp's weights staged in shared memory: a warp's
+// pass over a row is 8 blocks (32 pairs, 1680 bytes, 16-byte aligned when the
+// row is: 210 * 8 = 16 * 105), loaded with lane-contiguous 16-byte loads into
+// the warp's own buffer, then each lane reads its pair's ql / qh words from
+// there (DotUnit<Q6_K, true>: shared-memory word loads). The engine's form,
+// with asynchronous copies and three passes in flight at one row a warp, is
+// MatVecQ6KStagedBody (kernels/matmul_small_batch_impl.h). Instead of ~18
+// global word loads a pair, each touching some 13 L1 lines across the warp,
+// a warp issues 4 coalesced 16-byte loads and stores a row and pass.
+constexpr int kQ6Chunk = 8 * 210;
+template <int R>
+__global__ void __launch_bounds__(kThreads, kMinBlocks) StagedQ6KKernel(const uint8_t* __restrict__ w, int64_t rows,
+                                                                        int64_t cols, int64_t row_bytes,
+                                                                        const ActQ8* __restrict__ x,
+                                                                        float* __restrict__ y) {
+  __shared__ __align__(16) uint8_t stage[kThreads / 32][R][kQ6Chunk];
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int64_t r0 = static_cast<int64_t>(blockIdx.x) * (kThreads / 32 * R) + warp * R;
+  if (r0 + R > rows) return;
+  const int64_t chunks = cols / 2048;
+  constexpr int kVecs = kQ6Chunk / 16;  // 105
+  float acc[R] = {};
+  for (int64_t c = 0; c < chunks; ++c) {
+    uint4 v[R][4];
+#pragma unroll
+    for (int i = 0; i < R; ++i) {
+      const uint4* src = reinterpret_cast<const uint4*>(w + (r0 + i) * row_bytes + c * kQ6Chunk);
+#pragma unroll
+      for (int k = 0; k < 4; ++k) {
+        if (lane + 32 * k < kVecs) v[i][k] = src[lane + 32 * k];
+      }
+    }
+    __syncwarp();  // every lane is done reading the last pass
+#pragma unroll
+    for (int i = 0; i < R; ++i) {
+#pragma unroll
+      for (int k = 0; k < 4; ++k) {
+        if (lane + 32 * k < kVecs) reinterpret_cast<uint4*>(stage[warp][i])[lane + 32 * k] = v[i][k];
+      }
+    }
+    __syncwarp();
+#pragma unroll
+    for (int i = 0; i < R; ++i) acc[i] += gpu::DotUnit<GgmlType::Q6_K, true>(stage[warp][i], lane, x + c * 64);
+  }
+#pragma unroll
+  for (int i = 0; i < R; ++i) {
+    const float s = WarpSum(acc[i]);
+    if (lane == 0) y[r0 + i] = s;
+  }
+}
 
 // Four int8 activation words: elements [16 h, 16 h + 16) of block a.
 __device__ __forceinline__ void LoadHalfSlice(const ActQ8& a, int h, int (&v)[4]) {
@@ -421,12 +474,25 @@ void Run(GgmlType type, int64_t rows, int64_t cols, std::mt19937& rng, cudaStrea
       PairRowsKernel<NaQ6K, 1><<<dim3(static_cast<unsigned>((rows + 7) / 8)), kThreads, 0, st>>>(w, rows, cols, m.row_bytes,
                                                                                        m.x, m.y);
     };
-    std::printf(" prod %.3f  prod_na %.3f  read %.3f  read_na %.3f TB/s\n", TimeTbs(m, prod, st),
-                TimeTbs(m, prod_na, st), TimeTbs(m, read, st), TimeTbs(m, read_na, st));
+    auto staged1 = [&](const uint8_t* w) {
+      StagedQ6KKernel<1><<<dim3(static_cast<unsigned>((rows + 7) / 8)), kThreads, 0, st>>>(w, rows, cols, m.row_bytes,
+                                                                                           m.x, m.y);
+    };
+    auto staged2 = [&](const uint8_t* w) {
+      StagedQ6KKernel<2><<<dim3(static_cast<unsigned>((rows + 15) / 16)), kThreads, 0, st>>>(w, rows, cols,
+                                                                                             m.row_bytes, m.x, m.y);
+    };
+    std::printf(" prod %.3f  prod_na %.3f  staged %.3f  staged_2rows %.3f  read %.3f  read_na %.3f TB/s\n",
+                TimeTbs(m, prod, st), TimeTbs(m, prod_na, st), TimeTbs(m, staged1, st), TimeTbs(m, staged2, st),
+                TimeTbs(m, read, st), TimeTbs(m, read_na, st));
     prod(m.w);
     const std::vector<float> ref = Rows(m);
     prod_na(m.w);
     Compare("prod_na", ref, Rows(m));
+    staged1(m.w);
+    Compare("staged", ref, Rows(m));
+    staged2(m.w);
+    Compare("staged_2rows", ref, Rows(m));
   }
   CHECK(cudaStreamSynchronize(st));
   FreeMatrix(&m);

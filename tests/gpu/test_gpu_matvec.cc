@@ -7,6 +7,7 @@
 // random values each run. Batches 2, 5 and 8 under the default and two forced
 // v7 shapes must stay correct too (the v7 kernels are batch-1 only).
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -174,6 +175,105 @@ TEST(GpuMatVecGroup, Q4_0RunsGroupAndMisalignedFallback) {
     for (void* p : dev) gpu::Free(p);
     gpu::Free(xq);
   }
+}
+
+// Q6_K pairs at 32 threads a row: the staged body (each warp's weights
+// copied into its shared memory first, MatVecQ6KStagedBody) gives the same
+// rows bit for bit as the in-place body, at widths of whole 8-block passes
+// and row counts that fill no block; a weight 2 bytes off 16-byte alignment,
+// and a width that is no whole pass, take the in-place body and stay correct.
+TEST(GpuMatVecQ6KStaged, BitIdenticalToInPlaceAndMisalignedFallback) {
+  RF_REQUIRE_GPU(gpu);
+  auto cpu = MakeCpu();
+  std::mt19937 rng(std::random_device{}());
+  const GpuConfigGuard restore_settings;
+  for (int64_t cols : {int64_t{2048}, int64_t{6144}, int64_t{14336}, int64_t{4096 + 256}}) {
+    for (int64_t rows : {int64_t{1} + static_cast<int64_t>(rng() % 15), int64_t{37} + static_cast<int64_t>(rng() % 300)}) {
+      const std::string what = "rows " + std::to_string(rows) + " cols " + std::to_string(cols);
+      HostTensor t = MakeTensor(rng, GgmlType::Q6_K, rows, cols);
+      auto wc = cpu->LoadWeight(t.info);
+      ASSERT_TRUE(wc.ok()) << wc.status();
+      const auto x = RandomVec(rng, size_t(cols));
+      const std::vector<float> want = CpuMatMul(cpu.get(), *wc, x, 1);
+      Buf xg(gpu.get(), x);
+      void* xq = nullptr;
+      ASSERT_TRUE(gpu::Malloc(&xq, gpu::MatMulScratchBytes(cols, 1)).ok);
+      gpu::LaunchQuantizeActivation(GgmlType::Q6_K, xg.p, cols, xq, gpu->stream());
+      // The weight at offset 0 (16-byte aligned) and again 2 bytes past a
+      // 16-byte boundary.
+      const size_t bytes = RowBytes(GgmlType::Q6_K, cols) * static_cast<size_t>(rows);
+      const size_t off = (bytes + 15) / 16 * 16 + 2;
+      void* dev = nullptr;
+      ASSERT_TRUE(gpu::Malloc(&dev, off + bytes).ok);
+      ASSERT_TRUE(gpu::CopyToDevice(dev, t.bytes.data(), bytes, gpu->stream()).ok);
+      ASSERT_TRUE(gpu::CopyToDevice(static_cast<uint8_t*>(dev) + off, t.bytes.data(), bytes, gpu->stream()).ok);
+      for (int rpt : {1, 2}) {
+        std::vector<float> in_place;
+        for (int variant = 0; variant < 3; ++variant) {  // in place, staged, staged asked but misaligned
+          gpu::MatVecConfig cfg;
+          cfg.threads_per_row = 32;
+          cfg.rows_per_thread = rpt;
+          cfg.q6k_staged = variant == 0 ? 0 : 1;
+          gpu::SetMatVecConfig(cfg);
+          Buf yg(gpu.get(), std::vector<float>(size_t(rows), std::nanf("")));
+          const gpu::MatVecPart part{static_cast<const uint8_t*>(dev) + (variant == 2 ? off : 0), yg.p, rows};
+          gpu::LaunchMatVecQuantizedGroup(GgmlType::Q6_K, cols, xq, &part, 1, gpu->stream());
+          ASSERT_TRUE(gpu::LastLaunchError().ok);
+          ASSERT_TRUE(gpu->Synchronize().ok());
+          const std::vector<float> got = yg.Get();
+          EXPECT_LE(RelErr(got, want), 1e-2) << "variant " << variant << " rpt " << rpt << ", " << what;
+          if (variant == 0) {
+            in_place = got;
+          } else {
+            EXPECT_EQ(std::memcmp(got.data(), in_place.data(), got.size() * sizeof(float)), 0)
+                << "variant " << variant << " differs from the in-place body, rpt " << rpt << ", " << what;
+          }
+        }
+      }
+      gpu::Free(dev);
+      gpu::Free(xq);
+    }
+  }
+}
+
+// The automatic batch-1 shape takes the staged body for the output head's kind
+// of Q6_K weight (>= 8192 rows of whole passes): the same rows bit for bit as
+// asking for it (32 threads, one row a warp), and the CPU's within tolerance
+// with staging on or off (off: the slice kernel).
+TEST(GpuMatVecQ6KStaged, AutomaticShapeTakesItForManyRows) {
+  RF_REQUIRE_GPU(gpu);
+  auto cpu = MakeCpu();
+  std::mt19937 rng(std::random_device{}());
+  const GpuConfigGuard restore_settings;
+  const int64_t rows = 8192 + static_cast<int64_t>(rng() % 200), cols = 2048;
+  HostTensor t = MakeTensor(rng, GgmlType::Q6_K, rows, cols);
+  auto wg = gpu->LoadWeight(t.info);
+  auto wc = cpu->LoadWeight(t.info);
+  ASSERT_TRUE(wg.ok()) << wg.status();
+  ASSERT_TRUE(wc.ok()) << wc.status();
+  const auto x = RandomVec(rng, size_t(cols));
+  const std::vector<float> want = CpuMatMul(cpu.get(), *wc, x, 1);
+  Buf xg(gpu.get(), x);
+  void* scratch = nullptr;
+  ASSERT_TRUE(gpu::Malloc(&scratch, gpu::MatMulScratchBytes(cols, 1)).ok);
+  auto run = [&](const gpu::MatVecConfig& cfg) {
+    gpu::SetMatVecConfig(cfg);
+    Buf yg(gpu.get(), std::vector<float>(size_t(rows), std::nanf("")));
+    gpu::LaunchMatMulSmallBatch(wg->type, wg->data, rows, cols, xg.p, yg.p, 1, scratch, gpu->stream());
+    EXPECT_TRUE(gpu::LastLaunchError().ok);
+    EXPECT_TRUE(gpu->Synchronize().ok());
+    return yg.Get();
+  };
+  gpu::MatVecConfig automatic, asked, off;
+  asked.threads_per_row = 32;
+  asked.rows_per_thread = 1;
+  off.q6k_staged = 0;
+  const std::vector<float> got = run(automatic);
+  EXPECT_LE(RelErr(got, want), 1e-2) << "rows " << rows;
+  const std::vector<float> staged = run(asked);
+  EXPECT_EQ(std::memcmp(got.data(), staged.data(), got.size() * sizeof(float)), 0) << "rows " << rows;
+  EXPECT_LE(RelErr(run(off), want), 1e-2) << "staging off, rows " << rows;
+  gpu::Free(scratch);
 }
 
 }  // namespace

@@ -137,7 +137,7 @@ absl::Status GpuBackend::LaunchFlushing() {
                  .view());
   sig.append(Sig(32, mv.stream, mv.stream_slots, mv.stream_slot_bytes, mv.stream_warps, mv.stream_blocks_per_sm,
                  mv.stream_early, gpu::GetSmemCarveout(), gpu::GetL2PrefetchChunk(),
-                 gpu::GetL2PrefetchHighPriority())
+                 gpu::GetL2PrefetchHighPriority(), mv.q6k_staged)
                  .view());
   for (int k = 0; k < gpu::MatVecConfig::kShapeClasses; ++k) {
     sig.append(Sig(33, k, mv.shape[k].tpr, mv.shape[k].rpt, mv.shape[k].pairs).view());
