@@ -1178,33 +1178,30 @@ int main(int argc, char** argv) {
         },
         [&, saved] { gpu::SetL2PrefetchHighPriority(saved); });
   }
-  // RF_MATVEC_PREFETCH="-1,0,1024": the batch-1 matvecs' L2 prefetch of each
-  // block's rows before the PDL wait (MatVecConfig::prefetch_bytes: bytes a
-  // row, -1 auto = 1024 for Q8_0 only, 0 none).
-  if (ab.ok()) {
-    ab = env_ab(
-        "RF_MATVEC_PREFETCH", "by matvec prefetch bytes a row before the PDL wait", ',',
-        [&](absl::string_view t) -> absl::StatusOr<unsigned> {
+  // A/B lines over one integer field of the batch-1 matvec settings.
+  auto matvec_int_ab = [&](const char* var, const char* title, int gpu::MatVecConfig::*field) {
+    return env_ab(
+        var, title, ',',
+        [&, field](absl::string_view t) -> absl::StatusOr<unsigned> {
           gpu::MatVecConfig mc = mv_saved;
-          RF_ASSIGN_OR_RETURN(mc.prefetch_bytes, ParseInt(t));
+          RF_ASSIGN_OR_RETURN(mc.*field, ParseInt(t));
           gpu::SetMatVecConfig(mc);
           return dflt;
         },
         [&] { gpu::SetMatVecConfig(mv_saved); });
+  };
+  // RF_MATVEC_PREFETCH="-1,0,1024": the batch-1 matvecs' L2 prefetch of each
+  // block's rows before the PDL wait (MatVecConfig::prefetch_bytes: bytes a
+  // row, -1 auto = 1024 for Q8_0 only, 0 none).
+  if (ab.ok()) {
+    ab = matvec_int_ab("RF_MATVEC_PREFETCH", "by matvec prefetch bytes a row before the PDL wait",
+                       &gpu::MatVecConfig::prefetch_bytes);
   }
   // RF_Q6K_STAGED="1,0": Q6_K pairs at 32 threads a row with each warp's
   // weights staged through shared memory (MatVecConfig::q6k_staged) or read
   // in place.
   if (ab.ok()) {
-    ab = env_ab(
-        "RF_Q6K_STAGED", "by Q6_K pairs staged in shared memory", ',',
-        [&](absl::string_view t) -> absl::StatusOr<unsigned> {
-          gpu::MatVecConfig mc = mv_saved;
-          RF_ASSIGN_OR_RETURN(mc.q6k_staged, ParseInt(t));
-          gpu::SetMatVecConfig(mc);
-          return dflt;
-        },
-        [&] { gpu::SetMatVecConfig(mv_saved); });
+    ab = matvec_int_ab("RF_Q6K_STAGED", "by Q6_K pairs staged in shared memory", &gpu::MatVecConfig::q6k_staged);
   }
   // RF_SHAPES="-;1=32x1;4=64x2": batch-1 matvec shapes by weight class
   // (ApplyShapes, gpu::MatVecConfig::shape: 0 Q4_K attention output, 1 Q4_K
