@@ -331,14 +331,11 @@ static_assert(kQ6KPassBytes % 16 == 0);
 template <int kRpt>
 constexpr int Q6KStages() { return kRpt == 1 ? 3 : 1; }  // 40 / 27 KB of shared memory a block
 
-// Whether the staged body can take these parts: whole passes a row (so every
-// pass of every row starts 16-byte aligned when the weight does).
-inline bool Q6KStagedApplies(const MatVecPart* ps, int n_parts, int64_t cols) {
-  if (g_config.q6k_staged == 0 || cols % (kQ6KPassBlocks * 256) != 0) return false;
-  for (int i = 0; i < n_parts; ++i) {
-    if (reinterpret_cast<uintptr_t>(ps[i].w) % 16 != 0) return false;
-  }
-  return true;
+// Staging is on and a row is whole passes (so every pass of every row starts
+// 16-byte aligned when the weight does). The launcher also needs the weights
+// aligned (Q6KStagedApplies); the automatic shape (V7Pick) asks only this.
+inline bool Q6KStagedWidth(int64_t cols) {
+  return g_config.q6k_staged != 0 && cols % (kQ6KPassBlocks * 256) == 0;
 }
 
 template <int kRpt, bool kEpi>
@@ -823,7 +820,7 @@ bool V7Pick(int64_t rows, int64_t cols, V7Choice* c) {
   // before it (12:39) split the gain about evenly between down and head, and
   // found two rows a warp (one pass in flight) no faster than in place.
   if constexpr (T == GgmlType::Q6_K) {
-    if (g_config.q6k_staged != 0 && cols % (kQ6KPassBlocks * 256) == 0 && (long_rows || rows >= 8192)) {
+    if (Q6KStagedWidth(cols) && (long_rows || rows >= 8192)) {
       *c = V7Choice{32, 1, 0, true};
       return true;
     }
@@ -889,6 +886,17 @@ inline bool Q4_0Runs(int64_t rows, int64_t cols) {
 }
 
 inline bool Aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+#if defined(RF_GPU_CUDA)
+// Whether MatVecQ6KStagedBody can take these parts.
+inline bool Q6KStagedApplies(const MatVecPart* ps, int n_parts, int64_t cols) {
+  if (!Q6KStagedWidth(cols)) return false;
+  for (int i = 0; i < n_parts; ++i) {
+    if (!Aligned16(ps[i].w)) return false;
+  }
+  return true;
+}
+#endif
 
 // Quantized weights: one launch over the parts.
 template <GgmlType T, int N, int kTpr, int kRpt>
