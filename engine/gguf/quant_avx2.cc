@@ -313,7 +313,47 @@ float Avx2DotQ6_K(const void* w, const void* a, int64_t n) {
   return sum;
 }
 
+// Q8_0 activation rows, bit for bit QuantQ8_0 (quant_legacy.cc): amax is a
+// max (exact in any order), d and 1/d are the same scalar expressions, each
+// code the same product x * id, rounded half away from zero as std::round
+// does: truncate, then step one away from zero when the dropped part (exact:
+// v - trunc(v)) is at least 0.5.
+void Avx2QuantQ8_0(const float* x, void* dst, int64_t n) {
+  auto* b = static_cast<BlockQ8_0*>(dst);
+  const __m256 sign = _mm256_set1_ps(-0.0f), half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
+  for (int64_t i = 0; i < n / 32; ++i, x += 32) {
+    __m256 v[4];
+    __m256 amax8 = _mm256_setzero_ps();
+    for (int k = 0; k < 4; ++k) {
+      v[k] = _mm256_loadu_ps(x + 8 * k);
+      amax8 = _mm256_max_ps(_mm256_andnot_ps(sign, v[k]), amax8);  // a NaN lane is skipped, as in SignedAbsMax
+    }
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax8), _mm256_extractf128_ps(amax8, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    const float amax = _mm_cvtss_f32(m);
+    const float d = amax / 127;
+    const float id = d ? 1.0f / d : 0.0f;
+    const __m256 id8 = _mm256_set1_ps(id);
+    __m256i q[4];
+    for (int k = 0; k < 4; ++k) {
+      const __m256 p = _mm256_mul_ps(v[k], id8);
+      const __m256 t = _mm256_round_ps(p, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+      const __m256 away = _mm256_cmp_ps(_mm256_andnot_ps(sign, _mm256_sub_ps(p, t)), half, _CMP_GE_OQ);
+      const __m256 step = _mm256_and_ps(away, _mm256_or_ps(_mm256_and_ps(sign, p), one));  // +-1 or 0
+      q[k] = _mm256_cvtps_epi32(_mm256_add_ps(t, step));
+    }
+    // int32 -> int8 in order: the packs work per 128-bit lane, the permute restores it.
+    const __m256i w16 = _mm256_packs_epi32(q[0], q[1]), x16 = _mm256_packs_epi32(q[2], q[3]);
+    const __m256i b8 = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(w16, x16), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(b[i].qs), b8);
+    b[i].d = F2H(d);
+  }
+}
+
 }  // namespace
+
+QuantFn Avx2QuantFor(GgmlType t) { return t == GgmlType::Q8_0 ? Avx2QuantQ8_0 : nullptr; }
 
 DotFn Avx2DotFor(GgmlType t) {
   switch (t) {
@@ -341,6 +381,7 @@ DotFn Avx2DotFor(GgmlType t) {
 
 namespace rocmforge::quant::internal {
 DotFn Avx2DotFor(GgmlType) { return nullptr; }
+QuantFn Avx2QuantFor(GgmlType) { return nullptr; }
 }  // namespace rocmforge::quant::internal
 
 #endif

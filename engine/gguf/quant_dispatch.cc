@@ -88,6 +88,9 @@ void DequantizeRow(GgmlType t, const void* src, float* dst, int64_t n) {
 }
 
 void QuantizeRow(GgmlType t, const float* src, void* dst, int64_t n) {
+  if (UseAvx2()) {
+    if (internal::QuantFn fast = internal::Avx2QuantFor(t)) return fast(src, dst, n);
+  }
   const Kernels k = KernelsFor(t);
   if (k.quant) k.quant(src, dst, n);
 }

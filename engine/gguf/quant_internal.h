@@ -170,5 +170,9 @@ using DotFn = float (*)(const void* w, const void* a, int64_t n);
 // The AVX2 kernel for weight type t, or nullptr when there is none (the
 // dispatcher then uses the scalar one).
 DotFn Avx2DotFor(GgmlType t);
+// The AVX2 quantizer of activation rows of type t, bit-identical to the
+// scalar one, or nullptr (Q8_0 only: the CPU prefill's activation rows).
+using QuantFn = void (*)(const float* src, void* dst, int64_t n);
+QuantFn Avx2QuantFor(GgmlType t);
 
 }  // namespace rocmforge::quant::internal

@@ -151,5 +151,42 @@ TEST(QuantVecDot, ActivationPairing) {
   }
 }
 
+// The AVX2 Q8_0 activation quantizer writes the scalar one's bytes exactly:
+// random rows of awkward lengths and scales, plus blocks built to hit every
+// rounding tie (amax 127, so id = 1 and x * id = x: +-0.5, +-1.5, ... +-126.5),
+// an all-zero block, and blocks of tiny, huge and mixed-sign values.
+TEST(QuantVecDot, Avx2Q8_0QuantizerBitIdenticalToScalar) {
+  ForceScalar(false);
+  if (std::string(VecDotImpl()) != "avx2") GTEST_SKIP() << "CPU without AVX2+FMA+F16C";
+  std::mt19937 rng(std::random_device{}());
+  std::vector<std::vector<float>> rows;
+  for (int64_t blocks : {1, 3, 7, 129}) {
+    for (float scale : {1e-6f, 0.03f, 1.0f, 250.0f, 3e4f}) {
+      std::normal_distribution<float> dist(0.0f, scale);
+      std::vector<float> x(static_cast<size_t>(blocks * 32));
+      for (float& v : x) v = dist(rng);
+      rows.push_back(x);
+    }
+  }
+  std::vector<float> ties;
+  for (int b = 0; b < 8; ++b) {
+    for (int j = 0; j < 32; ++j) {
+      const float v = j == 0 ? 127.0f : static_cast<float>(static_cast<int>(rng() % 127)) + 0.5f;
+      ties.push_back(rng() % 2 ? -v : v);
+    }
+  }
+  for (int j = 0; j < 32; ++j) ties.push_back(0.0f);
+  rows.push_back(ties);
+  for (const std::vector<float>& x : rows) {
+    const int64_t n = static_cast<int64_t>(x.size());
+    std::vector<uint8_t> fast(ActivationRowBytes(GgmlType::Q8_0, n)), ref(fast.size());
+    QuantizeActivation(GgmlType::Q8_0, x.data(), fast.data(), n);
+    ForceScalar(true);
+    QuantizeActivation(GgmlType::Q8_0, x.data(), ref.data(), n);
+    ForceScalar(false);
+    EXPECT_EQ(fast, ref) << "n=" << n << " first value " << x[0];
+  }
+}
+
 }  // namespace
 }  // namespace rocmforge::quant

@@ -22,6 +22,7 @@ void CpuBackend::Attention(int layer, const float* q, float* out, int n_heads, f
   const int group = n_heads / kv_.n_kv_heads;  // q heads per kv head
   const int q_stride = n_heads * hd;
   const int32_t bs = kv_.block_size;
+  const int64_t row_stride = kv_dim();  // between the rows of a KV block
   const int64_t grouped_items = static_cast<int64_t>(n) * kv_.n_kv_heads;
   const int run = grouped_items >= 2 * pool_.size() ? group : 1;  // q heads per item
   const int runs_per_kv = group / run;
@@ -40,11 +41,18 @@ void CpuBackend::Attention(int layer, const float* q, float* out, int n_heads, f
       float* ot = out + static_cast<int64_t>(t) * q_stride;
       scores.resize(static_cast<size_t>(run) * ctx);
 
-      for (int32_t j = 0; j < ctx; ++j) {
-        const int32_t slot = seq.block_table[j / bs] * bs + j % bs;
-        const float* k = KvRow(k_cache_, layer, slot) + kvh * hd;
+      // f(j, row) for each visible position j in order, row = its K or V row
+      // of this kv head; block by block, as a block's rows are row_stride
+      // apart (no division per position).
+      auto each_row = [&](float* cache, auto&& f) {
+        for (int32_t j0 = 0; j0 < ctx; j0 += bs) {
+          const float* row = KvBlock(cache, layer, seq.block_table[j0 / bs]) + kvh * hd;
+          for (int32_t j = j0; j < std::min(ctx, j0 + bs); ++j, row += row_stride) f(j, row);
+        }
+      };
+      each_row(k_cache_, [&](int32_t j, const float* k) {
         for (int g = 0; g < run; ++g) scores[g * ctx + j] = cpu::DotF32(qt + (h0 + g) * hd, k, hd) * scale;
-      }
+      });
       // Softmax per head with the max subtracted, so large scores cannot overflow.
       for (int g = 0; g < run; ++g) {
         float* s = scores.data() + g * ctx;
@@ -58,11 +66,9 @@ void CpuBackend::Attention(int layer, const float* q, float* out, int n_heads, f
         for (int32_t j = 0; j < ctx; ++j) s[j] *= inv;
         std::fill(ot + (h0 + g) * hd, ot + (h0 + g + 1) * hd, 0.0f);
       }
-      for (int32_t j = 0; j < ctx; ++j) {
-        const int32_t slot = seq.block_table[j / bs] * bs + j % bs;
-        const float* v = KvRow(v_cache_, layer, slot) + kvh * hd;
+      each_row(v_cache_, [&](int32_t j, const float* v) {
         for (int g = 0; g < run; ++g) cpu::AxpyF32(scores[g * ctx + j], v, ot + (h0 + g) * hd, hd);
-      }
+      });
     }
   });
 }

@@ -119,8 +119,7 @@ void CpuBackend::FreeKvCache() {
 }
 
 float* CpuBackend::KvRow(float* cache, int layer, int32_t slot) const {
-  const int64_t block = slot / kv_.block_size, off = slot % kv_.block_size;
-  return cache + ((block * kv_.n_layers + layer) * kv_.block_size + off) * kv_dim();
+  return KvBlock(cache, layer, slot / kv_.block_size) + static_cast<int64_t>(slot % kv_.block_size) * kv_dim();
 }
 
 absl::Status CpuBackend::BeginStep(const StepBatch& b) {

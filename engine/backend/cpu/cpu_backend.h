@@ -62,6 +62,11 @@ class CpuBackend final : public Backend {
  private:
   int kv_dim() const { return kv_.n_kv_heads * kv_.head_dim; }
   float* KvRow(float* cache, int layer, int32_t slot) const;
+  // The first row of KV block `block` of `layer`; its rows follow kv_dim() apart
+  // (KvRow(slot) == KvBlock(slot / block_size) + (slot % block_size) * kv_dim()).
+  float* KvBlock(float* cache, int layer, int32_t block) const {
+    return cache + (static_cast<int64_t>(block) * kv_.n_layers + layer) * kv_.block_size * kv_dim();
+  }
   void FreeKvCache();
 
   ThreadPool pool_;

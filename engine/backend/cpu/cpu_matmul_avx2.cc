@@ -9,6 +9,8 @@
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #include <immintrin.h>
 
+#include <vector>
+
 namespace rocmforge::cpu {
 namespace {
 
@@ -37,26 +39,49 @@ inline __m256i WeightBytes(GgmlType type, const uint8_t* row, int64_t i, float* 
   return _mm256_sub_epi8(nib, _mm256_set1_epi8(8));
 }
 
+// acc += d_w * d_y * (x . y) for weight block x (bytes and |x|, scale dw
+// broadcast) and activation block yb with its scale dy as a float: the signs
+// move onto y so maddubs sees |x|. dw * dy is the same float product the
+// scalar form takes, so the result does not depend on how dy was kept.
+inline __m256 BlockFma(__m256i x, __m256i ax, __m256 dw, const BlockQ8_0* yb, const float* dy, __m256 acc) {
+  const __m256i sy = _mm256_sign_epi8(Load32(yb->qs), x);
+  const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), _mm256_set1_epi16(1));
+  return _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_broadcast_ss(dy)), _mm256_cvtepi32_ps(p), acc);
+}
+
 // Two accumulators per token (even and odd blocks) break the FMA latency
 // chain; every K uses the same order, so prefill and decode agree exactly.
+// The loop takes blocks two at a time so the accumulators are named
+// registers (indexing them by i & 1 kept them in memory: a store and a
+// reload around every FMA). dys[k][i]: token k's block i scale as a float.
 template <int K>
-void Tile(GgmlType type, const uint8_t* wrow, const uint8_t* const* act, int64_t blocks, float* const* out) {
-  __m256 acc[2][K];
-  for (int k = 0; k < K; ++k) acc[0][k] = acc[1][k] = _mm256_setzero_ps();
-  const __m256i ones = _mm256_set1_epi16(1);
-  for (int64_t i = 0; i < blocks; ++i) {
-    float dw;
-    const __m256i x = WeightBytes(type, wrow, i, &dw);
-    const __m256i ax = _mm256_sign_epi8(x, x);  // |x|: maddubs wants one unsigned side
-    __m256* a = acc[i & 1];
+void Tile(GgmlType type, const uint8_t* wrow, const uint8_t* const* act, const float* const* dys, int64_t blocks,
+          float* const* out) {
+  __m256 even[K], odd[K];
+  const BlockQ8_0* y[K];
+  for (int k = 0; k < K; ++k) {
+    even[k] = odd[k] = _mm256_setzero_ps();
+    y[k] = reinterpret_cast<const BlockQ8_0*>(act[k]);
+  }
+  int64_t i = 0;
+  for (; i + 2 <= blocks; i += 2) {
+    float d0, d1;
+    const __m256i x0 = WeightBytes(type, wrow, i, &d0), x1 = WeightBytes(type, wrow, i + 1, &d1);
+    const __m256i a0 = _mm256_sign_epi8(x0, x0), a1 = _mm256_sign_epi8(x1, x1);  // |x|
+    const __m256 w0 = _mm256_set1_ps(d0), w1 = _mm256_set1_ps(d1);
     for (int k = 0; k < K; ++k) {
-      const auto* yb = reinterpret_cast<const BlockQ8_0*>(act[k]) + i;
-      const __m256i sy = _mm256_sign_epi8(Load32(yb->qs), x);
-      const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), ones);
-      a[k] = _mm256_fmadd_ps(_mm256_set1_ps(dw * HalfToFloat(yb->d)), _mm256_cvtepi32_ps(p), a[k]);
+      even[k] = BlockFma(x0, a0, w0, y[k] + i, dys[k] + i, even[k]);
+      odd[k] = BlockFma(x1, a1, w1, y[k] + i + 1, dys[k] + i + 1, odd[k]);
     }
   }
-  for (int k = 0; k < K; ++k) *out[k] = Hsum(_mm256_add_ps(acc[0][k], acc[1][k]));
+  if (i < blocks) {  // an odd count: the last block is even
+    float d0;
+    const __m256i x0 = WeightBytes(type, wrow, i, &d0);
+    const __m256i a0 = _mm256_sign_epi8(x0, x0);
+    const __m256 w0 = _mm256_set1_ps(d0);
+    for (int k = 0; k < K; ++k) even[k] = BlockFma(x0, a0, w0, y[k] + i, dys[k] + i, even[k]);
+  }
+  for (int k = 0; k < K; ++k) *out[k] = Hsum(_mm256_add_ps(even[k], odd[k]));
 }
 
 }  // namespace
@@ -66,22 +91,32 @@ bool MatMulTileQ8(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t r0,
   if ((type != GgmlType::Q8_0 && type != GgmlType::Q4_0) || !HaveAvx2()) return false;
   constexpr int kTokens = 4;
   const int64_t blocks = cols / 32;
+  // The tokens' activation scales converted once for every row of the call.
+  thread_local std::vector<float> scales;
+  scales.resize(static_cast<size_t>((t1 - t0) * blocks));
+  for (int64_t t = t0; t < t1; ++t) {
+    const auto* yb = reinterpret_cast<const BlockQ8_0*>(act + t * act_bytes);
+    for (int64_t i = 0; i < blocks; ++i) scales[(t - t0) * blocks + i] = HalfToFloat(yb[i].d);
+  }
   for (int64_t r = r0; r < r1; ++r) {
     const uint8_t* wrow = w + r * row_bytes;
     int64_t t = t0;
     for (; t + kTokens <= t1; t += kTokens) {
       const uint8_t* a[kTokens];
+      const float* d[kTokens];
       float* o[kTokens];
       for (int k = 0; k < kTokens; ++k) {
         a[k] = act + (t + k) * act_bytes;
+        d[k] = scales.data() + (t + k - t0) * blocks;
         o[k] = y + (t + k) * y_stride + r;
       }
-      Tile<kTokens>(type, wrow, a, blocks, o);
+      Tile<kTokens>(type, wrow, a, d, blocks, o);
     }
     for (; t < t1; ++t) {
       const uint8_t* a[1] = {act + t * act_bytes};
+      const float* d[1] = {scales.data() + (t - t0) * blocks};
       float* o[1] = {y + t * y_stride + r};
-      Tile<1>(type, wrow, a, blocks, o);
+      Tile<1>(type, wrow, a, d, blocks, o);
     }
   }
   return true;
