@@ -41,17 +41,18 @@ void CpuBackend::Attention(int layer, const float* q, float* out, int n_heads, f
       float* ot = out + static_cast<int64_t>(t) * q_stride;
       scores.resize(static_cast<size_t>(run) * ctx);
 
-      // f(j, row) for each visible position j in order, row = its K or V row
-      // of this kv head; block by block, as a block's rows are row_stride
-      // apart (no division per position).
-      auto each_row = [&](float* cache, auto&& f) {
+      // f(j0, n, rows) for the visible positions block by block, in order:
+      // positions j0 .. j0 + n - 1, whose K or V rows of this kv head start at
+      // `rows`, row_stride apart (no division per position).
+      auto each_block = [&](float* cache, auto&& f) {
         for (int32_t j0 = 0; j0 < ctx; j0 += bs) {
-          const float* row = KvBlock(cache, layer, seq.block_table[j0 / bs]) + kvh * hd;
-          for (int32_t j = j0; j < std::min(ctx, j0 + bs); ++j, row += row_stride) f(j, row);
+          f(j0, std::min(bs, ctx - j0), KvBlock(cache, layer, seq.block_table[j0 / bs]) + kvh * hd);
         }
       };
-      each_row(k_cache_, [&](int32_t j, const float* k) {
-        for (int g = 0; g < run; ++g) scores[g * ctx + j] = cpu::DotF32(qt + (h0 + g) * hd, k, hd) * scale;
+      each_block(k_cache_, [&](int32_t j0, int n_rows, const float* k) {
+        for (int g = 0; g < run; ++g) {
+          cpu::ScoresF32(qt + (h0 + g) * hd, k, row_stride, n_rows, hd, scale, scores.data() + g * ctx + j0);
+        }
       });
       // Softmax per head with the max subtracted, so large scores cannot overflow.
       for (int g = 0; g < run; ++g) {
@@ -66,8 +67,10 @@ void CpuBackend::Attention(int layer, const float* q, float* out, int n_heads, f
         for (int32_t j = 0; j < ctx; ++j) s[j] *= inv;
         std::fill(ot + (h0 + g) * hd, ot + (h0 + g + 1) * hd, 0.0f);
       }
-      each_row(v_cache_, [&](int32_t j, const float* v) {
-        for (int g = 0; g < run; ++g) cpu::AxpyF32(scores[g * ctx + j], v, ot + (h0 + g) * hd, hd);
+      each_block(v_cache_, [&](int32_t j0, int n_rows, const float* v) {
+        for (int g = 0; g < run; ++g) {
+          cpu::AccumulateRowsF32(scores.data() + g * ctx + j0, v, row_stride, n_rows, hd, ot + (h0 + g) * hd);
+        }
       });
     }
   });

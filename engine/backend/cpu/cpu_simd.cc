@@ -33,6 +33,8 @@ void AxpyF32Scalar(float a, const float* x, float* y, int64_t n) {
 #if !(defined(__x86_64__) || defined(__i386__))
 float DotF32Avx2(const float* a, const float* b, int64_t n) { return DotF32Scalar(a, b, n); }
 void AxpyF32Avx2(float a, const float* x, float* y, int64_t n) { AxpyF32Scalar(a, x, y, n); }
+void ScoresF32Avx2(const float*, const float*, int64_t, int, int, float, float*) {}
+void AccumulateRowsF32Avx2(const float*, const float*, int64_t, int, int, float*) {}
 #endif
 
 float DotF32(const float* a, const float* b, int64_t n) {
@@ -45,6 +47,16 @@ void AxpyF32(float a, const float* x, float* y, int64_t n) {
   } else {
     AxpyF32Scalar(a, x, y, n);
   }
+}
+
+void ScoresF32(const float* q, const float* k, int64_t stride, int n, int hd, float scale, float* scores) {
+  if (HaveAvx2() && hd % 16 == 0) return ScoresF32Avx2(q, k, stride, n, hd, scale, scores);
+  for (int j = 0; j < n; ++j) scores[j] = DotF32(q, k + j * stride, hd) * scale;
+}
+
+void AccumulateRowsF32(const float* p, const float* v, int64_t stride, int n, int hd, float* out) {
+  if (HaveAvx2() && hd % 8 == 0) return AccumulateRowsF32Avx2(p, v, stride, n, hd, out);
+  for (int j = 0; j < n; ++j) AxpyF32(p[j], v + j * stride, out, hd);
 }
 
 }  // namespace rocmforge::cpu

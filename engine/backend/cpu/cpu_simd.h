@@ -12,12 +12,23 @@ float DotF32(const float* a, const float* b, int64_t n);
 // y[i] += a * x[i]
 void AxpyF32(float a, const float* x, float* y, int64_t n);
 
+// Attention over a run of n K / V rows `stride` floats apart (one KV block of
+// one head), results equal to calling the one-row kernels row by row:
+// scores[j] = DotF32(q, k + j * stride, hd) * scale, and
+// AxpyF32(p[j], v + j * stride, out, hd) for j = 0, 1, ... n - 1 in order.
+void ScoresF32(const float* q, const float* k, int64_t stride, int n, int hd, float scale, float* scores);
+void AccumulateRowsF32(const float* p, const float* v, int64_t stride, int n, int hd, float* out);
+
 // The scalar references (also used when AVX2 is absent).
 float DotF32Scalar(const float* a, const float* b, int64_t n);
 void AxpyF32Scalar(float a, const float* x, float* y, int64_t n);
 // AVX2 versions (defined in cpu_simd_avx2.cc; call only when HaveAvx2()).
 float DotF32Avx2(const float* a, const float* b, int64_t n);
 void AxpyF32Avx2(float a, const float* x, float* y, int64_t n);
+// The run kernels' AVX2 forms: ScoresF32Avx2 needs hd % 16 == 0 and
+// AccumulateRowsF32Avx2 hd % 8 == 0 (the dispatchers check).
+void ScoresF32Avx2(const float* q, const float* k, int64_t stride, int n, int hd, float scale, float* scores);
+void AccumulateRowsF32Avx2(const float* p, const float* v, int64_t stride, int n, int hd, float* out);
 
 bool HaveAvx2();
 
