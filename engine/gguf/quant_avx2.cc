@@ -3,6 +3,8 @@
 // the same integer products as its scalar twin in quant_dot_scalar.cc, exactly,
 // per block; only the float accumulation order differs, so results agree to
 // float rounding. Types without a kernel here (Q8_1 weights) use the scalar code.
+// Also the Q8_0 row quantizer (activation rows), which writes exactly the
+// scalar quantizer's bytes.
 #include "engine/gguf/quant_internal.h"
 
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
