@@ -77,6 +77,7 @@ class CpuBackend final : public Backend {
   StepBatch step_;
   std::vector<int32_t> token_seq_;  // sequence index of each step token
   std::vector<uint8_t> act_;        // quantized activations for MatMul
+  std::vector<float> act_scales_;   // their Q8_0 block scales as floats (the tiled kernel)
 };
 
 std::unique_ptr<Backend> CreateCpuBackend(int threads);

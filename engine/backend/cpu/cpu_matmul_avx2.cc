@@ -1,15 +1,13 @@
 // AVX2 prefill micro-kernel for Q8_0 / Q4_0 weights times Q8_0 activations
 // (compiled with -mavx2 -mfma -mf16c; entered only after HaveAvx2()).
 // Used for decode too (one token): several tokens share each weight block's
-// load and sign work, scales convert with F16C, and two accumulator chains
+// load and sign work, activation scales come as floats, and two accumulator chains
 // per token keep the FMA unit busy. Per output: one int32 dot per 32-block,
 // scaled by d_w * d_x, accumulated lane by lane, then a horizontal sum.
 #include "engine/backend/cpu/cpu_simd.h"
 
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #include <immintrin.h>
-
-#include <vector>
 
 namespace rocmforge::cpu {
 namespace {
@@ -87,17 +85,11 @@ void Tile(GgmlType type, const uint8_t* wrow, const uint8_t* const* act, const f
 }  // namespace
 
 bool MatMulTileQ8(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t r0, int64_t r1, const uint8_t* act,
-                  size_t act_bytes, int64_t t0, int64_t t1, int64_t cols, float* y, int64_t y_stride) {
+                  size_t act_bytes, const float* act_scales, int64_t t0, int64_t t1, int64_t cols, float* y,
+                  int64_t y_stride) {
   if ((type != GgmlType::Q8_0 && type != GgmlType::Q4_0) || !HaveAvx2()) return false;
   constexpr int kTokens = 4;
   const int64_t blocks = cols / 32;
-  // The tokens' activation scales converted once for every row of the call.
-  thread_local std::vector<float> scales;
-  scales.resize(static_cast<size_t>((t1 - t0) * blocks));
-  for (int64_t t = t0; t < t1; ++t) {
-    const auto* yb = reinterpret_cast<const BlockQ8_0*>(act + t * act_bytes);
-    for (int64_t i = 0; i < blocks; ++i) scales[(t - t0) * blocks + i] = HalfToFloat(yb[i].d);
-  }
   for (int64_t r = r0; r < r1; ++r) {
     const uint8_t* wrow = w + r * row_bytes;
     int64_t t = t0;
@@ -107,14 +99,14 @@ bool MatMulTileQ8(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t r0,
       float* o[kTokens];
       for (int k = 0; k < kTokens; ++k) {
         a[k] = act + (t + k) * act_bytes;
-        d[k] = scales.data() + (t + k - t0) * blocks;
+        d[k] = act_scales + (t + k) * blocks;
         o[k] = y + (t + k) * y_stride + r;
       }
       Tile<kTokens>(type, wrow, a, d, blocks, o);
     }
     for (; t < t1; ++t) {
       const uint8_t* a[1] = {act + t * act_bytes};
-      const float* d[1] = {scales.data() + (t - t0) * blocks};
+      const float* d[1] = {act_scales + t * blocks};
       float* o[1] = {y + t * y_stride + r};
       Tile<1>(type, wrow, a, d, blocks, o);
     }
@@ -127,8 +119,8 @@ bool MatMulTileQ8(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t r0,
 #else
 
 namespace rocmforge::cpu {
-bool MatMulTileQ8(GgmlType, const uint8_t*, size_t, int64_t, int64_t, const uint8_t*, size_t, int64_t, int64_t,
-                  int64_t, float*, int64_t) {
+bool MatMulTileQ8(GgmlType, const uint8_t*, size_t, int64_t, int64_t, const uint8_t*, size_t, const float*, int64_t,
+                  int64_t, int64_t, float*, int64_t) {
   return false;
 }
 }  // namespace rocmforge::cpu

@@ -44,9 +44,12 @@ namespace rocmforge::cpu {
 // y[t * y_stride + r] for weight rows [r0, r1) and tokens [t0, t1), several
 // tokens per weight block load. The same integer block sums as quant::VecDot
 // (float accumulation order differs: agreement to float rounding), and the
-// same order for any number of tokens. Returns false (computing nothing) for
-// other types or without AVX2.
+// same order for any number of tokens. act_scales[t * (cols / 32) + i]: token
+// t's block i scale (its Q8_0 d) as a float, converted once by the caller for
+// every row range and token tile. Returns false (computing nothing) for other
+// types or without AVX2.
 bool MatMulTileQ8(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t r0, int64_t r1, const uint8_t* act,
-                  size_t act_bytes, int64_t t0, int64_t t1, int64_t cols, float* y, int64_t y_stride);
+                  size_t act_bytes, const float* act_scales, int64_t t0, int64_t t1, int64_t cols, float* y,
+                  int64_t y_stride);
 
 }  // namespace rocmforge::cpu
