@@ -27,9 +27,15 @@ using testing::ChildProcess;
 
 const char kModel[] = "tiny-llama-spm-f16.gguf";
 
-std::shared_ptr<grpc::Channel> Channel(const std::string& address) {
+// stream_window_bytes > 0: each stream's HTTP/2 receive window, fixed (no
+// BDP probing), so a client that stops reading stops the sender that soon.
+std::shared_ptr<grpc::Channel> Channel(const std::string& address, int stream_window_bytes = 0) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  if (stream_window_bytes > 0) {
+    args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, stream_window_bytes);
+    args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  }
   return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
 }
 
@@ -177,12 +183,7 @@ TEST_F(RouterProcesses, SameSessionSameWorkerThroughEitherRouter) {
 // 27). The router's own in-flight gauge checks the premise.
 TEST_F(RouterProcesses, TwoHundredSessionsStayBalanced) {
   Proc& router = AddRouter();
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 1024);
-  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
-  auto stub = v1::Inference::NewStub(
-      grpc::CreateCustomChannel(router.address, grpc::InsecureChannelCredentials(), args));
+  auto stub = v1::Inference::NewStub(Channel(router.address, /*stream_window_bytes=*/1024));
   struct Open {
     grpc::ClientContext ctx;
     std::unique_ptr<grpc::ClientReader<v1::GenerateResponse>> reader;
